@@ -1,0 +1,38 @@
+# Roamline. `make demo` and `make test` set up everything they need (scripts/bootstrap.sh).
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.bootstrapped
+STRICT := -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
+LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
+
+.PHONY: deps demo test unit lint bench clean
+
+deps: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml scripts/bootstrap.sh
+	scripts/bootstrap.sh
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/roamline demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy $(STRICT)
+	$(VENV)/bin/mypy $(LOOSE)
+
+# The whole suite, lint first.
+test: lint
+	$(PY) -m pytest -q
+
+# The suite without lint, for quick iterations.
+unit: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(VENV)/bin/roamline bench register --json
+	$(VENV)/bin/roamline bench line --json
+	$(VENV)/bin/roamline bench handset --json
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

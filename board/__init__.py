@@ -1,0 +1,1 @@
+"""Hardware abstraction: board profiles, GPIO via gpiozero, MicroPython-compatible hook/ring/pulse core."""

@@ -1,0 +1,1 @@
+"""The `roamline` command face: finds each room's commands through entry points, imports lazily."""

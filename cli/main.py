@@ -1,0 +1,91 @@
+"""`roamline ROOM WORDS... [ARGS]`: the thin face over the rooms' command tables."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from importlib.metadata import EntryPoint, entry_points
+
+from roamline.cli import logs, tree
+
+GROUP = "roamline.rooms"
+USAGE = "usage: roamline [--log-level LEVEL] [--log-json] [--debug] ROOM COMMAND... [ARGS]"
+
+
+def _rooms() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+def _print_rooms(rooms: Mapping[str, EntryPoint]) -> None:
+    print(USAGE)
+    print("\nrooms:")
+    for name in sorted(rooms):
+        print(f"  {name}")
+    print("\n`roamline ROOM --help` lists a room's commands.")
+
+
+def _print_commands(prog: str, table: Mapping[str, str], words: Sequence[str]) -> None:
+    listed = tree.below(table, words)
+    print(f"usage: {prog} COMMAND... [ARGS]\n\ncommands:")
+    width = max((len(w) for w in listed), default=0)
+    for w in listed:
+        print(f"  {w.ljust(width)}  {tree.summary(table[w])}")
+
+
+def _fail(message: str, status: int = 1) -> int:
+    print(f"roamline: {message}", file=sys.stderr)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    level, as_json, debug = os.environ.get("ROAMLINE_LOG_LEVEL", "warning"), False, False
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)
+        if opt == "--log-level" and args:
+            level = args.pop(0)
+        elif opt == "--log-json":
+            as_json = True
+        elif opt == "--debug":
+            debug, level = True, "debug"
+        elif opt in ("--help", "-h"):
+            _print_rooms(_rooms())
+            return 0
+        else:
+            return _fail(f"unknown option {opt}\n{USAGE}", 2)
+    logs.configure(level, as_json)
+    rooms = _rooms()
+    if not args:
+        _print_rooms(rooms)
+        return 2
+    room = args.pop(0)
+    if room not in rooms:
+        return _fail(f"no room {room!r} (rooms: {', '.join(sorted(rooms))})", 2)
+    table: Mapping[str, str] = rooms[room].load()
+    prog = f"roamline {room}"
+    if "" in table and (not args or args[0] not in {w.split()[0] for w in table if w}):
+        words, used = "", 0
+    else:
+        try:
+            words, used = tree.match(table, args)
+        except tree.CommandNotFound:
+            wanted = [a for a in args if not a.startswith("-")]
+            _print_commands(prog, table, wanted[:1] if tree.below(table, wanted[:1]) else [])
+            return 0 if any(a in ("-h", "--help") for a in args) else 2
+    module = tree.load(table[words])
+    parser = tree.parser_for(f"{prog} {words}".strip(), module)
+    parsed = parser.parse_args(args[used:])
+    try:
+        return int(module.run(parsed))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # one-line reason; the traceback only with --debug
+        if debug:
+            logging.getLogger("roamline.cli").exception("command failed")
+        return _fail(f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The cloud registry: accounts, cards, boxes, registrations, router, relay, storage, `roamline cloud …`."""

@@ -1,0 +1,15 @@
+"""The cloud room's exceptions: misuse by our own code versus a misbehaving peer."""
+
+from __future__ import annotations
+
+
+class CloudError(Exception):
+    """Base of every error raised by roamline.cloud."""
+
+
+class UsageError(CloudError):
+    """The caller misused this API or gave invalid configuration (a bug or a bad file on our side)."""
+
+
+class PeerError(CloudError):
+    """Something outside us (a device, card, network peer or user input) misbehaved."""

@@ -1,0 +1,1 @@
+"""Rigs, simulated peripherals (protocol peers, not mocks), the scenario runner, demo and benchmarks."""

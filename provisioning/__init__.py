@@ -1,0 +1,1 @@
+"""Box identity and enrollment, card issuance, images, flashing and updates: `roamline provision …`."""

@@ -1,0 +1,15 @@
+"""The provisioning room's exceptions: misuse by our own code versus a misbehaving peer."""
+
+from __future__ import annotations
+
+
+class ProvisioningError(Exception):
+    """Base of every error raised by roamline.provisioning."""
+
+
+class UsageError(ProvisioningError):
+    """The caller misused this API or gave invalid configuration (a bug or a bad file on our side)."""
+
+
+class PeerError(ProvisioningError):
+    """Something outside us (a device, card, network peer or user input) misbehaved."""

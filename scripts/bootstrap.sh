@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up everything `make` targets need on a fresh Debian machine: apt packages, .venv, pinned pip
+# packages, and this project installed in editable mode. Idempotent: a second run does nothing slow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  pcscd libpcsclite-dev swig vsmartcard-vpcd pcsc-tools opensc systemd   # PC/SC, virtual reader, OpenSC
+  socat                                                                   # serial/pty tooling
+  portaudio19-dev libspeexdsp-dev                                         # audio backends, echo canceller
+  minimodem espeak-ng sox                                                 # independent FSK peer, speech, audio tools
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv"
+  python3 -m venv .venv
+fi
+echo "bootstrap: installing pinned Python packages (requirements.lock)"
+.venv/bin/pip install -q --disable-pip-version-check -r requirements.lock
+.venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+echo "bootstrap: ready"

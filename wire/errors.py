@@ -1,0 +1,15 @@
+"""The wire room's exceptions: misuse by our own code versus a misbehaving peer."""
+
+from __future__ import annotations
+
+
+class WireError(Exception):
+    """Base of every error raised by roamline.wire."""
+
+
+class UsageError(WireError):
+    """The caller misused this API or gave invalid configuration (a bug or a bad file on our side)."""
+
+
+class PeerError(WireError):
+    """Something outside us (a device, card, network peer or user input) misbehaved."""
