@@ -13,3 +13,15 @@ class UsageError(CloudError):
 
 class PeerError(CloudError):
     """Something outside us (a device, card, network peer or user input) misbehaved."""
+
+
+class StoreError(UsageError):
+    """The registry store cannot be opened or was asked the impossible (duplicate id, ambiguous name)."""
+
+
+class Refused(PeerError):
+    """A box's request is refused; ``code`` is the wire error code sent back (bad-signature, revoked, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

@@ -1,0 +1,422 @@
+"""The registry's storage: a small repository interface and its SQLite implementation.
+
+The registry core speaks only to ``Store`` (a Protocol), so a PostgreSQL implementation can sit behind the
+same methods later. ``SqliteStore`` uses sqlite-utils in WAL mode with ``synchronous=NORMAL``: a commit is
+durable against a process crash and costs no fsync per transaction. Times are wall-clock seconds (they must
+mean the same thing after a restart). Every write happens inside ``transaction()``; nested calls join the
+outer transaction, so the registry can make "consume nonce + store registration" one commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from roamline.cloud.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    name: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    card_id: str
+    account_id: str
+    cert_pem: str
+    revoked: bool
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    box_id: str
+    cert_pem: str
+    name: str
+    board: str
+    location: Json | None
+    line_number: str | None
+    owner: str | None
+    revoked: bool
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    registration_id: str
+    card_id: str
+    box_id: str
+    account_id: str
+    since: float
+    lease_expiry: float
+    seq: int
+    location: Json | None
+    active: bool
+    ended: float | None = None
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Nonce:
+    nonce: str  # base64 text as sent on the wire
+    conn_id: str
+    purpose: str
+    expires: float
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    token_hash: str
+    kind: str  # "box" | "card" | "any"
+    expires: float
+    used: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    event_id: int
+    at: float
+    kind: str
+    fields: Json
+
+
+class Store(Protocol):
+    """What the registry needs from storage. Methods that write join the caller's open transaction."""
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def create_account(self, account_id: str, name: str, now: float) -> Account: ...
+    def get_account(self, account_id: str) -> Account | None: ...
+    def find_account(self, id_or_name: str) -> Account | None: ...
+    def add_number(self, account_id: str, number: str) -> None: ...
+    def numbers_of(self, account_id: str) -> list[str]: ...
+    def accounts_for_number(self, number: str) -> list[str]: ...
+
+    def put_card(self, card: Card) -> None: ...
+    def get_card(self, card_id: str) -> Card | None: ...
+    def revoke_card(self, card_id: str, now: float) -> bool: ...
+
+    def put_box(self, box: Box) -> None: ...
+    def get_box(self, box_id: str) -> Box | None: ...
+    def revoke_box(self, box_id: str, now: float) -> bool: ...
+
+    def add_nonce(self, nonce: Nonce) -> None: ...
+    def consume_nonce(self, nonce: str) -> Nonce | None: ...
+    def purge_nonces(self, now: float) -> int: ...
+
+    def add_token(self, token: Token) -> None: ...
+    def consume_token(self, token_hash: str) -> Token | None: ...
+
+    def active_registration(self, card_id: str) -> Registration | None: ...
+    def active_registrations_at(self, box_id: str) -> list[Registration]: ...
+    def active_registrations_for(self, account_id: str) -> list[Registration]: ...
+    def next_seq(self, card_id: str) -> int: ...
+    def add_registration(self, reg: Registration) -> None: ...
+    def end_registration(self, registration_id: str, now: float, reason: str) -> None: ...
+    def extend_lease(self, registration_id: str, lease_expiry: float) -> None: ...
+    def lapsed_registrations(self, now: float) -> list[Registration]: ...
+    def earliest_lease_expiry(self) -> float | None: ...
+
+    def add_event(self, at: float, kind: str, fields: Json) -> None: ...
+    def events(self, limit: int = 100) -> list[Event]: ...
+
+
+_SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
+    "accounts": ({"account_id": str, "name": str, "created": float}, "account_id"),
+    "numbers": ({"number": str, "account_id": str}, ("number", "account_id")),
+    "cards": (
+        {"card_id": str, "account_id": str, "cert_pem": str, "revoked": int, "revoked_at": float,
+         "created": float},
+        "card_id",
+    ),
+    "boxes": (
+        {"box_id": str, "cert_pem": str, "name": str, "board": str, "location": str, "line_number": str,
+         "owner": str, "revoked": int, "revoked_at": float, "created": float},
+        "box_id",
+    ),
+    "registrations": (
+        {"registration_id": str, "card_id": str, "box_id": str, "account_id": str, "since": float,
+         "lease_expiry": float, "seq": int, "location": str, "active": int, "ended": float,
+         "end_reason": str},
+        "registration_id",
+    ),
+    "nonces": ({"nonce": str, "conn_id": str, "purpose": str, "expires": float, "used": int}, "nonce"),
+    "installer_tokens": ({"token_hash": str, "kind": str, "expires": float, "used": int}, "token_hash"),
+    "events": ({"event_id": int, "at": float, "kind": str, "fields": str}, "event_id"),
+}
+
+_INDEXES = [
+    # one live registration per card, enforced by the database as well as by the registry
+    "CREATE UNIQUE INDEX IF NOT EXISTS reg_one_active ON registrations(card_id) WHERE active = 1",
+    "CREATE INDEX IF NOT EXISTS reg_box ON registrations(box_id, active)",
+    "CREATE INDEX IF NOT EXISTS reg_account ON registrations(account_id, active)",
+    "CREATE INDEX IF NOT EXISTS reg_lease ON registrations(active, lease_expiry)",
+    "CREATE INDEX IF NOT EXISTS numbers_account ON numbers(account_id)",
+    "CREATE INDEX IF NOT EXISTS nonces_expires ON nonces(expires)",
+]
+
+
+def _loads(text: str | None) -> Json | None:
+    return None if text is None else dict(json.loads(text))
+
+
+def _reg(row: sqlite3.Row | dict[str, Any]) -> Registration:
+    r = dict(row)
+    return Registration(
+        registration_id=r["registration_id"], card_id=r["card_id"], box_id=r["box_id"],
+        account_id=r["account_id"], since=r["since"], lease_expiry=r["lease_expiry"], seq=r["seq"],
+        location=_loads(r["location"]), active=bool(r["active"]), ended=r["ended"],
+        end_reason=r["end_reason"],
+    )
+
+
+class SqliteStore:
+    """``Store`` on one SQLite file (created with its schema on open; reopened as it is)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
+        self._db: sqlite_utils.Database | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def open(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self._path), timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()
+            db.execute("PRAGMA synchronous=NORMAL")
+            with db.atomic():
+                for name, (columns, pk) in _SCHEMA.items():
+                    db[name].create(columns, pk=pk, if_not_exists=True)  # type: ignore[union-attr]
+                for sql in _INDEXES:
+                    db.execute(sql)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._path}: cannot open registry store: {exc}") from None
+        self._db = db
+        log.info("store-open", extra={"fields": {"path": str(self._path)}})
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> SqliteStore:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        if self._db is None:
+            raise StoreError("store is not open")
+        return self._db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        row = self.db.execute(sql, params).fetchone()
+        return None if row is None else dict(row)
+
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute(sql, params).fetchall()]
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        with self.db.atomic():
+            return int(self.db.execute(sql, params).rowcount)
+
+    # accounts and numbers
+    def create_account(self, account_id: str, name: str, now: float) -> Account:
+        try:
+            self._write(
+                "INSERT INTO accounts(account_id, name, created) VALUES (?, ?, ?)", (account_id, name, now)
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"account {account_id} exists") from None
+        return Account(account_id, name, now)
+
+    def get_account(self, account_id: str) -> Account | None:
+        r = self._one("SELECT * FROM accounts WHERE account_id = ?", (account_id,))
+        return None if r is None else Account(r["account_id"], r["name"], r["created"])
+
+    def find_account(self, id_or_name: str) -> Account | None:
+        found = self.get_account(id_or_name)
+        if found is not None:
+            return found
+        rows = self._all("SELECT * FROM accounts WHERE name = ?", (id_or_name,))
+        if len(rows) > 1:
+            raise StoreError(f"account name {id_or_name!r} is ambiguous: use its id")
+        return None if not rows else Account(rows[0]["account_id"], rows[0]["name"], rows[0]["created"])
+
+    def add_number(self, account_id: str, number: str) -> None:
+        self._write("INSERT OR IGNORE INTO numbers(number, account_id) VALUES (?, ?)", (number, account_id))
+
+    def numbers_of(self, account_id: str) -> list[str]:
+        rows = self._all("SELECT number FROM numbers WHERE account_id = ? ORDER BY number", (account_id,))
+        return [r["number"] for r in rows]
+
+    def accounts_for_number(self, number: str) -> list[str]:
+        rows = self._all("SELECT account_id FROM numbers WHERE number = ? ORDER BY account_id", (number,))
+        return [r["account_id"] for r in rows]
+
+    # cards
+    def put_card(self, card: Card) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO cards(card_id, account_id, cert_pem, revoked, created)"
+            " VALUES (?,?,?,?,?)",
+            (card.card_id, card.account_id, card.cert_pem, int(card.revoked), card.created),
+        )
+
+    def get_card(self, card_id: str) -> Card | None:
+        r = self._one("SELECT * FROM cards WHERE card_id = ?", (card_id,))
+        if r is None:
+            return None
+        return Card(r["card_id"], r["account_id"], r["cert_pem"], bool(r["revoked"]), r["created"])
+
+    def revoke_card(self, card_id: str, now: float) -> bool:
+        sql = "UPDATE cards SET revoked = 1, revoked_at = ? WHERE card_id = ?"
+        return self._write(sql, (now, card_id)) > 0
+
+    # boxes
+    def put_box(self, box: Box) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO boxes(box_id, cert_pem, name, board, location, line_number, owner,"
+            " revoked, created) VALUES (?,?,?,?,?,?,?,?,?)",
+            (box.box_id, box.cert_pem, box.name, box.board,
+             None if box.location is None else json.dumps(box.location, sort_keys=True),
+             box.line_number, box.owner, int(box.revoked), box.created),
+        )
+
+    def get_box(self, box_id: str) -> Box | None:
+        r = self._one("SELECT * FROM boxes WHERE box_id = ?", (box_id,))
+        if r is None:
+            return None
+        return Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "", _loads(r["location"]),
+                   r["line_number"], r["owner"], bool(r["revoked"]), r["created"])
+
+    def revoke_box(self, box_id: str, now: float) -> bool:
+        return self._write("UPDATE boxes SET revoked = 1, revoked_at = ? WHERE box_id = ?", (now, box_id)) > 0
+
+    # nonces: one-time, marked used on first presentation whatever the outcome
+    def add_nonce(self, nonce: Nonce) -> None:
+        self._write(
+            "INSERT INTO nonces(nonce, conn_id, purpose, expires, used) VALUES (?,?,?,?,?)",
+            (nonce.nonce, nonce.conn_id, nonce.purpose, nonce.expires, int(nonce.used)),
+        )
+
+    def consume_nonce(self, nonce: str) -> Nonce | None:
+        """The nonce as it was before this call (None if never issued); it is used afterwards."""
+        with self.db.atomic():
+            r = self._one("SELECT * FROM nonces WHERE nonce = ?", (nonce,))
+            if r is None:
+                return None
+            if not r["used"]:
+                self.db.execute("UPDATE nonces SET used = 1 WHERE nonce = ?", (nonce,))
+        return Nonce(r["nonce"], r["conn_id"], r["purpose"], r["expires"], bool(r["used"]))
+
+    def purge_nonces(self, now: float) -> int:
+        """Forget nonces well past expiry (a forgotten nonce is 'unknown', still refused)."""
+        return self._write("DELETE FROM nonces WHERE expires < ?", (now,))
+
+    # installer tokens: only the hash is stored
+    def add_token(self, token: Token) -> None:
+        self._write(
+            "INSERT INTO installer_tokens(token_hash, kind, expires, used) VALUES (?,?,?,?)",
+            (token.token_hash, token.kind, token.expires, int(token.used)),
+        )
+
+    def consume_token(self, token_hash: str) -> Token | None:
+        with self.db.atomic():
+            r = self._one("SELECT * FROM installer_tokens WHERE token_hash = ?", (token_hash,))
+            if r is None:
+                return None
+            if not r["used"]:
+                self.db.execute("UPDATE installer_tokens SET used = 1 WHERE token_hash = ?", (token_hash,))
+        return Token(r["token_hash"], r["kind"], r["expires"], bool(r["used"]))
+
+    # registrations
+    def active_registration(self, card_id: str) -> Registration | None:
+        r = self._one("SELECT * FROM registrations WHERE card_id = ? AND active = 1", (card_id,))
+        return None if r is None else _reg(r)
+
+    def active_registrations_at(self, box_id: str) -> list[Registration]:
+        sql = "SELECT * FROM registrations WHERE box_id = ? AND active = 1 ORDER BY since"
+        rows = self._all(sql, (box_id,))
+        return [_reg(r) for r in rows]
+
+    def active_registrations_for(self, account_id: str) -> list[Registration]:
+        rows = self._all(
+            "SELECT * FROM registrations WHERE account_id = ? AND active = 1 ORDER BY since", (account_id,)
+        )
+        return [_reg(r) for r in rows]
+
+    def next_seq(self, card_id: str) -> int:
+        r = self._one("SELECT MAX(seq) AS m FROM registrations WHERE card_id = ?", (card_id,))
+        return 1 if r is None or r["m"] is None else int(r["m"]) + 1
+
+    def add_registration(self, reg: Registration) -> None:
+        self._write(
+            "INSERT INTO registrations(registration_id, card_id, box_id, account_id, since, lease_expiry,"
+            " seq, location, active, ended, end_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (reg.registration_id, reg.card_id, reg.box_id, reg.account_id, reg.since, reg.lease_expiry,
+             reg.seq,
+             None if reg.location is None else json.dumps(reg.location, sort_keys=True), int(reg.active),
+             reg.ended, reg.end_reason),
+        )
+
+    def end_registration(self, registration_id: str, now: float, reason: str) -> None:
+        self._write(
+            "UPDATE registrations SET active = 0, ended = ?, end_reason = ?"
+            " WHERE registration_id = ? AND active = 1",
+            (now, reason, registration_id),
+        )
+
+    def extend_lease(self, registration_id: str, lease_expiry: float) -> None:
+        self._write(
+            "UPDATE registrations SET lease_expiry = ? WHERE registration_id = ? AND active = 1",
+            (lease_expiry, registration_id),
+        )
+
+    def lapsed_registrations(self, now: float) -> list[Registration]:
+        rows = self._all("SELECT * FROM registrations WHERE active = 1 AND lease_expiry <= ?", (now,))
+        return [_reg(r) for r in rows]
+
+    def earliest_lease_expiry(self) -> float | None:
+        r = self._one("SELECT MIN(lease_expiry) AS m FROM registrations WHERE active = 1")
+        return None if r is None or r["m"] is None else float(r["m"])
+
+    # events
+    def add_event(self, at: float, kind: str, fields: Json) -> None:
+        self._write("INSERT INTO events(at, kind, fields) VALUES (?,?,?)", (at, kind, json.dumps(fields)))
+
+    def events(self, limit: int = 100) -> list[Event]:
+        rows = self._all("SELECT * FROM events ORDER BY event_id DESC LIMIT ?", (limit,))
+        return [Event(r["event_id"], r["at"], r["kind"], json.loads(r["fields"])) for r in reversed(rows)]
