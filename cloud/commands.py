@@ -1,4 +1,9 @@
 """Command table of `roamline cloud`: command words → leaf command module (see roamline.cli.tree)."""
 
 COMMANDS: dict[str, str] = {
+    "account create": "roamline.cloud.cmd.account_create",
+    "account add-number": "roamline.cloud.cmd.account_add_number",
+    "card revoke": "roamline.cloud.cmd.card_revoke",
+    "box revoke": "roamline.cloud.cmd.box_revoke",
+    "where": "roamline.cloud.cmd.where",
 }

@@ -69,6 +69,7 @@ class Registration:
     active: bool
     ended: float | None = None
     end_reason: str | None = None
+    proven_at: float = 0.0  # when the nonce the card signed was issued: orders registrations of one card
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,7 @@ class Nonce:
     purpose: str
     expires: float
     used: bool
+    issued: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +135,10 @@ class Store(Protocol):
     def end_registration(self, registration_id: str, now: float, reason: str) -> None: ...
     def extend_lease(self, registration_id: str, lease_expiry: float) -> None: ...
     def lapsed_registrations(self, now: float) -> list[Registration]: ...
+    def revoked_registrations(self) -> list[Registration]: ...
     def earliest_lease_expiry(self) -> float | None: ...
 
+    def add_delivery(self, key: str, box_id: str, kind: str, payload: Json, at: float) -> bool: ...
     def add_event(self, at: float, kind: str, fields: Json) -> None: ...
     def events(self, limit: int = 100) -> list[Event]: ...
 
@@ -155,11 +159,17 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "registrations": (
         {"registration_id": str, "card_id": str, "box_id": str, "account_id": str, "since": float,
          "lease_expiry": float, "seq": int, "location": str, "active": int, "ended": float,
-         "end_reason": str},
+         "end_reason": str, "proven_at": float},
         "registration_id",
     ),
-    "nonces": ({"nonce": str, "conn_id": str, "purpose": str, "expires": float, "used": int}, "nonce"),
+    "nonces": (
+        {"nonce": str, "conn_id": str, "purpose": str, "issued": float, "expires": float, "used": int},
+        "nonce",
+    ),
     "installer_tokens": ({"token_hash": str, "kind": str, "expires": float, "used": int}, "token_hash"),
+    "deliveries": (
+        {"key": str, "box_id": str, "kind": str, "payload": str, "at": float}, ("box_id", "key")
+    ),
     "events": ({"event_id": int, "at": float, "kind": str, "fields": str}, "event_id"),
 }
 
@@ -184,7 +194,7 @@ def _reg(row: sqlite3.Row | dict[str, Any]) -> Registration:
         registration_id=r["registration_id"], card_id=r["card_id"], box_id=r["box_id"],
         account_id=r["account_id"], since=r["since"], lease_expiry=r["lease_expiry"], seq=r["seq"],
         location=_loads(r["location"]), active=bool(r["active"]), ended=r["ended"],
-        end_reason=r["end_reason"],
+        end_reason=r["end_reason"], proven_at=r["proven_at"] or 0.0,
     )
 
 
@@ -328,8 +338,8 @@ class SqliteStore:
     # nonces: one-time, marked used on first presentation whatever the outcome
     def add_nonce(self, nonce: Nonce) -> None:
         self._write(
-            "INSERT INTO nonces(nonce, conn_id, purpose, expires, used) VALUES (?,?,?,?,?)",
-            (nonce.nonce, nonce.conn_id, nonce.purpose, nonce.expires, int(nonce.used)),
+            "INSERT INTO nonces(nonce, conn_id, purpose, issued, expires, used) VALUES (?,?,?,?,?,?)",
+            (nonce.nonce, nonce.conn_id, nonce.purpose, nonce.issued, nonce.expires, int(nonce.used)),
         )
 
     def consume_nonce(self, nonce: str) -> Nonce | None:
@@ -340,7 +350,7 @@ class SqliteStore:
                 return None
             if not r["used"]:
                 self.db.execute("UPDATE nonces SET used = 1 WHERE nonce = ?", (nonce,))
-        return Nonce(r["nonce"], r["conn_id"], r["purpose"], r["expires"], bool(r["used"]))
+        return Nonce(r["nonce"], r["conn_id"], r["purpose"], r["expires"], bool(r["used"]), r["issued"])
 
     def purge_nonces(self, now: float) -> int:
         """Forget nonces well past expiry (a forgotten nonce is 'unknown', still refused)."""
@@ -385,11 +395,11 @@ class SqliteStore:
     def add_registration(self, reg: Registration) -> None:
         self._write(
             "INSERT INTO registrations(registration_id, card_id, box_id, account_id, since, lease_expiry,"
-            " seq, location, active, ended, end_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " seq, location, active, ended, end_reason, proven_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (reg.registration_id, reg.card_id, reg.box_id, reg.account_id, reg.since, reg.lease_expiry,
              reg.seq,
              None if reg.location is None else json.dumps(reg.location, sort_keys=True), int(reg.active),
-             reg.ended, reg.end_reason),
+             reg.ended, reg.end_reason, reg.proven_at),
         )
 
     def end_registration(self, registration_id: str, now: float, reason: str) -> None:
@@ -409,9 +419,27 @@ class SqliteStore:
         rows = self._all("SELECT * FROM registrations WHERE active = 1 AND lease_expiry <= ?", (now,))
         return [_reg(r) for r in rows]
 
+    def revoked_registrations(self) -> list[Registration]:
+        """Live registrations whose card or box is revoked (the registry ends them and tells the box)."""
+        rows = self._all(
+            "SELECT r.* FROM registrations r LEFT JOIN cards c ON c.card_id = r.card_id"
+            " LEFT JOIN boxes b ON b.box_id = r.box_id"
+            " WHERE r.active = 1 AND (c.revoked = 1 OR b.revoked = 1)"
+        )
+        return [_reg(r) for r in rows]
+
     def earliest_lease_expiry(self) -> float | None:
         r = self._one("SELECT MIN(lease_expiry) AS m FROM registrations WHERE active = 1")
         return None if r is None or r["m"] is None else float(r["m"])
+
+    # durable deliveries from boxes' outboxes: idempotent per (box, key)
+    def add_delivery(self, key: str, box_id: str, kind: str, payload: Json, at: float) -> bool:
+        """Store one delivered item; False when this box had already delivered ``key`` (nothing changes)."""
+        n = self._write(
+            "INSERT OR IGNORE INTO deliveries(key, box_id, kind, payload, at) VALUES (?,?,?,?,?)",
+            (key, box_id, kind, json.dumps(payload), at),
+        )
+        return n > 0
 
     # events
     def add_event(self, at: float, kind: str, fields: Json) -> None:

@@ -1,0 +1,1 @@
+"""Leaf modules of `roamline cloud …` (see roamline.cloud.commands)."""
