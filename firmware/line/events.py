@@ -1,0 +1,168 @@
+"""Typed line events: what the modem tells us, after parsing. One base class, frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LineEvent:
+    """Base of every event the phone-line cores emit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ring(LineEvent):
+    count: int  # rings of this call so far (1 for the first)
+
+
+@dataclass(frozen=True, slots=True)
+class CallerId(LineEvent):
+    """One assembled caller-ID message. ``None`` where absent; ``*_status`` says why a field is missing."""
+
+    number: str | None = None
+    name: str | None = None
+    date: str | None = None  # MMDD as sent by the exchange
+    time: str | None = None  # HHMM
+    number_status: str = "absent"  # "ok" | "private" | "unavailable" | "absent"
+    name_status: str = "absent"
+    source: str = "formatted"  # "formatted" (+VCID=1) | "mdmf" | "sdmf"
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"number": self.number, "name": self.name, "date": self.date, "time": self.time}
+
+
+@dataclass(frozen=True, slots=True)
+class BadCallerId(LineEvent):
+    """Caller-ID data arrived but was unusable (bad checksum, bad framing): reported, never raised."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfDigit(LineEvent):
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Busy(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DialTone(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Ringback(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Silence(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Quiet(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LoopCurrentLoss(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CallWaiting(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FaxTone(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class OtherTone(LineEvent):
+    """A DLE event we know nothing specific about (kept, so nothing is silently lost)."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfStream(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceData(LineEvent):
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResultCode(LineEvent):
+    """A final result code (OK, CONNECT, ERROR, ...) in verbose spelling, with any text after it."""
+
+    code: str
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandDone(LineEvent):
+    command: str
+    result: str  # verbose result code: "OK", "CONNECT", "ERROR", "NO CARRIER", ...
+    lines: tuple[str, ...] = ()  # information lines before the result
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("OK", "CONNECT", "VCON")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTimedOut(LineEvent):
+    command: str
+
+
+@dataclass(frozen=True, slots=True)
+class Noise(LineEvent):
+    """Bytes we could not make sense of between result codes (dropped, counted)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FarEndHangup(LineEvent):
+    reason: str  # "loop-current-loss" | "busy-tone" | "dial-tone" | "no-carrier" | "silence"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerInferred(LineEvent):
+    """An outgoing call seems answered (ringback stopped, voice appeared); the time is an inference."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded(LineEvent):
+    reason: str  # "local-hangup" | a FarEndHangup reason | "busy" | "no-answer" | "modem-lost" | ...
+
+
+@dataclass(frozen=True, slots=True)
+class ModemReset(LineEvent):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModemPowerCycled(LineEvent):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModemLost(LineEvent):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModemFound(LineEvent):
+    device: str
