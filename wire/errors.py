@@ -1,6 +1,11 @@
-"""The wire room's exceptions: misuse by our own code versus a misbehaving peer."""
+"""The wire room's exceptions: misuse by our own code versus a misbehaving peer.
+
+Errors a peer can cause on the link carry an :class:`ErrorCode`, the code sent back in an ``error`` frame.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
 
 
 class WireError(Exception):
@@ -13,3 +18,88 @@ class UsageError(WireError):
 
 class PeerError(WireError):
     """Something outside us (a device, card, network peer or user input) misbehaved."""
+
+
+class ErrorCode(StrEnum):
+    """Codes carried by ``error`` frames (docs/protocol.md §Errors). Values are wire strings."""
+
+    BAD_FRAME = "bad-frame"
+    TOO_LARGE = "too-large"
+    UNSUPPORTED_VERSION = "unsupported-version"
+    UNKNOWN_TYPE = "unknown-type"
+    BAD_BODY = "bad-body"
+    NOT_AUTHENTICATED = "not-authenticated"
+    BAD_SIGNATURE = "bad-signature"
+    BAD_CERTIFICATE = "bad-certificate"
+    STALE_NONCE = "stale-nonce"
+    REVOKED = "revoked"
+    UNKNOWN_BOX = "unknown-box"
+    UNKNOWN_CARD = "unknown-card"
+    FORBIDDEN = "forbidden"
+    INTERNAL = "internal"
+
+
+class LinkError(PeerError):
+    """A peer broke the link protocol or was refused; ``code`` is what an ``error`` frame would carry.
+
+    Servers may raise LinkError (or a subclass) with any code from a request handler; the adapter
+    answers the request with that code and message.
+    """
+
+    default_code = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code if code is not None else self.default_code
+
+
+class FrameError(LinkError):
+    """The byte stream cannot be framed; the stream must be closed after answering."""
+
+    default_code = ErrorCode.BAD_FRAME
+
+
+class FrameTooLarge(FrameError):
+    default_code = ErrorCode.TOO_LARGE
+
+
+class MalformedFrame(FrameError):
+    """Bad UTF-8, not JSON, not an object, or missing/bad envelope fields."""
+
+    default_code = ErrorCode.BAD_FRAME
+
+
+class UnsupportedVersion(LinkError):
+    default_code = ErrorCode.UNSUPPORTED_VERSION
+
+
+class UnknownType(LinkError):
+    default_code = ErrorCode.UNKNOWN_TYPE
+
+
+class BadBody(LinkError):
+    default_code = ErrorCode.BAD_BODY
+
+
+class BadCertificate(LinkError):
+    """A certificate does not parse, is not from the pinned CA, is not valid now, or has the wrong role."""
+
+    default_code = ErrorCode.BAD_CERTIFICATE
+
+
+class BadSignature(LinkError):
+    """A signature does not verify against the expected key and digest."""
+
+    default_code = ErrorCode.BAD_SIGNATURE
+
+
+class RemoteError(LinkError):
+    """The peer answered our request with an ``error`` frame."""
+
+
+class RequestTimeout(PeerError):
+    """No reply arrived before the request's deadline."""
+
+
+class LinkClosed(PeerError):
+    """The connection or stream closed (or was never open) while we needed it."""

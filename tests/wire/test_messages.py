@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import pytest
+
+from roamline.wire.errors import BadBody, ErrorCode, MalformedFrame, UnknownType, UnsupportedVersion
+from roamline.wire.framing import Frame, FrameDecoder
+from roamline.wire.messages import (
+    MESSAGE_TYPES,
+    Ack,
+    Deliver,
+    Deregister,
+    Enroll,
+    Enrolled,
+    EnrollKind,
+    Error,
+    Hello,
+    Message,
+    NonceIssued,
+    NoncePurpose,
+    NonceRequest,
+    Ok,
+    Ping,
+    Pong,
+    Profile,
+    Refresh,
+    Refreshed,
+    Register,
+    Registered,
+    Revoked,
+    RevokedKind,
+    Superseded,
+    Welcome,
+    encode_message,
+    error_for,
+    from_frame,
+    to_frame,
+)
+
+SAMPLES: list[Message] = [
+    NonceRequest(purpose=NoncePurpose.HELLO),
+    NonceIssued(nonce=bytes(range(32)), expires_in=30.0, purpose=NoncePurpose.REGISTER),
+    Hello(
+        cert_pem="-----BEGIN CERTIFICATE-----\n...",
+        nonce=b"\x00" * 32,
+        signature=b"\x30\x44sig",
+        software="1.0",
+    ),
+    Welcome(box_id="box-0123456789abcdef", server_time=1.8e9, lease_s=120.0, keepalive_s=15.0),
+    Register(card_cert_pem="pem", card_id="00" * 16, nonce=b"n" * 32, signature=b"s", location={"lat": 1.5}),
+    Register(card_cert_pem="pem", card_id="00" * 16, nonce=b"n" * 32, signature=b"s"),
+    Registered(
+        registration_id="r1",
+        card_id="00" * 16,
+        account="acct-1",
+        holder="Ada",
+        numbers=("+15551230000", "+15551230001"),
+        profile={"speed": {"2": "+1555"}},
+        lease_s=120.0,
+        seq=7,
+    ),
+    Deregister(card_id="00" * 16),
+    Ok(),
+    Refresh(card_ids=("a", "b")),
+    Refreshed(lease_s=120.0, missing=("b",)),
+    Superseded(card_id="c", registration_id="r2", at=1.8e9),
+    Revoked(kind=RevokedKind.BOX, id="box-0123456789abcdef"),
+    Profile(card_id="c", profile={"ring": "distinctive-2"}, seq=3),
+    Error(code=ErrorCode.STALE_NONCE, message="nonce expired"),
+    Ping(),
+    Pong(),
+    Enroll(token="rlt_x", csr_pem="csr", kind=EnrollKind.CARD, account="acct-1", card_id="00" * 16),
+    Enrolled(cert_pem="c", ca_cert_pem="ca", id="box-0123456789abcdef"),
+    Deliver(key="k-1", kind="call-record", payload={"duration_s": 12}),
+    Ack(keys=("k-1",)),
+]
+
+
+def _envelope_ids(msg: Message) -> dict[str, str]:
+    return {"request": {"id": "q1"}, "reply": {"re": "q1"}, "push": {}}[msg.KIND]
+
+
+def test_every_registered_type_has_a_sample() -> None:
+    assert {type(m) for m in SAMPLES} == set(MESSAGE_TYPES.values())
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: m.TYPE)
+def test_round_trip_through_bytes(msg: Message) -> None:
+    ids = _envelope_ids(msg)
+    data = encode_message(msg, **ids)
+    frames = FrameDecoder().feed(data)
+    assert len(frames) == 1
+    env = from_frame(frames[0])
+    assert env.message == msg
+    assert env.id == ids.get("id") and env.re == ids.get("re") and env.v == 1
+
+
+def test_bytes_are_base64_on_the_wire() -> None:
+    frame = to_frame(NonceIssued(nonce=b"\xff\x00", expires_in=1, purpose=NoncePurpose.HELLO), re="1")
+    assert frame.body["nonce"] == "/wA="
+    assert frame.body["purpose"] == "hello"
+
+
+def test_unsupported_version() -> None:
+    with pytest.raises(UnsupportedVersion) as info:
+        from_frame(Frame(v=2, type="ping", id="1"))
+    assert info.value.code is ErrorCode.UNSUPPORTED_VERSION
+
+
+def test_unknown_type() -> None:
+    with pytest.raises(UnknownType) as info:
+        from_frame(Frame(v=1, type="call.offer", id="1"))
+    assert info.value.code is ErrorCode.UNKNOWN_TYPE
+
+
+@pytest.mark.parametrize(
+    ("mtype", "body", "where"),
+    [
+        ("nonce", {}, "purpose"),
+        ("nonce", {"purpose": "lunch"}, "purpose"),
+        ("nonce-issued", {"nonce": "not base64!", "expires_in": 1, "purpose": "hello"}, "nonce"),
+        ("nonce-issued", {"nonce": 5, "expires_in": 1, "purpose": "hello"}, "nonce"),
+        (
+            "registered",
+            {
+                "registration_id": "r",
+                "card_id": "c",
+                "account": "a",
+                "holder": "h",
+                "numbers": "+1555",
+                "profile": {},
+                "lease_s": 1,
+                "seq": 1,
+            },
+            "numbers",
+        ),
+        (
+            "registered",
+            {
+                "registration_id": "r",
+                "card_id": "c",
+                "account": "a",
+                "holder": "h",
+                "numbers": [],
+                "profile": {},
+                "lease_s": 1,
+                "seq": "1",
+            },
+            "seq",
+        ),
+        ("deregister", {"card_id": 7}, "card_id"),
+        ("error", {"code": "no-such-code"}, "code"),
+        ("ack", {"keys": [1, 2]}, "keys"),
+        ("welcome", {"box_id": "b", "server_time": True, "lease_s": 1, "keepalive_s": 1}, "server_time"),
+    ],
+)
+def test_bad_bodies(mtype: str, body: dict[str, object], where: str) -> None:
+    kind = MESSAGE_TYPES[mtype].KIND
+    frame = Frame(
+        v=1, type=mtype, body=body, id="1" if kind == "request" else None, re="1" if kind == "reply" else None
+    )
+    with pytest.raises(BadBody, match=where) as info:
+        from_frame(frame)
+    assert info.value.code is ErrorCode.BAD_BODY
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_body_fields_are_ignored() -> None:
+    env = from_frame(Frame(v=1, type="deregister", id="1", body={"card_id": "c", "future": [1]}))
+    assert env.message == Deregister(card_id="c")
+
+
+def test_requests_need_id_and_replies_need_re() -> None:
+    with pytest.raises(MalformedFrame):
+        from_frame(Frame(v=1, type="ping"))
+    with pytest.raises(MalformedFrame):
+        from_frame(Frame(v=1, type="pong"))
+    with pytest.raises(ValueError):
+        to_frame(Ping())
+    with pytest.raises(ValueError):
+        to_frame(Pong())
+    # error may stand alone (e.g. answering a frame that could not be parsed)
+    assert from_frame(to_frame(Error(code=ErrorCode.BAD_FRAME))).re is None
+
+
+def test_error_for_maps_codes() -> None:
+    assert error_for(UnknownType("x")).code is ErrorCode.UNKNOWN_TYPE
+    internal = error_for(RuntimeError("secret detail"))
+    assert internal.code is ErrorCode.INTERNAL and "secret" not in internal.message

@@ -1,0 +1,395 @@
+"""Link messages: one frozen dataclass per message type, a registry by type name, frame conversion.
+
+The envelope (``v``, ``type``, ``id``, ``re``, ``body``) is described in docs/protocol.md. A message
+class holds only the body; ``id``/``re`` travel beside it in an :class:`Envelope`. Every message class
+has ``TYPE`` (its wire name) and ``KIND``:
+
+- ``request``: must carry ``id``; the receiver answers with a reply whose ``re`` is that id (or ``error``);
+- ``reply``: must carry ``re`` (``error`` may omit it when it answers no particular request);
+- ``push``: one-way; if it carries an ``id`` the receiver answers ``ok`` or ``error``.
+
+Binary fields (nonces, signatures) are bytes here and standard base64 with padding on the wire.
+Receivers ignore unknown body fields (additive changes need no version bump); field types are strict.
+Reserved type-name prefixes for later: ``call.``, ``media.``, ``location.``, ``ticket.``, ``voicemail.``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import ConfigDict, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
+
+from roamline.wire.errors import (
+    BadBody,
+    ErrorCode,
+    LinkError,
+    MalformedFrame,
+    UnknownType,
+    UnsupportedVersion,
+)
+from roamline.wire.framing import Frame, encode
+
+PROTOCOL_VERSION = 1
+ALPN = "roamline/1"
+
+Kind = Literal["request", "reply", "push"]
+
+
+def _b64decode(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("expected a base64 string")
+    try:
+        return base64.b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise ValueError("not standard base64") from None
+
+
+def _b64encode(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+B64Bytes = Annotated[bytes, PlainValidator(_b64decode), PlainSerializer(_b64encode, return_type=str)]
+"""bytes in Python, standard padded base64 in JSON."""
+
+_BODY_CONFIG = ConfigDict(strict=True, extra="ignore")
+
+
+class NoncePurpose(StrEnum):
+    HELLO = "hello"
+    REGISTER = "register"
+
+
+class EnrollKind(StrEnum):
+    BOX = "box"
+    CARD = "card"
+
+
+class RevokedKind(StrEnum):
+    CARD = "card"
+    BOX = "box"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of every message type. Subclasses are frozen dataclasses whose fields are the body."""
+
+    TYPE: ClassVar[str] = ""
+    KIND: ClassVar[Kind] = "push"
+    __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
+
+
+# --- nonce -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NonceRequest(Message):
+    """Ask the registry for a fresh nonce, bound to this connection, for a signature."""
+
+    TYPE: ClassVar[str] = "nonce"
+    KIND: ClassVar[Kind] = "request"
+    purpose: NoncePurpose
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NonceIssued(Message):
+    TYPE: ClassVar[str] = "nonce-issued"
+    KIND: ClassVar[Kind] = "reply"
+    nonce: B64Bytes
+    expires_in: float
+    purpose: NoncePurpose
+
+
+# --- box authentication ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello(Message):
+    """The box proves its identity: its certificate (PEM, leaf first) and a signature of hello_digest()."""
+
+    TYPE: ClassVar[str] = "hello"
+    KIND: ClassVar[Kind] = "request"
+    cert_pem: str
+    nonce: B64Bytes
+    signature: B64Bytes
+    software: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Welcome(Message):
+    TYPE: ClassVar[str] = "welcome"
+    KIND: ClassVar[Kind] = "reply"
+    box_id: str
+    server_time: float
+    lease_s: float
+    keepalive_s: float
+
+
+# --- card registration -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Register(Message):
+    """A card at this box: its certificate, CHUID card id, and its signature of registration_digest()."""
+
+    TYPE: ClassVar[str] = "register"
+    KIND: ClassVar[Kind] = "request"
+    card_cert_pem: str
+    card_id: str
+    nonce: B64Bytes
+    signature: B64Bytes
+    location: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Registered(Message):
+    TYPE: ClassVar[str] = "registered"
+    KIND: ClassVar[Kind] = "reply"
+    registration_id: str
+    card_id: str
+    account: str
+    holder: str
+    numbers: tuple[str, ...]
+    profile: dict[str, Any]
+    lease_s: float
+    seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deregister(Message):
+    TYPE: ClassVar[str] = "deregister"
+    KIND: ClassVar[Kind] = "request"
+    card_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ok(Message):
+    """Generic success reply (deregister, pushes that carried an id)."""
+
+    TYPE: ClassVar[str] = "ok"
+    KIND: ClassVar[Kind] = "reply"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refresh(Message):
+    """Keep the leases of these cards' registrations at this box alive."""
+
+    TYPE: ClassVar[str] = "refresh"
+    KIND: ClassVar[Kind] = "request"
+    card_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refreshed(Message):
+    """Leases renewed for lease_s; ``missing`` lists asked-for cards no longer registered at this box."""
+
+    TYPE: ClassVar[str] = "refreshed"
+    KIND: ClassVar[Kind] = "reply"
+    lease_s: float
+    missing: tuple[str, ...] = ()
+
+
+# --- server pushes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Superseded(Message):
+    """The card registered at another box; this box must forget the holder."""
+
+    TYPE: ClassVar[str] = "superseded"
+    KIND: ClassVar[Kind] = "push"
+    card_id: str
+    registration_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revoked(Message):
+    TYPE: ClassVar[str] = "revoked"
+    KIND: ClassVar[Kind] = "push"
+    kind: RevokedKind
+    id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile(Message):
+    """A holder's profile changed (server→box), or a box reports a change the holder made (box→server)."""
+
+    TYPE: ClassVar[str] = "profile"
+    KIND: ClassVar[Kind] = "push"
+    card_id: str
+    profile: dict[str, Any]
+    seq: int = 0
+
+
+# --- errors and liveness ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Message):
+    TYPE: ClassVar[str] = "error"
+    KIND: ClassVar[Kind] = "reply"
+    code: ErrorCode
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping(Message):
+    TYPE: ClassVar[str] = "ping"
+    KIND: ClassVar[Kind] = "request"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pong(Message):
+    TYPE: ClassVar[str] = "pong"
+    KIND: ClassVar[Kind] = "reply"
+
+
+# --- enrollment ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enroll(Message):
+    """Installer tool → registry: get a certificate for a box or card key, with a one-time token.
+
+    Allowed before hello (the token is the credential). ``card_id`` and ``account`` are for cards;
+    ``box`` holds box details (board, street address, line number …) for boxes.
+    """
+
+    TYPE: ClassVar[str] = "enroll"
+    KIND: ClassVar[Kind] = "request"
+    token: str
+    csr_pem: str
+    kind: EnrollKind
+    account: str | None = None
+    card_id: str | None = None
+    box: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Enrolled(Message):
+    TYPE: ClassVar[str] = "enrolled"
+    KIND: ClassVar[Kind] = "reply"
+    cert_pem: str
+    ca_cert_pem: str
+    id: str
+
+
+# --- durable outbox --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deliver(Message):
+    """One durable outbox item (call record, voicemail notice, 911 event …); ``key`` makes it idempotent."""
+
+    TYPE: ClassVar[str] = "deliver"
+    KIND: ClassVar[Kind] = "request"
+    key: str
+    kind: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack(Message):
+    """The registry stored these items (also for keys it had already stored: delivery is idempotent)."""
+
+    TYPE: ClassVar[str] = "ack"
+    KIND: ClassVar[Kind] = "reply"
+    keys: tuple[str, ...]
+
+
+# --- registry --------------------------------------------------------------------------------------
+
+MESSAGE_TYPES: dict[str, type[Message]] = {}
+_ADAPTERS: dict[type[Message], TypeAdapter[Any]] = {}
+
+
+def register_message(cls: type[Message]) -> type[Message]:
+    """Add a message class to the registry (later rooms' call/media/location messages use this too)."""
+    if not cls.TYPE or cls.TYPE in MESSAGE_TYPES:
+        raise ValueError(f"message type {cls.TYPE!r} is empty or already registered")
+    MESSAGE_TYPES[cls.TYPE] = cls
+    _ADAPTERS[cls] = TypeAdapter(cls)
+    return cls
+
+
+for _cls in (
+    NonceRequest, NonceIssued, Hello, Welcome, Register, Registered, Deregister, Ok, Refresh, Refreshed,
+    Superseded, Revoked, Profile, Error, Ping, Pong, Enroll, Enrolled, Deliver, Ack,
+):  # fmt: skip
+    register_message(_cls)
+
+ALLOWED_BEFORE_HELLO: frozenset[str] = frozenset({"nonce", "hello", "enroll", "ping"})
+"""Request types a server accepts before the box's hello has been verified."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A decoded message with its envelope fields."""
+
+    message: Message
+    id: str | None = None
+    re: str | None = None
+    v: int = PROTOCOL_VERSION
+
+
+def body_of(message: Message) -> dict[str, Any]:
+    """The JSON body of ``message`` (bytes as base64, tuples as lists, enums as strings)."""
+    adapter = _ADAPTERS.get(type(message))
+    if adapter is None:
+        raise UnknownType(f"message class {type(message).__name__} is not registered")
+    body: dict[str, Any] = adapter.dump_python(message, mode="json")
+    return body
+
+
+def to_frame(message: Message, *, id: str | None = None, re: str | None = None) -> Frame:
+    """The frame carrying ``message``. Requests need ``id``, replies (except error) need ``re``."""
+    if message.KIND == "request" and id is None:
+        raise ValueError(f"{message.TYPE} is a request and needs an id")
+    if message.KIND == "reply" and re is None and not isinstance(message, Error):
+        raise ValueError(f"{message.TYPE} is a reply and needs re")
+    return Frame(v=PROTOCOL_VERSION, type=message.TYPE, body=body_of(message), id=id, re=re)
+
+
+def encode_message(message: Message, *, id: str | None = None, re: str | None = None) -> bytes:
+    """Length-prefixed frame bytes for ``message``."""
+    return encode(to_frame(message, id=id, re=re))
+
+
+def _one_line(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(body)"
+    return f"{where}: {first['msg']}"
+
+
+def from_frame(frame: Frame) -> Envelope:
+    """Validate ``frame`` into an Envelope.
+
+    Raises UnsupportedVersion (``v`` is not 1), UnknownType, BadBody (body does not validate), or
+    MalformedFrame (a request without ``id`` or a reply without ``re``).
+    """
+    if frame.v != PROTOCOL_VERSION:
+        raise UnsupportedVersion(f"protocol version {frame.v} is not supported (this end speaks 1)")
+    cls = MESSAGE_TYPES.get(frame.type)
+    if cls is None:
+        raise UnknownType(f"unknown message type {frame.type!r}")
+    if cls.KIND == "request" and frame.id is None:
+        raise MalformedFrame(f"{frame.type} is a request and needs an id")
+    if cls.KIND == "reply" and frame.re is None and cls is not Error:
+        raise MalformedFrame(f"{frame.type} is a reply and needs re")
+    try:
+        message = _ADAPTERS[cls].validate_json(json.dumps(frame.body), strict=True)
+    except ValidationError as exc:
+        raise BadBody(f"{frame.type}: {_one_line(exc)}") from None
+    return Envelope(message=message, id=frame.id, re=frame.re, v=frame.v)
+
+
+def error_for(exc: Exception) -> Error:
+    """The ``error`` message that answers ``exc`` (LinkError subclasses keep their code; others: internal)."""
+    if isinstance(exc, LinkError):
+        return Error(code=exc.code, message=str(exc)[:500])
+    return Error(code=ErrorCode.INTERNAL, message="internal error")
