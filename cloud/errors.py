@@ -20,8 +20,9 @@ class StoreError(UsageError):
 
 
 class Refused(PeerError):
-    """A box's request is refused; ``code`` is the wire error code sent back (bad-signature, revoked, ...)."""
+    """A box's request is refused; ``code`` is the wire error code sent back; ``close`` ends the link."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, close: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.close = close

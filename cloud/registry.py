@@ -1,0 +1,493 @@
+"""The registry core, sans-I/O: link messages and ``now`` in, replies and pushes out.
+
+``Registry.handle(conn_id, envelope, now)`` returns :class:`Outgoing` items: the reply to the request
+(``re`` set) and pushes to other boxes' connections (a card's older box is told ``superseded``). The
+server adapter delivers them and closes connections marked ``close``. ``now`` is wall-clock seconds
+(leases and nonce expiries are stored and must mean the same after a restart); all state that matters
+lives in the store, so a new Registry on the same store carries on. Per-connection state (is the box
+proven? which nonces did this connection get?) is in memory: it dies with the connection anyway.
+
+Security rules (DESIGN §4.7, §5, §7): nothing but nonce/hello/enroll/ping before a verified hello; every
+signature is over a nonce issued to *this* connection, fresh, for the right purpose, and used once (the
+nonce is burnt on first presentation, whatever the outcome); revocation is read from the store on every
+message, so it takes effect on the next one. A card is registered at one box at a time: the newest proof
+(the later-issued nonce) wins and the older box is told at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from roamline.cloud.errors import Refused, UsageError
+from roamline.cloud.lookup import WhereEntry, where
+from roamline.cloud.store import Box, Card, Nonce, Registration, Store
+from roamline.wire import identity, signing
+from roamline.wire.errors import BadCertificate, ErrorCode, LinkError
+from roamline.wire.messages import (
+    ALLOWED_BEFORE_HELLO,
+    Ack,
+    Deliver,
+    Deregister,
+    Enroll,
+    Enrolled,
+    EnrollKind,
+    Envelope,
+    Error,
+    Hello,
+    Message,
+    NonceIssued,
+    NoncePurpose,
+    NonceRequest,
+    Ok,
+    Ping,
+    Pong,
+    Profile,
+    Refresh,
+    Refreshed,
+    Register,
+    Registered,
+    Revoked,
+    RevokedKind,
+    Superseded,
+    Welcome,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    lease_s: float = 120.0
+    keepalive_s: float = 15.0
+    nonce_ttl_s: float = 30.0
+    nonce_bytes: int = 32
+    max_live_nonces: int = 16  # per connection: bounds what one peer can make us store
+    sweep_s: float = 1.0  # how often the server runs sweep() (revocations, lapsed leases)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message to send on connection ``conn_id`` (a reply when ``re`` is set); ``close`` after it."""
+
+    conn_id: str
+    message: Message
+    re: str | None = None
+    close: bool = False
+
+
+class ConnState(StrEnum):
+    OPEN = "open"  # connected, box not proven
+    AUTHENTICATED = "authenticated"  # hello verified
+    CLOSED = "closed"
+
+
+_TRANSITIONS: dict[tuple[ConnState, str], ConnState] = {
+    (ConnState.OPEN, "hello-ok"): ConnState.AUTHENTICATED,
+    (ConnState.OPEN, "close"): ConnState.CLOSED,
+    (ConnState.AUTHENTICATED, "close"): ConnState.CLOSED,
+}
+
+
+@dataclass(slots=True)
+class _Conn:
+    conn_id: str
+    opened: float
+    state: ConnState = ConnState.OPEN
+    box_id: str | None = None
+    nonce_expiries: list[float] = field(default_factory=list)
+
+    def step(self, event: str) -> None:
+        nxt = _TRANSITIONS.get((self.state, event))
+        if nxt is None:
+            raise UsageError(f"connection {self.conn_id}: {event!r} is illegal in state {self.state}")
+        self.state = nxt
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class Registry:
+    def __init__(
+        self,
+        store: Store,
+        ca: identity.CertificateAuthority,
+        config: RegistryConfig | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self._store = store
+        self._ca = ca
+        self._config = config or RegistryConfig()
+        self._random = random_bytes
+        self._conns: dict[str, _Conn] = {}
+        self._box_conn: dict[str, str] = {}  # box id -> its current authenticated connection
+
+    @property
+    def config(self) -> RegistryConfig:
+        return self._config
+
+    # --- connections ---------------------------------------------------------------------------------
+
+    def connection_opened(self, conn_id: str, now: float) -> None:
+        if conn_id in self._conns:
+            raise UsageError(f"connection {conn_id} is already open")
+        self._conns[conn_id] = _Conn(conn_id, now)
+
+    def connection_closed(self, conn_id: str, now: float) -> None:
+        """Forget the connection; its box's registrations live on until their leases lapse."""
+        conn = self._conns.pop(conn_id, None)
+        if conn is None:
+            return
+        conn.step("close")
+        if conn.box_id is not None and self._box_conn.get(conn.box_id) == conn_id:
+            del self._box_conn[conn.box_id]
+
+    def connection_of(self, box_id: str) -> str | None:
+        return self._box_conn.get(box_id)
+
+    def box_of(self, conn_id: str) -> str | None:
+        conn = self._conns.get(conn_id)
+        return None if conn is None else conn.box_id
+
+    # --- messages ------------------------------------------------------------------------------------
+
+    def handle(self, conn_id: str, env: Envelope, now: float) -> list[Outgoing]:
+        conn = self._conns.get(conn_id)
+        if conn is None:
+            raise UsageError(f"message on unknown connection {conn_id}")
+        msg = env.message
+        out: list[Outgoing] = []
+        try:
+            if msg.KIND != "request" and not isinstance(msg, Profile):
+                raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not something a box sends")
+            if conn.state is not ConnState.AUTHENTICATED and msg.TYPE not in ALLOWED_BEFORE_HELLO:
+                raise Refused(ErrorCode.NOT_AUTHENTICATED, f"{msg.TYPE} before a verified hello")
+            if conn.box_id is not None:
+                self._check_box_standing(conn, now, out)
+            reply = self._dispatch(conn, msg, now, out)
+        except Refused as exc:
+            log.info("refused", extra={"fields": {"conn": conn_id, "type": msg.TYPE, "code": exc.code,
+                                                  "reason": str(exc)}})
+            reply = Error(code=ErrorCode(exc.code), message=str(exc))
+            close = exc.code == ErrorCode.REVOKED and isinstance(msg, Hello)
+            return [*out, Outgoing(conn_id, reply, env.id, close=close or exc.close)]
+        except LinkError as exc:  # bad certificate, bad signature
+            log.info("refused", extra={"fields": {"conn": conn_id, "type": msg.TYPE, "code": exc.code,
+                                                  "reason": str(exc)}})
+            return [*out, Outgoing(conn_id, Error(code=exc.code, message=str(exc)), env.id)]
+        if reply is not None:
+            out.append(Outgoing(conn_id, reply, env.id))
+        return out
+
+    def _dispatch(self, conn: _Conn, msg: Message, now: float, out: list[Outgoing]) -> Message | None:
+        if isinstance(msg, NonceRequest):
+            return self._nonce(conn, msg, now)
+        if isinstance(msg, Hello):
+            return self._hello(conn, msg, now, out)
+        if isinstance(msg, Ping):
+            return Pong()
+        if isinstance(msg, Enroll):
+            return self._enroll(msg, now)
+        if isinstance(msg, Register):
+            return self._register(conn, msg, now, out)
+        if isinstance(msg, Deregister):
+            return self._deregister(conn, msg, now)
+        if isinstance(msg, Refresh):
+            return self._refresh(conn, msg, now, out)
+        if isinstance(msg, Deliver):
+            return self._deliver(conn, msg, now)
+        if isinstance(msg, Profile):
+            log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
+            return None
+        raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not handled by the registry")
+
+    def _check_box_standing(self, conn: _Conn, now: float, out: list[Outgoing]) -> None:
+        assert conn.box_id is not None
+        box = self._store.get_box(conn.box_id)
+        if box is None or box.revoked:
+            with self._store.transaction():
+                self._end_all_at(conn.box_id, now, "box-revoked")
+                self._store.add_event(now, "box-refused", {"box": conn.box_id})
+            out.append(Outgoing(conn.conn_id, Revoked(kind=RevokedKind.BOX, id=conn.box_id)))
+            raise Refused(ErrorCode.REVOKED, f"box {conn.box_id} is revoked", close=True)
+
+    # --- nonces --------------------------------------------------------------------------------------
+
+    def _nonce(self, conn: _Conn, msg: NonceRequest, now: float) -> NonceIssued:
+        if msg.purpose is NoncePurpose.REGISTER and conn.state is not ConnState.AUTHENTICATED:
+            raise Refused(ErrorCode.NOT_AUTHENTICATED, "a registration nonce needs a verified hello first")
+        conn.nonce_expiries = [t for t in conn.nonce_expiries if t > now]
+        if len(conn.nonce_expiries) >= self._config.max_live_nonces:
+            raise Refused(ErrorCode.FORBIDDEN, "too many outstanding nonces on this connection")
+        value = self._random(self._config.nonce_bytes)
+        expires = now + self._config.nonce_ttl_s
+        self._store.add_nonce(Nonce(_b64(value), conn.conn_id, msg.purpose.value, expires, False, now))
+        conn.nonce_expiries.append(expires)
+        return NonceIssued(nonce=value, expires_in=self._config.nonce_ttl_s, purpose=msg.purpose)
+
+    def _take_nonce(self, conn: _Conn, value: bytes, purpose: NoncePurpose, now: float) -> Nonce:
+        """Burn the nonce and check it was fit for this use; Refused(stale-nonce) otherwise."""
+        rec = self._store.consume_nonce(_b64(value))
+        if rec is None:
+            raise Refused(ErrorCode.STALE_NONCE, "nonce was never issued (or is long expired)")
+        if rec.used:
+            raise Refused(ErrorCode.STALE_NONCE, "nonce was already used")
+        if rec.conn_id != conn.conn_id:
+            raise Refused(ErrorCode.STALE_NONCE, "nonce was issued to another connection")
+        if rec.purpose != purpose.value:
+            raise Refused(ErrorCode.STALE_NONCE, f"nonce was issued for {rec.purpose}, not {purpose.value}")
+        if rec.expires <= now:
+            raise Refused(ErrorCode.STALE_NONCE, "nonce has expired")
+        return rec
+
+    # --- hello ---------------------------------------------------------------------------------------
+
+    def _hello(self, conn: _Conn, msg: Hello, now: float, out: list[Outgoing]) -> Welcome:
+        if conn.state is ConnState.AUTHENTICATED:
+            raise Refused(ErrorCode.FORBIDDEN, "hello was already accepted on this connection")
+        with self._burning():
+            nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.HELLO, now)
+            ident = identity.verify_certificate(msg.cert_pem, self._ca.certificate, now=now,
+                                                role=identity.Role.BOX)
+            box = self._store.get_box(ident.id)
+            if box is None:
+                raise Refused(ErrorCode.UNKNOWN_BOX, f"box {ident.id} is not enrolled")
+            if _fingerprint(box.cert_pem) != ident.fingerprint:
+                raise Refused(ErrorCode.UNKNOWN_BOX, f"box {ident.id}: certificate is not the one enrolled")
+            if box.revoked:
+                raise Refused(ErrorCode.REVOKED, f"box {ident.id} is revoked")
+            signing.verify_hello(ident.public_key, msg.signature, nonce=msg.nonce, box_id=ident.id)
+            self._store.add_event(now, "box-hello", {"box": ident.id, "conn": conn.conn_id,
+                                                      "nonce_issued": nonce.issued, "software": msg.software})
+        conn.step("hello-ok")
+        conn.box_id = ident.id
+        old = self._box_conn.get(ident.id)
+        if old is not None and old != conn.conn_id:
+            # the box reconnected (NAT rebinding, restart): the newest proven connection is the box
+            bye = Error(code=ErrorCode.FORBIDDEN, message="replaced by a newer connection")
+            out.append(Outgoing(old, bye, close=True))
+        self._box_conn[ident.id] = conn.conn_id
+        log.info("box-hello", extra={"fields": {"box": ident.id, "conn": conn.conn_id}})
+        return Welcome(box_id=ident.id, server_time=now, lease_s=self._config.lease_s,
+                       keepalive_s=self._config.keepalive_s)
+
+    # --- registrations -------------------------------------------------------------------------------
+
+    def _register(self, conn: _Conn, msg: Register, now: float, out: list[Outgoing]) -> Registered:
+        box_id = conn.box_id
+        assert box_id is not None
+        with self._burning():  # one commit: the nonce is burnt, and the registration stored if it passed
+            nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.REGISTER, now)
+            ident = identity.verify_certificate(msg.card_cert_pem, self._ca.certificate, now=now,
+                                                role=identity.Role.CARD)
+            if ident.id != msg.card_id:
+                raise Refused(ErrorCode.BAD_CERTIFICATE, f"card id {msg.card_id} is not the certificate's")
+            card = self._store.get_card(ident.id)
+            if card is None or _fingerprint(card.cert_pem) != ident.fingerprint:
+                raise Refused(ErrorCode.UNKNOWN_CARD, f"card {ident.id} is not issued by this registry")
+            if card.revoked:
+                raise Refused(ErrorCode.REVOKED, f"card {ident.id} is revoked")
+            account = self._store.get_account(card.account_id)
+            if account is None:
+                raise Refused(ErrorCode.FORBIDDEN, f"card {ident.id} is bound to no account")
+            signing.verify_registration(ident.public_key, msg.signature, nonce=msg.nonce, box_id=box_id,
+                                        card_id=ident.id)
+            prev = self._store.active_registration(ident.id)
+            if prev is not None and prev.proven_at > nonce.issued:
+                raise Refused(ErrorCode.STALE_NONCE, "a newer registration of this card exists")
+            if prev is not None:
+                reason = "superseded" if prev.box_id != box_id else "renewed"
+                self._store.end_registration(prev.registration_id, now, reason)
+            reg = Registration(
+                registration_id="reg-" + secrets.token_hex(8), card_id=ident.id, box_id=box_id,
+                account_id=account.account_id, since=now, lease_expiry=now + self._config.lease_s,
+                seq=self._store.next_seq(ident.id), location=msg.location, active=True,
+                proven_at=nonce.issued,
+            )
+            self._store.add_registration(reg)
+            self._store.add_event(now, "registered", {"card": ident.id, "box": box_id,
+                                                      "registration": reg.registration_id, "seq": reg.seq})
+            if prev is not None and prev.box_id != box_id:
+                self._store.add_event(now, "superseded", {"card": ident.id, "box": prev.box_id,
+                                                          "registration": prev.registration_id, "by": box_id})
+            numbers = self._store.numbers_of(account.account_id)
+        if prev is not None and prev.box_id != box_id:
+            gone = Superseded(card_id=ident.id, registration_id=prev.registration_id, at=now)
+            self._push(prev.box_id, gone, out)
+        log.info("registered", extra={"fields": {"card": ident.id, "box": box_id, "seq": reg.seq}})
+        return Registered(
+            registration_id=reg.registration_id, card_id=ident.id, account=account.account_id,
+            holder=account.name, numbers=tuple(numbers), profile={}, lease_s=self._config.lease_s,
+            seq=reg.seq,
+        )
+
+    def _deregister(self, conn: _Conn, msg: Deregister, now: float) -> Ok:
+        reg = self._store.active_registration(msg.card_id)
+        # idempotent, and a box can only end its own registrations
+        if reg is not None and reg.box_id == conn.box_id:
+            with self._store.transaction():
+                self._store.end_registration(reg.registration_id, now, "deregistered")
+                self._store.add_event(now, "deregistered", {"card": msg.card_id, "box": conn.box_id})
+        return Ok()
+
+    def _refresh(self, conn: _Conn, msg: Refresh, now: float, out: list[Outgoing]) -> Refreshed:
+        missing: list[str] = []
+        with self._store.transaction():
+            for card_id in msg.card_ids:
+                reg = self._store.active_registration(card_id)
+                if reg is None or reg.box_id != conn.box_id or reg.lease_expiry <= now:
+                    missing.append(card_id)
+                    continue
+                card = self._store.get_card(card_id)
+                if card is None or card.revoked:
+                    self._store.end_registration(reg.registration_id, now, "card-revoked")
+                    out.append(Outgoing(conn.conn_id, Revoked(kind=RevokedKind.CARD, id=card_id)))
+                    missing.append(card_id)
+                    continue
+                self._store.extend_lease(reg.registration_id, now + self._config.lease_s)
+        return Refreshed(lease_s=self._config.lease_s, missing=tuple(missing))
+
+    def _deliver(self, conn: _Conn, msg: Deliver, now: float) -> Ack:
+        assert conn.box_id is not None
+        fresh = self._store.add_delivery(msg.key, conn.box_id, msg.kind, msg.payload, now)
+        log.info("delivered", extra={"fields": {"box": conn.box_id, "key": msg.key, "duplicate": not fresh}})
+        return Ack(keys=(msg.key,))
+
+    # --- enrollment ----------------------------------------------------------------------------------
+
+    def _enroll(self, msg: Enroll, now: float) -> Enrolled:
+        try:
+            csr = identity.load_csr(msg.csr_pem)
+        except BadCertificate as exc:
+            raise Refused(ErrorCode.BAD_BODY, f"CSR: {exc}") from None
+        with self._store.transaction():  # token burnt only if a certificate is issued
+            token = self._store.consume_token(identity.token_hash(msg.token))
+            if token is None or token.used or token.expires <= now:
+                what = "unknown" if token is None else "already used" if token.used else "expired"
+                raise Refused(ErrorCode.FORBIDDEN, f"installer token is {what}")
+            if token.kind not in ("any", msg.kind.value):
+                raise Refused(ErrorCode.FORBIDDEN, f"installer token is for a {token.kind}, not a {msg.kind}")
+            if msg.kind is EnrollKind.BOX:
+                subject, cert_pem = self._enroll_box(msg, csr.public_key(), now)
+            else:
+                subject, cert_pem = self._enroll_card(msg, now)
+            self._store.add_event(now, "enrolled", {"kind": msg.kind.value, "id": subject})
+        log.info("enrolled", extra={"fields": {"kind": msg.kind.value, "id": subject}})
+        return Enrolled(cert_pem=cert_pem, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=subject)
+
+    def _enroll_box(self, msg: Enroll, public_key: object, now: float) -> tuple[str, str]:
+        if not isinstance(public_key, identity.PublicKey):
+            raise Refused(ErrorCode.BAD_BODY, "CSR key is not ECDSA P-256")
+        box_id = identity.box_id_for_key(public_key)
+        existing = self._store.get_box(box_id)
+        if existing is not None and existing.revoked:
+            raise Refused(ErrorCode.REVOKED, f"box {box_id} is revoked")
+        cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.BOX, subject_id=box_id, now=now)
+        pem = identity.certificate_pem(cert).decode("ascii")
+        details = dict(msg.box or {})
+        location = details.get("location")
+        self._store.put_box(Box(
+            box_id=box_id, cert_pem=pem, name=str(details.get("name", "")),
+            board=str(details.get("board", "")),
+            location=location if isinstance(location, dict) else None,
+            line_number=_opt_str(details.get("line_number")), owner=_opt_str(details.get("owner")),
+            revoked=False, created=now,
+        ))
+        return box_id, pem
+
+    def _enroll_card(self, msg: Enroll, now: float) -> tuple[str, str]:
+        if not msg.card_id or identity.CARD_ID_RE.fullmatch(msg.card_id) is None:
+            raise Refused(ErrorCode.BAD_BODY, "card enrollment needs card_id: the CHUID GUID, 32 hex digits")
+        if not msg.account:
+            raise Refused(ErrorCode.BAD_BODY, "card enrollment needs an account")
+        account = self._store.get_account(msg.account)
+        if account is None:
+            raise Refused(ErrorCode.FORBIDDEN, f"no account {msg.account}")
+        existing = self._store.get_card(msg.card_id)
+        if existing is not None and existing.revoked:
+            raise Refused(ErrorCode.REVOKED, f"card {msg.card_id} is revoked")
+        cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.CARD, subject_id=msg.card_id, now=now)
+        pem = identity.certificate_pem(cert).decode("ascii")
+        self._store.put_card(Card(msg.card_id, account.account_id, pem, False, now))
+        return msg.card_id, pem
+
+    # --- timers --------------------------------------------------------------------------------------
+
+    def sweep(self, now: float) -> list[Outgoing]:
+        """End lapsed leases and registrations of revoked cards/boxes; tell connected boxes."""
+        out: list[Outgoing] = []
+        with self._store.transaction():
+            for reg in self._store.lapsed_registrations(now):
+                self._store.end_registration(reg.registration_id, now, "lapsed")
+                self._store.add_event(now, "lapsed", {"card": reg.card_id, "box": reg.box_id})
+                log.info("lease-lapsed", extra={"fields": {"card": reg.card_id, "box": reg.box_id}})
+            for reg in self._store.revoked_registrations():
+                box = self._store.get_box(reg.box_id)
+                reason = "box-revoked" if box is None or box.revoked else "card-revoked"
+                self._store.end_registration(reg.registration_id, now, reason)
+                if reason == "card-revoked":
+                    self._push(reg.box_id, Revoked(kind=RevokedKind.CARD, id=reg.card_id), out)
+            for box_id, conn_id in list(self._box_conn.items()):
+                box = self._store.get_box(box_id)
+                if box is None or box.revoked:
+                    out.append(Outgoing(conn_id, Revoked(kind=RevokedKind.BOX, id=box_id), close=True))
+                    del self._box_conn[box_id]
+            self._store.purge_nonces(now - self._config.nonce_ttl_s)
+        return out
+
+    def next_deadline(self, now: float) -> float:
+        """When sweep() should run next: the earliest lease expiry, or one sweep interval from now."""
+        soonest = now + self._config.sweep_s
+        lease = self._store.earliest_lease_expiry()
+        return soonest if lease is None else max(now, min(soonest, lease))
+
+    # --- queries -------------------------------------------------------------------------------------
+
+    def where(self, number: str, now: float) -> list[WhereEntry]:
+        return where(self._store, number, now)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _burning(self) -> Iterator[None]:
+        """A transaction that commits even when the block refuses, then re-raises the refusal.
+
+        Used where a nonce is consumed first: a refused attempt still burns it (no second try with the
+        same nonce), and a passing one stores its result in the same single commit.
+        """
+        problem: Refused | LinkError | None = None
+        with self._store.transaction():
+            try:
+                yield
+            except (Refused, LinkError) as exc:
+                problem = exc
+        if problem is not None:
+            raise problem
+
+    def _push(self, box_id: str, message: Message, out: list[Outgoing]) -> None:
+        conn_id = self._box_conn.get(box_id)
+        if conn_id is not None:
+            out.append(Outgoing(conn_id, message))
+        else:
+            log.info("push-undeliverable", extra={"fields": {"box": box_id, "type": message.TYPE}})
+
+    def _end_all_at(self, box_id: str, now: float, reason: str) -> None:
+        for reg in self._store.active_registrations_at(box_id):
+            self._store.end_registration(reg.registration_id, now, reason)
+
+
+def _fingerprint(cert_pem: str) -> str:
+    from cryptography.hazmat.primitives import hashes
+
+    return identity.load_certificate(cert_pem).fingerprint(hashes.SHA256()).hex()
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
