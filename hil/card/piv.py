@@ -1,0 +1,315 @@
+"""A virtual PIV card (NIST SP 800-73-4 subset) as a sans-I/O APDU processor.
+
+``VirtualCard(cardfile).process(apdu) -> response`` handles one command APDU (short form, as vpcd
+delivers it) and returns data + SW1 SW2. ``reset()`` is a power cycle: the PIN state, selection and any
+pending chained command/response are lost; retry counters survive (they live in the card's memory).
+
+Supported: SELECT (full or right-truncated PIV AID), GET DATA (CHUID 5FC102, certificates 5FC101/9E and
+5FC105/9A, discovery 7E), GET RESPONSE (61xx chaining), command chaining (CLA 10), GENERAL AUTHENTICATE
+(ECC P-256 signature, alg 11, keys 9E and 9A) and VERIFY (PIV PIN, key reference 80).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from roamline.hil.card import tlv
+from roamline.provisioning.cardfile import CardFile, SlotKey
+
+log = logging.getLogger(__name__)
+
+PIV_AID = bytes.fromhex("a000000308000010000100")
+TRUNCATED_AID = PIV_AID[:9]
+ALG_ECC_P256 = 0x11
+KEY_PIV_AUTH = 0x9A
+KEY_CARD_AUTH = 0x9E
+PIN_REF = 0x80
+# A T=1 ATR with historical bytes "RoamlinePIV" and a correct TCK.
+_ATR_BODY = bytes([0x3B, 0x8B, 0x80, 0x01]) + b"RoamlinePIV"
+MAX_CHAIN = 4096  # longest chained command we accept
+
+SW_OK = b"\x90\x00"
+SW_WRONG_LENGTH = b"\x67\x00"
+SW_SECURITY = b"\x69\x82"
+SW_BLOCKED = b"\x69\x83"
+SW_CONDITIONS = b"\x69\x85"
+SW_LAST_IN_CHAIN = b"\x68\x83"
+SW_WRONG_DATA = b"\x6a\x80"
+SW_NOT_FOUND = b"\x6a\x82"
+SW_WRONG_P1P2 = b"\x6a\x86"
+SW_REF_NOT_FOUND = b"\x6a\x88"
+SW_INS = b"\x6d\x00"
+SW_CLA = b"\x6e\x00"
+
+
+def _xor(data: bytes) -> int:
+    x = 0
+    for b in data:
+        x ^= b
+    return x
+
+
+ATR = _ATR_BODY + bytes([_xor(_ATR_BODY[1:])])
+
+OBJ_CHUID = 0x5FC102
+OBJ_CERT_9E = 0x5FC101
+OBJ_CERT_9A = 0x5FC105
+OBJ_DISCOVERY = 0x7E
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    data: bytes
+    le: int | None  # None: absent; 0 means 256 (short APDU)
+
+
+class BadApdu(ValueError):
+    pass
+
+
+def parse_command(apdu: bytes) -> Command:
+    """Short-form command APDU cases 1–4 (extended length is not supported by this card)."""
+    if len(apdu) < 4:
+        raise BadApdu("shorter than a header")
+    cla, ins, p1, p2 = apdu[:4]
+    body = apdu[4:]
+    if not body:
+        return Command(cla, ins, p1, p2, b"", None)
+    if len(body) == 1:
+        return Command(cla, ins, p1, p2, b"", body[0])
+    lc = body[0]
+    if lc == 0:
+        raise BadApdu("extended length not supported")
+    if len(body) == 1 + lc:
+        return Command(cla, ins, p1, p2, body[1:], None)
+    if len(body) == 2 + lc:
+        return Command(cla, ins, p1, p2, body[1 : 1 + lc], body[-1])
+    raise BadApdu("Lc does not match the data")
+
+
+def encode_chuid(card: CardFile) -> bytes:
+    c = card.chuid
+    return (
+        tlv.tlv(0x30, bytes.fromhex(c.fasc_n))
+        + tlv.tlv(0x34, bytes.fromhex(c.guid))
+        + tlv.tlv(0x35, c.expiry.encode("ascii"))
+        + tlv.tlv(0x3E, b"")  # issuer asymmetric signature: empty (test cards are not signed)
+        + tlv.tlv(0xFE, b"")
+    )
+
+
+def encode_cert_container(der: bytes) -> bytes:
+    return tlv.tlv(0x70, der) + tlv.tlv(0x71, b"\x00") + tlv.tlv(0xFE, b"")
+
+
+def application_property_template() -> bytes:
+    algs = tlv.tlv(0xAC, tlv.tlv(0x80, bytes([ALG_ECC_P256])) + tlv.tlv(0x06, b"\x00"))
+    body = (
+        tlv.tlv(0x4F, PIV_AID[5:])  # the PIX (and version)
+        + tlv.tlv(0x79, tlv.tlv(0x4F, PIV_AID[:5]))  # coexistent tag allocation authority
+        + tlv.tlv(0x50, b"Roamline virtual PIV")
+        + algs
+    )
+    return tlv.tlv(0x61, body)
+
+
+def discovery_object() -> bytes:
+    # PIN usage policy 40 00: the PIV Card Application PIN only.
+    return tlv.tlv(0x7E, tlv.tlv(0x4F, PIV_AID) + tlv.tlv(0x5F2F, b"\x40\x00"))
+
+
+def _status_word(sw1: int, sw2: int) -> bytes:
+    return bytes([sw1, sw2])
+
+
+class VirtualCard:
+    """One card's state machine. Not thread-safe: the vpcd client calls it from one thread."""
+
+    def __init__(self, card: CardFile, *, on_command: Callable[[Command], None] | None = None) -> None:
+        self.card = card
+        self.on_command = on_command  # test hook, called before each well-formed command is handled
+        self.pin_tries_left = card.pin.pin_retries
+        self.pin_max = max(card.pin.pin_retries, 1)
+        self._objects: dict[int, bytes] = {
+            OBJ_CHUID: tlv.tlv(0x53, encode_chuid(card)),
+            OBJ_CERT_9E: tlv.tlv(0x53, encode_cert_container(card.slot_9e.cert_der())),
+            OBJ_DISCOVERY: discovery_object(),
+        }
+        if card.slot_9a is not None:
+            self._objects[OBJ_CERT_9A] = tlv.tlv(0x53, encode_cert_container(card.slot_9a.cert_der()))
+        self._keys: dict[int, SlotKey] = {KEY_CARD_AUTH: card.slot_9e}
+        if card.slot_9a is not None:
+            self._keys[KEY_PIV_AUTH] = card.slot_9a
+        self.reset()
+
+    @property
+    def atr(self) -> bytes:
+        return ATR
+
+    def reset(self) -> None:
+        self.selected = False
+        self.pin_verified = False
+        self._pending = b""  # response bytes still to fetch with GET RESPONSE
+        self._chain: tuple[int, int, int] | None = None  # INS P1 P2 of a command chain in progress
+        self._chain_data = b""
+
+    # -- dispatch --------------------------------------------------------------------------------------
+
+    def process(self, apdu: bytes) -> bytes:
+        try:
+            cmd = parse_command(apdu)
+        except BadApdu:
+            self._pending = b""
+            return SW_WRONG_LENGTH
+        if self.on_command is not None:
+            self.on_command(cmd)
+        if cmd.ins == 0xC0 and cmd.cla == 0x00:
+            return self._get_response(cmd)
+        self._pending = b""
+        if cmd.cla not in (0x00, 0x10):
+            self._chain = None
+            return SW_CLA
+        if self._chain is not None and self._chain != (cmd.ins, cmd.p1, cmd.p2):
+            self._chain = None
+            self._chain_data = b""
+            return SW_LAST_IN_CHAIN
+        if cmd.cla == 0x10:
+            if len(self._chain_data) + len(cmd.data) > MAX_CHAIN:
+                self._chain, self._chain_data = None, b""
+                return SW_WRONG_LENGTH
+            self._chain = (cmd.ins, cmd.p1, cmd.p2)
+            self._chain_data += cmd.data
+            return SW_OK
+        if self._chain is not None:
+            cmd = Command(0x00, cmd.ins, cmd.p1, cmd.p2, self._chain_data + cmd.data, cmd.le)
+            self._chain, self._chain_data = None, b""
+        handler = self._handlers.get(cmd.ins)
+        if handler is None:
+            return SW_INS
+        data, sw = handler(self, cmd)
+        return self._respond(data, sw, cmd.le)
+
+    def _respond(self, data: bytes, sw: bytes, le: int | None) -> bytes:
+        if sw != SW_OK or not data:
+            return data + sw
+        chunk = le or 256
+        if len(data) <= chunk:
+            return data + SW_OK
+        self._pending = data[chunk:]
+        return data[:chunk] + self._more()
+
+    def _more(self) -> bytes:
+        n = len(self._pending)
+        return _status_word(0x61, n if n < 256 else 0)
+
+    def _get_response(self, cmd: Command) -> bytes:
+        if cmd.p1 or cmd.p2:
+            return SW_WRONG_P1P2
+        if not self._pending:
+            return SW_CONDITIONS
+        want = cmd.le or 256
+        out, self._pending = self._pending[:want], self._pending[want:]
+        return out + (self._more() if self._pending else SW_OK)
+
+    # -- commands --------------------------------------------------------------------------------------
+
+    def _select(self, cmd: Command) -> tuple[bytes, bytes]:
+        if cmd.p1 != 0x04 or cmd.p2 != 0x00:
+            return b"", SW_WRONG_P1P2
+        if not cmd.data:
+            return b"", SW_WRONG_LENGTH
+        if not (len(TRUNCATED_AID) <= len(cmd.data) <= len(PIV_AID) and PIV_AID.startswith(cmd.data)):
+            return b"", SW_NOT_FOUND
+        self.selected = True
+        return application_property_template(), SW_OK
+
+    def _get_data(self, cmd: Command) -> tuple[bytes, bytes]:
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if (cmd.p1, cmd.p2) != (0x3F, 0xFF):
+            return b"", SW_WRONG_P1P2
+        if not cmd.data:
+            return b"", SW_WRONG_LENGTH
+        try:
+            items = tlv.parse(cmd.data)
+        except tlv.TlvFormatError:
+            return b"", SW_WRONG_DATA
+        if len(items) != 1 or items[0][0] != 0x5C or not 1 <= len(items[0][1]) <= 3:
+            return b"", SW_WRONG_DATA
+        obj = self._objects.get(int.from_bytes(items[0][1], "big"))
+        if obj is None:
+            return b"", SW_NOT_FOUND
+        return obj, SW_OK
+
+    def _verify(self, cmd: Command) -> tuple[bytes, bytes]:
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if cmd.p1 == 0xFF and cmd.p2 == PIN_REF and not cmd.data:
+            self.pin_verified = False  # SP 800-73-4: P1=FF resets the PIN's security status
+            return b"", SW_OK
+        if cmd.p1 != 0x00:
+            return b"", SW_WRONG_P1P2
+        if cmd.p2 != PIN_REF:
+            return b"", SW_REF_NOT_FOUND
+        if not cmd.data:  # status query
+            if self.pin_verified:
+                return b"", SW_OK
+            return b"", self._tries_sw()
+        if len(cmd.data) != 8:
+            return b"", SW_WRONG_LENGTH
+        if self.pin_tries_left == 0:
+            return b"", SW_BLOCKED
+        offered = cmd.data.rstrip(b"\xff")
+        if offered == self.card.pin.pin.encode("ascii"):
+            self.pin_tries_left = self.pin_max
+            self.pin_verified = True
+            return b"", SW_OK
+        self.pin_tries_left -= 1
+        self.pin_verified = False
+        log.info("card-wrong-pin", extra={"fields": {"tries_left": self.pin_tries_left}})
+        return b"", _status_word(0x63, 0xC0 | self.pin_tries_left)
+
+    def _tries_sw(self) -> bytes:
+        if self.pin_tries_left == 0:
+            return SW_BLOCKED
+        return _status_word(0x63, 0xC0 | self.pin_tries_left)
+
+    def _general_authenticate(self, cmd: Command) -> tuple[bytes, bytes]:
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if cmd.p1 != ALG_ECC_P256 or cmd.p2 not in (KEY_CARD_AUTH, KEY_PIV_AUTH):
+            return b"", SW_WRONG_P1P2
+        key = self._keys.get(cmd.p2)
+        if key is None:
+            return b"", SW_REF_NOT_FOUND
+        if cmd.p2 == KEY_PIV_AUTH and not self.pin_verified:
+            return b"", SW_SECURITY
+        try:
+            outer = tlv.parse(cmd.data)
+            if len(outer) != 1 or outer[0][0] != 0x7C:
+                raise tlv.TlvFormatError("no dynamic authentication template")
+            inner = dict(tlv.parse(outer[0][1]))
+        except tlv.TlvFormatError:
+            return b"", SW_WRONG_DATA
+        if inner.get(0x82) != b"" or len(inner.get(0x81, b"")) != 32:
+            return b"", SW_WRONG_DATA
+        sig = key.private_key().sign(inner[0x81], ec.ECDSA(Prehashed(hashes.SHA256())))
+        return tlv.tlv(0x7C, tlv.tlv(0x82, sig)), SW_OK
+
+    _handlers: ClassVar[dict[int, Callable[[VirtualCard, Command], tuple[bytes, bytes]]]] = {
+        0xA4: _select,
+        0xCB: _get_data,
+        0x20: _verify,
+        0x87: _general_authenticate,
+    }

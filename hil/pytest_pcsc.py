@@ -1,0 +1,156 @@
+"""Pytest fixtures: one private pcscd per test session, two vpcd readers, virtual PIV cards.
+
+Use from a conftest.py in your test folder::
+
+    from roamline.hil.pytest_pcsc import card_ca, card_rig, pcscd  # noqa: F401  (fixtures)
+
+Importing this module sets ``PCSCLITE_CSOCK_NAME`` in ``os.environ`` for the whole process, because
+libpcsclite reads it once, at the process's first SCardEstablishContext: every PC/SC client in the test
+process (pyscard, our reader loop) and every subprocess (opensc-tool, pkcs15-tool) then talks to the
+private pcscd. Import it before anything in the process makes a PC/SC call (a conftest import is early
+enough).
+
+Fixtures:
+- ``pcscd`` (session): a started ``PcscDaemon``; ``pcscd.readers`` are the two ``VpcdReader``s.
+- ``card_ca`` (session): a ``TestCa`` that makes card files (``card_ca.make_cardfile()``).
+- ``card_rig`` (function): a ``CardRig`` on that pcscd; it restarts pcscd if a previous test stopped it, and
+  at teardown removes every card it inserted and waits until pcscd has seen the removals.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from roamline.hil.card.issue import TestCa
+from roamline.hil.card.piv import VirtualCard
+from roamline.hil.card.vpcd import CardSocket
+from roamline.hil.errors import PeerError, UsageError
+from roamline.hil.pcsc import SOCKET_ENV, PcscDaemon
+from roamline.provisioning.cardfile import CardFile
+
+PCSC_DIR = Path(tempfile.mkdtemp(prefix="roamline-pcsc-"))
+os.environ[SOCKET_ENV] = str(PCSC_DIR / "pcscd.comm")
+atexit.register(shutil.rmtree, PCSC_DIR, True)
+
+
+def reader_present(reader: str) -> bool | None:
+    """Whether pcscd reports a card in ``reader`` right now (None: no such reader / no pcscd)."""
+    from smartcard import scard
+
+    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        return None
+    try:
+        hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        if hr != scard.SCARD_S_SUCCESS or states[0][1] & scard.SCARD_STATE_UNKNOWN:
+            return None
+        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def wait_reader(reader: str, present: bool, timeout: float = 5.0) -> None:
+    """Block until pcscd reports the card ``present`` (or absent) in ``reader``."""
+    from smartcard import scard
+
+    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        raise PeerError(f"pcscd unavailable: {scard.SCardGetErrorMessage(hr)}")
+    try:
+        deadline = time.monotonic() + timeout
+        state = scard.SCARD_STATE_UNAWARE
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            hr, states = scard.SCardGetStatusChange(ctx, max(left_ms, 0), [(reader, state)])
+            if hr not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT):
+                raise PeerError(f"waiting for {reader}: {scard.SCardGetErrorMessage(hr)}")
+            state = states[0][1] & ~scard.SCARD_STATE_CHANGED
+            if bool(state & scard.SCARD_STATE_PRESENT) == present:
+                return
+            if left_ms <= 0:
+                still = "absent" if present else "present"
+                raise PeerError(f"{reader}: card still {still} after {timeout} s")
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+class CardRig:
+    """Insert and remove virtual cards in the private pcscd's readers (by index 0/1 or reader name)."""
+
+    def __init__(self, daemon: PcscDaemon) -> None:
+        self.daemon = daemon
+        self.sockets: dict[int, CardSocket] = {}
+
+    @property
+    def readers(self) -> list[str]:
+        return [r.name for r in self.daemon.readers]
+
+    def _index(self, reader: int | str) -> int:
+        if isinstance(reader, int):
+            if not 0 <= reader < len(self.daemon.readers):
+                raise UsageError(f"no reader {reader}")
+            return reader
+        try:
+            return self.readers.index(reader)
+        except ValueError:
+            raise UsageError(f"no reader {reader!r}") from None
+
+    def insert(self, card: CardFile | VirtualCard, reader: int | str = 0, *, wait: bool = True) -> CardSocket:
+        """Put ``card`` in ``reader``; with ``wait``, return once pcscd reports it present."""
+        i = self._index(reader)
+        self.remove(i, wait=wait)
+        vcard = card if isinstance(card, VirtualCard) else VirtualCard(card)
+        sock = CardSocket(vcard)
+        sock.insert(self.daemon.readers[i].port)
+        self.sockets[i] = sock
+        if wait:
+            wait_reader(self.readers[i], True)
+        return sock
+
+    def remove(self, reader: int | str = 0, *, wait: bool = True) -> None:
+        """Take the card out of ``reader`` (no-op if empty); with ``wait``, until pcscd reports it gone."""
+        i = self._index(reader)
+        sock = self.sockets.pop(i, None)
+        if sock is None:
+            return
+        sock.remove()
+        if wait and self.daemon.running:
+            wait_reader(self.readers[i], False)
+
+    def close(self) -> None:
+        for i in list(self.sockets):
+            self.remove(i)
+
+
+@pytest.fixture(scope="session")
+def pcscd() -> Iterator[PcscDaemon]:
+    daemon = PcscDaemon(PCSC_DIR)
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def card_ca() -> TestCa:
+    return TestCa()
+
+
+@pytest.fixture
+def card_rig(pcscd: PcscDaemon) -> Iterator[CardRig]:
+    pcscd.start()  # a previous test may have stopped or killed it
+    rig = CardRig(pcscd)
+    try:
+        yield rig
+    finally:
+        pcscd.start()
+        rig.close()
