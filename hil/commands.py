@@ -1,6 +1,7 @@
 """Command tables of `roamline hil`, `roamline demo` and `roamline bench` (see roamline.cli.tree)."""
 
 COMMANDS: dict[str, str] = {
+    "card serve": "roamline.hil.card.serve_cmd",
 }
 
 DEMO: dict[str, str] = {
