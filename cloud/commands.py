@@ -1,6 +1,8 @@
 """Command table of `roamline cloud`: command words → leaf command module (see roamline.cli.tree)."""
 
 COMMANDS: dict[str, str] = {
+    "ca init": "roamline.cloud.cmd.ca_init",
+    "token issue": "roamline.cloud.cmd.token_issue",
     "account create": "roamline.cloud.cmd.account_create",
     "account add-number": "roamline.cloud.cmd.account_add_number",
     "card revoke": "roamline.cloud.cmd.card_revoke",
