@@ -1,6 +1,7 @@
-"""The board room's exceptions: misuse by our own code versus a misbehaving peer."""
+"""The board room's exceptions: misuse by our own code versus a misbehaving peer.
 
-from __future__ import annotations
+Kept importable by MicroPython (no ``from __future__``): the core raises these on a microcontroller too.
+"""
 
 
 class BoardError(Exception):
