@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from roamline.board.core import events as ev
@@ -26,7 +28,7 @@ def ring_mode_periods(pins: list[tuple[int, bool, bool]]) -> list[int]:
     for p in pins[1:]:
         if p[1] != changes[-1][1]:
             changes.append(p)
-    return [b[0] - a[0] for a, b in zip(changes[1:], changes[2:], strict=False)]
+    return [b[0] - a[0] for a, b in itertools.pairwise(changes[1:])]
 
 
 def test_every_named_cadence_is_covered() -> None:
@@ -51,7 +53,7 @@ def test_cadence_timings_and_ringing_frequency_measured_from_the_pins(name: str,
                if p[0] < first_burst_end and p[2] != a[2]]
     half = 1000 / hz / 2
     assert len(toggles) >= 2
-    gaps = {b[0] - a[0] for a, b in zip(toggles, toggles[1:], strict=False)}
+    gaps = {b[0] - a[0] for a, b in itertools.pairwise(toggles)}
     assert gaps == {half}
     assert not any(p[2] for p in rig.pins if not p[1])  # forward polarity whenever not ringing
     assert done == [(ev.RING_DONE, 3 * len(EXPECTED[name]) // 2, 3 * sum(EXPECTED[name]))]
