@@ -19,7 +19,7 @@ from roamline.firmware.line.errors import LineUsageError
 
 FINAL = frozenset({"OK", "ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER", "VCON"})
 NUMERIC = {"0": "OK", "1": "CONNECT", "3": "NO CARRIER", "4": "ERROR", "6": "NO DIALTONE", "7": "BUSY",
-           "8": "NO ANSWER"}
+           "8": "NO ANSWER", "9": "VCON"}
 _RING = re.compile(r"^RING(?: ?[0-9A-Z]{1,2})?$")
 MAX_LINE = 512
 _VOICE_CMDS = {"+VRX": "rx", "+VTX": "tx", "+VTR": "duplex", "#VRX": "rx", "#VTX": "tx"}
@@ -140,6 +140,8 @@ class ModemCore:
         cur = self._current
         if cur is not None and now >= cur.deadline:
             self._current = None
+            if cur.command == "<end-voice>":  # the modem never confirmed: assume command mode
+                self._leave_voice()
             out.append(ev.CommandTimedOut(cur.command))
             self._start_next(now)
         return out

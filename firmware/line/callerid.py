@@ -15,13 +15,15 @@ from roamline.firmware.line import events as ev
 _FORMATTED = re.compile(r"^\s*(DATE|TIME|NMBR|NAME|DDN_NMBR|MESG)\s*=\s*(.*?)\s*$")
 _HEX = re.compile(r"^[0-9A-Fa-f ]+$")
 _MARKERS = {"P": "private", "O": "unavailable"}
-MAX_FIELD = 64  # longer values are cut: bounded memory, the exchange sends ≤ 15/18 chars
+MAX_FIELD = 80  # longer values are cut: bounded memory, the exchange sends ≤ 15/18 chars
 
 
 def formatted_key(line: str) -> tuple[str, str] | None:
     """(key, value) if ``line`` is a formatted caller-ID record."""
     m = _FORMATTED.match(line)
-    return (m.group(1), m.group(2)[:MAX_FIELD]) if m else None
+    if m is None:
+        return None
+    return m.group(1), m.group(2) if m.group(1) == "MESG" else m.group(2)[:MAX_FIELD]
 
 
 def unformatted_bytes(line: str) -> bytes | None:
@@ -103,6 +105,9 @@ class CallerIdAssembler:
         kv = formatted_key(line)
         if kv is not None:
             key, value = kv
+            raw = unformatted_bytes(value) if key == "MESG" else None
+            if raw is not None:  # some chipsets tag +VCID=2 hex as MESG
+                return [*self._complete(), decode_unformatted(raw)]
             out = self._complete() if key in self._fields else []
             if key != "MESG":
                 self._fields[key] = value

@@ -166,3 +166,18 @@ class ModemLost(LineEvent):
 @dataclass(frozen=True, slots=True)
 class ModemFound(LineEvent):
     device: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpDone(LineEvent):
+    """A multi-command operation of the session finished (``ok``) or stopped at a failing command."""
+
+    op: str  # "identify" | "init" | "answer" | "dial" | "stream" | "hangup" | "probe" | "reset"
+    ok: bool
+    result: str = "OK"  # the failing (or last) command's result: "OK", "BUSY", "TIMEOUT", ...
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged(LineEvent):
+    state: str

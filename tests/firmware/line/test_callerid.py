@@ -80,7 +80,7 @@ def test_repeated_field_starts_a_new_message() -> None:
 def test_mdmf_and_sdmf_hex(bytewise: bool) -> None:
     core = ModemCore()
     mdmf = encode_mdmf("5551234", "RING DATE NMBR", "03211405").hex().upper().encode()
-    sdmf = encode_sdmf("P", "12312359").hex().encode()
+    sdmf = b"MESG = " + encode_sdmf("P", "12312359").hex().encode()
     out = _feed(core, b"\r\nRING\r\n" + mdmf + b"\r\n\r\nRING\r\n" + sdmf + b"\r\n", bytewise)
     assert _cids(out) == [
         ev.CallerId("5551234", "RING DATE NMBR", "0321", "1405", "ok", "ok", "mdmf"),
