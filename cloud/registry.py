@@ -25,19 +25,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
-from roamline.cloud.store import Box, Card, Nonce, Registration, Store
+from roamline.cloud.store import Nonce, Registration, Store
 from roamline.wire import identity, signing
-from roamline.wire.errors import BadCertificate, ErrorCode, LinkError
+from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.messages import (
     ALLOWED_BEFORE_HELLO,
     Ack,
     Deliver,
     Deregister,
     Enroll,
-    Enrolled,
-    EnrollKind,
     Envelope,
     Error,
     Hello,
@@ -128,6 +127,7 @@ class Registry:
         self._random = random_bytes
         self._conns: dict[str, _Conn] = {}
         self._box_conn: dict[str, str] = {}  # box id -> its current authenticated connection
+        self._enrollment = Enrollment(store, ca)
 
     @property
     def config(self) -> RegistryConfig:
@@ -194,7 +194,7 @@ class Registry:
         if isinstance(msg, Ping):
             return Pong()
         if isinstance(msg, Enroll):
-            return self._enroll(msg, now)
+            return self._enrollment.enroll(msg, now)
         if isinstance(msg, Register):
             return self._register(conn, msg, now, out)
         if isinstance(msg, Deregister):
@@ -360,64 +360,6 @@ class Registry:
         log.info("delivered", extra={"fields": {"box": conn.box_id, "key": msg.key, "duplicate": not fresh}})
         return Ack(keys=(msg.key,))
 
-    # --- enrollment ----------------------------------------------------------------------------------
-
-    def _enroll(self, msg: Enroll, now: float) -> Enrolled:
-        try:
-            csr = identity.load_csr(msg.csr_pem)
-        except BadCertificate as exc:
-            raise Refused(ErrorCode.BAD_BODY, f"CSR: {exc}") from None
-        with self._store.transaction():  # token burnt only if a certificate is issued
-            token = self._store.consume_token(identity.token_hash(msg.token))
-            if token is None or token.used or token.expires <= now:
-                what = "unknown" if token is None else "already used" if token.used else "expired"
-                raise Refused(ErrorCode.FORBIDDEN, f"installer token is {what}")
-            if token.kind not in ("any", msg.kind.value):
-                raise Refused(ErrorCode.FORBIDDEN, f"installer token is for a {token.kind}, not a {msg.kind}")
-            if msg.kind is EnrollKind.BOX:
-                subject, cert_pem = self._enroll_box(msg, csr.public_key(), now)
-            else:
-                subject, cert_pem = self._enroll_card(msg, now)
-            self._store.add_event(now, "enrolled", {"kind": msg.kind.value, "id": subject})
-        log.info("enrolled", extra={"fields": {"kind": msg.kind.value, "id": subject}})
-        return Enrolled(cert_pem=cert_pem, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=subject)
-
-    def _enroll_box(self, msg: Enroll, public_key: object, now: float) -> tuple[str, str]:
-        if not isinstance(public_key, identity.PublicKey):
-            raise Refused(ErrorCode.BAD_BODY, "CSR key is not ECDSA P-256")
-        box_id = identity.box_id_for_key(public_key)
-        existing = self._store.get_box(box_id)
-        if existing is not None and existing.revoked:
-            raise Refused(ErrorCode.REVOKED, f"box {box_id} is revoked")
-        cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.BOX, subject_id=box_id, now=now)
-        pem = identity.certificate_pem(cert).decode("ascii")
-        details = dict(msg.box or {})
-        location = details.get("location")
-        self._store.put_box(Box(
-            box_id=box_id, cert_pem=pem, name=str(details.get("name", "")),
-            board=str(details.get("board", "")),
-            location=location if isinstance(location, dict) else None,
-            line_number=_opt_str(details.get("line_number")), owner=_opt_str(details.get("owner")),
-            revoked=False, created=now,
-        ))
-        return box_id, pem
-
-    def _enroll_card(self, msg: Enroll, now: float) -> tuple[str, str]:
-        if not msg.card_id or identity.CARD_ID_RE.fullmatch(msg.card_id) is None:
-            raise Refused(ErrorCode.BAD_BODY, "card enrollment needs card_id: the CHUID GUID, 32 hex digits")
-        if not msg.account:
-            raise Refused(ErrorCode.BAD_BODY, "card enrollment needs an account")
-        account = self._store.get_account(msg.account)
-        if account is None:
-            raise Refused(ErrorCode.FORBIDDEN, f"no account {msg.account}")
-        existing = self._store.get_card(msg.card_id)
-        if existing is not None and existing.revoked:
-            raise Refused(ErrorCode.REVOKED, f"card {msg.card_id} is revoked")
-        cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.CARD, subject_id=msg.card_id, now=now)
-        pem = identity.certificate_pem(cert).decode("ascii")
-        self._store.put_card(Card(msg.card_id, account.account_id, pem, False, now))
-        return msg.card_id, pem
-
     # --- timers --------------------------------------------------------------------------------------
 
     def sweep(self, now: float) -> list[Outgoing]:
@@ -487,7 +429,3 @@ def _fingerprint(cert_pem: str) -> str:
     from cryptography.hazmat.primitives import hashes
 
     return identity.load_certificate(cert_pem).fingerprint(hashes.SHA256()).hex()
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None else str(value)

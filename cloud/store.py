@@ -38,9 +38,11 @@ class Account:
 class Card:
     card_id: str
     account_id: str
-    cert_pem: str
+    cert_pem: str  # key 9E (Card Authentication): what registrations are signed with
     revoked: bool
     created: float
+    cert_9a_pem: str | None = None  # key 9A (PIV Authentication, PIN): tickets and consent
+    enroll_token: str | None = None  # hash of the installer token that enrolled it (it may add 9A once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ _SCHEMA: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "numbers": ({"number": str, "account_id": str}, ("number", "account_id")),
     "cards": (
         {"card_id": str, "account_id": str, "cert_pem": str, "revoked": int, "revoked_at": float,
-         "created": float},
+         "created": float, "cert_9a_pem": str, "enroll_token": str},
         "card_id",
     ),
     "boxes": (
@@ -300,16 +302,18 @@ class SqliteStore:
     # cards
     def put_card(self, card: Card) -> None:
         self._write(
-            "INSERT OR REPLACE INTO cards(card_id, account_id, cert_pem, revoked, created)"
-            " VALUES (?,?,?,?,?)",
-            (card.card_id, card.account_id, card.cert_pem, int(card.revoked), card.created),
+            "INSERT OR REPLACE INTO cards(card_id, account_id, cert_pem, revoked, created, cert_9a_pem,"
+            " enroll_token) VALUES (?,?,?,?,?,?,?)",
+            (card.card_id, card.account_id, card.cert_pem, int(card.revoked), card.created, card.cert_9a_pem,
+             card.enroll_token),
         )
 
     def get_card(self, card_id: str) -> Card | None:
         r = self._one("SELECT * FROM cards WHERE card_id = ?", (card_id,))
         if r is None:
             return None
-        return Card(r["card_id"], r["account_id"], r["cert_pem"], bool(r["revoked"]), r["created"])
+        return Card(r["card_id"], r["account_id"], r["cert_pem"], bool(r["revoked"]), r["created"],
+                    r["cert_9a_pem"], r["enroll_token"])
 
     def revoke_card(self, card_id: str, now: float) -> bool:
         sql = "UPDATE cards SET revoked = 1, revoked_at = ? WHERE card_id = ?"

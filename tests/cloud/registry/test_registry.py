@@ -489,3 +489,31 @@ def test_enrolled_box_record(world: Any) -> None:
     box = h.store.get_box(h.box_a.box_id)
     assert box is not None and box.name == "a" and box.board == "sim" and not box.revoked
     assert h.box_a.box_id == identity.box_id_for_key(h.box_a.key.public_key())
+
+
+def test_card_9a_key_with_the_same_token_once(world: Any) -> None:
+    h = world
+    tok = h.token("card")
+    guid = "12" * 16
+    k9e, k9a = identity.generate_key(), identity.generate_key()
+
+    def enroll(token: str, csr: str) -> Message:
+        msg = Enroll(token=token, csr_pem=csr, kind=EnrollKind.CARD, account=h.acct, card_id=guid)
+        return h.reply("e", msg)
+
+    first = enroll(tok, identity.make_csr(k9e, guid).decode())
+    assert isinstance(first, Enrolled)
+    csr_9a = identity.make_csr(k9a, guid + "/9a").decode()
+    assert code_of(enroll(h.token("card"), csr_9a)) == ErrorCode.FORBIDDEN  # another token: no
+    second = enroll(tok, csr_9a)
+    assert isinstance(second, Enrolled)
+    card = h.store.get_card(guid)
+    assert card is not None and card.cert_9a_pem == second.cert_pem and card.cert_pem == first.cert_pem
+    assert code_of(enroll(tok, csr_9a)) == ErrorCode.FORBIDDEN  # once
+    # the 9A certificate cannot register (registration is the 9E key's job)
+    authed(h)
+    kit = type(h.card)
+    reply = h.reply("c1", h.register_msg("c1", h.box_a, kit(k9a, guid, second.cert_pem)))
+    assert code_of(reply) == ErrorCode.UNKNOWN_CARD
+    reply = h.reply("c1", h.register_msg("c1", h.box_a, kit(k9e, guid, first.cert_pem)))
+    assert isinstance(reply, Registered)

@@ -1,0 +1,119 @@
+"""Enrollment: the registry's CA certifies box and card keys presented with a one-time installer token.
+
+The token is burnt only when a certificate is issued (a refused request leaves it usable). A card's
+second key (9A, PIV Authentication) may be certified once, with the same token that enrolled its 9E key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from roamline.cloud.errors import Refused
+from roamline.cloud.store import Box, Card, Store
+from roamline.wire import identity
+from roamline.wire.errors import BadCertificate, ErrorCode
+from roamline.wire.messages import Enroll, Enrolled, EnrollKind
+
+log = logging.getLogger(__name__)
+
+
+class Enrollment:
+    def __init__(self, store: Store, ca: identity.CertificateAuthority) -> None:
+        self._store = store
+        self._ca = ca
+
+    def enroll(self, msg: Enroll, now: float) -> Enrolled:
+        """Issue a certificate for an installer: the one-time token is the credential (no hello)."""
+        try:
+            csr = identity.load_csr(msg.csr_pem)
+        except BadCertificate as exc:
+            raise Refused(ErrorCode.BAD_BODY, f"CSR: {exc}") from None
+        slot = _csr_card_slot(csr) if msg.kind is EnrollKind.CARD else None
+        with self._store.transaction():  # token burnt only if a certificate is issued
+            token = self._store.consume_token(identity.token_hash(msg.token))
+            if slot == "9a" and token is not None and token.expires > now:
+                subject, cert_pem = self._enroll_card_9a(msg, token.token_hash, now)
+                self._store.add_event(now, "enrolled", {"kind": "card-9a", "id": subject})
+                return Enrolled(cert_pem=cert_pem, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=subject)
+            if token is None or token.used or token.expires <= now:
+                what = "unknown" if token is None else "already used" if token.used else "expired"
+                raise Refused(ErrorCode.FORBIDDEN, f"installer token is {what}")
+            if token.kind not in ("any", msg.kind.value):
+                raise Refused(ErrorCode.FORBIDDEN, f"installer token is for a {token.kind}, not a {msg.kind}")
+            if msg.kind is EnrollKind.BOX:
+                subject, cert_pem = self._enroll_box(msg, csr.public_key(), now)
+            else:
+                subject, cert_pem = self._enroll_card(msg, token.token_hash, now)
+            self._store.add_event(now, "enrolled", {"kind": msg.kind.value, "id": subject})
+        log.info("enrolled", extra={"fields": {"kind": msg.kind.value, "id": subject}})
+        return Enrolled(cert_pem=cert_pem, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=subject)
+
+    def _enroll_box(self, msg: Enroll, public_key: object, now: float) -> tuple[str, str]:
+        if not isinstance(public_key, identity.PublicKey):
+            raise Refused(ErrorCode.BAD_BODY, "CSR key is not ECDSA P-256")
+        box_id = identity.box_id_for_key(public_key)
+        existing = self._store.get_box(box_id)
+        if existing is not None and existing.revoked:
+            raise Refused(ErrorCode.REVOKED, f"box {box_id} is revoked")
+        cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.BOX, subject_id=box_id, now=now)
+        pem = identity.certificate_pem(cert).decode("ascii")
+        details = dict(msg.box or {})
+        location = details.get("location")
+        self._store.put_box(Box(
+            box_id=box_id, cert_pem=pem, name=str(details.get("name", "")),
+            board=str(details.get("board", "")),
+            location=location if isinstance(location, dict) else None,
+            line_number=_opt_str(details.get("line_number")), owner=_opt_str(details.get("owner")),
+            revoked=False, created=now,
+        ))
+        return box_id, pem
+
+    def _enroll_card_9a(self, msg: Enroll, token_hash: str, now: float) -> tuple[str, str]:
+        """The card's second key (9A): allowed once, with the same token that enrolled its 9E key."""
+        card = self._store.get_card(msg.card_id or "")
+        if card is None or card.enroll_token != token_hash or card.account_id != msg.account:
+            raise Refused(ErrorCode.FORBIDDEN, "a 9A key needs the token that enrolled this card's 9E key")
+        if card.revoked:
+            raise Refused(ErrorCode.REVOKED, f"card {card.card_id} is revoked")
+        if card.cert_9a_pem is not None:
+            raise Refused(ErrorCode.FORBIDDEN, f"card {card.card_id} already has a 9A certificate")
+        cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.CARD, subject_id=card.card_id, now=now)
+        pem = identity.certificate_pem(cert).decode("ascii")
+        self._store.put_card(dataclasses.replace(card, cert_9a_pem=pem))
+        return card.card_id, pem
+
+    def _enroll_card(self, msg: Enroll, token_hash: str, now: float) -> tuple[str, str]:
+        if not msg.card_id or identity.CARD_ID_RE.fullmatch(msg.card_id) is None:
+            raise Refused(ErrorCode.BAD_BODY, "card enrollment needs card_id: the CHUID GUID, 32 hex digits")
+        if not msg.account:
+            raise Refused(ErrorCode.BAD_BODY, "card enrollment needs an account")
+        account = self._store.get_account(msg.account)
+        if account is None:
+            raise Refused(ErrorCode.FORBIDDEN, f"no account {msg.account}")
+        existing = self._store.get_card(msg.card_id)
+        if existing is not None and existing.revoked:
+            raise Refused(ErrorCode.REVOKED, f"card {msg.card_id} is revoked")
+        cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.CARD, subject_id=msg.card_id, now=now)
+        pem = identity.certificate_pem(cert).decode("ascii")
+        self._store.put_card(Card(msg.card_id, account.account_id, pem, False, now, None, token_hash))
+        return msg.card_id, pem
+
+
+CSR_SLOT_9A_SUFFIX = "/9a"
+"""A card CSR whose subject CN ends with this asks for the 9A (PIV Authentication) certificate; any other
+card CSR is for 9E. Stopgap until the wire Enroll body carries a slot (see the cloud report); the
+provisioning tool uses the same convention (roamline.provisioning.cardissue)."""
+
+
+def _csr_card_slot(csr: x509.CertificateSigningRequest) -> str:
+    cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = cns[0].value if cns else ""
+    return "9a" if isinstance(cn, str) and cn.endswith(CSR_SLOT_9A_SUFFIX) else "9e"
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
