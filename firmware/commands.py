@@ -1,4 +1,5 @@
 """Command table of `roamline box`: command words → leaf command module (see roamline.cli.tree)."""
 
 COMMANDS: dict[str, str] = {
+    "diag dtmf": "roamline.firmware.audio.dtmf_cmd",
 }
