@@ -1,0 +1,354 @@
+"""Thin aioquic adapters for both ends of the link: ALPN ``roamline/1``, one control stream, datagrams.
+
+The client opens the control stream (the first client-initiated bidirectional stream) and speaks first.
+A frame that cannot be framed (too large, malformed) is answered with an ``error`` frame, the stream is
+ended and the link closed; message-level problems (unknown type, bad body …) get an ``error`` reply and
+the link goes on. The registry is verified against the pinned Roamline CA (never CERT_NONE); the box
+proves itself in ``hello`` (see docs/protocol.md). Session tickets make reconnects resume the TLS session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import QuicServer
+from aioquic.asyncio.server import serve as quic_serve
+from aioquic.quic import events
+from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.connection import QuicConnection
+from aioquic.tls import SessionTicket
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from roamline.wire.errors import FrameError, LinkClosed, UsageError
+from roamline.wire.framing import FrameDecoder, encode
+from roamline.wire.link import LinkConnection
+from roamline.wire.messages import ALPN, Error, to_frame
+from roamline.wire.session import HandshakeGate
+
+log = logging.getLogger(__name__)
+
+MAX_DATAGRAM_FRAME_SIZE = 1500
+"""Largest QUIC DATAGRAM frame we accept (RTP media later); advertised by both ends."""
+
+APP_ERROR_FRAMING = 0x1  # QUIC application error code used when a stream is ended for a framing error
+
+
+class ServerTicketStore:
+    """Session tickets the server issued, by ticket label (bounded, oldest dropped). In memory."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._tickets: OrderedDict[bytes, SessionTicket] = OrderedDict()
+        self._limit = limit
+
+    def add(self, ticket: SessionTicket) -> None:
+        self._tickets[ticket.ticket] = ticket
+        while len(self._tickets) > self._limit:
+            self._tickets.popitem(last=False)
+
+    def pop(self, label: bytes) -> SessionTicket | None:
+        return self._tickets.pop(label, None)
+
+
+class ClientTicketStore:
+    """The newest session ticket per server name, for resumption on the next connect. In memory."""
+
+    def __init__(self) -> None:
+        self._tickets: dict[str, SessionTicket] = {}
+
+    def put(self, ticket: SessionTicket) -> None:
+        self._tickets[ticket.server_name] = ticket
+
+    def get(self, server_name: str) -> SessionTicket | None:
+        ticket = self._tickets.get(server_name)
+        return ticket if ticket is not None and ticket.is_valid else None
+
+
+class _LinkProtocol(QuicConnectionProtocol):
+    """aioquic protocol carrying one control stream for a LinkConnection (the ``Transport`` it needs)."""
+
+    def __init__(self, quic: QuicConnection, *, is_client: bool, **kwargs: Any) -> None:
+        super().__init__(quic, **kwargs)
+        self._is_client = is_client
+        self._stream_id: int | None = quic.get_next_available_stream_id() if is_client else None
+        self._decoder = FrameDecoder()
+        self._dead_streams: set[int] = set()
+        self.terminated_reason = ""
+        self.link: LinkConnection | None = None
+        self.on_handshake: Callable[[_LinkProtocol], None] | None = None
+
+    # Transport (for LinkConnection)
+    def write_control(self, data: bytes, end_stream: bool = False) -> None:
+        if self._stream_id is None:
+            raise LinkClosed("no control stream yet (the client speaks first)")
+        self._quic.send_stream_data(self._stream_id, data, end_stream=end_stream)
+        self.transmit()
+
+    def send_datagram(self, data: bytes) -> None:
+        self._quic.send_datagram_frame(data)
+        self.transmit()
+
+    def close_transport(self, code: int, reason: str) -> None:
+        self.close(error_code=code, reason_phrase=reason)
+
+    @property
+    def session_resumed(self) -> bool:
+        return bool(self._quic.tls.session_resumed)
+
+    # aioquic events
+    def quic_event_received(self, event: events.QuicEvent) -> None:
+        if isinstance(event, events.StreamDataReceived):
+            self._stream_data(event)
+        elif isinstance(event, events.DatagramFrameReceived):
+            if self.link is not None:
+                self.link.datagram_received(event.data)
+        elif isinstance(event, events.HandshakeCompleted):
+            if event.alpn_protocol != ALPN:
+                self.close(error_code=0x0, reason_phrase="wrong ALPN")
+            elif self.on_handshake is not None:
+                self.on_handshake(self)
+        elif isinstance(event, events.ConnectionTerminated):
+            self.terminated_reason = event.reason_phrase or f"error {event.error_code}"
+            if self.link is not None:
+                self.link.transport_closed(f"connection terminated: {self.terminated_reason}")
+        elif isinstance(event, events.StreamReset) and event.stream_id == self._stream_id:
+            self._control_lost("control stream reset by peer")
+
+    def _stream_data(self, event: events.StreamDataReceived) -> None:
+        sid = event.stream_id
+        if sid in self._dead_streams:
+            return
+        if self._stream_id is None and not self._is_client and sid % 4 == 0:
+            self._stream_id = sid  # the client's first bidirectional stream is the control stream
+        if sid != self._stream_id or self.link is None:
+            # Only one control stream per link: refuse any other stream.
+            self._dead_streams.add(sid)
+            self._quic.stop_stream(sid, APP_ERROR_FRAMING)
+            if sid % 4 == 0 or (sid % 4 == 1 and self._is_client):
+                self._quic.reset_stream(sid, APP_ERROR_FRAMING)
+            self.transmit()
+            return
+        self.link.bytes_received()
+        frames, error = self._decoder.feed_until_error(event.data)
+        for frame in frames:
+            self.link.frame_received(frame)
+        if error is not None:
+            self._framing_error(error)
+        elif event.end_stream:
+            self._control_lost("control stream ended by peer")
+
+    def _framing_error(self, error: FrameError) -> None:
+        log.info("link-framing-error", extra={"fields": {"code": str(error.code), "reason": str(error)}})
+        assert self._stream_id is not None
+        sid = self._stream_id
+        self._dead_streams.add(sid)
+        # Answer, end our side of the stream, and stop reading theirs.
+        self._quic.send_stream_data(
+            sid, encode(to_frame(Error(code=error.code, message=str(error)))), end_stream=True
+        )
+        self._quic.stop_stream(sid, APP_ERROR_FRAMING)
+        self.transmit()
+        self._control_lost(f"framing error: {error}", close_soon=True)
+
+    def _control_lost(self, reason: str, close_soon: bool = False) -> None:
+        link = self.link
+        self._stream_id = None
+        if link is None:
+            return
+        link.transport_closed(reason)
+        if close_soon:
+            # Give the error frame a moment to be sent and acknowledged before CONNECTION_CLOSE.
+            self._loop.call_later(0.2, self.close, 0, reason[:100])
+        else:
+            self.close(0, reason[:100])
+
+
+# --- server ----------------------------------------------------------------------------------------
+
+ConnectionHandler = Callable[[LinkConnection], Awaitable[None]]
+
+
+class LinkServer:
+    """A running link server. ``port`` is the bound UDP port; ``close()`` is idempotent."""
+
+    def __init__(
+        self, on_connection: ConnectionHandler, keepalive_s: float | None, dead_after_s: float | None
+    ):
+        self._on_connection = on_connection
+        self._keepalive = keepalive_s
+        self._dead_after = dead_after_s
+        self._quic_server: QuicServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._links: set[LinkConnection] = set()
+        self.port = 0
+
+    def _create_protocol(self, quic: QuicConnection, **kwargs: Any) -> _LinkProtocol:
+        proto = _LinkProtocol(quic, is_client=False, **kwargs)
+        proto.link = LinkConnection(
+            proto,
+            id_prefix="s",
+            keepalive_s=self._keepalive,
+            dead_after_s=self._dead_after,
+            gate=HandshakeGate(),
+        )
+        proto.on_handshake = self._handshake_done
+        self._links.add(proto.link)
+        proto.link.closed_callback = self._links.discard
+        return proto
+
+    def _handshake_done(self, proto: _LinkProtocol) -> None:
+        link = proto.link
+        assert link is not None
+        task = asyncio.get_running_loop().create_task(self._run_handler(link))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_handler(self, link: LinkConnection) -> None:
+        try:
+            await self._on_connection(link)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("link-handler-failed")
+        finally:
+            link.close(reason="handler finished")
+
+    def close(self) -> None:
+        for link in list(self._links):
+            link.close(reason="server closing")
+        for task in list(self._tasks):
+            task.cancel()
+        if self._quic_server is not None:
+            self._quic_server.close()
+            self._quic_server = None
+
+    async def wait_closed(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def serve(
+    host: str,
+    port: int,
+    *,
+    tls_cert_pem: bytes,
+    tls_key_pem: bytes,
+    on_connection: ConnectionHandler,
+    ticket_store: ServerTicketStore | None = None,
+    keepalive_s: float | None = None,
+    dead_after_s: float | None = 120.0,
+    idle_timeout_s: float = 120.0,
+) -> LinkServer:
+    """Serve the link on ``host:port`` (0 = any free port; see ``LinkServer.port``).
+
+    ``on_connection(link)`` runs once per connection after the TLS handshake; when it returns, the
+    connection is closed. ``tls_cert_pem`` may hold the registry certificate followed by its chain.
+    """
+    certs = x509.load_pem_x509_certificates(tls_cert_pem)
+    config = QuicConfiguration(
+        is_client=False,
+        alpn_protocols=[ALPN],
+        max_datagram_frame_size=MAX_DATAGRAM_FRAME_SIZE,
+        idle_timeout=idle_timeout_s,
+    )
+    config.certificate = certs[0]
+    config.certificate_chain = certs[1:]
+    config.private_key = serialization.load_pem_private_key(tls_key_pem, password=None)
+    tickets = ticket_store if ticket_store is not None else ServerTicketStore()
+    server = LinkServer(on_connection, keepalive_s, dead_after_s)
+    server._quic_server = await quic_serve(
+        host,
+        port,
+        configuration=config,
+        create_protocol=server._create_protocol,
+        session_ticket_fetcher=tickets.pop,
+        session_ticket_handler=tickets.add,
+    )
+    # aioquic keeps the UDP transport private; the bound port is needed when port 0 was asked for.
+    transport = server._quic_server._transport
+    assert transport is not None
+    server.port = int(transport.get_extra_info("sockname")[1])
+    return server
+
+
+# --- client ----------------------------------------------------------------------------------------
+
+
+async def connect(
+    host: str,
+    port: int,
+    *,
+    ca_pem: bytes,
+    server_name: str,
+    ticket_store: ClientTicketStore | None = None,
+    connect_timeout_s: float = 5.0,
+    keepalive_s: float | None = 15.0,
+    dead_after_s: float | None = 45.0,
+    idle_timeout_s: float = 60.0,
+) -> LinkConnection:
+    """Connect to the registry, verifying its certificate against ``ca_pem`` for ``server_name``.
+
+    Raises LinkClosed with a one-line reason if the connection or TLS verification fails.
+    """
+    if not ca_pem:
+        raise UsageError("the Roamline CA certificate is required (the registry is always verified)")
+    config = QuicConfiguration(
+        is_client=True,
+        alpn_protocols=[ALPN],
+        server_name=server_name,
+        max_datagram_frame_size=MAX_DATAGRAM_FRAME_SIZE,
+        idle_timeout=idle_timeout_s,
+        verify_mode=ssl.CERT_REQUIRED,
+        cadata=ca_pem,
+    )
+    if ticket_store is not None:
+        config.session_ticket = ticket_store.get(server_name)
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise LinkClosed(f"cannot resolve {host}: {exc}") from None
+    family, _, _, _, addr = infos[0]
+    quic = QuicConnection(
+        configuration=config, session_ticket_handler=ticket_store.put if ticket_store is not None else None
+    )
+    transport, proto = await loop.create_datagram_endpoint(
+        lambda: _LinkProtocol(quic, is_client=True),
+        local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0", 0),
+        family=family,
+    )
+    try:
+        proto.connect(addr)
+        async with asyncio.timeout(connect_timeout_s):
+            await proto.wait_connected()
+    except (ConnectionError, TimeoutError) as exc:
+        reason = proto.terminated_reason or ("timed out" if isinstance(exc, TimeoutError) else "refused")
+        proto.close()
+        transport.close()
+        raise LinkClosed(f"cannot connect to {host}:{port}: {reason}") from None
+    link = LinkConnection(proto, id_prefix="c", keepalive_s=keepalive_s, dead_after_s=dead_after_s)
+    proto.link = link
+
+    async def _close_socket_when_done() -> None:
+        await link.wait_closed()
+        try:
+            async with asyncio.timeout(1.0):
+                await proto.wait_closed()
+        except TimeoutError:
+            pass
+        transport.close()
+
+    task = loop.create_task(_close_socket_when_done())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return link
+
+
+_background: set[asyncio.Task[None]] = set()  # keeps socket-closing tasks referenced until they finish
