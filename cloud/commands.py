@@ -1,6 +1,7 @@
 """Command table of `roamline cloud`: command words → leaf command module (see roamline.cli.tree)."""
 
 COMMANDS: dict[str, str] = {
+    "serve": "roamline.cloud.cmd.serve",
     "ca init": "roamline.cloud.cmd.ca_init",
     "token issue": "roamline.cloud.cmd.token_issue",
     "account create": "roamline.cloud.cmd.account_create",

@@ -1,0 +1,60 @@
+"""`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433]`."""
+
+from __future__ import annotations
+
+import argparse
+
+SUMMARY = "run the registry's link server (QUIC, ALPN roamline/1) on the data directory's store and CA"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from roamline.cloud.cmd.common import add_data_arg
+
+    add_data_arg(parser)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4433, help="UDP port (0: any free port)")
+    parser.add_argument("--lease", type=float, default=120.0, help="registration lease, seconds")
+    parser.add_argument("--keepalive", type=float, default=15.0, help="box keep-alive, seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    import signal
+    import sys
+    import time
+
+    from roamline.cloud.cmd.common import DataDir, open_store
+    from roamline.cloud.errors import UsageError
+    from roamline.cloud.registry import Registry, RegistryConfig
+    from roamline.cloud.server import RegistryServer
+    from roamline.wire.identity import CertificateAuthority
+
+    d = DataDir(args.data)
+    if not d.server_cert.exists() or not d.server_key.exists():
+        raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")
+    ca = CertificateAuthority.load(d.root)
+    config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
+
+    async def main() -> None:
+        store = open_store(d.root)
+        server = RegistryServer(
+            Registry(store, ca, config), host=args.host, port=args.port, wall=time.time,
+            tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(),
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await server.start()
+            # the readiness line (rigs wait for it): one JSON object
+            print(json.dumps({"listening": args.host, "port": server.port, "data": str(d.root)}), flush=True)
+            await stop.wait()
+        finally:
+            await server.close()
+            store.close()
+        print(json.dumps({"stopped": True}), file=sys.stderr)
+
+    asyncio.run(main())
+    return 0
