@@ -51,7 +51,7 @@ class EchoCanceller:
         try:
             from speexdsp import EchoCanceller as SpeexEchoCanceller
         except ImportError:
-            raise AudioUsageError("echo cancellation needs speexdsp (libspeexdsp-dev, pip speexdsp)") from None
+            raise AudioUsageError("echo cancellation needs speexdsp (libspeexdsp-dev + pip)") from None
         self._speex_cls: Any = SpeexEchoCanceller
         if frame <= 0 or rate <= 0:
             raise AudioUsageError("frame and rate must be positive")
