@@ -53,6 +53,17 @@ def _b64encode(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
+def _error_code(value: object) -> ErrorCode:
+    if not isinstance(value, str):
+        raise ValueError("expected an error code string")
+    try:
+        return ErrorCode(value)
+    except ValueError:
+        return ErrorCode.INTERNAL  # codes added by newer peers read as internal (docs/protocol.md §9)
+
+
+Code = Annotated[ErrorCode, PlainValidator(_error_code), PlainSerializer(str, return_type=str)]
+
 B64Bytes = Annotated[bytes, PlainValidator(_b64decode), PlainSerializer(_b64encode, return_type=str)]
 """bytes in Python, standard padded base64 in JSON."""
 
@@ -233,7 +244,7 @@ class Profile(Message):
 class Error(Message):
     TYPE: ClassVar[str] = "error"
     KIND: ClassVar[Kind] = "reply"
-    code: ErrorCode
+    code: Code
     message: str = ""
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
-from roamline.wire.errors import UsageError
+from roamline.wire.errors import BadSignature, UsageError
 from roamline.wire.identity import PublicKey, verify_digest
 
 SIG_TAG = b"roamline-sig-v1"
@@ -50,10 +50,18 @@ def hello_digest(nonce: bytes, box_id: str) -> bytes:
 def verify_registration(
     public_key: PublicKey, signature: bytes, *, nonce: bytes, box_id: str, card_id: str
 ) -> None:
-    """Raise BadSignature unless the card key signed this registration."""
-    verify_digest(public_key, signature, registration_digest(nonce, box_id, card_id))
+    """Raise BadSignature unless the card key signed this registration (peer-supplied fields are checked)."""
+    try:
+        digest = registration_digest(nonce, box_id, card_id)
+    except UsageError as exc:
+        raise BadSignature(f"cannot form the signed bytes: {exc}") from None
+    verify_digest(public_key, signature, digest)
 
 
 def verify_hello(public_key: PublicKey, signature: bytes, *, nonce: bytes, box_id: str) -> None:
-    """Raise BadSignature unless the box key signed this hello."""
-    verify_digest(public_key, signature, hello_digest(nonce, box_id))
+    """Raise BadSignature unless the box key signed this hello (peer-supplied fields are checked)."""
+    try:
+        digest = hello_digest(nonce, box_id)
+    except UsageError as exc:
+        raise BadSignature(f"cannot form the signed bytes: {exc}") from None
+    verify_digest(public_key, signature, digest)

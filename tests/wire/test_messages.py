@@ -148,7 +148,7 @@ def test_unknown_type() -> None:
             "seq",
         ),
         ("deregister", {"card_id": 7}, "card_id"),
-        ("error", {"code": "no-such-code"}, "code"),
+        ("error", {"code": 5}, "code"),
         ("ack", {"keys": [1, 2]}, "keys"),
         ("welcome", {"box_id": "b", "server_time": True, "lease_s": 1, "keepalive_s": 1}, "server_time"),
     ],
@@ -162,6 +162,11 @@ def test_bad_bodies(mtype: str, body: dict[str, object], where: str) -> None:
         from_frame(frame)
     assert info.value.code is ErrorCode.BAD_BODY
     assert "\n" not in str(info.value)
+
+
+def test_unknown_error_codes_read_as_internal() -> None:
+    env = from_frame(Frame(v=1, type="error", re="1", body={"code": "from-the-future", "message": "m"}))
+    assert env.message == Error(code=ErrorCode.INTERNAL, message="m")
 
 
 def test_unknown_body_fields_are_ignored() -> None:

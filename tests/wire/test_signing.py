@@ -81,3 +81,12 @@ def test_verify_helpers() -> None:
     verify_hello(key.public_key(), hsig, nonce=NONCE, box_id=BOX)
     with pytest.raises(BadSignature):
         verify_hello(generate_key().public_key(), hsig, nonce=NONCE, box_id=BOX)
+
+
+def test_verify_helpers_treat_bad_peer_fields_as_bad_signatures() -> None:
+    key = generate_key()
+    sig = sign_digest(key, hello_digest(NONCE, BOX))
+    with pytest.raises(BadSignature):
+        verify_hello(key.public_key(), sig, nonce=b"xx", box_id=BOX)
+    with pytest.raises(BadSignature):
+        verify_registration(key.public_key(), sig, nonce=NONCE, box_id=BOX, card_id="")
