@@ -1,4 +1,6 @@
 """Command table of `roamline provision`: command words → leaf command module (see roamline.cli.tree)."""
 
 COMMANDS: dict[str, str] = {
+    "box enroll": "roamline.provisioning.box_enroll_cmd",
+    "card issue": "roamline.provisioning.card_issue_cmd",
 }

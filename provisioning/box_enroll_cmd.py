@@ -1,0 +1,35 @@
+"""`roamline provision box enroll --registry HOST:PORT --ca CA.pem --token T --out DIR [--box-name N]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+SUMMARY = "make a box key, have the registry certify it (one-time token), write key, cert, CA and box.toml"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", required=True, metavar="HOST:PORT")
+    parser.add_argument("--server-name", default=None, help="registry TLS name (default registry.roamline)")
+    parser.add_argument("--ca", required=True, type=Path, help="the Roamline CA certificate (pinned)")
+    parser.add_argument("--token", required=True, help="one-time installer token")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
+    parser.add_argument("--box-name", default="box")
+    parser.add_argument("--board", default="sim", help="board profile name")
+    parser.add_argument("--line-number", default=None, metavar="E164", help="the box's POTS line number")
+    parser.add_argument("--timeout", type=float, default=10.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from roamline.provisioning.enroll import enroll_box, parse_registry, read_ca
+
+    address = parse_registry(args.registry, args.server_name)
+    ca_pem = read_ca(args.ca)
+    details = {"line_number": args.line_number} if args.line_number else {}
+    box_id, config = asyncio.run(enroll_box(address, ca_pem, args.token, args.out, box_name=args.box_name,
+                                            board=args.board, details=details, timeout=args.timeout))
+    print(json.dumps({"box_id": box_id, "config": str(config), "out": str(args.out)}))
+    return 0

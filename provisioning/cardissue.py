@@ -1,0 +1,103 @@
+"""Card issuance: make the card's keys, have the registry certify them for an account, store the certificates.
+
+Where keys live is behind :class:`CardKeys`, so a real PIV card fits later: its keys are generated on the
+card (GENERATE ASYMMETRIC KEY PAIR, INS 47, for slots 9E and 9A), the CSR is signed by the card, and the
+certificates are written with PUT DATA (objects 5FC101 for 9E, 5FC105 for 9A) after VERIFY with the
+admin key. Today's implementation is :class:`VirtualCardKeys`, which produces a card file for the
+virtual PIV card (roamline.provisioning.cardfile).
+
+Both keys are enrolled with the same one-time installer token: 9E first (this binds the card to the
+account), then 9A, which the registry accepts once for the card that token enrolled. A 9A CSR is marked
+by its subject CN ending in ``/9a`` (same convention as roamline.cloud.enrollment) until the wire
+``enroll`` body carries the slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Protocol
+
+from roamline.provisioning.cardfile import CardFile, ChuidFields, PinFields, SlotKey, key_pem
+from roamline.provisioning.enroll import RegistryAddress, check_issued, enroll_over_link
+from roamline.provisioning.errors import UsageError
+from roamline.wire import identity
+from roamline.wire.messages import Enroll, EnrollKind
+
+log = logging.getLogger(__name__)
+
+CSR_SLOT_9A_SUFFIX = "/9a"
+SLOTS = ("9e", "9a")
+# A syntactically valid 25-byte FASC-N (agency/system 9999, credential 999999), as test cards carry.
+DEFAULT_FASC_N = "d4e739da739ced39ce739d836858210842108421c84210c3eb"
+
+
+class CardKeys(Protocol):
+    """A card being issued: where its keys are generated and its certificates stored."""
+
+    @property
+    def card_id(self) -> str:
+        """The CHUID GUID as 32 lowercase hex digits."""
+
+    def new_key_csr(self, slot: str) -> tuple[str, identity.PublicKey]:
+        """Generate the slot's key (on the card, for a real one) and return a CSR signed by it + the key."""
+
+    def install(self, slot: str, cert_pem: str) -> None:
+        """Store the slot's certificate (PUT DATA on a real card)."""
+
+
+class VirtualCardKeys:
+    """Keys made in software for the virtual PIV card; ``cardfile()`` gives the card file to serve."""
+
+    def __init__(self, guid: str | None = None) -> None:
+        self._guid = guid or os.urandom(16).hex()
+        if identity.CARD_ID_RE.fullmatch(self._guid) is None:
+            raise UsageError(f"card GUID {self._guid!r} is not 32 lowercase hex digits")
+        self._keys: dict[str, identity.PrivateKey] = {}
+        self._certs: dict[str, str] = {}
+
+    @property
+    def card_id(self) -> str:
+        return self._guid
+
+    def new_key_csr(self, slot: str) -> tuple[str, identity.PublicKey]:
+        if slot not in SLOTS:
+            raise UsageError(f"no slot {slot!r} (slots: {', '.join(SLOTS)})")
+        key = identity.generate_key()
+        self._keys[slot] = key
+        cn = self._guid + (CSR_SLOT_9A_SUFFIX if slot == "9a" else "")
+        return identity.make_csr(key, cn).decode("ascii"), key.public_key()
+
+    def install(self, slot: str, cert_pem: str) -> None:
+        self._certs[slot] = cert_pem
+
+    def private_key(self, slot: str) -> identity.PrivateKey:
+        return self._keys[slot]
+
+    def cardfile(self, pin: str = "123456") -> CardFile:
+        if "9e" not in self._certs:
+            raise UsageError("the card has no 9E certificate yet")
+        slots = {s: SlotKey(key_pem=key_pem(self._keys[s]), cert_pem=self._certs[s]) for s in self._certs}
+        return CardFile(
+            chuid=ChuidFields(fasc_n=DEFAULT_FASC_N, guid=self._guid),
+            slot_9e=slots["9e"],
+            slot_9a=slots.get("9a"),
+            pin=PinFields(pin=pin),
+        )
+
+
+async def issue_card(address: RegistryAddress, ca_pem: bytes, token: str, account: str, card: CardKeys, *,
+                     with_9a: bool = True, timeout: float = 10.0) -> list[str]:  # noqa: ASYNC109
+    """Enroll the card's keys (9E, then 9A) and install their certificates; returns the slots done."""
+    done: list[str] = []
+    for slot in ("9e", "9a") if with_9a else ("9e",):
+        csr, public = card.new_key_csr(slot)
+        request = Enroll(token=token, csr_pem=csr, kind=EnrollKind.CARD, account=account,
+                         card_id=card.card_id)
+        enrolled = await enroll_over_link(address, ca_pem, request, timeout)
+        check_issued(enrolled, ca_pem, identity.Role.CARD, public, time.time())
+        card.install(slot, enrolled.cert_pem)
+        done.append(slot)
+        log.info("card-key-enrolled", extra={"fields": {"card": card.card_id, "slot": slot}})
+    return done
