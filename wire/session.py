@@ -213,3 +213,42 @@ class Backoff:
             raise UsageError("attempt must be >= 0")
         ceiling = self.cap_s if attempt > 64 else min(self.cap_s, self.base_s * self.factor**attempt)
         return ceiling / 2 + ceiling / 2 * random()
+
+
+# --- nonces (server side) ----------------------------------------------------------------------------
+
+
+class NonceBook:
+    """Nonces one connection was issued: single-use, bound to a purpose, expiring. Bounded.
+
+    The registry keeps one NonceBook per connection, so a nonce is only good on the link that asked.
+    """
+
+    def __init__(self, *, ttl_s: float = 30.0, limit: int = 16, random_bytes: Callable[[int], bytes]) -> None:
+        self._ttl = ttl_s
+        self._limit = limit
+        self._random = random_bytes
+        self._issued: dict[bytes, tuple[str, float]] = {}
+
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl
+
+    def issue(self, purpose: str, *, now: float) -> bytes:
+        """A fresh 32-byte nonce for ``purpose``; the oldest outstanding one is dropped past ``limit``."""
+        self._issued = {n: v for n, v in self._issued.items() if v[1] > now}
+        while len(self._issued) >= self._limit:
+            del self._issued[next(iter(self._issued))]
+        nonce = self._random(32)
+        self._issued[nonce] = (purpose, now + self._ttl)
+        return nonce
+
+    def consume(self, nonce: bytes, purpose: str, *, now: float) -> None:
+        """Use up ``nonce`` for ``purpose``; LinkError(stale-nonce) if unknown, used, expired or misused."""
+        entry = self._issued.pop(nonce, None)
+        if entry is None:
+            raise LinkError("nonce unknown or already used on this connection", code=ErrorCode.STALE_NONCE)
+        if entry[0] != purpose:
+            raise LinkError(f"nonce was issued for {entry[0]}, not {purpose}", code=ErrorCode.STALE_NONCE)
+        if now >= entry[1]:
+            raise LinkError("nonce expired", code=ErrorCode.STALE_NONCE)
