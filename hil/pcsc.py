@@ -40,6 +40,7 @@ class VpcdReader:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a listener would
         try:
             s.bind(("0.0.0.0", port))  # vpcd listens on all addresses: check the same
         except OSError:
@@ -111,8 +112,7 @@ class PcscDaemon:
         if not VPCD_DRIVER.exists():
             raise UsageError(f"{VPCD_DRIVER} missing: install vsmartcard-vpcd (scripts/bootstrap.sh)")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        # Keep the same ports across restarts when they are still free, so inserted cards reconnect.
-        if not self.readers or not all(_port_free(r.port) for r in self.readers):
+        if not self.readers:  # the ports stay the same across restarts, so inserted cards reconnect
             self._write_conf()
         self.socket_path.unlink(missing_ok=True)
         with open(self.log_path, "ab") as logf:
@@ -175,3 +175,44 @@ class PcscDaemon:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def reader_present(reader: str) -> bool | None:
+    """Whether pcscd reports a card in ``reader`` right now (None: no such reader / no pcscd)."""
+    from smartcard import scard
+
+    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        return None
+    try:
+        hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
+        if hr != scard.SCARD_S_SUCCESS or states[0][1] & scard.SCARD_STATE_UNKNOWN:
+            return None
+        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def wait_reader(reader: str, present: bool, timeout: float = 5.0) -> None:
+    """Block until pcscd reports the card ``present`` (or absent) in ``reader``."""
+    from smartcard import scard
+
+    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hr != scard.SCARD_S_SUCCESS:
+        raise PeerError(f"pcscd unavailable: {scard.SCardGetErrorMessage(hr)}")
+    try:
+        deadline = time.monotonic() + timeout
+        state = scard.SCARD_STATE_UNAWARE
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            hr, states = scard.SCardGetStatusChange(ctx, max(left_ms, 0), [(reader, state)])
+            if hr not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT):
+                raise PeerError(f"waiting for {reader}: {scard.SCardGetErrorMessage(hr)}")
+            state = states[0][1] & ~scard.SCARD_STATE_CHANGED
+            if bool(state & scard.SCARD_STATE_PRESENT) == present:
+                return
+            if left_ms <= 0:
+                still = "absent" if present else "present"
+                raise PeerError(f"{reader}: card still {still} after {timeout} s")
+    finally:
+        scard.SCardReleaseContext(ctx)

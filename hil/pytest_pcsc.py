@@ -23,7 +23,6 @@ import atexit
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,54 +31,13 @@ import pytest
 from roamline.hil.card.issue import TestCa
 from roamline.hil.card.piv import VirtualCard
 from roamline.hil.card.vpcd import CardSocket
-from roamline.hil.errors import PeerError, UsageError
-from roamline.hil.pcsc import SOCKET_ENV, PcscDaemon
+from roamline.hil.errors import UsageError
+from roamline.hil.pcsc import SOCKET_ENV, PcscDaemon, wait_reader
 from roamline.provisioning.cardfile import CardFile
 
 PCSC_DIR = Path(tempfile.mkdtemp(prefix="roamline-pcsc-"))
 os.environ[SOCKET_ENV] = str(PCSC_DIR / "pcscd.comm")
 atexit.register(shutil.rmtree, PCSC_DIR, True)
-
-
-def reader_present(reader: str) -> bool | None:
-    """Whether pcscd reports a card in ``reader`` right now (None: no such reader / no pcscd)."""
-    from smartcard import scard
-
-    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    if hr != scard.SCARD_S_SUCCESS:
-        return None
-    try:
-        hr, states = scard.SCardGetStatusChange(ctx, 0, [(reader, scard.SCARD_STATE_UNAWARE)])
-        if hr != scard.SCARD_S_SUCCESS or states[0][1] & scard.SCARD_STATE_UNKNOWN:
-            return None
-        return bool(states[0][1] & scard.SCARD_STATE_PRESENT)
-    finally:
-        scard.SCardReleaseContext(ctx)
-
-
-def wait_reader(reader: str, present: bool, timeout: float = 5.0) -> None:
-    """Block until pcscd reports the card ``present`` (or absent) in ``reader``."""
-    from smartcard import scard
-
-    hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
-    if hr != scard.SCARD_S_SUCCESS:
-        raise PeerError(f"pcscd unavailable: {scard.SCardGetErrorMessage(hr)}")
-    try:
-        deadline = time.monotonic() + timeout
-        state = scard.SCARD_STATE_UNAWARE
-        while True:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            hr, states = scard.SCardGetStatusChange(ctx, max(left_ms, 0), [(reader, state)])
-            if hr not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT):
-                raise PeerError(f"waiting for {reader}: {scard.SCardGetErrorMessage(hr)}")
-            state = states[0][1] & ~scard.SCARD_STATE_CHANGED
-            if bool(state & scard.SCARD_STATE_PRESENT) == present:
-                return
-            if left_ms <= 0:
-                still = "absent" if present else "present"
-                raise PeerError(f"{reader}: card still {still} after {timeout} s")
-    finally:
-        scard.SCardReleaseContext(ctx)
 
 
 class CardRig:
