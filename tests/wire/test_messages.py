@@ -1,8 +1,17 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from roamline.wire.errors import BadBody, ErrorCode, MalformedFrame, UnknownType, UnsupportedVersion
+from roamline.wire.errors import (
+    BadBody,
+    ErrorCode,
+    LinkError,
+    MalformedFrame,
+    UnknownType,
+    UnsupportedVersion,
+)
 from roamline.wire.framing import Frame, FrameDecoder
 from roamline.wire.messages import (
     MESSAGE_TYPES,
@@ -191,3 +200,32 @@ def test_error_for_maps_codes() -> None:
     assert error_for(UnknownType("x")).code is ErrorCode.UNKNOWN_TYPE
     internal = error_for(RuntimeError("secret detail"))
     assert internal.code is ErrorCode.INTERNAL and "secret" not in internal.message
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+    max_leaves=12,
+)
+_field_names = st.sampled_from(
+    ["purpose", "nonce", "expires_in", "cert_pem", "signature", "card_id", "card_ids", "numbers", "profile",
+     "code", "keys", "kind", "id", "payload", "lease_s", "seq", "location", "box", "token"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(sorted(MESSAGE_TYPES)) | st.text(max_size=10),
+    st.dictionaries(_field_names | st.text(max_size=8), _json, max_size=8),
+    st.integers(0, 3),
+)
+def test_arbitrary_bodies_only_raise_typed_errors(mtype: str, body: dict[str, object], v: int) -> None:
+    frame = Frame(v=v, type=mtype or "x", body=body, id="1", re="1")
+    try:
+        env = from_frame(frame)
+    except LinkError as exc:
+        assert isinstance(exc.code, ErrorCode) and "\n" not in str(exc)
+        return
+    # whatever validated must encode back to the same message
+    again = from_frame(to_frame(env.message, id="1", re="1"))
+    assert again.message == env.message
