@@ -2,4 +2,5 @@
 
 COMMANDS: dict[str, str] = {
     "diag dtmf": "roamline.firmware.audio.dtmf_cmd",
+    "diag modem": "roamline.firmware.line.diag_cmd",
 }

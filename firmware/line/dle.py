@@ -28,6 +28,7 @@ _TONES: dict[str, ev.LineEvent] = {
     "l": ev.LoopCurrentLoss(),
     "w": ev.CallWaiting(),
     "c": ev.FaxTone(),
+    "u": ev.TxUnderrun(),
 }
 
 

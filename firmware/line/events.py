@@ -84,6 +84,11 @@ class FaxTone(LineEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class TxUnderrun(LineEvent):
+    """The modem ran out of voice data to send (we fed it too slowly)."""
+
+
+@dataclass(frozen=True, slots=True)
 class OtherTone(LineEvent):
     """A DLE event we know nothing specific about (kept, so nothing is silently lost)."""
 

@@ -76,6 +76,17 @@ class SerialLine:
             except Exception:  # closing a vanished device may fail; it is closed either way
                 pass
 
+    def kick(self, settle: float = 0.2) -> None:
+        """End and abort any voice stream an earlier program left running, then drop stale input."""
+        if self._port is None:
+            return
+        try:
+            self._port.write(dle.end_of_stream("single") + dle.ABORT_RX + b"\r")
+            time.sleep(settle)
+            self._port.reset_input_buffer()
+        except Exception as exc:  # pyserial raises several types here; all mean the device is unusable
+            raise ModemGone(f"modem {self.device}: {exc}") from None
+
     def __enter__(self) -> SerialLine:
         self.open()
         return self

@@ -25,8 +25,7 @@ FAIL_REASONS = {"BUSY": "busy", "NO DIALTONE": "no-dialtone", "NO ANSWER": "no-a
                 "NO CARRIER": "no-carrier", "ERROR": "error", "TIMEOUT": "timeout"}
 _HANGUP_SIGNALS: dict[type[ev.LineEvent], str] = {
     ev.LoopCurrentLoss: "loop-current-loss", ev.Busy: "busy-tone", ev.DialTone: "dial-tone",
-    ev.Silence: "silence",
-}
+}  # silence ('s') is not a hang-up: a caller may simply say nothing for a while
 
 
 @dataclass(slots=True)
@@ -307,7 +306,7 @@ class LineSession:
                 out.append(e)
                 self._last_ringback, self._voice_s = now, 0.0
             elif st in IN_CALL and type(e) in _HANGUP_SIGNALS and not (
-                    st is CallState.ALERTING and isinstance(e, ev.DialTone | ev.Silence)):
+                    st is CallState.ALERTING and isinstance(e, ev.DialTone)):
                 out.append(e)
                 out += self._far_end(_HANGUP_SIGNALS[type(e)], now)
             elif isinstance(e, ev.ResultCode) and e.code == "NO CARRIER" and st in IN_CALL:

@@ -78,7 +78,7 @@ def test_incoming_call_duplex_every_byte_then_loop_loss(mk: Any, cid_first: bool
 
 @pytest.mark.parametrize(
     ("signal", "reason"),
-    [(b"\x10b", "busy-tone"), (b"\x10d", "dial-tone"), (b"\x10s", "silence"),
+    [(b"\x10b", "busy-tone"), (b"\x10d", "dial-tone"), (b"\x10s\x10b", "busy-tone"),
      (b"\x10l", "loop-current-loss")],
 )
 def test_far_end_hangup_each_signal(mk: Any, signal: bytes, reason: str) -> None:
