@@ -1,0 +1,111 @@
+"""The small interfaces the handset controller needs, and adapters onto ``firmware.audio``.
+
+Audio blocks are mono int16 numpy arrays at the controller's rate (the handset device rate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Int16Array = npt.NDArray[np.int16]
+
+
+class BlockSource(Protocol):
+    """Something that plays: read ``n`` samples at a time until ``finished``."""
+
+    @property
+    def finished(self) -> bool: ...
+
+    def read(self, n: int) -> Int16Array: ...
+
+
+class ToneSource(Protocol):
+    """Call-progress tones by name ("dial", "stutter_dial", "ringback", "busy", "reorder", ...)."""
+
+    def tone(self, name: str) -> BlockSource: ...
+
+
+class DigitDetector(Protocol):
+    """DTMF: feed mouthpiece audio, get keys that went down in it."""
+
+    def feed(self, samples: Int16Array) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallerId:
+    number: str | None = None  # None with number_absent set: withheld or unavailable
+    name: str | None = None
+    when: datetime | None = None
+    number_absent: Literal["private", "unavailable"] | None = None
+    name_absent: Literal["private", "unavailable"] | None = None
+
+
+class CallerIdEncoder(Protocol):
+    """Caller-ID audio for the handset (Bell 202 / V.23 FSK, chosen by the implementation).
+
+    ``timing`` says where the burst goes: "after-first-ring" (US Bell 202, ETSI RP-AS) or
+    "before-first-ring" (BT SIN227, ETSI DT-AS)."""
+
+    timing: Literal["after-first-ring", "before-first-ring"]
+
+    def encode(self, info: CallerId, rate: int) -> Int16Array: ...
+
+
+class ArraySource:
+    """Plays a fixed array once (caller-ID bursts, prompts)."""
+
+    def __init__(self, samples: Int16Array) -> None:
+        self._x = np.asarray(samples, dtype=np.int16)
+        self._pos = 0
+
+    @property
+    def finished(self) -> bool:
+        return self._pos >= len(self._x)
+
+    def read(self, n: int) -> Int16Array:
+        out = np.zeros(n, dtype=np.int16)
+        part = self._x[self._pos:self._pos + n]
+        out[:len(part)] = part
+        self._pos += len(part)
+        return out
+
+
+class PlanTones:
+    """ToneSource over a country tone plan of ``firmware.audio.tones``."""
+
+    def __init__(self, country: str, rate: int) -> None:
+        from roamline.firmware.audio.tones import load_plan
+
+        self.plan = load_plan(country)
+        self.rate = rate
+
+    def tone(self, name: str) -> BlockSource:
+        from roamline.firmware.audio.tones import ToneGenerator
+
+        return ToneGenerator(self.plan.tone(name), self.rate)
+
+
+class DtmfDigits:
+    """DigitDetector over ``firmware.audio.dtmf`` (which works at 8 kHz: other rates are resampled)."""
+
+    def __init__(self, rate: int) -> None:
+        from roamline.firmware.audio.dtmf import DtmfDetector
+
+        self.rate = rate
+        self._det = DtmfDetector()
+        self._rs: Any = None
+        if rate != 8000:
+            from roamline.firmware.audio.resample import StreamResampler
+
+            self._rs = StreamResampler(rate, 8000)
+
+    def feed(self, samples: Int16Array) -> list[str]:
+        from roamline.firmware.audio.dtmf import DigitStarted
+
+        x = samples if self._rs is None else self._rs.process(samples)
+        return [e.digit for e in self._det.feed(x) if isinstance(e, DigitStarted)]
