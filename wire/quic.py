@@ -127,7 +127,7 @@ class _LinkProtocol(QuicConnectionProtocol):
             return
         if self._stream_id is None and not self._is_client and sid % 4 == 0:
             self._stream_id = sid  # the client's first bidirectional stream is the control stream
-        if sid != self._stream_id or self.link is None:
+        if sid != self._stream_id or self.link is None or self.link.closed:
             # Only one control stream per link: refuse any other stream.
             self._dead_streams.add(sid)
             self._quic.stop_stream(sid, APP_ERROR_FRAMING)
