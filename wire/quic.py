@@ -172,6 +172,10 @@ class _LinkProtocol(QuicConnectionProtocol):
 
 # --- server ----------------------------------------------------------------------------------------
 
+LinkPeer = LinkConnection
+"""Server-side name for a connection's link (the same class as the client's)."""
+LinkClientConnection = LinkConnection
+
 ConnectionHandler = Callable[[LinkConnection], Awaitable[None]]
 
 
