@@ -37,6 +37,7 @@ class Dialect:
     answer_result: str  # answer to ATA / +VLS=1 on a ringing line in voice mode: "VCON" or "OK"
     dial_result: str  # answer to a voice-mode ATD once the call is deemed connected: "VCON" or "OK"
     vls_range: str  # +VLS=? answer
+    dial_immediate: bool = False  # voice ATD answers as soon as the digits are out (progress via DLE only)
     numeric: dict[str, str] = field(
         default_factory=lambda: {
             "OK": "0", "CONNECT": "1", "RING": "2", "NO CARRIER": "3", "ERROR": "4",
@@ -84,6 +85,7 @@ USR5637 = Dialect(
     answer_result="VCON",
     dial_result="VCON",
     vls_range="0,1,4,5,7,13,15",
+    dial_immediate=True,
 )
 
 CX93001 = Dialect(

@@ -465,6 +465,8 @@ class ModemSim:
                 self._dial_sent = True
                 self._requests.append(Dial(self._dial_digits))
                 self._dial_done_at = now
+                if self.d.dial_immediate and self.fclass == 8:
+                    self._finish(self.d.dial_result)
             return
         since = now - self._dial_done_at
         if self._tone in ("busy", "reorder") and now - self._tone_since >= 1.0:
