@@ -2,5 +2,6 @@
 
 COMMANDS: dict[str, str] = {
     "diag dtmf": "roamline.firmware.audio.dtmf_cmd",
+    "diag callerid": "roamline.firmware.audio.callerid_cmd",
     "diag modem": "roamline.firmware.line.diag_cmd",
 }
