@@ -109,3 +109,34 @@ class DtmfDigits:
 
         x = samples if self._rs is None else self._rs.process(samples)
         return [e.digit for e in self._det.feed(x) if isinstance(e, DigitStarted)]
+
+
+class FskCallerId:
+    """CallerIdEncoder over ``firmware.audio.callerid_plan``: the country's FSK burst (Bell 202 MDMF in the
+    US, V.23 ETSI in the UK and Germany) with its alert tone where the plan has one. The controller
+    keeps the timing around it (the wait after the first ring, the guard before the next)."""
+
+    def __init__(self, country: str) -> None:
+        from roamline.firmware.audio import callerid_plan
+
+        self.plan = callerid_plan.profile(country)
+        self.timing: Literal["after-first-ring", "before-first-ring"] = (
+            "before-first-ring" if self.plan.before_first_ring else "after-first-ring")
+
+    def encode(self, info: CallerId, rate: int) -> Int16Array:
+        from roamline.firmware.audio import callerid_msg as cm
+        from roamline.firmware.audio import callerid_plan as cp
+
+        absent = {"private": cm.Absence.PRIVATE, "unavailable": cm.Absence.UNAVAILABLE, None: None}
+        when = info.when
+        msg = cm.CallerId(
+            when=None if when is None else cm.Stamp(when.month, when.day, when.hour, when.minute),
+            number=info.number, number_absent=absent[info.number_absent],
+            name=info.name, name_absent=absent[info.name_absent])
+        steps = [s for s in cp.plan_call(self.plan, msg) if not isinstance(s, cp.RingBurst | cp.LineReversal)]
+        if not self.plan.before_first_ring and steps and isinstance(steps[0], cp.Wait):
+            steps = steps[1:]  # the controller waits after the first ring itself
+        while steps and isinstance(steps[-1], cp.Wait):
+            steps = steps[:-1]  # and keeps the guard before the next ring
+        audio = cp.render_all(tuple(steps), rate)
+        return np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
