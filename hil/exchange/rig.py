@@ -1,0 +1,84 @@
+"""Exchange descriptions as TOML (a rig file's ``[exchange]`` table, or a file of its own)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from roamline.hil.errors import UsageError
+from roamline.hil.exchange.runner import ExchangeRunner
+from roamline.wire.config import ConfigError, Frozen, parse
+
+
+class LineSpec(Frozen):
+    number: str = Field(pattern=r"^\+?[0-9]{3,15}$")
+    modem: Literal["usr5637", "cx93001", "mt9234mu", "zoom3095", "usb56k"] = "cx93001"
+    name: str | None = None
+    path: str | None = None
+    cid_timing: Literal["before", "between", "none"] = "between"
+    disconnect: Literal["loop_drop", "busy", "reorder", "none"] = "loop_drop"
+    dial_tone: bool = True
+
+
+class PhoneSpec(Frozen):
+    number: str = Field(pattern=r"^\+?[0-9]{3,15}$")
+    name: str | None = None
+    answer_after: int | None = 2
+    busy: bool = False
+
+
+class ExchangeSpec(Frozen):
+    time_scale: float = Field(default=1.0, gt=0)
+    device_dir: str = "/tmp/roamline-exchange"
+    control: str | None = None  # control socket path; default DEVICE_DIR/control.sock
+    no_answer_timeout: float = Field(default=180.0, gt=0)
+    lines: tuple[LineSpec, ...] = ()
+    phones: tuple[PhoneSpec, ...] = ()
+
+
+def load(path: str | Path) -> ExchangeSpec:
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    return parse(ExchangeSpec, data.get("exchange", data), str(p))
+
+
+def parse_lines(text: str) -> tuple[LineSpec, ...]:
+    """``NUMBER[:MODEM[:CID_TIMING[:DISCONNECT]]],...`` as typed on the command line."""
+    out = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        parts = item.split(":")
+        keys = ("number", "modem", "cid_timing", "disconnect")
+        if len(parts) > len(keys):
+            raise UsageError(f"--lines item {item!r}: NUMBER[:MODEM[:CID_TIMING[:DISCONNECT]]]")
+        out.append(parse(LineSpec, dict(zip(keys, parts, strict=False)), "--lines"))
+    return tuple(out)
+
+
+def parse_phones(text: str) -> tuple[PhoneSpec, ...]:
+    """``NUMBER[:NAME],...``."""
+    out = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        number, _, name = item.partition(":")
+        out.append(parse(PhoneSpec, {"number": number, "name": name or None}, "--phones"))
+    return tuple(out)
+
+
+def build(spec: ExchangeSpec) -> ExchangeRunner:
+    from roamline.hil.exchange.core import Exchange
+
+    runner = ExchangeRunner(Exchange(no_answer_timeout=spec.no_answer_timeout), time_scale=spec.time_scale,
+                            device_dir=spec.device_dir)
+    for ln in spec.lines:
+        runner.add_line(ln.number, ln.modem, path=ln.path, name=ln.name, cid_timing=ln.cid_timing,
+                        disconnect=ln.disconnect, dial_tone=ln.dial_tone)
+    for ph in spec.phones:
+        runner.add_phone(ph.number, name=ph.name, answer_after=ph.answer_after, busy=ph.busy)
+    return runner
