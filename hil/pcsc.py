@@ -57,6 +57,14 @@ def _free_port_pair() -> int:
     raise UsageError("no free TCP port pair for vpcd")
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM us when the thread that started us dies (a crashed test run
+    must not leave pcscd behind). Start the daemon from a long-lived thread, e.g. the main one."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _listening_ports() -> set[int]:
     ports: set[int] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -74,7 +82,10 @@ class PcscDaemon:
 
     SLOTS = 2
 
-    def __init__(self, workdir: str | Path, name: str = "Roamline VPCD") -> None:
+    def __init__(
+        self, workdir: str | Path, name: str = "Roamline VPCD", *, die_with_parent: bool = True
+    ) -> None:
+        self.die_with_parent = die_with_parent
         self.workdir = Path(workdir)
         self.name = name
         self.socket_path = self.workdir / "pcscd.comm"
@@ -123,6 +134,7 @@ class PcscDaemon:
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
             )
         self._wait_ready(timeout)
         log.info("pcscd-started", extra={"fields": {"pid": self._proc.pid, "socket": str(self.socket_path)}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 from cryptography import x509
@@ -38,7 +39,10 @@ def loop(card_rig: CardRig) -> Iterator[ReaderLoop]:
     lp.stop()
 
 
-def next_of(loop: ReaderLoop, kind: type[CardEvent], timeout: float = 5.0) -> CardEvent:
+E = TypeVar("E", bound=CardEvent)
+
+
+def next_of(loop: ReaderLoop, kind: type[E], timeout: float = 5.0) -> E:
     """Events up to the first of ``kind`` (others are skipped)."""
     while True:
         ev = loop.get_event(timeout)
@@ -56,7 +60,7 @@ def drain(loop: ReaderLoop) -> list[CardEvent]:
 
 def test_startup_reports_pcsc_and_readers(loop: ReaderLoop, card_rig: CardRig) -> None:
     assert isinstance(next_of(loop, PcscAvailable), PcscAvailable)
-    added = {next_of(loop, ReaderAdded).reader for _ in card_rig.readers}  # type: ignore[attr-defined]
+    added = {next_of(loop, ReaderAdded).reader for _ in card_rig.readers}
     assert added == set(card_rig.readers)
 
 
@@ -84,26 +88,24 @@ def test_insert_sign_remove(loop: ReaderLoop, card_rig: CardRig, card_ca: TestCa
     assert isinstance(gone, CardRemoved) and gone.reader == card_rig.readers[1]
     assert gone.at >= ev.at
     assert loop.cards == {}
-    with pytest.raises(CardRemovedError):
-        with loop.session(card_rig.readers[1]):
-            pass
+    with pytest.raises(CardRemovedError), loop.session(card_rig.readers[1]):
+        pass
 
 
 def test_yank_during_general_authenticate(loop: ReaderLoop, card_rig: CardRig, card_ca: TestCa) -> None:
     sock = card_rig.insert(card_ca.make_cardfile(), 0)
     ev = next_of(loop, CardInserted)
     sock.yank_when(lambda cmd: cmd.ins == 0x87)
-    with pytest.raises(CardRemovedError):
-        with loop.session(ev.reader) as piv:  # type: ignore[attr-defined]
-            piv.select()
-            piv.sign(0x9E, bytes(32))
+    with pytest.raises(CardRemovedError), loop.session(ev.reader) as piv:
+        piv.select()
+        piv.sign(0x9E, bytes(32))
     assert isinstance(next_of(loop, CardRemoved), CardRemoved)
 
 
 def test_session_invalidated_by_removal(loop: ReaderLoop, card_rig: CardRig, card_ca: TestCa) -> None:
     card_rig.insert(card_ca.make_cardfile(), 0)
     ev = next_of(loop, CardInserted)
-    with loop.session(ev.reader) as piv:  # type: ignore[attr-defined]
+    with loop.session(ev.reader) as piv:
         piv.select()
         card_rig.remove(0, wait=False)
         next_of(loop, CardRemoved)
@@ -119,7 +121,7 @@ def test_pcscd_killed_and_restarted(loop: ReaderLoop, card_rig: CardRig, card_ca
     events = [next_of(loop, PcscUnavailable)]
     card_rig.daemon.start()
     again = next_of(loop, CardInserted)
-    assert isinstance(again, CardInserted) and again.reader == first.reader  # type: ignore[attr-defined]
+    assert isinstance(again, CardInserted) and again.reader == first.reader
     assert events
     with loop.session(again.reader) as piv:
         piv.select()
@@ -130,14 +132,14 @@ def test_pcscd_stop_loses_readers_then_readds(loop: ReaderLoop, card_rig: CardRi
     next_of(loop, PcscAvailable)
     drain(loop)
     card_rig.daemon.stop()
-    lost = set()
+    lost: set[str] = set()
     while len(lost) < len(card_rig.readers):
         ev = next_of(loop, ReaderLost)
-        lost.add(ev.reader)  # type: ignore[attr-defined]
+        lost.add(ev.reader)
     next_of(loop, PcscUnavailable)
     card_rig.daemon.start()
     next_of(loop, PcscAvailable)
-    added = {next_of(loop, ReaderAdded).reader for _ in card_rig.readers}  # type: ignore[attr-defined]
+    added = {next_of(loop, ReaderAdded).reader for _ in card_rig.readers}
     assert added == set(card_rig.readers)
 
 
@@ -145,11 +147,11 @@ def test_two_readers_independent(loop: ReaderLoop, card_rig: CardRig, card_ca: T
     a, b = card_ca.make_cardfile(), card_ca.make_cardfile()
     card_rig.insert(VirtualCard(a), 0, wait=False)
     card_rig.insert(VirtualCard(b), 1, wait=False)
-    seen = {}
+    seen: dict[str, CardInserted] = {}
     while len(seen) < 2:
         ev = next_of(loop, CardInserted)
-        seen[ev.reader] = ev  # type: ignore[attr-defined]
-    ids = {}
+        seen[ev.reader] = ev
+    ids: dict[str, str] = {}
     for reader in seen:
         with loop.session(reader) as piv:
             piv.select()
@@ -157,5 +159,5 @@ def test_two_readers_independent(loop: ReaderLoop, card_rig: CardRig, card_ca: T
     assert ids == {card_rig.readers[0]: a.card_id, card_rig.readers[1]: b.card_id}
     card_rig.remove(0, wait=False)
     gone = next_of(loop, CardRemoved)
-    assert gone.reader == card_rig.readers[0]  # type: ignore[attr-defined]
+    assert gone.reader == card_rig.readers[0]
     assert set(loop.cards) == {card_rig.readers[1]}
