@@ -104,7 +104,7 @@ def test_accepts_twist_edges(key: str, twist_db: float) -> None:
 
 
 @pytest.mark.parametrize("key", ["1", "D", "0"])
-@pytest.mark.parametrize("twist_db", [-11.0, 7.0])
+@pytest.mark.parametrize("twist_db", [-12.0, 8.0])
 def test_rejects_twist_beyond_the_limits(key: str, twist_db: float) -> None:
     assert dtmf.digits(padded(tone(key, twist_db=twist_db, on_s=0.2))) == ""
 
@@ -125,6 +125,21 @@ def test_works_at_15_db_snr_in_white_noise(seed: int) -> None:
     signal_power = (dtmf.DBM0_PEAK * 10 ** (level / 20)) ** 2  # two tones of A²/2 each
     noise = rng.normal(0.0, np.sqrt(signal_power / 10 ** 1.5), len(x))
     assert dtmf.digits(x + noise) == keys
+
+
+def test_worst_corner_all_at_once_40_ms_8_db_twist_1_5_percent_off_15_db_snr() -> None:
+    """All Q.24 edges together: a few misses are tolerated (each criterion alone is tested exactly)."""
+    rng = np.random.default_rng(7)
+    misses = 0
+    for i in range(100):
+        key = ALL[i % 16]
+        dev = (-0.015, 0.015)[i % 2]
+        key_audio = tone(key, on_s=0.040, twist_db=-8.0, dev=dev, phase=rng.uniform(0, 6))
+        x = padded(key_audio, lead=int(rng.integers(0, 51)))
+        a = dtmf.DBM0_PEAK * 10 ** (-10 / 20)
+        power = a * a / 2 * (1 + 10 ** (-8 / 10))
+        misses += dtmf.digits(x + rng.normal(0, np.sqrt(power / 10 ** 1.5), len(x))) != key
+    assert misses <= 3
 
 
 def test_level_limits() -> None:
