@@ -1,6 +1,7 @@
 """Command table of `roamline box`: command words → leaf command module (see roamline.cli.tree)."""
 
 COMMANDS: dict[str, str] = {
+    "run": "roamline.firmware.run_cmd",
     "diag dtmf": "roamline.firmware.audio.dtmf_cmd",
     "diag callerid": "roamline.firmware.audio.callerid_cmd",
     "diag modem": "roamline.firmware.line.diag_cmd",

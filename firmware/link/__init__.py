@@ -1,0 +1,1 @@
+"""The box's end of the link: one authenticated QUIC connection to the registry, kept up."""
