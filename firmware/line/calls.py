@@ -55,6 +55,7 @@ TABLE: dict[tuple[CallState, Trigger], CallState] = {
     (S.ALERTING, T.HANGUP): S.HANGING_UP,
     (S.CONNECTED, T.FAR_END_HANGUP): S.HANGING_UP,
     (S.CONNECTED, T.HANGUP): S.HANGING_UP,
+    (S.CONNECTED, T.FAILED): S.HANGING_UP,  # an inferred answer turned out to be busy tone
     (S.HANGING_UP, T.ON_HOOK): S.IDLE,
     (S.HANGING_UP, T.FAILED): S.IDLE,  # on-hook failed: the modem is reset by recovery anyway
     (S.OUT_OF_SERVICE, T.RECOVERED): S.IDLE,

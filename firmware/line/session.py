@@ -39,7 +39,7 @@ class _Op:
 class LineSession:
     def __init__(self, profile: Profile | None = None, *, ring_gap_s: float = 8.0, cid_quiet_s: float = 1.5,
                  command_timeout: float = 3.0, dial_timeout: float = 60.0, no_answer_s: float = 60.0,
-                 ringback_on_s: float = 2.5, voice_threshold: float = 300.0,
+                 ringback_on_s: float = 2.5, voice_threshold: float = 300.0, voice_min_s: float = 0.6,
                  unformatted_cid: bool = False) -> None:
         self.profile = profile
         self.profile_forced = profile is not None
@@ -48,7 +48,7 @@ class LineSession:
         self.calls = CallStateMachine()
         self.ring_gap_s, self.command_timeout, self.dial_timeout = ring_gap_s, command_timeout, dial_timeout
         self.no_answer_s, self.ringback_on_s = no_answer_s, ringback_on_s
-        self.voice_threshold = voice_threshold
+        self.voice_threshold, self.voice_min_s = voice_threshold, voice_min_s
         self.unformatted_cid = unformatted_cid
         self.identity: dict[str, str] = {}
         self.voice_supported: bool | None = None
@@ -61,6 +61,7 @@ class LineSession:
         self._last_ringback: float | None = None
         self._voice_s = 0.0
         self._end_reason = "local-hangup"
+        self._pending_out: list[ev.LineEvent] = []
 
     # ---- properties -----------------------------------------------------------------------------
     @property
@@ -119,7 +120,7 @@ class LineSession:
         if self.calls.state in (CallState.IDLE, CallState.HANGING_UP, CallState.OUT_OF_SERVICE):
             return
         self.calls.fire(Trigger.HANGUP)
-        self._start_hangup(now, reason)
+        self._pending_out += self._start_hangup(now, reason)
 
     def send_voice(self, data: bytes) -> None:
         self.core.send_voice(data)
@@ -227,7 +228,7 @@ class LineSession:
         elif op.name == "answer":
             out += self._transition(Trigger.ANSWERED if ok else Trigger.FAILED)
             if not ok:
-                self._start_hangup(now, FAIL_REASONS.get(result, result.lower()))
+                out += self._start_hangup(now, FAIL_REASONS.get(result, result.lower()))
         elif op.name == "dial":
             if ok:
                 out += self._transition(Trigger.DIALLED)
@@ -235,17 +236,19 @@ class LineSession:
                 self._last_ringback, self._voice_s = None, 0.0
             elif self.calls.state is CallState.DIALING:
                 out += self._transition(Trigger.FAILED)
-                self._start_hangup(now, FAIL_REASONS.get(result, result.lower()))
+                out += self._start_hangup(now, FAIL_REASONS.get(result, result.lower()))
         elif op.name == "hangup":
             out += self._transition(Trigger.ON_HOOK if ok else Trigger.FAILED)
             out.append(ev.CallEnded(self._end_reason))
             self._clear_call()
         return out
 
-    def _start_hangup(self, now: float, reason: str) -> None:
+    def _start_hangup(self, now: float, reason: str) -> list[ev.LineEvent]:
         self._end_reason = reason
         self._alert_deadline = None
+        out: list[ev.LineEvent] = []
         if self._op is not None:  # abandon the running operation (e.g. a dial still ringing out)
+            out.append(ev.OpDone(self._op.name, False, reason.upper().replace("-", " ")))
             self._op = None
             self.core.abandon()
         if self.core.voice is not None:
@@ -253,7 +256,7 @@ class LineSession:
         p = self._need_profile()
         self._op = _Op("hangup", deque([(p.voice.on_hook, self.command_timeout, True),
                                         ("ATH", self.command_timeout, True)]))
-        self._advance(now)
+        return out + self._advance(now)
 
     def _transition(self, trigger: Trigger) -> list[ev.LineEvent]:
         self.calls.fire(trigger)
@@ -268,11 +271,10 @@ class LineSession:
     def _far_end(self, reason: str, now: float, signal: bool = True) -> list[ev.LineEvent]:
         out: list[ev.LineEvent] = [ev.FarEndHangup(reason)] if signal else []
         out += self._transition(Trigger.FAR_END_HANGUP if signal else Trigger.FAILED)
-        self._start_hangup(now, reason)
-        return out
+        return out + self._start_hangup(now, reason)
 
     def _handle(self, events: list[ev.LineEvent], now: float) -> list[ev.LineEvent]:
-        out: list[ev.LineEvent] = []
+        out, self._pending_out = self._pending_out, []
         for e in events:
             st = self.calls.state
             if isinstance(e, ev.CommandDone):
@@ -299,7 +301,9 @@ class LineSession:
             elif isinstance(e, ev.EndOfStream):
                 out.append(e)
                 out += self._advance(now)
-            elif st is CallState.ALERTING and isinstance(e, ev.Busy):
+            elif isinstance(e, ev.Busy) and (st in (CallState.DIALING, CallState.ALERTING) or (
+                    st is CallState.CONNECTED and self._recently_inferred(now))):
+                # an inferred answer is provisional: busy tone soon after it means the line was busy
                 out.append(e)
                 out += self._far_end("busy", now, signal=False)
             elif st is CallState.ALERTING and isinstance(e, ev.Ringback):
@@ -315,6 +319,9 @@ class LineSession:
                 out.append(e)
         return out
 
+    def _recently_inferred(self, now: float) -> bool:
+        return self.answer_inferred_at is not None and now - self.answer_inferred_at < 3.0
+
     def _infer_answer(self, data: bytes, now: float) -> list[ev.LineEvent]:
         if self._last_ringback is not None and now - self._last_ringback < self.ringback_on_s:
             return []  # energy now is the ringback tone itself
@@ -322,7 +329,7 @@ class LineSession:
             self._voice_s = 0.0
             return []
         self._voice_s += audio.samples_in(data, self.encoding) / 8000
-        if self._voice_s < 0.2:
+        if self._voice_s < self.voice_min_s:
             return []
         self.answer_inferred_at = now
         self._alert_deadline = None

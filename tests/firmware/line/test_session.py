@@ -153,7 +153,7 @@ def test_outgoing_answer_inferred_after_ringback_stops(mk: Any) -> None:
         w.m.voice(b"\xff" * 800)  # silence between ringbacks
         w.advance(5.0)
     assert w.s.state is CallState.ALERTING
-    w.m.voice(loud * 3)  # 0.3 s of voice after ringback stopped
+    w.m.voice(loud * 8)  # 0.8 s of voice after ringback stopped
     w.advance(0.1)
     assert len(_of(ev.AnswerInferred, w.events)) == 1
     assert w.s.state is CallState.CONNECTED and w.s.answer_inferred_at is not None
