@@ -8,7 +8,10 @@ COMMANDS: dict[str, str] = {
 }
 
 DEMO: dict[str, str] = {
+    "": "roamline.hil.demo",
 }
 
 BENCH: dict[str, str] = {
+    "line": "roamline.hil.bench_line",
+    "handset": "roamline.hil.bench_handset",
 }

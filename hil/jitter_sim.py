@@ -27,10 +27,11 @@ def simulate(jitter_ms: float, seconds: float = 30.0, *, seed: int = 0, base_ms:
              plc: bool = True,
              phase_ms: float | None = None, loss: float = 0.0, rate: int = 8000, frame: int = 160,
              jb: JitterBuffer | None = None, signal: np.ndarray | None = None,
-             jitter_after: tuple[float, float] | None = None) -> JitterRun:
+             jitter_after: tuple[float, float] | None = None, warmup_s: float = 0.0) -> JitterRun:
     """Packets every frame from t=0 (timestamp 0), arriving base + U(0, jitter); playout pulls every
     frame at ``phase_ms`` after each packet's send time (default: 0.5 ms after a jitter-free packet would
-    arrive, so that device-clock phase adds nothing). ``jitter_after=(t, ms)`` changes the jitter at t."""
+    arrive, so that device-clock phase adds nothing). ``jitter_after=(t, ms)`` changes the jitter at t.
+    Delay figures count frames played from ``warmup_s`` on."""
     rng = np.random.default_rng(seed)
     buf = jb or JitterBuffer(rate, frame, plc=plc)
     dt = frame / rate
@@ -59,7 +60,7 @@ def simulate(jitter_ms: float, seconds: float = 30.0, *, seed: int = 0, base_ms:
             buf.push(MediaPacket(k & 0xFFFF, (k * frame) & 0xFFFFFFFF, payload), at)
         f = buf.pull(now)
         frames.append(f)
-        if f.kind == "audio" and f.timestamp is not None:
+        if f.kind == "audio" and f.timestamp is not None and now >= warmup_s:
             k = f.timestamp // frame
             added.append(now - k * dt - base_ms / 1000)
             waits.append(now - arrived[k])

@@ -1,0 +1,134 @@
+"""`roamline bench handset --json`: DTMF CPU, jitter-buffer delay at 20 ms jitter, ring trip, AEC.
+
+Figures (last stdout line, one JSON object; progress goes to stderr):
+- ``dtmf_cpu_ms_per_audio_s``: DTMF detector CPU per second of handset audio (roamline.firmware.audio.dtmf).
+- ``jitter_buffer_added_ms``: mean of (playout time - send time - base network delay) over 60 s of
+  20 ms packets, each delayed by an extra uniform 0–20 ms (DESIGN §8a), reordering allowed, the playout
+  clock phased so a jitter-free stream would add ~0.5 ms; counted after a 2 s start-up; with its p95,
+  late loss and concealment.
+- ``ring_trip_ms``: median ring-trip latency from the handset runner (roamline.hil.bench_ringtrip).
+- ``aec_erle_db``: the smallest ERLE, over simulated hybrids with 4/16/32/64 ms echo paths, measured on
+  espeak-ng speech from 1 s after the call starts to its end; ``aec_erle_db_by_path`` has each.
+- ``aec_cpu_ms_per_audio_s``: echo canceller CPU (estimator + Speex) per second of audio.
+A part that cannot run is reported as null with its reason under ``unavailable``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+SUMMARY = "handset benchmarks: DTMF CPU, jitter buffer delay, ring trip, echo cancellation"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (for smoke tests)")
+
+
+def _progress(msg: str) -> None:
+    print(f"bench handset: {msg}", file=sys.stderr, flush=True)
+
+
+def _dtmf(quick: bool) -> dict[str, Any]:
+    from roamline.firmware.audio import dtmf
+
+    ms = dtmf.measure_cpu(audio_s=5.0 if quick else 20.0)
+    return {"dtmf_cpu_ms_per_audio_s": round(ms, 3), "dtmf_cpu_pct_of_core": round(ms / 10, 3)}
+
+
+def _jitter(quick: bool) -> dict[str, Any]:
+    from roamline.hil.jitter_sim import simulate
+
+    seconds = 10.0 if quick else 60.0
+    run = simulate(20.0, seconds, seed=1, warmup_s=2.0)
+    calm = simulate(0.0, seconds, seed=1, warmup_s=2.0)
+    return {
+        "jitter_buffer_added_ms": round(run.added_ms, 2),
+        "jitter_buffer_added_p95_ms": round(run.added_p95_ms, 2),
+        "jitter_buffer_target_ms": round(run.target_ms, 2),
+        "jitter_buffer_late_pct": round(run.late_pct, 3),
+        "jitter_buffer_concealed_pct": round(run.concealed_pct, 3),
+        "jitter_buffer_added_ms_no_jitter": round(calm.added_ms, 2),
+    }
+
+
+def _ring(quick: bool) -> dict[str, Any]:
+    from roamline.hil.bench_ringtrip import ring_trip_ms
+
+    return dict(ring_trip_ms(trials=5 if quick else 20))
+
+
+def _aec(quick: bool) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from roamline.firmware.audio.echo import EchoCanceller
+    from roamline.hil import speech
+    from roamline.hil.hybrid_sim import HybridEcho, erle_db
+
+    with tempfile.TemporaryDirectory() as tmp:
+        far = speech.speak(speech.FAR_TEXT, "en-us", Path(tmp))
+    if quick:
+        far = far[: 4 * 8000]
+    by_path: dict[str, float] = {}
+    cpu = 0.0
+    audio_s = 0.0
+    for delay in (4, 16, 32, 64):
+        echo = HybridEcho(delay, erl_db=6.0, seed=delay).process(far)
+        mic = np.clip(np.rint(echo), -32768, 32767).astype(np.int16)
+        ec = EchoCanceller(8000)
+        n = len(mic) // 160 * 160
+        t0 = time.process_time()
+        out = np.concatenate([ec.process(mic[i : i + 160], far[i : i + 160]) for i in range(0, n, 160)])
+        cpu += time.process_time() - t0
+        audio_s += n / 8000
+        by_path[f"{delay}ms"] = round(erle_db(echo[8000:n], out[8000:].astype(float)), 2)
+    return {
+        "aec_erle_db": min(by_path.values()),
+        "aec_erle_db_by_path": by_path,
+        "aec_cpu_ms_per_audio_s": round(cpu * 1000 / audio_s, 3),
+    }
+
+
+PARTS = (
+    ("dtmf", _dtmf, ("dtmf_cpu_ms_per_audio_s",)),
+    ("jitter buffer", _jitter, ("jitter_buffer_added_ms",)),
+    ("ring trip", _ring, ("ring_trip_ms",)),
+    ("echo cancellation", _aec, ("aec_erle_db", "aec_cpu_ms_per_audio_s")),
+)
+
+
+def measure(quick: bool = False) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    unavailable: dict[str, str] = {}
+    for name, fn, keys in PARTS:
+        _progress(f"measuring {name} ...")
+        t0 = time.monotonic()
+        try:
+            result.update(fn(quick))
+        except Exception as exc:  # one missing part must not hide the others' figures
+            for k in keys:
+                result[k] = None
+            unavailable[name] = f"{type(exc).__name__}: {exc}"
+            _progress(f"{name} unavailable: {exc}")
+        else:
+            _progress(f"{name} done in {time.monotonic() - t0:.1f} s")
+    if unavailable:
+        result["unavailable"] = unavailable
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    result = measure(quick=args.quick)
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 1 if "unavailable" in result else 0
