@@ -12,17 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from roamline.hil.exchange import audio, callerid
-from roamline.hil.exchange.atparse import AtSyntaxError, Cmd, parse, split_args
+from roamline.hil.exchange import audio, callerid, voicecmds
+from roamline.hil.exchange.atparse import AtSyntaxError, Cmd, parse
 from roamline.hil.exchange.dialects import Dialect
+from roamline.hil.exchange.voicepath import VoicePath, take_frame
 
 log = logging.getLogger(__name__)
 
-DLE, ETX, CAN, SUB = 0x10, 0x03, 0x18, 0x1A
+DLE = 0x10
 MAX_LINE = 256
 MAX_OUT = 1 << 20  # bytes held for a DTE that does not read
-TX_LIMIT = 8000 * 4  # samples buffered from the DTE (4 s); more is dropped
-SILENCE_RMS = 200.0
 RING_GAP_RESET = 8.0  # no ring for this long: the incoming call is gone, ring count restarts
 
 
@@ -78,18 +77,9 @@ class ModemSim:
         self._dial_started = 0.0
         self._ringback_seen = False
         self._ringback_end = 0.0
-        # voice streams
-        self._rx_pending_dle = False
-        self._tx_partial = bytearray()
-        self._tx_buf: list[np.ndarray] = []
-        self._tx_len = 0
-        self._tx_draining = False
-        self._tx_started = False
-        self._underrun_reported = False
-        self._voice_seen = False
-        self._quiet_since: float | None = None
+        self.voice = VoicePath()
         self._last_dte = 0.0
-        self._tone_audio: list[np.ndarray] = []
+        self.tone_audio: list[np.ndarray] = []
 
     def _reset_settings(self) -> None:
         self.echo = True
@@ -119,7 +109,7 @@ class ModemSim:
                 self._stream_byte(b, now)
             elif self.mode in ("dialing", "tones"):
                 if self.mode == "dialing" and b not in (0x11, 0x13):  # any key but XON/XOFF aborts
-                    self._hangup()
+                    self.hangup()
                     self._finish("NO CARRIER")
             else:
                 self._command_byte(b, now)
@@ -149,7 +139,7 @@ class ModemSim:
         else:
             self._write(f"{self.d.numeric.get(code, code)}\r".encode())
 
-    def _info(self, text: str) -> None:
+    def info(self, text: str) -> None:
         self._write((f"\r\n{text}\r\n" if self.verbose else f"{text}\r\n").encode())
 
     def _event(self, code: str) -> None:
@@ -224,39 +214,39 @@ class ModemSim:
         elif n in ("L", "M", "X", "&C", "&D", "&K", "&W", "&S", "B", "N", "W", "Y", "&B", "&G", "&Y"):
             pass
         elif n in ("Z", "&F"):
-            self._hangup()
+            self.hangup()
             self._reset_settings()
             self.echo, self.verbose, self.quiet = True, True, False
         elif n == "H":
-            self._hangup()
+            self.hangup()
         elif n == "I":
             text = self.d.ati.get(v)
             if text is None:
                 return "ERROR"
             if text != "OK":
-                self._info(text)
+                self.info(text)
         elif n == "O":
             return "ERROR"
         elif n.startswith("S") and n[1:].isdigit():
             reg = int(n[1:])
             if c.op == "?":
-                self._info(f"{self.sreg.get(reg, 0):03d}")
+                self.info(f"{self.sreg.get(reg, 0):03d}")
             elif c.op == "=":
                 if not 0 <= int(c.arg) <= 255:
                     return "ERROR"
                 self.sreg[reg] = int(c.arg)
         elif n == "A":
-            return self._answer(now)
+            return self.answer(now)
         elif n == "D":
             return self._dial(c.arg, now)
         elif n in ("+GMI", "+FMI"):
-            self._info(self.d.manufacturer)
+            self.info(self.d.manufacturer)
         elif n in ("+GMM", "+FMM"):
-            self._info(self.d.model)
+            self.info(self.d.model)
         elif n in ("+GMR", "+FMR"):
-            self._info(self.d.revision)
+            self.info(self.d.revision)
         elif n == "+GCAP":
-            self._info("+GCAP: +FCLASS,+MS,+ES,+DS,+V")
+            self.info("+GCAP: +FCLASS,+MS,+ES,+DS,+V")
         elif n == "+FCLASS":
             return self._fclass(c)
         elif n in self.d.cid_commands:
@@ -271,9 +261,9 @@ class ModemSim:
 
     def _param(self, c: Cmd, attr: str, allowed: tuple[int, ...], rng: str) -> str:
         if c.op == "?":
-            self._info(str(getattr(self, attr)))
+            self.info(str(getattr(self, attr)))
         elif c.op == "=?":
-            self._info(f"({rng})")
+            self.info(f"({rng})")
         elif c.op == "=":
             val = int(c.arg)
             if val not in allowed:
@@ -285,119 +275,28 @@ class ModemSim:
 
     def _fclass(self, c: Cmd) -> str:
         if c.op == "?":
-            self._info(str(self.fclass))
+            self.info(str(self.fclass))
         elif c.op == "=?":
-            self._info(self.d.fclass_range)
+            self.info(self.d.fclass_range)
         elif c.op == "=":
             if c.arg not in ("0", "1", "1.0", "2", "8") or c.arg not in self.d.fclass_range:
                 return "ERROR"
             new = 8 if c.arg == "8" else 0
             if new != 8 and self.off_hook:
-                self._hangup()
+                self.hangup()
             self.fclass = new
         else:
             return "ERROR"
         return "OK"
 
-    # ---- voice commands (+V...) ------------------------------------------------------------------
+    # ---- voice commands (+V...): see voicecmds --------------------------------------------------
     def _voice(self, c: Cmd, now: float) -> str:
-        if self.fclass != 8:
-            return "ERROR"
-        n, op = c.name, c.op
-        if n == "+VSM":
-            if op == "=?":
-                lines = [f'{f.code},"{f.label}",{f.bits},0,(8000),(0),(0)' for f in self.d.formats]
-                self._info("\r\n".join(lines))
-            elif op == "?":
-                self._info(f"{self.vsm},8000,0,0")
-            elif op == "=":
-                args = split_args(c.arg)
-                fmt = self.d.format_by_code(int(args[0]))
-                if fmt is None or (len(args) > 1 and args[1] and int(args[1]) != 8000):
-                    return "ERROR"
-                self.vsm = fmt.code
-            else:
-                return "ERROR"
-        elif n == "+VLS":
-            if op == "=?":
-                self._info(self.d.vls_range)
-            elif op == "?":
-                self._info(str(self.vls))
-            elif op == "=":
-                val = int(c.arg or "0")
-                if str(val) not in self.d.vls_range.split(","):
-                    return "ERROR"
-                self.vls = val
-                if val == 0:
-                    self._hangup()
-                elif val == 1:
-                    return self._answer(now)
-            else:
-                return "ERROR"
-        elif n in ("+VRX", "+VTX", "+VTR"):
-            if op not in ("", "=?") or not self.off_hook or (n == "+VTR" and not self.d.has_vtr):
-                return "ERROR"
-            if op == "=?":
-                return "OK"
-            self._start_stream({"+VRX": "rx", "+VTX": "tx", "+VTR": "trx"}[n], now)
-            return "DEFER"
-        elif n == "+VTS":
-            if op != "=" or not self.off_hook:
-                return "ERROR" if op != "=?" else "OK"
-            return self._tones(c.arg, now)
-        elif n in ("+VSD", "+VIT", "+VRA", "+VRN", "+VTD", "+VGR", "+VGT"):
-            attr = n[2:].lower()
-            if op == "?":
-                cur = getattr(self, attr)
-                self._info(",".join(map(str, cur)) if isinstance(cur, tuple) else str(cur))
-            elif op == "=?":
-                self._info("(0-255),(0-255)" if n == "+VSD" else "(0-255)")
-            elif op == "=":
-                vals = [int(x) for x in split_args(c.arg)]
-                if not vals or any(not 0 <= x <= 255 for x in vals):
-                    return "ERROR"
-                setattr(self, attr, (vals[0], vals[1] if len(vals) > 1 else self.vsd[1]) if n == "+VSD"
-                        else vals[0])
-            else:
-                return "ERROR"
-        elif n in ("+VIP", "+VNH", "+VDR", "+VEM", "+VPR", "+VBT", "+VSS", "+VDT", "+VGM", "+VGS"):
-            if op == "?":
-                self._info("0")
-        else:
-            return "ERROR"
-        return "OK"
+        return voicecmds.execute(self, c, now)
 
-    def _tones(self, arg: str, now: float) -> str:
-        total = 0.0
-        for item in split_args(arg):
-            dur = self.vtd / 100.0
-            if item.startswith("[") and item.endswith("]"):
-                parts = [p for p in split_args(item[1:-1])]
-                f1 = int(parts[0] or 0)
-                f2 = int(parts[1] or 0) if len(parts) > 1 else 0
-                if len(parts) > 2 and parts[2]:
-                    dur = int(parts[2]) / 100.0
-                self._tone_audio.append(audio.tone(tuple(f for f in (f1, f2) if f), dur))
-            elif item.startswith("{") and item.endswith("}"):
-                parts = split_args(item[1:-1])
-                digit = parts[0].upper()
-                if digit not in audio.DTMF_FREQS:
-                    return "ERROR"
-                if len(parts) > 1 and parts[1]:
-                    dur = int(parts[1]) / 100.0
-                self._digit(digit, dur)
-            elif item.upper() in audio.DTMF_FREQS:
-                self._digit(item.upper(), dur)
-            else:
-                return "ERROR"
-            total += dur
-        self.mode = "tones"
-        self._deferred = (now + total, "OK")
-        return "DEFER"
-
-    def _digit(self, digit: str, dur: float) -> None:
+    def digit_out(self, digit: str, dur: float) -> None:
+        """Send a DTMF digit to the line (+VTS): the far end hears the tone and detects the digit."""
         self._requests.append(SendDigit(digit))
-        self._tone_audio.append(audio.tone(audio.DTMF_FREQS[digit], dur))
+        self.tone_audio.append(audio.tone(audio.DTMF_FREQS[digit], dur))
 
     # ---- hook, answer, dial ----------------------------------------------------------------------
     def _go_off_hook(self) -> None:
@@ -405,21 +304,20 @@ class ModemSim:
             self.off_hook = True
             self._requests.append(OffHook())
 
-    def _hangup(self) -> None:
+    def hangup(self) -> None:
         if self.off_hook:
             self.off_hook = False
             self._requests.append(OnHook())
         self.mode = "command"
         self._deferred = None
         self._tone = None
-        self._tx_buf.clear()
-        self._tx_len = 0
-        self._tone_audio.clear()
+        self.voice.stop()
+        self.tone_audio.clear()
 
     def ringing(self, now: float) -> bool:
         return self.rings > 0 and now - self._last_ring < RING_GAP_RESET
 
-    def _answer(self, now: float) -> str:
+    def answer(self, now: float) -> str:
         incoming = self.ringing(now)
         self._go_off_hook()
         self.rings = 0
@@ -459,7 +357,7 @@ class ModemSim:
     def _dial_tick(self, now: float) -> None:
         if not self._dial_sent:
             if self._tone is None and now - self._dial_started >= min(self.sreg[6], 2):
-                self._hangup()
+                self.hangup()
                 self._finish("NO DIALTONE")
             elif now >= self._dial_done_at and self._tone == "dial":
                 self._dial_sent = True
@@ -470,15 +368,15 @@ class ModemSim:
             return
         since = now - self._dial_done_at
         if self._tone in ("busy", "reorder") and now - self._tone_since >= 1.0:
-            self._hangup()
+            self.hangup()
             self._finish("BUSY")
         elif self._tone == "ringback":
             if since >= self.sreg[7]:
-                self._hangup()
+                self.hangup()
                 self._finish("NO ANSWER")
         elif self.fclass != 8:
             if since >= 1.0:
-                self._hangup()
+                self.hangup()
                 self._finish("NO CARRIER")
         elif self._ringback_seen:
             if now - self._ringback_end >= self.vra / 10.0:
@@ -495,7 +393,7 @@ class ModemSim:
         if not self.off_hook:
             self._result("RING")
         if self.sreg[0] and self.rings >= self.sreg[0] and not self.off_hook and self.mode == "command":
-            outcome = self._answer(now)
+            outcome = self.answer(now)
             if outcome == "OK":
                 self._result("OK")
 
@@ -531,117 +429,45 @@ class ModemSim:
 
     def hear(self, frame: np.ndarray, now: float) -> None:
         """One 20 ms frame from the line."""
-        if self.mode not in ("rx", "trx") or self.silent:
+        if self.silent:
             return
-        fmt = self.d.format_by_code(self.vsm)
-        assert fmt is not None
-        data = audio.encode(frame, fmt.encoding).replace(b"\x10", b"\x10\x10")
+        data, event = self.voice.hear(frame, now, self.vsd[1])
         self._write(data)
-        _sds, sdi = self.vsd
-        if sdi:
-            if audio.rms(frame) >= SILENCE_RMS:
-                self._voice_seen = True
-                self._quiet_since = None
-            elif self._quiet_since is None:
-                self._quiet_since = now
-            elif now - self._quiet_since >= sdi / 10.0:
-                self._event("q" if self._voice_seen else "s")
-                self._quiet_since = now
+        if event:
+            self._event(event)
 
     def speak(self, now: float) -> np.ndarray:
         """The 20 ms frame this modem puts on the line."""
-        if self._tone_audio:
-            return self._take(self._tone_audio, now)
-        if self.mode not in ("tx", "trx") and not self._tx_draining:
-            return audio.SILENCE
-        if not self._tx_len:
-            if self._tx_started and not self._underrun_reported and not self._tx_draining:
-                self._event("u")
-                self._underrun_reported = True
-            return audio.SILENCE
-        frame = self._take(self._tx_buf, now)
-        self._tx_len -= len(frame)
+        if self.tone_audio:
+            return take_frame(self.tone_audio)[0]
+        frame, event = self.voice.speak()
+        if event:
+            self._event(event)
         return frame
 
-    @staticmethod
-    def _take(buf: list[np.ndarray], now: float) -> np.ndarray:
-        out = np.zeros(audio.FRAME, dtype=np.int16)
-        filled = 0
-        while buf and filled < audio.FRAME:
-            head = buf[0]
-            k = min(audio.FRAME - filled, len(head))
-            out[filled : filled + k] = head[:k]
-            filled += k
-            if k == len(head):
-                buf.pop(0)
-            else:
-                buf[0] = head[k:]
-        return out if filled == audio.FRAME else out[:filled] if filled else audio.SILENCE
-
     # ---- voice data state ------------------------------------------------------------------------
-    def _start_stream(self, mode: str, now: float) -> None:
+    def start_stream(self, mode: str, now: float) -> None:
+        fmt = self.d.format_by_code(self.vsm)
+        assert fmt is not None
         self.mode = mode
-        self._rx_pending_dle = False
-        self._tx_partial.clear()
-        self._tx_draining = False
-        self._tx_started = False
-        self._underrun_reported = False
-        self._voice_seen = False
-        self._quiet_since = now
+        self.voice.start(fmt, receive=mode in ("rx", "trx"), transmit=mode in ("tx", "trx"), now=now)
         self._result("CONNECT")
 
     def _end_stream(self) -> None:
-        if self.mode in ("rx", "trx"):
+        if self.voice.receiving:
             self._write(b"\x10\x10\x10\x03" if self.d.eos_triple else b"\x10\x03")
+        self.voice.stop()
         self.mode = "command"
         self._result("OK")
 
     def _stream_byte(self, b: int, now: float) -> None:
-        if not self._rx_pending_dle:
-            if b == DLE:
-                self._rx_pending_dle = True
-            elif self.mode in ("tx", "trx") and not self._tx_draining:
-                self._tx_data(bytes([b]))
-            return
-        self._rx_pending_dle = False
-        if b == DLE:
-            if self.mode in ("tx", "trx"):
-                self._tx_data(b"\x10")
-        elif b == SUB:  # V.253: <DLE><SUB> stands for two DLE data bytes
-            if self.mode in ("tx", "trx"):
-                self._tx_data(b"\x10\x10")
-        elif b == ETX:
-            if self.mode == "tx":
-                self._tx_draining = True
-                self.mode = "command_wait"  # OK once the buffer has played out
-            else:
-                self._end_stream()
-        elif b in (ord("!"), ord("^")):
-            self._tx_buf.clear()
-            self._tx_len = 0
+        action = self.voice.dte_byte(b)
+        if action == "abort" or (action == "end" and self.mode != "tx"):
             self._end_stream()
-        elif b == CAN:
-            self._tx_buf.clear()
-            self._tx_len = 0
-        # other shielded codes (volume u/d, NUL keep-alive) are accepted and ignored
-
-    def _tx_data(self, data: bytes) -> None:
-        fmt = self.d.format_by_code(self.vsm)
-        assert fmt is not None
-        self._tx_partial.extend(data)
-        width = audio.bytes_per_sample(fmt.encoding)
-        usable = len(self._tx_partial) // width * width
-        if not usable:
-            return
-        chunk = bytes(self._tx_partial[:usable])
-        del self._tx_partial[:usable]
-        if self._tx_len + usable // width > TX_LIMIT:
-            return  # a DTE far ahead of real time: the modem's buffer is full, data is lost
-        samples = audio.decode(chunk, fmt.encoding)
-        self._tx_buf.append(samples)
-        self._tx_len += len(samples)
-        self._tx_started = True
-        self._underrun_reported = False
+        elif action == "end":  # +VTX: OK once the buffer has played out
+            self.voice.draining = True
+            self.voice.transmitting = False
+            self.mode = "command_wait"
 
     # ---- time ------------------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -650,14 +476,14 @@ class ModemSim:
             return
         if self.mode == "dialing":
             self._dial_tick(now)
-        if self.mode == "command_wait" and not self._tx_len:
-            self._tx_draining = False
+        if self.mode == "command_wait" and not self.voice.tx_len:
+            self.voice.stop()
             self._finish("OK")
         if self._deferred and now >= self._deferred[0]:
             result = self._deferred[1]
             self._deferred = None
             if self.mode == "answering":
-                self._hangup()
+                self.hangup()
             self._finish(result)
         if self.mode == "tones" and self._deferred is None:
             self.mode = "command"
@@ -665,7 +491,7 @@ class ModemSim:
             self._report_tone(now)
         if self.vit and self.off_hook and self.fclass == 8 and now - self._last_dte >= self.vit:
             log.info("modem-inactivity-hangup")
-            self._hangup()
+            self.hangup()
 
     def _report_tone(self, now: float) -> None:
         tone = self._tone
