@@ -64,7 +64,7 @@ class CardRig:
     def insert(self, card: CardFile | VirtualCard, reader: int | str = 0, *, wait: bool = True) -> CardSocket:
         """Put ``card`` in ``reader``; with ``wait``, return once pcscd reports it present."""
         i = self._index(reader)
-        self.remove(i, wait=wait)
+        self.remove(i)  # always wait here: re-inserting before pcscd saw the removal confuses it
         vcard = card if isinstance(card, VirtualCard) else VirtualCard(card)
         sock = CardSocket(vcard)
         sock.insert(self.daemon.readers[i].port)

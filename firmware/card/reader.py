@@ -87,13 +87,19 @@ class ReaderLoop:
 
     def stop(self) -> None:
         self._stop.set()
-        ctx = self._ctx
-        if ctx is not None:
-            with contextlib.suppress(Exception):
-                self.backend.cancel(ctx)
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(5)
-        self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is None or thread is threading.current_thread():
+            return
+        # SCardCancel only wakes a call already blocked: repeat it until the thread has left.
+        for _ in range(100):
+            ctx = self._ctx
+            if ctx is not None:
+                with contextlib.suppress(Exception):
+                    self.backend.cancel(ctx)
+            thread.join(0.05)
+            if not thread.is_alive():
+                return
+        log.warning("card-reader-loop-stop-timeout")
 
     def __enter__(self) -> ReaderLoop:
         self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from typing import TypeVar
 
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from roamline.firmware.card.errors import CardRemovedError, SecurityNotSatisfied
+from roamline.firmware.card.errors import CardRemovedError, PinBlocked, SecurityNotSatisfied, WrongPin
 from roamline.firmware.card.pcsc import PyscardBackend
 from roamline.firmware.card.reader import (
     CardEvent,
@@ -161,3 +162,49 @@ def test_two_readers_independent(loop: ReaderLoop, card_rig: CardRig, card_ca: T
     gone = next_of(loop, CardRemoved)
     assert gone.reader == card_rig.readers[0]
     assert set(loop.cards) == {card_rig.readers[1]}
+
+
+def test_pin_through_pcscd_and_sink(card_rig: CardRig, card_ca: TestCa) -> None:
+    events: list[CardEvent] = []
+    inserted = threading.Event()
+
+    def sink(ev: CardEvent) -> None:
+        events.append(ev)
+        if isinstance(ev, CardInserted):
+            inserted.set()
+
+    with ReaderLoop(PyscardBackend(), sink) as loop:
+        card_rig.insert(card_ca.make_cardfile(pin="87654321", pin_retries=2), 0, wait=False)
+        assert inserted.wait(5)
+        with loop.session(card_rig.readers[0]) as piv:
+            piv.select()
+            assert piv.pin_status() == 2
+            with pytest.raises(WrongPin) as info:
+                piv.verify_pin("11111111")
+            assert info.value.tries_left == 1
+            piv.verify_pin("87654321")
+            assert piv.pin_status() is None
+        # A new session on the same insertion keeps the card's PIN state (we leave the card, not reset it).
+        with loop.session(card_rig.readers[0]) as piv:
+            piv.select()
+            for _ in range(2):
+                with pytest.raises(WrongPin):
+                    piv.verify_pin("11111111")
+            with pytest.raises(PinBlocked):
+                piv.verify_pin("87654321")
+    assert loop.get_event(0) is None  # with a sink, nothing is queued
+    assert [type(e) for e in events[:1]] == [PcscAvailable]
+
+
+def test_removal_in_one_reader_spares_the_other(
+    loop: ReaderLoop, card_rig: CardRig, card_ca: TestCa
+) -> None:
+    card_rig.insert(card_ca.make_cardfile(), 0, wait=False)
+    card_rig.insert(card_ca.make_cardfile(), 1, wait=False)
+    while len(loop.cards) < 2:
+        next_of(loop, CardInserted)
+    with loop.session(card_rig.readers[1]) as piv:
+        piv.select()
+        card_rig.remove(0, wait=False)
+        assert next_of(loop, CardRemoved).reader == card_rig.readers[0]
+        assert piv.read_chuid().card_id
