@@ -44,6 +44,7 @@ class CardSlot:
     registration_id: str = ""
     holder: str = ""
     superseded: bool = False
+    wiped: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -114,20 +115,25 @@ class BoxApp:
             self._emit("card-removed", reader=event.reader)
             await self._leave(event.reader)
 
+    def _wipe(self, slot: CardSlot, why: str) -> None:
+        """Forget what was cached for this holder (profile, speed-dials, call list)."""
+        if slot.card_id and not slot.wiped:
+            self._store.wipe_holder(slot.card_id)
+            slot.wiped = True
+            self._emit("holder-wiped", card_id=slot.card_id, why=why)
+
     def _forget(self, reader: str) -> CardSlot | None:
         slot = self._slots.pop(reader, None)
         if slot is not None:
             if slot.task is not None:
                 slot.task.cancel()
-            if slot.card_id:
-                self._store.wipe_holder(slot.card_id)
+            self._wipe(slot, "card left")
         return slot
 
     async def _leave(self, reader: str) -> None:
         slot = self._forget(reader)
         if slot is None or not slot.registration_id or slot.superseded:
             return
-        self._emit("holder-wiped", card_id=slot.card_id)
         try:
             await self._link.request(messages.Deregister(card_id=slot.card_id))
             self._emit("deregistered", card_id=slot.card_id)
@@ -177,6 +183,7 @@ class BoxApp:
         if self._slots.get(slot.reader) is not slot:
             return  # the card left while we were registering; _leave handled it
         slot.registration_id, slot.holder, slot.superseded = reply.registration_id, reply.holder, False
+        slot.wiped = False
         self._store.cache_holder(slot.card_id, {"holder": reply.holder, "numbers": list(reply.numbers),
                                                 **reply.profile}, self._clock.wall())
         elapsed_ms = (self._clock.monotonic() - slot.inserted_at) * 1000
@@ -206,14 +213,14 @@ class BoxApp:
             for slot in self._slots.values():
                 if slot.card_id == msg.card_id:
                     slot.superseded, slot.registration_id = True, ""
-                    self._store.wipe_holder(slot.card_id)
                     self._emit("superseded", card_id=msg.card_id)
+                    self._wipe(slot, "registered elsewhere")
         elif isinstance(msg, messages.Revoked):
             self._emit("revoked", kind=str(msg.kind), id=msg.id)
             for slot in self._slots.values():
                 if slot.card_id == msg.id:
                     slot.superseded, slot.registration_id = True, ""
-                    self._store.wipe_holder(slot.card_id)
+                    self._wipe(slot, "card revoked")
         elif isinstance(msg, messages.Profile):
             for slot in self._slots.values():
                 if slot.card_id == msg.card_id and slot.registration_id:

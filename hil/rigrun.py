@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from roamline.firmware.store import Store
 from roamline.hil.card.piv import VirtualCard
 from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
@@ -148,6 +149,26 @@ class RigRunner:
         """Wait for the box to log ``event``; returns the line."""
         m = self.boxes[box].process.wait_for(rf" {event}( |$)", timeout=timeout, after=after)
         return m.string
+
+    def _box_store(self, box: str) -> Store:
+        store = Store(self.boxes[box].dir / "data" / "box.db")
+        store.open()
+        return store
+
+    def box_holders(self, box: str) -> list[str]:
+        """Holders the box's local store caches right now (read from its database)."""
+        store = self._box_store(box)
+        try:
+            return store.holders()
+        finally:
+            store.close()
+
+    def box_events(self, box: str, kind: str) -> list[dict[str, Any]]:
+        store = self._box_store(box)
+        try:
+            return store.events(kind)
+        finally:
+            store.close()
 
     def wait_where(self, number: str, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
