@@ -135,3 +135,16 @@ def test_pyaudio_backend_through_alsa_file_plugin(tmp_path: Path) -> None:
     assert np.array_equal(captured, sent)
     played = np.fromfile(tmp_path / "out.raw", dtype="<i2")
     assert np.array_equal(played, (np.arange(1600) % 256 - 128).astype(np.int16))
+
+
+def test_a_broken_wav_is_a_clear_device_error(tmp_path: Path) -> None:
+    from roamline.firmware.audio.errors import AudioDeviceError
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    dev = make_device(AudioConfig(backend="file", input_path=bad))
+    with pytest.raises(AudioDeviceError, match=r"bad\.wav"):
+        dev.open()
+    assert not dev.is_open
+    with pytest.raises(AudioDeviceError, match=r"missing\.wav"):
+        make_device(AudioConfig(backend="file", input_path=tmp_path / "missing.wav")).open()

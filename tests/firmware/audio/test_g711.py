@@ -152,3 +152,11 @@ def test_rejects_wrong_dtypes() -> None:
         g711.alaw_decode(np.zeros(3, dtype=np.int16))
     with pytest.raises(ValueError, match="unknown"):
         g711.encode("g722", np.zeros(1, dtype=np.int16))
+
+
+@given(st.binary(max_size=300))
+def test_decoding_bytes_whole_or_one_at_a_time_agrees(data: bytes) -> None:
+    for law in ("ulaw", "alaw"):
+        whole = g711.decode(law, data)
+        single = [int(g711.decode(law, data[i : i + 1])[0]) for i in range(len(data))]
+        assert whole.tolist() == single
