@@ -64,6 +64,7 @@ class RigRunner:
     cards: dict[str, CardFile] = field(default_factory=dict)
     card_sockets: dict[str, CardSocket] = field(default_factory=dict)
     card_place: dict[str, str] = field(default_factory=dict)
+    copies: list[CardSocket] = field(default_factory=list)
     registry: ManagedProcess | None = None
     port: int = 0
 
@@ -136,6 +137,14 @@ class RigRunner:
         sock.insert(self.boxes[box].reader_port())
         self.card_sockets[card], self.card_place[card] = sock, box
 
+    def insert_copy(self, card: str, box: str) -> CardSocket:
+        """A second physical copy of ``card`` (same keys) into ``box`` — a cloned card, for race tests.
+        The caller removes it (``sock.remove()``); ``stop`` removes it too."""
+        sock = CardSocket(VirtualCard(self.cards[card]))
+        sock.insert(self.boxes[box].reader_port())
+        self.copies.append(sock)
+        return sock
+
     def remove(self, card: str) -> None:
         sock = self.card_sockets.pop(card, None)
         self.card_place.pop(card, None)
@@ -189,6 +198,8 @@ class RigRunner:
     def stop(self) -> None:
         for card in list(self.card_sockets):
             self.remove(card)
+        for sock in self.copies:
+            sock.remove()
         for box in self.boxes.values():
             box.process.stop()
             box.pcscd.stop()
