@@ -193,7 +193,7 @@ class ModemSim:
         for cmd in cmds:
             try:
                 outcome = self._execute(cmd, now)
-            except (ValueError, KeyError, IndexError):
+            except (ValueError, KeyError, IndexError, TypeError):
                 outcome = "ERROR"
             if outcome == "ERROR":
                 self._result("ERROR")

@@ -58,7 +58,7 @@ def execute(m: ModemSim, c: Cmd, now: float) -> str:
             return "ERROR" if op != "=?" else "OK"
         return _tones(m, c.arg, now)
     elif n in ("+VSD", "+VIT", "+VRA", "+VRN", "+VTD", "+VGR", "+VGT"):
-        attr = n[2:].lower()
+        attr = n[1:].lower()  # +VSD -> vsd
         if op == "?":
             cur = getattr(m, attr)
             m.info(",".join(map(str, cur)) if isinstance(cur, tuple) else str(cur))

@@ -159,3 +159,32 @@ def test_core_survives_garbage(data: bytes) -> None:
     m.take_output()
     m.feed(b"AT\r", 1.0)
     assert m.take_output().endswith(b"OK\r\n")
+
+
+def test_voice_timers_set_and_read_back() -> None:
+    m = ModemSim(dialect("cx93001"))
+    run(m, b"ATE0\rAT+FCLASS=8\r", False)
+    for cmd, value in (("+VSD", "128,20"), ("+VIT", "7"), ("+VRA", "30"), ("+VRN", "5"), ("+VGT", "140")):
+        assert run(m, f"AT{cmd}={value}\r".encode(), False) == b"\r\nOK\r\n"
+        assert run(m, f"AT{cmd}?\r".encode(), False) == f"\r\n{value}\r\n\r\nOK\r\n".encode()
+    assert m.vsd == (128, 20) and m.vit == 7 and m.vra == 30
+
+
+commands = st.sampled_from(
+    ["+VSM", "+VLS", "+VSD", "+VIT", "+VRA", "+VTS", "+VCID", "+FCLASS", "S7", "I", "+VGR"]
+)
+ops = st.sampled_from(["", "?", "=?", "="])
+args = st.text(st.sampled_from(list("0123456789,[]{}\"-ABC#* ")), max_size=12)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(commands, ops, args), min_size=1, max_size=4))
+def test_any_command_line_gets_a_final_result(cmds: list[tuple[str, str, str]]) -> None:
+    m = ModemSim(dialect("cx93001"))
+    run(m, b"ATE0\rAT+FCLASS=8\r", False)
+    line = "AT" + ";".join(f"{c}{o}{a}" for c, o, a in cmds)
+    m.feed(line.encode() + b"\r", 0.0)
+    for t in range(40):
+        m.tick(float(t))
+    out = m.take_output()
+    assert out.endswith((b"OK\r\n", b"ERROR\r\n", b"CONNECT\r\n", b"VCON\r\n")) or m.mode != "command", out
