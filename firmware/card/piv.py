@@ -54,6 +54,12 @@ def _slot(slot: int | str) -> int:
     return value
 
 
+def _pin_field(pin: str) -> bytes:
+    if not (6 <= len(pin) <= 8 and pin.isdigit() and pin.isascii()):
+        raise UsageError("a PIV PIN is 6-8 digits")
+    return pin.encode("ascii").ljust(8, b"\xff")
+
+
 class PivClient:
     """A PIV card session. Methods raise CardStatusError subclasses for error status words and
     MalformedResponse for answers that do not parse; the transport raises its own errors (e.g.
@@ -146,9 +152,18 @@ class PivClient:
 
     def verify_pin(self, pin: str) -> None:
         """VERIFY the PIV PIN. Raises WrongPin (``tries_left``) or PinBlocked."""
-        if not (6 <= len(pin) <= 8 and pin.isdigit() and pin.isascii()):
-            raise UsageError("a PIV PIN is 6-8 digits")
-        self._run(Command(0x00, 0x20, 0x00, PIN_REF, pin.encode("ascii").ljust(8, b"\xff")))
+        self._run(Command(0x00, 0x20, 0x00, PIN_REF, _pin_field(pin)))
+
+    def change_pin(self, old: str, new: str) -> None:
+        """CHANGE REFERENCE DATA for the PIV PIN. Raises WrongPin / PinBlocked like verify_pin."""
+        data = _pin_field(old) + _pin_field(new)
+        self._run(Command(0x00, 0x24, 0x00, PIN_REF, data))
+
+    def unblock_pin(self, puk: str, new_pin: str) -> None:
+        """RESET RETRY COUNTER: the PUK sets a new PIN and resets its tries (WrongPin counts PUK tries)."""
+        if not (len(puk) == 8 and puk.isdigit() and puk.isascii()):
+            raise UsageError("a PIV PUK is 8 digits")
+        self._run(Command(0x00, 0x2C, 0x00, PIN_REF, puk.encode("ascii") + _pin_field(new_pin)))
 
     def pin_status(self) -> int | None:
         """None if the PIN is verified in this session, else the tries left (0 when blocked)."""

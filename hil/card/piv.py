@@ -6,7 +6,8 @@ pending chained command/response are lost; retry counters survive (they live in 
 
 Supported: SELECT (full or right-truncated PIV AID), GET DATA (CHUID 5FC102, certificates 5FC101/9E and
 5FC105/9A, discovery 7E), GET RESPONSE (61xx chaining), command chaining (CLA 10), GENERAL AUTHENTICATE
-(ECC P-256 signature, alg 11, keys 9E and 9A) and VERIFY (PIV PIN, key reference 80).
+(ECC P-256 signature, alg 11, keys 9E and 9A), VERIFY (PIV PIN, key reference 80), CHANGE REFERENCE
+DATA (new PIN) and RESET RETRY COUNTER (unblock with the PUK).
 """
 
 from __future__ import annotations
@@ -129,6 +130,14 @@ def discovery_object() -> bytes:
     return tlv.tlv(0x7E, tlv.tlv(0x4F, PIV_AID) + tlv.tlv(0x5F2F, b"\x40\x00"))
 
 
+def _pin_value(field: bytes) -> bytes | None:
+    """A PIN field's digits (6–8 ASCII digits, FF-padded to 8), or None if malformed."""
+    value = field.rstrip(b"\xff")
+    if 6 <= len(value) <= 8 and value.isdigit() and value.isascii():
+        return value
+    return None
+
+
 def _status_word(sw1: int, sw2: int) -> bytes:
     return bytes([sw1, sw2])
 
@@ -139,8 +148,11 @@ class VirtualCard:
     def __init__(self, card: CardFile, *, on_command: Callable[[Command], None] | None = None) -> None:
         self.card = card
         self.on_command = on_command  # test hook, called before each well-formed command is handled
+        self.pin = card.pin.pin.encode("ascii")
+        self.puk = card.pin.puk.encode("ascii")
         self.pin_tries_left = card.pin.pin_retries
         self.pin_max = max(card.pin.pin_retries, 1)
+        self.puk_tries_left = card.pin.puk_retries
         self._objects: dict[int, bytes] = {
             OBJ_CHUID: tlv.tlv(0x53, encode_chuid(card)),
             OBJ_CERT_9E: tlv.tlv(0x53, encode_cert_container(card.slot_9e.cert_der())),
@@ -271,7 +283,7 @@ class VirtualCard:
         if self.pin_tries_left == 0:
             return b"", SW_BLOCKED
         offered = cmd.data.rstrip(b"\xff")
-        if offered == self.card.pin.pin.encode("ascii"):
+        if offered == self.pin:
             self.pin_tries_left = self.pin_max
             self.pin_verified = True
             return b"", SW_OK
@@ -279,6 +291,50 @@ class VirtualCard:
         self.pin_verified = False
         log.info("card-wrong-pin", extra={"fields": {"tries_left": self.pin_tries_left}})
         return b"", _status_word(0x63, 0xC0 | self.pin_tries_left)
+
+    def _change_reference_data(self, cmd: Command) -> tuple[bytes, bytes]:
+        """INS 24: current PIN (8, FF-padded) + new PIN (8)."""
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if cmd.p1 != 0x00:
+            return b"", SW_WRONG_P1P2
+        if cmd.p2 != PIN_REF:
+            return b"", SW_REF_NOT_FOUND
+        if len(cmd.data) != 16:
+            return b"", SW_WRONG_LENGTH
+        if self.pin_tries_left == 0:
+            return b"", SW_BLOCKED
+        new = _pin_value(cmd.data[8:])
+        if cmd.data[:8].rstrip(b"\xff") != self.pin:
+            self.pin_tries_left -= 1
+            self.pin_verified = False
+            return b"", _status_word(0x63, 0xC0 | self.pin_tries_left)
+        if new is None:
+            return b"", SW_WRONG_DATA
+        self.pin, self.pin_tries_left = new, self.pin_max
+        return b"", SW_OK
+
+    def _reset_retry_counter(self, cmd: Command) -> tuple[bytes, bytes]:
+        """INS 2C: PUK (8) + new PIN (8) unblocks the PIN."""
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if cmd.p1 != 0x00:
+            return b"", SW_WRONG_P1P2
+        if cmd.p2 != PIN_REF:
+            return b"", SW_REF_NOT_FOUND
+        if len(cmd.data) != 16:
+            return b"", SW_WRONG_LENGTH
+        if self.puk_tries_left == 0:
+            return b"", SW_BLOCKED
+        new = _pin_value(cmd.data[8:])
+        if cmd.data[:8].rstrip(b"\xff") != self.puk:
+            self.puk_tries_left -= 1
+            return b"", _status_word(0x63, 0xC0 | self.puk_tries_left)
+        if new is None:
+            return b"", SW_WRONG_DATA
+        self.pin, self.pin_tries_left, self.pin_verified = new, self.pin_max, False
+        self.puk_tries_left = max(self.card.pin.puk_retries, 1)
+        return b"", SW_OK
 
     def _tries_sw(self) -> bytes:
         if self.pin_tries_left == 0:
@@ -312,4 +368,6 @@ class VirtualCard:
         0xCB: _get_data,
         0x20: _verify,
         0x87: _general_authenticate,
+        0x24: _change_reference_data,
+        0x2C: _reset_retry_counter,
     }

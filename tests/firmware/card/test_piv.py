@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from hypothesis import given
+from hypothesis import strategies as st
 
 from roamline.firmware.card import errors, tlv
 from roamline.firmware.card.piv import PivClient
 from roamline.firmware.errors import UsageError
 from roamline.hil.card.issue import TestCa
 from roamline.hil.card.piv import VirtualCard
+
+CARD = TestCa().make_cardfile()
 
 
 def verify(cert_der: bytes, sig: bytes, digest: bytes) -> None:
@@ -139,3 +144,49 @@ def test_select_without_template() -> None:
     assert answering(b"").select().label is None
     with pytest.raises(errors.MalformedResponse):
         answering(tlv.encode(0x62, b"")).select()
+
+
+def test_change_and_unblock_pin(card_ca: TestCa) -> None:
+    card = VirtualCard(card_ca.make_cardfile(pin="123456", pin_retries=2))
+    piv = PivClient(card.process)
+    piv.select()
+    with pytest.raises(errors.WrongPin):
+        piv.change_pin("000000", "654321")
+    piv.change_pin("123456", "65432100")
+    with pytest.raises(errors.WrongPin):
+        piv.verify_pin("123456")
+    piv.verify_pin("65432100")
+    for _ in range(2):
+        with pytest.raises(errors.WrongPin):
+            piv.verify_pin("111111")
+    with pytest.raises(errors.PinBlocked):
+        piv.change_pin("65432100", "222222")
+    with pytest.raises(errors.WrongPin) as info:
+        piv.unblock_pin("00000000", "222222")
+    assert info.value.tries_left == 2  # PUK tries
+    with pytest.raises(UsageError):
+        piv.unblock_pin("1234", "222222")
+    piv.unblock_pin("12345678", "222222")
+    assert piv.pin_status() == 2
+    piv.verify_pin("222222")
+    piv.sign(0x9A, bytes(32))
+
+
+@given(st.binary(min_size=0, max_size=300))
+def test_virtual_card_never_crashes(apdu: bytes) -> None:
+    card = VirtualCard(CARD)
+    card.process(bytes.fromhex("00a4040009a00000030800001000"))
+    out = card.process(apdu)
+    assert len(out) >= 2 and out[-2] in (0x90, 0x61, 0x63, 0x67, 0x68, 0x69, 0x6A, 0x6D, 0x6E)
+
+
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=6))
+def test_client_on_garbage_only_typed_errors(answers: list[bytes]) -> None:
+    it = itertools.cycle(answers)
+    piv = PivClient(lambda _: next(it))
+    ops = (piv.select, piv.read_chuid, lambda: piv.read_certificate(0x9E), lambda: piv.sign(0x9E, bytes(32)))
+    for op in ops:
+        try:
+            op()
+        except errors.CardError:
+            pass
