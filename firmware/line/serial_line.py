@@ -8,6 +8,7 @@ until their operation finishes). Events seen while a helper waits are kept and r
 from __future__ import annotations
 
 import logging
+import os
 import select
 import time
 from collections import deque
@@ -138,14 +139,24 @@ class SerialLine:
         port = self._port
         try:
             fileno = port.fileno()
-        except Exception:
+        except Exception:  # URL ports (loop://, socket://) have no file descriptor
             fileno = None
         try:
-            if fileno is not None:
-                select.select([fileno], [], [], max(0.0, timeout))
-            elif not port.in_waiting:
-                time.sleep(min(timeout, 0.005))
-            return bytes(port.read(max(1, port.in_waiting)))
+            if fileno is None:
+                if not port.in_waiting:
+                    time.sleep(min(timeout, 0.005))
+                return bytes(port.read(max(1, port.in_waiting)))
+            # Straight to the descriptor: one select and one read per wake-up.
+            ready = select.select([fileno], [], [], timeout)[0]
+            if not ready:
+                return b""
+            try:
+                data = os.read(fileno, 65536)
+            except BlockingIOError:
+                return b""
+            if not data:  # readable yet empty: the device is gone (what pyserial concludes too)
+                raise OSError("device reports readiness to read but returned no data")
+            return data
         except (serial.SerialException, OSError) as exc:
             raise ModemGone(f"modem {self.device} went away: {exc}") from None
 
