@@ -21,7 +21,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from roamline.firmware.card.errors import CardError, CardRemovedError, PcscUnavailableError
@@ -50,7 +50,7 @@ class ReaderLoop:
     """Owns the thread that watches PC/SC. start()/stop() are idempotent; the constructor does no I/O.
 
     Events go to ``sink`` (called on the loop thread; keep it quick) or, without a sink, to a queue read
-    with ``get_event``.
+    with ``get_event``. ``readers``: watch only these reader names (None: every reader pcscd offers).
     """
 
     def __init__(
@@ -61,8 +61,10 @@ class ReaderLoop:
         clock: Clock | None = None,
         poll_s: float = 1.0,
         retry_s: float = 0.2,
+        readers: Collection[str] | None = None,
     ) -> None:
         self.backend = backend
+        self.only = frozenset(readers) if readers is not None else None  # the board profile's card slots
         self.clock = clock or SystemClock()
         self.poll_s = poll_s
         self.retry_s = retry_s
@@ -153,6 +155,9 @@ class ReaderLoop:
 
     # -- thread ----------------------------------------------------------------------------------------
 
+    def _wanted(self, names: list[str]) -> list[str]:
+        return names if self.only is None else [n for n in names if n in self.only]
+
     def _forget(self, sess: CardSession) -> None:
         with self._lock:
             self._sessions.get(sess.reader, set()).discard(sess)
@@ -200,7 +205,7 @@ class ReaderLoop:
         self._ctx = ctx
         self._pnp_state = STATE_UNAWARE
         try:
-            names = self.backend.list_readers(ctx)
+            names = self._wanted(self.backend.list_readers(ctx))
         except CardError as exc:
             self._down(str(exc))
             return False
@@ -256,7 +261,7 @@ class ReaderLoop:
 
     def _relist(self) -> None:
         try:
-            names = self.backend.list_readers(self._ctx)
+            names = self._wanted(self.backend.list_readers(self._ctx))
         except PcscUnavailableError as exc:
             self._down(str(exc))
             return

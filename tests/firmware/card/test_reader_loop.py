@@ -208,3 +208,13 @@ def test_removal_in_one_reader_spares_the_other(
         card_rig.remove(0, wait=False)
         assert next_of(loop, CardRemoved).reader == card_rig.readers[0]
         assert piv.read_chuid().card_id
+
+
+def test_only_configured_readers(card_rig: CardRig, card_ca: TestCa) -> None:
+    mine = card_rig.readers[1]
+    with ReaderLoop(PyscardBackend(), readers=[mine]) as loop:
+        assert next_of(loop, ReaderAdded).reader == mine
+        card_rig.insert(card_ca.make_cardfile(), 0)  # waits until pcscd reports it
+        card_rig.insert(card_ca.make_cardfile(), 1, wait=False)
+        ev = next_of(loop, CardInserted)
+        assert ev.reader == mine and set(loop.cards) == {mine} and loop.readers == [mine]
