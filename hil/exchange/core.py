@@ -11,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from roamline.hil.errors import UsageError
 from roamline.hil.exchange import audio, callerid
 from roamline.hil.exchange.dialects import dialect as find_dialect
@@ -23,6 +25,7 @@ FRAME_S = audio.FRAME / audio.RATE
 US_RING = (2.0, 4.0)
 CID_BEFORE_LEAD = 1.0  # caller ID ends this long before the first ring ("before" timing)
 CID_AFTER_RING = 1.0  # the message is complete this long after ring 1 ends ("between" timing)
+CALL_WAITING = (0.3, 9.7)  # 440 Hz burst every 10 s (North American call-waiting tone)
 
 
 @dataclass(slots=True)
@@ -34,7 +37,7 @@ class Call:
     presentation: callerid.Presentation | None = None
     cid_timing: str = "between"
     cadence: tuple[float, ...] = US_RING
-    state: str = "ringing"  # ringing | connected | busy | ended
+    state: str = "ringing"  # ringing | waiting (call-waiting) | connected | busy | ended
     answered_at: float | None = None
     ended_at: float | None = None
     end_reason: str = ""
@@ -111,6 +114,12 @@ class Exchange:
         self._log("call", call, to=to)
         if callee is None:
             self._end(call, "unknown number", tone_for_caller="reorder")
+        elif (isinstance(callee, Line) and callee.call_waiting and callee.waiting is None
+              and callee.call is not None and callee.call.state == "connected"):
+            call.state = "waiting"
+            callee.waiting = call
+            caller.set_tone("ringback", now)
+            self._log("waiting", call)
         elif callee.busy() or (isinstance(callee, Phone) and callee.always_busy) or (
             isinstance(callee, Line) and callee.modem is None
         ):
@@ -147,7 +156,16 @@ class Exchange:
         ep.set_tone(None, self.now)
         call = ep.call
         ep.call = None
+        if ep.waiting is not None:  # the line hangs up on its call: the waiting call now rings it
+            waiting, ep.waiting = ep.waiting, None
+            waiting.state, waiting.started, waiting.presentation = "ringing", self.now, None
+            ep.call = waiting
         if call is None or call.state == "ended":
+            return
+        if call.state == "waiting":  # the waiting caller gave up
+            if call.callee is not None:
+                call.callee.waiting = None
+            self._end(call, "caller hung up")
             return
         other = call.callee if ep is call.caller else call.caller
         was_connected = call.state == "connected"
@@ -234,6 +252,10 @@ class Exchange:
             self.calls = [c for c in self.calls if c.state != "ended" or now - (c.ended_at or 0) < 60]
 
     def _schedule(self, call: Call, now: float) -> None:
+        overdue = now - call.started >= self.no_answer_timeout
+        if call.state == "waiting" and call.callee is not None and overdue:
+            call.callee.waiting = None
+            self._end(call, "no answer", tone_for_caller="reorder")
         if call.state != "ringing" or call.callee is None:
             return
         if call.cid_at is not None and now >= call.cid_at and call.presentation:
@@ -266,4 +288,7 @@ class Exchange:
                 frame = audio.tone_frame(ep.tone, t - ep.tone_since)
             else:
                 frame = audio.SILENCE
+            if ep.waiting is not None and audio.tone_on(CALL_WAITING, t - ep.waiting.started):
+                mixed = frame.astype(np.int32) + audio.tone((440,), FRAME_S, level=0.3)
+                frame = np.clip(mixed, -32768, 32767).astype(np.int16)
             ep.hear(frame, t)

@@ -46,6 +46,7 @@ class Endpoint:
         self.call: Call | None = None
         self.tone: str | None = None
         self.tone_since = 0.0
+        self.waiting: Call | None = None  # a second call announced by call-waiting tone
 
     def set_tone(self, tone: str | None, now: float) -> None:
         if tone != self.tone:
@@ -74,7 +75,7 @@ class Line(Endpoint):
     """
 
     def __init__(self, number: str, dialect: Dialect, *, name: str | None = None, cid_timing: str = "between",
-                 disconnect: str = "loop_drop", dial_tone: bool = True) -> None:
+                 disconnect: str = "loop_drop", dial_tone: bool = True, call_waiting: bool = False) -> None:
         super().__init__(number, name)
         if cid_timing not in CID_TIMINGS or disconnect not in DISCONNECTS:
             raise UsageError(f"cid_timing in {CID_TIMINGS}, disconnect in {DISCONNECTS}")
@@ -82,6 +83,7 @@ class Line(Endpoint):
         self.cid_timing = cid_timing
         self.disconnect = disconnect
         self.dial_tone = dial_tone  # False: a dead line (no dial tone when the modem goes off-hook)
+        self.call_waiting = call_waiting  # a call to this line while it talks: tone bursts, not busy
         self.modem: ModemSim | None = ModemSim(dialect)
 
     def set_tone(self, tone: str | None, now: float) -> None:
@@ -193,7 +195,8 @@ class Phone(Endpoint):
 
     @property
     def state(self) -> str:
-        """idle | calling (ringback) | ringing (incoming) | connected | busy | ended."""
+        """idle | calling (ringback) | waiting (ringback; callee hears call waiting) | ringing (incoming)
+        | connected | busy | ended."""
         with self._ex.lock:
             c = self.call
             if c is None:

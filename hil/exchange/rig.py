@@ -21,6 +21,7 @@ class LineSpec(Frozen):
     cid_timing: Literal["before", "between", "none"] = "between"
     disconnect: Literal["loop_drop", "busy", "reorder", "none"] = "loop_drop"
     dial_tone: bool = True
+    call_waiting: bool = False
 
 
 class PhoneSpec(Frozen):
@@ -78,7 +79,7 @@ def build(spec: ExchangeSpec) -> ExchangeRunner:
                             device_dir=spec.device_dir)
     for ln in spec.lines:
         runner.add_line(ln.number, ln.modem, path=ln.path, name=ln.name, cid_timing=ln.cid_timing,
-                        disconnect=ln.disconnect, dial_tone=ln.dial_tone)
+                        disconnect=ln.disconnect, dial_tone=ln.dial_tone, call_waiting=ln.call_waiting)
     for ph in spec.phones:
         runner.add_phone(ph.number, name=ph.name, answer_after=ph.answer_after, busy=ph.busy)
     return runner

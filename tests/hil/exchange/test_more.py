@@ -120,3 +120,35 @@ def test_modem_hangs_up_mid_call_phone_hears_it(tmp_path: Path) -> None:
     m.feed(b"ATH\r", 4.0)
     ex.tick(4.02)
     assert phone.kinds()[-1] in ("far_hangup", "ended") and "far_hangup" in phone.kinds()
+
+
+def test_call_waiting_tone_then_waiting_call_rings(tmp_path: Path) -> None:
+    r = ExchangeRunner(time_scale=20.0, device_dir=tmp_path)
+    r.add_line(LINE, "mt9234mu", call_waiting=True)
+    first = r.add_phone(PHONE, answer_after=None)
+    second = r.add_phone("5552001", answer_after=None)
+    with r:
+        from roamline.hil.exchange.testing import Dte
+
+        dte = Dte(r.device(LINE))
+        dte.cmd("ATE0")
+        dte.cmd("AT+FCLASS=8;+VSM=133,8000")
+        first.dial(LINE)
+        dte.read_until(b"RING\r\n")
+        dte.cmd("ATA")
+        dte.cmd("AT+VRX", final=b"CONNECT\r\n")
+        second.dial(LINE)
+        assert second.state == "waiting"
+        data, _ = unshield(dte.drain(0.2))
+        heard = audio.decode(data, "s16le")
+        spectrum = np.abs(np.fft.rfft(heard.astype(float)))
+        assert abs(np.argmax(spectrum) * audio.RATE / len(heard) - 440) < 15  # the call-waiting burst
+        dte.write(b"\x10!")
+        dte.read_until(b"OK\r\n")
+        dte.cmd("ATH")
+        assert "far_hangup" in first.kinds()
+        dte.read_until(b"RING\r\n")  # the waiting call now rings the line
+        dte.cmd("ATA")
+        assert r.wait_for(lambda: second.state == "connected")
+        dte.close()
+    assert not r.errors
