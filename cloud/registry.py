@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -67,7 +68,7 @@ class RegistryConfig:
     keepalive_s: float = 15.0
     nonce_ttl_s: float = 30.0
     nonce_bytes: int = 32
-    max_live_nonces: int = 16  # per connection: bounds what one peer can make us store
+    max_live_nonces: int = 16  # per connection, issued and not yet presented: bounds unused nonces held
     sweep_s: float = 1.0  # how often the server runs sweep() (revocations, lapsed leases)
 
 
@@ -100,7 +101,7 @@ class _Conn:
     opened: float
     state: ConnState = ConnState.OPEN
     box_id: str | None = None
-    nonce_expiries: list[float] = field(default_factory=list)
+    nonce_expiries: dict[str, float] = field(default_factory=dict)  # unused nonces issued here -> expiry
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -223,17 +224,18 @@ class Registry:
     def _nonce(self, conn: _Conn, msg: NonceRequest, now: float) -> NonceIssued:
         if msg.purpose is NoncePurpose.REGISTER and conn.state is not ConnState.AUTHENTICATED:
             raise Refused(ErrorCode.NOT_AUTHENTICATED, "a registration nonce needs a verified hello first")
-        conn.nonce_expiries = [t for t in conn.nonce_expiries if t > now]
+        conn.nonce_expiries = {n: t for n, t in conn.nonce_expiries.items() if t > now}
         if len(conn.nonce_expiries) >= self._config.max_live_nonces:
             raise Refused(ErrorCode.FORBIDDEN, "too many outstanding nonces on this connection")
         value = self._random(self._config.nonce_bytes)
         expires = now + self._config.nonce_ttl_s
         self._store.add_nonce(Nonce(_b64(value), conn.conn_id, msg.purpose.value, expires, False, now))
-        conn.nonce_expiries.append(expires)
+        conn.nonce_expiries[_b64(value)] = expires
         return NonceIssued(nonce=value, expires_in=self._config.nonce_ttl_s, purpose=msg.purpose)
 
     def _take_nonce(self, conn: _Conn, value: bytes, purpose: NoncePurpose, now: float) -> Nonce:
         """Burn the nonce and check it was fit for this use; Refused(stale-nonce) otherwise."""
+        conn.nonce_expiries.pop(_b64(value), None)  # presented: burnt, no longer outstanding
         rec = self._store.consume_nonce(_b64(value))
         if rec is None:
             raise Refused(ErrorCode.STALE_NONCE, "nonce was never issued (or is long expired)")
@@ -425,6 +427,7 @@ class Registry:
             self._store.end_registration(reg.registration_id, now, reason)
 
 
+@functools.lru_cache(maxsize=4096)  # stored PEMs repeat (every registration of a card parsed it again)
 def _fingerprint(cert_pem: str) -> str:
     from cryptography.hazmat.primitives import hashes
 

@@ -181,6 +181,8 @@ _INDEXES = [
     "CREATE INDEX IF NOT EXISTS reg_box ON registrations(box_id, active)",
     "CREATE INDEX IF NOT EXISTS reg_account ON registrations(account_id, active)",
     "CREATE INDEX IF NOT EXISTS reg_lease ON registrations(active, lease_expiry)",
+    # next_seq(): MAX(seq) of one card without scanning every registration ever stored
+    "CREATE INDEX IF NOT EXISTS reg_card_seq ON registrations(card_id, seq)",
     "CREATE INDEX IF NOT EXISTS numbers_account ON numbers(account_id)",
     "CREATE INDEX IF NOT EXISTS nonces_expires ON nonces(expires)",
 ]
@@ -254,6 +256,16 @@ class SqliteStore:
         with self.db.atomic():
             yield
 
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """Join the open transaction as it is, else open one: no per-statement SAVEPOINT (each has a new
+        random name, so SQLite prepares it afresh) when a statement or read-then-write is atomic anyway."""
+        if self.db.conn.in_transaction:
+            yield
+        else:
+            with self.db.atomic():
+                yield
+
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
         row = self.db.execute(sql, params).fetchone()
         return None if row is None else dict(row)
@@ -262,7 +274,7 @@ class SqliteStore:
         return [dict(r) for r in self.db.execute(sql, params).fetchall()]
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        with self.db.atomic():
+        with self._atomic():
             return int(self.db.execute(sql, params).rowcount)
 
     # accounts and numbers
@@ -348,7 +360,7 @@ class SqliteStore:
 
     def consume_nonce(self, nonce: str) -> Nonce | None:
         """The nonce as it was before this call (None if never issued); it is used afterwards."""
-        with self.db.atomic():
+        with self._atomic():
             r = self._one("SELECT * FROM nonces WHERE nonce = ?", (nonce,))
             if r is None:
                 return None
@@ -368,7 +380,7 @@ class SqliteStore:
         )
 
     def consume_token(self, token_hash: str) -> Token | None:
-        with self.db.atomic():
+        with self._atomic():
             r = self._one("SELECT * FROM installer_tokens WHERE token_hash = ?", (token_hash,))
             if r is None:
                 return None
