@@ -2,6 +2,7 @@
 
 COMMANDS: dict[str, str] = {
     "card serve": "roamline.hil.card.serve_cmd",
+    "pcscd run": "roamline.hil.pcscd_cmd",
     "exchange run": "roamline.hil.exchange.run_cmd",
     "exchange call": "roamline.hil.exchange.call_cmd",
     "exchange send": "roamline.hil.exchange.send_cmd",
