@@ -104,10 +104,16 @@ class ModemSim:
         if self.silent:
             return
         self._last_dte = now
-        for b in data:
+        i = 0
+        while i < len(data):
             if self.mode in ("tx", "trx", "rx"):
-                self._stream_byte(b, now)
-            elif self.mode in ("dialing", "tones"):
+                action, used = self.voice.dte_bytes(data[i:])
+                i += used
+                self._stream_action(action)
+                continue
+            b = data[i]
+            i += 1
+            if self.mode in ("dialing", "tones"):
                 if self.mode == "dialing" and b not in (0x11, 0x13):  # any key but XON/XOFF aborts
                     self.hangup()
                     self._finish("NO CARRIER")
@@ -460,8 +466,7 @@ class ModemSim:
         self.mode = "command"
         self._result("OK")
 
-    def _stream_byte(self, b: int, now: float) -> None:
-        action = self.voice.dte_byte(b)
+    def _stream_action(self, action: str | None) -> None:
         if action == "abort" or (action == "end" and self.mode != "tx"):
             self._end_stream()
         elif action == "end":  # +VTX: OK once the buffer has played out

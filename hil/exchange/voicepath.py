@@ -63,31 +63,45 @@ class VoicePath:
         self._buf.clear()
         self.tx_len = 0
 
+    def dte_bytes(self, data: bytes) -> tuple[str | None, int]:
+        """DTE bytes in the data state, up to and including an ending code. Returns (action, consumed):
+        action "end" (DLE ETX), "abort" (DLE ! or DLE ^) or None (all consumed)."""
+        i, n, plain = 0, len(data), bytearray()
+        while i < n:
+            if self._dle:
+                self._dle = False
+                b = data[i]
+                i += 1
+                if b == DLE:
+                    plain.append(DLE)
+                elif b == SUB:  # V.253: <DLE><SUB> stands for two DLE data bytes
+                    plain += b"\x10\x10"
+                elif b == ETX:
+                    self._data(bytes(plain))
+                    return "end", i
+                elif b in (ord("!"), ord("^")):
+                    self.clear()
+                    return "abort", i
+                elif b == CAN:
+                    plain.clear()
+                    self.clear()
+                # other shielded codes (volume u/d, NUL keep-alive) are accepted and ignored
+                continue
+            j = data.find(DLE, i)
+            if j < 0:
+                plain += data[i:]
+                break
+            plain += data[i:j]
+            self._dle = True
+            i = j + 1
+        self._data(bytes(plain))
+        return None, n
+
     def dte_byte(self, b: int) -> str | None:
-        """One byte from the DTE in the data state. Returns "end" (DLE ETX), "abort" (DLE ! or ^) or None."""
-        if not self._dle:
-            if b == DLE:
-                self._dle = True
-            elif self.transmitting and not self.draining:
-                self._data(bytes([b]))
-            return None
-        self._dle = False
-        if b == DLE:
-            self._data(b"\x10")
-        elif b == SUB:  # V.253: <DLE><SUB> stands for two DLE data bytes
-            self._data(b"\x10\x10")
-        elif b == ETX:
-            return "end"
-        elif b in (ord("!"), ord("^")):
-            self.clear()
-            return "abort"
-        elif b == CAN:
-            self.clear()
-        # other shielded codes (volume u/d, NUL keep-alive) are accepted and ignored
-        return None
+        return self.dte_bytes(bytes([b]))[0]
 
     def _data(self, data: bytes) -> None:
-        if not self.transmitting or self.draining:
+        if not data or not self.transmitting or self.draining:
             return
         self._partial.extend(data)
         width = audio.bytes_per_sample(self.fmt.encoding)
