@@ -86,7 +86,7 @@ class PcscDaemon:
         self, workdir: str | Path, name: str = "Roamline VPCD", *, die_with_parent: bool = True
     ) -> None:
         self.die_with_parent = die_with_parent
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()  # systemd-socket-activate needs an absolute socket path
         self.name = name
         self.socket_path = self.workdir / "pcscd.comm"
         self.conf_dir = self.workdir / "reader.conf.d"
