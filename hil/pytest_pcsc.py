@@ -11,7 +11,8 @@ private pcscd. Import it before anything in the process makes a PC/SC call (a co
 enough).
 
 Fixtures:
-- ``pcscd`` (session): a started ``PcscDaemon``; ``pcscd.readers`` are the two ``VpcdReader``s.
+- ``pcscd`` (session): the started ``PcscDaemon`` (one per process, see ``session_daemon``);
+  ``pcscd.readers`` are its two ``VpcdReader``s. It is stopped at process exit.
 - ``card_ca`` (session): a ``TestCa`` that makes card files (``card_ca.make_cardfile()``).
 - ``card_rig`` (function): a ``CardRig`` on that pcscd; it restarts pcscd if a previous test stopped it, and
   at teardown removes every card it inserted and waits until pcscd has seen the removals.
@@ -88,14 +89,23 @@ class CardRig:
             self.remove(i)
 
 
+_daemon: PcscDaemon | None = None
+
+
+def session_daemon() -> PcscDaemon:
+    """The process's one private pcscd, started. Several conftests importing the ``pcscd`` fixture make
+    several session fixtures; they must all share this daemon (clients can only reach one pcscd)."""
+    global _daemon
+    if _daemon is None:
+        _daemon = PcscDaemon(PCSC_DIR)
+        atexit.register(_daemon.stop)  # runs before the directory's removal (atexit is LIFO)
+    _daemon.start()
+    return _daemon
+
+
 @pytest.fixture(scope="session")
-def pcscd() -> Iterator[PcscDaemon]:
-    daemon = PcscDaemon(PCSC_DIR)
-    daemon.start()
-    try:
-        yield daemon
-    finally:
-        daemon.stop()
+def pcscd() -> PcscDaemon:
+    return session_daemon()
 
 
 @pytest.fixture(scope="session")
