@@ -111,7 +111,7 @@ class ControlServer:
             src = str(req.get("from", "5550100"))
             with ex.lock:
                 phone = ex.phones.get(src) or r.add_phone(src, name=req.get("name"),
-                                                          answer_after=req.get("answer_after", 2))
+                                                          answer_after=req.get("answer_after", 2) or None)
                 if req.get("name") is not None:
                     phone.name = req["name"]
             cadence = tuple(float(x) for x in req["cadence"]) if req.get("cadence") else None

@@ -27,7 +27,7 @@ class LineSpec(Frozen):
 class PhoneSpec(Frozen):
     number: str = Field(pattern=r"^\+?[0-9]{3,15}$")
     name: str | None = None
-    answer_after: int | None = 2
+    answer_after: int = Field(default=2, ge=0)  # 0: never answers
     busy: bool = False
 
 
@@ -81,5 +81,5 @@ def build(spec: ExchangeSpec) -> ExchangeRunner:
         runner.add_line(ln.number, ln.modem, path=ln.path, name=ln.name, cid_timing=ln.cid_timing,
                         disconnect=ln.disconnect, dial_tone=ln.dial_tone, call_waiting=ln.call_waiting)
     for ph in spec.phones:
-        runner.add_phone(ph.number, name=ph.name, answer_after=ph.answer_after, busy=ph.busy)
+        runner.add_phone(ph.number, name=ph.name, answer_after=ph.answer_after or None, busy=ph.busy)
     return runner
