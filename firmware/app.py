@@ -50,14 +50,13 @@ class CardSlot:
 
 class BoxApp:
     def __init__(self, *, box_id: str, readers: ReaderLoop, link: LinkClient, store: Store, clock: Clock,
-                 owned_readers: tuple[str, ...] = (), observer: Observer | None = None,
+                 observer: Observer | None = None,
                  refresh_s: float = 10.0, location: dict[str, Any] | None = None) -> None:
         self.box_id = box_id
         self._readers = readers
         self._link = link
         self._store = store
         self._clock = clock
-        self._owned = set(owned_readers)
         self._observer = observer
         self._refresh_s = refresh_s
         self._location = location
@@ -101,11 +100,8 @@ class BoxApp:
 
     # -- cards --------------------------------------------------------------------------------------
 
-    def _owns(self, reader: str) -> bool:
-        return not self._owned or reader in self._owned
-
     async def _on_card_event(self, event: CardEvent) -> None:
-        if isinstance(event, CardInserted) and self._owns(event.reader):
+        if isinstance(event, CardInserted):
             self._forget(event.reader)
             slot = CardSlot(reader=event.reader, inserted_at=event.at)
             self._slots[event.reader] = slot

@@ -61,9 +61,9 @@ async def run_box(config_path: str | Path) -> None:
     link = LinkClient(endpoint(config), box, on_up=on_up, on_push=on_push, keepalive_s=lk.keepalive_s,
                       request_timeout_s=lk.request_timeout_s,
                       backoff=Backoff(base_s=lk.backoff_initial_s, cap_s=lk.backoff_max_s))
-    readers = ReaderLoop(PyscardBackend(), lambda event: holder[0].card_sink(event), clock=clock)
-    app = BoxApp(box_id=box.box_id, readers=readers, link=link, store=store, clock=clock,
-                 owned_readers=config.card.readers)
+    readers = ReaderLoop(PyscardBackend(), lambda event: holder[0].card_sink(event), clock=clock,
+                         readers=config.card.readers or None)
+    app = BoxApp(box_id=box.box_id, readers=readers, link=link, store=store, clock=clock)
     holder.append(app)
 
     stop = asyncio.Event()

@@ -43,9 +43,12 @@ class Store:
         db.table("outbox").create(
             {"key": str, "kind": str, "payload": str, "created": float}, pk="key", if_not_exists=True
         )
-        db.table("holders").create({"card_id": str, "profile": str, "cached_at": float}, pk="card_id",
-                             if_not_exists=True)
-        db.table("events").create({"id": int, "ts": float, "kind": str, "fields": str}, pk="id", if_not_exists=True)
+        db.table("holders").create(
+            {"card_id": str, "profile": str, "cached_at": float}, pk="card_id", if_not_exists=True
+        )
+        db.table("events").create(
+            {"id": int, "ts": float, "kind": str, "fields": str}, pk="id", if_not_exists=True
+        )
         self._db = db
 
     def close(self) -> None:
@@ -80,8 +83,8 @@ class Store:
 
     # holders ------------------------------------------------------------------------------------------
     def cache_holder(self, card_id: str, profile: dict[str, Any], now: float) -> None:
-        self.db.table("holders").upsert({"card_id": card_id, "profile": json.dumps(profile), "cached_at": now},
-                                  pk="card_id")
+        row = {"card_id": card_id, "profile": json.dumps(profile), "cached_at": now}
+        self.db.table("holders").upsert(row, pk="card_id")
 
     def holder(self, card_id: str) -> dict[str, Any] | None:
         rows = list(self.db["holders"].rows_where("card_id = ?", [card_id]))
