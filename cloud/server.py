@@ -91,7 +91,13 @@ class RegistryServer:
         self._registry.connection_opened(conn_id, self._wall())
         try:
             async for env in link:
-                out = self._registry.handle(conn_id, env, self._wall())
+                try:
+                    out = self._registry.handle(conn_id, env, self._wall())
+                except Exception as exc:  # a bug or a store failure: answer `internal`, keep serving
+                    log.exception("registry-handle-failed", extra={"fields": {"type": env.message.TYPE}})
+                    if env.id is not None and not link.closed:
+                        await link.reply_error(env, exc)
+                    continue
                 await self._deliver(out, conn_id, env)
         finally:
             self._links.pop(conn_id, None)

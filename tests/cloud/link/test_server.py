@@ -326,3 +326,23 @@ def test_restart_keeps_registrations(tmp_path: Path, capsys: Any) -> None:
         a.link.close()
 
     run(body, tmp_path)
+
+
+def test_internal_failure_is_answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def body(cloud: Cloud) -> None:
+        a = await cloud.box("a")
+        link = await a.connect()
+        assert cloud.server is not None
+
+        def broken(*_: object) -> None:
+            raise RuntimeError("disk on fire")
+
+        monkeypatch.setattr(cloud.server.registry, "handle", broken)
+        with pytest.raises(RemoteError) as err:
+            await link.request(NonceRequest(purpose=NoncePurpose.HELLO))
+        assert err.value.code == ErrorCode.INTERNAL and "disk" not in str(err.value)
+        monkeypatch.undo()
+        assert isinstance(await link.request(NonceRequest(purpose=NoncePurpose.HELLO)), NonceIssued)
+        link.close()
+
+    run(body, tmp_path)
