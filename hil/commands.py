@@ -15,4 +15,5 @@ DEMO: dict[str, str] = {
 BENCH: dict[str, str] = {
     "line": "roamline.hil.bench_line",
     "handset": "roamline.hil.bench_handset",
+    "register": "roamline.hil.bench_register",
 }

@@ -1,0 +1,1 @@
+"""Benchmark helpers (operator-side tools behind `roamline bench ...`)."""
