@@ -3,17 +3,22 @@
 The phone closes and opens the hook switch (with contact bounce), dials pulses at any rate and ratio,
 keys DTMF (its own tone generator, independent of the firmware's), speaks WAV files into the
 mouthpiece and records the earpiece. It drives the real handset runner and controller on a virtual
-clock: ``run_for``/``run_until`` advance time edge by edge and deadline by deadline, pumping one
+clock: ``run_for``/``run_until`` advance time edge by edge and deadline by deadline, moving one
 audio block every 20 ms, so ringing for a minute takes milliseconds and timings are exact.
 Every output pin change is recorded with its virtual time (``ClockedMockFactory``).
+
+Audio takes the box's own path: the profile's handset audio made a loopback device at the profile's
+rate (``firmware.handset.audio``), the box end resampled to the controller's 8 kHz inside the runner
+exactly as a USB codec's 48 kHz would be, and the phone holding the loopback's other end: it writes
+the mouthpiece and reads the earpiece at the device rate (``rate``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import random
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,13 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from roamline.board.gpio import SlicPins
-from roamline.board.profile import Profile, load_profile
+from roamline.board.profile import HandsetAudio, Profile, load_profile
+from roamline.firmware.audio.device import make_device
+from roamline.firmware.audio.device_file import read_wav as _read_wav
+from roamline.firmware.audio.device_file import write_wav
+from roamline.firmware.audio.device_loopback import LoopbackEnd
+from roamline.firmware.audio.device_rate import at_rate
+from roamline.firmware.handset.audio import WORK_RATE, audio_config
 from roamline.firmware.handset.controller import HandsetController
 from roamline.firmware.handset.events import HandsetEvent
 from roamline.firmware.handset.ports import CallerIdEncoder, DigitDetector, DtmfDigits, PlanTones, ToneSource
@@ -74,19 +85,8 @@ def dtmf_audio(keys: str, rate: int, on_ms: int = 80, off_ms: int = 80, level_db
 
 
 def read_wav(path: str | Path, rate: int) -> np.ndarray[Any, np.dtype[np.int16]]:
-    with wave.open(str(path), "rb") as w:
-        if w.getsampwidth() != 2:
-            raise UsageError(f"{path}: only 16-bit WAV is supported")
-        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").reshape(-1, w.getnchannels())[:, 0]
-        src = w.getframerate()
-    if src != rate:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        g = gcd(src, rate)
-        x = np.clip(np.round(resample_poly(x.astype(np.float64), rate // g, src // g)), -32768, 32767)
-    return x.astype(np.int16)
+    """A 16-bit WAV of any rate as int16 at ``rate`` (firmware.audio's reader and resampler)."""
+    return _read_wav(Path(path), rate)
 
 
 @dataclass(order=True)
@@ -97,13 +97,17 @@ class _Edge:
 
 
 class HandsetSim:
-    """A phone on the sim profile's pins, driving a real HandsetRunner on a virtual clock."""
+    """A phone on a profile's pins (the sim profile by default), driving a real HandsetRunner on a
+    virtual clock. ``rate`` overrides the profile's handset audio rate (e.g. 48000 for a USB codec)."""
 
     def __init__(self, profile: Profile | None = None, *, country: str = "US", seed: int | None = 1,
                  tones: ToneSource | None = None, detector: DigitDetector | None = None,
                  caller_id: CallerIdEncoder | None = None, audio: bool = True,
-                 clock: ManualClock | None = None) -> None:
-        self.profile = profile or load_profile("sim")
+                 clock: ManualClock | None = None, rate: int | None = None, dial_tone: bool = False) -> None:
+        profile = profile or load_profile("sim")
+        # the phone is always on a loopback line here, whatever sound card the profile names
+        self.profile = dataclasses.replace(profile, handset_audio=HandsetAudio(
+            "loopback", rate or profile.handset_audio.rate))  # type: ignore[arg-type]
         self.rate = self.profile.handset_audio.rate
         self.block = self.rate // 50
         self.clock = clock or ManualClock()
@@ -111,12 +115,15 @@ class HandsetSim:
         self.rng = random.Random(seed) if seed is not None else None
         self.events: list[HandsetEvent] = []
         self.controller = HandsetController(
-            self.profile.hook_timing, self.profile.slic.ring_hz, self.rate, self.clock.monotonic(),
-            tones=tones if tones is not None else PlanTones(country, self.rate),
-            detector=detector if detector is not None else DtmfDigits(self.rate),
-            caller_id=caller_id)
+            self.profile.hook_timing, self.profile.slic.ring_hz, WORK_RATE, self.clock.monotonic(),
+            tones=tones if tones is not None else PlanTones(country, WORK_RATE),
+            detector=detector if detector is not None else DtmfDigits(WORK_RATE),
+            caller_id=caller_id, dial_tone=dial_tone)
+        box_end = make_device(audio_config(self.profile.handset_audio))
+        assert isinstance(box_end, LoopbackEnd)
+        self.phone: LoopbackEnd = box_end.peer  # the phone's end of the handset's audio line
         self.runner = HandsetRunner(self.controller, SlicPins(self.profile, self.factory), self.clock,
-                                    self.events.append)
+                                    self.events.append, audio=at_rate(box_end, WORK_RATE) if audio else None)
         self.audio = audio
         self._edges: list[_Edge] = []
         self._seq = itertools.count()
@@ -126,9 +133,11 @@ class HandsetSim:
         self._next_block = self.clock.monotonic()
         self.off_hook = False  # the phone's own view of its hook switch
         self.runner.open()
+        self.phone.open()
 
     def close(self) -> None:
         self.runner.close()
+        self.phone.close()
         self.factory.close()
 
     def __enter__(self) -> HandsetSim:
@@ -233,11 +242,7 @@ class HandsetSim:
         self._ear = []
 
     def save_earpiece(self, path: str | Path) -> None:
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(self.rate)
-            w.writeframes(self.earpiece().astype("<i2").tobytes())
+        write_wav(Path(path), self.earpiece(), self.rate)
 
     def _mic_block(self) -> np.ndarray[Any, np.dtype[np.int16]]:
         out = np.zeros(self.block, dtype=np.int16)
@@ -276,7 +281,9 @@ class HandsetSim:
             while self._edges and self._edges[0].at <= self.now:
                 self._drive(heapq.heappop(self._edges).level)
             if self.audio and self._next_block <= self.now:
-                self._ear.append(self.runner.pump_audio(self._mic_block()))
+                self.phone.write(self._mic_block())
+                self.runner.audio_step()
+                self._ear.append(self.phone.read(self.block))
                 self._next_block += self.block / self.rate
             self.runner.step()
         self._advance_to(t)

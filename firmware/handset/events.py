@@ -49,3 +49,10 @@ class RingDone(HandsetEvent):
 @dataclass(frozen=True, slots=True)
 class CallerIdSent(HandsetEvent):
     """The caller-ID burst finished playing to the handset."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageWaitingSent(HandsetEvent):
+    """The handset was told (without ringing) that messages wait (``active``) or no longer do."""
+
+    active: bool

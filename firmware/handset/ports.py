@@ -1,10 +1,12 @@
 """The small interfaces the handset controller needs, and adapters onto ``firmware.audio``.
 
-Audio blocks are mono int16 numpy arrays at the controller's rate (the handset device rate).
+Audio blocks are mono int16 numpy arrays at the controller's rate (8 kHz, the call path's rate; the
+runner's audio device is adapted to it, see ``firmware.handset.audio``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -45,15 +47,30 @@ class CallerId:
     name_absent: Literal["private", "unavailable"] | None = None
 
 
-class CallerIdEncoder(Protocol):
-    """Caller-ID audio for the handset (Bell 202 / V.23 FSK, chosen by the implementation).
+@dataclass(frozen=True, slots=True)
+class Polarity:
+    """Set the line's feed polarity: the SLIC's forward/reverse output while it is not ringing."""
 
-    ``timing`` says where the burst goes: "after-first-ring" (US Bell 202, ETSI RP-AS) or
-    "before-first-ring" (BT SIN227, ETSI DT-AS)."""
+    reversed: bool
+
+
+Segment = Int16Array | Polarity  # a caller-ID / message-waiting transmission: audio and polarity changes
+
+
+class CallerIdEncoder(Protocol):
+    """Caller-ID and message-waiting signals for the handset (Bell 202 / V.23 FSK, by implementation),
+    as segments the controller carries out in order: audio plays to the earpiece, a :class:`Polarity`
+    switches the line's polarity when the audio before it has finished.
+
+    ``timing`` says where a call's burst goes: "after-first-ring" (US Bell 202, ETSI RP-AS) or
+    "before-first-ring" (BT SIN227, ETSI DT-AS). The controller keeps the timing around a call's burst
+    (the wait after the first ring, the guard before the next); a message-waiting transmission is whole."""
 
     timing: Literal["after-first-ring", "before-first-ring"]
 
-    def encode(self, info: CallerId, rate: int) -> Int16Array: ...
+    def encode(self, info: CallerId, rate: int) -> Sequence[Segment]: ...
+
+    def encode_mwi(self, active: bool, rate: int) -> Sequence[Segment]: ...
 
 
 class ArraySource:
@@ -123,7 +140,7 @@ class FskCallerId:
         self.timing: Literal["after-first-ring", "before-first-ring"] = (
             "before-first-ring" if self.plan.before_first_ring else "after-first-ring")
 
-    def encode(self, info: CallerId, rate: int) -> Int16Array:
+    def encode(self, info: CallerId, rate: int) -> tuple[Segment, ...]:
         from roamline.firmware.audio import callerid_msg as cm
         from roamline.firmware.audio import callerid_plan as cp
 
@@ -133,10 +150,38 @@ class FskCallerId:
             when=None if when is None else cm.Stamp(when.month, when.day, when.hour, when.minute),
             number=info.number, number_absent=absent[info.number_absent],
             name=info.name, name_absent=absent[info.name_absent])
-        steps = [s for s in cp.plan_call(self.plan, msg) if not isinstance(s, cp.RingBurst | cp.LineReversal)]
+        steps = [s for s in cp.plan_call(self.plan, msg) if not isinstance(s, cp.RingBurst)]
         if not self.plan.before_first_ring and steps and isinstance(steps[0], cp.Wait):
             steps = steps[1:]  # the controller waits after the first ring itself
         while steps and isinstance(steps[-1], cp.Wait):
             steps = steps[:-1]  # and keeps the guard before the next ring
-        audio = cp.render_all(tuple(steps), rate)
-        return np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)
+        return _segments(steps, rate)
+
+    def encode_mwi(self, active: bool, rate: int) -> tuple[Segment, ...]:
+        from roamline.firmware.audio import callerid_msg as cm
+        from roamline.firmware.audio import callerid_plan as cp
+
+        return _segments(list(cp.plan_message_waiting(self.plan, cm.MessageWaiting(active))), rate)
+
+
+def _segments(steps: list[Any], rate: int) -> tuple[Segment, ...]:
+    """callerid_plan steps as segments: consecutive audio steps rendered as one array, reversals kept."""
+    from roamline.firmware.audio import callerid_plan as cp
+
+    out: list[Segment] = []
+    audio: list[cp.Step] = []
+
+    def flush() -> None:
+        if audio:
+            x = cp.render_all(tuple(audio), rate)
+            out.append(np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16))
+            audio.clear()
+
+    for s in steps:
+        if isinstance(s, cp.LineReversal):
+            flush()
+            out.append(Polarity(reversed=not s.restore))
+        elif not isinstance(s, cp.RingBurst):
+            audio.append(s)
+    flush()
+    return tuple(out)

@@ -1,9 +1,16 @@
-"""The thread that owns the SLIC pins and the audio pump and feeds the controller.
+"""The threads that own the SLIC pins and the audio device and feed the controller.
 
-Hook edges arrive on gpiozero's event thread and are stamped with the clock there; the runner's own
-thread polls the controller at its deadlines (and at once after each edge), writes the SLIC outputs and
-LEDs, and hands events to ``on_event``. ``step`` does one round synchronously, so simulators on a
-virtual clock can drive the same code without threads. ``start``/``stop`` are idempotent.
+Hook edges arrive on gpiozero's event thread and are stamped with the clock there; the control thread
+polls the controller at its deadlines (and at once after each edge), writes the SLIC outputs and LEDs,
+and hands events to ``on_event``. The audio thread moves one block at a time between the audio device
+(a ``firmware.audio`` AudioDevice at the controller's rate: see ``firmware.handset.audio``, which adapts
+the USB codec's 48 kHz) and the controller. ``step`` and ``audio_step`` do one round synchronously, so
+simulators on a virtual clock drive the same code without threads.
+
+Call control and other threads command the controller through ``call`` (or the named shortcuts
+``ring``, ``stop_ring``, ``play``, ``set_voice``, ``message_waiting``, ``set_fault``): the command runs
+under the runner's lock, its pin changes are written at once and the control thread re-reads deadlines.
+``open``/``close`` claim and release pins and audio device; ``start``/``stop`` are idempotent.
 """
 
 from __future__ import annotations
@@ -12,38 +19,36 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import TypeVar
 
 from roamline.board.gpio import SlicPins
+from roamline.firmware.audio.device import AudioDevice
 from roamline.firmware.handset.controller import HandsetController, Led
+from roamline.firmware.handset.errors import HandsetUsageError
 from roamline.firmware.handset.events import HandsetEvent
-from roamline.firmware.handset.ports import Int16Array
+from roamline.firmware.handset.ports import BlockSource, CallerId
 from roamline.wire.clock import Clock
 
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 0.25  # wake at least this often even with nothing due (cheap; guards against lost wakeups)
-
-
-class AudioPort(Protocol):
-    """A paced, blocking audio device: ``read`` waits for the mouthpiece block, ``write`` queues the
-    earpiece block. (firmware.audio's device backends fit behind this.)"""
-
-    def read(self, n: int) -> Int16Array: ...
-
-    def write(self, samples: Int16Array) -> None: ...
+T = TypeVar("T")
 
 
 class HandsetRunner:
     def __init__(self, controller: HandsetController, pins: SlicPins, clock: Clock,
-                 on_event: Callable[[HandsetEvent], None], *, audio: AudioPort | None = None,
-                 block: int = 160) -> None:
+                 on_event: Callable[[HandsetEvent], None], *, audio: AudioDevice | None = None,
+                 block: int | None = None) -> None:
+        """``audio`` must run at the controller's rate; ``block`` defaults to 20 ms of it."""
+        if audio is not None and audio.rate != controller.rate:
+            raise HandsetUsageError(f"the audio device runs at {audio.rate} Hz, the controller at "
+                                    f"{controller.rate} Hz: adapt it (firmware.handset.audio)")
         self.controller = controller
         self.pins = pins
         self.clock = clock
         self.on_event = on_event
         self.audio = audio
-        self.block = block
+        self.block = block if block is not None else controller.rate // 50
         self._lock = threading.RLock()
         self._edges: deque[tuple[bool, float]] = deque(maxlen=4096)  # bounded: chatter cannot eat memory
         self._wake = threading.Event()
@@ -58,7 +63,9 @@ class HandsetRunner:
         self._wake.set()
 
     def open(self) -> None:
-        """Claim the pins and start listening for edges (no thread yet)."""
+        """Claim the pins and the audio device and start listening for edges (no thread yet)."""
+        if self.audio is not None:
+            self.audio.open()
         self.pins.on_hook_change = self._on_edge
         self.pins.open()
         with self._lock:
@@ -71,6 +78,39 @@ class HandsetRunner:
         self.stop()
         self.pins.on_hook_change = None
         self.pins.close()
+        if self.audio is not None:
+            self.audio.close()
+
+    # -- commands, from any thread ------------------------------------------------------------------
+    def call(self, command: Callable[[HandsetController, float], T]) -> T:
+        """Run ``command(controller, now)`` under the runner's lock, write the outputs it changed and
+        wake the control thread; returns what the command returns (its exceptions propagate)."""
+        try:
+            with self._lock:
+                result = command(self.controller, self.clock.monotonic())
+                self._apply()
+        finally:
+            self._wake.set()
+        return result
+
+    def ring(self, cadence: str | tuple[int, ...], *, cycles: int = 0,
+             caller_id: CallerId | None = None) -> None:
+        self.call(lambda c, now: c.ring(cadence, now, cycles=cycles, caller_id=caller_id))
+
+    def stop_ring(self) -> None:
+        self.call(lambda c, _now: c.stop_ring())
+
+    def play(self, tone: str | None) -> None:
+        self.call(lambda c, _now: c.play(tone))
+
+    def set_voice(self, source: BlockSource | None) -> None:
+        self.call(lambda c, _now: c.set_voice(source))
+
+    def message_waiting(self, active: bool) -> None:
+        self.call(lambda c, now: c.message_waiting(active, now))
+
+    def set_fault(self, fault: bool) -> None:
+        self.call(lambda c, _now: c.set_fault(fault))
 
     # -- one round ---------------------------------------------------------------------------------
     def step(self) -> list[HandsetEvent]:
@@ -88,10 +128,17 @@ class HandsetRunner:
                 log.exception("handset-listener-failed")
         return events
 
-    def pump_audio(self, mic: Int16Array) -> Int16Array:
-        """One audio block through the controller (the audio thread, or a simulator, calls this)."""
+    def audio_step(self) -> None:
+        """One audio block: read the mouthpiece from the device, run it through the controller, write
+        the earpiece (the audio thread, or a simulator on a virtual clock, calls this)."""
+        if self.audio is None:
+            raise HandsetUsageError("this runner has no audio device")
+        mic = self.audio.read(self.block)  # a paced device blocks here, outside the lock
         with self._lock:
-            return self.controller.audio(mic, self.clock.monotonic())
+            ear = self.controller.audio(mic, self.clock.monotonic())
+            self._apply()  # a transmission may have switched the line polarity
+        self.audio.write(ear)
+        self._wake.set()  # digits found in this block go out now
 
     def _apply(self) -> None:
         c = self.controller
@@ -139,14 +186,10 @@ class HandsetRunner:
             self._wake.clear()
 
     def _audio_loop(self) -> None:
-        assert self.audio is not None
         while not self._stop.is_set():
             try:
-                mic = self.audio.read(self.block)
-                self.audio.write(self.pump_audio(mic))
+                self.audio_step()
             except Exception:
                 log.exception("handset-audio-failed")
-                with self._lock:
-                    self.controller.set_fault(True)
+                self.set_fault(True)
                 return
-            self._wake.set()  # digits found in this block go out now

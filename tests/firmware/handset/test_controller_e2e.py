@@ -17,7 +17,7 @@ from roamline.firmware.handset.events import (
     RingDone,
     RingTrip,
 )
-from roamline.firmware.handset.ports import CallerId
+from roamline.firmware.handset.ports import CallerId, Segment
 from roamline.hil.handset import HandsetSim
 
 
@@ -90,10 +90,14 @@ class FakeCid:
         self.timing = timing
         self.sent: list[CallerId] = []
 
-    def encode(self, info: CallerId, rate: int) -> np.ndarray[Any, np.dtype[np.int16]]:
+    def encode(self, info: CallerId, rate: int) -> list[Segment]:
         self.sent.append(info)
         t = np.arange(rate) / rate  # one second of 1200 Hz: stands in for the FSK burst
-        return (8000 * np.sin(2 * np.pi * 1200 * t)).astype(np.int16)
+        return [(8000 * np.sin(2 * np.pi * 1200 * t)).astype(np.int16)]
+
+    def encode_mwi(self, active: bool, rate: int) -> list[Segment]:
+        t = np.arange(rate // 2) / rate  # half a second of 1300 or 2100 Hz
+        return [(8000 * np.sin(2 * np.pi * (1300 if active else 2100) * t)).astype(np.int16)]
 
 
 def burst_window(sim: HandsetSim, start: float) -> tuple[float, float]:

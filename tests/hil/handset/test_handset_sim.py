@@ -118,8 +118,7 @@ def test_the_runner_thread_in_real_time() -> None:
     with HandsetSim(clock=SystemClock(), audio=False) as sim:  # type: ignore[arg-type]
         sim.runner.start()
         sim.runner.start()
-        with sim.runner._lock:
-            sim.controller.ring("us", sim.now)
+        sim.runner.ring("us")
         sim._drive(True)
         deadline = sim.now + 2.0
         while sim.now < deadline and not any(isinstance(e, OffHook) for e in sim.events):
