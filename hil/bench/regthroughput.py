@@ -129,4 +129,6 @@ def measure_throughput(workdir: Path, plan: LoadPlan) -> dict[str, Any]:
         "registration_latency_p99_ms": round(percentile(lat, 0.99), 2),
         "registry_cpu_share": round((cpu1 - cpu0) / plan.seconds, 2),
         "load_cpu_share": round((load1 - load0) / plan.seconds, 2),
+        # contention-independent: registry CPU spent per counted registration (1000/this = its ceiling/s)
+        "registry_cpu_ms_per_registration": round((cpu1 - cpu0) * 1000 / ok, 3) if ok else 0.0,
     }
