@@ -62,14 +62,13 @@ class Story:
         _say(f"Roamline demo on rig {self.spec.name!r} (work directory {work})")
         _say(f"{card.name} belongs to {account.name}, whose follow-me number is {number}.")
         try:
-            self.step("Start the registry (SQLite, QUIC on loopback) and create the accounts", lambda: (
-                rig.start_cloud(), f"registry listening on 127.0.0.1:{rig.port}")[1])
+            self.step("Start the registry (SQLite, QUIC on loopback) and create the accounts",
+                      lambda: self._start_cloud(rig))
             self.step("Enroll the boxes with one-time installer tokens and issue the virtual PIV card",
-                      lambda: (rig.enroll_boxes(), ", ".join(f"{b.name}={b.box_id}" for b in
-                                                             rig.boxes.values()))[1])
+                      lambda: self._enroll(rig))
             names = {b.box_id: b.name for b in rig.boxes.values()}
-            self.step("Start both boxes, each with its own pcscd and vpcd reader", lambda: (
-                rig.start_boxes(), "both boxes are up and linked to the registry")[1])
+            self.step("Start both boxes, each with its own pcscd and vpcd reader",
+                      lambda: self._start_boxes(rig))
             self.step(f"Where does {number} ring before any card is inserted?",
                       lambda: self._expect_where(rig, number, None, names))
             self.step(f"Insert {card.name} into {box_a}", lambda: self._insert(rig, card.name, box_a))
@@ -91,6 +90,18 @@ class Story:
                 shutil.rmtree(work, ignore_errors=True)
         _say(f"\nAll {self.steps_ok} steps held.")
         return 0
+
+    def _start_cloud(self, rig: RigRunner) -> str:
+        rig.start_cloud()
+        return f"registry listening on 127.0.0.1:{rig.port}"
+
+    def _enroll(self, rig: RigRunner) -> str:
+        rig.enroll_boxes()
+        return ", ".join(f"{b.name}={b.box_id}" for b in rig.boxes.values())
+
+    def _start_boxes(self, rig: RigRunner) -> str:
+        rig.start_boxes()
+        return "both boxes are up and linked to the registry"
 
     def _insert(self, rig: RigRunner, card: str, box: str) -> str:
         previous = rig.card_place.get(card)
