@@ -130,6 +130,7 @@ class HandsetSim:
         self._mic: list[np.ndarray[Any, np.dtype[np.int16]]] = []
         self._mic_pos = 0
         self._ear: list[np.ndarray[Any, np.dtype[np.int16]]] = []
+        self._ear_t0: float | None = None
         self._next_block = self.clock.monotonic()
         self.off_hook = False  # the phone's own view of its hook switch
         self.runner.open()
@@ -161,8 +162,16 @@ class HandsetSim:
         return [(t, s == active_high) for t, s in self.pin(self.profile.slic.ring_mode_pin).history]
 
     def reverse_history(self) -> list[tuple[float, bool]]:
+        """(time, reversed) of each change of the SLIC's forward/reverse output from forward (the pin
+        being set to forward when it is claimed is not a change)."""
         rev_high = self.profile.slic.reverse_level == "high"
-        return [(t, s == rev_high) for t, s in self.pin(self.profile.slic.forward_reverse_pin).history]
+        out: list[tuple[float, bool]] = []
+        last = False
+        for t, s in self.pin(self.profile.slic.forward_reverse_pin).history:
+            if (s == rev_high) != last:
+                last = s == rev_high
+                out.append((t, last))
+        return out
 
     # -- the user's hands -----------------------------------------------------------------------------
     def _schedule(self, level: bool, at: float) -> None:
@@ -236,10 +245,17 @@ class HandsetSim:
         return self.now + queued / self.rate
 
     def earpiece(self) -> np.ndarray[Any, np.dtype[np.int16]]:
+        """What the earpiece played (at ``rate``) since the start or the last ``clear_earpiece``."""
         return np.concatenate(self._ear) if self._ear else np.zeros(0, dtype=np.int16)
+
+    @property
+    def earpiece_start(self) -> float:
+        """The time of ``earpiece()[0]``: sample i played at ``earpiece_start + i / rate``."""
+        return self._ear_t0 if self._ear_t0 is not None else self._next_block
 
     def clear_earpiece(self) -> None:
         self._ear = []
+        self._ear_t0 = None
 
     def save_earpiece(self, path: str | Path) -> None:
         write_wav(Path(path), self.earpiece(), self.rate)
@@ -283,6 +299,8 @@ class HandsetSim:
             if self.audio and self._next_block <= self.now:
                 self.phone.write(self._mic_block())
                 self.runner.audio_step()
+                if not self._ear:
+                    self._ear_t0 = self._next_block
                 self._ear.append(self.phone.read(self.block))
                 self._next_block += self.block / self.rate
             self.runner.step()

@@ -275,6 +275,7 @@ class HandsetController:
         return best
 
     def poll(self, now: float) -> list[HandsetEvent]:
+        was_busy = not self._line_idle()
         self._tick_base = ticks_from_seconds(now)
         self._tick_base_s = now
         for kind, value, at in self._core.poll(self._tick_base):
@@ -291,7 +292,7 @@ class HandsetController:
         due = self._mwi_due()
         if due is not None and now >= due:
             self._start_mwi(now)
-        if not self._line_idle():
+        if was_busy or not self._line_idle():  # the idle wait runs from the poll that saw it end
             self._busy_until = now
         out, self._events = self._events, []
         return out
