@@ -46,7 +46,9 @@ def where(store: Store, number: str, now: float) -> list[WhereEntry]:
             box = store.get_box(reg.box_id)
             if card is None or card.revoked or box is None or box.revoked:
                 continue
+            # The box's snapshot at registration if it sent one, else the address its installer recorded.
+            location = reg.location if reg.location is not None else box.location
             out.append(WhereEntry(reg.box_id, account_id, holder, reg.card_id, reg.registration_id,
-                                  reg.since, reg.lease_expiry, reg.location))
+                                  reg.since, reg.lease_expiry, location))
     out.sort(key=lambda e: (e.since, e.card_id))
     return out

@@ -29,7 +29,7 @@ class CardSpec(Frozen):
 
 class BoxSpec(Frozen):
     name: str
-    address: str = ""
+    civic: dict[str, str] = Field(default_factory=dict)  # RFC 5139 elements: the dispatchable address
     readers: int = Field(default=1, ge=1, le=4)
 
 

@@ -109,6 +109,7 @@ class RigRunner:
             out = self.workdir / "boxes" / spec.name
             args = ["--registry", f"{self.spec.cloud.host}:{self.port}", "--ca", ca,
                     "--token", self._token("box"), "--out", str(out), "--box-name", spec.name]
+            args += [a for k, v in spec.civic.items() for a in ("--civic", f"{k}={v}")]
             info = last_json(roamline("provision", "box", "enroll", *args))
             pcscd = PcscDaemon(self.workdir / "pcscd" / spec.name, name=f"Roamline {spec.name}")
             proc = ManagedProcess(f"box {spec.name}", [*ROAMLINE, "--log-level", self.log_level, "box", "run",

@@ -13,6 +13,7 @@ from typing import Any
 from roamline.hil.errors import HilError
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner
+from roamline.wire.civic import describe
 
 
 class StepFailed(HilError):
@@ -26,8 +27,8 @@ def _say(text: str = "") -> None:
 def _describe(entries: list[dict[str, Any]], names: dict[str, str]) -> str:
     if not entries:
         return "rings nowhere"
-    return "; ".join(f"rings at {names.get(e['box_id'], e['box_id'])} ({e['box_id']}) for {e['holder']}"
-                     for e in entries)
+    return "; ".join(f"rings at {names.get(e['box_id'], e['box_id'])} ({e['box_id']}) for {e['holder']}, "
+                     f"at {describe(e.get('location')) or 'an unknown location'}" for e in entries)
 
 
 class Story:

@@ -19,6 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from roamline.cloud.cmd.common import e164, open_store, wall_now
     from roamline.cloud.lookup import where
+    from roamline.wire.civic import describe
 
     store = open_store(args.data)
     try:
@@ -31,5 +32,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.number} rings nowhere")
     else:
         for e in entries:
-            print(f"{args.number} rings at {e.box_id} for {e.holder} (card {e.card_id}, since {e.since:.0f})")
+            place = describe(e.location)
+            at = f" — {place}" if place else ""
+            since = f"since {e.since:.0f}"
+            print(f"{args.number} rings at {e.box_id}{at} for {e.holder} (card {e.card_id}, {since})")
     return 0

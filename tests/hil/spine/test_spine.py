@@ -54,7 +54,9 @@ def test_card_roams_and_leaves(rig: RigRunner) -> None:
     a, b = rig.boxes["box-a"], rig.boxes["box-b"]
     assert where_boxes(rig) == []
     insert_and_wait(rig, "box-a")
-    assert where_boxes(rig) == [a.box_id]
+    entries = rig.where(NUMBER)
+    assert [e["box_id"] for e in entries] == [a.box_id]
+    assert entries[0]["location"]["civic"] == rig.spec.boxes[0].civic  # the installer's recorded address
     assert rig.box_holders("box-a") == [rig.cards[CARD].card_id]
     insert_and_wait(rig, "box-b")
     moved = rig.wait_where(NUMBER, lambda es: [e["box_id"] for e in es] == [b.box_id])
