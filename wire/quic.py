@@ -40,6 +40,22 @@ MAX_DATAGRAM_FRAME_SIZE = 1500
 
 APP_ERROR_FRAMING = 0x1  # QUIC application error code used when a stream is ended for a framing error
 
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
+"""Socket receive/send buffers asked for (the kernel caps them at net.core.rmem_max/wmem_max). The
+default (~208 KiB) overflows when many boxes' packets arrive while the registry is busy for a moment:
+every dropped packet then waits for a QUIC loss timer, stalling that box's request."""
+
+
+def _enlarge_buffers(transport: asyncio.BaseTransport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, UDP_BUFFER_BYTES)
+        except OSError as exc:  # a sandbox may refuse: the default still works, only with more loss
+            log.debug("udp-buffer-refused", extra={"fields": {"option": int(opt), "error": str(exc)}})
+
 
 class ServerTicketStore:
     """Session tickets the server issued, by ticket label (bounded, oldest dropped). In memory."""
@@ -278,6 +294,7 @@ async def serve(
     # aioquic keeps the UDP transport private; the bound port is needed when port 0 was asked for.
     transport = server._quic_server._transport
     assert transport is not None
+    _enlarge_buffers(transport)
     server.port = int(transport.get_extra_info("sockname")[1])
     return server
 
@@ -328,6 +345,7 @@ async def connect(
         local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0", 0),
         family=family,
     )
+    _enlarge_buffers(transport)
     try:
         proto.connect(addr)
         async with asyncio.timeout(connect_timeout_s):
