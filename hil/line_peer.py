@@ -21,11 +21,14 @@ CODES = {"OK": "0", "CONNECT": "1", "RING": "2", "NO CARRIER": "3", "ERROR": "4"
 class ScriptedModem:
     def __init__(self, ident: dict[str, str] | None = None, *, echo: bool = True, numeric: bool = False,
                  vtr: bool = True, eos: str = "single", dial_result: str = "OK",
-                 answer_result: str = "VCON") -> None:
+                 answer_result: str = "VCON", frame: tuple[bytes, bytes] = (b"\r\n", b"\r\n"),
+                 after: dict[str, bytes] | None = None) -> None:
         self.ident = ident or {"ATI3": "CX93001-EIS_V0.2002-V92", "AT+FCLASS=?": "0,1,1.0,8"}
         self.default_echo = self.echo = echo
         self.numeric, self.vtr, self.eos = numeric, vtr, eos
         self.dial_result, self.answer_result = dial_result, answer_result
+        self.frame = frame  # what goes before and after a verbose line: result-code spacing varies
+        self.after = dict(after or {})  # command -> unsolicited bytes to send once after its result
         self.silent = False
         self.mode = "cmd"  # "cmd" | "rx" | "tx" | "duplex"
         self.commands: list[str] = []
@@ -39,7 +42,7 @@ class ScriptedModem:
         self._out += data
 
     def result(self, code: str) -> bytes:
-        return f"{CODES[code]}\r".encode() if self.numeric else f"\r\n{code}\r\n".encode()
+        return f"{CODES[code]}\r".encode() if self.numeric else self.frame[0] + code.encode() + self.frame[1]
 
     def voice(self, data: bytes) -> None:
         """Voice samples towards the host (only while a receive stream runs)."""
@@ -69,6 +72,7 @@ class ScriptedModem:
                     self._out += line.encode("latin-1") + b"\r"
                 if line:
                     self._command(line)
+                    self._out += self.after.pop(line.upper(), b"")
             elif b != 0x0A:
                 self._line.append(b)
         return self.take()
@@ -100,12 +104,14 @@ class ScriptedModem:
 
     def _command(self, line: str) -> None:
         up = line.upper()
+        if "AT" in up:  # like real modems, skip noise (e.g. a stray DLE code) before the AT prefix
+            up = up[up.index("AT"):]
         self.commands.append(up)
         if not up.startswith("AT"):
             self._out += self.result("ERROR")
             return
         if up in self.ident:
-            self._out += f"\r\n{self.ident[up]}\r\n".encode() + self.result("OK")
+            self._out += self.frame[0] + self.ident[up].encode() + self.frame[1] + self.result("OK")
             return
         if up == "ATZ":
             self.echo, self.numeric = self.default_echo, False

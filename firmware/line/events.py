@@ -177,7 +177,7 @@ class ModemFound(LineEvent):
 class OpDone(LineEvent):
     """A multi-command operation of the session finished (``ok``) or stopped at a failing command."""
 
-    op: str  # "identify" | "init" | "answer" | "dial" | "stream" | "hangup" | "probe" | "reset"
+    op: str  # "identify" | "init" | "answer" | "dial" | "flash" | "hangup" | "probe"
     ok: bool
     result: str = "OK"  # the failing (or last) command's result: "OK", "BUSY", "TIMEOUT", ...
     lines: tuple[str, ...] = ()

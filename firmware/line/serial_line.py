@@ -185,10 +185,14 @@ class SerialLine:
         while time.monotonic() < end:
             if self._port is None:
                 raise ModemGone(f"modem {self.device} is not available")
-            for e in self._pump_once(0.02):
-                if isinstance(e, ev.OpDone) and e.op == name:
-                    return e
-                self._backlog.append(e)
+            done: ev.OpDone | None = None
+            for e in self._pump_once(0.02):  # events after the OpDone in the same read are kept too
+                if done is None and isinstance(e, ev.OpDone) and e.op == name:
+                    done = e
+                else:
+                    self._backlog.append(e)
+            if done is not None:
+                return done
         raise ModemTimeout(f"{name} did not finish in {timeout:.0f} s")
 
     def identify(self) -> Profile | None:
@@ -211,6 +215,12 @@ class SerialLine:
         done = self.run_op(lambda now: self.session.dial(number, now), "dial")
         if not done.ok:
             raise CallFailed(done.result.lower(), number)
+
+    def flash(self) -> None:
+        """Hook flash in a connected call (take a waiting call, or swap back)."""
+        done = self.run_op(self.session.flash, "flash")
+        if not done.ok:
+            raise CallFailed(done.result.lower(), "flash")
 
     def hangup(self) -> None:
         self.session.hangup(self.clock.monotonic())

@@ -115,6 +115,15 @@ class LineSession:
         self._run("dial", [(f"ATDT{number.upper()}", self.dial_timeout, False),
                            (self._stream_cmd(), 5.0, False)], now)
 
+    def flash(self, now: float) -> None:
+        """Hook flash during a call (e.g. to take a waiting call): the voice stream is ended, ``ATD!``
+        sent, and the stream started again; ``OpDone("flash")`` follows. The call stays connected."""
+        if self.calls.state is not CallState.CONNECTED:
+            raise LineUsageError(f"a hook flash needs a connected call, not {self.calls.state.value}")
+        if self.core.voice is not None:
+            self.core.stop_voice(now)
+        self._run("flash", [("ATD!", self.command_timeout * 2, False), (self._stream_cmd(), 5.0, False)], now)
+
     def hangup(self, now: float, reason: str = "local-hangup") -> None:
         """Go on hook from any call state; ``CallEnded(reason)`` follows when the modem confirms."""
         if self.calls.state in (CallState.IDLE, CallState.HANGING_UP, CallState.OUT_OF_SERVICE):
@@ -237,6 +246,8 @@ class LineSession:
             elif self.calls.state is CallState.DIALING:
                 out += self._transition(Trigger.FAILED)
                 out += self._start_hangup(now, FAIL_REASONS.get(result, result.lower()))
+        elif op.name == "flash" and not ok and result != "TIMEOUT" and self.core.voice is None:
+            self._run("stream", [(self._stream_cmd(), 5.0, False)], now)  # the flash was refused: carry on
         elif op.name == "hangup":
             out += self._transition(Trigger.ON_HOOK if ok else Trigger.FAILED)
             out.append(ev.CallEnded(self._end_reason))

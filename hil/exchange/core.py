@@ -17,7 +17,7 @@ from roamline.hil.errors import UsageError
 from roamline.hil.exchange import audio, callerid
 from roamline.hil.exchange.dialects import dialect as find_dialect
 from roamline.hil.exchange.endpoints import DISCONNECTS, Endpoint, Line, Phone
-from roamline.hil.exchange.modem import Dial, OffHook, OnHook, SendDigit
+from roamline.hil.exchange.modem import Dial, Flash, OffHook, OnHook, SendDigit
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Call:
     presentation: callerid.Presentation | None = None
     cid_timing: str = "between"
     cadence: tuple[float, ...] = US_RING
-    state: str = "ringing"  # ringing | waiting (call-waiting) | connected | busy | ended
+    state: str = "ringing"  # ringing | waiting (call-waiting) | connected | held | busy | ended
     answered_at: float | None = None
     ended_at: float | None = None
     end_reason: str = ""
@@ -156,16 +156,20 @@ class Exchange:
         ep.set_tone(None, self.now)
         call = ep.call
         ep.call = None
-        if ep.waiting is not None:  # the line hangs up on its call: the waiting call now rings it
+        if ep.waiting is not None and ep.waiting.state == "held":  # hanging up releases a held call too
+            held, ep.waiting = ep.waiting, None
+            self._release_held(ep, held)
+        elif ep.waiting is not None:  # the line hangs up on its call: the waiting call now rings it
             waiting, ep.waiting = ep.waiting, None
             waiting.state, waiting.started, waiting.presentation = "ringing", self.now, None
             ep.call = waiting
         if call is None or call.state == "ended":
             return
-        if call.state == "waiting":  # the waiting caller gave up
-            if call.callee is not None:
-                call.callee.waiting = None
-            self._end(call, "caller hung up")
+        if call.state in ("waiting", "held"):  # the waiting (or held) party gave up
+            line = call.callee if ep is call.caller else call.caller
+            if line is not None and line.waiting is call:
+                line.waiting = None
+            self._end(call, "caller hung up" if ep is call.caller else "callee hung up")
             return
         other = call.callee if ep is call.caller else call.caller
         was_connected = call.state == "connected"
@@ -177,6 +181,29 @@ class Exchange:
                 other.call = None if not other.off_hook else call  # still off-hook: hears the signal
             else:
                 other.call = None  # ringing simply stops
+
+    def _release_held(self, line: Endpoint, held: Call) -> None:
+        other = held.callee if line is held.caller else held.caller
+        self._end(held, "held call released")
+        if other is not None and other.call is held:
+            other.far_disconnect("loop_drop", self.now)
+            other.call = None if not other.off_hook else held
+
+    def flash(self, line: Line) -> None:
+        """A hook flash from a line in a call: with a call waiting, swap (the current call is held and
+        the waiting one connected; flash again to swap back). Without one it does nothing here
+        (three-way calling is not modelled)."""
+        call, other = line.call, line.waiting
+        if call is None or other is None or call.state != "connected":
+            return
+        call.state, line.waiting = "held", call
+        if other.state == "waiting":
+            other.answered_at = self.now
+            other.caller.set_tone(None, self.now)
+            if isinstance(other.caller, Phone):
+                other.caller.note("answered", line.number, self.now)
+        other.state, line.call = "connected", other
+        self._log("flash-swap", other, held=str(call.id))
 
     def _end(self, call: Call, reason: str, tone_for_caller: str | None = None) -> None:
         call.state, call.ended_at, call.end_reason = "ended", self.now, reason
@@ -208,6 +235,8 @@ class Exchange:
                     self.originate(line, req.number, presentation=p)
             elif isinstance(req, SendDigit):
                 self._digit(line, req.digit)
+            elif isinstance(req, Flash):
+                self.flash(line)
 
     def _line_off_hook(self, line: Line) -> None:
         line.off_hook = True
@@ -288,7 +317,10 @@ class Exchange:
                 frame = audio.tone_frame(ep.tone, t - ep.tone_since)
             else:
                 frame = audio.SILENCE
-            if ep.waiting is not None and audio.tone_on(CALL_WAITING, t - ep.waiting.started):
+            if ep.waiting is not None and ep.waiting.state == "waiting" and audio.tone_on(
+                    CALL_WAITING, t - ep.waiting.started):
+                if not audio.tone_on(CALL_WAITING, t - FRAME_S - ep.waiting.started):
+                    ep.call_waiting_tone(t)  # a burst starts: a modem reports it (<DLE>w)
                 mixed = frame.astype(np.int32) + audio.tone((440,), FRAME_S, level=0.3)
                 frame = np.clip(mixed, -32768, 32767).astype(np.int16)
             ep.hear(frame, t)

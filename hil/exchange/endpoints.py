@@ -57,6 +57,7 @@ class Endpoint:
     def caller_id(self, p: callerid.Presentation, now: float) -> None: ...
     def dtmf(self, digit: str, now: float) -> None: ...
     def far_disconnect(self, signal: str, now: float) -> None: ...
+    def call_waiting_tone(self, now: float) -> None: ...
     def hear(self, frame: np.ndarray, now: float) -> None: ...
 
     def speak(self, now: float) -> np.ndarray:
@@ -107,6 +108,10 @@ class Line(Endpoint):
         if signal == "loop_drop" and self.modem:
             self.modem.loop_drop(now)
         self.set_tone(signal if signal in ("busy", "reorder") else None, now)
+
+    def call_waiting_tone(self, now: float) -> None:
+        if self.modem:
+            self.modem.call_waiting(now)
 
     def hear(self, frame: np.ndarray, now: float) -> None:
         if self.modem:
@@ -196,7 +201,7 @@ class Phone(Endpoint):
     @property
     def state(self) -> str:
         """idle | calling (ringback) | waiting (ringback; callee hears call waiting) | ringing (incoming)
-        | connected | busy | ended."""
+        | connected | held (the line flashed over to its waiting call) | busy | ended."""
         with self._ex.lock:
             c = self.call
             if c is None:

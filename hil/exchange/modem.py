@@ -50,6 +50,11 @@ class SendDigit(LineRequest):
     digit: str
 
 
+@dataclass(frozen=True, slots=True)
+class Flash(LineRequest):
+    """A hook flash (on-hook for about 0.5 s) while the modem is on the line."""
+
+
 class ModemSim:
     def __init__(self, dialect: Dialect) -> None:
         self.d = dialect
@@ -338,7 +343,7 @@ class ModemSim:
         return "DEFER"
 
     def _dial(self, dialstring: str, now: float) -> str:
-        digits, delay = "", 0.0
+        digits, delay, flashes = "", 0.0, 0
         for ch in dialstring.upper():
             if ch in "0123456789*#ABCD":
                 digits += ch
@@ -347,10 +352,17 @@ class ModemSim:
                 delay += self.sreg[8]
             elif ch == "!":
                 delay += 0.5
+                flashes += 1
             elif ch in "TPW@;R -()L":
                 continue
             else:
                 return "ERROR"
+        if self.off_hook and flashes and not digits:
+            # already on the line (in a call): flash the hook, e.g. to take a waiting call; OK when done
+            self._requests += [Flash()] * flashes
+            self.mode = "tones"
+            self._deferred = (now + delay, "OK")
+            return "DEFER"
         self._go_off_hook()
         self.mode = "dialing"
         self._dial_digits = digits
@@ -424,6 +436,11 @@ class ModemSim:
         self._next_report = now + {"dial": 0.5, "busy": 1.0, "reorder": 1.0}.get(tone or "", 0.0)
         if tone == "ringback" and self.mode == "dialing":
             self._ringback_seen = True
+
+    def call_waiting(self, now: float) -> None:
+        """A call-waiting burst on the line (V.253 event 15, reported as <DLE>w)."""
+        if self.off_hook:
+            self._event("w")
 
     def loop_drop(self, now: float) -> None:
         if self.off_hook:

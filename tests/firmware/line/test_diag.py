@@ -35,15 +35,12 @@ def test_diag_against_exchange(modem: str, bridge: bool, capsys: pytest.CaptureF
 
 
 def test_diag_on_a_modem_with_other_habits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    modem = ScriptedModem({"ATI0": "MT9234MU", "AT+FCLASS=?": "0,1,2,8"}, echo=True, numeric=True)
+    # numeric RING, then caller ID after it, as soon as the diagnostic's initialisation is done
+    call = b"2\r\r\nNMBR=P\r\nDATE=0101\r\nTIME=0000\r\n\r\nRING\r\n"
+    modem = ScriptedModem({"ATI0": "MT9234MU", "AT+FCLASS=?": "0,1,2,8"}, echo=True, numeric=True,
+                          after={"AT+VIT=0": call})
     peer = PtyPeer(modem, tmp_path / "ttyACM0").start()
     try:
-        def ring() -> None:
-            peer.with_modem(lambda m: m.inject(b"2\r"))  # numeric RING, then caller ID after it
-            peer.with_modem(lambda m: m.inject(b"\r\nNMBR=P\r\nDATE=0101\r\nTIME=0000\r\n"))
-            peer.with_modem(lambda m: m.inject(b"\r\nRING\r\n"))
-
-        threading.Timer(1.0, ring).start()
         dev = str(tmp_path / "ttyACM0")
         rc = main(["box", "diag", "modem", "--device", dev, "--wait-ring", "5", "--json"])
     finally:

@@ -8,10 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from serial.tools import list_ports
+from serial.tools.list_ports_common import ListPortInfo
 
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.calls import CallState
 from roamline.firmware.line.errors import CallFailed
+from roamline.firmware.line.modem_profiles import by_name
+from roamline.firmware.line.recovery import usb_finder
 from roamline.firmware.line.serial_line import SerialLine
 from roamline.firmware.line.session import LineSession
 from roamline.hil.line_peer import PtyPeer, ScriptedModem
@@ -132,3 +136,58 @@ def test_unplugged_mid_call_then_replugged(rig: tuple[PtyPeer, SerialLine, Path]
     finally:
         line.close()
         peer2.stop()
+
+
+def _usb_port(device: str, vid: int | None, pid: int | None) -> ListPortInfo:
+    """What pyserial's list_ports returns for a USB CDC modem (fields as its Linux backend fills them)."""
+    info = ListPortInfo(device, skip_link_detection=True)
+    info.vid, info.pid = vid, pid
+    if vid is not None:
+        info.hwid = f"USB VID:PID={vid:04X}:{pid:04X} LOCATION=1-1.3:1.0"
+        info.location, info.interface = "1-1.3:1.0", None
+        info.manufacturer, info.product = "Conexant", "USB Modem"
+        info.description = "USB Modem"
+    return info
+
+
+def test_usb_finder_picks_the_profile_ids_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ports = [_usb_port("/dev/ttyS0", None, None), _usb_port("/dev/ttyUSB0", 0x0403, 0x6001),
+             _usb_port("/dev/ttyACM3", 0x0572, 0x1329)]
+    monkeypatch.setattr(list_ports, "comports", lambda *a, **k: ports)
+    assert usb_finder(by_name("cx93001").usb)() == "/dev/ttyACM3"
+    assert usb_finder(["0572:1329".upper()])() == "/dev/ttyACM3"
+    assert usb_finder(by_name("usr5637").usb)() is None
+    old = tmp_path / "ttyACM0"
+    old.touch()
+    assert usb_finder(by_name("usr5637").usb, str(old))() == str(old)  # not listed, but its path is back
+
+
+def test_unplugged_modem_refound_by_usb_identity_at_a_new_path(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The driver's own finder (no test finder): the modem comes back under another device name."""
+    listed: list[ListPortInfo] = []
+    monkeypatch.setattr(list_ports, "comports", lambda *a, **k: list(listed))
+    link = tmp_path / "ttyACM0"
+    peer = PtyPeer(ScriptedModem(CX, eos="triple"), link).start()
+    line = SerialLine(str(link), LineSession(command_timeout=1.0), stream_silence_s=2.0, refind_interval=0.02)
+    peer2: PtyPeer | None = None
+    try:
+        line.open()
+        _connected_call(peer, line)
+        peer.stop()
+        seen = _pump_until(line, ev.CallEnded)
+        assert any(e.reason.startswith("modem-lost: unplugged") for e in seen if isinstance(e, ev.CallEnded))
+        for _ in range(5):  # gone, and nothing with its USB identity is listed
+            assert line.pump(0.02) == []
+        listed.append(_usb_port("/dev/ttyS0", None, None))
+        peer2 = PtyPeer(ScriptedModem(CX, eos="triple")).start()  # a new name, no link at the old one
+        listed.append(_usb_port(peer2.path, 0x0572, 0x1329))
+        found = [e for e in _pump_until(line, ev.ModemFound) if isinstance(e, ev.ModemFound)]
+        assert found == [ev.ModemFound(peer2.path)] and line.device == peer2.path
+        assert line.session.state is CallState.IDLE and "AT+FCLASS=8" in peer2.modem.commands
+    finally:
+        line.close()
+        peer.stop()
+        if peer2 is not None:
+            peer2.stop()

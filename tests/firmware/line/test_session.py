@@ -208,3 +208,36 @@ def test_illegal_transitions_raise(mk: Any) -> None:
         w.s.answer(w.now)
     with pytest.raises(LineUsageError):
         w.s.dial("555-1234; ATZ", w.now)
+
+
+def test_hook_flash_restarts_the_stream_and_keeps_the_call(mk: Any, bytewise: bool) -> None:
+    w = mk("cx93001", bytewise, ident=IDENTS["cx93001"], eos="triple")
+    w.ready()
+    with pytest.raises(LineUsageError):
+        w.s.flash(w.now)  # no call to flash in
+    w.m.inject(b"\r\nRING\r\n")
+    w.step()
+    w.s.answer(w.now)
+    w.op("answer")
+    w.s.flash(w.now)
+    done = w.op("flash")
+    assert done.ok and w.m.commands[-2:] == ["ATD!", "AT+VTR"]
+    assert w.s.state is CallState.CONNECTED and w.m.mode == "duplex" and w.s.core.voice == "duplex"
+    w.m.dial_result = "ERROR"  # a modem that refuses the flash: the call and its stream carry on
+    w.s.flash(w.now)
+    done = w.op("flash")
+    assert (done.ok, done.result) == (False, "ERROR")
+    w.advance(1)
+    assert [e.ok for e in _of(ev.OpDone, w.events) if e.op == "stream"] == [True]  # type: ignore[attr-defined]
+    assert w.m.mode == "duplex" and w.s.state is CallState.CONNECTED
+
+
+def test_dial_string_pause_and_flash_reach_the_modem(mk: Any) -> None:
+    w = mk("usr5637", ident=IDENTS["usr5637"])
+    w.ready()
+    w.s.dial("9,,5551234!", w.now)
+    assert w.op("dial").ok
+    assert "ATDT9,,5551234!" in w.m.commands
+    for bad in ("555 1234", "5551234;", "ATZ", ""):
+        with pytest.raises(LineUsageError):
+            w.s.dial(bad, w.now)
