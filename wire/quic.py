@@ -22,7 +22,7 @@ from aioquic.asyncio.server import QuicServer
 from aioquic.asyncio.server import serve as quic_serve
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection
+from aioquic.quic.connection import NetworkAddress, QuicConnection
 from aioquic.tls import SessionTicket
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -99,17 +99,22 @@ class _LinkProtocol(QuicConnectionProtocol):
         self.terminated_reason = ""
         self.link: LinkConnection | None = None
         self.on_handshake: Callable[[_LinkProtocol], None] | None = None
+        # Coalescing: what arrives and what we write are sent at the end of the loop iteration
+        # (_transmit_soon), so the reply to a request and the ACK of it leave in one packet and a batch
+        # of received datagrams shares one transmit. That needs the ACK due at once (aioquic would hold
+        # it 1 ms, past the reply, and send it alone later): no ACK is delayed more than one iteration.
+        quic._ack_delay = 0.0
 
     # Transport (for LinkConnection)
     def write_control(self, data: bytes, end_stream: bool = False) -> None:
         if self._stream_id is None:
             raise LinkClosed("no control stream yet (the client speaks first)")
         self._quic.send_stream_data(self._stream_id, data, end_stream=end_stream)
-        self.transmit()
+        self._transmit_soon()
 
     def send_datagram(self, data: bytes) -> None:
         self._quic.send_datagram_frame(data)
-        self.transmit()
+        self._transmit_soon()
 
     def close_transport(self, code: int, reason: str) -> None:
         self.close(error_code=code, reason_phrase=reason)
@@ -119,6 +124,13 @@ class _LinkProtocol(QuicConnectionProtocol):
         return bool(self._quic.tls.session_resumed)
 
     # aioquic events
+    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        # as aioquic's, but the transmit waits for the handlers this datagram woke (see __init__)
+        self._quic.receive_datagram(data if isinstance(data, bytes) else data.encode(), addr,
+                                    now=self._loop.time())
+        self._process_events()
+        self._transmit_soon()
+
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived):
             self._stream_data(event)
