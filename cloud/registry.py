@@ -16,20 +16,18 @@ message, so it takes effect on the next one. A card is registered at one box at 
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
-from roamline.cloud.store import Nonce, Registration, Store
+from roamline.cloud.store import Registration, Store
 from roamline.wire import identity, signing
 from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.messages import (
@@ -95,23 +93,27 @@ _TRANSITIONS: dict[tuple[ConnState, str], ConnState] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _IssuedNonce:
+    conn_id: str
+    purpose: NoncePurpose
+    issued: float
+    expires: float
+
+
 @dataclass(slots=True)
 class _Conn:
     conn_id: str
     opened: float
     state: ConnState = ConnState.OPEN
     box_id: str | None = None
-    nonce_expiries: dict[str, float] = field(default_factory=dict)  # unused nonces issued here -> expiry
+    outstanding: set[bytes] = field(default_factory=set)  # nonces issued here and not yet presented
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
         if nxt is None:
             raise UsageError(f"connection {self.conn_id}: {event!r} is illegal in state {self.state}")
         self.state = nxt
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 class Registry:
@@ -128,6 +130,10 @@ class Registry:
         self._random = random_bytes
         self._conns: dict[str, _Conn] = {}
         self._box_conn: dict[str, str] = {}  # box id -> its current authenticated connection
+        # Nonces issued and not yet presented, on any connection. In memory, not in the store: a nonce is
+        # good only on the connection that asked for it, so it dies with it (and with the process).
+        # Registry-wide rather than per connection so that presenting one on the wrong connection burns it.
+        self._nonces: dict[bytes, _IssuedNonce] = {}
         self._enrollment = Enrollment(store, ca)
 
     @property
@@ -147,6 +153,8 @@ class Registry:
         if conn is None:
             return
         conn.step("close")
+        for value in conn.outstanding:
+            self._nonces.pop(value, None)
         if conn.box_id is not None and self._box_conn.get(conn.box_id) == conn_id:
             del self._box_conn[conn.box_id]
 
@@ -224,26 +232,33 @@ class Registry:
     def _nonce(self, conn: _Conn, msg: NonceRequest, now: float) -> NonceIssued:
         if msg.purpose is NoncePurpose.REGISTER and conn.state is not ConnState.AUTHENTICATED:
             raise Refused(ErrorCode.NOT_AUTHENTICATED, "a registration nonce needs a verified hello first")
-        conn.nonce_expiries = {n: t for n, t in conn.nonce_expiries.items() if t > now}
-        if len(conn.nonce_expiries) >= self._config.max_live_nonces:
-            raise Refused(ErrorCode.FORBIDDEN, "too many outstanding nonces on this connection")
+        if len(conn.outstanding) >= self._config.max_live_nonces:
+            for value in [v for v in conn.outstanding if self._nonces[v].expires <= now]:
+                conn.outstanding.discard(value)
+                del self._nonces[value]
+            if len(conn.outstanding) >= self._config.max_live_nonces:
+                raise Refused(ErrorCode.FORBIDDEN, "too many outstanding nonces on this connection")
         value = self._random(self._config.nonce_bytes)
-        expires = now + self._config.nonce_ttl_s
-        self._store.add_nonce(Nonce(_b64(value), conn.conn_id, msg.purpose.value, expires, False, now))
-        conn.nonce_expiries[_b64(value)] = expires
+        if value in self._nonces:
+            raise UsageError("the random source repeated a nonce")
+        self._nonces[value] = _IssuedNonce(conn.conn_id, msg.purpose, now, now + self._config.nonce_ttl_s)
+        conn.outstanding.add(value)
         return NonceIssued(nonce=value, expires_in=self._config.nonce_ttl_s, purpose=msg.purpose)
 
-    def _take_nonce(self, conn: _Conn, value: bytes, purpose: NoncePurpose, now: float) -> Nonce:
-        """Burn the nonce and check it was fit for this use; Refused(stale-nonce) otherwise."""
-        conn.nonce_expiries.pop(_b64(value), None)  # presented: burnt, no longer outstanding
-        rec = self._store.consume_nonce(_b64(value))
+    def _take_nonce(self, conn: _Conn, value: bytes, purpose: NoncePurpose, now: float) -> _IssuedNonce:
+        """Burn the nonce and check it was fit for this use; Refused(stale-nonce) otherwise.
+
+        Burnt on first presentation whatever the outcome, also when presented on another connection.
+        """
+        rec = self._nonces.pop(value, None)
         if rec is None:
-            raise Refused(ErrorCode.STALE_NONCE, "nonce was never issued (or is long expired)")
-        if rec.used:
-            raise Refused(ErrorCode.STALE_NONCE, "nonce was already used")
+            raise Refused(ErrorCode.STALE_NONCE, "nonce unknown, already used or long expired")
+        owner = self._conns.get(rec.conn_id)
+        if owner is not None:
+            owner.outstanding.discard(value)
         if rec.conn_id != conn.conn_id:
             raise Refused(ErrorCode.STALE_NONCE, "nonce was issued to another connection")
-        if rec.purpose != purpose.value:
+        if rec.purpose is not purpose:
             raise Refused(ErrorCode.STALE_NONCE, f"nonce was issued for {rec.purpose}, not {purpose.value}")
         if rec.expires <= now:
             raise Refused(ErrorCode.STALE_NONCE, "nonce has expired")
@@ -254,8 +269,8 @@ class Registry:
     def _hello(self, conn: _Conn, msg: Hello, now: float, out: list[Outgoing]) -> Welcome:
         if conn.state is ConnState.AUTHENTICATED:
             raise Refused(ErrorCode.FORBIDDEN, "hello was already accepted on this connection")
-        with self._burning():
-            nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.HELLO, now)
+        nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.HELLO, now)  # burnt whatever follows
+        with self._store.transaction():
             ident = identity.verify_certificate(msg.cert_pem, self._ca.certificate, now=now,
                                                 role=identity.Role.BOX)
             box = self._store.get_box(ident.id)
@@ -285,8 +300,8 @@ class Registry:
     def _register(self, conn: _Conn, msg: Register, now: float, out: list[Outgoing]) -> Registered:
         box_id = conn.box_id
         assert box_id is not None
-        with self._burning():  # one commit: the nonce is burnt, and the registration stored if it passed
-            nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.REGISTER, now)
+        nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.REGISTER, now)  # burnt whatever follows
+        with self._store.transaction():  # the one durable commit of a registration
             ident = identity.verify_certificate(msg.card_cert_pem, self._ca.certificate, now=now,
                                                 role=identity.Role.CARD)
             if ident.id != msg.card_id:
@@ -383,7 +398,12 @@ class Registry:
                 if box is None or box.revoked:
                     out.append(Outgoing(conn_id, Revoked(kind=RevokedKind.BOX, id=box_id), close=True))
                     del self._box_conn[box_id]
-            self._store.purge_nonces(now - self._config.nonce_ttl_s)
+        for value, rec in list(self._nonces.items()):  # expired and never presented: forget them
+            if rec.expires <= now:
+                del self._nonces[value]
+                owner = self._conns.get(rec.conn_id)
+                if owner is not None:
+                    owner.outstanding.discard(value)
         return out
 
     def next_deadline(self, now: float) -> float:
@@ -398,22 +418,6 @@ class Registry:
         return where(self._store, number, now)
 
     # --- helpers -------------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _burning(self) -> Iterator[None]:
-        """A transaction that commits even when the block refuses, then re-raises the refusal.
-
-        Used where a nonce is consumed first: a refused attempt still burns it (no second try with the
-        same nonce), and a passing one stores its result in the same single commit.
-        """
-        problem: Refused | LinkError | None = None
-        with self._store.transaction():
-            try:
-                yield
-            except (Refused, LinkError) as exc:
-                problem = exc
-        if problem is not None:
-            raise problem
 
     def _push(self, box_id: str, message: Message, out: list[Outgoing]) -> None:
         conn_id = self._box_conn.get(box_id)
