@@ -6,6 +6,7 @@ Used by the exchange's own tests; other rooms' tests may use them too (they depe
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import serial
 
@@ -38,6 +39,18 @@ class Dte:
     def drain(self, seconds: float) -> bytes:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
+            self.buf.extend(self.port.read(65536))
+        out = bytes(self.buf)
+        self.buf.clear()
+        return out
+
+    def drain_until(self, done: Callable[[bytes], bool], timeout: float = 5.0) -> bytes:
+        """Read until ``done(everything read so far)`` holds, then return it (fails the test on timeout):
+        an event-driven ``drain`` that returns as soon as what it waits for has arrived."""
+        deadline = time.monotonic() + timeout
+        while not done(bytes(self.buf)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; have {bytes(self.buf[-300:])!r}")
             self.buf.extend(self.port.read(65536))
         out = bytes(self.buf)
         self.buf.clear()
