@@ -325,7 +325,9 @@ class Registry:
             reg = Registration(
                 registration_id="reg-" + secrets.token_hex(8), card_id=ident.id, box_id=box_id,
                 account_id=account.account_id, since=now, lease_expiry=now + self._config.lease_s,
-                seq=self._store.next_seq(ident.id), location=msg.location, active=True,
+                # the active registration is the card's newest, so its seq is the card's highest
+                seq=prev.seq + 1 if prev is not None else self._store.next_seq(ident.id),
+                location=msg.location, active=True,
                 proven_at=nonce.issued,
             )
             self._store.add_registration(reg)
