@@ -164,18 +164,17 @@ class BoxApp:
             return piv.sign(SLOT_CARD_AUTH, digest)
 
     async def _register(self, slot: CardSlot) -> None:
-        issued = await self._link.request(messages.NonceRequest(purpose=NoncePurpose.REGISTER))
-        assert isinstance(issued, messages.NonceIssued)
+        ask = messages.NonceRequest(purpose=NoncePurpose.REGISTER)
+        issued = messages.expect(await self._link.request(ask), messages.NonceIssued)
         digest = signing.registration_digest(issued.nonce, self.box_id, slot.card_id)
         signature = await asyncio.to_thread(self._sign, slot.reader, digest)
         try:
-            reply = await self._link.request(messages.Register(
+            reply = messages.expect(await self._link.request(messages.Register(
                 card_cert_pem=slot.cert_pem, card_id=slot.card_id, nonce=issued.nonce, signature=signature,
-                location=self._location))
+                location=self._location)), messages.Registered)
         except PeerError as exc:
             self._emit("registration-refused", card_id=slot.card_id, reason=str(exc))
             return
-        assert isinstance(reply, messages.Registered)
         if self._slots.get(slot.reader) is not slot:
             return  # the card left while we were registering; _leave handled it
         slot.registration_id, slot.holder, slot.superseded = reply.registration_id, reply.holder, False
@@ -231,10 +230,10 @@ class BoxApp:
             if not registered or not self._link.is_up:
                 continue
             try:
-                reply = await self._link.request(messages.Refresh(card_ids=registered))
+                reply = messages.expect(await self._link.request(messages.Refresh(card_ids=registered)),
+                                        messages.Refreshed)
             except (PeerError, RequestTimeout):
                 continue
-            assert isinstance(reply, messages.Refreshed)
             for slot in self._slots.values():
                 if slot.card_id in reply.missing and not slot.superseded:
                     slot.registration_id = ""

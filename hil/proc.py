@@ -86,7 +86,8 @@ class ManagedProcess:
                         return m
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ProcessFailed(f"{self.name}: no line matching {pattern!r} in {timeout:.0f}s")
+                    raise ProcessFailed(f"{self.name}: no line matching {pattern!r} in {timeout:.0f}s; "
+                                        f"last output: {self.tail(12)}")
                 self._cond.wait(min(left, 0.1))
 
     def output(self) -> list[str]:

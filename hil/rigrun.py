@@ -155,7 +155,7 @@ class RigRunner:
     def box_log_mark(self, box: str) -> int:
         return len(self.boxes[box].process.output())
 
-    def wait_box_event(self, box: str, event: str, after: int, timeout: float = 10.0) -> str:
+    def wait_box_event(self, box: str, event: str, after: int, timeout: float = 20.0) -> str:
         """Wait for the box to log ``event``; returns the line."""
         m = self.boxes[box].process.wait_for(rf" {event}( |$)", timeout=timeout, after=after)
         return m.string

@@ -20,7 +20,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import ConfigDict, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
 
@@ -404,3 +404,13 @@ def error_for(exc: Exception) -> Error:
     if isinstance(exc, LinkError):
         return Error(code=exc.code, message=str(exc)[:500])
     return Error(code=ErrorCode.INTERNAL, message="internal error")
+
+
+M = TypeVar("M", bound=Message)
+
+
+def expect(reply: Message, cls: type[M]) -> M:
+    """``reply`` as the type a request must get back; a peer that answers otherwise misbehaved."""
+    if not isinstance(reply, cls):
+        raise BadBody(f"expected {cls.TYPE}, got {reply.TYPE}")
+    return reply

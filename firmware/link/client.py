@@ -144,14 +144,12 @@ class LinkClient:
                                   dead_after_s=self._keepalive_s * 3, idle_timeout_s=self._keepalive_s * 4)
         try:
             ask = messages.NonceRequest(purpose=NoncePurpose.HELLO)
-            issued = await link.request(ask, timeout=self._timeout)
-            assert isinstance(issued, messages.NonceIssued)
+            issued = messages.expect(await link.request(ask, timeout=self._timeout), messages.NonceIssued)
             digest = signing.hello_digest(issued.nonce, self._box.box_id)
             signature = identity.sign_digest(self._box.key, digest)
             hello = messages.Hello(cert_pem=self._box.cert_pem, nonce=issued.nonce, signature=signature,
                                    software="roamline/0.1")
-            welcome = await link.request(hello, timeout=self._timeout)
-            assert isinstance(welcome, messages.Welcome)
+            welcome = messages.expect(await link.request(hello, timeout=self._timeout), messages.Welcome)
         except BaseException:
             link.close(reason="hello failed")
             raise

@@ -229,3 +229,13 @@ def test_arbitrary_bodies_only_raise_typed_errors(mtype: str, body: dict[str, ob
     # whatever validated must encode back to the same message
     again = from_frame(to_frame(env.message, id="1", re="1"))
     assert again.message == env.message
+
+
+def test_expect_names_the_wrong_reply() -> None:
+    from roamline.wire.errors import BadBody
+    from roamline.wire.messages import Pong, Welcome, expect
+
+    pong = Pong()
+    assert expect(pong, Pong) is pong
+    with pytest.raises(BadBody, match="expected welcome, got pong"):
+        expect(pong, Welcome)
