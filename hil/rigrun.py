@@ -12,12 +12,13 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from roamline.firmware.store import Store
-from roamline.hil.card.piv import VirtualCard
+from roamline.hil.card.piv import Command, VirtualCard
 from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
 from roamline.hil.pcsc import PcscDaemon
@@ -138,10 +139,14 @@ class RigRunner:
         sock.insert(self.boxes[box].reader_port())
         self.card_sockets[card], self.card_place[card] = sock, box
 
-    def insert_copy(self, card: str, box: str) -> CardSocket:
-        """A second physical copy of ``card`` (same keys) into ``box`` — a cloned card, for race tests.
-        The caller removes it (``sock.remove()``); ``stop`` removes it too."""
+    def insert_copy(self, card: str, box: str, *, yank_when: Callable[[Command], bool] | None = None
+                    ) -> CardSocket:
+        """A second physical copy of ``card`` (same keys) into ``box`` — a cloned card, for race tests —
+        optionally pulled out at the first command matching ``yank_when``. The caller removes it
+        (``sock.remove()``); ``stop`` removes it too."""
         sock = CardSocket(VirtualCard(self.cards[card]))
+        if yank_when is not None:
+            sock.yank_when(yank_when)
         sock.insert(self.boxes[box].reader_port())
         self.copies.append(sock)
         return sock
@@ -179,6 +184,18 @@ class RigRunner:
             return store.events(kind)
         finally:
             store.close()
+
+    def wait_boxes_settled(self, timeout: float = 20.0) -> None:
+        """Until every box has seen each card that went in come out again (per its own event log)."""
+        deadline = time.monotonic() + timeout
+        for box in self.boxes:
+            while True:
+                ins, outs = (len(self.box_events(box, k)) for k in ("card-inserted", "card-removed"))
+                if ins == outs:
+                    break
+                if time.monotonic() > deadline:
+                    raise ProcessFailed(f"{box}: {ins} cards went in but {outs} came out")
+                time.sleep(0.05)
 
     def wait_where(self, number: str, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout

@@ -37,7 +37,8 @@ def cards_out(rig: RigRunner) -> Iterator[None]:
     for sock in rig.copies:
         sock.remove()
     rig.copies.clear()
-    rig.wait_where(NUMBER, lambda es: es == [])
+    rig.wait_boxes_settled()
+    assert rig.wait_where(NUMBER, lambda es: es == []) == []
 
 
 def where_boxes(rig: RigRunner) -> list[str]:
@@ -111,11 +112,12 @@ def test_two_boxes_racing_with_the_same_card(rig: RigRunner) -> None:
 
 def test_card_yanked_during_authentication(rig: RigRunner) -> None:
     mark = rig.box_log_mark("box-a")
-    sock = rig.insert_copy(CARD, "box-a")
-    sock.yank_when(lambda cmd: cmd.ins == 0x87)  # GENERAL AUTHENTICATE: pulled out mid-signature
+    # Pulled out at GENERAL AUTHENTICATE: mid-signature.
+    sock = rig.insert_copy(CARD, "box-a", yank_when=lambda cmd: cmd.ins == 0x87)
     line = rig.wait_box_event("box-a", "card-(unusable|removed)", mark)
     assert "registered" not in line
     rig.wait_box_event("box-a", "card-removed", mark)
+    assert sock.yanked.is_set()
     assert where_boxes(rig) == []
     assert rig.boxes["box-a"].process.running()
     insert_and_wait(rig, "box-a")  # and the box still works
