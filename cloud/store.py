@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,12 +203,60 @@ def _reg(row: sqlite3.Row | dict[str, Any]) -> Registration:
     )
 
 
-class SqliteStore:
-    """``Store`` on one SQLite file (created with its schema on open; reopened as it is)."""
+class _Checkpointer:
+    """A thread with its own connection that copies the WAL back into the database every ``interval_s``.
 
-    def __init__(self, path: str | Path) -> None:
+    SQLite's automatic checkpoint runs inside the COMMIT that crosses the threshold, with two fsyncs: on
+    the registration path that was ~2/3 of the mean commit time. Here it runs off that path (PASSIVE: it
+    never blocks the writer) and copies each hot page once per interval instead of once per threshold.
+    Commits stay exactly as durable (they are in the WAL either way).
+    """
+
+    def __init__(self, path: Path, interval_s: float) -> None:
+        self._path = path
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(str(self._path), timeout=10.0)
+        try:
+            while not self._stop.wait(self._interval_s):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # busy or I/O trouble: the writer's own fallback still runs
+                    log.warning("checkpoint-failed", extra={"fields": {"error": str(exc)}})
+        finally:
+            conn.close()
+
+
+class SqliteStore:
+    """``Store`` on one SQLite file (created with its schema on open; reopened as it is).
+
+    ``background_checkpoint_s`` (the long-running registry sets it): checkpoint the WAL from a thread
+    every that many seconds; the writer then checkpoints inline only if the WAL grows past
+    ``_FALLBACK_CHECKPOINT_PAGES`` (the thread stalled). Short-lived commands leave it None.
+    """
+
+    _FALLBACK_CHECKPOINT_PAGES = 50_000
+
+    def __init__(self, path: str | Path, background_checkpoint_s: float | None = None) -> None:
         self._path = Path(path)
         self._db: sqlite_utils.Database | None = None
+        self._checkpointer = (
+            None if background_checkpoint_s is None else _Checkpointer(self._path, background_checkpoint_s)
+        )
 
     @property
     def path(self) -> Path:
@@ -228,12 +277,18 @@ class SqliteStore:
                     db[name].create(columns, pk=pk, if_not_exists=True)  # type: ignore[union-attr]
                 for sql in _INDEXES:
                     db.execute(sql)
+            if self._checkpointer is not None:
+                db.execute(f"PRAGMA wal_autocheckpoint={self._FALLBACK_CHECKPOINT_PAGES}")
         except sqlite3.Error as exc:
             raise StoreError(f"{self._path}: cannot open registry store: {exc}") from None
         self._db = db
+        if self._checkpointer is not None:
+            self._checkpointer.start()
         log.info("store-open", extra={"fields": {"path": str(self._path)}})
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         if self._db is not None:
             self._db.close()
             self._db = None

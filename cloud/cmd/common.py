@@ -45,10 +45,10 @@ def add_data_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="registry data directory")
 
 
-def open_store(data: Path) -> SqliteStore:
+def open_store(data: Path, background_checkpoint_s: float | None = None) -> SqliteStore:
     if not data.is_dir():
         raise UsageError(f"{data}: no such data directory (run `roamline cloud ca init --data {data}` first)")
-    store = SqliteStore(DataDir(data).db)
+    store = SqliteStore(DataDir(data).db, background_checkpoint_s)
     store.open()
     return store
 

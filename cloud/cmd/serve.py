@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
 
     async def main() -> None:
-        store = open_store(d.root)
+        store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
         server = RegistryServer(
             Registry(store, ca, config), host=args.host, port=args.port, wall=time.time,
             tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(),

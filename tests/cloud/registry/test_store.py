@@ -97,3 +97,28 @@ def test_accounts_names_and_errors(tmp_path: Path) -> None:
         assert s.accounts_for_number("+1555") == ["a1", "a2"]
     with pytest.raises(StoreError, match="not open"):
         SqliteStore(tmp_path / "x.db").get_card("c")
+
+
+def test_background_checkpoint_copies_the_wal_and_stops_on_close(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "r.db"
+    s = SqliteStore(path, background_checkpoint_s=0.01)
+    s.open()
+    assert s.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SqliteStore._FALLBACK_CHECKPOINT_PAGES
+    for i in range(50):
+        s.put_card(Card(f"c{i}", "acct-1", "PEM", False, 1.0))
+    # the thread (not the writer) brings the main file up to date: another reader of the file alone sees it
+    for _ in range(500):
+        with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as ro:  # ignores the WAL
+            try:
+                if ro.execute("SELECT COUNT(*) FROM cards").fetchone()[0] == 50:
+                    break
+            except sqlite3.Error:
+                pass
+        threading.Event().wait(0.01)
+    else:
+        raise AssertionError("the WAL was never checkpointed into the database file")
+    s.close()
+    assert not [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
+    s.close()  # idempotent
