@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlite_utils
 
@@ -26,6 +26,7 @@ from roamline.cloud.errors import StoreError
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +195,7 @@ def _loads(text: str | None) -> Json | None:
 
 
 def _reg(row: sqlite3.Row | dict[str, Any]) -> Registration:
-    r = dict(row)
+    r = row
     return Registration(
         registration_id=r["registration_id"], card_id=r["card_id"], box_id=r["box_id"],
         account_id=r["account_id"], since=r["since"], lease_expiry=r["lease_expiry"], seq=r["seq"],
@@ -254,6 +255,12 @@ class SqliteStore:
     def __init__(self, path: str | Path, background_checkpoint_s: float | None = None) -> None:
         self._path = Path(path)
         self._db: sqlite_utils.Database | None = None
+        self._conn: sqlite3.Connection | None = None  # the same connection, used bare on the hot path
+        # Rows of the small, rarely written tables (boxes, cards, accounts, numbers) read on every message.
+        # Fresh for every read: dropped when this connection writes those tables or rolls back, and when
+        # PRAGMA data_version says another connection (`roamline cloud card revoke`...) committed.
+        self._rows: dict[tuple[str, str], Any] = {}
+        self._data_version: int | None = None
         self._checkpointer = (
             None if background_checkpoint_s is None else _Checkpointer(self._path, background_checkpoint_s)
         )
@@ -282,6 +289,9 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"{self._path}: cannot open registry store: {exc}") from None
         self._db = db
+        self._conn = conn
+        self._rows.clear()
+        self._data_version = None
         if self._checkpointer is not None:
             self._checkpointer.start()
         log.info("store-open", extra={"fields": {"path": str(self._path)}})
@@ -292,6 +302,7 @@ class SqliteStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+            self._conn = None
 
     def __enter__(self) -> SqliteStore:
         self.open()
@@ -306,36 +317,68 @@ class SqliteStore:
             raise StoreError("store is not open")
         return self._db
 
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("store is not open")
+        return self._conn
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.atomic():
-            yield
+        try:
+            with self.db.atomic():
+                yield
+        except BaseException:
+            self._rows.clear()  # rows read or written inside the rolled-back part may be gone
+            raise
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:
         """Join the open transaction as it is, else open one: no per-statement SAVEPOINT (each has a new
         random name, so SQLite prepares it afresh) when a statement or read-then-write is atomic anyway."""
-        if self.db.conn.in_transaction:
+        if self.conn.in_transaction:
             yield
         else:
-            with self.db.atomic():
+            with self.transaction():
                 yield
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> dict[str, Any] | None:
-        row = self.db.execute(sql, params).fetchone()
-        return None if row is None else dict(row)
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        return row
 
-    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return [dict(r) for r in self.db.execute(sql, params).fetchall()]
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
 
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        with self._atomic():
-            return int(self.db.execute(sql, params).rowcount)
+        conn = self.conn
+        if conn.in_transaction:
+            return int(conn.execute(sql, params).rowcount)
+        with self.transaction():
+            return int(conn.execute(sql, params).rowcount)
+
+    def _write_cached(self, sql: str, params: tuple[Any, ...]) -> int:
+        """A write to a table whose rows are cached: the cache goes (also if the write fails)."""
+        self._rows.clear()
+        return self._write(sql, params)
+
+    def _cached(self, kind: str, key: str) -> Any:
+        """The cached row (a KeyError when there is none), after making sure no one else wrote since."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._rows.clear()
+            self._data_version = version
+        return self._rows[kind, key]
+
+    def _cache(self, kind: str, key: str, value: _T) -> _T:
+        if len(self._rows) >= 100_000:
+            self._rows.clear()
+        self._rows[kind, key] = value
+        return value
 
     # accounts and numbers
     def create_account(self, account_id: str, name: str, now: float) -> Account:
         try:
-            self._write(
+            self._write_cached(
                 "INSERT INTO accounts(account_id, name, created) VALUES (?, ?, ?)", (account_id, name, now)
             )
         except sqlite3.IntegrityError:
@@ -343,8 +386,14 @@ class SqliteStore:
         return Account(account_id, name, now)
 
     def get_account(self, account_id: str) -> Account | None:
+        try:
+            found: Account | None = self._cached("account", account_id)
+            return found
+        except KeyError:
+            pass
         r = self._one("SELECT * FROM accounts WHERE account_id = ?", (account_id,))
-        return None if r is None else Account(r["account_id"], r["name"], r["created"])
+        return self._cache("account", account_id,
+                           None if r is None else Account(r["account_id"], r["name"], r["created"]))
 
     def find_account(self, id_or_name: str) -> Account | None:
         found = self.get_account(id_or_name)
@@ -356,11 +405,16 @@ class SqliteStore:
         return None if not rows else Account(rows[0]["account_id"], rows[0]["name"], rows[0]["created"])
 
     def add_number(self, account_id: str, number: str) -> None:
-        self._write("INSERT OR IGNORE INTO numbers(number, account_id) VALUES (?, ?)", (number, account_id))
+        self._write_cached("INSERT OR IGNORE INTO numbers(number, account_id) VALUES (?, ?)",
+                           (number, account_id))
 
     def numbers_of(self, account_id: str) -> list[str]:
+        try:
+            return list(self._cached("numbers", account_id))
+        except KeyError:
+            pass
         rows = self._all("SELECT number FROM numbers WHERE account_id = ? ORDER BY number", (account_id,))
-        return [r["number"] for r in rows]
+        return list(self._cache("numbers", account_id, tuple(r["number"] for r in rows)))
 
     def accounts_for_number(self, number: str) -> list[str]:
         rows = self._all("SELECT account_id FROM numbers WHERE number = ? ORDER BY account_id", (number,))
@@ -368,7 +422,7 @@ class SqliteStore:
 
     # cards
     def put_card(self, card: Card) -> None:
-        self._write(
+        self._write_cached(
             "INSERT OR REPLACE INTO cards(card_id, account_id, cert_pem, revoked, created, cert_9a_pem,"
             " enroll_token) VALUES (?,?,?,?,?,?,?)",
             (card.card_id, card.account_id, card.cert_pem, int(card.revoked), card.created, card.cert_9a_pem,
@@ -376,19 +430,25 @@ class SqliteStore:
         )
 
     def get_card(self, card_id: str) -> Card | None:
+        try:
+            found: Card | None = self._cached("card", card_id)
+            return found
+        except KeyError:
+            pass
         r = self._one("SELECT * FROM cards WHERE card_id = ?", (card_id,))
         if r is None:
-            return None
-        return Card(r["card_id"], r["account_id"], r["cert_pem"], bool(r["revoked"]), r["created"],
-                    r["cert_9a_pem"], r["enroll_token"])
+            return self._cache("card", card_id, None)
+        return self._cache("card", card_id, Card(r["card_id"], r["account_id"], r["cert_pem"],
+                                                 bool(r["revoked"]), r["created"], r["cert_9a_pem"],
+                                                 r["enroll_token"]))
 
     def revoke_card(self, card_id: str, now: float) -> bool:
         sql = "UPDATE cards SET revoked = 1, revoked_at = ? WHERE card_id = ?"
-        return self._write(sql, (now, card_id)) > 0
+        return self._write_cached(sql, (now, card_id)) > 0
 
     # boxes
     def put_box(self, box: Box) -> None:
-        self._write(
+        self._write_cached(
             "INSERT OR REPLACE INTO boxes(box_id, cert_pem, name, board, location, line_number, owner,"
             " revoked, created) VALUES (?,?,?,?,?,?,?,?,?)",
             (box.box_id, box.cert_pem, box.name, box.board,
@@ -397,14 +457,21 @@ class SqliteStore:
         )
 
     def get_box(self, box_id: str) -> Box | None:
+        try:
+            found: Box | None = self._cached("box", box_id)
+            return found
+        except KeyError:
+            pass
         r = self._one("SELECT * FROM boxes WHERE box_id = ?", (box_id,))
         if r is None:
-            return None
-        return Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "", _loads(r["location"]),
-                   r["line_number"], r["owner"], bool(r["revoked"]), r["created"])
+            return self._cache("box", box_id, None)
+        return self._cache("box", box_id, Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "",
+                                              _loads(r["location"]), r["line_number"], r["owner"],
+                                              bool(r["revoked"]), r["created"]))
 
     def revoke_box(self, box_id: str, now: float) -> bool:
-        return self._write("UPDATE boxes SET revoked = 1, revoked_at = ? WHERE box_id = ?", (now, box_id)) > 0
+        sql = "UPDATE boxes SET revoked = 1, revoked_at = ? WHERE box_id = ?"
+        return self._write_cached(sql, (now, box_id)) > 0
 
     # nonces: one-time, marked used on first presentation whatever the outcome
     def add_nonce(self, nonce: Nonce) -> None:
@@ -420,7 +487,7 @@ class SqliteStore:
             if r is None:
                 return None
             if not r["used"]:
-                self.db.execute("UPDATE nonces SET used = 1 WHERE nonce = ?", (nonce,))
+                self.conn.execute("UPDATE nonces SET used = 1 WHERE nonce = ?", (nonce,))
         return Nonce(r["nonce"], r["conn_id"], r["purpose"], r["expires"], bool(r["used"]), r["issued"])
 
     def purge_nonces(self, now: float) -> int:
@@ -440,7 +507,7 @@ class SqliteStore:
             if r is None:
                 return None
             if not r["used"]:
-                self.db.execute("UPDATE installer_tokens SET used = 1 WHERE token_hash = ?", (token_hash,))
+                self.conn.execute("UPDATE installer_tokens SET used = 1 WHERE token_hash = ?", (token_hash,))
         return Token(r["token_hash"], r["kind"], r["expires"], bool(r["used"]))
 
     # registrations

@@ -308,6 +308,23 @@ def test_revoked_box_takes_effect_on_next_message(world: Any) -> None:
     assert h.store.active_registration(h.card.card_id) is None
 
 
+def test_revocation_by_another_connection_takes_effect_on_next_message(world: Any) -> None:
+    """The operator commands are other processes writing the file: the registry's row cache must see them."""
+    from roamline.cloud.store import SqliteStore
+
+    h = world
+    authed(h)
+    assert isinstance(h.reply("c1", h.register_msg("c1", h.box_a, h.card)), Registered)
+    with SqliteStore(h.root / "registry.db") as operator:
+        operator.revoke_card(h.card.card_id, h.now)
+    assert code_of(h.reply("c1", h.register_msg("c1", h.box_a, h.card))) == ErrorCode.REVOKED
+    with SqliteStore(h.root / "registry.db") as operator:
+        operator.revoke_box(h.box_a.box_id, h.now)
+    out = h.registry.handle("c1", Envelope(message=Ping(), id="p"), h.now)
+    assert out[0] == Outgoing("c1", Revoked(kind=RevokedKind.BOX, id=h.box_a.box_id))
+    assert code_of(out[1].message) == ErrorCode.REVOKED and out[1].close
+
+
 def test_revoked_box_sweep_closes_link(world: Any) -> None:
     h = world
     authed(h)

@@ -122,3 +122,12 @@ def test_background_checkpoint_copies_the_wal_and_stops_on_close(tmp_path: Path)
     s.close()
     assert not [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
     s.close()  # idempotent
+
+
+def test_row_cache_forgets_rolled_back_writes(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "r.db") as s:
+        with pytest.raises(RuntimeError), s.transaction():
+            s.put_card(Card("c1", "acct-1", "PEM", False, 1.0))
+            assert s.get_card("c1") is not None  # read (and cached) inside the transaction
+            raise RuntimeError("abort")
+        assert s.get_card("c1") is None
