@@ -343,11 +343,13 @@ def verify_certificate(
     for extra in certs[1:]:
         if extra != ca_certificate:
             raise BadCertificate("chain holds a certificate other than the leaf and the Roamline CA")
-    if leaf.issuer != ca_certificate.subject:
-        raise BadCertificate("certificate is not issued by the Roamline CA")
-    try:
+    try:  # compares issuer and CA subject (in Rust: no Python Name objects), then the signature
         leaf.verify_directly_issued_by(ca_certificate)
-    except (ValueError, TypeError, InvalidSignature):
+    except ValueError as exc:
+        if "subject does not match" in str(exc):  # the wording may change: then only the reason does
+            raise BadCertificate("certificate is not issued by the Roamline CA") from None
+        raise BadCertificate("certificate signature does not verify against the Roamline CA") from None
+    except (TypeError, InvalidSignature):
         raise BadCertificate("certificate signature does not verify against the Roamline CA") from None
     t = _time(now)
     for what, cert in (("CA certificate", ca_certificate), ("certificate", leaf)):
