@@ -20,6 +20,7 @@ from roamline.firmware.card.errors import CardError
 from roamline.firmware.card.events import CardEvent, CardInserted, CardRemoved, ReaderLost
 from roamline.firmware.card.reader import ReaderLoop
 from roamline.firmware.link.client import LinkClient
+from roamline.firmware.link.outbox import OutboxCourier
 from roamline.firmware.store import Store
 from roamline.wire import messages, signing
 from roamline.wire.clock import Clock
@@ -62,6 +63,7 @@ class BoxApp:
         self._location = location
         self._slots: dict[str, CardSlot] = {}
         self._undelivered_deregisters: set[str] = set()
+        self._courier = OutboxCourier(store, link)
         self._events: asyncio.Queue[CardEvent] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -187,9 +189,19 @@ class BoxApp:
 
     # -- link ---------------------------------------------------------------------------------------
 
+    async def tell_cloud(self, kind: str, payload: dict[str, Any], key: str | None = None) -> str:
+        """Queue something the registry must hear (durably) and try to deliver it now."""
+        key = self._store.enqueue(kind, payload, self._clock.wall(), key=key)
+        if self._link.is_up:
+            await self._courier.flush()
+        return key
+
     async def on_link_up(self, welcome: messages.Welcome) -> None:
         """After every (re)connect: tell what we could not, and register every card present again."""
         self._emit("link-up", box_id=welcome.box_id)
+        delivered = await self._courier.flush()
+        if delivered:
+            self._emit("outbox-delivered", items=delivered)
         for card_id in sorted(self._undelivered_deregisters):
             with contextlib.suppress(PeerError, RequestTimeout):
                 await self._link.request(messages.Deregister(card_id=card_id))

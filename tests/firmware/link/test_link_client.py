@@ -122,3 +122,41 @@ async def _scenario_wrong_ca(world: World) -> None:
 
 def test_registry_not_certified_by_the_pinned_ca_is_refused(world: World) -> None:
     asyncio.run(_scenario_wrong_ca(world))
+
+
+async def _scenario_outbox(world: World, tmp_path: Path) -> None:
+    from roamline.firmware.link.outbox import OutboxCourier
+    from roamline.firmware.store import Store
+
+    box_store = Store(tmp_path / "box.db")
+    box_store.open()
+    box_store.enqueue("call-record", {"to": "+15550100002", "secs": 31}, now=1.0, key="call-1")
+    box_store.enqueue("e911", {"at": "12 Elm Street"}, now=2.0, key="e911-1")
+    await world.start()  # learn a port, then take the registry down
+    await world.stop()
+    ups: list[messages.Welcome] = []
+    client = world.client(ups)
+    courier = OutboxCourier(box_store, client)
+    # The registry is down: nothing is lost, nothing is delivered.
+    client.start()
+    try:
+        assert await courier.flush() == 0
+        assert [i.key for i in box_store.pending()] == ["call-1", "e911-1"]
+        await world.start()
+        await client.wait_up(10)
+        assert await courier.flush() == 2
+        assert box_store.pending() == []
+        # The ack of call-1 was lost (the box crashed before forgetting it): it goes again, is acknowledged,
+        # and the registry still holds it once.
+        box_store.enqueue("call-record", {"to": "+15550100002", "secs": 31}, now=3.0, key="call-1")
+        assert await courier.flush() == 1
+        rows = world.store.db.execute("SELECT key, kind FROM deliveries ORDER BY at").fetchall()
+        assert sorted(tuple(r) for r in rows) == [("call-1", "call-record"), ("e911-1", "e911")]
+    finally:
+        await client.stop()
+        await world.stop()
+        box_store.close()
+
+
+def test_outbox_is_delivered_exactly_once(world: World, tmp_path: Path) -> None:
+    asyncio.run(_scenario_outbox(world, tmp_path))
