@@ -87,6 +87,7 @@ class LinkConnection:
         self._closed_event = asyncio.Event()
         self._close_reason = ""
         self._wake = asyncio.Event()
+        self._timer_due: float | None = None  # when the timer task will look next on its own (None: never)
         self._timer_task: asyncio.Task[None] | None = self._loop.create_task(self._run_timers())
         self.on_datagram: Callable[[bytes], None] | None = None
         """Called with each QUIC datagram received (media, later)."""
@@ -129,13 +130,18 @@ class LinkConnection:
         # The deadline is the sans-I/O tracker's (testable, one timer task), not an asyncio.timeout.
         if self._closed:
             raise LinkClosed(f"link is closed ({self._close_reason or 'closed'})")
-        frame = self._tracker.start_request(message, now=self._loop.time(), timeout=timeout)
+        now = self._loop.time()
+        frame = self._tracker.start_request(message, now=now, timeout=timeout)
         assert frame.id is not None
         fut: asyncio.Future[Envelope] = self._loop.create_future()
         self._futures[frame.id] = fut
         try:
             self._write(frame)
-            self._wake.set()
+            # wake the timer task only if this deadline comes before the one it already sleeps until
+            # (waking it per request cost a task step and a new timer handle on every request)
+            due = self._timer_due
+            if due is None or now + timeout < due:
+                self._wake.set()
             env = await fut
         finally:
             self._futures.pop(frame.id, None)
@@ -240,9 +246,11 @@ class LinkConnection:
             deadline = self._tracker.next_deadline(now)
             self._wake.clear()
             if deadline is None or deadline > now:
+                self._timer_due = deadline
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(None if deadline is None else deadline - now):
                         await self._wake.wait()
+                self._timer_due = None
                 continue
             for event in self._tracker.poll(self._loop.time()):
                 if isinstance(event, RequestTimedOut):

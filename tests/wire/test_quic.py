@@ -137,6 +137,25 @@ def test_request_timeout_and_link_survives() -> None:
     run(body)
 
 
+def test_short_request_times_out_while_a_longer_one_waits() -> None:
+    """The timer task sleeps until the earliest deadline: a later, shorter request must still wake it."""
+    async def body() -> None:
+        server, _ = await _server()
+        link = await _client(server)
+        await _hello(link)
+        slow = asyncio.ensure_future(link.request(Refresh(card_ids=("a",)), timeout=60.0))
+        await asyncio.sleep(0.05)  # the timer task is now asleep until the 60 s deadline
+        short = asyncio.ensure_future(link.request(Refresh(card_ids=("b",)), timeout=0.2))
+        # 15x its timeout; a timer task left asleep would wait for an earlier request's 10 s deadline
+        done, _ = await asyncio.wait({short}, timeout=3.0)
+        assert short in done and isinstance(short.exception(), RequestTimeout)
+        slow.cancel()
+        link.close()
+        server.close()
+
+    run(body)
+
+
 def _raw(payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + payload
 
