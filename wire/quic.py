@@ -364,6 +364,11 @@ async def connect(
             await proto.wait_connected()
     except (ConnectionError, TimeoutError) as exc:
         reason = proto.terminated_reason or ("timed out" if isinstance(exc, TimeoutError) else "refused")
+        # aioquic shields its handshake waiter: after our timeout, closing fails it with ConnectionError,
+        # which nobody would read ("Future exception was never retrieved"). Read it when it comes.
+        waiter = getattr(proto, "_connected_waiter", None)
+        if isinstance(waiter, asyncio.Future):
+            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
         proto.close()
         transport.close()
         raise LinkClosed(f"cannot connect to {host}:{port}: {reason}") from None
