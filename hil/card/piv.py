@@ -292,16 +292,22 @@ class VirtualCard:
         log.info("card-wrong-pin", extra={"fields": {"tries_left": self.pin_tries_left}})
         return b"", _status_word(0x63, 0xC0 | self.pin_tries_left)
 
+    def _pin_pair_refused(self, cmd: Command) -> bytes | None:
+        """The checks CHANGE REFERENCE DATA and RESET RETRY COUNTER share: a status word, or None."""
+        if not self.selected:
+            return SW_CONDITIONS
+        if cmd.p1 != 0x00:
+            return SW_WRONG_P1P2
+        if cmd.p2 != PIN_REF:
+            return SW_REF_NOT_FOUND
+        if len(cmd.data) != 16:
+            return SW_WRONG_LENGTH
+        return None
+
     def _change_reference_data(self, cmd: Command) -> tuple[bytes, bytes]:
         """INS 24: current PIN (8, FF-padded) + new PIN (8)."""
-        if not self.selected:
-            return b"", SW_CONDITIONS
-        if cmd.p1 != 0x00:
-            return b"", SW_WRONG_P1P2
-        if cmd.p2 != PIN_REF:
-            return b"", SW_REF_NOT_FOUND
-        if len(cmd.data) != 16:
-            return b"", SW_WRONG_LENGTH
+        if (refused := self._pin_pair_refused(cmd)) is not None:
+            return b"", refused
         if self.pin_tries_left == 0:
             return b"", SW_BLOCKED
         new = _pin_value(cmd.data[8:])
@@ -316,14 +322,8 @@ class VirtualCard:
 
     def _reset_retry_counter(self, cmd: Command) -> tuple[bytes, bytes]:
         """INS 2C: PUK (8) + new PIN (8) unblocks the PIN."""
-        if not self.selected:
-            return b"", SW_CONDITIONS
-        if cmd.p1 != 0x00:
-            return b"", SW_WRONG_P1P2
-        if cmd.p2 != PIN_REF:
-            return b"", SW_REF_NOT_FOUND
-        if len(cmd.data) != 16:
-            return b"", SW_WRONG_LENGTH
+        if (refused := self._pin_pair_refused(cmd)) is not None:
+            return b"", refused
         if self.puk_tries_left == 0:
             return b"", SW_BLOCKED
         new = _pin_value(cmd.data[8:])
