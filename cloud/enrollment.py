@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from roamline.cloud.errors import Refused
-from roamline.cloud.store import Box, Card, Store
+from roamline.cloud.records import Box, Card, Store
 from roamline.wire import identity
 from roamline.wire.errors import BadCertificate, ErrorCode
 from roamline.wire.messages import Enroll, Enrolled, EnrollKind

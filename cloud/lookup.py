@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from roamline.cloud.store import Store
+from roamline.cloud.records import Store
 
 
 @dataclass(frozen=True, slots=True)

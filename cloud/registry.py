@@ -27,7 +27,7 @@ from enum import StrEnum
 from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
-from roamline.cloud.store import Registration, Store
+from roamline.cloud.records import Registration, Store
 from roamline.wire import identity, signing
 from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.messages import (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from roamline.cloud.errors import UsageError
-from roamline.cloud.store import SqliteStore
+from roamline.cloud.sqlite_store import SqliteStore
 
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 

@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from roamline.cloud.cmd.common import open_store, wall_now
     from roamline.cloud.errors import UsageError
-    from roamline.cloud.store import Token
+    from roamline.cloud.records import Token
     from roamline.wire.identity import new_installer_token, token_hash
 
     if args.ttl <= 0:

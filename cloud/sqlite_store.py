@@ -1,0 +1,374 @@
+"""``SqliteStore``: the registry's ``Store`` on one SQLite file.
+
+sqlite-utils in WAL mode with ``synchronous=NORMAL``: a commit is durable against a process crash and costs
+no fsync per transaction. Every write happens inside ``transaction()``; nested calls join the outer
+transaction, so the registry can make "consume nonce + store registration" one commit. The hot path uses
+the bare connection (cached statements) and caches rarely written rows, checked against ``data_version``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from roamline.cloud.errors import StoreError
+from roamline.cloud.records import Account, Box, Card, Event, Json, Nonce, Registration, Token
+from roamline.cloud.sqlite_schema import INDEXES, TABLES, json_or_none, reg_from_row
+from roamline.cloud.wal_checkpoint import WalCheckpointer
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+class SqliteStore:
+    """``Store`` on one SQLite file (created with its schema on open; reopened as it is).
+
+    ``background_checkpoint_s`` (the long-running registry sets it): checkpoint the WAL from a thread
+    every that many seconds; the writer then checkpoints inline only if the WAL grows past
+    ``_FALLBACK_CHECKPOINT_PAGES`` (the thread stalled). Short-lived commands leave it None.
+    """
+
+    _FALLBACK_CHECKPOINT_PAGES = 50_000
+
+    def __init__(self, path: str | Path, background_checkpoint_s: float | None = None) -> None:
+        self._path = Path(path)
+        self._db: sqlite_utils.Database | None = None
+        self._conn: sqlite3.Connection | None = None  # the same connection, used bare on the hot path
+        # Rows of the small, rarely written tables (boxes, cards, accounts, numbers) read on every message.
+        # Fresh for every read: dropped when this connection writes those tables or rolls back, and when
+        # PRAGMA data_version says another connection (`roamline cloud card revoke`...) committed.
+        self._rows: dict[tuple[str, str], Any] = {}
+        self._data_version: int | None = None
+        self._checkpointer = (
+            None if background_checkpoint_s is None else WalCheckpointer(self._path, background_checkpoint_s)
+        )
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def open(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self._path), timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            db = sqlite_utils.Database(conn)
+            db.enable_wal()
+            db.execute("PRAGMA synchronous=NORMAL")
+            with db.atomic():
+                for name, (columns, pk) in TABLES.items():
+                    db[name].create(columns, pk=pk, if_not_exists=True)  # type: ignore[union-attr]
+                for sql in INDEXES:
+                    db.execute(sql)
+            if self._checkpointer is not None:
+                db.execute(f"PRAGMA wal_autocheckpoint={self._FALLBACK_CHECKPOINT_PAGES}")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._path}: cannot open registry store: {exc}") from None
+        self._db = db
+        self._conn = conn
+        self._rows.clear()
+        self._data_version = None
+        if self._checkpointer is not None:
+            self._checkpointer.start()
+        log.info("store-open", extra={"fields": {"path": str(self._path)}})
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+            self._conn = None
+
+    def __enter__(self) -> SqliteStore:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        if self._db is None:
+            raise StoreError("store is not open")
+        return self._db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("store is not open")
+        return self._conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        try:
+            with self.db.atomic():
+                yield
+        except BaseException:
+            self._rows.clear()  # rows read or written inside the rolled-back part may be gone
+            raise
+
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """Join the open transaction as it is, else open one: no per-statement SAVEPOINT (each has a new
+        random name, so SQLite prepares it afresh) when a statement or read-then-write is atomic anyway."""
+        if self.conn.in_transaction:
+            yield
+        else:
+            with self.transaction():
+                yield
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+        return row
+
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        conn = self.conn
+        if conn.in_transaction:
+            return int(conn.execute(sql, params).rowcount)
+        with self.transaction():
+            return int(conn.execute(sql, params).rowcount)
+
+    def _write_cached(self, sql: str, params: tuple[Any, ...]) -> int:
+        """A write to a table whose rows are cached: the cache goes (also if the write fails)."""
+        self._rows.clear()
+        return self._write(sql, params)
+
+    def _cached(self, kind: str, key: str) -> Any:
+        """The cached row (a KeyError when there is none), after making sure no one else wrote since."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._rows.clear()
+            self._data_version = version
+        return self._rows[kind, key]
+
+    def _cache(self, kind: str, key: str, value: _T) -> _T:
+        if len(self._rows) >= 100_000:
+            self._rows.clear()
+        self._rows[kind, key] = value
+        return value
+
+    # accounts and numbers
+    def create_account(self, account_id: str, name: str, now: float) -> Account:
+        try:
+            self._write_cached(
+                "INSERT INTO accounts(account_id, name, created) VALUES (?, ?, ?)", (account_id, name, now)
+            )
+        except sqlite3.IntegrityError:
+            raise StoreError(f"account {account_id} exists") from None
+        return Account(account_id, name, now)
+
+    def get_account(self, account_id: str) -> Account | None:
+        try:
+            found: Account | None = self._cached("account", account_id)
+            return found
+        except KeyError:
+            pass
+        r = self._one("SELECT * FROM accounts WHERE account_id = ?", (account_id,))
+        return self._cache("account", account_id,
+                           None if r is None else Account(r["account_id"], r["name"], r["created"]))
+
+    def find_account(self, id_or_name: str) -> Account | None:
+        found = self.get_account(id_or_name)
+        if found is not None:
+            return found
+        rows = self._all("SELECT * FROM accounts WHERE name = ?", (id_or_name,))
+        if len(rows) > 1:
+            raise StoreError(f"account name {id_or_name!r} is ambiguous: use its id")
+        return None if not rows else Account(rows[0]["account_id"], rows[0]["name"], rows[0]["created"])
+
+    def add_number(self, account_id: str, number: str) -> None:
+        self._write_cached("INSERT OR IGNORE INTO numbers(number, account_id) VALUES (?, ?)",
+                           (number, account_id))
+
+    def numbers_of(self, account_id: str) -> list[str]:
+        try:
+            return list(self._cached("numbers", account_id))
+        except KeyError:
+            pass
+        rows = self._all("SELECT number FROM numbers WHERE account_id = ? ORDER BY number", (account_id,))
+        return list(self._cache("numbers", account_id, tuple(r["number"] for r in rows)))
+
+    def accounts_for_number(self, number: str) -> list[str]:
+        rows = self._all("SELECT account_id FROM numbers WHERE number = ? ORDER BY account_id", (number,))
+        return [r["account_id"] for r in rows]
+
+    # cards
+    def put_card(self, card: Card) -> None:
+        self._write_cached(
+            "INSERT OR REPLACE INTO cards(card_id, account_id, cert_pem, revoked, created, cert_9a_pem,"
+            " enroll_token) VALUES (?,?,?,?,?,?,?)",
+            (card.card_id, card.account_id, card.cert_pem, int(card.revoked), card.created, card.cert_9a_pem,
+             card.enroll_token),
+        )
+
+    def get_card(self, card_id: str) -> Card | None:
+        try:
+            found: Card | None = self._cached("card", card_id)
+            return found
+        except KeyError:
+            pass
+        r = self._one("SELECT * FROM cards WHERE card_id = ?", (card_id,))
+        if r is None:
+            return self._cache("card", card_id, None)
+        return self._cache("card", card_id, Card(r["card_id"], r["account_id"], r["cert_pem"],
+                                                 bool(r["revoked"]), r["created"], r["cert_9a_pem"],
+                                                 r["enroll_token"]))
+
+    def revoke_card(self, card_id: str, now: float) -> bool:
+        sql = "UPDATE cards SET revoked = 1, revoked_at = ? WHERE card_id = ?"
+        return self._write_cached(sql, (now, card_id)) > 0
+
+    # boxes
+    def put_box(self, box: Box) -> None:
+        self._write_cached(
+            "INSERT OR REPLACE INTO boxes(box_id, cert_pem, name, board, location, line_number, owner,"
+            " revoked, created) VALUES (?,?,?,?,?,?,?,?,?)",
+            (box.box_id, box.cert_pem, box.name, box.board,
+             None if box.location is None else json.dumps(box.location, sort_keys=True),
+             box.line_number, box.owner, int(box.revoked), box.created),
+        )
+
+    def get_box(self, box_id: str) -> Box | None:
+        try:
+            found: Box | None = self._cached("box", box_id)
+            return found
+        except KeyError:
+            pass
+        r = self._one("SELECT * FROM boxes WHERE box_id = ?", (box_id,))
+        if r is None:
+            return self._cache("box", box_id, None)
+        return self._cache("box", box_id, Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "",
+                                              json_or_none(r["location"]), r["line_number"], r["owner"],
+                                              bool(r["revoked"]), r["created"]))
+
+    def revoke_box(self, box_id: str, now: float) -> bool:
+        sql = "UPDATE boxes SET revoked = 1, revoked_at = ? WHERE box_id = ?"
+        return self._write_cached(sql, (now, box_id)) > 0
+
+    # nonces: one-time, marked used on first presentation whatever the outcome
+    def add_nonce(self, nonce: Nonce) -> None:
+        self._write(
+            "INSERT INTO nonces(nonce, conn_id, purpose, issued, expires, used) VALUES (?,?,?,?,?,?)",
+            (nonce.nonce, nonce.conn_id, nonce.purpose, nonce.issued, nonce.expires, int(nonce.used)),
+        )
+
+    def consume_nonce(self, nonce: str) -> Nonce | None:
+        """The nonce as it was before this call (None if never issued); it is used afterwards."""
+        with self._atomic():
+            r = self._one("SELECT * FROM nonces WHERE nonce = ?", (nonce,))
+            if r is None:
+                return None
+            if not r["used"]:
+                self.conn.execute("UPDATE nonces SET used = 1 WHERE nonce = ?", (nonce,))
+        return Nonce(r["nonce"], r["conn_id"], r["purpose"], r["expires"], bool(r["used"]), r["issued"])
+
+    def purge_nonces(self, now: float) -> int:
+        """Forget nonces well past expiry (a forgotten nonce is 'unknown', still refused)."""
+        return self._write("DELETE FROM nonces WHERE expires < ?", (now,))
+
+    # installer tokens: only the hash is stored
+    def add_token(self, token: Token) -> None:
+        self._write(
+            "INSERT INTO installer_tokens(token_hash, kind, expires, used) VALUES (?,?,?,?)",
+            (token.token_hash, token.kind, token.expires, int(token.used)),
+        )
+
+    def consume_token(self, token_hash: str) -> Token | None:
+        with self._atomic():
+            r = self._one("SELECT * FROM installer_tokens WHERE token_hash = ?", (token_hash,))
+            if r is None:
+                return None
+            if not r["used"]:
+                self.conn.execute("UPDATE installer_tokens SET used = 1 WHERE token_hash = ?", (token_hash,))
+        return Token(r["token_hash"], r["kind"], r["expires"], bool(r["used"]))
+
+    # registrations
+    def active_registration(self, card_id: str) -> Registration | None:
+        r = self._one("SELECT * FROM registrations WHERE card_id = ? AND active = 1", (card_id,))
+        return None if r is None else reg_from_row(r)
+
+    def active_registrations_at(self, box_id: str) -> list[Registration]:
+        sql = "SELECT * FROM registrations WHERE box_id = ? AND active = 1 ORDER BY since"
+        rows = self._all(sql, (box_id,))
+        return [reg_from_row(r) for r in rows]
+
+    def active_registrations_for(self, account_id: str) -> list[Registration]:
+        rows = self._all(
+            "SELECT * FROM registrations WHERE account_id = ? AND active = 1 ORDER BY since", (account_id,)
+        )
+        return [reg_from_row(r) for r in rows]
+
+    def next_seq(self, card_id: str) -> int:
+        r = self._one("SELECT MAX(seq) AS m FROM registrations WHERE card_id = ?", (card_id,))
+        return 1 if r is None or r["m"] is None else int(r["m"]) + 1
+
+    def add_registration(self, reg: Registration) -> None:
+        self._write(
+            "INSERT INTO registrations(registration_id, card_id, box_id, account_id, since, lease_expiry,"
+            " seq, location, active, ended, end_reason, proven_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (reg.registration_id, reg.card_id, reg.box_id, reg.account_id, reg.since, reg.lease_expiry,
+             reg.seq,
+             None if reg.location is None else json.dumps(reg.location, sort_keys=True), int(reg.active),
+             reg.ended, reg.end_reason, reg.proven_at),
+        )
+
+    def end_registration(self, registration_id: str, now: float, reason: str) -> None:
+        self._write(
+            "UPDATE registrations SET active = 0, ended = ?, end_reason = ?"
+            " WHERE registration_id = ? AND active = 1",
+            (now, reason, registration_id),
+        )
+
+    def extend_lease(self, registration_id: str, lease_expiry: float) -> None:
+        self._write(
+            "UPDATE registrations SET lease_expiry = ? WHERE registration_id = ? AND active = 1",
+            (lease_expiry, registration_id),
+        )
+
+    def lapsed_registrations(self, now: float) -> list[Registration]:
+        rows = self._all("SELECT * FROM registrations WHERE active = 1 AND lease_expiry <= ?", (now,))
+        return [reg_from_row(r) for r in rows]
+
+    def revoked_registrations(self) -> list[Registration]:
+        """Live registrations whose card or box is revoked (the registry ends them and tells the box)."""
+        rows = self._all(
+            "SELECT r.* FROM registrations r LEFT JOIN cards c ON c.card_id = r.card_id"
+            " LEFT JOIN boxes b ON b.box_id = r.box_id"
+            " WHERE r.active = 1 AND (c.revoked = 1 OR b.revoked = 1)"
+        )
+        return [reg_from_row(r) for r in rows]
+
+    def earliest_lease_expiry(self) -> float | None:
+        r = self._one("SELECT MIN(lease_expiry) AS m FROM registrations WHERE active = 1")
+        return None if r is None or r["m"] is None else float(r["m"])
+
+    # durable deliveries from boxes' outboxes: idempotent per (box, key)
+    def add_delivery(self, key: str, box_id: str, kind: str, payload: Json, at: float) -> bool:
+        """Store one delivered item; False when this box had already delivered ``key`` (nothing changes)."""
+        n = self._write(
+            "INSERT OR IGNORE INTO deliveries(key, box_id, kind, payload, at) VALUES (?,?,?,?,?)",
+            (key, box_id, kind, json.dumps(payload), at),
+        )
+        return n > 0
+
+    # events
+    def add_event(self, at: float, kind: str, fields: Json) -> None:
+        self._write("INSERT INTO events(at, kind, fields) VALUES (?,?,?)", (at, kind, json.dumps(fields)))
+
+    def events(self, limit: int = 100) -> list[Event]:
+        rows = self._all("SELECT * FROM events ORDER BY event_id DESC LIMIT ?", (limit,))
+        return [Event(r["event_id"], r["at"], r["kind"], json.loads(r["fields"])) for r in reversed(rows)]
