@@ -17,7 +17,7 @@ from roamline.hil.errors import UsageError
 from roamline.hil.exchange import audio, callerid
 from roamline.hil.exchange.dialects import dialect as find_dialect
 from roamline.hil.exchange.endpoints import DISCONNECTS, Endpoint, Line, Phone
-from roamline.hil.exchange.modem import Dial, Flash, OffHook, OnHook, SendDigit
+from roamline.hil.exchange.linerequests import Dial, Flash, OffHook, OnHook, SendDigit
 
 log = logging.getLogger(__name__)
 

@@ -2,57 +2,29 @@
 
 The exchange calls ``ring``/``caller_id``/``progress``/``loop_drop``/``dtmf``/``hear`` and takes
 ``speak()`` frames and ``take_requests()``; the pty adapter calls ``feed``/``take_output``; everyone
-calls ``tick(now)``. Times are simulated seconds (the exchange may run time-scaled).
+calls ``tick(now)``. Times are simulated seconds (the exchange may run time-scaled). ``ModemSim`` holds the
+state, the DTE output, the line side, voice streams and time; the AT commands are in atcommands (+V in
+voicecmds), dialing in dialing, and what it asks of its line in linerequests.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 
-from roamline.hil.exchange import audio, callerid, voicecmds
-from roamline.hil.exchange.atparse import AtSyntaxError, Cmd, parse
+from roamline.hil.exchange import atcommands, audio, callerid, dialing
 from roamline.hil.exchange.dialects import Dialect
+from roamline.hil.exchange.linerequests import Dial, Flash, LineRequest, OffHook, OnHook, SendDigit
 from roamline.hil.exchange.voicepath import VoicePath, take_frame
+
+__all__ = ["DLE", "Dial", "Flash", "LineRequest", "ModemSim", "OffHook", "OnHook", "SendDigit"]
 
 log = logging.getLogger(__name__)
 
 DLE = 0x10
-MAX_LINE = 256
 MAX_OUT = 1 << 20  # bytes held for a DTE that does not read
 RING_GAP_RESET = 8.0  # no ring for this long: the incoming call is gone, ring count restarts
-
-
-@dataclass(frozen=True, slots=True)
-class LineRequest:
-    """Base of what the modem asks of its line."""
-
-
-@dataclass(frozen=True, slots=True)
-class OffHook(LineRequest):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class OnHook(LineRequest):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Dial(LineRequest):
-    number: str
-
-
-@dataclass(frozen=True, slots=True)
-class SendDigit(LineRequest):
-    digit: str
-
-
-@dataclass(frozen=True, slots=True)
-class Flash(LineRequest):
-    """A hook flash (on-hook for about 0.5 s) while the modem is on the line."""
 
 
 class ModemSim:
@@ -103,7 +75,7 @@ class ModemSim:
         self.vls = 0
         self.sreg = {0: 0, 3: 13, 4: 10, 5: 8, 6: 2, 7: 50, 8: 2, 10: 14, 11: 95}
 
-    # ---- DTE side -------------------------------------------------------------------------------
+    # ---- DTE side (AT commands: see atcommands) --------------------------------------------------
     def feed(self, data: bytes, now: float) -> None:
         self._now = now
         if self.silent:
@@ -123,7 +95,7 @@ class ModemSim:
                     self.hangup()
                     self._finish("NO CARRIER")
             else:
-                self._command_byte(b, now)
+                atcommands.command_byte(self, b, now)
 
     def take_output(self) -> bytes:
         out = bytes(self._out)
@@ -161,155 +133,13 @@ class ModemSim:
         self.mode = "command"
         self._result(result)
 
-    # ---- command state ---------------------------------------------------------------------------
-    def _command_byte(self, b: int, now: float) -> None:
-        cr, bs = self.sreg[3], self.sreg[5]
-        if self.echo:
-            self._write(bytes([b]))
-        if b == bs:
-            if self._line:
-                self._line.pop()
-            return
-        if b == cr:
-            line = self._line.decode("latin-1")
-            self._line.clear()
-            self._command_line(line, now)
-            return
-        if b == 0x0A or b == 0:
-            return
-        if b == ord("/") and self._line[-1:].upper() == b"A" and len(self._line.strip()) >= 1:
-            # "A/" repeats the last command line at once
-            self._line.clear()
-            if self.echo:
-                self._write(b"\r")
-            self._command_line(self.last_command, now)
-            return
-        if len(self._line) >= MAX_LINE:
-            self._line.clear()
-            self._result("ERROR")
-            return
-        self._line.append(b)
-
-    def _command_line(self, line: str, now: float) -> None:
-        at = line.upper().rfind("AT")  # line noise before the prefix is ignored
-        if at < 0:
-            return
-        body = line[at + 2 :]
-        self.last_command = "AT" + body
-        try:
-            cmds = parse(body)
-        except AtSyntaxError:
-            self._result("ERROR")
-            return
-        for cmd in cmds:
-            try:
-                outcome = self._execute(cmd, now)
-            except (ValueError, KeyError, IndexError, TypeError):
-                outcome = "ERROR"
-            if outcome == "ERROR":
-                self._result("ERROR")
-                return
-            if outcome == "DEFER":  # the command answers later (dial, stream, tones)
-                return
-        self._result("OK")
-
-    def _execute(self, c: Cmd, now: float) -> str:
-        n = c.name
-        v = int(c.arg) if c.arg.isdigit() else 0
-        if n == "E":
-            self.echo = v == 1
-        elif n == "V":
-            self.verbose = v == 1
-        elif n == "Q":
-            self.quiet = v == 1
-        elif n in ("L", "M", "X", "&C", "&D", "&K", "&W", "&S", "B", "N", "W", "Y", "&B", "&G", "&Y"):
-            pass
-        elif n in ("Z", "&F"):
-            self.hangup()
-            self._reset_settings()
-            self.echo, self.verbose, self.quiet = True, True, False
-        elif n == "H":
-            self.hangup()
-        elif n == "I":
-            text = self.d.ati.get(v)
-            if text is None:
-                return "ERROR"
-            if text != "OK":
-                self.info(text)
-        elif n == "O":
-            return "ERROR"
-        elif n.startswith("S") and n[1:].isdigit():
-            reg = int(n[1:])
-            if c.op == "?":
-                self.info(f"{self.sreg.get(reg, 0):03d}")
-            elif c.op == "=":
-                if not 0 <= int(c.arg) <= 255:
-                    return "ERROR"
-                self.sreg[reg] = int(c.arg)
-        elif n == "A":
-            return self.answer(now)
-        elif n == "D":
-            return self._dial(c.arg, now)
-        elif n in ("+GMI", "+FMI"):
-            self.info(self.d.manufacturer)
-        elif n in ("+GMM", "+FMM"):
-            self.info(self.d.model)
-        elif n in ("+GMR", "+FMR"):
-            self.info(self.d.revision)
-        elif n == "+GCAP":
-            self.info("+GCAP: +FCLASS,+MS,+ES,+DS,+V")
-        elif n == "+FCLASS":
-            return self._fclass(c)
-        elif n in self.d.cid_commands:
-            return self._param(c, "vcid", (0, 1, 2), "0-2" if n == "+VCID" else "0,1,2")
-        elif n == "+VCID" or n == "#CID":
-            return "ERROR"
-        elif n.startswith("+V"):
-            return self._voice(c, now)
-        else:
-            return "ERROR"
-        return "OK"
-
-    def _param(self, c: Cmd, attr: str, allowed: tuple[int, ...], rng: str) -> str:
-        if c.op == "?":
-            self.info(str(getattr(self, attr)))
-        elif c.op == "=?":
-            self.info(f"({rng})")
-        elif c.op == "=":
-            val = int(c.arg)
-            if val not in allowed:
-                return "ERROR"
-            setattr(self, attr, val)
-        else:
-            return "ERROR"
-        return "OK"
-
-    def _fclass(self, c: Cmd) -> str:
-        if c.op == "?":
-            self.info(str(self.fclass))
-        elif c.op == "=?":
-            self.info(self.d.fclass_range)
-        elif c.op == "=":
-            if c.arg not in ("0", "1", "1.0", "2", "8") or c.arg not in self.d.fclass_range:
-                return "ERROR"
-            new = 8 if c.arg == "8" else 0
-            if new != 8 and self.off_hook:
-                self.hangup()
-            self.fclass = new
-        else:
-            return "ERROR"
-        return "OK"
-
-    # ---- voice commands (+V...): see voicecmds --------------------------------------------------
-    def _voice(self, c: Cmd, now: float) -> str:
-        return voicecmds.execute(self, c, now)
-
+    # ---- DTMF to the line (+VTS; the +V commands are in voicecmds) -------------------------------
     def digit_out(self, digit: str, dur: float) -> None:
         """Send a DTMF digit to the line (+VTS): the far end hears the tone and detects the digit."""
         self._requests.append(SendDigit(digit))
         self.tone_audio.append(audio.tone(audio.DTMF_FREQS[digit], dur))
 
-    # ---- hook, answer, dial ----------------------------------------------------------------------
+    # ---- hook and answer (dialing: see dialing) --------------------------------------------------
     def _go_off_hook(self) -> None:
         if not self.off_hook:
             self.off_hook = True
@@ -341,66 +171,6 @@ class ModemSim:
         self.mode = "answering"
         self._deferred = (now + 3.0, "NO CARRIER")
         return "DEFER"
-
-    def _dial(self, dialstring: str, now: float) -> str:
-        digits, delay, flashes = "", 0.0, 0
-        for ch in dialstring.upper():
-            if ch in "0123456789*#ABCD":
-                digits += ch
-                delay += (self.sreg[11] / 1000.0) * 2
-            elif ch == ",":
-                delay += self.sreg[8]
-            elif ch == "!":
-                delay += 0.5
-                flashes += 1
-            elif ch in "TPW@;R -()L":
-                continue
-            else:
-                return "ERROR"
-        if self.off_hook and flashes and not digits:
-            # already on the line (in a call): flash the hook, e.g. to take a waiting call; OK when done
-            self._requests += [Flash()] * flashes
-            self.mode = "tones"
-            self._deferred = (now + delay, "OK")
-            return "DEFER"
-        self._go_off_hook()
-        self.mode = "dialing"
-        self._dial_digits = digits
-        self._dial_started = now
-        self._dial_done_at = now + 0.5 + delay  # listens for dial tone first
-        self._dial_sent = False
-        self._ringback_seen = False
-        return "DEFER"
-
-    def _dial_tick(self, now: float) -> None:
-        if not self._dial_sent:
-            if self._tone is None and now - self._dial_started >= min(self.sreg[6], 2):
-                self.hangup()
-                self._finish("NO DIALTONE")
-            elif now >= self._dial_done_at and self._tone == "dial":
-                self._dial_sent = True
-                self._requests.append(Dial(self._dial_digits))
-                self._dial_done_at = now
-                if self.d.dial_immediate and self.fclass == 8:
-                    self._finish(self.d.dial_result)
-            return
-        since = now - self._dial_done_at
-        if self._tone in ("busy", "reorder") and now - self._tone_since >= 1.0:
-            self.hangup()
-            self._finish("BUSY")
-        elif self._tone == "ringback":
-            if since >= self.sreg[7]:
-                self.hangup()
-                self._finish("NO ANSWER")
-        elif self.fclass != 8:
-            if since >= 1.0:
-                self.hangup()
-                self._finish("NO CARRIER")
-        elif self._ringback_seen:
-            if now - self._ringback_end >= self.vra / 10.0:
-                self._finish(self.d.dial_result)
-        elif since >= self.vrn:
-            self._finish(self.d.dial_result)
 
     # ---- line side (called by the exchange) ------------------------------------------------------
     def ring(self, now: float) -> None:
@@ -497,7 +267,7 @@ class ModemSim:
         if self.silent:
             return
         if self.mode == "dialing":
-            self._dial_tick(now)
+            dialing.dial_tick(self, now)
         if self.mode == "command_wait" and not self.voice.tx_len:
             self.voice.stop()
             self._finish("OK")
