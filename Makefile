@@ -18,16 +18,17 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy $(STRICT)
 	$(VENV)/bin/mypy $(LOOSE)
 
 # The whole suite, lint first.
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -P -m pytest -q
 
 # The suite without lint, for quick iterations.
 unit: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -P -m pytest -q
 
 bench: $(STAMP)
 	$(VENV)/bin/roamline bench register --json
