@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.bootstrapped
 STRICT := -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
-.PHONY: deps demo test unit lint bench clean
+.PHONY: deps demo test unit lint wheel-smoke bench clean
 
 deps: $(STAMP)
 
@@ -22,13 +22,19 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy $(STRICT)
 	$(VENV)/bin/mypy $(LOOSE)
 
-# The whole suite, lint first.
+# Lint, the package as users get it, then the whole suite (its summary stays the last line). -P: the
+# repository root is not on sys.path (tests import the installed package, never a bare room name).
 test: lint
+	scripts/wheel_smoke.sh
 	$(PY) -P -m pytest -q
 
 # The suite without lint, for quick iterations.
 unit: $(STAMP)
 	$(PY) -P -m pytest -q
+
+# Build the sdist and the wheel, install the wheel in a fresh venv, run a command of every room there.
+wheel-smoke: $(STAMP)
+	scripts/wheel_smoke.sh
 
 bench: $(STAMP)
 	$(VENV)/bin/roamline bench register --json
