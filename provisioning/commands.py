@@ -3,4 +3,5 @@
 COMMANDS: dict[str, str] = {
     "box enroll": "roamline.provisioning.box_enroll_cmd",
     "card issue": "roamline.provisioning.card_issue_cmd",
+    "flash": "roamline.provisioning.flash_cmd",
 }
