@@ -47,7 +47,8 @@ def civic_element() -> Any:
     from roamline.wire import validate
     from roamline.wire.civic import parse_civic_element
 
-    return validate.Parsed("civic element", lambda text: "=".join(parse_civic_element(text)), max_len=200)
+    return validate.Parsed("civic element", lambda text: "=".join(parse_civic_element(text)),
+                           example="RD=Elm Street", max_len=200)
 
 
 def run(args: argparse.Namespace) -> int:

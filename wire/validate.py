@@ -573,8 +573,8 @@ class Parsed(Validator):
 
     kind = "spec"
 
-    def __init__(self, what: str, parse: Callable[[str], Any], max_len: int = 4096) -> None:
-        self.what, self.parse, self.max_len = what, parse, max_len
+    def __init__(self, what: str, parse: Callable[[str], Any], example: str, max_len: int = 4096) -> None:
+        self.what, self.parse, self.example, self.max_len = what, parse, example, max_len
 
     def check(self, text: str) -> Any:
         if not text.strip():

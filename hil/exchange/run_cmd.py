@@ -12,13 +12,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--rig", metavar="FILE", type=validate.Parsed("exchange rig", rig.load),
+    src.add_argument("--rig", metavar="FILE", type=validate.ExistingFile(),
                      help="TOML file: [exchange] table or top-level lines/phones")
     src.add_argument("--lines", metavar="SPEC", default=None,
-                     type=validate.Parsed("--lines", rig.parse_lines),
+                     type=validate.Parsed("--lines", rig.parse_lines, "5551000:cx93001"),
                      help="NUMBER[:MODEM[:CID_TIMING[:DISCONNECT]]],... e.g. 5551000:cx93001,5551001:usr5637")
     parser.add_argument("--phones", metavar="SPEC", default=None,
-                        type=validate.Parsed("--phones", rig.parse_phones),
+                        type=validate.Parsed("--phones", rig.parse_phones, "5550100:ANN"),
                         help="PSTN phones NUMBER[:NAME],... (a call from the control socket adds one too)")
     parser.add_argument("--time-scale", type=validate.Number(0.0, 1000.0, lo_open=True), default=None,
                         help="simulated seconds per real second")
@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
     from roamline.hil.exchange import rig
     from roamline.hil.exchange.control import ControlServer
 
-    # --rig and --lines were loaded and validated while parsing
-    spec = args.rig or rig.ExchangeSpec(lines=args.lines or rig.parse_lines("5551000:cx93001"))
+    if args.rig:
+        spec = rig.load(args.rig)
+    else:  # --lines was parsed and validated with the other options
+        spec = rig.ExchangeSpec(lines=args.lines or rig.parse_lines("5551000:cx93001"))
     updates: dict[str, object] = {}
     if args.phones:
         updates["phones"] = spec.phones + args.phones
