@@ -99,3 +99,28 @@ def test_virtual_card_keys() -> None:
         card.new_key_csr("9c")
     with pytest.raises(UsageError):
         VirtualCardKeys("XYZ")
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_bundle_that_fails_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     existing: bool) -> None:
+    from roamline.provisioning import enroll
+    from roamline.wire.config import ConfigError
+
+    def refuse(path: Path) -> None:
+        raise ConfigError(f"{path}: simulated bad config")
+
+    monkeypatch.setattr(enroll, "load_box_config", refuse)
+    out = tmp_path / "b"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    ca = identity.CertificateAuthority.create(now=time.time())
+    key = identity.generate_key()
+    with pytest.raises(ConfigError):
+        write_box_bundle(out, key=key, enrolled=_issue(ca, key), ca_pem=ca.cert_pem,
+                         address=RegistryAddress("127.0.0.1", 5000), box_name="kiosk", board="sim")
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    else:
+        assert not out.exists()
