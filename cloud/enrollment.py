@@ -118,11 +118,14 @@ def _csr_card_slot(csr: x509.CertificateSigningRequest) -> str:
 
 def box_details(body: dict[str, Any] | None) -> dict[str, Any]:
     """The box details of an enrollment, checked: a recorded location must be a complete dispatchable
-    civic address (roamline.wire.civic: no P.O. box), the line number E.164. Refused(BAD_BODY) if not."""
+    civic address (roamline.wire.civic: no P.O. box), the line number E.164, the name a display name.
+    Refused(BAD_BODY) if not."""
     details = dict(body or {})
     try:
         if details.get("location") is not None:
             details["location"] = civic.check_location(details["location"])
+        if details.get("name") is not None:
+            details["name"] = validate.check_display_name(str(details["name"]))
         if details.get("line_number") is not None:
             details["line_number"] = validate.check_e164(str(details["line_number"]))
     except UsageError as exc:

@@ -322,7 +322,10 @@ def check_host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host:
         raise UsageError(f"must be HOST:PORT ([v6]:PORT for IPv6), not {show(text)}")
-    return check_host(host), check_port(port)
+    try:
+        return check_host(host), check_port(port)
+    except UsageError as exc:
+        raise UsageError(f"HOST:PORT: {exc}") from None
 
 
 class HostPort(Validator):

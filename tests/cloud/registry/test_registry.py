@@ -546,12 +546,13 @@ HOME = {"country": "US", "A1": "IL", "A3": "Springfield", "RD": "Elm Street", "H
     {"location": "Springfield"},
     {"location": {"civic": {**HOME, "NOPE": "1"}}},
     {"line_number": "555-0100"},
+    {"name": "kiosk\x1b[2J"},
 ])
 def test_the_registry_refuses_an_undispatchable_address(world: Any, box: dict[str, Any]) -> None:
     """The registry checks the address itself (not only the installer's tool), before the token."""
     h = world
     tok = h.token("box")
-    assert code_of(_enroll(h, tok, box={"name": "b", "board": "sim", **box})) == ErrorCode.BAD_BODY
+    assert code_of(_enroll(h, tok, box={"name": "b", "board": "sim"} | box)) == ErrorCode.BAD_BODY
     good = {"name": "b", "board": "sim", "location": {"civic": HOME, "method": "installer"}}
     ok = _enroll(h, tok, box=good)
     assert isinstance(ok, Enrolled)  # the refusal did not spend the token

@@ -68,9 +68,9 @@ def test_box_bundle_is_a_loadable_config(tmp_path: Path) -> None:
     ca = identity.CertificateAuthority.create(now=time.time())
     key = identity.generate_key()
     path = write_box_bundle(tmp_path / "b", key=key, enrolled=_issue(ca, key), ca_pem=ca.cert_pem,
-                            address=RegistryAddress("127.0.0.1", 5000), box_name="kiosk", board="pi4")
+                            address=RegistryAddress("127.0.0.1", 5000), box_name="kiosk", board="pi4-ag1171")
     cfg = load_box_config(path)
-    assert (cfg.name, cfg.board, cfg.registry.port) == ("kiosk", "pi4", 5000)
+    assert (cfg.name, cfg.board, cfg.registry.port) == ("kiosk", "pi4-ag1171", 5000)
     assert cfg.registry.ca.read_bytes() == ca.cert_pem
     assert identity.load_private_key_pem(cfg.identity.key.read_bytes()).public_key() == key.public_key()
     assert (tmp_path / "b" / "box.key").stat().st_mode & 0o077 == 0
