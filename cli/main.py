@@ -62,11 +62,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     rooms = _rooms()
     if not args:
         _print_rooms(rooms)
-        return 2
+        return _fail("no room given (listed above)", 2)
     room = args.pop(0)
     if room not in rooms:
         return _fail(f"no room {room!r} (rooms: {', '.join(sorted(rooms))})", 2)
-    table: Mapping[str, str] = rooms[room].load()
+    try:
+        table: Mapping[str, str] = rooms[room].load()
+    except Exception as exc:  # a broken room must not print a traceback either
+        return _failed(exc, debug)
     prog = f"roamline {room}"
     if "" in table and (not args or args[0] not in {w.split()[0] for w in table if w}):
         words, used = "", 0
@@ -76,7 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except tree.CommandNotFound:
             wanted = [a for a in args if not a.startswith("-")]
             _print_commands(prog, table, wanted[:1] if tree.below(table, wanted[:1]) else [])
-            return 0 if any(a in ("-h", "--help") for a in args) else 2
+            if any(a in ("-h", "--help") for a in args):
+                return 0
+            return _fail(f"{prog}: no command {' '.join(wanted[:3]) or '(none given)'!r} (listed above)", 2)
     try:
         module = tree.load(table[words])
         parser = tree.parser_for(f"{prog} {words}".strip(), module)

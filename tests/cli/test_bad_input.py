@@ -385,3 +385,37 @@ def test_console_script_refuses_in_one_line(argv: list[str], world: World, tmp_p
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert done.stdout == ""
     assert snapshot(world.root, tmp_path) == before
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_any_value_is_accepted_or_refused_in_one_line(world: World, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Property over the whole tree: whatever text reaches an option, the command either accepts it
+    (and would run) or refuses it with exit 2 and one line; never another exit, never a traceback."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    targets = [(cmd, a.dest) for cmd in COMMANDS for a in options(cmd.parser())
+               if classify(a) not in (None, "flag")]
+    monkeypatch.chdir(tmp_path)
+    load = tree.load
+    monkeypatch.setattr(tree, "load", lambda name: _Unrun(load(name)))
+    text = st.text(st.characters(blacklist_characters="\x00"), max_size=40)
+
+    examples = int(os.environ.get("ROAMLINE_CLI_EXAMPLES", "100"))  # 2,000 ran clean once (50 s)
+
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.sampled_from(targets), text)
+    def check(target: tuple[Command, str], value: str) -> None:
+        cmd, dest = target
+        action = next(a for a in options(cmd.parser()) if a.dest == dest)
+        rc = face.main(argv_with(cmd, world, action, value))
+        out, err = capsys.readouterr()
+        assert rc in (2, NOT_REFUSED), (cmd.name, dest, value, rc, err)
+        if rc == 2:
+            assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and out == ""
+
+    before = snapshot(world.root, tmp_path)
+    check()
+    assert snapshot(world.root, tmp_path) == before

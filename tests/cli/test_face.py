@@ -132,3 +132,10 @@ def test_argument_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str])
 def test_help_returns_0_in_process(capsys: pytest.CaptureFixture[str]) -> None:
     assert face.main(["cloud", "where", "--help"]) == 0
     assert "usage: roamline cloud where" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [[], ["cloud"], ["cloud", "frobnicate"], ["box", "diag"]])
+def test_no_command_is_a_one_line_usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert face.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("roamline: ")
