@@ -20,12 +20,15 @@ SUMMARY = "flashing MB/s against dd conv=fsync on the same kind of target, and v
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from roamline.wire import validate
+
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line (default)")
-    parser.add_argument("--mb", type=int, default=256, help="image size in MB (MiB)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mb", type=validate.count(1, 65536), default=256, help="image size in MB (MiB)")
+    parser.add_argument("--rounds", type=validate.count(1, 100), default=3)
     parser.add_argument("--target", choices=("auto", "loop", "file"), default="auto")
-    parser.add_argument("--workdir", help="where the image and the targets' backing files live (default: "
-                                          "/dev/shm when it exists, so the shared disk's noise stays out)")
+    parser.add_argument("--workdir", type=validate.NewDir(),
+                        help="where the image and the targets' backing files live (made if missing; default: "
+                             "/dev/shm when it exists, so the shared disk's noise stays out)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
             subprocess.run(["losetup", "-d", loops.pop()], check=False, capture_output=True)
 
     flash, dd, verify = [], [], []
-    workdir = args.workdir or ("/dev/shm" if Path("/dev/shm").is_dir() else None)
+    workdir = str(args.workdir) if args.workdir else ("/dev/shm" if Path("/dev/shm").is_dir() else None)
+    if workdir is not None:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="roamline-bench-flash-", dir=workdir) as tmp:
         root = Path(tmp)
         image = root / "image.img"

@@ -10,19 +10,25 @@ SUMMARY = "write an image to SD cards, verify it read back past the cache, injec
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", type=Path, help="raw disk image (.img)")
-    parser.add_argument("devices", nargs="+", metavar="DEVICE",
+    from roamline.wire import validate
+
+    target = validate.NewFile(overwrite=True)  # a device, or an image file to (over)write
+    parser.add_argument("image", type=validate.ExistingFile(), help="raw disk image (.img)")
+    parser.add_argument("devices", nargs="+", metavar="DEVICE", type=target,
                         help="whole block devices (/dev/sdX, /dev/mmcblkN) or image files to write")
-    parser.add_argument("--identity", action="append", default=[], type=Path, metavar="DIR",
+    parser.add_argument("--identity", action="append", default=[], metavar="DIR",
+                        type=validate.ExistingDir("box.toml", "not an enrollment bundle: "
+                                                  "`provision box enroll --out DIR` writes one"),
                         help="enrollment bundle (from `provision box enroll --out DIR`) for each DEVICE, "
                              "in order: none at all, or one per device")
     parser.add_argument("--allow-loop", action="store_true",
                         help="allow loop devices (they report non-removable; for tests and staging)")
     parser.add_argument("--force", action="store_true",
                         help="write devices that do not look removable (each must also be --confirm'ed)")
-    parser.add_argument("--confirm", action="append", default=[], metavar="DEVICE",
+    parser.add_argument("--confirm", action="append", default=[], metavar="DEVICE", type=target,
                         help="with --force: the path of a non-removable device, typed again")
-    parser.add_argument("--chunk-mb", type=int, default=4, help="write size (default 4 MiB, like dd bs=4M)")
+    parser.add_argument("--chunk-mb", type=validate.count(1, 64), default=4,
+                        help="write size in MiB (default 4, like dd bs=4M)")
     parser.add_argument("--json", action="store_true", help="one JSON report per device on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from roamline.provisioning.errors import UsageError
     from roamline.provisioning.flasher import FileDevice, Job, flash_many, read_image
 
-    devices: list[str] = args.devices
+    devices: list[str] = [str(d) for d in args.devices]
     if len(set(devices)) != len(devices):
         raise UsageError("a device is named twice")
     if args.identity and len(args.identity) != len(devices):
@@ -72,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the same identity bundle twice (two boxes cannot share an identity)")
     bundles = [load_bundle(p) for p in args.identity]
     image = read_image(args.image, need_boot=bool(bundles))
-    overrides = Overrides(allow_loop=args.allow_loop, force=args.force, confirm=tuple(args.confirm))
+    confirm = tuple(str(c) for c in args.confirm)
+    overrides = Overrides(allow_loop=args.allow_loop, force=args.force, confirm=confirm)
     refused = 0
     for dev in devices:
         for why in refusals(inspect_target(dev, str(args.image)), image.size, overrides):

@@ -215,7 +215,7 @@ def test_bundles_and_images_are_checked_before_any_write(tmp_path: Path,
         (foreign / name).write_bytes(((b if name == "ca.pem" else a) / name).read_bytes())
     cases.append(([str(out), "--identity", str(foreign)], "signature does not verify"))
     for argv, reason in cases:
-        assert main(["provision", "flash", str(image), *argv]) == 1, argv
+        assert main(["provision", "flash", str(image), *argv]) == 2, argv
         assert reason in capsys.readouterr().err
     assert not out.exists()
     plain = tmp_path / "plain.img"
