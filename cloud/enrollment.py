@@ -1,7 +1,8 @@
 """Enrollment: the registry's CA certifies box and card keys presented with a one-time installer token.
 
 The token is burnt only when a certificate is issued (a refused request leaves it usable). A card's
-second key (9A, PIV Authentication) may be certified once, with the same token that enrolled its 9E key.
+second key (9A, PIV Authentication; ``Enroll.slot``) may be certified once, with the same token that
+enrolled its 9E key.
 """
 
 from __future__ import annotations
@@ -10,14 +11,11 @@ import dataclasses
 import logging
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 from roamline.cloud.errors import Refused
 from roamline.cloud.records import Box, Card, Store
 from roamline.wire import civic, identity, validate
 from roamline.wire.errors import BadCertificate, ErrorCode, UsageError
-from roamline.wire.messages import Enroll, Enrolled, EnrollKind
+from roamline.wire.messages import CardSlot, Enroll, Enrolled, EnrollKind
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +31,13 @@ class Enrollment:
             csr = identity.load_csr(msg.csr_pem)
         except BadCertificate as exc:
             raise Refused(ErrorCode.BAD_BODY, f"CSR: {exc}") from None
-        slot = _csr_card_slot(csr) if msg.kind is EnrollKind.CARD else None
+        if msg.slot is not None and msg.kind is not EnrollKind.CARD:
+            raise Refused(ErrorCode.BAD_BODY, "slot is for card enrollments")
+        slot = (msg.slot or CardSlot.CARD_AUTH) if msg.kind is EnrollKind.CARD else None
         details = box_details(msg.box) if msg.kind is EnrollKind.BOX else {}  # checked before the token
         with self._store.transaction():  # token burnt only if a certificate is issued
             token = self._store.consume_token(identity.token_hash(msg.token))
-            if slot == "9a" and token is not None and token.expires > now:
+            if slot is CardSlot.PIV_AUTH and token is not None and token.expires > now:
                 subject, cert_pem = self._enroll_card_9a(msg, token.token_hash, now)
                 self._store.add_event(now, "enrolled", {"kind": "card-9a", "id": subject})
                 return Enrolled(cert_pem=cert_pem, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=subject)
@@ -102,18 +102,6 @@ class Enrollment:
         pem = identity.certificate_pem(cert).decode("ascii")
         self._store.put_card(Card(msg.card_id, account.account_id, pem, False, now, None, token_hash))
         return msg.card_id, pem
-
-
-CSR_SLOT_9A_SUFFIX = "/9a"
-"""A card CSR whose subject CN ends with this asks for the 9A (PIV Authentication) certificate; any other
-card CSR is for 9E. Stopgap until the wire Enroll body carries a slot (see the cloud report); the
-provisioning tool uses the same convention (roamline.provisioning.cardissue)."""
-
-
-def _csr_card_slot(csr: x509.CertificateSigningRequest) -> str:
-    cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    cn = cns[0].value if cns else ""
-    return "9a" if isinstance(cn, str) and cn.endswith(CSR_SLOT_9A_SUFFIX) else "9e"
 
 
 def box_details(body: dict[str, Any] | None) -> dict[str, Any]:

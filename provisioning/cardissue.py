@@ -7,9 +7,8 @@ admin key. Today's implementation is :class:`VirtualCardKeys`, which produces a 
 virtual PIV card (roamline.provisioning.cardfile).
 
 Both keys are enrolled with the same one-time installer token: 9E first (this binds the card to the
-account), then 9A, which the registry accepts once for the card that token enrolled. A 9A CSR is marked
-by its subject CN ending in ``/9a`` (same convention as roamline.cloud.enrollment) until the wire
-``enroll`` body carries the slot.
+account), then 9A, which the registry accepts once for the card that token enrolled. ``Enroll.slot``
+says which key a request is for (the CSR's own subject is ignored by the registry).
 """
 
 from __future__ import annotations
@@ -23,11 +22,10 @@ from roamline.provisioning.cardfile import CardFile, ChuidFields, PinFields, Slo
 from roamline.provisioning.enroll import RegistryAddress, check_issued, enroll_over_link
 from roamline.provisioning.errors import UsageError
 from roamline.wire import identity
-from roamline.wire.messages import Enroll, EnrollKind
+from roamline.wire.messages import CardSlot, Enroll, EnrollKind
 
 log = logging.getLogger(__name__)
 
-CSR_SLOT_9A_SUFFIX = "/9a"
 SLOTS = ("9e", "9a")
 # A syntactically valid 25-byte FASC-N (agency/system 9999, credential 999999), as test cards carry.
 DEFAULT_FASC_N = "d4e739da739ced39ce739d836858210842108421c84210c3eb"
@@ -66,8 +64,7 @@ class VirtualCardKeys:
             raise UsageError(f"no slot {slot!r} (slots: {', '.join(SLOTS)})")
         key = identity.generate_key()
         self._keys[slot] = key
-        cn = self._guid + (CSR_SLOT_9A_SUFFIX if slot == "9a" else "")
-        return identity.make_csr(key, cn).decode("ascii"), key.public_key()
+        return identity.make_csr(key, self._guid).decode("ascii"), key.public_key()
 
     def install(self, slot: str, cert_pem: str) -> None:
         self._certs[slot] = cert_pem
@@ -94,7 +91,7 @@ async def issue_card(address: RegistryAddress, ca_pem: bytes, token: str, accoun
     for slot in ("9e", "9a") if with_9a else ("9e",):
         csr, public = card.new_key_csr(slot)
         request = Enroll(token=token, csr_pem=csr, kind=EnrollKind.CARD, account=account,
-                         card_id=card.card_id)
+                         card_id=card.card_id, slot=CardSlot(slot))
         enrolled = await enroll_over_link(address, ca_pem, request, timeout)
         check_issued(enrolled, ca_pem, identity.Role.CARD, public, time.time())
         card.install(slot, enrolled.cert_pem)

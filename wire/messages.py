@@ -80,6 +80,13 @@ class EnrollKind(StrEnum):
     CARD = "card"
 
 
+class CardSlot(StrEnum):
+    """The PIV key a card enrollment certifies (SP 800-73-4 key references)."""
+
+    CARD_AUTH = "9e"  # Card Authentication: registration, no PIN
+    PIV_AUTH = "9a"  # PIV Authentication: acts that need the holder's PIN
+
+
 class RevokedKind(StrEnum):
     CARD = "card"
     BOX = "box"
@@ -267,8 +274,9 @@ class Pong(Message):
 class Enroll(Message):
     """Installer tool → registry: get a certificate for a box or card key, with a one-time token.
 
-    Allowed before hello (the token is the credential). ``card_id`` and ``account`` are for cards;
-    ``box`` holds box details (board, street address, line number …) for boxes.
+    Allowed before hello (the token is the credential). ``card_id``, ``account`` and ``slot`` (which
+    key: 9E, the default, or 9A) are for cards; ``box`` holds box details (board, street address, line
+    number …) for boxes.
     """
 
     TYPE: ClassVar[str] = "enroll"
@@ -278,6 +286,7 @@ class Enroll(Message):
     kind: EnrollKind
     account: str | None = None
     card_id: str | None = None
+    slot: CardSlot | None = None
     box: dict[str, Any] | None = None
 
 

@@ -16,6 +16,7 @@ from roamline.wire.framing import Frame, FrameDecoder
 from roamline.wire.messages import (
     MESSAGE_TYPES,
     Ack,
+    CardSlot,
     Deliver,
     Deregister,
     Enroll,
@@ -77,7 +78,8 @@ SAMPLES: list[Message] = [
     Error(code=ErrorCode.STALE_NONCE, message="nonce expired"),
     Ping(),
     Pong(),
-    Enroll(token="rlt_x", csr_pem="csr", kind=EnrollKind.CARD, account="acct-1", card_id="00" * 16),
+    Enroll(token="rlt_x", csr_pem="csr", kind=EnrollKind.CARD, account="acct-1", card_id="00" * 16,
+           slot=CardSlot.PIV_AUTH),
     Enrolled(cert_pem="c", ca_cert_pem="ca", id="box-0123456789abcdef"),
     Deliver(key="k-1", kind="call-record", payload={"duration_s": 12}),
     Ack(keys=("k-1",)),
@@ -125,6 +127,7 @@ def test_unknown_type() -> None:
     ("mtype", "body", "where"),
     [
         ("nonce", {}, "purpose"),
+        ("enroll", {"token": "t", "csr_pem": "c", "kind": "card", "slot": "9c"}, "slot"),
         ("nonce", {"purpose": "lunch"}, "purpose"),
         ("nonce-issued", {"nonce": "not base64!", "expires_in": 1, "purpose": "hello"}, "nonce"),
         ("nonce-issued", {"nonce": 5, "expires_in": 1, "purpose": "hello"}, "nonce"),

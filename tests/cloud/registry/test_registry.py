@@ -9,6 +9,7 @@ from roamline.wire import identity, signing
 from roamline.wire.errors import ErrorCode
 from roamline.wire.messages import (
     Ack,
+    CardSlot,
     Deliver,
     Deregister,
     Enroll,
@@ -514,14 +515,16 @@ def test_card_9a_key_with_the_same_token_once(world: Any) -> None:
     guid = "12" * 16
     k9e, k9a = identity.generate_key(), identity.generate_key()
 
-    def enroll(token: str, csr: str) -> Message:
-        msg = Enroll(token=token, csr_pem=csr, kind=EnrollKind.CARD, account=h.acct, card_id=guid)
+    def enroll(token: str, csr: str, slot: CardSlot | None = CardSlot.PIV_AUTH) -> Message:
+        msg = Enroll(token=token, csr_pem=csr, kind=EnrollKind.CARD, account=h.acct, card_id=guid, slot=slot)
         return h.reply("e", msg)
 
-    first = enroll(tok, identity.make_csr(k9e, guid).decode())
+    first = enroll(tok, identity.make_csr(k9e, guid).decode(), slot=None)  # no slot: 9E
     assert isinstance(first, Enrolled)
-    csr_9a = identity.make_csr(k9a, guid + "/9a").decode()
+    csr_9a = identity.make_csr(k9a, guid).decode()
     assert code_of(enroll(h.token("card"), csr_9a)) == ErrorCode.FORBIDDEN  # another token: no
+    # the old "/9a" CN convention means nothing now: without the slot it is a 9E request, token spent
+    assert code_of(enroll(tok, identity.make_csr(k9a, guid + "/9a").decode(), slot=None)) == ErrorCode.FORBIDDEN
     second = enroll(tok, csr_9a)
     assert isinstance(second, Enrolled)
     card = h.store.get_card(guid)
@@ -534,6 +537,15 @@ def test_card_9a_key_with_the_same_token_once(world: Any) -> None:
     assert code_of(reply) == ErrorCode.UNKNOWN_CARD
     reply = h.reply("c1", h.register_msg("c1", h.box_a, kit(k9e, guid, first.cert_pem)))
     assert isinstance(reply, Registered)
+
+
+def test_slot_is_for_cards_only(world: Any) -> None:
+    h = world
+    key = identity.generate_key()
+    box_id = identity.box_id_for_key(key.public_key())
+    msg = Enroll(token=h.token("box"), csr_pem=identity.make_csr(key, box_id).decode(), kind=EnrollKind.BOX,
+                 box={"name": "b", "board": "sim"}, slot=CardSlot.CARD_AUTH)
+    assert code_of(h.reply("e", msg)) == ErrorCode.BAD_BODY
 
 
 HOME = {"country": "US", "A1": "IL", "A3": "Springfield", "RD": "Elm Street", "HNO": "12", "FLR": "2"}
