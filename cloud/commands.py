@@ -4,6 +4,7 @@ COMMANDS: dict[str, str] = {
     "serve": "roamline.cloud.cmd.serve",
     "ca init": "roamline.cloud.cmd.ca_init",
     "token issue": "roamline.cloud.cmd.token_issue",
+    "installer issue": "roamline.cloud.cmd.installer_issue",
     "account create": "roamline.cloud.cmd.account_create",
     "account add-number": "roamline.cloud.cmd.account_add_number",
     "card revoke": "roamline.cloud.cmd.card_revoke",

@@ -33,6 +33,8 @@ from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.messages import (
     ALLOWED_BEFORE_HELLO,
     Ack,
+    BoxList,
+    BoxListed,
     Deliver,
     Deregister,
     Enroll,
@@ -58,6 +60,9 @@ from roamline.wire.messages import (
 )
 
 log = logging.getLogger(__name__)
+
+INSTALLER_REQUESTS = frozenset({"nonce", "ping", "enroll", "box-list"})
+"""What a connection proven by an installer's certificate may ask (no registrations: it is no box)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class _Conn:
     opened: float
     state: ConnState = ConnState.OPEN
     box_id: str | None = None
+    installer_id: str | None = None  # an installer's tool proved itself instead of a box
     outstanding: set[bytes] = field(default_factory=set)  # nonces issued here and not yet presented
 
     def step(self, event: str) -> None:
@@ -180,6 +186,8 @@ class Registry:
                 raise Refused(ErrorCode.NOT_AUTHENTICATED, f"{msg.TYPE} before a verified hello")
             if conn.box_id is not None:
                 self._check_box_standing(conn, now, out)
+            if conn.installer_id is not None and msg.TYPE not in INSTALLER_REQUESTS:
+                raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not something an installer's tool sends")
             reply = self._dispatch(conn, msg, now, out)
         except Refused as exc:
             log.info("refused", extra={"fields": {"conn": conn_id, "type": msg.TYPE, "code": exc.code,
@@ -204,6 +212,8 @@ class Registry:
             return Pong()
         if isinstance(msg, Enroll):
             return self._enrollment.enroll(msg, now)
+        if isinstance(msg, BoxList):
+            return self._box_list(conn, msg)
         if isinstance(msg, Register):
             return self._register(conn, msg, now, out)
         if isinstance(msg, Deregister):
@@ -270,6 +280,8 @@ class Registry:
         if conn.state is ConnState.AUTHENTICATED:
             raise Refused(ErrorCode.FORBIDDEN, "hello was already accepted on this connection")
         nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.HELLO, now)  # burnt whatever follows
+        if identity.claimed_role(msg.cert_pem) is identity.Role.INSTALLER:
+            return self._installer_hello(conn, msg, now)
         with self._store.transaction():
             ident = identity.verify_certificate(msg.cert_pem, self._ca.certificate, now=now,
                                                 role=identity.Role.BOX)
@@ -294,6 +306,30 @@ class Registry:
         log.info("box-hello", extra={"fields": {"box": ident.id, "conn": conn.conn_id}})
         return Welcome(box_id=ident.id, server_time=now, lease_s=self._config.lease_s,
                        keepalive_s=self._config.keepalive_s)
+
+    def _installer_hello(self, conn: _Conn, msg: Hello, now: float) -> Welcome:
+        """An installer's tool proves its installer certificate (from this CA); Welcome names it."""
+        ident = identity.verify_certificate(msg.cert_pem, self._ca.certificate, now=now,
+                                            role=identity.Role.INSTALLER)
+        signing.verify_hello(ident.public_key, msg.signature, nonce=msg.nonce, box_id=ident.id)
+        with self._store.transaction():
+            self._store.add_event(now, "installer-hello", {"installer": ident.id, "conn": conn.conn_id,
+                                                            "fingerprint": ident.fingerprint})
+        conn.step("hello-ok")
+        conn.installer_id = ident.id
+        log.info("installer-hello", extra={"fields": {"installer": ident.id, "conn": conn.conn_id}})
+        return Welcome(box_id=ident.id, server_time=now, lease_s=self._config.lease_s,
+                       keepalive_s=self._config.keepalive_s)
+
+    def _box_list(self, conn: _Conn, msg: BoxList) -> BoxListed:
+        if conn.installer_id is None:
+            raise Refused(ErrorCode.FORBIDDEN, "box-list needs an installer's hello")
+        if not 1 <= msg.limit <= 10_000:
+            raise Refused(ErrorCode.BAD_BODY, "limit must be 1..10000")
+        boxes = self._store.list_boxes(msg.limit)
+        return BoxListed(boxes=tuple({"id": b.box_id, "name": b.name, "board": b.board,
+                                      "line_number": b.line_number, "location": b.location,
+                                      "revoked": b.revoked, "created": b.created} for b in boxes))
 
     # --- registrations -------------------------------------------------------------------------------
 

@@ -255,6 +255,12 @@ class SqliteStore:
                                               json_or_none(r["location"]), r["line_number"], r["owner"],
                                               bool(r["revoked"]), r["created"]))
 
+    def list_boxes(self, limit: int) -> list[Box]:
+        rows = self._all("SELECT * FROM boxes ORDER BY created DESC, box_id LIMIT ?", (limit,))
+        return [Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "",
+                    json_or_none(r["location"]), r["line_number"], r["owner"], bool(r["revoked"]),
+                    r["created"]) for r in rows]
+
     def revoke_box(self, box_id: str, now: float) -> bool:
         sql = "UPDATE boxes SET revoked = 1, revoked_at = ? WHERE box_id = ?"
         return self._write_cached(sql, (now, box_id)) > 0

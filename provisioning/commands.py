@@ -2,6 +2,7 @@
 
 COMMANDS: dict[str, str] = {
     "box enroll": "roamline.provisioning.box_enroll_cmd",
+    "box list": "roamline.provisioning.box_list_cmd",
     "card issue": "roamline.provisioning.card_issue_cmd",
     "flash": "roamline.provisioning.flash_cmd",
 }

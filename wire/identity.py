@@ -309,6 +309,18 @@ class CertificateAuthority:
         return certificate_pem(cert), private_key_pem(key)
 
 
+def claimed_role(chain_pem: bytes | str) -> Role | None:
+    """The role a certificate's subject claims (its OU), unverified: only to pick the check to run."""
+    try:
+        ou = _attr(load_certificates(chain_pem)[0].subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
+    except BadCertificate:
+        return None
+    try:
+        return Role(ou) if ou is not None else None
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedIdentity:
     """What a verified certificate proves."""

@@ -127,7 +127,8 @@ class NonceIssued(Message):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hello(Message):
-    """The box proves its identity: its certificate (PEM, leaf first) and a signature of hello_digest()."""
+    """The box (or an installer's tool) proves its identity: its certificate (PEM, leaf first; role box or
+    installer) and a signature of hello_digest() over the certificate's id."""
 
     TYPE: ClassVar[str] = "hello"
     KIND: ClassVar[Kind] = "request"
@@ -299,6 +300,27 @@ class Enrolled(Message):
     id: str
 
 
+# --- installers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoxList(Message):
+    """Installer → registry, after an installer's hello: the enrolled boxes (newest first)."""
+
+    TYPE: ClassVar[str] = "box-list"
+    KIND: ClassVar[Kind] = "request"
+    limit: int = 500
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BoxListed(Message):
+    """Each box: ``id``, ``name``, ``board``, ``line_number``, ``location``, ``revoked``, ``created``."""
+
+    TYPE: ClassVar[str] = "box-listed"
+    KIND: ClassVar[Kind] = "reply"
+    boxes: tuple[dict[str, Any], ...]
+
+
 # --- durable outbox --------------------------------------------------------------------------------
 
 
@@ -339,7 +361,7 @@ def register_message(cls: type[Message]) -> type[Message]:
 
 for _cls in (
     NonceRequest, NonceIssued, Hello, Welcome, Register, Registered, Deregister, Ok, Refresh, Refreshed,
-    Superseded, Revoked, Profile, Error, Ping, Pong, Enroll, Enrolled, Deliver, Ack,
+    Superseded, Revoked, Profile, Error, Ping, Pong, Enroll, Enrolled, Deliver, Ack, BoxList, BoxListed,
 ):  # fmt: skip
     register_message(_cls)
 

@@ -16,6 +16,8 @@ from roamline.wire.framing import Frame, FrameDecoder
 from roamline.wire.messages import (
     MESSAGE_TYPES,
     Ack,
+    BoxList,
+    BoxListed,
     CardSlot,
     Deliver,
     Deregister,
@@ -83,6 +85,8 @@ SAMPLES: list[Message] = [
     Enrolled(cert_pem="c", ca_cert_pem="ca", id="box-0123456789abcdef"),
     Deliver(key="k-1", kind="call-record", payload={"duration_s": 12}),
     Ack(keys=("k-1",)),
+    BoxList(limit=20),
+    BoxListed(boxes=({"id": "box-0123456789abcdef", "name": "shop", "revoked": False},)),
 ]
 
 
