@@ -13,7 +13,7 @@ from typing import Any
 
 from roamline.cloud.errors import Refused
 from roamline.cloud.records import Box, Card, Store
-from roamline.wire import civic, identity, validate
+from roamline.wire import civic, contacts, identity, validate
 from roamline.wire.errors import BadCertificate, ErrorCode, UsageError
 from roamline.wire.messages import CardSlot, Enroll, Enrolled, EnrollKind
 
@@ -69,7 +69,7 @@ class Enrollment:
             board=str(details.get("board", "")),
             location=details.get("location"),
             line_number=_opt_str(details.get("line_number")), owner=_opt_str(details.get("owner")),
-            revoked=False, created=now,
+            revoked=False, created=now, emergency_contacts=tuple(details.get("emergency_contacts") or ()),
         ))
         return box_id, pem
 
@@ -116,6 +116,8 @@ def box_details(body: dict[str, Any] | None) -> dict[str, Any]:
             details["name"] = validate.check_display_name(str(details["name"]))
         if details.get("line_number") is not None:
             details["line_number"] = validate.check_e164(str(details["line_number"]))
+        if details.get("emergency_contacts") is not None:
+            details["emergency_contacts"] = contacts.check_contacts(details["emergency_contacts"])
     except UsageError as exc:
         raise Refused(ErrorCode.BAD_BODY, f"box details: {exc}") from None
     return details

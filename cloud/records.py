@@ -43,6 +43,7 @@ class Box:
     owner: str | None
     revoked: bool
     created: float
+    emergency_contacts: tuple[str, ...] = ()  # who is told of a 911 call there (roamline.wire.contacts)
 
 
 @dataclass(frozen=True, slots=True)

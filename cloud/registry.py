@@ -329,6 +329,7 @@ class Registry:
         boxes = self._store.list_boxes(msg.limit)
         return BoxListed(boxes=tuple({"id": b.box_id, "name": b.name, "board": b.board,
                                       "line_number": b.line_number, "location": b.location,
+                                      "emergency_contacts": list(b.emergency_contacts),
                                       "revoked": b.revoked, "created": b.created} for b in boxes))
 
     # --- registrations -------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from roamline.cloud.records import Json, Registration
+from roamline.cloud.records import Box, Json, Registration
 
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "accounts": ({"account_id": str, "name": str, "created": float}, "account_id"),
@@ -18,7 +18,7 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     ),
     "boxes": (
         {"box_id": str, "cert_pem": str, "name": str, "board": str, "location": str, "line_number": str,
-         "owner": str, "revoked": int, "revoked_at": float, "created": float},
+         "owner": str, "revoked": int, "revoked_at": float, "created": float, "emergency_contacts": str},
         "box_id",
     ),
     "registrations": (
@@ -53,6 +53,12 @@ INDEXES = [
 
 def json_or_none(text: str | None) -> Json | None:
     return None if text is None else dict(json.loads(text))
+
+
+def box_from_row(r: sqlite3.Row | dict[str, Any]) -> Box:
+    contacts = json.loads(r["emergency_contacts"]) if r["emergency_contacts"] else []
+    return Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "", json_or_none(r["location"]),
+               r["line_number"], r["owner"], bool(r["revoked"]), r["created"], tuple(contacts))
 
 
 def reg_from_row(row: sqlite3.Row | dict[str, Any]) -> Registration:

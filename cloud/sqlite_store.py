@@ -20,7 +20,7 @@ import sqlite_utils
 
 from roamline.cloud.errors import StoreError
 from roamline.cloud.records import Account, Box, Card, Event, Json, Nonce, Registration, Token
-from roamline.cloud.sqlite_schema import INDEXES, TABLES, json_or_none, reg_from_row
+from roamline.cloud.sqlite_schema import INDEXES, TABLES, box_from_row, reg_from_row
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,10 @@ class SqliteStore:
             with db.atomic():
                 for name, (columns, pk) in TABLES.items():
                     db[name].create(columns, pk=pk, if_not_exists=True)  # type: ignore[union-attr]
+                    have = db[name].columns_dict  # a store made before a column was added gets it now
+                    for column, kind in columns.items():
+                        if column not in have:
+                            db[name].add_column(column, kind)  # type: ignore[union-attr]
                 for sql in INDEXES:
                     db.execute(sql)
             if self._checkpointer is not None:
@@ -236,10 +240,11 @@ class SqliteStore:
     def put_box(self, box: Box) -> None:
         self._write_cached(
             "INSERT OR REPLACE INTO boxes(box_id, cert_pem, name, board, location, line_number, owner,"
-            " revoked, created) VALUES (?,?,?,?,?,?,?,?,?)",
+            " revoked, created, emergency_contacts) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (box.box_id, box.cert_pem, box.name, box.board,
              None if box.location is None else json.dumps(box.location, sort_keys=True),
-             box.line_number, box.owner, int(box.revoked), box.created),
+             box.line_number, box.owner, int(box.revoked), box.created,
+             json.dumps(list(box.emergency_contacts))),
         )
 
     def get_box(self, box_id: str) -> Box | None:
@@ -251,15 +256,11 @@ class SqliteStore:
         r = self._one("SELECT * FROM boxes WHERE box_id = ?", (box_id,))
         if r is None:
             return self._cache("box", box_id, None)
-        return self._cache("box", box_id, Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "",
-                                              json_or_none(r["location"]), r["line_number"], r["owner"],
-                                              bool(r["revoked"]), r["created"]))
+        return self._cache("box", box_id, box_from_row(r))
 
     def list_boxes(self, limit: int) -> list[Box]:
         rows = self._all("SELECT * FROM boxes ORDER BY created DESC, box_id LIMIT ?", (limit,))
-        return [Box(r["box_id"], r["cert_pem"], r["name"] or "", r["board"] or "",
-                    json_or_none(r["location"]), r["line_number"], r["owner"], bool(r["revoked"]),
-                    r["created"]) for r in rows]
+        return [box_from_row(r) for r in rows]
 
     def revoke_box(self, box_id: str, now: float) -> bool:
         sql = "UPDATE boxes SET revoked = 1, revoked_at = ? WHERE box_id = ?"

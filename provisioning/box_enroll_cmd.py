@@ -27,7 +27,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "A1 (state), A3 (city), RD (road) and HNO (house number) are required, "
                              "P.O. boxes are refused (country=US A1=IL A3=Springfield HNO=12 "
                              "RD='Elm Street' FLR=2 ROOM=201 PC=62701)")
+    parser.add_argument("--emergency-contact", action="append", default=[], dest="contacts",
+                        type=emergency_contact(), metavar="EMAIL|URL",
+                        help="who is told when 911 is dialled at this box: an e-mail address or an https:// "
+                             "webhook (repeat for several, at most 10)")
     parser.add_argument("--timeout", type=validate.seconds(600.0), default=10.0, help="seconds")
+
+
+def emergency_contact() -> Any:
+    from roamline.wire import validate
+    from roamline.wire.contacts import check_contact
+
+    return validate.Parsed("emergency contact", check_contact, example="ops@example.com", max_len=2048)
 
 
 def board_names() -> Any:
@@ -69,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--civic: {exc}") from None
     if civic:
         details["location"] = {"civic": civic, "method": "installer"}
+    if args.contacts:
+        from roamline.wire.contacts import check_contacts
+
+        try:
+            details["emergency_contacts"] = check_contacts(args.contacts)
+        except errors.UsageError as exc:
+            raise UsageError(f"--emergency-contact: {exc}") from None
     box_id, config = asyncio.run(enroll_box(address, ca_pem, args.token, args.out, box_name=args.box_name,
                                             board=args.board, details=details, timeout=args.timeout))
     print(json.dumps({"box_id": box_id, "config": str(config), "out": str(args.out)}))

@@ -13,6 +13,7 @@ CA, role box, for our key. Output directory::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ from roamline.wire.messages import Enroll, Enrolled, EnrollKind
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVER_NAME = "registry.roamline"
+ENROLLMENT_RECORD = "enrollment.json"
 
 
 class EnrollmentFailed(PeerError):
@@ -111,8 +113,11 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def write_box_bundle(out: Path, *, key: identity.PrivateKey, enrolled: Enrolled, ca_pem: bytes,
-                     address: RegistryAddress, box_name: str, board: str) -> Path:
+                     address: RegistryAddress, box_name: str, board: str,
+                     details: dict[str, Any] | None = None) -> Path:
     """Write key, certificate, CA and box.toml into ``out``; returns the config path (validated).
+    ``enrollment.json`` records what the registry was told (box id, name, board, line number, address,
+    emergency contacts) for the box's label (``provision box label``); it does not go on the card.
 
     The files are written into a fresh folder inside ``out`` and checked there, then renamed into place
     (box.toml last): a failure part-way leaves no half bundle, and ``out`` is removed if it was made here.
@@ -133,7 +138,10 @@ def write_box_bundle(out: Path, *, key: identity.PrivateKey, enrolled: Enrolled,
         data: dict[str, Any] = config.model_dump(mode="json")
         (stage / "box.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
         load_box_config(stage / "box.toml")  # what we wrote must load
-        for name in ("box.key", "box.pem", "ca.pem", "box.toml"):
+        record = {"box_id": enrolled.id, "name": box_name, "board": board, **(details or {})}
+        (stage / ENROLLMENT_RECORD).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n",
+                                               encoding="utf-8")
+        for name in (ENROLLMENT_RECORD, "box.key", "box.pem", "ca.pem", "box.toml"):
             (stage / name).replace(out / name)
     except BaseException:
         shutil.rmtree(out if made else stage, ignore_errors=True)
@@ -156,6 +164,6 @@ async def enroll_box(address: RegistryAddress, ca_pem: bytes, token: str, out: P
                                                                box=body), timeout)
     ident = check_issued(enrolled, ca_pem, identity.Role.BOX, key.public_key(), time.time())
     path = write_box_bundle(out, key=key, enrolled=enrolled, ca_pem=ca_pem, address=address,
-                            box_name=box_name, board=board)
+                            box_name=box_name, board=board, details=body)
     log.info("box-enrolled", extra={"fields": {"box": ident.id, "out": str(out)}})
     return ident.id, path

@@ -86,3 +86,53 @@ def test_installer_hello_is_checked(harness: Any) -> None:
         == ErrorCode.BAD_SIGNATURE
     assert code_of(installer_hello(h, "i3", key, cert, name="someone.else")) == ErrorCode.BAD_SIGNATURE
     assert code_of(h.reply("i2", BoxList())) == ErrorCode.NOT_AUTHENTICATED  # the failed hello left it open
+
+
+def test_emergency_contacts_are_checked_stored_and_listed(harness: Any) -> None:
+    from roamline.wire.messages import Enroll, Enrolled, EnrollKind
+
+    h = harness
+
+    def enroll(box: dict[str, Any]) -> Message:
+        key = identity.generate_key()
+        return h.reply("e", Enroll(token=h.token("box"), csr_pem=identity.make_csr(key, "x").decode(),
+                                   kind=EnrollKind.BOX, box={"name": "b", "board": "sim", **box}))
+
+    for bad in (["not-an-address"], "ops@example.com", ["http://hooks.example.com/x"], ["a@b.example"] * 2):
+        assert code_of(enroll({"emergency_contacts": bad})) == ErrorCode.BAD_BODY
+    ok = enroll({"emergency_contacts": ["Ops@Example.com", "https://hooks.example.com/911"]})
+    assert isinstance(ok, Enrolled)
+    stored = h.store.get_box(ok.id)
+    assert stored is not None
+    assert stored.emergency_contacts == ("mailto:Ops@example.com", "https://hooks.example.com/911")
+    h.reopen()  # from the database, not a cache
+    again = h.store.get_box(ok.id)
+    assert again is not None and again.emergency_contacts == stored.emergency_contacts
+    key, cert = installer(h)
+    assert isinstance(installer_hello(h, "i1", key, cert), Welcome)
+    listed = h.reply("i1", BoxList())
+    assert isinstance(listed, BoxListed)
+    assert listed.boxes[0]["emergency_contacts"] == ["mailto:Ops@example.com", "https://hooks.example.com/911"]
+
+
+def test_a_store_from_before_contacts_gains_the_column(tmp_path: Any) -> None:
+    import sqlite3
+
+    from roamline.cloud.store import SqliteStore
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE boxes (box_id TEXT PRIMARY KEY, cert_pem TEXT, name TEXT, board TEXT, "
+                 "location TEXT, line_number TEXT, owner TEXT, revoked INTEGER, revoked_at FLOAT, "
+                 "created FLOAT)")
+    conn.execute("INSERT INTO boxes VALUES ('box-0123456789abcdef', 'pem', 'old', 'sim', NULL, NULL, NULL, "
+                 "0, NULL, 1.0)")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(db)
+    store.open()
+    try:
+        box = store.get_box("box-0123456789abcdef")
+        assert box is not None and box.name == "old" and box.emergency_contacts == ()
+    finally:
+        store.close()
