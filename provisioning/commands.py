@@ -3,6 +3,7 @@
 COMMANDS: dict[str, str] = {
     "box enroll": "roamline.provisioning.box_enroll_cmd",
     "box list": "roamline.provisioning.box_list_cmd",
+    "box label": "roamline.provisioning.box_label_cmd",
     "card issue": "roamline.provisioning.card_issue_cmd",
     "flash": "roamline.provisioning.flash_cmd",
 }

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   portaudio19-dev libspeexdsp-dev                                         # audio backends, echo canceller
   minimodem espeak-ng sox                                                 # independent FSK peer, speech, audio tools
   mtools dosfstools fdisk                                                 # boot partitions without mounting (flashing, images)
+  fonts-dejavu-core zbar-tools poppler-utils                              # box labels (font), QR and PDF text read back in tests
 )
 
 missing=()
