@@ -1,8 +1,8 @@
-"""The registry's storage interface: the record dataclasses and the ``Store`` protocol.
+"""The registry's storage interface: the record dataclasses and the ``RegistryStore`` protocol.
 
-The registry core speaks only to ``Store``, so a PostgreSQL implementation can sit behind the same methods
-later (``roamline.cloud.sqlite_store.SqliteStore`` is the one there is). Times are wall-clock seconds (they
-must mean the same thing after a restart). Methods that write join the caller's open ``transaction()``.
+The registry core speaks only to ``RegistryStore``, so a PostgreSQL implementation can sit behind the same
+methods later (``roamline.cloud.sqlite_store.SqliteStore`` is the one there is). Times are wall-clock seconds
+(they must mean the same thing after a restart). Methods that write join the caller's open ``transaction()``.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Event:
     fields: Json
 
 
-class Store(Protocol):
+class RegistryStore(Protocol):
     """What the registry needs from storage. Methods that write join the caller's open transaction."""
 
     def open(self) -> None: ...

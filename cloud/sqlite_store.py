@@ -1,4 +1,4 @@
-"""``SqliteStore``: the registry's ``Store`` on one SQLite file.
+"""``SqliteStore``: the registry's ``RegistryStore`` on one SQLite file.
 
 sqlite-utils in WAL mode with ``synchronous=NORMAL``: a commit is durable against a process crash and costs
 no fsync per transaction. Every write happens inside ``transaction()``; nested calls join the outer
@@ -29,7 +29,7 @@ _T = TypeVar("_T")
 
 
 class SqliteStore:
-    """``Store`` on one SQLite file (created with its schema on open; reopened as it is).
+    """``RegistryStore`` on one SQLite file (created with its schema on open; reopened as it is).
 
     ``background_checkpoint_s`` (the long-running registry sets it): checkpoint the WAL from a thread
     every that many seconds; the writer then checkpoints inline only if the WAL grows past
