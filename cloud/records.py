@@ -62,16 +62,6 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
-class Nonce:
-    nonce: str  # base64 text as sent on the wire
-    conn_id: str
-    purpose: str
-    expires: float
-    used: bool
-    issued: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class Token:
     token_hash: str
     kind: str  # "box" | "card" | "any"
@@ -109,9 +99,6 @@ class RegistryStore(Protocol):
     def get_box(self, box_id: str) -> Box | None: ...
     def revoke_box(self, box_id: str, now: float) -> bool: ...
 
-    def add_nonce(self, nonce: Nonce) -> None: ...
-    def consume_nonce(self, nonce: str) -> Nonce | None: ...
-    def purge_nonces(self, now: float) -> int: ...
 
     def add_token(self, token: Token) -> None: ...
     def consume_token(self, token_hash: str) -> Token | None: ...

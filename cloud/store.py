@@ -2,7 +2,7 @@
 and the ``RegistryStore`` protocol) and its SQLite implementation
 (``roamline.cloud.sqlite_store.SqliteStore``)."""
 
-from roamline.cloud.records import Account, Box, Card, Event, Json, Nonce, Registration, RegistryStore, Token
+from roamline.cloud.records import Account, Box, Card, Event, Json, Registration, RegistryStore, Token
 from roamline.cloud.sqlite_store import SqliteStore
 
 __all__ = [
@@ -11,7 +11,6 @@ __all__ = [
     "Card",
     "Event",
     "Json",
-    "Nonce",
     "Registration",
     "RegistryStore",
     "SqliteStore",
