@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import fsk
 from roamline.firmware.audio.errors import AudioUsageError
+from roamline.firmware.callerid import codec as cm
 
 FloatArray = npt.NDArray[np.float64]
 ALERT_TONES = (2130.0, 2750.0)  # BT TAS / ETSI DT-AS

@@ -12,6 +12,7 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.line import audio
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.at import ModemCore
@@ -53,7 +54,7 @@ class LineSession:
         self.identity: dict[str, str] = {}
         self.voice_supported: bool | None = None
         self.rings = 0
-        self.caller_id: ev.CallerId | None = None
+        self.caller_id: CallerId | None = None
         self.answer_inferred_at: float | None = None
         self._op: _Op | None = None
         self._ring_deadline: float | None = None
@@ -302,8 +303,8 @@ class LineSession:
                     self.rings += 1
                     self._ring_deadline = now + self.ring_gap_s
                     out.append(ev.Ring(self.rings))
-            elif isinstance(e, ev.CallerId):
-                self.caller_id = e
+            elif isinstance(e, ev.CallerIdReceived):
+                self.caller_id = e.caller_id
                 out.append(e)
             elif isinstance(e, ev.VoiceData):
                 out.append(e)

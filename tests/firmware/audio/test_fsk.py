@@ -13,15 +13,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import callerid_plan as plan
 from roamline.firmware.audio import fsk
+from roamline.firmware.callerid import codec as cm
 
 WHEN = cm.Stamp(7, 4, 9, 5)
 CALLS = [
-    cm.CallerId(WHEN, number="2025550143", name="LINCOLN ABE"),
-    cm.CallerId(WHEN, number_absent=cm.Absence.PRIVATE, name_absent=cm.Absence.PRIVATE),
-    cm.CallerId(WHEN, number_absent=cm.Absence.UNAVAILABLE, name_absent=cm.Absence.UNAVAILABLE),
+    cm.CallerId(when=WHEN, number="2025550143", name="LINCOLN ABE"),
+    cm.CallerId(when=WHEN, number_absent=cm.Absence.PRIVATE, name_absent=cm.Absence.PRIVATE),
+    cm.CallerId(when=WHEN, number_absent=cm.Absence.UNAVAILABLE, name_absent=cm.Absence.UNAVAILABLE),
 ]
 MWI = [cm.MessageWaiting(True), cm.MessageWaiting(False)]
 needs_minimodem = pytest.mark.skipif(shutil.which("minimodem") is None, reason="minimodem not installed")
@@ -80,8 +80,8 @@ def test_minimodem_decodes_our_bursts(tmp_path: Path, country: str, msg: cm.Mess
 
 
 @needs_minimodem
-@pytest.mark.parametrize("msg", [cm.CallerId(WHEN, number="6175550199"),
-                                 cm.CallerId(WHEN, number_absent=cm.Absence.PRIVATE), *MWI],
+@pytest.mark.parametrize("msg", [cm.CallerId(when=WHEN, number="6175550199"),
+                                 cm.CallerId(when=WHEN, number_absent=cm.Absence.PRIVATE), *MWI],
                          ids=lambda m: type(m).__name__)
 def test_minimodem_decodes_sdmf(tmp_path: Path, msg: cm.Message) -> None:
     data = plan.profile("us").data(msg, cm.Format.SDMF)
