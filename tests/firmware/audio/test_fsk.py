@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from roamline.firmware.audio import callerid_plan as plan
 from roamline.firmware.audio import fsk
 from roamline.firmware.callerid import codec as cm
+from roamline.hil.dtmf_signal import keys_signal
 
 WHEN = cm.Stamp(7, 4, 9, 5)
 CALLS = [
@@ -130,10 +131,9 @@ def test_our_receiver_works_in_noise_and_at_low_level() -> None:
 
 
 def test_dtmf_and_speech_like_tones_decode_to_nothing() -> None:
-    from roamline.firmware.audio import dtmf
 
     steady = 0.3 * np.sin(np.arange(16000) * 2 * np.pi * 1200 / 8000)  # mark alone carries no characters
-    x = np.concatenate([dtmf.generate("0123456789*#"), steady])
+    x = np.concatenate([keys_signal("0123456789*#"), steady])
     for modem in (fsk.BELL202, fsk.V23):
         assert not any(isinstance(e, fsk.FskMessage) for e in fsk.receive(x, modem))
 
