@@ -36,7 +36,6 @@ peak 10^(−3.14/20) of full scale (G.711's +3.14 dBm0 overload point).
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -331,17 +330,17 @@ class DtmfDetector:
 
 
 def to_8k(samples: npt.ArrayLike, rate: int) -> FloatArray:
-    """Float samples at 8 kHz from float/int16 samples at ``rate`` (polyphase resampling)."""
+    """Float samples at 8 kHz from float/int16 samples at ``rate``, through the box's own resampler
+    (:mod:`roamline.firmware.audio.resample`, the filter the handset path runs)."""
     x = np.asarray(samples)
     xf = x.astype(np.float64) / 32768.0 if x.dtype.kind in "iu" else x.astype(np.float64)
     if rate == RATE:
         return xf
     if rate <= 0:
         raise AudioUsageError(f"bad sample rate {rate}")
-    from scipy.signal import resample_poly  # heavy import, only when a rate conversion is needed
+    from roamline.firmware.audio.resample import resample_float
 
-    g = math.gcd(rate, RATE)
-    return np.asarray(resample_poly(xf, RATE // g, rate // g), dtype=np.float64)
+    return resample_float(xf, rate, RATE)
 
 
 def detect(samples: npt.ArrayLike, rate: int = RATE, config: DtmfConfig | None = None) -> list[DigitEnded]:
