@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from roamline.provisioning.registry_args import add_registry_arguments
+
 SUMMARY = "make a box key, have the registry certify it (one-time token), write key, cert, CA and box.toml"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", required=True, metavar="HOST:PORT")
-    parser.add_argument("--server-name", default=None, help="registry TLS name (default registry.roamline)")
-    parser.add_argument("--ca", required=True, type=Path, help="the Roamline CA certificate (pinned)")
-    parser.add_argument("--token", required=True, help="one-time installer token")
+    add_registry_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, metavar="DIR")
     parser.add_argument("--box-name", default="box")
     parser.add_argument("--board", default="sim", help="board profile name")
@@ -20,7 +19,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--civic", action="append", default=[], metavar="NAME=VALUE",
                         help="the box's dispatchable address, one RFC 5139 element each time (country=US "
                              "A1=IL A3=Springfield HNO=12 RD='Elm Street' FLR=2 ROOM=201 PC=62701)")
-    parser.add_argument("--timeout", type=float, default=10.0)
 
 
 def run(args: argparse.Namespace) -> int:
