@@ -105,7 +105,9 @@ def resample_float(x: npt.ArrayLike, rate_in: int, rate_out: int) -> FloatArray:
     want = -(-len(a) * rate_out // rate_in)
     lag = round(rs.delay)
     pad = math.ceil((lag + 2) * rate_in / rate_out) + 1
-    y = rs.process_float(np.concatenate([a, np.zeros(pad)]))
+    x = np.concatenate([a, np.zeros(pad)])
+    step = max(rate_in, 1)  # a second at a time: the same output as at once, in bounded memory
+    y = np.concatenate([rs.process_float(x[i:i + step]) for i in range(0, len(x), step)])
     return y[lag: lag + want]
 
 
