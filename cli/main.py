@@ -1,17 +1,29 @@
-"""`roamline ROOM WORDS... [ARGS]`: the thin face over the rooms' command tables."""
+"""`roamline ROOM WORDS... [ARGS]`: the thin face over the rooms' command tables.
+
+Exit statuses: 0 done; 1 the command failed because something outside us misbehaved (a
+``RoamlinePeerError``, or the operating system refused: ``OSError``); 2 a usage error (a
+``RoamlineUsageError``: bad arguments or configuration); 70 (``EX_SOFTWARE``) an internal error, i.e. a
+bug: any other exception. Every failure is one line on stderr; ``--debug`` adds the traceback.
+130 after Ctrl-C. A command may also return its own non-zero status.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 
 from roamline.cli import logs, tree
+from roamline.errors import RoamlinePeerError, RoamlineUsageError
 
 GROUP = "roamline.rooms"
 USAGE = "usage: roamline [--log-level LEVEL] [--log-json] [--debug] ROOM COMMAND... [ARGS]"
+
+EXIT_FAILED = 1  # a peer misbehaved or the system refused
+EXIT_USAGE = 2  # we were misused: arguments, configuration
+EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h): an exception nobody meant to raise
 
 
 def _rooms() -> dict[str, EntryPoint]:
@@ -56,6 +68,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             return _fail(f"unknown option {opt}\n{USAGE}", 2)
     logs.configure(level, as_json)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # every failure becomes one line and an exit status
+        status, reason = failure(exc)
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        return _fail(reason, status)
+
+
+def failure(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one-line reason for an exception that ended a command."""
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if isinstance(exc, RoamlineUsageError):
+        return EXIT_USAGE, str(exc).splitlines()[0] if isinstance(exc, tree.ArgumentsRefused) else what
+    if isinstance(exc, RoamlinePeerError | OSError):
+        return EXIT_FAILED, what
+    return EXIT_BUG, f"internal error (a bug): {what}; rerun with --debug for the traceback"
+
+
+def _dispatch(args: list[str]) -> int:
     rooms = _rooms()
     if not args:
         _print_rooms(rooms)
@@ -77,14 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = tree.load(table[words])
     parser = tree.parser_for(f"{prog} {words}".strip(), module)
     parsed = parser.parse_args(args[used:])
-    try:
-        return int(module.run(parsed))
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except Exception as exc:  # one-line reason; the traceback only with --debug
-        if debug:
-            logging.getLogger("roamline.cli").exception("command failed")
-        return _fail(f"{type(exc).__name__}: {exc}".splitlines()[0])
+    return int(module.run(parsed))
 
 
 def entry() -> None:

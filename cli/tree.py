@@ -16,10 +16,24 @@ import argparse
 import importlib
 from collections.abc import Mapping, Sequence
 from types import ModuleType
+from typing import NoReturn
+
+from roamline.errors import RoamlineUsageError
 
 
 class CommandNotFound(LookupError):
     """The words typed name no command (a usage error)."""
+
+
+class ArgumentsRefused(RoamlineUsageError):
+    """The arguments after the command words do not fit its parser (argparse's usage error, one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error raises (the face prints one line and exits 2) instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentsRefused(f"{message} (see {self.prog} --help)")
 
 
 def match(table: Mapping[str, str], argv: Sequence[str]) -> tuple[str, int]:
@@ -56,6 +70,6 @@ def summary(module_name: str) -> str:
 
 
 def parser_for(prog: str, module: ModuleType) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=str(module.SUMMARY))
+    parser = _Parser(prog=prog, description=str(module.SUMMARY))
     module.configure(parser)
     return parser

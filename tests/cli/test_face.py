@@ -40,13 +40,14 @@ def test_a_failing_command_exits_nonzero_with_one_line(tmp_path: Path, monkeypat
         def configure(parser):
             parser.add_argument("--x")
         def run(args):
-            raise RuntimeError("the modem did not answer\\nsecond line")
+            from roamline.firmware.line.errors import ModemTimeout
+            raise ModemTimeout("the modem did not answer\\nsecond line")
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(face, "_rooms", lambda: {"t": _FakeEP({"fail": "failing_cmd"})})
     assert face.main(["t", "fail", "--x", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["roamline: RuntimeError: the modem did not answer"]
+    assert err == ["roamline: ModemTimeout: the modem did not answer"]
 
 
 class _FakeEP:
