@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Json = dict[str, Any]
 
@@ -71,10 +71,14 @@ class Nonce:
     issued: float = 0.0
 
 
+TokenKind = Literal["box", "card", "any"]
+"""What an installer token may enroll."""
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     token_hash: str
-    kind: str  # "box" | "card" | "any"
+    kind: TokenKind
     expires: float
     used: bool
 

@@ -14,7 +14,7 @@ from roamline.firmware.line import events as ev
 
 _FORMATTED = re.compile(r"^\s*(DATE|TIME|NMBR|NAME|DDN_NMBR|MESG)\s*=\s*(.*?)\s*$")
 _HEX = re.compile(r"^[0-9A-Fa-f ]+$")
-_MARKERS = {"P": "private", "O": "unavailable"}
+_MARKERS: dict[str, ev.FieldStatus] = {"P": "private", "O": "unavailable"}
 MAX_FIELD = 80  # longer values are cut: bounded memory, the exchange sends ≤ 15/18 chars
 
 
@@ -75,7 +75,7 @@ def _ascii(b: bytes) -> str:
     return b.decode("latin-1")[:MAX_FIELD]
 
 
-def _split(value: str | None) -> tuple[str | None, str]:
+def _split(value: str | None) -> tuple[str | None, ev.FieldStatus]:
     if value is None or value == "":
         return None, "absent"
     if value in _MARKERS:
@@ -83,7 +83,7 @@ def _split(value: str | None) -> tuple[str | None, str]:
     return value, "ok"
 
 
-def _build(fields: dict[str, str], source: str) -> ev.CallerId:
+def _build(fields: dict[str, str], source: ev.CallerIdSource) -> ev.CallerId:
     number, number_status = _split(fields.get("NMBR", fields.get("DDN_NMBR")))
     name, name_status = _split(fields.get("NAME"))
     return ev.CallerId(

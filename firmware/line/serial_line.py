@@ -176,7 +176,7 @@ class SerialLine:
             self._backlog.extend(self._gone(str(exc)))
 
     # ---- blocking helpers ------------------------------------------------------------------------
-    def run_op(self, start: Callable[[float], None], name: str, timeout: float = 120.0) -> ev.OpDone:
+    def run_op(self, start: Callable[[float], None], name: ev.OpName, timeout: float = 120.0) -> ev.OpDone:
         """Start an operation and pump until its OpDone; other events are kept for ``pump``."""
         start(self.clock.monotonic())
         end = time.monotonic() + timeout
