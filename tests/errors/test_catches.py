@@ -75,7 +75,7 @@ SCAN = textwrap.dedent(r"""
 
 
 def test_no_except_tuple_lists_a_subclass_of_another_member() -> None:
-    done = subprocess.run([sys.executable, "-c", SCAN], capture_output=True, text=True, check=True,
+    done = subprocess.run([sys.executable, "-P", "-c", SCAN], capture_output=True, text=True, check=True,
                           timeout=120)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["unresolved"] == []
@@ -109,7 +109,7 @@ def test_the_scan_finds_a_planted_redundant_catch(tmp_path: object) -> None:
 
     path = Path(str(tmp_path)) / "planted.py"
     path.write_text(planted)
-    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-P", "-c", probe, str(path)], capture_output=True, text=True,
                           check=True, timeout=60)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(result["redundant"]) == {"roamline.planted:8: serial.SerialException is a OSError",

@@ -44,7 +44,7 @@ SCAN = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def classes() -> dict[str, list[bool]]:
-    done = subprocess.run([sys.executable, "-c", SCAN], capture_output=True, text=True, check=True,
+    done = subprocess.run([sys.executable, "-P", "-c", SCAN], capture_output=True, text=True, check=True,
                           timeout=120)
     found: dict[str, list[bool]] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
