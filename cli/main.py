@@ -1,9 +1,9 @@
 """`roamline ROOM WORDS... [ARGS]`: the thin face over the rooms' command tables.
 
 Exit statuses: 0 done; 1 the command failed because something outside us misbehaved (a
-``RoamlinePeerError``, or the operating system refused: ``OSError``); 2 a usage error (a
-``RoamlineUsageError``: bad arguments or configuration); 70 (``EX_SOFTWARE``) an internal error, i.e. a
-bug: any other exception. Every failure is one line on stderr; ``--debug`` adds the traceback.
+``RoamlinePeerError``, or the operating system refused: ``OSError``); 2 a usage error (bad arguments,
+or a ``RoamlineUsageError``: bad input or configuration); 70 (``EX_SOFTWARE``) an internal error, i.e.
+a bug: any other exception. Every failure is one line on stderr; ``--debug`` adds the traceback.
 130 after Ctrl-C. A command may also return its own non-zero status.
 """
 
@@ -19,10 +19,11 @@ from roamline.cli import logs, tree
 from roamline.errors import RoamlinePeerError, RoamlineUsageError
 
 GROUP = "roamline.rooms"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 USAGE = "usage: roamline [--log-level LEVEL] [--log-json] [--debug] ROOM COMMAND... [ARGS]"
 
 EXIT_FAILED = 1  # a peer misbehaved or the system refused
-EXIT_USAGE = 2  # we were misused: arguments, configuration
+EXIT_USAGE = 2  # we were misused: arguments, input, configuration
 EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h): an exception nobody meant to raise
 
 
@@ -66,38 +67,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_rooms(_rooms())
             return 0
         else:
-            return _fail(f"unknown option {opt}\n{USAGE}", 2)
+            return _fail(f"unknown option {opt} ({USAGE})", 2)
+    if level.upper() not in LEVELS:
+        return _fail(f"--log-level: must be one of {', '.join(LEVELS).lower()}, not {level!r}", 2)
     logs.configure(level, as_json)
-    try:
-        return _dispatch(args)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
-    except Exception as exc:  # every failure becomes one line and an exit status
-        status, reason = failure(exc)
-        if debug:
-            traceback.print_exception(exc, file=sys.stderr)
-        return _fail(reason, status)
-
-
-def failure(exc: BaseException) -> tuple[int, str]:
-    """The exit status and the one-line reason for an exception that ended a command."""
-    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    if isinstance(exc, RoamlineUsageError):
-        return EXIT_USAGE, str(exc).splitlines()[0] if isinstance(exc, tree.ArgumentsRefused) else what
-    if isinstance(exc, RoamlinePeerError | OSError):
-        return EXIT_FAILED, what
-    return EXIT_BUG, f"internal error (a bug): {what}; rerun with --debug for the traceback"
-
-
-def _dispatch(args: list[str]) -> int:
     rooms = _rooms()
     if not args:
         _print_rooms(rooms)
-        return 2
+        return _fail("no room given (listed above)", 2)
     room = args.pop(0)
     if room not in rooms:
         return _fail(f"no room {room!r} (rooms: {', '.join(sorted(rooms))})", 2)
-    table: Mapping[str, str] = rooms[room].load()
+    try:
+        table: Mapping[str, str] = rooms[room].load()
+    except Exception as exc:  # a broken room must not print a traceback either
+        return _failed(exc, debug)
     prog = f"roamline {room}"
     if "" in table and (not args or args[0] not in {w.split()[0] for w in table if w}):
         words, used = "", 0
@@ -107,11 +91,43 @@ def _dispatch(args: list[str]) -> int:
         except tree.CommandNotFound:
             wanted = [a for a in args if not a.startswith("-")]
             _print_commands(prog, table, wanted[:1] if tree.below(table, wanted[:1]) else [])
-            return 0 if any(a in ("-h", "--help") for a in args) else 2
-    module = tree.load(table[words])
-    parser = tree.parser_for(f"{prog} {words}".strip(), module)
-    parsed = parser.parse_args(args[used:])
-    return int(module.run(parsed))
+            if any(a in ("-h", "--help") for a in args):
+                return 0
+            return _fail(f"{prog}: no command {' '.join(wanted[:3]) or '(none given)'!r} (listed above)", 2)
+    try:
+        module = tree.load(table[words])
+        parser = tree.parser_for(f"{prog} {words}".strip(), module)
+        parsed = parser.parse_args(args[used:])
+    except tree.BadArguments as exc:
+        print(f"{exc} (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except Exception as exc:  # a broken command module or a validator's own bug: still one line
+        return _failed(exc, debug)
+    try:
+        return int(module.run(parsed))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except Exception as exc:  # one-line reason; the traceback only with --debug
+        return _failed(exc, debug)
+
+
+def failure(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one-line reason for an exception that ended a command."""
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if isinstance(exc, RoamlineUsageError):
+        return EXIT_USAGE, what
+    if isinstance(exc, RoamlinePeerError | OSError):
+        return EXIT_FAILED, what
+    return EXIT_BUG, f"internal error (a bug): {what}; rerun with --debug for the traceback"
+
+
+def _failed(exc: Exception, debug: bool) -> int:
+    status, reason = failure(exc)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    return _fail(reason, status)
 
 
 def entry() -> None:

@@ -25,15 +25,16 @@ class CommandNotFound(LookupError):
     """The words typed name no command (a usage error)."""
 
 
-class ArgumentsRefused(RoamlineUsageError):
-    """The arguments after the command words do not fit its parser (argparse's usage error, one line)."""
+class BadArguments(RoamlineUsageError, ValueError):
+    """The arguments do not parse or an option's value is refused (a usage error: exit 2)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error raises (the face prints one line and exits 2) instead of exiting."""
+class Parser(argparse.ArgumentParser):
+    """argparse, but a refused argument raises BadArguments (one line) instead of printing usage and
+    exiting, so the face reports it like any other usage error."""
 
     def error(self, message: str) -> NoReturn:
-        raise ArgumentsRefused(f"{message} (see {self.prog} --help)")
+        raise BadArguments(f"{self.prog}: {message}".splitlines()[0])
 
 
 def match(table: Mapping[str, str], argv: Sequence[str]) -> tuple[str, int]:
@@ -70,6 +71,6 @@ def summary(module_name: str) -> str:
 
 
 def parser_for(prog: str, module: ModuleType) -> argparse.ArgumentParser:
-    parser = _Parser(prog=prog, description=str(module.SUMMARY))
+    parser = Parser(prog=prog, description=str(module.SUMMARY))
     module.configure(parser)
     return parser

@@ -69,7 +69,7 @@ def test_an_argument_error_is_one_line_and_a_usage_error(room: None,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     status, err = _run(capsys, "t", "peer")
     assert status == 2
-    assert err == ["roamline: the following arguments are required: --x (see roamline t peer --help)"]
+    assert err == ["roamline t peer: the following arguments are required: --x (see --help)"]
     status, err = _run(capsys, "t", "peer", "--x", "1", "--nonsense")
     assert status == 2 and len(err) == 1 and "unrecognized arguments: --nonsense" in err[0]
 
@@ -113,7 +113,7 @@ def test_real_commands_map_the_same_way(tmp_path: Path) -> None:
     args = _roamline("box", "run")
     assert args.returncode == 2
     assert args.stderr.strip().splitlines() == [
-        "roamline: the following arguments are required: --config (see roamline box run --help)"]
+        "roamline box run: the following arguments are required: --config (see --help)"]
     wav = tmp_path / "bad.wav"
     wav.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     peer = _roamline("box", "diag", "dtmf", str(wav))  # a MediaError: a firmware PeerError
