@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.bootstrapped
-STRICT := -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
+STRICT := -p roamline.errors -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
 .PHONY: deps demo test unit lint wheel-smoke bench clean
@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(VENV)/bin/roamline bench line --json
 	$(VENV)/bin/roamline bench handset --json
 	$(VENV)/bin/roamline bench flash --json
+	$(VENV)/bin/roamline bench resample --json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from roamline.cloud.errors import Refused
-from roamline.cloud.records import Box, Card, Store
+from roamline.cloud.records import Box, Card, RegistryStore
 from roamline.wire import civic, contacts, identity, validate
 from roamline.wire.errors import BadCertificate, ErrorCode, UsageError
 from roamline.wire.messages import CardSlot, Enroll, Enrolled, EnrollKind
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class Enrollment:
-    def __init__(self, store: Store, ca: identity.CertificateAuthority) -> None:
+    def __init__(self, store: RegistryStore, ca: identity.CertificateAuthority) -> None:
         self._store = store
         self._ca = ca
 

@@ -17,4 +17,5 @@ BENCH: dict[str, str] = {
     "handset": "roamline.hil.bench_handset",
     "register": "roamline.hil.bench_register",
     "flash": "roamline.hil.bench_flash",
+    "resample": "roamline.hil.bench_resample",
 }

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roamline.provisioning.registry_args import add_registry_arguments
+
 SUMMARY = "make a box key, have the registry certify it (one-time token), write key, cert, CA and box.toml"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--registry", required=True, type=validate.HostPort(), metavar="HOST:PORT")
-    parser.add_argument("--server-name", default=None, type=validate.DnsName(),
-                        help="registry TLS name (default registry.roamline)")
-    parser.add_argument("--ca", required=True, type=validate.PemCertificate(),
-                        help="the Roamline CA certificate (pinned)")
-    parser.add_argument("--token", required=True, type=validate.Token(), help="one-time installer token")
+    add_registry_arguments(parser)
     parser.add_argument("--out", required=True, type=validate.NewDir(), metavar="DIR")
     parser.add_argument("--box-name", default="box", type=validate.DisplayName())
     parser.add_argument("--board", default="sim", type=board_names(), help="board profile name")
@@ -31,7 +28,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         type=emergency_contact(), metavar="EMAIL|URL",
                         help="who is told when 911 is dialled at this box: an e-mail address or an https:// "
                              "webhook (repeat for several, at most 10)")
-    parser.add_argument("--timeout", type=validate.seconds(600.0), default=10.0, help="seconds")
 
 
 def emergency_contact() -> Any:
