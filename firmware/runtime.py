@@ -15,9 +15,12 @@ from roamline.firmware.card.reader import ReaderLoop
 from roamline.firmware.config import BoxConfig, load_box_config
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
+from roamline.firmware.location.fingerprint import read_gateway
+from roamline.firmware.location.service import LocationService
 from roamline.firmware.store import Store
 from roamline.wire import identity
 from roamline.wire.clock import SystemClock
+from roamline.wire.errors import LinkClosed, LinkError, RequestTimeout
 from roamline.wire.messages import Envelope, Welcome
 from roamline.wire.session import Backoff
 
@@ -50,8 +53,15 @@ async def run_box(config_path: str | Path) -> None:
     store.open()
     # The app consumes both the link's and the readers' callbacks, and needs both to act: bind late.
     holder: list[BoxApp] = []
+    where = LocationService(config.location.addresses, clock=clock,
+                            threshold_m=config.location.moved_threshold_m)
 
     async def on_up(welcome: Welcome) -> None:
+        for msg in where.on_network(peer_address=welcome.peer_address, gateway=read_gateway()):
+            try:
+                await link.request(msg)
+            except (LinkError, LinkClosed, RequestTimeout) as exc:  # reported again after the next change
+                log.warning("location-report-failed", extra={"fields": {"type": msg.TYPE, "error": str(exc)}})
         await holder[0].on_link_up(welcome)
 
     async def on_push(envelope: Envelope) -> None:
@@ -63,7 +73,8 @@ async def run_box(config_path: str | Path) -> None:
                       backoff=Backoff(base_s=lk.backoff_initial_s, cap_s=lk.backoff_max_s))
     readers = ReaderLoop(PyscardBackend(), lambda event: holder[0].card_sink(event), clock=clock,
                          readers=config.card.readers or None)
-    app = BoxApp(box_id=box.box_id, readers=readers, link=link, store=store, clock=clock)
+    app = BoxApp(box_id=box.box_id, readers=readers, link=link, store=store, clock=clock,
+                 location=where.snapshot)
     holder.append(app)
 
     stop = asyncio.Event()

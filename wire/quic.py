@@ -104,6 +104,7 @@ class _LinkProtocol(QuicConnectionProtocol):
         # of received datagrams shares one transmit. That needs the ACK due at once (aioquic would hold
         # it 1 ms, past the reply, and send it alone later): no ACK is delayed more than one iteration.
         quic._ack_delay = 0.0
+        self._peer_addr: NetworkAddress | None = None
 
     # Transport (for LinkConnection)
     def write_control(self, data: bytes, end_stream: bool = False) -> None:
@@ -124,8 +125,20 @@ class _LinkProtocol(QuicConnectionProtocol):
         return bool(self._quic.tls.session_resumed)
 
     # aioquic events
+    @property
+    def peer_address(self) -> str:
+        """Where the peer's latest datagram came from, as ``host:port`` (``[v6]:port``); "" before any."""
+        addr = self._peer_addr
+        if not addr:
+            return ""
+        host = str(addr[0])
+        if host.startswith("::ffff:") and "." in host:  # an IPv4 peer on a dual-stack socket
+            host = host[7:]
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
+
     def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
         # as aioquic's, but the transmit waits for the handlers this datagram woke (see __init__)
+        self._peer_addr = addr
         self._quic.receive_datagram(data if isinstance(data, bytes) else data.encode(), addr,
                                     now=self._loop.time())
         self._process_events()
