@@ -9,6 +9,7 @@ APT_PACKAGES=(
   socat                                                                   # serial/pty tooling
   portaudio19-dev libspeexdsp-dev                                         # audio backends, echo canceller
   minimodem espeak-ng sox                                                 # independent FSK peer, speech, audio tools
+  gpsd gpsd-clients                                                       # real gpsd + gpsfake (NMEA replay) for GPS tests
 )
 
 missing=()

@@ -23,6 +23,8 @@ from roamline.wire.messages import (
     EnrollKind,
     Error,
     Hello,
+    LocationConfirmed,
+    LocationUnconfirmed,
     Message,
     NonceIssued,
     NoncePurpose,
@@ -81,6 +83,12 @@ SAMPLES: list[Message] = [
     Enrolled(cert_pem="c", ca_cert_pem="ca", id="box-0123456789abcdef"),
     Deliver(key="k-1", kind="call-record", payload={"duration_s": 12}),
     Ack(keys=("k-1",)),
+    Welcome(box_id="box-0123456789abcdef", server_time=1.8e9, lease_s=120.0, keepalive_s=15.0,
+            peer_address="[2001:db8::5]:4433"),
+    LocationUnconfirmed(at=1.8e9, reason="moved 812 m", distance_m=812.0,
+                        location={"civic": {"country": "US"}, "state": "unconfirmed"}),
+    LocationUnconfirmed(at=1.8e9, reason="network changed: gateway"),
+    LocationConfirmed(at=1.8e9, by="00" * 16, address=1, civic={"country": "US", "RD": "Oak Avenue"}),
 ]
 
 

@@ -142,7 +142,8 @@ class Box:
         sig = identity.sign_digest(card.private_key("9e"), digest)
         cert = card.cardfile().slot_9e.cert_pem
         msg = Register(card_cert_pem=cert, card_id=card.card_id, nonce=nonce, signature=sig,
-                       location={"civic": self.box_id})
+                       location={"civic": {"country": "US", "A1": "IL", "A3": "Springfield",
+                                           "RD": f"Road {self.box_id}", "HNO": "1"}})
         r = await self.link.request(msg)
         assert isinstance(r, Registered)
         return r
