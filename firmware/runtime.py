@@ -17,7 +17,7 @@ from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
 from roamline.firmware.location.fingerprint import read_gateway
 from roamline.firmware.location.service import LocationService
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import identity
 from roamline.wire.clock import SystemClock
 from roamline.wire.errors import LinkClosed, LinkError, RequestTimeout
@@ -49,7 +49,7 @@ async def run_box(config_path: str | Path) -> None:
     config = load_box_config(config_path)
     box = load_identity(config)
     clock = SystemClock()
-    store = Store(config.data_dir / "box.db")
+    store = BoxStore(config.data_dir / "box.db")
     store.open()
     # The app consumes both the link's and the readers' callbacks, and needs both to act: bind late.
     holder: list[BoxApp] = []
