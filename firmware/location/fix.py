@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from roamline.firmware.location.errors import UsageError
+from roamline.wire.geo import distance_m
+
+__all__ = ["DEFAULT_POLICY", "NAVIGATION", "Fix", "Policy", "Quality", "Verdict", "distance_m", "judge"]
 
 
 class Quality(StrEnum):
@@ -93,11 +96,3 @@ def judge(fix: Fix, now: float, policy: Policy = DEFAULT_POLICY) -> Verdict:
     if age < -1.0:
         return Verdict(False, "fix from the future")
     return Verdict(True)
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine, mean Earth radius), metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
