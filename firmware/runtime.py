@@ -7,8 +7,10 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from roamline.board.profile import load_profile
 from roamline.firmware.app import BoxApp
 from roamline.firmware.card.pcsc import PyscardBackend
 from roamline.firmware.card.reader import ReaderLoop
@@ -16,12 +18,13 @@ from roamline.firmware.config import BoxConfig, load_box_config
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
 from roamline.firmware.location.fingerprint import read_gateway
+from roamline.firmware.location.follow import follow_gps
 from roamline.firmware.location.service import LocationService
 from roamline.firmware.store import BoxStore
 from roamline.wire import identity
 from roamline.wire.clock import SystemClock
 from roamline.wire.errors import LinkClosed, LinkError, RequestTimeout
-from roamline.wire.messages import Envelope, Welcome
+from roamline.wire.messages import Envelope, Message, Welcome
 from roamline.wire.session import Backoff
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,13 @@ def endpoint(config: BoxConfig) -> RegistryEndpoint:
         raise UsageError(f"registry CA: {exc.strerror}: {exc.filename}") from None
     r = config.registry
     return RegistryEndpoint(host=r.host, port=r.port, server_name=r.server_name, ca_pem=ca_pem)
+
+
+def _reporter(link: LinkClient) -> Callable[[Message], Awaitable[None]]:
+    async def send(msg: Message) -> None:
+        await link.request(msg)
+
+    return send
 
 
 async def run_box(config_path: str | Path) -> None:
@@ -83,6 +93,8 @@ async def run_box(config_path: str | Path) -> None:
         loop.add_signal_handler(sig, stop.set)
     app.bind(loop)
     runner = asyncio.create_task(app.run(), name="box-app")
+    gps_task = asyncio.create_task(follow_gps(load_profile(config.board).gps, where, _reporter(link)),
+                                   name="gps")
     readers.start()
     link.start()
     print(json.dumps({"box_id": box.box_id, "name": config.name, "state": "running"}), flush=True)
@@ -92,8 +104,13 @@ async def run_box(config_path: str | Path) -> None:
         readers.stop()
         await link.stop()
         runner.cancel()
+        gps_task.cancel()
         try:
             await runner
+        except asyncio.CancelledError:
+            pass
+        try:
+            await gps_task
         except asyncio.CancelledError:
             pass
         store.close()

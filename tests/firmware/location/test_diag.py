@@ -3,6 +3,7 @@ by gpsfake, an NMEA receiver on a pty, and the PIDF-LO of a configured box."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -186,3 +187,44 @@ def test_diag_location_refuses_no_address_or_a_po_box(tmp_path: Path,
     cfg.write_text(BOX_TOML.replace('HNO = "12"', 'HNO = "12", POBOX = "5"'))
     assert main(["box", "diag", "location", "--config", str(cfg), "--no-gps"]) != 0
     assert "P.O. box" in capsys.readouterr().err
+
+
+def test_follow_gps_feeds_the_service_from_gpsfake_and_reports_a_move(gpsfake) -> None:
+    import asyncio
+
+    from roamline.board.profile import Gps
+    from roamline.firmware.location.fix import Fix, Quality
+    from roamline.firmware.location.follow import follow_gps
+    from roamline.firmware.location.service import LocationService
+    from roamline.wire.clock import SystemClock
+    from roamline.wire.messages import LocationUnconfirmed
+
+    port = gpsfake(DATA / "ublox-multignss.nmea")
+    home = {"civic": {"country": "US", "A1": "IL", "A3": "Springfield", "RD": "Elm Street", "HNO": "12"}}
+    svc = LocationService([home], clock=SystemClock(), threshold_m=100)
+    assert svc.detector is not None  # the address was confirmed 5 km north of where the receiver is now
+    svc.detector.reference = Fix(at=0.0, mode=3, quality=Quality.GPS, lat=39.83, lon=-89.65, error_m=5.0)
+    sent: list = []
+
+    async def body() -> None:
+        got = asyncio.Event()
+
+        async def send(msg) -> None:
+            sent.append(msg)
+            got.set()
+
+        task = asyncio.create_task(follow_gps(Gps(gpsd=f"127.0.0.1:{port}"), svc, send))
+        try:
+            async with asyncio.timeout(20):
+                await got.wait()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(body())
+    [msg] = sent
+    assert isinstance(msg, LocationUnconfirmed) and 5000 < (msg.distance_m or 0) < 6000
+    snap = svc.snapshot()
+    assert snap is not None and snap["state"] == "unconfirmed"
+    assert snap["geo"]["lat"] == pytest.approx(39.7817, abs=1e-3)
