@@ -71,7 +71,7 @@ class GpsdDecoder:
     def _line(self, raw: bytes, now: float, out: list[Fix]) -> None:
         try:
             obj = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-        except (UnicodeDecodeError, ValueError):
+        except ValueError:  # also UnicodeDecodeError
             self.counters.malformed += 1
             return
         if not isinstance(obj, dict) or not isinstance(obj.get("class"), str):

@@ -30,7 +30,7 @@ class GpsdClient:
         try:
             async with asyncio.timeout(timeout):
                 self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
-        except (OSError, TimeoutError) as exc:
+        except OSError as exc:  # TimeoutError is an OSError
             raise PeerError(f"cannot reach gpsd at {self._host}:{self._port}: {exc or 'timed out'}") from None
         self._writer.write(WATCH)
         await self._writer.drain()

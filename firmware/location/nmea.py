@@ -126,7 +126,7 @@ class NmeaDecoder:
         except pynmea2.ChecksumError:
             self.counters.bad_checksum += 1
             return
-        except (pynmea2.ParseError, ValueError, TypeError, AttributeError, IndexError):
+        except (ValueError, TypeError, AttributeError, IndexError):  # pynmea2.ParseError is a ValueError
             self.counters.malformed += 1
             return
         self.counters.sentences += 1

@@ -28,7 +28,7 @@ class SerialNmeaSource:
 
         try:
             self._port = serial.serial_for_url(self._device, baudrate=self._baud, timeout=0.2)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # serial.SerialException is an OSError
             raise PeerError(f"cannot open GPS receiver {self._device}: {exc}") from None
 
     def close(self) -> None:
@@ -40,11 +40,9 @@ class SerialNmeaSource:
         """What arrived within one read timeout (0.2 s), decoded."""
         if self._port is None:
             raise UsageError("open() the serial source first")
-        import serial
-
         try:
             data = self._port.read(max(1, self._port.in_waiting or 1))
-        except (serial.SerialException, OSError) as exc:
+        except OSError as exc:  # serial.SerialException is an OSError
             raise PeerError(f"GPS receiver {self._device} failed: {exc}") from None
         return self.decoder.feed(data, self._now()) if data else []
 
