@@ -10,4 +10,6 @@ COMMANDS: dict[str, str] = {
     "card revoke": "roamline.cloud.cmd.card_revoke",
     "box revoke": "roamline.cloud.cmd.box_revoke",
     "where": "roamline.cloud.cmd.where",
+    "services import": "roamline.cloud.cmd.services_import",
+    "services nearest": "roamline.cloud.cmd.services_nearest",
 }

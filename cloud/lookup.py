@@ -24,6 +24,7 @@ class WhereEntry:
     since: float
     lease_expiry: float
     location: dict[str, Any] | None
+    location_state: str = "confirmed"  # "unconfirmed" while the box may have moved (issue 11)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +49,8 @@ def where(store: RegistryStore, number: str, now: float) -> list[WhereEntry]:
                 continue
             # The box's snapshot at registration if it sent one, else the address its installer recorded.
             location = reg.location if reg.location is not None else box.location
+            state = str((box.location or {}).get("state", "confirmed"))
             out.append(WhereEntry(reg.box_id, account_id, holder, reg.card_id, reg.registration_id,
-                                  reg.since, reg.lease_expiry, location))
+                                  reg.since, reg.lease_expiry, location, state))
     out.sort(key=lambda e: (e.since, e.card_id))
     return out

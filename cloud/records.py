@@ -82,6 +82,18 @@ class Event:
     fields: Json
 
 
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One entry of the local-services directory (cloud.services)."""
+
+    category: str
+    name: str
+    number: str  # E.164
+    lat: float
+    lon: float
+    radius_m: float
+
+
 class RegistryStore(Protocol):
     """What the registry needs from storage. Methods that write join the caller's open transaction."""
 
@@ -123,3 +135,6 @@ class RegistryStore(Protocol):
     def add_delivery(self, key: str, box_id: str, kind: str, payload: Json, at: float) -> bool: ...
     def add_event(self, at: float, kind: str, fields: Json) -> None: ...
     def events(self, limit: int = 100) -> list[Event]: ...
+
+    def replace_services(self, services: list[Service]) -> None: ...
+    def services(self, category: str | None = None) -> list[Service]: ...

@@ -21,15 +21,17 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
 from roamline.cloud.records import Registration, RegistryStore
-from roamline.wire import identity, signing
+from roamline.wire import civic, identity, signing
+from roamline.wire import location as wire_location
 from roamline.wire.errors import ErrorCode, LinkError
+from roamline.wire.errors import UsageError as WireUsageError
 from roamline.wire.messages import (
     ALLOWED_BEFORE_HELLO,
     Ack,
@@ -42,6 +44,8 @@ from roamline.wire.messages import (
     Error,
     Hello,
     HolderProfile,
+    LocationConfirmed,
+    LocationUnconfirmed,
     Message,
     NonceIssued,
     NoncePurpose,
@@ -113,6 +117,7 @@ class _Conn:
     state: ConnState = ConnState.OPEN
     box_id: str | None = None
     installer_id: str | None = None  # an installer's tool proved itself instead of a box
+    peer: str = ""  # the box's address as we see it (host:port), told back in welcome
     outstanding: set[bytes] = field(default_factory=set)  # nonces issued here and not yet presented
 
     def step(self, event: str) -> None:
@@ -148,10 +153,11 @@ class Registry:
 
     # --- connections ---------------------------------------------------------------------------------
 
-    def connection_opened(self, conn_id: str, now: float) -> None:
+    def connection_opened(self, conn_id: str, now: float, peer: str = "") -> None:
+        """A new link; ``peer`` is the box's address as the transport sees it (host:port, or "")."""
         if conn_id in self._conns:
             raise UsageError(f"connection {conn_id} is already open")
-        self._conns[conn_id] = _Conn(conn_id, now)
+        self._conns[conn_id] = _Conn(conn_id, now, peer=peer)
 
     def connection_closed(self, conn_id: str, now: float) -> None:
         """Forget the connection; its box's registrations live on until their leases lapse."""
@@ -222,6 +228,8 @@ class Registry:
             return self._refresh(conn, msg, now, out)
         if isinstance(msg, Deliver):
             return self._deliver(conn, msg, now)
+        if isinstance(msg, (LocationUnconfirmed, LocationConfirmed)):
+            return self._location(conn, msg, now)
         if isinstance(msg, HolderProfile):
             log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
             return None
@@ -305,7 +313,38 @@ class Registry:
         self._box_conn[ident.id] = conn.conn_id
         log.info("box-hello", extra={"fields": {"box": ident.id, "conn": conn.conn_id}})
         return Welcome(box_id=ident.id, server_time=now, lease_s=self._config.lease_s,
-                       keepalive_s=self._config.keepalive_s)
+                       keepalive_s=self._config.keepalive_s, peer_address=conn.peer)
+
+    # --- location ------------------------------------------------------------------------------------
+
+    def _location(self, conn: _Conn, msg: LocationUnconfirmed | LocationConfirmed, now: float) -> Ok:
+        """The box's location state on its record (``where`` shows it) and an event of who did what."""
+        assert conn.box_id is not None
+        with self._store.transaction():
+            box = self._store.get_box(conn.box_id)
+            assert box is not None  # _check_box_standing ran
+            record = dict(box.location or {})
+            if isinstance(msg, LocationUnconfirmed):
+                snapshot = _checked_snapshot(msg.location)
+                record.update(state="unconfirmed",
+                              unconfirmed={"at": msg.at, "reason": msg.reason[:200],
+                                           "distance_m": msg.distance_m, "geo": (snapshot or {}).get("geo"),
+                                           "network": (snapshot or {}).get("network")})
+                event = {"box": box.box_id, "reason": msg.reason[:200], "at": msg.at}
+            else:
+                try:
+                    chosen = civic.check_civic(msg.civic)
+                except WireUsageError as exc:
+                    raise Refused(ErrorCode.BAD_BODY, f"location.confirmed: {exc}") from None
+                by = msg.by[:64]
+                record.update(state="confirmed", civic=chosen,
+                              confirmed={"at": msg.at, "by": by, "address": msg.address})
+                record.pop("unconfirmed", None)
+                event = {"box": box.box_id, "by": by, "address": msg.address, "civic": chosen, "at": msg.at}
+            self._store.put_box(replace(box, location=record))
+            self._store.add_event(now, msg.TYPE.replace(".", "-"), event)
+        log.info(msg.TYPE, extra={"fields": {"box": conn.box_id}})
+        return Ok()
 
     def _installer_hello(self, conn: _Conn, msg: Hello, now: float) -> Welcome:
         """An installer's tool proves its installer certificate (from this CA); Welcome names it."""
@@ -338,6 +377,7 @@ class Registry:
         box_id = conn.box_id
         assert box_id is not None
         nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.REGISTER, now)  # burnt whatever follows
+        snapshot = _checked_snapshot(msg.location)
         with self._store.transaction():  # the one durable commit of a registration
             ident = identity.verify_certificate(msg.card_cert_pem, self._ca.certificate, now=now,
                                                 role=identity.Role.CARD)
@@ -364,7 +404,7 @@ class Registry:
                 account_id=account.account_id, since=now, lease_expiry=now + self._config.lease_s,
                 # the active registration is the card's newest, so its seq is the card's highest
                 seq=prev.seq + 1 if prev is not None else self._store.next_seq(ident.id),
-                location=msg.location, active=True,
+                location=snapshot, active=True,
                 proven_at=nonce.issued,
             )
             self._store.add_registration(reg)
@@ -475,3 +515,13 @@ def _fingerprint(cert_pem: str) -> str:
     from cryptography.hazmat.primitives import hashes
 
     return identity.load_certificate(cert_pem).fingerprint(hashes.SHA256()).hex()
+
+
+def _checked_snapshot(location: dict[str, object] | None) -> dict[str, object] | None:
+    """A box's location snapshot (wire.location), or Refused bad-body."""
+    if location is None:
+        return None
+    try:
+        return wire_location.check_snapshot(location)
+    except WireUsageError as exc:
+        raise Refused(ErrorCode.BAD_BODY, f"location: {exc}") from None

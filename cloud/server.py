@@ -88,7 +88,7 @@ class RegistryServer:
         # random ids: a connection id (nonces are bound to it) must not match one from before a restart
         conn_id = "conn-" + secrets.token_hex(8)
         self._links[conn_id] = link
-        self._registry.connection_opened(conn_id, self._wall())
+        self._registry.connection_opened(conn_id, self._wall(), peer=link.peer_address)
         try:
             async for env in link:
                 try:

@@ -32,6 +32,11 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         {"key": str, "box_id": str, "kind": str, "payload": str, "at": float}, ("box_id", "key")
     ),
     "events": ({"event_id": int, "at": float, "kind": str, "fields": str}, "event_id"),
+    # the local-services directory behind location speed-dials (cloud.services)
+    "services": (
+        {"category": str, "number": str, "name": str, "lat": float, "lon": float, "radius_m": float},
+        ("category", "number"),
+    ),
 }
 
 INDEXES = [

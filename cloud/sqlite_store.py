@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from roamline.cloud.errors import StoreError
-from roamline.cloud.records import Account, Box, Card, Event, Json, Registration, Token
+from roamline.cloud.records import Account, Box, Card, Event, Json, Registration, Service, Token
 from roamline.cloud.sqlite_schema import INDEXES, RETIRED, TABLES, box_from_row, reg_from_row
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 
@@ -358,3 +358,18 @@ class SqliteStore:
     def events(self, limit: int = 100) -> list[Event]:
         rows = self._all("SELECT * FROM events ORDER BY event_id DESC LIMIT ?", (limit,))
         return [Event(r["event_id"], r["at"], r["kind"], json.loads(r["fields"])) for r in reversed(rows)]
+
+    # local-services directory
+    def replace_services(self, services: list[Service]) -> None:
+        """The directory becomes exactly ``services`` (one transaction: an import is all or nothing)."""
+        with self._atomic():
+            self._write("DELETE FROM services")
+            self.conn.executemany(
+                "INSERT INTO services(category, number, name, lat, lon, radius_m) VALUES (?,?,?,?,?,?)",
+                [(s.category, s.number, s.name, s.lat, s.lon, s.radius_m) for s in services])
+
+    def services(self, category: str | None = None) -> list[Service]:
+        where, params = (" WHERE category = ?", (category,)) if category is not None else ("", ())
+        rows = self._all(f"SELECT * FROM services{where} ORDER BY category, name, number", params)
+        return [Service(r["category"], r["name"], r["number"], r["lat"], r["lon"], r["radius_m"])
+                for r in rows]

@@ -52,7 +52,8 @@ class CardSlot:
 class BoxApp:
     def __init__(self, *, box_id: str, readers: ReaderLoop, link: LinkClient, store: BoxStore, clock: Clock,
                  observer: Observer | None = None,
-                 refresh_s: float = 10.0, location: dict[str, Any] | None = None) -> None:
+                 refresh_s: float = 10.0,
+                 location: Callable[[], dict[str, Any] | None] | dict[str, Any] | None = None) -> None:
         self.box_id = box_id
         self._readers = readers
         self._link = link
@@ -173,7 +174,8 @@ class BoxApp:
         try:
             reply = messages.expect(await self._link.request(messages.Register(
                 card_cert_pem=slot.cert_pem, card_id=slot.card_id, nonce=issued.nonce, signature=signature,
-                location=self._location)), messages.Registered)
+                location=self._location() if callable(self._location) else self._location)),
+                messages.Registered)
         except PeerError as exc:
             self._emit("registration-refused", card_id=slot.card_id, reason=str(exc))
             return

@@ -5,4 +5,6 @@ COMMANDS: dict[str, str] = {
     "diag dtmf": "roamline.firmware.audio.dtmf_cmd",
     "diag callerid": "roamline.firmware.audio.callerid_cmd",
     "diag modem": "roamline.firmware.line.diag_cmd",
+    "diag gps": "roamline.firmware.location.diag_gps_cmd",
+    "diag location": "roamline.firmware.location.diag_location_cmd",
 }

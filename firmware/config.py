@@ -8,7 +8,7 @@ a modem simulator on a pty (backend "serial"). Relative paths are relative to th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -46,6 +46,26 @@ class LinkConfig(Frozen):
     backoff_max_s: float = Field(default=30.0, gt=0)
 
 
+class LocationConfig(Frozen):
+    """Where the box is, as recorded at enrollment or by the operator: 911, 933 and PIDF-LO use it with no
+    cloud. ``addresses`` are ``{"civic": {RFC 5139 elements}, "method": "installer"}`` (wire.civic rules);
+    the first is the one emergency calls send until the holder confirms another (moved detection)."""
+
+    addresses: tuple[dict[str, Any], ...] = ()
+    moved_threshold_m: float = Field(default=200.0, gt=0)
+
+    @field_validator("addresses")
+    @classmethod
+    def _dispatchable(cls, value: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        from roamline.wire.civic import check_location
+        from roamline.wire.errors import UsageError
+
+        try:
+            return tuple(check_location(a) for a in value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class BoxConfig(Frozen):
     name: str = "box"
     board: str = "sim"  # a board profile shipped in board/profiles
@@ -55,6 +75,7 @@ class BoxConfig(Frozen):
     card: CardConfig = CardConfig()
     line: LineConfig = LineConfig()
     link: LinkConfig = LinkConfig()
+    location: LocationConfig = LocationConfig()
 
     @field_validator("board")
     @classmethod

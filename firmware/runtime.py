@@ -7,18 +7,24 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from roamline.board.profile import load_profile
 from roamline.firmware.app import BoxApp
 from roamline.firmware.card.pcsc import PyscardBackend
 from roamline.firmware.card.reader import ReaderLoop
 from roamline.firmware.config import BoxConfig, load_box_config
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
+from roamline.firmware.location.fingerprint import read_gateway
+from roamline.firmware.location.follow import follow_gps
+from roamline.firmware.location.service import LocationService
 from roamline.firmware.store import BoxStore
 from roamline.wire import identity
 from roamline.wire.clock import SystemClock
-from roamline.wire.messages import Envelope, Welcome
+from roamline.wire.errors import LinkClosed, LinkError, RequestTimeout
+from roamline.wire.messages import Envelope, Message, Welcome
 from roamline.wire.session import Backoff
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,13 @@ def endpoint(config: BoxConfig) -> RegistryEndpoint:
     return RegistryEndpoint(host=r.host, port=r.port, server_name=r.server_name, ca_pem=ca_pem)
 
 
+def _reporter(link: LinkClient) -> Callable[[Message], Awaitable[None]]:
+    async def send(msg: Message) -> None:
+        await link.request(msg)
+
+    return send
+
+
 async def run_box(config_path: str | Path) -> None:
     config = load_box_config(config_path)
     box = load_identity(config)
@@ -50,8 +63,15 @@ async def run_box(config_path: str | Path) -> None:
     store.open()
     # The app consumes both the link's and the readers' callbacks, and needs both to act: bind late.
     holder: list[BoxApp] = []
+    where = LocationService(config.location.addresses, clock=clock,
+                            threshold_m=config.location.moved_threshold_m)
 
     async def on_up(welcome: Welcome) -> None:
+        for msg in where.on_network(peer_address=welcome.peer_address, gateway=read_gateway()):
+            try:
+                await link.request(msg)
+            except (LinkError, LinkClosed, RequestTimeout) as exc:  # reported again after the next change
+                log.warning("location-report-failed", extra={"fields": {"type": msg.TYPE, "error": str(exc)}})
         await holder[0].on_link_up(welcome)
 
     async def on_push(envelope: Envelope) -> None:
@@ -63,7 +83,8 @@ async def run_box(config_path: str | Path) -> None:
                       backoff=Backoff(base_s=lk.backoff_initial_s, cap_s=lk.backoff_max_s))
     readers = ReaderLoop(PyscardBackend(), lambda event: holder[0].card_sink(event), clock=clock,
                          readers=config.card.readers or None)
-    app = BoxApp(box_id=box.box_id, readers=readers, link=link, store=store, clock=clock)
+    app = BoxApp(box_id=box.box_id, readers=readers, link=link, store=store, clock=clock,
+                 location=where.snapshot)
     holder.append(app)
 
     stop = asyncio.Event()
@@ -72,6 +93,8 @@ async def run_box(config_path: str | Path) -> None:
         loop.add_signal_handler(sig, stop.set)
     app.bind(loop)
     runner = asyncio.create_task(app.run(), name="box-app")
+    gps_task = asyncio.create_task(follow_gps(load_profile(config.board).gps, where, _reporter(link)),
+                                   name="gps")
     readers.start()
     link.start()
     print(json.dumps({"box_id": box.box_id, "name": config.name, "state": "running"}), flush=True)
@@ -81,8 +104,13 @@ async def run_box(config_path: str | Path) -> None:
         readers.stop()
         await link.stop()
         runner.cancel()
+        gps_task.cancel()
         try:
             await runner
+        except asyncio.CancelledError:
+            pass
+        try:
+            await gps_task
         except asyncio.CancelledError:
             pass
         store.close()

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   minimodem espeak-ng sox                                                 # independent FSK peer, speech, audio tools
   mtools dosfstools fdisk                                                 # boot partitions without mounting (flashing, images)
   fonts-dejavu-core zbar-tools poppler-utils                              # box labels (font), QR and PDF text read back in tests
+  gpsd gpsd-clients                                                       # real gpsd + gpsfake (NMEA replay) for GPS tests
 )
 
 missing=()

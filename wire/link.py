@@ -109,6 +109,11 @@ class LinkConnection:
         return self._transport.session_resumed
 
     @property
+    def peer_address(self) -> str:
+        """The peer's address as this end sees it (``host:port``; "" when the transport cannot tell)."""
+        return str(getattr(self._transport, "peer_address", "") or "")
+
+    @property
     def box_id(self) -> str | None:
         """Server side: the box id once ``mark_authenticated`` was called."""
         return self._gate.box_id if self._gate is not None else None

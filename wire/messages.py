@@ -146,6 +146,7 @@ class Welcome(Message):
     server_time: float
     lease_s: float
     keepalive_s: float
+    peer_address: str = ""  # the box's address as the registry sees it ("203.0.113.5:4433"; "" unknown)
 
 
 # --- card registration -----------------------------------------------------------------------------
@@ -344,6 +345,34 @@ class Ack(Message):
     keys: tuple[str, ...]
 
 
+# --- location ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocationUnconfirmed(Message):
+    """The box may have moved (GPS displacement or a network change): its recorded address is no longer
+    vouched for until someone at the box confirms it. ``location`` is the box's snapshot (wire.location)."""
+
+    TYPE: ClassVar[str] = "location.unconfirmed"
+    KIND: ClassVar[Kind] = "request"
+    at: float
+    reason: str
+    distance_m: float | None = None
+    location: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocationConfirmed(Message):
+    """Someone at the box confirmed (or chose) one of its recorded addresses with the handset."""
+
+    TYPE: ClassVar[str] = "location.confirmed"
+    KIND: ClassVar[Kind] = "request"
+    at: float
+    by: str  # the holder's card id, or "handset" with no card in
+    address: int  # index of the chosen recorded address
+    civic: dict[str, str]
+
+
 # --- registry --------------------------------------------------------------------------------------
 
 MESSAGE_TYPES: dict[str, type[Message]] = {}
@@ -362,7 +391,7 @@ def register_message(cls: type[Message]) -> type[Message]:
 for _cls in (
     NonceRequest, NonceIssued, Hello, Welcome, Register, Registered, Deregister, Ok, Refresh, Refreshed,
     Superseded, Revoked, HolderProfile, Error, Ping, Pong, Enroll, Enrolled, Deliver, Ack, BoxList,
-    BoxListed,
+    BoxListed, LocationUnconfirmed, LocationConfirmed,
 ):  # fmt: skip
     register_message(_cls)
 

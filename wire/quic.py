@@ -24,7 +24,7 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import QuicConnection
+from aioquic.quic.connection import NetworkAddress, QuicConnection
 from aioquic.tls import SessionTicket
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -114,6 +114,7 @@ class _LinkProtocol(QuicConnectionProtocol):
         # of received datagrams shares one transmit. That needs the ACK due at once (aioquic would hold
         # it 1 ms, past the reply, and send it alone later): no ACK is delayed more than one iteration.
         send_acks_at_once(quic)
+        self._peer_addr: NetworkAddress | None = None
 
     # aioquic calls transmit() after every received datagram and timer, and after its own commands
     # (connect, close, ping); we send at the end of the loop iteration instead of at once.
@@ -170,6 +171,21 @@ class _LinkProtocol(QuicConnectionProtocol):
         return bool(self.quic.tls.session_resumed)
 
     # aioquic events
+    @property
+    def peer_address(self) -> str:
+        """Where the peer's latest datagram came from, as ``host:port`` (``[v6]:port``); "" before any."""
+        addr = self._peer_addr
+        if not addr:
+            return ""
+        host = str(addr[0])
+        if host.startswith("::ffff:") and "." in host:  # an IPv4 peer on a dual-stack socket
+            host = host[7:]
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
+
+    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        self._peer_addr = addr  # the newest path (NAT rebinding moves it); welcome reports it
+        super().datagram_received(data, addr)
+
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived):
             self._stream_data(event)

@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         for e in entries:
             place = describe(e.location)
             at = f" — {place}" if place else ""
+            at += " (location UNCONFIRMED: the box may have moved)" if e.location_state != "confirmed" else ""
             since = f"since {e.since:.0f}"
             print(f"{args.number} rings at {e.box_id}{at} for {e.holder} (card {e.card_id}, {since})")
     return 0

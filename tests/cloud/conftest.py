@@ -28,6 +28,14 @@ from roamline.wire.messages import (
 )
 
 
+def snapshot_for(box_id: str) -> dict[str, object]:
+    """A box's location snapshot (wire.location) whose road names the box, so tests can tell boxes apart."""
+    return {"civic": {"country": "US", "A1": "IL", "A3": "Springfield", "RD": f"Road {box_id}", "HNO": "1"},
+            "method": "installer", "state": "confirmed",
+            "geo": {"lat": 39.78, "lon": -89.65, "error_m": 5.0, "mode": 3, "satellites": 8, "at": 1.8e9},
+            "network": {"public": "192.0.2.7", "gateway": "192.168.1.1"}}
+
+
 @dataclass
 class BoxKit:
     key: identity.PrivateKey
@@ -134,7 +142,7 @@ class Harness:
         digest = signing.registration_digest(nonce, box.box_id, card.card_id)
         sig = identity.sign_digest(key or card.key, digest)
         return Register(card_cert_pem=card.cert_pem, card_id=card.card_id, nonce=nonce, signature=sig,
-                        location={"civic": box.box_id})
+                        location=snapshot_for(box.box_id))
 
 
 @pytest.fixture

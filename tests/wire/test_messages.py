@@ -27,6 +27,8 @@ from roamline.wire.messages import (
     Error,
     Hello,
     HolderProfile,
+    LocationConfirmed,
+    LocationUnconfirmed,
     Message,
     NonceIssued,
     NoncePurpose,
@@ -87,6 +89,12 @@ SAMPLES: list[Message] = [
     Ack(keys=("k-1",)),
     BoxList(limit=20),
     BoxListed(boxes=({"id": "box-0123456789abcdef", "name": "shop", "revoked": False},)),
+    Welcome(box_id="box-0123456789abcdef", server_time=1.8e9, lease_s=120.0, keepalive_s=15.0,
+            peer_address="[2001:db8::5]:4433"),
+    LocationUnconfirmed(at=1.8e9, reason="moved 812 m", distance_m=812.0,
+                        location={"civic": {"country": "US"}, "state": "unconfirmed"}),
+    LocationUnconfirmed(at=1.8e9, reason="network changed: gateway"),
+    LocationConfirmed(at=1.8e9, by="00" * 16, address=1, civic={"country": "US", "RD": "Oak Avenue"}),
 ]
 
 

@@ -142,7 +142,8 @@ class Box:
         sig = identity.sign_digest(card.private_key("9e"), digest)
         cert = card.cardfile().slot_9e.cert_pem
         msg = Register(card_cert_pem=cert, card_id=card.card_id, nonce=nonce, signature=sig,
-                       location={"civic": self.box_id})
+                       location={"civic": {"country": "US", "A1": "IL", "A3": "Springfield",
+                                           "RD": f"Road {self.box_id}", "HNO": "1"}})
         r = await self.link.request(msg)
         assert isinstance(r, Registered)
         return r
@@ -180,7 +181,10 @@ def test_register_where_supersede_deregister(tmp_path: Path, capsys: Any) -> Non
         account = make_account(cloud)
         a, b = await cloud.box("a"), await cloud.box("b")
         card = await cloud.card(account)
-        await a.hello()
+        welcome = await a.hello()
+        # the registry tells the box where it sees it coming from: loopback, the box's own UDP port
+        assert a.link is not None and welcome.peer_address.startswith("127.0.0.1:")
+        assert int(welcome.peer_address.rsplit(":", 1)[1]) > 0
         ra = await a.register(card)
         assert ra.holder == "Ann" and ra.numbers == (NUM,)
         [entry] = where_cli(cloud, capsys)

@@ -61,7 +61,8 @@ def test_happy_path_hello_register_where(world: Any) -> None:
     assert (r.card_id, r.account, r.holder, r.numbers, r.seq) == (h.card.card_id, h.acct, "Ann", (NUM,), 1)
     [entry] = h.registry.where(NUM, h.now)
     assert (entry.box_id, entry.card_id, entry.holder) == (h.box_a.box_id, h.card.card_id, "Ann")
-    assert entry.location == {"civic": h.box_a.box_id}
+    assert entry.location is not None and entry.location["civic"]["RD"] == f"Road {h.box_a.box_id}"
+    assert entry.location["geo"]["lat"] == 39.78 and entry.location["network"]["public"] == "192.0.2.7"
     assert h.registry.where("+15559999999", h.now) == []
 
 
