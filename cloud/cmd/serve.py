@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await server.close()
             store.close()
-        print(json.dumps({"stopped": True}), file=sys.stderr)
+        relay = server.relay.stats.to_json() if server.relay is not None else None
+        print(json.dumps({"stopped": True, "relay": relay}), file=sys.stderr)
 
     asyncio.run(main())
     return 0
