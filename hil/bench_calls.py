@@ -23,12 +23,17 @@ SUMMARY = "relay CPU per relayed call: N concurrent calls relayed by one registr
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from roamline.wire import validate
+
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line (default)")
-    parser.add_argument("--calls", type=int, default=50, help="concurrent relayed calls")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured window, seconds")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of media before the window")
+    parser.add_argument("--calls", type=validate.count(1, 1000), default=50, help="concurrent relayed calls")
+    parser.add_argument("--seconds", type=validate.seconds(3600.0), default=10.0,
+                        help="measured window, seconds")
+    parser.add_argument("--warmup", type=validate.Number(0.0, 3600.0, unit="seconds"), default=2.0,
+                        help="seconds of media before the window")
     parser.add_argument("--profile", action="store_true", help="also profile the registry (cProfile)")
-    parser.add_argument("--workdir", help="keep the data directory here (default: a temporary one)")
+    parser.add_argument("--workdir", type=validate.NewDir(),
+                        help="keep the data directory here (default: a temporary one)")
 
 
 def run(args: argparse.Namespace) -> int:
