@@ -21,7 +21,7 @@ from roamline.firmware.card.events import CardEvent, CardInserted, CardRemoved, 
 from roamline.firmware.card.reader import ReaderLoop
 from roamline.firmware.link.client import LinkClient
 from roamline.firmware.link.outbox import OutboxCourier
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import messages, signing
 from roamline.wire.clock import Clock
 from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
@@ -50,7 +50,7 @@ class CardSlot:
 
 
 class BoxApp:
-    def __init__(self, *, box_id: str, readers: ReaderLoop, link: LinkClient, store: Store, clock: Clock,
+    def __init__(self, *, box_id: str, readers: ReaderLoop, link: LinkClient, store: BoxStore, clock: Clock,
                  observer: Observer | None = None,
                  refresh_s: float = 10.0, location: dict[str, Any] | None = None) -> None:
         self.box_id = box_id
@@ -228,7 +228,7 @@ class BoxApp:
                 if slot.card_id == msg.id:
                     slot.superseded, slot.registration_id = True, ""
                     self._wipe(slot, "card revoked")
-        elif isinstance(msg, messages.Profile):
+        elif isinstance(msg, messages.HolderProfile):
             for slot in self._slots.values():
                 if slot.card_id == msg.card_id and slot.registration_id:
                     self._store.cache_holder(slot.card_id, msg.profile, self._clock.wall())

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import messages
 from roamline.wire.errors import PeerError, RequestTimeout
 from roamline.wire.messages import Message
@@ -27,7 +27,7 @@ class Requester(Protocol):
 class OutboxCourier:
     """``flush`` sends every pending item in order, stopping at the first failure (kept for next time)."""
 
-    def __init__(self, store: Store, link: Requester, *, batch: int = 100) -> None:
+    def __init__(self, store: BoxStore, link: Requester, *, batch: int = 100) -> None:
         self._store = store
         self._link = link
         self._batch = batch
