@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.bootstrapped
-STRICT := -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
+STRICT := -p roamline.errors -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
 .PHONY: deps demo test unit lint wheel-smoke bench clean

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Json = dict[str, Any]
 
@@ -61,10 +61,14 @@ class Registration:
     proven_at: float = 0.0  # when the nonce the card signed was issued: orders registrations of one card
 
 
+TokenKind = Literal["box", "card", "any"]
+"""What an installer token may enroll."""
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     token_hash: str
-    kind: str  # "box" | "card" | "any"
+    kind: TokenKind
     expires: float
     used: bool
 

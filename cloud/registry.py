@@ -187,7 +187,7 @@ class Registry:
         except Refused as exc:
             log.info("refused", extra={"fields": {"conn": conn_id, "type": msg.TYPE, "code": exc.code,
                                                   "reason": str(exc)}})
-            reply = Error(code=ErrorCode(exc.code), message=str(exc))
+            reply = Error(code=exc.code, message=str(exc))
             close = exc.code == ErrorCode.REVOKED and isinstance(msg, Hello)
             return [*out, Outgoing(conn_id, reply, env.id, close=close or exc.close)]
         except LinkError as exc:  # bad certificate, bad signature

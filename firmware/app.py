@@ -135,7 +135,7 @@ class BoxApp:
         try:
             await self._link.request(messages.Deregister(card_id=slot.card_id))
             self._emit("deregistered", card_id=slot.card_id)
-        except (PeerError, RequestTimeout):
+        except PeerError:  # RequestTimeout included
             # Told on the next connect; meanwhile the lease makes the registration lapse by itself.
             self._undelivered_deregisters.add(slot.card_id)
 
@@ -203,7 +203,7 @@ class BoxApp:
         if delivered:
             self._emit("outbox-delivered", items=delivered)
         for card_id in sorted(self._undelivered_deregisters):
-            with contextlib.suppress(PeerError, RequestTimeout):
+            with contextlib.suppress(PeerError):  # RequestTimeout included
                 await self._link.request(messages.Deregister(card_id=card_id))
                 self._undelivered_deregisters.discard(card_id)
         for slot in list(self._slots.values()):
@@ -244,7 +244,7 @@ class BoxApp:
             try:
                 reply = messages.expect(await self._link.request(messages.Refresh(card_ids=registered)),
                                         messages.Refreshed)
-            except (PeerError, RequestTimeout):
+            except PeerError:  # RequestTimeout included
                 continue
             for slot in self._slots.values():
                 if slot.card_id in reply.missing and not slot.superseded:

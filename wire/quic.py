@@ -5,6 +5,9 @@ A frame that cannot be framed (too large, malformed) is answered with an ``error
 ended and the link closed; message-level problems (unknown type, bad body …) get an ``error`` reply and
 the link goes on. The registry is verified against the pinned Roamline CA (never CERT_NONE); the box
 proves itself in ``hello`` (see docs/protocol.md). Session tickets make reconnects resume the TLS session.
+
+Only aioquic's public API is used here; the one internal it has no public way for is wrapped in
+``roamline.wire.aioquic_private``.
 """
 
 from __future__ import annotations
@@ -15,19 +18,23 @@ import socket
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
-from aioquic import tls
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
-from aioquic.asyncio.server import serve as quic_serve
 from aioquic.quic import events
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.connection import NetworkAddress, QuicConnection
+from aioquic.quic.connection import QuicConnection
 from aioquic.tls import SessionTicket
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from roamline.wire.aioquic_private import (
+    ack_in_next_packet,
+    drop_oldest_datagrams,
+    send_acks_at_once,
+    set_ack_delay,
+)
 from roamline.wire.errors import FrameError, LinkClosed, UsageError
 from roamline.wire.framing import FrameDecoder, encode
 from roamline.wire.link import LinkConnection
@@ -103,6 +110,9 @@ class _LinkProtocol(QuicConnectionProtocol):
 
     def __init__(self, quic: QuicConnection, *, is_client: bool, **kwargs: Any) -> None:
         super().__init__(quic, **kwargs)
+        self.quic = quic  # our own references: aioquic keeps its _quic and _loop private
+        self.loop = asyncio.get_running_loop()
+        self.udp_transport: asyncio.DatagramTransport | None = None
         self._is_client = is_client
         self._stream_id: int | None = quic.get_next_available_stream_id() if is_client else None
         self._decoder = FrameDecoder()
@@ -110,60 +120,88 @@ class _LinkProtocol(QuicConnectionProtocol):
         self.terminated_reason = ""
         self.link: LinkConnection | None = None
         self.on_handshake: Callable[[_LinkProtocol], None] | None = None
+        self._handshake_done = False
+        self._terminated = False
+        self._handshake_waiter: asyncio.Future[None] | None = None
+        self._flush_handle: asyncio.Handle | None = None
         self._media = False
         self.datagrams_dropped = 0
         # Coalescing: what arrives and what we write are sent at the end of the loop iteration
-        # (_transmit_soon), so the reply to a request and the ACK of it leave in one packet and a batch
+        # (``transmit``), so the reply to a request and the ACK of it leave in one packet and a batch
         # of received datagrams shares one transmit. That needs the ACK due at once (aioquic would hold
         # it 1 ms, past the reply, and send it alone later): no ACK is delayed more than one iteration.
-        quic._ack_delay = 0.0
+        send_acks_at_once(quic)
+
+    # aioquic calls transmit() after every received datagram and timer, and after its own commands
+    # (connect, close, ping); we send at the end of the loop iteration instead of at once.
+    def transmit(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.transmit_now)
+
+    def transmit_now(self) -> None:
+        """Send what is pending now (aioquic's transmit: datagrams out, timer re-armed)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        super().transmit()
+
+    def close(self, error_code: int = 0, reason_phrase: str = "") -> None:
+        super().close(error_code=error_code, reason_phrase=reason_phrase)
+        self.transmit_now()  # CONNECTION_CLOSE leaves before the caller can close the socket
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.udp_transport = cast(asyncio.DatagramTransport, transport)  # asyncio's is not a subclass
+
+    async def handshake_completed(self) -> None:
+        """Wait for the TLS handshake; ConnectionError if the connection ended first.
+
+        Our own waiter rather than aioquic's ``wait_connected``, whose shielded future outlives a
+        timeout and fails later with nobody to read it ("Future exception was never retrieved")."""
+        if self._handshake_done:
+            return
+        if self._terminated:
+            raise ConnectionError(self.terminated_reason)
+        self._handshake_waiter = self.loop.create_future()
+        try:
+            await self._handshake_waiter
+        finally:
+            self._handshake_waiter = None
 
     # Transport (for LinkConnection)
     def write_control(self, data: bytes, end_stream: bool = False) -> None:
         if self._stream_id is None:
             raise LinkClosed("no control stream yet (the client speaks first)")
-        self._quic.send_stream_data(self._stream_id, data, end_stream=end_stream)
+        self.quic.send_stream_data(self._stream_id, data, end_stream=end_stream)
         self._ack_now()
-        self._transmit_soon()
+        self.transmit()
 
     def send_datagram(self, data: bytes) -> None:
         self._media_mode()
-        pending = self._quic._datagrams_pending
-        while len(pending) >= MAX_PENDING_DATAGRAMS:
-            pending.popleft()
-            self.datagrams_dropped += 1
-        self._quic.send_datagram_frame(data)
+        self.datagrams_dropped += drop_oldest_datagrams(self.quic, MAX_PENDING_DATAGRAMS - 1)
+        self.quic.send_datagram_frame(data)
         self._ack_now()
-        self._transmit_soon()
+        self.transmit()
 
     def _media_mode(self) -> None:
         if not self._media:
             self._media = True
-            self._quic._ack_delay = MEDIA_ACK_DELAY_S
+            set_ack_delay(self.quic, MEDIA_ACK_DELAY_S)
 
     def _ack_now(self) -> None:
         """Something is about to be sent: let a delayed ACK ride in it (media connections only; on the
         others ACKs are never delayed)."""
         if self._media:
-            space = self._quic._spaces.get(tls.Epoch.ONE_RTT)
-            if space is not None and space.ack_at is not None:
-                space.ack_at = self._loop.time()
+            ack_in_next_packet(self.quic, self.loop.time())
 
     def close_transport(self, code: int, reason: str) -> None:
         self.close(error_code=code, reason_phrase=reason)
 
     @property
     def session_resumed(self) -> bool:
-        return bool(self._quic.tls.session_resumed)
+        return bool(self.quic.tls.session_resumed)
 
     # aioquic events
-    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
-        # as aioquic's, but the transmit waits for the handlers this datagram woke (see __init__)
-        self._quic.receive_datagram(data if isinstance(data, bytes) else data.encode(), addr,
-                                    now=self._loop.time())
-        self._process_events()
-        self._transmit_soon()
-
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived):
             self._stream_data(event)
@@ -172,12 +210,18 @@ class _LinkProtocol(QuicConnectionProtocol):
             if self.link is not None:
                 self.link.datagram_received(event.data)
         elif isinstance(event, events.HandshakeCompleted):
+            self._handshake_done = True
+            if self._handshake_waiter is not None and not self._handshake_waiter.done():
+                self._handshake_waiter.set_result(None)
             if event.alpn_protocol != ALPN:
                 self.close(error_code=0x0, reason_phrase="wrong ALPN")
             elif self.on_handshake is not None:
                 self.on_handshake(self)
         elif isinstance(event, events.ConnectionTerminated):
             self.terminated_reason = event.reason_phrase or f"error {event.error_code}"
+            self._terminated = True
+            if self._handshake_waiter is not None and not self._handshake_waiter.done():
+                self._handshake_waiter.set_exception(ConnectionError(self.terminated_reason))
             if self.link is not None:
                 self.link.transport_closed(f"connection terminated: {self.terminated_reason}")
         elif isinstance(event, events.StreamReset) and event.stream_id == self._stream_id:
@@ -192,10 +236,10 @@ class _LinkProtocol(QuicConnectionProtocol):
         if sid != self._stream_id or self.link is None or self.link.closed:
             # Only one control stream per link: refuse any other stream.
             self._dead_streams.add(sid)
-            self._quic.stop_stream(sid, APP_ERROR_FRAMING)
+            self.quic.stop_stream(sid, APP_ERROR_FRAMING)
             if sid % 4 == 0 or (sid % 4 == 1 and self._is_client):
-                self._quic.reset_stream(sid, APP_ERROR_FRAMING)
-            self.transmit()
+                self.quic.reset_stream(sid, APP_ERROR_FRAMING)
+            self.transmit_now()
             return
         self.link.bytes_received()
         frames, error = self._decoder.feed_until_error(event.data)
@@ -212,11 +256,11 @@ class _LinkProtocol(QuicConnectionProtocol):
         sid = self._stream_id
         self._dead_streams.add(sid)
         # Answer, end our side of the stream, and stop reading theirs.
-        self._quic.send_stream_data(
+        self.quic.send_stream_data(
             sid, encode(to_frame(Error(code=error.code, message=str(error)))), end_stream=True
         )
-        self._quic.stop_stream(sid, APP_ERROR_FRAMING)
-        self.transmit()
+        self.quic.stop_stream(sid, APP_ERROR_FRAMING)
+        self.transmit_now()
         self._control_lost(f"framing error: {error}", close_soon=True)
 
     def _control_lost(self, reason: str, close_soon: bool = False) -> None:
@@ -227,7 +271,7 @@ class _LinkProtocol(QuicConnectionProtocol):
         link.transport_closed(reason)
         if close_soon:
             # Give the error frame a moment to be sent and acknowledged before CONNECTION_CLOSE.
-            self._loop.call_later(0.2, self.close, 0, reason[:100])
+            self.loop.call_later(0.2, self.close, 0, reason[:100])
         else:
             self.close(0, reason[:100])
 
@@ -251,6 +295,7 @@ class LinkServer:
         self._keepalive = keepalive_s
         self._dead_after = dead_after_s
         self._quic_server: QuicServer | None = None
+        self.udp_transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[LinkConnection] = set()
         self.port = 0
@@ -329,17 +374,18 @@ async def serve(
     config.private_key = serialization.load_pem_private_key(tls_key_pem, password=None)
     tickets = ticket_store if ticket_store is not None else ServerTicketStore()
     server = LinkServer(on_connection, keepalive_s, dead_after_s)
-    server._quic_server = await quic_serve(
-        host,
-        port,
-        configuration=config,
-        create_protocol=server._create_protocol,
-        session_ticket_fetcher=tickets.pop,
-        session_ticket_handler=tickets.add,
+    # What aioquic's serve() does, keeping the UDP transport it would keep private: the bound port is
+    # needed when port 0 was asked for, and the socket's buffers are enlarged.
+    transport, quic_server = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: QuicServer(
+            configuration=config,
+            create_protocol=server._create_protocol,
+            session_ticket_fetcher=tickets.pop,
+            session_ticket_handler=tickets.add,
+        ),
+        local_addr=(host, port),
     )
-    # aioquic keeps the UDP transport private; the bound port is needed when port 0 was asked for.
-    transport = server._quic_server._transport
-    assert transport is not None
+    server._quic_server, server.udp_transport = quic_server, transport
     _enlarge_buffers(transport)
     server.port = int(transport.get_extra_info("sockname")[1])
     return server
@@ -395,14 +441,9 @@ async def connect(
     try:
         proto.connect(addr)
         async with asyncio.timeout(connect_timeout_s):
-            await proto.wait_connected()
+            await proto.handshake_completed()
     except (ConnectionError, TimeoutError) as exc:
         reason = proto.terminated_reason or ("timed out" if isinstance(exc, TimeoutError) else "refused")
-        # aioquic shields its handshake waiter: after our timeout, closing fails it with ConnectionError,
-        # which nobody would read ("Future exception was never retrieved"). Read it when it comes.
-        waiter = getattr(proto, "_connected_waiter", None)
-        if isinstance(waiter, asyncio.Future):
-            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
         proto.close()
         transport.close()
         raise LinkClosed(f"cannot connect to {host}:{port}: {reason}") from None

@@ -245,7 +245,7 @@ def unframe(data: bytes) -> tuple[int, bytes]:
 def _absence(raw: bytes) -> Absence:
     try:
         return Absence(raw.decode("ascii"))
-    except (UnicodeDecodeError, ValueError):
+    except ValueError:  # UnicodeDecodeError included
         raise CallerIdError(f"reason for absence must be P or O, got {raw!r}") from None
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from roamline.wire import identity, messages, quic, signing
-from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
+from roamline.wire.errors import LinkClosed, PeerError
 from roamline.wire.link import LinkConnection
 from roamline.wire.messages import Envelope, Message, NoncePurpose
 from roamline.wire.session import Backoff
@@ -169,5 +169,6 @@ class LinkClient:
         finally:
             if not up.done():
                 up.cancel()
-            with contextlib.suppress(asyncio.CancelledError, PeerError, RequestTimeout, LinkClosed):
+            # PeerError includes RequestTimeout and LinkClosed
+            with contextlib.suppress(asyncio.CancelledError, PeerError):
                 await up

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from roamline.firmware.store import BoxStore
 from roamline.wire import messages
-from roamline.wire.errors import PeerError, RequestTimeout
+from roamline.wire.errors import PeerError
 from roamline.wire.messages import Message
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class OutboxCourier:
                         reply = await self._link.request(
                             messages.Deliver(key=item.key, kind=item.kind, payload=item.payload))
                         ack = messages.expect(reply, messages.Ack)
-                    except (PeerError, RequestTimeout) as exc:
+                    except PeerError as exc:  # RequestTimeout included
                         log.info("outbox-deferred", extra={"fields": {"key": item.key, "reason": str(exc)}})
                         return delivered
                     if item.key not in ack.keys:

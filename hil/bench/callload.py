@@ -175,7 +175,7 @@ async def main(fleet: dict[str, Any], port: int) -> None:
         "received_by_hosts": sum(leg.in_window for leg in legs[0::2]),
         "received_by_terminals": sum(leg.in_window for leg in legs[1::2]),
     }
-    quics = [leg.link._transport._quic for leg in legs]  # type: ignore[attr-defined]
+    quics = [leg.link._transport.quic for leg in legs]  # type: ignore[attr-defined]
     result["cwnd_min"] = min(q._loss.congestion_window for q in quics)
     result["srtt_max_ms"] = round(1000 * max(q._loss._rtt_smoothed for q in quics), 1)
     result["lost_packets"] = sum(getattr(q._loss, "_packets_lost", 0) for q in quics)

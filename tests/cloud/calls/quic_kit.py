@@ -205,7 +205,7 @@ class ScriptedBox:
         """Lose the link without a word: the box's socket stops (no CONNECTION_CLOSE)."""
         assert self.link is not None
         proto = self.link._transport
-        transport = getattr(proto, "_transport", None)
+        transport = getattr(proto, "udp_transport", None)
         assert transport is not None
         self.link.on_datagram = None
         transport.close()
