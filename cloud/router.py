@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from roamline.cloud.errors import UsageError
+from roamline.cloud.errors import PeerError, UsageError
 from roamline.cloud.lookup import where
 from roamline.cloud.records import CallRecord, RegistryStore
 from roamline.wire.calls import (
@@ -217,7 +217,9 @@ class Call:
         return found
 
 
-class _Refuse(Exception):
+class _Refuse(PeerError):
+    """A placed call cannot be made (answered ``call.refused`` with ``reason``)."""
+
     def __init__(self, reason: RefuseReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
@@ -972,7 +974,7 @@ class Router:
             self._on_record(call_id)
 
 
-class _Forbidden(Exception):
+class _Forbidden(PeerError):
     """A box sent a call message about a call it is not a party to."""
 
 

@@ -32,7 +32,7 @@ from roamline.cloud.relay import Relay, RelayConfig
 from roamline.cloud.router import Action, Bind, Bridge, Request, Router, RouterConfig, Send, Unbridge
 from roamline.wire import calls as call_messages
 from roamline.wire import quic
-from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
+from roamline.wire.errors import LinkClosed, PeerError
 from roamline.wire.link import LinkConnection
 from roamline.wire.messages import Envelope, Welcome
 
@@ -262,7 +262,7 @@ class RegistryServer:
             if link is None or link.closed:
                 raise LinkClosed("the box's link is gone")
             reply = await link.request(action.message, timeout=action.timeout_s)
-        except (PeerError, RequestTimeout, LinkClosed) as exc:
+        except PeerError as exc:  # an error reply, a timeout, a closed link
             fields = {"type": action.message.TYPE, "error": str(exc)}
             log.info("router-request-failed", extra={"fields": fields})
             actions = await self._in_router(router.request_failed, action.ref, self._wall())
