@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(VENV)/bin/roamline bench handset --json
 	$(VENV)/bin/roamline bench flash --json
 	$(VENV)/bin/roamline bench resample --json
+	$(VENV)/bin/roamline bench calls --json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -12,4 +12,6 @@ COMMANDS: dict[str, str] = {
     "where": "roamline.cloud.cmd.where",
     "services import": "roamline.cloud.cmd.services_import",
     "services nearest": "roamline.cloud.cmd.services_nearest",
+    "calls": "roamline.cloud.cmd.calls",
+    "line grant": "roamline.cloud.cmd.line_grant",
 }

@@ -18,4 +18,5 @@ BENCH: dict[str, str] = {
     "register": "roamline.hil.bench_register",
     "flash": "roamline.hil.bench_flash",
     "resample": "roamline.hil.bench_resample",
+    "calls": "roamline.hil.bench_calls",
 }

@@ -9,11 +9,16 @@ and ``tests/wire/test_aioquic_private.py`` fails if an aioquic upgrade changes i
   held in ``QuicConnection._ack_delay``; ``QuicConfiguration`` has no setting for it. The link coalesces
   what one loop iteration produces (see ``_LinkProtocol.transmit``), so the reply to a request and the
   ACK of the request leave in one packet; that needs the ACK due at once, not 1 ms later, when it would
-  go alone in a packet of its own.
+  go alone in a packet of its own. On connections carrying media the opposite is wanted: the ACK may
+  wait (``set_ack_delay``, under the 25 ms max_ack_delay aioquic advertises) and ride in the next packet
+  sent, usually the next media datagram (``ack_in_next_packet``: the 1-RTT space's ``ack_at``).
+- **Datagram queue.** Datagrams wait in ``QuicConnection._datagrams_pending`` while the congestion window
+  or the pacer holds them; late voice is useless, so ``drop_oldest_datagrams`` bounds that queue.
 """
 
 from __future__ import annotations
 
+from aioquic import tls
 from aioquic.quic.connection import QuicConnection
 
 from roamline.wire.errors import UsageError
@@ -24,3 +29,27 @@ def send_acks_at_once(quic: QuicConnection) -> None:
     if not isinstance(getattr(quic, "_ack_delay", None), float):
         raise UsageError("this aioquic has no QuicConnection._ack_delay: see roamline.wire.aioquic_private")
     quic._ack_delay = 0.0
+
+
+def set_ack_delay(quic: QuicConnection, seconds: float) -> None:
+    """Let ``quic`` hold the ACK of an ack-eliciting packet up to ``seconds`` (media connections)."""
+    if not isinstance(getattr(quic, "_ack_delay", None), float):
+        raise UsageError("this aioquic has no QuicConnection._ack_delay: see roamline.wire.aioquic_private")
+    quic._ack_delay = seconds
+
+
+def ack_in_next_packet(quic: QuicConnection, now: float) -> None:
+    """An ACK ``quic`` is holding becomes due at ``now``, so it rides in the packet about to be built."""
+    space = quic._spaces.get(tls.Epoch.ONE_RTT)
+    if space is not None and space.ack_at is not None and space.ack_at > now:
+        space.ack_at = now
+
+
+def drop_oldest_datagrams(quic: QuicConnection, keep: int) -> int:
+    """Drop queued, unsent datagrams beyond the newest ``keep``; how many were dropped."""
+    pending = quic._datagrams_pending
+    dropped = 0
+    while len(pending) > keep:
+        pending.popleft()
+        dropped += 1
+    return dropped

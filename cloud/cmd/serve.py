@@ -20,6 +20,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="registration lease, seconds")
     parser.add_argument("--keepalive", type=validate.seconds(3600.0), default=15.0,
                         help="box keep-alive, seconds")
+    parser.add_argument("--no-answer", type=validate.seconds(3600.0), default=30.0,
+                        help="ring time before offers end, seconds")
+    parser.add_argument("--media-silence", type=validate.seconds(3600.0), default=10.0,
+                        help="a connected call with a leg silent this long ends, seconds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from roamline.cloud.cmd.common import DataDir, open_store
     from roamline.cloud.errors import UsageError
     from roamline.cloud.registry import Registry, RegistryConfig
-    from roamline.cloud.server import RegistryServer
+    from roamline.cloud.relay import RelayConfig
+    from roamline.cloud.router import RouterConfig
+    from roamline.cloud.server import CallSetup, RegistryServer
+    from roamline.cloud.sqlite_store import SqliteStore
     from roamline.wire.identity import CertificateAuthority
 
     d = DataDir(args.data)
@@ -40,12 +47,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")
     ca = CertificateAuthority.load(d.root)
     config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
+    calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
+                      relay=RelayConfig(silence_s=args.media_silence))
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
         server = RegistryServer(
             Registry(store, ca, config), host=args.host, port=args.port, wall=time.time,
-            tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(),
+            tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(), calls=calls,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -59,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await server.close()
             store.close()
-        print(json.dumps({"stopped": True}), file=sys.stderr)
+        relay = server.relay.stats.to_json() if server.relay is not None else None
+        print(json.dumps({"stopped": True, "relay": relay}), file=sys.stderr)
 
     asyncio.run(main())
     return 0

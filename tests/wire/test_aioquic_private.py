@@ -94,3 +94,32 @@ def test_a_connection_without_the_attribute_is_refused() -> None:
 
     with pytest.raises(UsageError, match="_ack_delay"):
         send_acks_at_once(NotQuic())  # type: ignore[arg-type]
+
+
+def test_a_media_ack_is_held_then_rides_in_the_next_packet() -> None:
+    from aioquic import tls
+
+    from roamline.wire.aioquic_private import ack_in_next_packet, set_ack_delay
+
+    client, server, now = _connected_and_quiet(time.time())
+    set_ack_delay(server, 0.024)
+    client.send_stream_data(client.get_next_available_stream_id(), b"voice")
+    for data, _addr in client.datagrams_to_send(now=now):
+        server.receive_datagram(data, CLIENT_ADDR, now=now)
+    assert server.datagrams_to_send(now=now) == []  # held ...
+    assert server.get_timer() == pytest.approx(now + 0.024)
+    ack_in_next_packet(server, now)
+    server.send_stream_data(1, b"voice back")
+    assert len(server.datagrams_to_send(now=now)) == 1  # ... and sent in the next packet, not alone
+    assert server._spaces[tls.Epoch.ONE_RTT].ack_at is None
+
+
+def test_the_datagram_queue_keeps_the_newest() -> None:
+    from roamline.wire.aioquic_private import drop_oldest_datagrams
+
+    client, _server, _now = _connected_and_quiet(time.time())
+    for i in range(10):
+        client.send_datagram_frame(bytes([i]))
+    assert drop_oldest_datagrams(client, 3) == 7
+    assert drop_oldest_datagrams(client, 3) == 0
+    assert list(client._datagrams_pending) == [b"\x07", b"\x08", b"\x09"]
