@@ -10,8 +10,8 @@ Relative paths are relative to the config file.
 
 from __future__ import annotations
 
-from pathlib import Path
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -50,7 +50,7 @@ class CardConfig(Frozen):
     backend: BackendName = "board"
     # Reader names this box owns (exact names as PC/SC reports them); empty = every reader it sees.
     readers: tuple[str, ...] = ()
-    options: dict[str, str] = {}
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class LineConfig(Frozen):
@@ -58,12 +58,12 @@ class LineConfig(Frozen):
     device: str = ""  # serial device path or pyserial URL
     profile: str = "board"  # modem profile: "board" (the board profile's), "auto" (identify), or a name
     number: str = ""  # this line's own number as dialled locally or E.164 (caller ID for the lifeline)
-    options: dict[str, str] = {}
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class HandsetConfig(Frozen):
     backend: BackendName = "none"
-    options: dict[str, str] = {}
+    options: dict[str, str] = Field(default_factory=dict)
     interdigit_s: float = Field(default=4.0, gt=0, le=30)  # dial plan: wait after a digit
     first_digit_s: float = Field(default=15.0, gt=0, le=120)  # off-hook with no digit → reorder
 

@@ -182,7 +182,8 @@ class Classifier:
             return Classified(Kind.INVALID, keys, reason=f"not a number: {exc}")
         if not phonenumbers.is_possible_number(n):
             return Classified(Kind.INVALID, keys, reason="not a possible number here")
-        return Classified(Kind.NUMBER, keys, e164=phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164))
+        e164 = phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+        return Classified(Kind.NUMBER, keys, e164=e164)
 
 
 def _area_code(plan: CountryPlan, line_number: str) -> str:
