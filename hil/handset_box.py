@@ -1,9 +1,9 @@
 """A tiny box-like process: the firmware's handset runner on the simulated handset backend, no more.
 
 For testing the attached phone across a process boundary before (and besides) the whole ``roamline box
-run``: it builds the handset controller and runner from the sim board profile exactly as a box does,
-with the ``sim`` handset backend found through its entry point, prints each handset event as a JSON line
-on stdout, and does what a box's call control would do in the simplest way:
+run``: it builds the handset controller and runner from the sim board profile as a box does, with the
+handset backend the box configuration names (``sim``) found through ``firmware.backends``, prints
+each handset event as a JSON line on stdout, and does what a box's call control would do in the simplest way:
 
 - ``--ring CADENCE`` rings once it is up (``--cid-number``/``--cid-name`` send caller ID with it);
 - a lift that is not an answer hears dial tone (the controller's own dial tone);
@@ -20,22 +20,20 @@ import json
 import signal
 import sys
 import threading
-from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
 
 from roamline.board.gpio import SlicPins
 from roamline.board.profile import load_profile
-from roamline.firmware.audio.device_rate import at_rate
+from roamline.firmware.backends import BackendContext, chosen, factory
+from roamline.firmware.config import BoxConfig, HandsetConfig
 from roamline.firmware.handset.audio import WORK_RATE
 from roamline.firmware.handset.controller import HandsetController
 from roamline.firmware.handset.events import HandsetEvent, OffHook
 from roamline.firmware.handset.ports import CallerId, DtmfDigits, FskCallerId, PlanTones
 from roamline.firmware.handset.runner import HandsetRunner
 from roamline.wire.clock import SystemClock
-
-GROUP = "roamline.backends.handset"
 
 
 class SineSource:
@@ -52,13 +50,6 @@ class SineSource:
         t = (self._n + np.arange(n)) / self.rate
         self._n += n
         return np.round(self.level * np.sin(2 * np.pi * self.hz * t)).astype(np.int16)
-
-
-def find_backend(name: str) -> Any:
-    eps = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if name not in eps:
-        raise SystemExit(f"error: no handset backend {name!r} in {GROUP} (have {', '.join(sorted(eps))})")
-    return eps[name].load()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         profile = dataclasses.replace(profile, handset_audio=dataclasses.replace(profile.handset_audio,
                                                                                 rate=args.rate))
     clock = SystemClock()
-    backend = find_backend(args.backend)(profile, control=args.control, country=args.country)
+    config = BoxConfig(name="handset-box", country=args.country,
+                       handset=HandsetConfig(backend=args.backend, options={"control": args.control}))
+    backend = factory("handset", chosen("handset", config, profile))(BackendContext(config, profile, clock))
     controller = HandsetController(profile.hook_timing, profile.slic.ring_hz, WORK_RATE, clock.monotonic(),
                                    tones=PlanTones(args.country, WORK_RATE), detector=DtmfDigits(WORK_RATE),
                                    caller_id=FskCallerId(args.country), dial_tone=True)
@@ -96,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     backend.open()
-    runner = HandsetRunner(controller, SlicPins(profile, backend.pin_factory()), clock, on_event,
-                           audio=at_rate(backend.audio_device(), WORK_RATE))
+    runner = HandsetRunner(controller, SlicPins(profile, backend.pin_factory), clock, on_event,
+                           audio=backend.audio)
     try:
         runner.start()
         if args.ring:

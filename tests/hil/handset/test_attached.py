@@ -164,8 +164,10 @@ def test_refusals_are_reasons_not_crashes(box: Box, tmp_path: Path) -> None:
 
     with socket.socket(socket.AF_UNIX) as s:
         s.connect(str(box.control))
+        s.settimeout(10)
         s.sendall(b"{nope\n[1]\n")
-        replies = s.makefile().readline(), s.makefile().readline()
+        f = s.makefile()
+        replies = f.readline(), f.readline()
     assert all('"ok": false' in r for r in replies)
     assert box.phone.status()["off_hook"] is False
 
