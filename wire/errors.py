@@ -103,3 +103,29 @@ class RequestTimeout(PeerError):
 
 class LinkClosed(PeerError):
     """The connection or stream closed (or was never open) while we needed it."""
+
+
+class MediaFault(StrEnum):
+    """What was wrong with a media datagram (relays count drops by these)."""
+
+    TRUNCATED = "truncated"
+    TOO_LONG = "too-long"
+    BAD_VERSION = "bad-version"
+    UNSUPPORTED_HEADER = "unsupported-header"  # padding, extension or CSRCs
+    BAD_PAYLOAD_TYPE = "bad-payload-type"
+
+
+class MalformedMedia(PeerError):
+    """A media datagram outside the v1 layout (docs/protocol.md §11); ``fault`` says how."""
+
+    def __init__(self, message: str, fault: MediaFault) -> None:
+        super().__init__(message)
+        self.fault = fault
+
+
+class TruncatedMedia(MalformedMedia):
+    """The datagram ends inside its flow id, its RTP header or its payload."""
+
+
+class BadRtp(MalformedMedia):
+    """The RTP header or payload is not v1 media (version, padding/extension/CSRC, payload type, length)."""

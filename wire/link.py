@@ -64,6 +64,11 @@ class LinkConnection:
 
     On the server side (``gate`` given) nothing but nonce/hello/enroll/ping reaches the application
     until it calls ``mark_authenticated(box_id)``; the rest is answered ``not-authenticated`` here.
+
+    Requests go both ways: the cloud starts requests too (``call.offer``, ``line.answer`` …) once the
+    box is authenticated, and the box answers them with ``reply``. A request or push whose ``SENDER`` is
+    this end's own side (a ``call.offer`` arriving at the cloud, a ``call.place`` at a box) is answered
+    ``forbidden`` and never reaches the application; sending one is a UsageError.
     """
 
     def __init__(
@@ -120,6 +125,22 @@ class LinkConnection:
 
     # --- sending -------------------------------------------------------------------------------
 
+    @property
+    def _side(self) -> str:
+        return "cloud" if self._gate is not None else "box"
+
+    @property
+    def _peer_side(self) -> str:
+        return "box" if self._gate is not None else "cloud"
+
+    def _check_outgoing(self, message: Message) -> None:
+        if message.KIND == "reply":
+            return
+        if message.SENDER not in ("either", self._side):
+            raise UsageError(f"{message.TYPE} is sent by the {message.SENDER}, not the {self._side}")
+        if self._gate is not None and self._gate.box_id is None:
+            raise UsageError(f"{message.TYPE}: the box on this connection is not authenticated yet")
+
     def _write(self, frame: Frame) -> None:
         if self._closed:
             raise LinkClosed(f"link is closed ({self._close_reason or 'closed'})")
@@ -130,6 +151,7 @@ class LinkConnection:
         # The deadline is the sans-I/O tracker's (testable, one timer task), not an asyncio.timeout.
         if self._closed:
             raise LinkClosed(f"link is closed ({self._close_reason or 'closed'})")
+        self._check_outgoing(message)
         now = self._loop.time()
         frame = self._tracker.start_request(message, now=now, timeout=timeout)
         assert frame.id is not None
@@ -156,6 +178,9 @@ class LinkConnection:
         """Send a push (no reply expected)."""
         if message.KIND == "request":
             raise UsageError(f"{message.TYPE} is a request: use request()")
+        if self._closed:
+            raise LinkClosed(f"link is closed ({self._close_reason or 'closed'})")
+        self._check_outgoing(message)
         self._write(to_frame(message))
 
     async def reply(self, to: Envelope, message: Message) -> None:
@@ -183,8 +208,14 @@ class LinkConnection:
         now = self._loop.time()
         try:
             env = from_frame(frame)
-            if self._gate is not None and env.message.KIND != "reply":
-                self._gate.check(env)
+            if env.message.KIND != "reply":
+                if self._gate is not None:
+                    self._gate.check(env)
+                if env.message.SENDER not in ("either", self._peer_side):
+                    raise LinkError(
+                        f"{env.message.TYPE} is sent by the {env.message.SENDER}, not the {self._peer_side}",
+                        code=ErrorCode.FORBIDDEN,
+                    )
         except LinkError as exc:
             log.info("link-message-refused", extra={"fields": {"type": frame.type, "code": str(exc.code)}})
             self._tracker.on_bytes_received(now)

@@ -10,7 +10,8 @@ has ``TYPE`` (its wire name) and ``KIND``:
 
 Binary fields (nonces, signatures) are bytes here and standard base64 with padding on the wire.
 Receivers ignore unknown body fields (additive changes need no version bump); field types are strict.
-Reserved type-name prefixes for later: ``call.``, ``media.``, ``location.``, ``ticket.``, ``voicemail.``.
+Call signalling (``call.``, ``line.``, ``media.``) is in ``roamline.wire.calls``, registered on import
+of this module. Reserved type-name prefixes for later: ``location.``, ``ticket.``, ``voicemail.``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ PROTOCOL_VERSION = 1
 ALPN = "roamline/1"
 
 Kind = Literal["request", "reply", "push"]
+Sender = Literal["box", "cloud", "either"]
 
 
 def _b64decode(value: object) -> bytes:
@@ -91,6 +93,8 @@ class Message:
 
     TYPE: ClassVar[str] = ""
     KIND: ClassVar[Kind] = "push"
+    SENDER: ClassVar[Sender] = "either"
+    """Which end may send it; a link refuses a request or push from the wrong end (``forbidden``)."""
     __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
 
 
@@ -103,6 +107,7 @@ class NonceRequest(Message):
 
     TYPE: ClassVar[str] = "nonce"
     KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
     purpose: NoncePurpose
 
 
@@ -124,6 +129,7 @@ class Hello(Message):
 
     TYPE: ClassVar[str] = "hello"
     KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
     cert_pem: str
     nonce: B64Bytes
     signature: B64Bytes
@@ -149,6 +155,7 @@ class Register(Message):
 
     TYPE: ClassVar[str] = "register"
     KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
     card_cert_pem: str
     card_id: str
     nonce: B64Bytes
@@ -174,6 +181,7 @@ class Registered(Message):
 class Deregister(Message):
     TYPE: ClassVar[str] = "deregister"
     KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
     card_id: str
 
 
@@ -191,6 +199,7 @@ class Refresh(Message):
 
     TYPE: ClassVar[str] = "refresh"
     KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
     card_ids: tuple[str, ...]
 
 
@@ -213,6 +222,7 @@ class Superseded(Message):
 
     TYPE: ClassVar[str] = "superseded"
     KIND: ClassVar[Kind] = "push"
+    SENDER: ClassVar[Sender] = "cloud"
     card_id: str
     registration_id: str
     at: float
@@ -222,6 +232,7 @@ class Superseded(Message):
 class Revoked(Message):
     TYPE: ClassVar[str] = "revoked"
     KIND: ClassVar[Kind] = "push"
+    SENDER: ClassVar[Sender] = "cloud"
     kind: RevokedKind
     id: str
 
@@ -273,6 +284,7 @@ class Enroll(Message):
 
     TYPE: ClassVar[str] = "enroll"
     KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
     token: str
     csr_pem: str
     kind: EnrollKind
@@ -299,6 +311,7 @@ class Deliver(Message):
 
     TYPE: ClassVar[str] = "deliver"
     KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
     key: str
     kind: str
     payload: dict[str, Any]
@@ -414,3 +427,8 @@ def expect(reply: Message, cls: type[M]) -> M:
     if not isinstance(reply, cls):
         raise BadBody(f"expected {cls.TYPE}, got {reply.TYPE}")
     return reply
+
+
+# The call signalling messages register themselves with the registry above (imported last: they build
+# on this module).
+from roamline.wire import calls as _calls  # noqa: E402, F401

@@ -62,7 +62,7 @@ def test_message_level_errors_are_answered_with_re() -> None:
         t = FakeTransport()
         link = LinkConnection(t, id_prefix="s", gate=HandshakeGate())
         link.frame_received(_frame(type="ping", id="p1", v=2))
-        link.frame_received(_frame(type="call.offer", id="p2"))
+        link.frame_received(_frame(type="frob.nicate", id="p2"))
         link.frame_received(_frame(type="nonce", id="p3", body={"purpose": 1}))
         link.frame_received(_frame(type="deregister", id="p4", body={"card_id": "c"}))  # before hello
         link.frame_received(_frame(type="ping"))  # request without id

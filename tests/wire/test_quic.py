@@ -256,3 +256,51 @@ def test_datagram_echo_and_server_close_closes_client() -> None:
             await link.next_incoming()
 
     run(body)
+
+
+def test_cloud_started_request_and_media_datagrams_both_ways() -> None:
+    from roamline.wire.calls import CallerId, CallOffer, CallRinging
+    from roamline.wire.media import RtpPacket, decode_datagram, encode_datagram
+
+    offer = CallOffer(call_id="c-0123456789abcdef", card_id="ab" * 16, number="+15551230000",
+                      caller=CallerId(number="+15559870000", name="ADA"), cadence="us-dr2", flow_id=70)
+
+    async def handler(link: LinkConnection) -> None:
+        reg = EchoRegistry(PKI)
+        task = asyncio.create_task(reg(link))
+        while link.box_id is None:  # noqa: ASYNC110 (the echo registry authenticates it)
+            await asyncio.sleep(0.01)
+        got: asyncio.Queue[bytes] = asyncio.Queue()
+        link.on_datagram = got.put_nowait  # replaces the echo
+        reply = await link.request(offer, timeout=5)
+        assert reply == CallRinging(call_id=offer.call_id)
+        for seq in range(5):
+            link.send_datagram(encode_datagram(70, RtpPacket(seq, seq * 160, 9, bytes([seq]) * 160)))
+        back = [decode_datagram(await got.get()) for _ in range(5)]
+        assert [d.packet.payload[0] for d in back] == [10, 11, 12, 13, 14]
+        assert {d.flow_id for d in back} == {70}
+        done.set_result(True)
+        await task
+
+    async def body() -> None:
+        nonlocal done
+        done = asyncio.get_running_loop().create_future()
+        server, _ = await _server(handler)
+        link = await _client(server)
+        await _hello(link)
+        env = await link.next_incoming()
+        assert env.message == offer and env.id is not None
+        got: asyncio.Queue[bytes] = asyncio.Queue()
+        link.on_datagram = got.put_nowait
+        await link.reply(env, CallRinging(call_id=offer.call_id))
+        for _ in range(5):
+            dgram = decode_datagram(await got.get())
+            pkt = dgram.packet
+            link.send_datagram(encode_datagram(70, RtpPacket(pkt.seq, pkt.timestamp, 1,
+                                                             bytes([pkt.payload[0] + 10]) * 160)))
+        assert await done is True
+        link.close()
+        server.close()
+
+    done: asyncio.Future[bool]
+    run(body)
