@@ -269,6 +269,8 @@ class RigRunner:
             self.cards[card.name] = load_cardfile(path)
 
     def start_boxes(self) -> None:
+        """Start every box process (and the exchange first, whose ptys are the boxes' lines)."""
+        self.start_exchange()
         for box in self.boxes.values():
             box.pcscd.start()
             box.process.start()
