@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ import tomli_w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from roamline.hil import content
 from roamline.hil.rig import RigSpec, exchange_number, full_duplex, load_rig
 from roamline.hil.rigrun import RigRunner
+from roamline.hil.speech import available as espeak_available
 from roamline.wire.config import ConfigError, parse
 
 GOOD: dict[str, Any] = {
@@ -178,5 +181,33 @@ def test_the_runner_starts_the_exchange_and_pstn_phones_call_box_lines(tmp_path:
             port.close()
         with pytest.raises(Exception, match="no PSTN phone"):
             runner.pstn("+15559999999")
+    finally:
+        runner.stop()
+
+
+def test_voice_checks_between_two_pstn_phones_find_what_was_sent(tmp_path: Path) -> None:
+    """verify() on the exchange alone (a phone-to-phone call): tones, DTMF and spoken digits both ways."""
+    from roamline.hil.voicecheck import Probe, PstnEnd, verify
+
+    data = with_("exchange", {"phones": [{"number": "+15550300003"}, {"number": "+15550400004",
+                                                                       "answer_after": 1}]})
+    runner = RigRunner(load_rig(write(tmp_path, data)), tmp_path / "work")
+    try:
+        runner.start_exchange()
+        bob, dave = runner.pstn("+15550300003"), runner.pstn("+15550400004")
+        bob.call("+15550400004")
+        for _ in range(100):
+            if runner.exchange_status()["calls"][0]["state"] == "connected":
+                break
+            time.sleep(0.1)
+        a, b = PstnEnd(bob, workdir=tmp_path), PstnEnd(dave, workdir=tmp_path)
+        tone = verify(a, b, Probe("tone", hz=1004, seconds=0.8))
+        assert tone.ok and tone.event()["type"] == "media.verified", tone
+        assert verify(b, a, Probe("dtmf", digits="2580")).ok
+        b.listen_start()
+        time.sleep(0.5)
+        assert not content.check_tone(b.listen_stop(), 8000, 1004.0).ok  # nothing when nothing was sent
+        if espeak_available():
+            assert verify(b, a, Probe("speech", digits="4711")).ok
     finally:
         runner.stop()
