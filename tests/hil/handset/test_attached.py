@@ -89,6 +89,7 @@ def test_pulse_dialling_flash_and_hang_up_reach_the_hook_core(box: Box) -> None:
 @pytest.mark.parametrize(("cadence", "country", "number", "name"), [
     ("us-dr2", "US", "5551234567", "ALICE SMITH"),
     ("us-dr4", "US", "5550100", None),
+    ("uk", "UK", "01632960123", "BOB"),  # V.23 caller ID before the first ring, UK double ring
 ])
 def test_rings_report_their_cadence_and_the_caller_id_the_box_sent(tmp_path: Path, cadence: str, country: str,
                                                                    number: str, name: str | None) -> None:
