@@ -69,7 +69,7 @@ def tone_blocks(samples: npt.ArrayLike, rate: int, freqs: tuple[float, ...], min
         ms = float(np.mean((b * w) ** 2) / np.mean(w * w))  # the frame's mean-square power
         levels = [float(spec[m].sum()) / total * ms for m in bands]
         tone = float(spec[union].sum())
-        snr = 10 * np.log10(tone / max(total - tone, 1e-20))
+        snr = 10 * np.log10((tone + 1e-20) / max(total - tone, 1e-20))
         out.append(all(lv > floor for lv in levels) and snr >= min_snr_db)
     return np.asarray(out, dtype=bool)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from roamline.hil.demo_events import DemoEvents
 from roamline.hil.errors import HilError
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner
@@ -20,8 +21,8 @@ class StepFailed(HilError):
     pass
 
 
-def _say(text: str = "") -> None:
-    print(text, flush=True)
+def _say(text: str = "", *, err: bool = False) -> None:
+    print(text, flush=True, file=sys.stderr if err else sys.stdout)
 
 
 def _describe(entries: list[dict[str, Any]], names: dict[str, str]) -> str:
@@ -32,22 +33,30 @@ def _describe(entries: list[dict[str, Any]], names: dict[str, str]) -> str:
 
 
 class Story:
-    def __init__(self, rig: str, *, keep: bool = False, verbose: bool = False) -> None:
+    def __init__(self, rig: str, *, keep: bool = False, verbose: bool = False, json_events: bool = False
+                 ) -> None:
+        """``json_events``: print the story as JSON events on stdout (``hil.demo_events``), the
+        numbered steps on stderr."""
         self.spec = load_rig(rig)
         self.keep = keep
         self.verbose = verbose
         self.steps_ok = 0
+        self.json = json_events
+        self.events = DemoEvents(sys.stdout if json_events else None)
+
+    def say(self, text: str = "") -> None:
+        _say(text, err=self.json)
 
     def step(self, title: str, action: Callable[[], str]) -> None:
         n = self.steps_ok + 1
-        _say(f"\n[{n}] {title}")
+        self.say(f"\n[{n}] {title}")
         t0 = time.monotonic()
         try:
             detail = action()
         except Exception as exc:
-            _say(f"    FAILED: {exc}")
+            self.say(f"    FAILED: {exc}")
             raise StepFailed(f"step {n} failed: {title}: {exc}") from None
-        _say(f"    ok ({(time.monotonic() - t0) * 1000:.0f} ms) {detail}")
+        self.say(f"    ok ({(time.monotonic() - t0) * 1000:.0f} ms) {detail}")
         self.steps_ok += 1
 
     def run(self) -> int:
@@ -60,8 +69,8 @@ class Story:
         account = next(a for a in self.spec.accounts if a.name == card.account)
         number = account.numbers[0]
         box_a, box_b = self.spec.boxes[0].name, self.spec.boxes[1].name
-        _say(f"Roamline demo on rig {self.spec.name!r} (work directory {work})")
-        _say(f"{card.name} belongs to {account.name}, whose follow-me number is {number}.")
+        self.say(f"Roamline demo on rig {self.spec.name!r} (work directory {work})")
+        self.say(f"{card.name} belongs to {account.name}, whose follow-me number is {number}.")
         try:
             self.step("Start the registry (SQLite, QUIC on loopback) and create the accounts",
                       lambda: self._start_cloud(rig))
@@ -89,7 +98,7 @@ class Story:
             rig.stop()
             if not self.keep:
                 shutil.rmtree(work, ignore_errors=True)
-        _say(f"\nAll {self.steps_ok} steps held.")
+        self.say(f"\nAll {self.steps_ok} steps held.")
         return 0
 
     def _start_cloud(self, rig: RigRunner) -> str:
@@ -112,6 +121,10 @@ class Story:
             rig.wait_box_event(previous, "card-removed", marks[previous])
         line = rig.wait_box_event(box, "registered", marks[box])
         ms = line.split("insert_to_routable_ms=")[-1].split()[0]
+        spec = next(c for c in self.spec.cards if c.name == card)
+        account = next(a for a in self.spec.accounts if a.name == spec.account)
+        for number in account.numbers or (None,):
+            self.events.emit("card.registered", box=box, number=number, holder=account.name, card=card)
         return f"{box} read the card, the card signed the registry's nonce, registered ({ms} ms from PC/SC)"
 
     def _remove(self, rig: RigRunner, card: str, box: str) -> str:

@@ -190,3 +190,22 @@ def test_commands_print_json_and_fail_with_one_line(box: Box, tmp_path: Path) ->
     rings = subprocess.run([*CLI, *env_ctl, "rings"], capture_output=True, text=True, check=True, timeout=30)
     assert json.loads(rings.stdout)["rings"] == []
     assert np.isfinite(box.phone.status()["audio_late_ms"])
+
+
+def test_the_handset_end_of_a_voice_check_speaks_and_listens(tmp_path: Path) -> None:
+    """voicecheck.HandsetEnd: what it says reaches the firmware (DTMF), what it hears is the box's audio."""
+    from roamline.hil.voicecheck import HandsetEnd, Probe
+
+    b = Box(tmp_path, "--ring", "us", "--voice-hz", "1400")
+    with b.proc:
+        b.phone.wait_ring(timeout=10)
+        b.phone.lift()
+        b.wait_event("RingTrip")
+        end = HandsetEnd(b.phone, "box", workdir=tmp_path)
+        end.listen_start()
+        end.say(Probe("dtmf", digits="369").audio())
+        time.sleep(1.0)
+        heard = end.listen_stop()
+        assert "".join(d["digit"] for d in b.wait_event("Digit", 3)) == "369"
+        assert Probe("tone", hz=1400).check(heard, heard).ok  # the box's far-end stand-in
+        assert not Probe("tone", hz=1004).check(heard, heard).ok

@@ -122,3 +122,28 @@ def test_card_yanked_during_authentication(rig: RigRunner) -> None:
     assert rig.boxes["box-a"].process.running()
     insert_and_wait(rig, "box-a")  # and the box still works
     assert where_boxes(rig) == [rig.boxes["box-a"].box_id]
+
+
+def test_each_box_has_its_handset_attached_and_its_line_on_the_exchange(rig: RigRunner,
+                                                                      tmp_path: Path) -> None:
+    """The rig wrote each box's sim handset and line device: the phone attached to the real box process
+    hears the box's dial tone and a PSTN call rings the box's own line."""
+    from roamline.firmware.audio.device_file import read_wav
+    from roamline.hil.content import check_tone
+
+    for box in ("box-a", "box-b"):
+        phone = rig.handset(box)
+        phone.lift()
+        time.sleep(0.3)
+        rec = tmp_path / f"{box}-dial.wav"
+        phone.record(rec, 0.6)
+        phone.hang_up()
+        assert check_tone(read_wav(rec, 8000), 8000, (350, 440), min_s=0.4).ok, box
+    mark = rig.box_log_mark("box-b")
+    bob = rig.pstn("+15550300003")
+    bob.call("+15550200002")
+    try:
+        line = rig.wait_box_event("box-b", "line.ring", mark, timeout=20)
+        assert "rings=1" in line
+    finally:
+        bob.hang_up()
