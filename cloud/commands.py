@@ -9,4 +9,6 @@ COMMANDS: dict[str, str] = {
     "card revoke": "roamline.cloud.cmd.card_revoke",
     "box revoke": "roamline.cloud.cmd.box_revoke",
     "where": "roamline.cloud.cmd.where",
+    "calls": "roamline.cloud.cmd.calls",
+    "line grant": "roamline.cloud.cmd.line_grant",
 }

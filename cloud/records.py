@@ -87,6 +87,44 @@ class Event:
     fields: Json
 
 
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """One call, one row (docs/protocol.md §10.5). ``state`` is ``open`` while the call lives.
+
+    ``route``: ``incoming`` (a host line rang), ``box``, ``own-line``, ``host-line`` (placed calls).
+    ``account_id``/``card_id``: the holder the call is for (incoming: who answered, else the first
+    subscribed) or billed to (placed). ``outcome``: ``answered`` | ``missed`` | ``refused`` once closed.
+    ``reports``: what boxes delivered about the call through their outbox, by box id.
+    """
+
+    call_id: str
+    route: str
+    caller: str  # the caller's number (caller ID, the caller's follow-me number) or "" when unknown
+    called: str  # the number called
+    created: float
+    state: str = "open"
+    line: str | None = None  # the host line used (its number)
+    account_id: str | None = None
+    card_id: str | None = None
+    host_box: str | None = None
+    terminal_box: str | None = None
+    offered: tuple[str, ...] = ()
+    answered_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float | None = None
+    answer_inferred: bool = False
+    outcome: str | None = None
+    end_reason: str | None = None
+    reports: Json | None = None
+
+    def to_json(self) -> Json:
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["offered"] = list(self.offered)
+        return out
+
+
 class Store(Protocol):
     """What the registry needs from storage. Methods that write join the caller's open transaction."""
 
@@ -129,4 +167,25 @@ class Store(Protocol):
 
     def add_delivery(self, key: str, box_id: str, kind: str, payload: Json, at: float) -> bool: ...
     def add_event(self, at: float, kind: str, fields: Json) -> None: ...
+
+    # host lines and who may call out through them (issue 10 extends rights)
+    def grant_line(self, account_id: str, line_number: str) -> None: ...
+    def line_rights_of(self, account_id: str) -> list[str]: ...
+    def host_lines(self) -> list[tuple[str, str]]: ...
+
+    # call records: one row per call id
+    def open_call(self, rec: CallRecord) -> bool: ...
+    def close_call(
+        self, call_id: str, *, ended_at: float, outcome: str, end_reason: str, answered_at: float | None,
+        answer_inferred: bool, account_id: str | None, card_id: str | None, terminal_box: str | None,
+        host_box: str | None, line: str | None, offered: tuple[str, ...],
+    ) -> bool: ...
+    def answer_call(
+        self, call_id: str, *, answered_at: float, answer_inferred: bool, terminal_box: str | None,
+        account_id: str | None, card_id: str | None,
+    ) -> None: ...
+    def merge_call_report(self, call_id: str, box_id: str, payload: Json, at: float) -> bool: ...
+    def get_call(self, call_id: str) -> CallRecord | None: ...
+    def calls(self, number: str | None = None, limit: int = 100) -> list[CallRecord]: ...
+    def open_calls(self) -> list[CallRecord]: ...
     def events(self, limit: int = 100) -> list[Event]: ...

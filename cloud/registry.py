@@ -59,6 +59,9 @@ from roamline.wire.messages import (
 
 log = logging.getLogger(__name__)
 
+CALL_RECORD_KIND = "call-record"
+"""``deliver`` kind of a box's report about one call (payload ``call_id`` + what the box saw)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RegistryConfig:
@@ -375,7 +378,12 @@ class Registry:
 
     def _deliver(self, conn: _Conn, msg: Deliver, now: float) -> Ack:
         assert conn.box_id is not None
-        fresh = self._store.add_delivery(msg.key, conn.box_id, msg.kind, msg.payload, now)
+        with self._store.transaction():
+            fresh = self._store.add_delivery(msg.key, conn.box_id, msg.kind, msg.payload, now)
+            call_id = msg.payload.get("call_id")
+            if fresh and msg.kind == CALL_RECORD_KIND and isinstance(call_id, str) and 0 < len(call_id) <= 64:
+                # the box's side of a call: folded into the call's one record (docs/protocol.md §10.5)
+                self._store.merge_call_report(call_id, conn.box_id, msg.payload, now)
         log.info("delivered", extra={"fields": {"box": conn.box_id, "key": msg.key, "duplicate": not fresh}})
         return Ack(keys=(msg.key,))
 

@@ -1,25 +1,58 @@
-"""The registry's link server: wire.quic's server adapter driving the sans-I/O Registry core.
+"""The registry's link server: wire.quic's server adapter driving the sans-I/O Registry, Router and Relay.
 
 One task per connection feeds incoming messages to ``Registry.handle`` and delivers what it returns
 (the reply on this connection, pushes on other boxes' connections); one sweeper task runs
-``Registry.sweep`` at ``Registry.next_deadline`` (lapsed leases, revocations). Store calls are
+``Registry.sweep`` at ``Registry.next_deadline`` (lapsed leases, revocations). Registry store calls are
 synchronous SQLite on the event loop: fine on one node (sub-millisecond WAL commits), the place to
 move to a thread or PostgreSQL when one node is not enough.
+
+Calls (when ``calls`` is given): call messages (``line.*``, ``call.*``, ``media.*``) go to the
+:class:`~roamline.cloud.router.Router`, which runs on one worker thread with a store connection of its
+own, so its store work (lookups, call records) never runs on the event loop that carries media. The
+router's actions come back to the loop: replies and pushes are sent, requests it starts run as tasks
+whose replies go back to it, and relay instructions are applied to the
+:class:`~roamline.cloud.relay.Relay`, which forwards every media datagram on the loop itself. One call
+task ticks the relay's silence check and the router's timers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from roamline.cloud.errors import UsageError
+from roamline.cloud.records import Store
 from roamline.cloud.registry import Outgoing, Registry
+from roamline.cloud.relay import Relay, RelayConfig
+from roamline.cloud.router import Action, Bind, Bridge, Request, Router, RouterConfig, Send, Unbridge
+from roamline.wire import calls as call_messages
 from roamline.wire import quic
-from roamline.wire.errors import LinkClosed
+from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
 from roamline.wire.link import LinkConnection
 from roamline.wire.messages import Envelope, Welcome
+
+_T = TypeVar("_T")
+
+CALL_TYPES: frozenset[str] = frozenset(
+    cls.TYPE for cls in call_messages.CALL_MESSAGES if cls.KIND != "reply" and cls.SENDER != "cloud"
+)
+"""Message types a box sends that the router handles."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetup:
+    """What the server needs to route calls: a store of the router's own (opened and used on the
+    router's worker thread only; the same database as the registry's), and the cores' settings."""
+
+    store: Store
+    router: RouterConfig = field(default_factory=RouterConfig)
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    tick_s: float = 0.5  # relay silence checks and router timers
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +72,7 @@ class RegistryServer:
         tls_cert_pem: bytes,
         tls_key_pem: bytes,
         wall: Callable[[], float],
+        calls: CallSetup | None = None,
     ) -> None:
         self._registry = registry
         self._host = host
@@ -49,6 +83,14 @@ class RegistryServer:
         self._server: quic.LinkServer | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._links: dict[str, LinkConnection] = {}
+        self._calls = calls
+        self._router: Router | None = None
+        self.relay: Relay | None = Relay(calls.relay) if calls is not None else None
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+        self._call_tasks: set[asyncio.Task[None]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self.recovered: list[str] = []
+        """Call ids whose records the router closed at start (calls of a previous process)."""
 
     @property
     def port(self) -> int:
@@ -60,9 +102,31 @@ class RegistryServer:
     def registry(self) -> Registry:
         return self._registry
 
+    @property
+    def router(self) -> Router:
+        if self._router is None:
+            raise UsageError("the server routes no calls (started without calls=CallSetup(...))")
+        return self._router
+
+    async def _in_router(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run ``fn`` (a router call) on the router's worker thread."""
+        assert self._worker is not None
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
     async def start(self) -> None:
         if self._server is not None:
             return
+        if self._calls is not None and self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="router")
+            setup = self._calls
+
+            def make_router() -> tuple[Router, list[str]]:
+                setup.store.open()
+                router = Router(setup.store, setup.router)
+                return router, router.recover(self._wall())
+
+            self._router, self.recovered = await self._in_router(make_router)
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_calls())
         self._server = await quic.serve(
             self._host, self._port, tls_cert_pem=self._cert, tls_key_pem=self._key,
             on_connection=self._serve_connection,
@@ -72,6 +136,13 @@ class RegistryServer:
         log.info("registry-listening", extra={"fields": {"host": self._host, "port": self.port}})
 
     async def close(self) -> None:
+        ticker, self._ticker = self._ticker, None
+        if ticker is not None:
+            ticker.cancel()
+            try:
+                await ticker
+            except asyncio.CancelledError:
+                pass
         sweeper, self._sweeper = self._sweeper, None
         if sweeper is not None:
             sweeper.cancel()
@@ -83,14 +154,51 @@ class RegistryServer:
         if server is not None:
             server.close()
             await server.wait_closed()
+        for task in list(self._call_tasks):
+            task.cancel()
+        if self._call_tasks:
+            await asyncio.gather(*self._call_tasks, return_exceptions=True)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            if self._calls is not None:
+                await asyncio.get_running_loop().run_in_executor(worker, self._calls.store.close)
+            worker.shutdown(wait=True)
+            self._router = None
 
     async def _serve_connection(self, link: LinkConnection) -> None:
         # random ids: nonces are stored with their connection id and must not match one from before a restart
         conn_id = "conn-" + secrets.token_hex(8)
         self._links[conn_id] = link
         self._registry.connection_opened(conn_id, self._wall())
+        relay = self.relay
+        if relay is not None:
+            loop = asyncio.get_running_loop()
+            links = self._links
+
+            def media_in(data: bytes) -> None:
+                out = relay.datagram(conn_id, data, loop.time())
+                if out is not None:
+                    peer = links.get(out[0])
+                    if peer is not None and not peer.closed:
+                        peer.send_datagram(out[1])
+
+            link.on_datagram = media_in
+        routed_box: str | None = None
         try:
             async for env in link:
+                if env.message.TYPE in CALL_TYPES and self._router is not None:
+                    box_id = link.box_id
+                    assert box_id is not None  # the gate lets no call message through before hello
+                    try:
+                        actions = await self._in_router(
+                            self._router.handle, conn_id, box_id, env, self._wall())
+                    except Exception as exc:
+                        log.exception("router-failed", extra={"fields": {"type": env.message.TYPE}})
+                        if env.id is not None and not link.closed:
+                            await link.reply_error(env, exc)
+                        continue
+                    await self._apply(actions)
+                    continue
                 try:
                     out = self._registry.handle(conn_id, env, self._wall())
                 except Exception as exc:  # a bug or a store failure: answer `internal`, keep serving
@@ -99,9 +207,85 @@ class RegistryServer:
                         await link.reply_error(env, exc)
                     continue
                 await self._deliver(out, conn_id, env)
+                if routed_box is None and link.box_id is not None and self._router is not None:
+                    routed_box = link.box_id
+                    await self._apply(
+                        await self._in_router(self._router.box_connected, routed_box, conn_id, self._wall())
+                    )
         finally:
             self._links.pop(conn_id, None)
             self._registry.connection_closed(conn_id, self._wall())
+            if self.relay is not None:
+                self.relay.connection_closed(conn_id)
+            if routed_box is not None and self._router is not None and self._worker is not None:
+                try:
+                    actions = await self._in_router(
+                        self._router.box_disconnected, routed_box, conn_id, self._wall())
+                    await self._apply(actions)
+                except RuntimeError:  # the worker is shutting down with the server
+                    pass
+
+    # --- calls -------------------------------------------------------------------------------------
+
+    async def _apply(self, actions: list[Action]) -> None:
+        """Carry out what the router asked for, on the loop."""
+        loop_now = asyncio.get_running_loop().time()
+        relay = self.relay
+        for action in actions:
+            if isinstance(action, Send):
+                link = self._links.get(action.conn_id)
+                if link is None or link.closed:
+                    continue
+                try:
+                    if action.re is not None:
+                        await link.reply(Envelope(message=action.message, id=action.re), action.message)
+                    else:
+                        await link.send(action.message)
+                except LinkClosed:
+                    continue
+            elif isinstance(action, Request):
+                task = asyncio.get_running_loop().create_task(self._run_request(action))
+                self._call_tasks.add(task)
+                task.add_done_callback(self._call_tasks.discard)
+            elif relay is not None and isinstance(action, Bridge):
+                relay.bridge(action.call_id, action.a, action.conn_a, action.b, action.conn_b, loop_now)
+            elif relay is not None and isinstance(action, Bind):
+                relay.bind(action.flow_id, action.conn_id, loop_now)
+            elif relay is not None and isinstance(action, Unbridge):
+                relay.unbridge(action.call_id)
+
+    async def _run_request(self, action: Request) -> None:
+        router = self._router
+        assert router is not None
+        link = self._links.get(action.conn_id)
+        try:
+            if link is None or link.closed:
+                raise LinkClosed("the box's link is gone")
+            reply = await link.request(action.message, timeout=action.timeout_s)
+        except (PeerError, RequestTimeout, LinkClosed) as exc:
+            fields = {"type": action.message.TYPE, "error": str(exc)}
+            log.info("router-request-failed", extra={"fields": fields})
+            actions = await self._in_router(router.request_failed, action.ref, self._wall())
+        else:
+            actions = await self._in_router(router.reply_received, action.ref, reply, self._wall())
+        await self._apply(actions)
+
+    async def _tick_calls(self) -> None:
+        assert self._calls is not None
+        router, relay = self._router, self.relay
+        assert router is not None and relay is not None
+        loop = asyncio.get_running_loop()
+
+        def tick(silent: list[int], now: float) -> list[Action]:
+            return router.media_silent(silent, now) + router.poll(now)
+
+        while True:
+            await asyncio.sleep(self._calls.tick_s)
+            try:
+                actions = await self._in_router(tick, relay.silent(loop.time()), self._wall())
+                await self._apply(actions)
+            except Exception:  # a failing tick must not stop later ticks
+                log.exception("call-tick-failed")
 
     async def _deliver(
         self, out: list[Outgoing], conn_id: str | None = None, env: Envelope | None = None

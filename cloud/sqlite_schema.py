@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from roamline.cloud.records import Json, Registration
+from roamline.cloud.records import CallRecord, Json, Registration
 
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "accounts": ({"account_id": str, "name": str, "created": float}, "account_id"),
@@ -36,6 +36,14 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         {"key": str, "box_id": str, "kind": str, "payload": str, "at": float}, ("box_id", "key")
     ),
     "events": ({"event_id": int, "at": float, "kind": str, "fields": str}, "event_id"),
+    "line_rights": ({"line_number": str, "account_id": str}, ("line_number", "account_id")),
+    "calls": (
+        {"call_id": str, "route": str, "caller": str, "called": str, "created": float, "state": str,
+         "line": str, "account_id": str, "card_id": str, "host_box": str, "terminal_box": str,
+         "offered": str, "answered_at": float, "ended_at": float, "duration_s": float,
+         "answer_inferred": int, "outcome": str, "end_reason": str, "reports": str},
+        "call_id",
+    ),
 }
 
 INDEXES = [
@@ -48,6 +56,9 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS reg_card_seq ON registrations(card_id, seq)",
     "CREATE INDEX IF NOT EXISTS numbers_account ON numbers(account_id)",
     "CREATE INDEX IF NOT EXISTS nonces_expires ON nonces(expires)",
+    "CREATE INDEX IF NOT EXISTS line_rights_account ON line_rights(account_id)",
+    "CREATE INDEX IF NOT EXISTS calls_open ON calls(state)",
+    "CREATE INDEX IF NOT EXISTS calls_created ON calls(created)",
 ]
 
 
@@ -62,4 +73,15 @@ def reg_from_row(row: sqlite3.Row | dict[str, Any]) -> Registration:
         account_id=r["account_id"], since=r["since"], lease_expiry=r["lease_expiry"], seq=r["seq"],
         location=json_or_none(r["location"]), active=bool(r["active"]), ended=r["ended"],
         end_reason=r["end_reason"], proven_at=r["proven_at"] or 0.0,
+    )
+
+
+def call_from_row(r: sqlite3.Row | dict[str, Any]) -> CallRecord:
+    return CallRecord(
+        call_id=r["call_id"], route=r["route"], caller=r["caller"] or "", called=r["called"] or "",
+        created=r["created"], state=r["state"], line=r["line"], account_id=r["account_id"],
+        card_id=r["card_id"], host_box=r["host_box"], terminal_box=r["terminal_box"],
+        offered=tuple(json.loads(r["offered"] or "[]")), answered_at=r["answered_at"], ended_at=r["ended_at"],
+        duration_s=r["duration_s"], answer_inferred=bool(r["answer_inferred"]), outcome=r["outcome"],
+        end_reason=r["end_reason"], reports=json_or_none(r["reports"]),
     )

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from roamline.cloud.errors import StoreError
-from roamline.cloud.records import Account, Box, Card, Event, Json, Nonce, Registration, Token
-from roamline.cloud.sqlite_schema import INDEXES, TABLES, json_or_none, reg_from_row
+from roamline.cloud.records import Account, Box, CallRecord, Card, Event, Json, Nonce, Registration, Token
+from roamline.cloud.sqlite_schema import INDEXES, TABLES, call_from_row, json_or_none, reg_from_row
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
@@ -372,3 +372,124 @@ class SqliteStore:
     def events(self, limit: int = 100) -> list[Event]:
         rows = self._all("SELECT * FROM events ORDER BY event_id DESC LIMIT ?", (limit,))
         return [Event(r["event_id"], r["at"], r["kind"], json.loads(r["fields"])) for r in reversed(rows)]
+
+    # host lines and rights on them
+    def grant_line(self, account_id: str, line_number: str) -> None:
+        self._write("INSERT OR IGNORE INTO line_rights(line_number, account_id) VALUES (?, ?)",
+                    (line_number, account_id))
+
+    def line_rights_of(self, account_id: str) -> list[str]:
+        rows = self._all("SELECT line_number FROM line_rights WHERE account_id = ? ORDER BY line_number",
+                         (account_id,))
+        return [r["line_number"] for r in rows]
+
+    def host_lines(self) -> list[tuple[str, str]]:
+        """(line number, box id) of every box with a line that is not revoked."""
+        rows = self._all("SELECT line_number, box_id FROM boxes WHERE line_number IS NOT NULL "
+                         "AND line_number != '' AND revoked = 0 ORDER BY line_number, box_id")
+        return [(r["line_number"], r["box_id"]) for r in rows]
+
+    # call records
+    def open_call(self, rec: CallRecord) -> bool:
+        """Insert the record of a new call; False (nothing changes) if the call id has one already."""
+        n = self._write(
+            "INSERT OR IGNORE INTO calls(call_id, route, caller, called, created, state, line, account_id, "
+            "card_id, host_box, terminal_box, offered, answered_at, ended_at, duration_s, answer_inferred, "
+            "outcome, end_reason, reports) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rec.call_id, rec.route, rec.caller, rec.called, rec.created, rec.state, rec.line,
+             rec.account_id, rec.card_id, rec.host_box, rec.terminal_box, json.dumps(list(rec.offered)),
+             rec.answered_at, rec.ended_at, rec.duration_s, int(rec.answer_inferred), rec.outcome,
+             rec.end_reason, None if rec.reports is None else json.dumps(rec.reports)),
+        )
+        return n > 0
+
+    def close_call(
+        self, call_id: str, *, ended_at: float, outcome: str, end_reason: str, answered_at: float | None,
+        answer_inferred: bool, account_id: str | None, card_id: str | None, terminal_box: str | None,
+        host_box: str | None, line: str | None, offered: tuple[str, ...],
+    ) -> bool:
+        """Close an open record (False if it is closed already or missing). What a box reported through
+        its outbox before (an inferred answer) is kept."""
+        n = self._write(
+            "UPDATE calls SET state = 'closed', ended_at = ?, outcome = ?, end_reason = ?, "
+            "answered_at = COALESCE(?, answered_at), answer_inferred = MAX(answer_inferred, ?), "
+            "duration_s = CASE WHEN COALESCE(?, answered_at) IS NULL THEN 0 "
+            "ELSE MAX(0, ? - COALESCE(?, answered_at)) END, "
+            "account_id = COALESCE(?, account_id), card_id = COALESCE(?, card_id), "
+            "terminal_box = COALESCE(?, terminal_box), host_box = COALESCE(?, host_box), "
+            "line = COALESCE(?, line), offered = ? WHERE call_id = ? AND state = 'open'",
+            (ended_at, outcome, end_reason, answered_at, int(answer_inferred), answered_at, ended_at,
+             answered_at, account_id, card_id, terminal_box, host_box, line, json.dumps(list(offered)),
+             call_id),
+        )
+        return n > 0
+
+    def answer_call(
+        self, call_id: str, *, answered_at: float, answer_inferred: bool, terminal_box: str | None,
+        account_id: str | None, card_id: str | None,
+    ) -> None:
+        """Note the answer on an open record (durable at once: a restart then records it answered)."""
+        self._write(
+            "UPDATE calls SET answered_at = COALESCE(answered_at, ?), "
+            "answer_inferred = MAX(answer_inferred, ?), "
+            "terminal_box = COALESCE(?, terminal_box), account_id = COALESCE(?, account_id), "
+            "card_id = COALESCE(?, card_id) WHERE call_id = ? AND state = 'open'",
+            (answered_at, int(answer_inferred), terminal_box, account_id, card_id, call_id),
+        )
+
+    def merge_call_report(self, call_id: str, box_id: str, payload: Json, at: float) -> bool:
+        """Fold a box's outbox report about ``call_id`` into its record; create the record (closed) when
+        the registry has none (a call made on a box's own line while the registry was unreachable).
+        True when a record was created."""
+        with self._atomic():
+            row = self._one("SELECT * FROM calls WHERE call_id = ?", (call_id,))
+            inferred = bool(payload.get("answer_inferred", False))
+            answered = payload.get("answered_at")
+            answered_at = float(answered) if isinstance(answered, int | float) else None
+            if row is not None:
+                reports = json_or_none(row["reports"]) or {}
+                reports[box_id] = payload
+                self._write(
+                    "UPDATE calls SET reports = ?, answer_inferred = MAX(answer_inferred, ?), "
+                    "answered_at = COALESCE(answered_at, ?) WHERE call_id = ?",
+                    (json.dumps(reports), int(inferred), answered_at, call_id),
+                )
+                return False
+            ended = payload.get("ended_at")
+            ended_at = float(ended) if isinstance(ended, int | float) else at
+            started = payload.get("started_at")
+            created = float(started) if isinstance(started, int | float) else ended_at
+            outcome = str(payload.get("outcome") or ("answered" if answered_at is not None else "missed"))
+            rec = CallRecord(
+                call_id=call_id, route=str(payload.get("route") or "own-line"),
+                caller=str(payload.get("caller") or ""), called=str(payload.get("number") or ""),
+                created=created, state="closed", line=_str_or_none(payload.get("line")),
+                account_id=_str_or_none(payload.get("account")), card_id=_str_or_none(payload.get("card_id")),
+                terminal_box=box_id, answered_at=answered_at, ended_at=ended_at,
+                duration_s=0.0 if answered_at is None else max(0.0, ended_at - answered_at),
+                answer_inferred=inferred, outcome=outcome,
+                end_reason=str(payload.get("end_reason") or "hangup"), reports={box_id: payload},
+            )
+            self.open_call(rec)
+            return True
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        r = self._one("SELECT * FROM calls WHERE call_id = ?", (call_id,))
+        return None if r is None else call_from_row(r)
+
+    def calls(self, number: str | None = None, limit: int = 100) -> list[CallRecord]:
+        """The newest ``limit`` records (oldest first), or those where ``number`` called, was called or
+        was the host line."""
+        if number is None:
+            rows = self._all("SELECT * FROM calls ORDER BY created DESC, call_id LIMIT ?", (limit,))
+        else:
+            rows = self._all("SELECT * FROM calls WHERE caller = ? OR called = ? OR line = ? "
+                             "ORDER BY created DESC, call_id LIMIT ?", (number, number, number, limit))
+        return [call_from_row(r) for r in reversed(rows)]
+
+    def open_calls(self) -> list[CallRecord]:
+        return [call_from_row(r) for r in self._all("SELECT * FROM calls WHERE state = 'open'")]
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

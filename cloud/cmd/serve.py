@@ -15,6 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=4433, help="UDP port (0: any free port)")
     parser.add_argument("--lease", type=float, default=120.0, help="registration lease, seconds")
     parser.add_argument("--keepalive", type=float, default=15.0, help="box keep-alive, seconds")
+    parser.add_argument("--no-answer", type=float, default=30.0, help="ring time before offers end, seconds")
+    parser.add_argument("--media-silence", type=float, default=10.0,
+                        help="a connected call with a leg silent this long ends, seconds")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,7 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from roamline.cloud.cmd.common import DataDir, open_store
     from roamline.cloud.errors import UsageError
     from roamline.cloud.registry import Registry, RegistryConfig
-    from roamline.cloud.server import RegistryServer
+    from roamline.cloud.relay import RelayConfig
+    from roamline.cloud.router import RouterConfig
+    from roamline.cloud.server import CallSetup, RegistryServer
+    from roamline.cloud.sqlite_store import SqliteStore
     from roamline.wire.identity import CertificateAuthority
 
     d = DataDir(args.data)
@@ -35,12 +41,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")
     ca = CertificateAuthority.load(d.root)
     config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
+    if args.no_answer <= 0 or args.media_silence <= 0:
+        raise UsageError("--no-answer and --media-silence must be positive")
+    calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
+                      relay=RelayConfig(silence_s=args.media_silence))
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
         server = RegistryServer(
             Registry(store, ca, config), host=args.host, port=args.port, wall=time.time,
-            tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(),
+            tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(), calls=calls,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -1,0 +1,990 @@
+"""The call router, sans-I/O: call messages, replies to its own requests, connection events and ``now``
+in; messages, requests and relay instructions out (docs/protocol.md §10).
+
+It decides where an incoming call rings (host line → subscribed accounts → the boxes their cards are
+at, each holder with a distinct cadence), which offer wins (the first ``call.answer``), which way a
+placed call goes (box to box by follow-me number; the caller's own line; a host line in the
+destination's area the caller has rights on; else refused), and tears every leg down when either end
+hangs up, a timer fires or media goes silent. Each call's record is opened in the store when the call
+is set up and closed when it ends (one row per call id, so a restart cannot lose or double it).
+
+The router reads and writes the store synchronously: the server runs every router call on one worker
+thread, off the event loop that carries the relay's datagrams. ``now`` is wall-clock seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from roamline.cloud.errors import UsageError
+from roamline.cloud.lookup import where
+from roamline.cloud.records import CallRecord, Store
+from roamline.wire.calls import (
+    AnswerResult,
+    CallAnswer,
+    CallAnswered,
+    CallCancel,
+    CallDeclined,
+    CallDtmf,
+    CallerId,
+    CallHangup,
+    CallOffer,
+    CallPlace,
+    CallPlaced,
+    CallProgress,
+    CallRefused,
+    CallReject,
+    CallRinging,
+    CancelReason,
+    EndReason,
+    LineAnswer,
+    LineDial,
+    LineHangup,
+    LineResult,
+    LineResultReply,
+    LineRing,
+    LineRouted,
+    LineState,
+    LineStateReport,
+    MediaBind,
+    ProgressState,
+    RefuseReason,
+    Route,
+)
+from roamline.wire.errors import ErrorCode
+from roamline.wire.messages import Envelope, Error, Message, Ok
+
+log = logging.getLogger(__name__)
+
+CADENCES = ("us-dr1", "us-dr2", "us-dr3", "us-dr4")
+"""Distinct rings for the holders at one box, in order of registration there."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterConfig:
+    no_answer_s: float = 30.0  # offers unanswered this long are cancelled (timeout)
+    answer_line_s: float = 10.0  # how long the host may take to answer its line
+    ended_memory: int = 4096  # recently ended call ids remembered (late messages, duplicate ids)
+
+
+# --- actions out -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """Base of what the router asks the server to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Send(Action):
+    """Send ``message`` on ``conn_id``: a reply to request ``re`` when set, else a push."""
+
+    conn_id: str
+    message: Message
+    re: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Request(Action):
+    """Start a request on ``conn_id``; feed its reply back with ``reply_received(ref, …)`` (or
+    ``request_failed(ref)`` on error, timeout or a closed link)."""
+
+    conn_id: str
+    message: Message
+    ref: PendingRef
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bridge(Action):
+    """Relay: forward media between flows ``a`` and ``b`` of call ``call_id``; ``conn_a``/``conn_b`` are
+    the connections that carry them now (None: not bound until ``media.bind``)."""
+
+    call_id: str
+    a: int
+    conn_a: str | None
+    b: int
+    conn_b: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Bind(Action):
+    """Relay: flow ``flow_id`` is now carried by ``conn_id`` (None: by no connection, until re-bound)."""
+
+    flow_id: int
+    conn_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Unbridge(Action):
+    """Relay: forget the flows of call ``call_id``."""
+
+    call_id: str
+    flows: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRef:
+    """What a request the router started was about."""
+
+    call_id: str
+    box_id: str
+    purpose: str  # "offer", "cancel", "line-answer", "line-dial", "line-hangup", "hangup"
+
+
+# --- calls -------------------------------------------------------------------------------------------
+
+
+class CallState(StrEnum):
+    OFFERING = "offering"  # terminals ring
+    CONNECTING = "connecting"  # a terminal answered an incoming PSTN call; the host answers its line
+    DIALLING = "dialling"  # a host line dials out (media already bridged: the caller hears ringback)
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
+    (CallState.OFFERING, "answer-line"): CallState.CONNECTING,
+    (CallState.OFFERING, "answer"): CallState.CONNECTED,
+    (CallState.CONNECTING, "line-answered"): CallState.CONNECTED,
+    (CallState.DIALLING, "answered"): CallState.CONNECTED,
+    (CallState.OFFERING, "end"): CallState.ENDED,
+    (CallState.CONNECTING, "end"): CallState.ENDED,
+    (CallState.DIALLING, "end"): CallState.ENDED,
+    (CallState.CONNECTED, "end"): CallState.ENDED,
+}
+
+
+class OfferState(StrEnum):
+    SENT = "sent"
+    RINGING = "ringing"
+    WON = "won"
+    GONE = "gone"  # declined, rejected, cancelled, failed
+
+
+@dataclass(slots=True)
+class Offer:
+    box_id: str
+    card_id: str
+    account_id: str
+    cadence: str
+    flow_id: int
+    state: OfferState = OfferState.SENT
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str
+    route: str  # incoming | box | own-line | host-line
+    caller: str
+    called: str
+    created: float
+    origin_box: str  # the host (incoming) or the calling terminal (placed)
+    origin_flow: int | None
+    origin_card: str | None = None
+    origin_account: str | None = None
+    line: str | None = None  # host line number
+    host_box: str | None = None  # the host line's box (incoming: = origin_box)
+    host_flow: int | None = None  # placed via host line: the host's leg
+    offers: dict[tuple[str, str], Offer] = field(default_factory=dict)
+    state: CallState = CallState.OFFERING
+    answered_at: float | None = None
+    answer_inferred: bool = False
+    deadline: float | None = None
+    ringing_told: bool = False
+    winner: Offer | None = None
+
+    def step(self, event: str) -> None:
+        nxt = _TRANSITIONS.get((self.state, event))
+        if nxt is None:
+            raise UsageError(f"call {self.call_id}: {event!r} is illegal in state {self.state}")
+        self.state = nxt
+
+    def flows(self) -> tuple[int, ...]:
+        out = [f for f in (self.origin_flow, self.host_flow) if f is not None]
+        out += [o.flow_id for o in self.offers.values()]
+        return tuple(out)
+
+    def boxes(self) -> set[str]:
+        found = {self.origin_box} | {o.box_id for o in self.offers.values()}
+        if self.host_box is not None:
+            found.add(self.host_box)
+        return found
+
+
+class _Refuse(Exception):
+    def __init__(self, reason: RefuseReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def area_of(e164: str) -> str:
+    """The part of an E.164 number that names its calling area: for NANP (+1) the area code, elsewhere
+    the country code and the next two digits (an approximation until issue 10's calling areas)."""
+    return e164[:5]  # "+1" + NPA; elsewhere "+" and four digits
+
+
+class Router:
+    def __init__(
+        self, store: Store, config: RouterConfig | None = None, flow_ids: Iterable[int] | None = None
+    ) -> None:
+        self._store = store
+        self._config = config or RouterConfig()
+        self._flows = iter(flow_ids) if flow_ids is not None else itertools.count(1)
+        self._calls: dict[str, Call] = {}
+        self._by_flow: dict[int, str] = {}  # flow id -> call id
+        self._flow_box: dict[int, str] = {}  # flow id -> the box whose leg it is
+        self._box_conn: dict[str, str] = {}  # box id -> its current connection
+        self._ended: OrderedDict[str, None] = OrderedDict()
+        self._on_record: Callable[[str], None] | None = None
+
+    @property
+    def config(self) -> RouterConfig:
+        return self._config
+
+    def calls(self) -> dict[str, Call]:
+        return dict(self._calls)
+
+    def set_record_listener(self, fn: Callable[[str], None] | None) -> None:
+        """Called with the call id each time a record is closed (tests, the demo's events)."""
+        self._on_record = fn
+
+    # --- restart ---------------------------------------------------------------------------------
+
+    def recover(self, now: float) -> list[str]:
+        """At start: every record still open belongs to a call the previous process had; close them
+        (``cloud-restart``). Returns their call ids."""
+        closed: list[str] = []
+        with self._store.transaction():
+            for rec in self._store.open_calls():
+                self._store.close_call(
+                    rec.call_id,
+                    ended_at=now,
+                    outcome="answered" if rec.answered_at is not None else "missed",
+                    end_reason=EndReason.CLOUD_RESTART.value,
+                    answered_at=None,
+                    answer_inferred=False,
+                    account_id=None,
+                    card_id=None,
+                    terminal_box=None,
+                    host_box=None,
+                    line=None,
+                    offered=rec.offered,
+                )
+                closed.append(rec.call_id)
+                self._remember(rec.call_id)
+        return closed
+
+    # --- connections -------------------------------------------------------------------------------
+
+    def box_connected(self, box_id: str, conn_id: str, now: float) -> list[Action]:
+        """A box's hello was accepted on ``conn_id``. Its live legs wait for ``media.bind``."""
+        old = self._box_conn.get(box_id)
+        self._box_conn[box_id] = conn_id
+        if old is None or old == conn_id:
+            return []
+        return [Bind(flow, None) for flow, box in self._flow_box.items() if box == box_id]
+
+    def box_disconnected(self, box_id: str, conn_id: str, now: float) -> list[Action]:
+        """The box's connection closed. Pending offers to it are gone; connected calls live on until
+        media silence (the box may come back and re-bind)."""
+        if self._box_conn.get(box_id) != conn_id:
+            return []
+        del self._box_conn[box_id]
+        out: list[Action] = [Bind(flow, None) for flow, box in self._flow_box.items() if box == box_id]
+        for call in list(self._calls.values()):
+            if call.route == "own-line" and call.origin_box == box_id:
+                # the box carries on locally; its outbox report later fills in the real end
+                out += self._end(call, EndReason.LINK_LOST, now, tell_origin=False)
+            elif call.state is CallState.OFFERING:
+                for offer in call.offers.values():
+                    if offer.box_id == box_id and offer.state in (OfferState.SENT, OfferState.RINGING):
+                        offer.state = OfferState.GONE
+                if call.origin_box == box_id:
+                    out += self._end(call, EndReason.LINK_LOST, now, tell_origin=False)
+                else:
+                    out += self._maybe_all_gone(call, now)
+        return out
+
+    # --- messages from boxes -----------------------------------------------------------------------
+
+    def handle(self, conn_id: str, box_id: str, env: Envelope, now: float) -> list[Action]:
+        msg = env.message
+        try:
+            if isinstance(msg, LineRing):
+                return self._line_ring(conn_id, box_id, env, msg, now)
+            if isinstance(msg, LineStateReport):
+                out = self._line_state(box_id, msg, now)
+                return [*out, Send(conn_id, Ok(), env.id)] if env.id is not None else out
+            if isinstance(msg, CallAnswer):
+                return self._answer(conn_id, box_id, env, msg, now)
+            if isinstance(msg, CallReject):
+                return [*self._reject(box_id, msg, now), Send(conn_id, Ok(), env.id)]
+            if isinstance(msg, CallHangup):
+                return [*self._hangup(box_id, msg, now), Send(conn_id, Ok(), env.id)]
+            if isinstance(msg, CallDtmf):
+                out = self._dtmf(box_id, msg)
+                return [*out, Send(conn_id, Ok(), env.id)] if env.id is not None else out
+            if isinstance(msg, CallPlace):
+                return self._place(conn_id, box_id, env, msg, now)
+            if isinstance(msg, MediaBind):
+                return self._bind(conn_id, box_id, env, msg)
+        except _Forbidden as exc:
+            if env.id is None:
+                log.info("call-message-refused", extra={"fields": {"box": box_id, "reason": str(exc)}})
+                return []
+            return [Send(conn_id, Error(code=ErrorCode.FORBIDDEN, message=str(exc)), env.id)]
+        raise UsageError(f"{msg.TYPE} is not a call message")
+
+    # --- incoming PSTN call --------------------------------------------------------------------------
+
+    def _line_ring(self, conn_id: str, box_id: str, env: Envelope, msg: LineRing, now: float) -> list[Action]:
+        call = self._calls.get(msg.call_id)
+        if call is not None:
+            if call.origin_box != box_id:
+                raise _Forbidden(f"call {msg.call_id} is not this box's")
+            offered = sum(
+                o.state in (OfferState.SENT, OfferState.RINGING, OfferState.WON) for o in call.offers.values()
+            )
+            return [Send(conn_id, LineRouted(call_id=msg.call_id, offered=offered), env.id)]
+        if msg.call_id in self._ended or self._store.get_call(msg.call_id) is not None:
+            return [Send(conn_id, LineRouted(call_id=msg.call_id, offered=0), env.id)]
+        box = self._store.get_box(box_id)
+        if box is None or box.line_number != msg.line:
+            raise _Forbidden(f"{msg.line} is not the line of box {box_id}")
+        call = Call(
+            call_id=msg.call_id,
+            route="incoming",
+            caller=msg.caller.number or "",
+            called=msg.line,
+            created=now,
+            origin_box=box_id,
+            origin_flow=self._flow(box_id, msg.call_id),
+            line=msg.line,
+            host_box=box_id,
+        )
+        out: list[Action] = [Send(conn_id, LineRouted(call_id=msg.call_id, offered=0), env.id)]
+        offers = self._offer_targets(call, msg.line, exclude_box=None, now=now)
+        if not offers:
+            self._open_record(call)
+            self._calls[call.call_id] = call
+            out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            return out
+        out = [Send(conn_id, LineRouted(call_id=msg.call_id, offered=len(offers)), env.id)]
+        self._calls[call.call_id] = call
+        self._open_record(call)
+        out += self._send_offers(call, offers, msg.caller, now)
+        return out
+
+    def _offer_targets(self, call: Call, number: str, exclude_box: str | None, now: float) -> list[Offer]:
+        offers: list[Offer] = []
+        for entry in where(self._store, number, now):
+            if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
+                continue
+            offers.append(
+                Offer(
+                    entry.box_id,
+                    entry.card_id,
+                    entry.account_id,
+                    self._cadence(entry.box_id, entry.card_id),
+                    self._flow(entry.box_id, call.call_id),
+                )
+            )
+        return offers
+
+    def _cadence(self, box_id: str, card_id: str) -> str:
+        regs = sorted(self._store.active_registrations_at(box_id), key=lambda r: (r.since, r.card_id))
+        for i, reg in enumerate(regs):
+            if reg.card_id == card_id:
+                return CADENCES[i % len(CADENCES)]
+        return CADENCES[0]
+
+    def _send_offers(self, call: Call, offers: list[Offer], caller: CallerId, now: float) -> list[Action]:
+        out: list[Action] = []
+        for offer in offers:
+            call.offers[offer.box_id, offer.card_id] = offer
+            msg = CallOffer(
+                call_id=call.call_id,
+                card_id=offer.card_id,
+                number=call.called,
+                caller=caller,
+                cadence=offer.cadence,
+                flow_id=offer.flow_id,
+            )
+            out.append(
+                Request(self._box_conn[offer.box_id], msg, PendingRef(call.call_id, offer.box_id, "offer"))
+            )
+        call.deadline = now + self._config.no_answer_s
+        return out
+
+    def _answer(self, conn_id: str, box_id: str, env: Envelope, msg: CallAnswer, now: float) -> list[Action]:
+        call = self._calls.get(msg.call_id)
+        if call is None:
+            return [Send(conn_id, CallAnswered(call_id=msg.call_id, result=AnswerResult.GONE), env.id)]
+        offer = call.offers.get((box_id, msg.card_id)) or next(
+            (o for o in call.offers.values() if o.box_id == box_id), None
+        )
+        if offer is None:
+            raise _Forbidden(f"call {msg.call_id} was not offered to this box")
+        if call.state is not CallState.OFFERING or offer.state is OfferState.GONE:
+            result = AnswerResult.ANSWERED_ELSEWHERE if call.winner is not None else AnswerResult.GONE
+            return [Send(conn_id, CallAnswered(call_id=msg.call_id, result=result), env.id)]
+        offer.state = OfferState.WON
+        call.winner = offer
+        call.answered_at = now
+        call.deadline = None
+        self._store.answer_call(
+            call.call_id,
+            answered_at=now,
+            answer_inferred=False,
+            terminal_box=box_id,
+            account_id=offer.account_id,
+            card_id=offer.card_id,
+        )
+        out: list[Action] = [
+            Send(
+                conn_id,
+                CallAnswered(call_id=call.call_id, result=AnswerResult.CONNECTED, flow_id=offer.flow_id),
+                env.id,
+            )
+        ]
+        out += self._cancel_others(call, CancelReason.ANSWERED_ELSEWHERE)
+        assert call.origin_flow is not None
+        out.append(
+            Bridge(
+                call.call_id, call.origin_flow, self._box_conn.get(call.origin_box), offer.flow_id, conn_id
+            )
+        )
+        if call.route == "incoming":
+            call.step("answer-line")
+            call.deadline = now + self._config.answer_line_s
+            host_conn = self._box_conn.get(call.origin_box)
+            if host_conn is None:
+                return out + self._end(call, EndReason.LINK_LOST, now, tell_origin=False)
+            out.append(
+                Request(
+                    host_conn,
+                    LineAnswer(call_id=call.call_id, flow_id=call.origin_flow),
+                    PendingRef(call.call_id, call.origin_box, "line-answer"),
+                    timeout_s=self._config.answer_line_s,
+                )
+            )
+        else:  # box to box
+            call.step("answer")
+            out += self._progress(call, ProgressState.ANSWERED)
+        return out
+
+    def _cancel_others(self, call: Call, reason: CancelReason) -> list[Action]:
+        out: list[Action] = []
+        for offer in call.offers.values():
+            if offer.state in (OfferState.SENT, OfferState.RINGING):
+                offer.state = OfferState.GONE
+                conn = self._box_conn.get(offer.box_id)
+                if conn is not None:
+                    out.append(
+                        Request(
+                            conn,
+                            CallCancel(call_id=call.call_id, reason=reason),
+                            PendingRef(call.call_id, offer.box_id, "cancel"),
+                        )
+                    )
+        return out
+
+    def _reject(self, box_id: str, msg: CallReject, now: float) -> list[Action]:
+        call = self._calls.get(msg.call_id)
+        if call is None or call.state is not CallState.OFFERING:
+            return []
+        found = [o for o in call.offers.values() if o.box_id == box_id]
+        if not found:
+            raise _Forbidden(f"call {msg.call_id} was not offered to this box")
+        for offer in found:
+            offer.state = OfferState.GONE
+        return self._maybe_all_gone(call, now)
+
+    def _maybe_all_gone(self, call: Call, now: float) -> list[Action]:
+        if call.state is CallState.OFFERING and all(o.state is OfferState.GONE for o in call.offers.values()):
+            reason = EndReason.BUSY if call.route == "box" else EndReason.NO_ANSWER
+            return self._end(call, reason, now)
+        return []
+
+    # --- replies to the router's own requests --------------------------------------------------------
+
+    def reply_received(self, ref: PendingRef, message: Message, now: float) -> list[Action]:
+        call = self._calls.get(ref.call_id)
+        if call is None:
+            return []
+        if ref.purpose == "offer":
+            offers = [o for o in call.offers.values() if o.box_id == ref.box_id]
+            if isinstance(message, CallRinging):
+                for o in offers:
+                    if o.state is OfferState.SENT:
+                        o.state = OfferState.RINGING
+                if call.route == "box" and not call.ringing_told and call.state is CallState.OFFERING:
+                    call.ringing_told = True
+                    return self._progress(call, ProgressState.RINGING)
+                return []
+            if isinstance(message, CallDeclined | Error):
+                for o in offers:
+                    if o.state in (OfferState.SENT, OfferState.RINGING):
+                        o.state = OfferState.GONE
+                return self._maybe_all_gone(call, now)
+            return []
+        if ref.purpose == "line-answer":
+            if not isinstance(message, LineResultReply) or message.result is not LineResult.ANSWERED:
+                return self._end(call, EndReason.ERROR, now, tell_origin=False)
+            if call.state is CallState.CONNECTING:
+                call.step("line-answered")
+                call.deadline = None
+            return []
+        if ref.purpose == "line-dial":
+            if isinstance(message, LineResultReply) and message.result is LineResult.DIALLED:
+                return []
+            refused = {
+                LineResult.BUSY: RefuseReason.LINE_BUSY,
+                LineResult.NO_DIALTONE: RefuseReason.NO_DIALTONE,
+            }
+            reason = RefuseReason.LINE_ERROR
+            if isinstance(message, LineResultReply):
+                reason = refused.get(message.result, RefuseReason.LINE_ERROR)
+            out = self._progress(call, ProgressState.REFUSED, refused=reason)
+            return out + self._end(
+                call, EndReason.ERROR, now, tell_origin=False, tell_host=False, outcome="refused"
+            )
+        return []
+
+    def request_failed(self, ref: PendingRef, now: float) -> list[Action]:
+        """A request the router started got no reply (timeout, closed link, an error)."""
+        return self.reply_received(ref, Error(code=ErrorCode.INTERNAL, message="no reply"), now)
+
+    # --- host line reports ---------------------------------------------------------------------------
+
+    def _line_state(self, box_id: str, msg: LineStateReport, now: float) -> list[Action]:
+        call = self._calls.get(msg.call_id)
+        if call is None:
+            return []
+        if box_id != call.host_box:
+            raise _Forbidden(f"call {msg.call_id} is not on this box's line")
+        state = msg.state
+        if call.route == "own-line":
+            if state is LineState.ANSWERED and call.answered_at is None:
+                call.answered_at = now
+                call.answer_inferred = msg.inferred
+                self._store.answer_call(
+                    call.call_id,
+                    answered_at=now,
+                    answer_inferred=msg.inferred,
+                    terminal_box=None,
+                    account_id=None,
+                    card_id=None,
+                )
+            elif state in (
+                LineState.BUSY,
+                LineState.NO_ANSWER,
+                LineState.FAR_END_HANGUP,
+                LineState.LINE_LOST,
+            ):
+                return self._end(call, _END_FOR_LINE[state], now, tell_origin=False)
+            return []
+        if call.route == "incoming":
+            if state is LineState.CALLER_GONE and call.state is CallState.OFFERING:
+                out = self._cancel_others(call, CancelReason.CALLER_GONE)
+                return out + self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            if state in (LineState.FAR_END_HANGUP, LineState.LINE_LOST, LineState.CALLER_GONE):
+                return self._end(call, _END_FOR_LINE.get(state, EndReason.FAR_END), now, tell_origin=False)
+            return []
+        # placed through a host line
+        if state is LineState.RINGBACK:
+            if not call.ringing_told:
+                call.ringing_told = True
+                return self._progress(call, ProgressState.RINGING)
+            return []
+        if state is LineState.ANSWERED and call.state is CallState.DIALLING:
+            call.step("answered")
+            call.answered_at = now
+            call.answer_inferred = msg.inferred
+            self._store.answer_call(
+                call.call_id,
+                answered_at=now,
+                answer_inferred=msg.inferred,
+                terminal_box=None,
+                account_id=None,
+                card_id=None,
+            )
+            return self._progress(call, ProgressState.ANSWERED, inferred=msg.inferred)
+        if state is LineState.BUSY and call.state is CallState.DIALLING:
+            return self._progress(call, ProgressState.BUSY) + self._end(
+                call, EndReason.BUSY, now, tell_origin=False
+            )
+        if state in (LineState.NO_ANSWER, LineState.FAR_END_HANGUP, LineState.LINE_LOST, LineState.BUSY):
+            reason = _END_FOR_LINE[state]
+            if call.state is CallState.DIALLING:
+                return self._progress(call, ProgressState.ENDED, reason=reason) + self._end(
+                    call, reason, now, tell_origin=False
+                )
+            return self._end(call, reason, now)
+        return []
+
+    # --- hang-up, DTMF, media binding -----------------------------------------------------------------
+
+    def _hangup(self, box_id: str, msg: CallHangup, now: float) -> list[Action]:
+        call = self._calls.get(msg.call_id)
+        if call is None:
+            return []
+        if box_id not in call.boxes():
+            raise _Forbidden(f"box is not a party to call {msg.call_id}")
+        if box_id == call.origin_box and call.route != "incoming":
+            # the caller hangs up (or abandons before answer)
+            if call.state is CallState.OFFERING:
+                out = self._cancel_others(call, CancelReason.CALLER_GONE)
+                return out + self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            reason = EndReason.HANGUP if msg.reason is EndReason.HANGUP else msg.reason
+            return self._end(call, reason, now, tell_origin=False)
+        if call.winner is not None and call.winner.box_id == box_id:
+            return self._end(call, msg.reason, now, tell_winner=False)
+        if call.route == "incoming" and box_id == call.origin_box:
+            return self._end(call, EndReason.FAR_END, now, tell_origin=False)
+        return []  # a box whose offer is gone anyway
+
+    def _dtmf(self, box_id: str, msg: CallDtmf) -> list[Action]:
+        call = self._calls.get(msg.call_id)
+        if call is None or call.state is CallState.ENDED:
+            return []
+        parties = {call.origin_box} | ({call.winner.box_id} if call.winner else set())
+        if call.host_box is not None:
+            parties.add(call.host_box)
+        if box_id not in parties:
+            raise _Forbidden(f"box is not a party to call {msg.call_id}")
+        return [Send(self._box_conn[b], msg) for b in parties if b != box_id and b in self._box_conn]
+
+    def _bind(self, conn_id: str, box_id: str, env: Envelope, msg: MediaBind) -> list[Action]:
+        call = self._calls.get(msg.call_id)
+        if (
+            call is None
+            or self._by_flow.get(msg.flow_id) != msg.call_id
+            or self._flow_box.get(msg.flow_id) != box_id
+        ):
+            raise _Forbidden(f"flow {msg.flow_id} of call {msg.call_id} is not this box's live leg")
+        return [Bind(msg.flow_id, conn_id), Send(conn_id, Ok(), env.id)]
+
+    def media_silent(self, flows: Iterable[int], now: float) -> list[Action]:
+        """The relay saw no datagram on these bridged flows for its silence timeout."""
+        out: list[Action] = []
+        for flow in flows:
+            call_id = self._by_flow.get(flow)
+            call = self._calls.get(call_id) if call_id is not None else None
+            if call is not None and call.state is not CallState.ENDED:
+                out += self._end(call, EndReason.MEDIA_SILENCE, now)
+        return out
+
+    # --- placed calls ----------------------------------------------------------------------------------
+
+    def _place(self, conn_id: str, box_id: str, env: Envelope, msg: CallPlace, now: float) -> list[Action]:
+        if msg.call_id in self._calls or msg.call_id in self._ended or self._store.get_call(msg.call_id):
+            refused = CallRefused(
+                call_id=msg.call_id, reason=RefuseReason.DUPLICATE_CALL, message="call id already in use"
+            )
+            return [Send(conn_id, refused, env.id)]
+        reg = self._store.active_registration(msg.card_id)
+        card = self._store.get_card(msg.card_id)
+        call = Call(
+            call_id=msg.call_id,
+            route="box",
+            caller="",
+            called=msg.number,
+            created=now,
+            origin_box=box_id,
+            origin_flow=None,
+            origin_card=msg.card_id,
+            origin_account=card.account_id if card is not None else None,
+        )
+        try:
+            if reg is None or reg.box_id != box_id or reg.lease_expiry <= now:
+                raise _Refuse(RefuseReason.UNKNOWN_CARD, "the card is not registered at this box")
+            numbers = self._store.numbers_of(reg.account_id)
+            call.caller = numbers[0] if numbers else ""
+            if self._store.accounts_for_number(msg.number):
+                return self._place_box(conn_id, env, call, now)
+            return self._place_pstn(conn_id, env, call, reg.account_id, now)
+        except _Refuse as exc:
+            call.route = "box" if self._store.accounts_for_number(msg.number) else "pstn"
+            self._store.open_call(
+                CallRecord(
+                    call_id=call.call_id,
+                    route=call.route,
+                    caller=call.caller,
+                    called=call.called,
+                    created=now,
+                    state="closed",
+                    account_id=call.origin_account,
+                    card_id=msg.card_id,
+                    terminal_box=box_id,
+                    ended_at=now,
+                    duration_s=0.0,
+                    outcome="refused",
+                    end_reason=exc.reason.value,
+                )
+            )
+            self._remember(call.call_id)
+            self._notify(call.call_id)
+            return [
+                Send(conn_id, CallRefused(call_id=msg.call_id, reason=exc.reason, message=str(exc)), env.id)
+            ]
+
+    def _place_box(self, conn_id: str, env: Envelope, call: Call, now: float) -> list[Action]:
+        offers = self._offer_targets(call, call.called, exclude_box=call.origin_box, now=now)
+        if not offers:
+            raise _Refuse(RefuseReason.NOT_REACHABLE, f"{call.called} has no card registered anywhere")
+        call.origin_flow = self._flow(call.origin_box, call.call_id)
+        self._calls[call.call_id] = call
+        self._open_record(call)
+        placed = CallPlaced(call_id=call.call_id, route=Route.BOX, flow_id=call.origin_flow)
+        caller = CallerId(number=call.caller or None)
+        return [Send(conn_id, placed, env.id), *self._send_offers(call, offers, caller, now)]
+
+    def _place_pstn(
+        self, conn_id: str, env: Envelope, call: Call, account_id: str, now: float
+    ) -> list[Action]:
+        box = self._store.get_box(call.origin_box)
+        if box is not None and box.line_number:
+            call.route = "own-line"
+            call.line = box.line_number
+            call.host_box = call.origin_box
+            call.state = CallState.DIALLING
+            self._calls[call.call_id] = call
+            self._open_record(call)
+            return [Send(conn_id, CallPlaced(call_id=call.call_id, route=Route.OWN_LINE), env.id)]
+        area = area_of(call.called)
+        rights = set(self._store.line_rights_of(account_id))
+        in_area = [(line, b) for line, b in self._store.host_lines() if area_of(line) == area]
+        if not in_area:
+            raise _Refuse(RefuseReason.NO_ROUTE, f"no host line serves {area}")
+        allowed = [(line, b) for line, b in in_area if line in rights]
+        if not allowed:
+            raise _Refuse(RefuseReason.NO_RIGHTS, f"no right to call out through a line in {area}")
+        busy = {c.line for c in self._calls.values() if c.line is not None}
+        usable = [(line, b) for line, b in allowed if b in self._box_conn and line not in busy]
+        if not usable:
+            connected = [x for x in allowed if x[1] in self._box_conn]
+            if connected:
+                raise _Refuse(RefuseReason.LINE_BUSY, f"the host lines in {area} are in use")
+            raise _Refuse(RefuseReason.NO_ROUTE, f"no host line in {area} is reachable now")
+        line, host = usable[0]
+        call.route = "host-line"
+        call.line = line
+        call.host_box = host
+        call.origin_flow = self._flow(call.origin_box, call.call_id)
+        call.host_flow = self._flow(host, call.call_id)
+        call.state = CallState.DIALLING
+        self._calls[call.call_id] = call
+        self._open_record(call)
+        placed = CallPlaced(call_id=call.call_id, route=Route.HOST_LINE, flow_id=call.origin_flow, via=line)
+        host_conn = self._box_conn[host]
+        return [
+            Send(conn_id, placed, env.id),
+            Bridge(call.call_id, call.origin_flow, conn_id, call.host_flow, host_conn),
+            Request(
+                host_conn,
+                LineDial(call_id=call.call_id, number=call.called, flow_id=call.host_flow),
+                PendingRef(call.call_id, host, "line-dial"),
+            ),
+        ]
+
+    def _progress(
+        self,
+        call: Call,
+        state: ProgressState,
+        *,
+        reason: EndReason | None = None,
+        refused: RefuseReason | None = None,
+        inferred: bool = False,
+    ) -> list[Action]:
+        conn = self._box_conn.get(call.origin_box)
+        if conn is None or call.route == "incoming":
+            return []
+        return [
+            Send(
+                conn,
+                CallProgress(
+                    call_id=call.call_id,
+                    state=state,
+                    reason=reason,
+                    refused=refused,
+                    answer_inferred=inferred,
+                ),
+            )
+        ]
+
+    # --- timers ------------------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        times = [c.deadline for c in self._calls.values() if c.deadline is not None]
+        return min(times) if times else None
+
+    def poll(self, now: float) -> list[Action]:
+        out: list[Action] = []
+        for call in list(self._calls.values()):
+            if call.deadline is None or now < call.deadline:
+                continue
+            call.deadline = None
+            if call.state is CallState.OFFERING:
+                out += self._cancel_others(call, CancelReason.TIMEOUT)
+                if call.route == "box":
+                    out += self._progress(call, ProgressState.ENDED, reason=EndReason.NO_ANSWER)
+                out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            elif call.state is CallState.CONNECTING:
+                out += self._end(call, EndReason.ERROR, now, tell_origin=False)
+        return out
+
+    # --- ending ------------------------------------------------------------------------------------------
+
+    def _end(
+        self,
+        call: Call,
+        reason: EndReason,
+        now: float,
+        *,
+        tell_origin: bool = True,
+        tell_winner: bool = True,
+        tell_host: bool = True,
+        outcome: str | None = None,
+    ) -> list[Action]:
+        """End ``call`` for every leg still up, close its record, release its flows."""
+        if call.state is CallState.ENDED:
+            return []
+        was = call.state
+        call.step("end")
+        out: list[Action] = []
+        out += self._cancel_others(
+            call, CancelReason.CALLER_GONE if reason is not EndReason.NO_ANSWER else CancelReason.TIMEOUT
+        )
+        if call.winner is not None and tell_winner:
+            conn = self._box_conn.get(call.winner.box_id)
+            if conn is not None:
+                out.append(
+                    Request(
+                        conn,
+                        CallHangup(call_id=call.call_id, reason=_for_other(reason)),
+                        PendingRef(call.call_id, call.winner.box_id, "hangup"),
+                    )
+                )
+        if call.route == "incoming":
+            if tell_origin and was in (CallState.CONNECTING, CallState.CONNECTED):
+                out += self._line_hangup(call, call.origin_box, reason)
+        else:
+            if tell_origin and call.route != "own-line":
+                conn = self._box_conn.get(call.origin_box)
+                if conn is not None:
+                    if was is CallState.CONNECTED or (call.route == "host-line"):
+                        out.append(
+                            Request(
+                                conn,
+                                CallHangup(call_id=call.call_id, reason=_for_other(reason)),
+                                PendingRef(call.call_id, call.origin_box, "hangup"),
+                            )
+                        )
+                    else:
+                        out += self._progress(call, ProgressState.ENDED, reason=reason)
+            if call.route == "host-line" and call.host_box is not None and tell_host:
+                out += self._line_hangup(call, call.host_box, reason)
+        flows = call.flows()
+        out.append(Unbridge(call.call_id, flows))
+        for flow in flows:
+            self._by_flow.pop(flow, None)
+            self._flow_box.pop(flow, None)
+        del self._calls[call.call_id]
+        self._remember(call.call_id)
+        answered = call.answered_at is not None
+        winner = call.winner
+        account = winner.account_id if winner else call.origin_account
+        if account is None and call.offers:
+            account = next(iter(call.offers.values())).account_id
+        self._store.close_call(
+            call.call_id,
+            ended_at=now,
+            outcome=outcome or ("answered" if answered else "missed"),
+            end_reason=reason.value,
+            answered_at=call.answered_at,
+            answer_inferred=call.answer_inferred,
+            account_id=account,
+            card_id=winner.card_id if winner else call.origin_card,
+            terminal_box=winner.box_id if winner else (None if call.route == "incoming" else call.origin_box),
+            host_box=call.host_box,
+            line=call.line,
+            offered=tuple(sorted({o.box_id for o in call.offers.values()})),
+        )
+        self._notify(call.call_id)
+        log.info(
+            "call-ended",
+            extra={"fields": {"call": call.call_id, "reason": reason.value, "answered": answered}},
+        )
+        return out
+
+    def _line_hangup(self, call: Call, box_id: str, reason: EndReason) -> list[Action]:
+        conn = self._box_conn.get(box_id)
+        if conn is None:
+            return []
+        return [
+            Request(
+                conn,
+                LineHangup(call_id=call.call_id, reason=_for_other(reason)),
+                PendingRef(call.call_id, box_id, "line-hangup"),
+            )
+        ]
+
+    # --- helpers -----------------------------------------------------------------------------------------
+
+    def _flow(self, box_id: str, call_id: str) -> int:
+        flow = next(self._flows)
+        self._by_flow[flow] = call_id
+        self._flow_box[flow] = box_id
+        return flow
+
+    def _open_record(self, call: Call) -> None:
+        account = call.origin_account
+        self._store.open_call(
+            CallRecord(
+                call_id=call.call_id,
+                route=call.route,
+                caller=call.caller,
+                called=call.called,
+                created=call.created,
+                line=call.line,
+                account_id=account,
+                card_id=call.origin_card,
+                host_box=call.host_box,
+                terminal_box=None if call.route == "incoming" else call.origin_box,
+                offered=tuple(sorted({o.box_id for o in call.offers.values()})),
+            )
+        )
+
+    def _remember(self, call_id: str) -> None:
+        self._ended[call_id] = None
+        while len(self._ended) > self._config.ended_memory:
+            self._ended.popitem(last=False)
+
+    def _notify(self, call_id: str) -> None:
+        if self._on_record is not None:
+            self._on_record(call_id)
+
+
+class _Forbidden(Exception):
+    """A box sent a call message about a call it is not a party to."""
+
+
+_END_FOR_LINE: dict[LineState, EndReason] = {
+    LineState.BUSY: EndReason.BUSY,
+    LineState.NO_ANSWER: EndReason.NO_ANSWER,
+    LineState.FAR_END_HANGUP: EndReason.FAR_END,
+    LineState.LINE_LOST: EndReason.LINE_LOST,
+    LineState.CALLER_GONE: EndReason.FAR_END,
+}
+
+
+def _for_other(reason: EndReason) -> EndReason:
+    """The reason told to the other parties: a hang-up by one end is ``far-end`` for the others."""
+    return EndReason.FAR_END if reason is EndReason.HANGUP else reason
