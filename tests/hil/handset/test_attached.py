@@ -71,6 +71,8 @@ def test_lifting_hears_the_firmware_dial_tone_and_keyed_dtmf_reaches_its_detecto
     digits = box.wait_event("Digit", 7)
     assert "".join(d["digit"] for d in digits) == "159#*0D"
     assert {d["source"] for d in digits} == {"dtmf"}
+    box.phone.dial("+1 555-0100")
+    assert "".join(d["digit"] for d in box.wait_event("Digit", 15)[7:]) == "15550100"
 
 
 def test_pulse_dialling_flash_and_hang_up_reach_the_hook_core(box: Box) -> None:
