@@ -10,10 +10,13 @@ SUMMARY = "list call records (one per call: answered, missed, refused), newest l
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
     add_data_arg(parser)
-    parser.add_argument("--number", metavar="E164", help="only calls from, to or through this number")
-    parser.add_argument("--limit", type=int, default=100, help="at most this many (the newest); default 100")
+    parser.add_argument("--number", metavar="E164", type=validate.Phone(),
+                        help="only calls from, to or through this number")
+    parser.add_argument("--limit", type=validate.count(1, 1_000_000), default=100,
+                        help="at most this many (the newest); default 100")
     parser.add_argument("--json", action="store_true", help="print a JSON list of records")
 
 
