@@ -94,6 +94,7 @@ class LineUse:
     answered: float | None = None
     inferred: bool = False
     then_dial: str = ""  # the lifeline: dial this once the line is back on hook
+    reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
 
 
 @dataclass(slots=True)
@@ -882,6 +883,8 @@ class BoxCore:
             )
             if line is not None and line.kind == "host-in":
                 line.caller = self._line_caller
+                if line.state == "ringing" and line.rings and not line.reported:
+                    self._report_ring(line, out)  # the caller ID the first ring waited for
         elif isinstance(e, line_ev.Ring):
             if line is None:
                 self.line = line = LineUse(
@@ -889,27 +892,12 @@ class BoxCore:
                 )
             if line.kind == "host-in" and line.state == "ringing":
                 line.rings = e.count
-                caller = line.caller or ev.CallerInfo()
-                out.append(
-                    ev.Emit(
-                        "line.ring",
-                        {
-                            "call_id": line.call_id,
-                            "rings": e.count,
-                            "caller_number": caller.number,
-                            "caller_name": caller.name,
-                        },
-                    )
-                )
-                if self.link_up:
-                    out.append(
-                        ev.CallSignal(
-                            "line.ring",
-                            line.call_id,
-                            key=f"ring:{line.call_id}:{e.count}",
-                            fields={"line": self.cfg.line_number, "rings": e.count, "caller": caller},
-                        )
-                    )
+                # Caller ID comes between the first and second ring (US) or before the first (UK): the
+                # cloud offers the call once, so the first report waits for it until the second ring.
+                if line.reported or line.caller is not None or e.count >= 2:
+                    self._report_ring(line, out)
+                else:
+                    out.append(ev.Emit("line.ring-held", {"call_id": line.call_id, "why": "caller ID"}))
         elif isinstance(e, line_ev.AnswerInferred):
             if line is not None and line.state in ("alerting", "dialling"):
                 line.state, line.answered, line.inferred = "connected", now, True
@@ -922,6 +910,16 @@ class BoxCore:
                 out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "ringback"}))
         elif isinstance(e, line_ev.CallEnded):
             self._line_ended(e.reason, now, out)
+
+    def _report_ring(self, line: LineUse, out: list[ev.Action]) -> None:
+        caller = line.caller or ev.CallerInfo(absent="unavailable")
+        line.reported = True
+        out.append(ev.Emit("line.ring", {"call_id": line.call_id, "rings": line.rings,
+                                         "caller_number": caller.number, "caller_name": caller.name}))
+        if self.link_up:
+            out.append(ev.CallSignal("line.ring", line.call_id, key=f"ring:{line.call_id}:{line.rings}",
+                                     fields={"line": self.cfg.line_number, "rings": line.rings,
+                                             "caller": caller}))
 
     def _line_connected(self, line: LineUse, now: float, out: list[ev.Action]) -> None:
         if line.kind == "host-out":

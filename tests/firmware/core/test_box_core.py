@@ -452,7 +452,9 @@ def test_a_ring_on_the_host_line_is_reported_with_caller_id_and_the_cloud_answer
 def test_a_half_duplex_modem_says_it_cannot_bridge() -> None:
     r = Rig(bridge=False)
     r.do(ev.LinkUp(BOX))
-    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    assert not kinds(r.do(line_ev.Ring(1)), ev.CallSignal)  # held for caller ID
+    (ring,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)  # none came: reported without
+    assert ring.fields["caller"] == ev.CallerInfo(absent="unavailable") and ring.fields["rings"] == 2
     out = r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
     assert not kinds(out, ev.LineDo)
     assert [a.fields["result"] for a in kinds(out, ev.CallSignal)] == ["half-duplex"]
@@ -471,3 +473,14 @@ def test_the_cloud_dials_out_the_host_line() -> None:
     ]
     out = r.do(line_ev.CallEnded("loop-current-loss"))
     assert [a.kind for a in kinds(out, ev.Enqueue)] == ["line.record"]
+
+
+def test_the_first_ring_waits_for_caller_id_that_comes_after_it() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    assert not kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    out = r.do(line_ev.CallerId(number="5550300003", name="BOB JONES", number_status="ok", name_status="ok"))
+    (ring,) = kinds(out, ev.CallSignal)
+    assert ring.fields["rings"] == 1 and ring.fields["caller"] == ev.CallerInfo("5550300003", "BOB JONES")
+    (again,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)
+    assert again.call_id == ring.call_id
