@@ -382,7 +382,7 @@ class BoxCore:
                     out.append(ev.WipeHolder(s.card_id))
                     out.append(ev.Emit("holder-wiped", {"card_id": s.card_id, "why": "registered elsewhere"}))
         elif isinstance(msg, messages.Revoked):
-            out.append(ev.Emit("revoked", {"kind": str(msg.kind), "id": msg.id}))
+            out.append(ev.Emit("revoked", {"what": str(msg.kind), "id": msg.id}))
             if msg.kind is RevokedKind.BOX and msg.id == self.cfg.box_id:
                 self.revoked = True
                 for s in self.slots.values():
@@ -476,7 +476,7 @@ class BoxCore:
             assert d.e164 is not None
             self._place(d.e164, d.dialled, now, out)
         elif d.kind in (Kind.LOCATION, Kind.FEATURE, Kind.PERSONAL):
-            out.append(ev.Emit("dial-reserved", {"kind": d.kind.value, "code": d.code}))
+            out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
         else:
             out.append(ev.Emit("dial-invalid", {"dialled": d.dialled, "reason": d.reason}))
@@ -637,12 +637,12 @@ class BoxCore:
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
                 out.append(ev.PlayTone(None))
-                out.append(ev.Connect("handset", f"flow:{call.flow_id}"))
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
                 out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
             elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
-                out.append(ev.Connect("handset", f"flow:{call.flow_id}"))
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
         elif e.state in ("busy", "refused", "ended", "answered-elsewhere", "gone"):
             if call is self.active and st in (
                 Phone.ROUTING,
@@ -791,7 +791,7 @@ class BoxCore:
         elif self.held is not None:
             self.held, self.active = self.active, self.held
             assert self.active is not None
-            out.append(ev.Connect("handset", f"flow:{self.active.flow_id}"))
+            out.append(ev.Connect("handset", f"flow:{self.active.flow_id}", self.active.call_id))
             out.append(ev.Emit("call.switched", {"to": self.active.call_id}))
 
     def _remote_hangup(self, e: ev.RemoteHangup, now: float, out: list[ev.Action]) -> None:
@@ -809,7 +809,7 @@ class BoxCore:
             self.active = None
             if self.held is not None:  # back to the held call
                 self.active, self.held = self.held, None
-                out.append(ev.Connect("handset", f"flow:{self.active.flow_id}"))
+                out.append(ev.Connect("handset", f"flow:{self.active.flow_id}", self.active.call_id))
             elif self.phone.can(Trig.FAR_END):
                 self.phone.fire(Trig.FAR_END)
                 out.append(ev.Connect("handset", None))
@@ -881,7 +881,16 @@ class BoxCore:
             self._line_caller = ev.CallerInfo(
                 e.number, e.name, None if e.number_status in ("ok", "absent") else e.number_status
             )
-            if line is not None and line.kind == "host-in":
+            if line is not None and line.kind == "host-in" and line.state == "ringing" and line.reported \
+                    and line.caller is not None:
+                # caller ID again while "still ringing": the first caller gave up and a new call rings
+                # before the modem's ring-gap timeout could tell (the line reports a new call's caller ID)
+                out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "caller-gone",
+                                                                              "detail": "new call"}))
+                self.line = line = LineUse("host-in", self._new_id(), "ringing", started=now,
+                                           caller=self._line_caller, rings=1)
+                self._report_ring(line, out)
+            elif line is not None and line.kind == "host-in":
                 line.caller = self._line_caller
                 if line.state == "ringing" and line.rings and not line.reported:
                     self._report_ring(line, out)  # the caller ID the first ring waited for
@@ -944,7 +953,7 @@ class BoxCore:
         if line is None:
             return
         out.append(ev.Connect("line", None))
-        out.append(ev.Emit("line.ended", {"call_id": line.call_id, "kind": line.kind, "reason": reason}))
+        out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
         if line.kind in ("host-in", "host-out") and line.state != "hanging-up":
             state = (
                 "caller-gone"
@@ -1049,7 +1058,7 @@ class BoxCore:
                 out.append(
                     ev.CallSignal("line.result", line.call_id, key=line.key, fields={"result": "answered"})
                 )
-                out.append(ev.Connect("line", f"flow:{line.flow_id}"))
+                out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             else:
                 out.append(
                     ev.CallSignal(
@@ -1076,7 +1085,7 @@ class BoxCore:
                 )
                 if e.ok:
                     line.state = "alerting"
-                    out.append(ev.Connect("line", f"flow:{line.flow_id}"))
+                    out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             elif e.ok:  # local or emergency: the handset talks to the line directly
                 line.state = "alerting"
                 if self.cfg.line_can_bridge:

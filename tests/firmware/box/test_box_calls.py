@@ -3,6 +3,7 @@ simulator's modems, virtual cards behind pcscd, and handsets attached through th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,13 @@ from roamline.hil.rigrun import RigRunner
 
 ALICE = "+15550100001"  # alice's follow-me number: box-a's host line
 BOB = "+15550300003"  # a PSTN phone, "BOB JONES"
+
+
+def connected(rig: RigRunner) -> bool:
+    return any(
+        c["caller"].endswith("5550300003") and c["state"] == "connected"
+        for c in rig.exchange_status()["calls"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +45,45 @@ def test_a_pstn_call_to_the_follow_me_number_rings_the_holders_handset_with_call
         assert cid.get("name") == "BOB JONES", ring
         line = rig.wait_box_event("box-a", "call.ringing", mark, timeout=5)
         assert "caller_name=BOB JONES" in line or "BOB JONES" in line
-        assert ring["cadence"] is not None
+        assert ring["cadence"] == "us-dr1"
+    finally:
+        mark = rig.box_log_mark("box-a")
+        bob.hang_up()
+        rig.remove("alice-card")
+        rig.wait_box_event("box-a", "line.ended", mark, timeout=20)  # the modem saw the rings stop
+
+
+def test_the_holder_answers_and_voice_flows_both_ways_then_the_caller_hangs_up(
+    rig: RigRunner, tmp_path: Path
+) -> None:
+    """Lift on the ring → the cloud answers box-a's host line → voice relayed host modem ⇄ relay ⇄
+    handset, checked by content (a tone each way), then the PSTN caller hangs up and the box hears it."""
+    from roamline.hil.voicecheck import HandsetEnd, Probe, PstnEnd, verify
+
+    mark = rig.box_log_mark("box-a")
+    rig.insert("alice-card", "box-a")
+    rig.wait_box_event("box-a", "registered", mark)
+    phone = rig.handset("box-a")
+    before = len(phone.rings())
+    bob = rig.pstn(BOB)
+    bob.call(ALICE)
+    try:
+        phone.wait_ring(after=before, bursts=1, caller_id=True, timeout=20)
+        phone.lift()
+        rig.wait_box_event("box-a", "call.answered", mark, timeout=10)
+        deadline = time.monotonic() + 10
+        while not connected(rig) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert connected(rig), rig.exchange_status()["calls"]  # box-a's modem answered bob's call
+        time.sleep(0.5)
+        hs, pstn = HandsetEnd(phone, workdir=tmp_path), PstnEnd(bob, workdir=tmp_path)
+        up = verify(hs, pstn, Probe("tone", hz=1004.0), settle_s=1.0)
+        assert up.ok, up
+        down = verify(pstn, hs, Probe("tone", hz=697.0), settle_s=1.0)
+        assert down.ok, down
+        bob.hang_up()
+        rig.wait_box_event("box-a", "call.ended", mark, timeout=15)
     finally:
         bob.hang_up()
+        phone.hang_up()
         rig.remove("alice-card")

@@ -484,3 +484,19 @@ def test_the_first_ring_waits_for_caller_id_that_comes_after_it() -> None:
     assert ring.fields["rings"] == 1 and ring.fields["caller"] == ev.CallerInfo("5550300003", "BOB JONES")
     (again,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)
     assert again.call_id == ring.call_id
+
+
+def test_a_new_callers_id_while_the_line_seems_to_ring_on_is_a_new_call() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.Ring(1))
+    (first,) = kinds(
+        r.do(line_ev.CallerId(number="5550300003", name="BOB", number_status="ok")), ev.CallSignal
+    )
+    r.do(line_ev.Ring(2))
+    r.do(line_ev.Ring(3))  # BOB hung up; a new caller's ring comes before the ring-gap timeout
+    out = r.do(line_ev.CallerId(number="5550400004", name="DAVE", number_status="ok"))
+    gone, ring = kinds(out, ev.CallSignal)
+    assert (gone.kind, gone.call_id, gone.fields["state"]) == ("line.state", first.call_id, "caller-gone")
+    assert ring.kind == "line.ring" and ring.call_id != first.call_id
+    assert ring.fields["caller"] == ev.CallerInfo("5550400004", "DAVE")
