@@ -15,8 +15,10 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import os
 import queue
 import secrets
+import select
 import signal
 import sys
 import threading
@@ -80,6 +82,7 @@ class LineBridge:
         self.on_voice: Callable[[bytes], None] | None = None
         self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
         self._next_tx: float | None = None
+        self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
 
     def start(self) -> None:
         if self._thread is None:
@@ -90,11 +93,20 @@ class LineBridge:
         if self._thread is not None:
             self._stop.set()
             self._ops.put(None)
+            self._wake()
             self._thread.join(timeout=10)
             self._thread = None
 
     def do(self, op: str, number: str = "") -> None:
         self._ops.put((op, number))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wake_w >= 0:
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:  # closed while stopping, or full (it is awake anyway)
+                pass
 
     def send_voice(self, data: bytes) -> None:
         try:
@@ -107,6 +119,9 @@ class LineBridge:
         from roamline.firmware.line.errors import CallFailed, ModemError
 
         port = self.port
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         try:
             port.open()
             port.kick()
@@ -154,7 +169,12 @@ class LineBridge:
                     while self._next_tx <= now:
                         port.send_voice(src())
                         self._next_tx += 0.02
-                for e in port.pump(0.02 if src is None else 0.01):
+                if src is None and port.session.core.voice is None and not port.session.busy:
+                    self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
+                    timeout = 0.0
+                else:
+                    timeout = 0.01 if src is not None else 0.02
+                for e in port.pump(timeout):
                     self._event(e, line_ev)
         finally:
             try:
@@ -162,6 +182,24 @@ class LineBridge:
             except Exception:  # going away: the modem is reset at the next start anyway
                 pass
             port.close()
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
+            self._wake_r = self._wake_w = -1
+
+    def _idle_wait(self, port: backends.LinePort, timeout: float) -> None:
+        fd = port.fileno()
+        wait = [self._wake_r] + ([fd] if fd is not None else [])
+        deadline = port.session.deadline()
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+        if fd is None:
+            timeout = min(timeout, 0.02)
+        ready = select.select(wait, [], [], timeout)[0]
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 4096)
+            except OSError:
+                pass
 
     def _event(self, e: Any, line_ev: Any) -> None:
         if isinstance(e, line_ev.VoiceData):
