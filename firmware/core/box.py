@@ -588,7 +588,9 @@ class BoxCore:
         )
 
     def _dial_string(self, number: str) -> str:
-        """What the modem dials for an E.164 number: national digits at home, else international."""
+        """What the modem dials for an E.164 number: at home the trunk prefix and the national number
+        (1 + ten digits in the NANP, 0 + national elsewhere: valid from any line of the country), else
+        the international prefix and the digits."""
         if not number.startswith("+"):
             return number
         import phonenumbers
@@ -598,22 +600,9 @@ class BoxCore:
             n = phonenumbers.parse(number, None)
         except phonenumbers.NumberParseException:
             return number.lstrip("+")
-        if phonenumbers.region_code_for_number(
-            n
-        ) != plan.country and n.country_code != phonenumbers.country_code_for_region(plan.country):
+        if n.country_code != phonenumbers.country_code_for_region(plan.country):
             return plan.international_prefix + number[1:]
-        national = str(n.national_number)
-        area = self.classifier.area_code
-        if (
-            area
-            and plan.local_digits
-            and national.startswith(area)
-            and len(national) - len(area) == plan.local_digits
-        ):
-            return national[len(area) :]
-        if plan.trunk_prefix == "0":
-            return "0" + national
-        return national
+        return plan.trunk_prefix + str(n.national_number)
 
     def _progress(self, e: ev.Progress, now: float, out: list[ev.Action]) -> None:
         call = self._call(e.call_id)
@@ -1088,6 +1077,8 @@ class BoxCore:
                     out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             elif e.ok:  # local or emergency: the handset talks to the line directly
                 line.state = "alerting"
+                out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind,
+                                                    "bridged": self.cfg.line_can_bridge}))
                 if self.cfg.line_can_bridge:
                     out.append(ev.Connect("handset", "line"))
                 if line.kind == "emergency" and self.phone.state is Phone.ROUTING:

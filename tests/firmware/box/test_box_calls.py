@@ -87,3 +87,42 @@ def test_the_holder_answers_and_voice_flows_both_ways_then_the_caller_hangs_up(
         bob.hang_up()
         phone.hang_up()
         rig.remove("alice-card")
+
+
+def test_a_holder_calls_a_pstn_number_out_through_the_boxs_line_with_voice_both_ways(
+    rig: RigRunner, tmp_path: Path
+) -> None:
+    """carol at box-b dials DAVE'S PIZZA (1 + ten digits): the cloud routes it out box-b's own line, the
+    modem dials, the exchange rings Dave (who answers), and voice flows handset ⇄ modem both ways."""
+    from roamline.hil.voicecheck import HandsetEnd, Probe, PstnEnd, verify
+
+    mark = rig.box_log_mark("box-b")
+    rig.insert("carol-card", "box-b")
+    rig.wait_box_event("box-b", "registered", mark)
+    phone = rig.handset("box-b")
+    try:
+        phone.lift()
+        phone.key_dtmf("15550400004")
+        line = rig.wait_box_event("box-b", r"call\.placing .*route=own-line", mark, timeout=10)
+        assert "number=+15550400004" in line
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(
+            c["callee"] == "15550400004" and c["state"] == "connected" for c in rig.exchange_status()["calls"]
+        ):
+            time.sleep(0.1)
+        calls = rig.exchange_status()["calls"]
+        assert any(
+            c["caller"] == "15550200002" and c["callee"] == "15550400004" and c["state"] == "connected"
+            for c in calls
+        ), calls
+        # the modem's dial result (this one reports after the far end answered), then voice streams
+        assert "bridged=True" in rig.wait_box_event("box-b", "line.dialled", mark, timeout=20)
+        time.sleep(0.5)
+        hs, dave = HandsetEnd(phone, workdir=tmp_path), PstnEnd(rig.pstn("+15550400004"), workdir=tmp_path)
+        up = verify(hs, dave, Probe("tone", hz=1004.0), settle_s=1.0)
+        assert up.ok, up
+        down = verify(dave, hs, Probe("tone", hz=697.0), settle_s=1.0)
+        assert down.ok, down
+    finally:
+        phone.hang_up()
+        rig.remove("carol-card")
