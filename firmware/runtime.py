@@ -15,8 +15,10 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import os
 import queue
 import secrets
+import select
 import signal
 import sys
 import threading
@@ -78,6 +80,9 @@ class LineBridge:
         self.ready = threading.Event()
         self.error: str | None = None
         self.on_voice: Callable[[bytes], None] | None = None
+        self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
+        self._next_tx: float | None = None
+        self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
 
     def start(self) -> None:
         if self._thread is None:
@@ -88,11 +93,20 @@ class LineBridge:
         if self._thread is not None:
             self._stop.set()
             self._ops.put(None)
+            self._wake()
             self._thread.join(timeout=10)
             self._thread = None
 
     def do(self, op: str, number: str = "") -> None:
         self._ops.put((op, number))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wake_w >= 0:
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:  # closed while stopping, or full (it is awake anyway)
+                pass
 
     def send_voice(self, data: bytes) -> None:
         try:
@@ -105,6 +119,9 @@ class LineBridge:
         from roamline.firmware.line.errors import CallFailed, ModemError
 
         port = self.port
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         try:
             port.open()
             port.kick()
@@ -142,7 +159,22 @@ class LineBridge:
                         port.send_voice(self._voice.get_nowait())
                     except queue.Empty:
                         break
-                for e in port.pump(0.02):
+                src = self.tx_source
+                if src is None:
+                    self._next_tx = None
+                else:
+                    now = time.monotonic()
+                    if self._next_tx is None or now - self._next_tx > 0.2:
+                        self._next_tx = now
+                    while self._next_tx <= now:
+                        port.send_voice(src())
+                        self._next_tx += 0.02
+                if src is None and port.session.core.voice is None and not port.session.busy:
+                    self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
+                    timeout = 0.0
+                else:
+                    timeout = 0.01 if src is not None else 0.02
+                for e in port.pump(timeout):
                     self._event(e, line_ev)
         finally:
             try:
@@ -150,6 +182,24 @@ class LineBridge:
             except Exception:  # going away: the modem is reset at the next start anyway
                 pass
             port.close()
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
+            self._wake_r = self._wake_w = -1
+
+    def _idle_wait(self, port: backends.LinePort, timeout: float) -> None:
+        fd = port.fileno()
+        wait = [self._wake_r] + ([fd] if fd is not None else [])
+        deadline = port.session.deadline()
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+        if fd is None:
+            timeout = min(timeout, 0.02)
+        ready = select.select(wait, [], [], timeout)[0]
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 4096)
+            except OSError:
+                pass
 
     def _event(self, e: Any, line_ev: Any) -> None:
         if isinstance(e, line_ev.VoiceData):
@@ -248,6 +298,10 @@ class BoxRuntime:
         self._tee: TeeAudio | None = None
         self._law = "ulaw"
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._legs: dict[int, Any] = {}  # flow id → firmware.media.MediaLeg
+        self._leg_calls: dict[int, str] = {}
+        self._handset_leg: Any = None
+        self._line_leg: Any = None
 
     # -- feeding the core from any thread ----------------------------------------------------------------
     def post(self, event: Any) -> None:
@@ -280,7 +334,7 @@ class BoxRuntime:
         self.link = LinkClient(endpoint(cfg), box, on_up=self._on_up, on_push=self._on_push,
                                keepalive_s=lk.keepalive_s, request_timeout_s=lk.request_timeout_s,
                                backoff=Backoff(base_s=lk.backoff_initial_s, cap_s=lk.backoff_max_s),
-                               on_down=self._on_down)
+                               on_down=self._on_down, on_datagram=self._datagram)
 
     def _open_handset(self, board: Any) -> None:
         from roamline.board.gpio import SlicPins
@@ -412,6 +466,29 @@ class BoxRuntime:
     # -- the link -----------------------------------------------------------------------------------------
     async def _on_up(self, welcome: Welcome) -> None:
         self.post(ev.LinkUp(welcome.box_id))
+        from roamline.wire import calls as wc
+
+        for flow, call_id in list(self._leg_calls.items()):  # flows re-bound to this new connection
+            self._spawn(self._request(f"bind:{call_id}", wc.MediaBind(call_id=call_id, flow_id=flow)),
+                        "media-bind")
+
+    def _datagram(self, data: bytes) -> None:
+        """Event loop: a media datagram → its leg's jitter buffer."""
+        from roamline.firmware.media import flow_of
+
+        flow = flow_of(data)
+        leg = self._legs.get(flow) if flow is not None else None
+        if leg is not None:
+            leg.receive(data, self.clock.monotonic())
+
+    def _send_datagrams(self, datagrams: list[bytes]) -> None:
+        """Any thread: hand media datagrams to the loop (QUIC is the loop's)."""
+        loop, link = self._loop, self.link
+        if datagrams and loop is not None and link is not None and not loop.is_closed():
+            def send() -> None:
+                for d in datagrams:
+                    link.send_datagram(d)
+            loop.call_soon_threadsafe(send)
 
     async def _on_down(self, reason: str) -> None:
         self.post(ev.LinkDown(reason))
@@ -479,48 +556,56 @@ class BoxRuntime:
     async def _carry_out(self, actions: list[ev.Action]) -> None:
         prompt: str | None = None
         for a in actions:
-            if isinstance(a, ev.Emit):
-                log.info(a.event, extra={"fields": a.fields})
-                await self._store(self.store.log_event, a.event, self.clock.wall(), **a.fields)
-            elif isinstance(a, ev.ReadCard):
-                self._spawn(self._read_card(a), f"read-{a.reader}")
-            elif isinstance(a, ev.SignCard):
-                self._spawn(self._sign_card(a), f"sign-{a.reader}")
-            elif isinstance(a, ev.WipeHolder):
-                await self._store(self.store.wipe_holder, a.card_id)
-            elif isinstance(a, ev.CacheHolder):
-                await self._store(self.store.cache_holder, a.card_id, a.profile, self.clock.wall())
-            elif isinstance(a, ev.Request):
-                self._spawn(self._request(a.key, a.message), f"req-{a.key}")
-            elif isinstance(a, ev.CallSignal):
-                self._spawn(self._signal(a), f"sig-{a.kind}")
-            elif isinstance(a, ev.Enqueue):
-                await self._store(self.store.enqueue, a.kind, a.payload, self.clock.wall(), key=a.key)
-                self._spawn(self._flush(), "outbox")
-            elif isinstance(a, ev.FlushOutbox):
-                self._spawn(self._flush(), "outbox")
-            elif isinstance(a, ev.DropLink):
-                assert self.link is not None
-                self.link.drop(a.reason, retry_after_s=a.retry_after_s)
-            elif isinstance(a, ev.LineDo):
-                if self.line is not None:
-                    self.line.do(a.op, a.number)
-            elif isinstance(a, ev.PlayPrompt):
-                prompt = a.name
-                self._handset_voice(self._prompt_source(a.name))
-            elif isinstance(a, ev.PlayTone):
-                self._tone(a.tone, prompt)
-                prompt = None
-            elif isinstance(a, ev.RingHandset):
-                self._ring(a)
-            elif isinstance(a, ev.StopRinging):
-                if self.handset is not None:
-                    self.handset.stop_ring()
-            elif isinstance(a, ev.MessageWaiting):
-                if self.handset is not None:
-                    self.handset.message_waiting(a.active)
-            elif isinstance(a, ev.Connect):
-                self._connect(a)
+            try:
+                prompt = await self._carry_out_one(a, prompt)
+            except Exception:  # one action failing (a device, the store) must not stop the box
+                log.exception("action-failed", extra={"fields": {"action": type(a).__name__}})
+
+    async def _carry_out_one(self, a: ev.Action, prompt: str | None) -> str | None:
+        if isinstance(a, ev.Emit):
+            log.info(a.event, extra={"fields": a.fields})
+            fields = {(f"field_{k}" if k in ("kind", "now") else k): v for k, v in a.fields.items()}
+            await self._store(self.store.log_event, a.event, self.clock.wall(), **fields)
+        elif isinstance(a, ev.ReadCard):
+            self._spawn(self._read_card(a), f"read-{a.reader}")
+        elif isinstance(a, ev.SignCard):
+            self._spawn(self._sign_card(a), f"sign-{a.reader}")
+        elif isinstance(a, ev.WipeHolder):
+            await self._store(self.store.wipe_holder, a.card_id)
+        elif isinstance(a, ev.CacheHolder):
+            await self._store(self.store.cache_holder, a.card_id, a.profile, self.clock.wall())
+        elif isinstance(a, ev.Request):
+            self._spawn(self._request(a.key, a.message), f"req-{a.key}")
+        elif isinstance(a, ev.CallSignal):
+            self._spawn(self._signal(a), f"sig-{a.kind}")
+        elif isinstance(a, ev.Enqueue):
+            await self._store(self.store.enqueue, a.kind, a.payload, self.clock.wall(), key=a.key)
+            self._spawn(self._flush(), "outbox")
+        elif isinstance(a, ev.FlushOutbox):
+            self._spawn(self._flush(), "outbox")
+        elif isinstance(a, ev.DropLink):
+            assert self.link is not None
+            self.link.drop(a.reason, retry_after_s=a.retry_after_s)
+        elif isinstance(a, ev.LineDo):
+            if self.line is not None:
+                self.line.do(a.op, a.number)
+        elif isinstance(a, ev.PlayPrompt):
+            self._handset_voice(self._prompt_source(a.name))
+            return a.name
+        elif isinstance(a, ev.PlayTone):
+            self._tone(a.tone, prompt)
+            return None
+        elif isinstance(a, ev.RingHandset):
+            self._ring(a)
+        elif isinstance(a, ev.StopRinging):
+            if self.handset is not None:
+                self.handset.stop_ring()
+        elif isinstance(a, ev.MessageWaiting):
+            if self.handset is not None:
+                self.handset.message_waiting(a.active)
+        elif isinstance(a, ev.Connect):
+            self._connect(a)
+        return prompt
 
     async def _flush(self) -> None:
         from roamline.firmware.link.outbox import OutboxCourier
@@ -607,7 +692,43 @@ class BoxRuntime:
                            number_absent=absent if a.caller.number is None else None)  # type: ignore[arg-type]
         self.handset.ring(a.cadence, caller_id=cid)
 
+    def _leg(self, b: str, call_id: str, *, echo: bool) -> Any:
+        from roamline.firmware.media import MediaLeg
+
+        flow = int(b.removeprefix("flow:"))
+        leg = self._legs.get(flow)
+        if leg is None:
+            leg = self._legs[flow] = MediaLeg(flow, echo=echo)
+        if call_id:
+            self._leg_calls[flow] = call_id
+        return leg
+
+    def _forget_legs(self) -> None:
+        keep = {id(x) for x in (self._handset_leg, self._line_leg) if x is not None}
+        for flow, leg in list(self._legs.items()):
+            if id(leg) not in keep:
+                self._legs.pop(flow, None)
+                self._leg_calls.pop(flow, None)
+
     def _connect(self, a: ev.Connect) -> None:
+        if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
+            if a.a == "handset":
+                from roamline.firmware.media import LegSource
+
+                leg = self._handset_leg = self._leg(a.b, a.call_id, echo=True)
+                self._bridge_handset_line = False
+                self._earpiece = None
+                src = LegSource(leg, self.clock)
+                if self.handset is not None:
+                    self.handset.call(lambda c, _now: (c.play(None), c.set_voice(src)))
+            elif a.a == "line" and self.line is not None:
+                from roamline.firmware.audio import g711
+
+                leg = self._line_leg = self._leg(a.b, a.call_id, echo=True)
+                law, clock = self._law if self._law in ("ulaw", "alaw") else "ulaw", self.clock
+                self.line.tx_source = lambda: g711.encode(law, leg.pull(clock.monotonic()))
+            self._forget_legs()
+            return
         if a.a == "handset" and a.b == "line":
             self._bridge_handset_line = True
             self._earpiece = VoiceQueue()
@@ -617,18 +738,29 @@ class BoxRuntime:
         elif a.b is None and a.a in ("handset", "line"):
             self._bridge_handset_line = False
             self._earpiece = None
-            if a.a == "handset" and self.handset is not None:
-                self.handset.set_voice(None)
+            if a.a == "handset":
+                self._handset_leg = None
+                if self.handset is not None:
+                    self.handset.set_voice(None)
+            else:
+                self._line_leg = None
+                if self.line is not None:
+                    self.line.tx_source = None
+            self._forget_legs()
         else:
             log.info("media-flow-not-bridged", extra={"fields": {"a": a.a, "b": a.b}})
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""
-        ear = self._earpiece
-        if ear is not None and self._law in ("ulaw", "alaw"):
+        ear, leg = self._earpiece, self._line_leg
+        if (ear is not None or leg is not None) and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
 
-            ear.push(g711.decode(self._law, data))
+            samples = g711.decode(self._law, data)
+            if ear is not None:
+                ear.push(samples)
+            if leg is not None:
+                self._send_datagrams(leg.send(samples))
 
     def _mic(self, samples: Any) -> None:
         """Handset audio thread: the mouthpiece → the line, when bridged."""
@@ -636,6 +768,9 @@ class BoxRuntime:
             from roamline.firmware.audio import g711
 
             self.line.send_voice(g711.encode(self._law, samples))
+        leg = self._handset_leg
+        if leg is not None:
+            self._send_datagrams(leg.send(samples))
 
 
 def _e164(number: str, country: str) -> str:

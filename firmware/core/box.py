@@ -94,6 +94,7 @@ class LineUse:
     answered: float | None = None
     inferred: bool = False
     then_dial: str = ""  # the lifeline: dial this once the line is back on hook
+    reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
 
 
 @dataclass(slots=True)
@@ -381,7 +382,7 @@ class BoxCore:
                     out.append(ev.WipeHolder(s.card_id))
                     out.append(ev.Emit("holder-wiped", {"card_id": s.card_id, "why": "registered elsewhere"}))
         elif isinstance(msg, messages.Revoked):
-            out.append(ev.Emit("revoked", {"kind": str(msg.kind), "id": msg.id}))
+            out.append(ev.Emit("revoked", {"what": str(msg.kind), "id": msg.id}))
             if msg.kind is RevokedKind.BOX and msg.id == self.cfg.box_id:
                 self.revoked = True
                 for s in self.slots.values():
@@ -475,7 +476,7 @@ class BoxCore:
             assert d.e164 is not None
             self._place(d.e164, d.dialled, now, out)
         elif d.kind in (Kind.LOCATION, Kind.FEATURE, Kind.PERSONAL):
-            out.append(ev.Emit("dial-reserved", {"kind": d.kind.value, "code": d.code}))
+            out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
         else:
             out.append(ev.Emit("dial-invalid", {"dialled": d.dialled, "reason": d.reason}))
@@ -587,7 +588,9 @@ class BoxCore:
         )
 
     def _dial_string(self, number: str) -> str:
-        """What the modem dials for an E.164 number: national digits at home, else international."""
+        """What the modem dials for an E.164 number: at home the trunk prefix and the national number
+        (1 + ten digits in the NANP, 0 + national elsewhere: valid from any line of the country), else
+        the international prefix and the digits."""
         if not number.startswith("+"):
             return number
         import phonenumbers
@@ -597,22 +600,9 @@ class BoxCore:
             n = phonenumbers.parse(number, None)
         except phonenumbers.NumberParseException:
             return number.lstrip("+")
-        if phonenumbers.region_code_for_number(
-            n
-        ) != plan.country and n.country_code != phonenumbers.country_code_for_region(plan.country):
+        if n.country_code != phonenumbers.country_code_for_region(plan.country):
             return plan.international_prefix + number[1:]
-        national = str(n.national_number)
-        area = self.classifier.area_code
-        if (
-            area
-            and plan.local_digits
-            and national.startswith(area)
-            and len(national) - len(area) == plan.local_digits
-        ):
-            return national[len(area) :]
-        if plan.trunk_prefix == "0":
-            return "0" + national
-        return national
+        return plan.trunk_prefix + str(n.national_number)
 
     def _progress(self, e: ev.Progress, now: float, out: list[ev.Action]) -> None:
         call = self._call(e.call_id)
@@ -636,12 +626,12 @@ class BoxCore:
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
                 out.append(ev.PlayTone(None))
-                out.append(ev.Connect("handset", f"flow:{call.flow_id}"))
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
                 out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
             elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
-                out.append(ev.Connect("handset", f"flow:{call.flow_id}"))
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
         elif e.state in ("busy", "refused", "ended", "answered-elsewhere", "gone"):
             if call is self.active and st in (
                 Phone.ROUTING,
@@ -790,7 +780,7 @@ class BoxCore:
         elif self.held is not None:
             self.held, self.active = self.active, self.held
             assert self.active is not None
-            out.append(ev.Connect("handset", f"flow:{self.active.flow_id}"))
+            out.append(ev.Connect("handset", f"flow:{self.active.flow_id}", self.active.call_id))
             out.append(ev.Emit("call.switched", {"to": self.active.call_id}))
 
     def _remote_hangup(self, e: ev.RemoteHangup, now: float, out: list[ev.Action]) -> None:
@@ -808,7 +798,7 @@ class BoxCore:
             self.active = None
             if self.held is not None:  # back to the held call
                 self.active, self.held = self.held, None
-                out.append(ev.Connect("handset", f"flow:{self.active.flow_id}"))
+                out.append(ev.Connect("handset", f"flow:{self.active.flow_id}", self.active.call_id))
             elif self.phone.can(Trig.FAR_END):
                 self.phone.fire(Trig.FAR_END)
                 out.append(ev.Connect("handset", None))
@@ -880,8 +870,19 @@ class BoxCore:
             self._line_caller = ev.CallerInfo(
                 e.number, e.name, None if e.number_status in ("ok", "absent") else e.number_status
             )
-            if line is not None and line.kind == "host-in":
+            if line is not None and line.kind == "host-in" and line.state == "ringing" and line.reported \
+                    and line.caller is not None:
+                # caller ID again while "still ringing": the first caller gave up and a new call rings
+                # before the modem's ring-gap timeout could tell (the line reports a new call's caller ID)
+                out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "caller-gone",
+                                                                              "detail": "new call"}))
+                self.line = line = LineUse("host-in", self._new_id(), "ringing", started=now,
+                                           caller=self._line_caller, rings=1)
+                self._report_ring(line, out)
+            elif line is not None and line.kind == "host-in":
                 line.caller = self._line_caller
+                if line.state == "ringing" and line.rings and not line.reported:
+                    self._report_ring(line, out)  # the caller ID the first ring waited for
         elif isinstance(e, line_ev.Ring):
             if line is None:
                 self.line = line = LineUse(
@@ -889,27 +890,12 @@ class BoxCore:
                 )
             if line.kind == "host-in" and line.state == "ringing":
                 line.rings = e.count
-                caller = line.caller or ev.CallerInfo()
-                out.append(
-                    ev.Emit(
-                        "line.ring",
-                        {
-                            "call_id": line.call_id,
-                            "rings": e.count,
-                            "caller_number": caller.number,
-                            "caller_name": caller.name,
-                        },
-                    )
-                )
-                if self.link_up:
-                    out.append(
-                        ev.CallSignal(
-                            "line.ring",
-                            line.call_id,
-                            key=f"ring:{line.call_id}:{e.count}",
-                            fields={"line": self.cfg.line_number, "rings": e.count, "caller": caller},
-                        )
-                    )
+                # Caller ID comes between the first and second ring (US) or before the first (UK): the
+                # cloud offers the call once, so the first report waits for it until the second ring.
+                if line.reported or line.caller is not None or e.count >= 2:
+                    self._report_ring(line, out)
+                else:
+                    out.append(ev.Emit("line.ring-held", {"call_id": line.call_id, "why": "caller ID"}))
         elif isinstance(e, line_ev.AnswerInferred):
             if line is not None and line.state in ("alerting", "dialling"):
                 line.state, line.answered, line.inferred = "connected", now, True
@@ -922,6 +908,16 @@ class BoxCore:
                 out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "ringback"}))
         elif isinstance(e, line_ev.CallEnded):
             self._line_ended(e.reason, now, out)
+
+    def _report_ring(self, line: LineUse, out: list[ev.Action]) -> None:
+        caller = line.caller or ev.CallerInfo(absent="unavailable")
+        line.reported = True
+        out.append(ev.Emit("line.ring", {"call_id": line.call_id, "rings": line.rings,
+                                         "caller_number": caller.number, "caller_name": caller.name}))
+        if self.link_up:
+            out.append(ev.CallSignal("line.ring", line.call_id, key=f"ring:{line.call_id}:{line.rings}",
+                                     fields={"line": self.cfg.line_number, "rings": line.rings,
+                                             "caller": caller}))
 
     def _line_connected(self, line: LineUse, now: float, out: list[ev.Action]) -> None:
         if line.kind == "host-out":
@@ -946,7 +942,7 @@ class BoxCore:
         if line is None:
             return
         out.append(ev.Connect("line", None))
-        out.append(ev.Emit("line.ended", {"call_id": line.call_id, "kind": line.kind, "reason": reason}))
+        out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
         if line.kind in ("host-in", "host-out") and line.state != "hanging-up":
             state = (
                 "caller-gone"
@@ -1051,7 +1047,7 @@ class BoxCore:
                 out.append(
                     ev.CallSignal("line.result", line.call_id, key=line.key, fields={"result": "answered"})
                 )
-                out.append(ev.Connect("line", f"flow:{line.flow_id}"))
+                out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             else:
                 out.append(
                     ev.CallSignal(
@@ -1078,9 +1074,11 @@ class BoxCore:
                 )
                 if e.ok:
                     line.state = "alerting"
-                    out.append(ev.Connect("line", f"flow:{line.flow_id}"))
+                    out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             elif e.ok:  # local or emergency: the handset talks to the line directly
                 line.state = "alerting"
+                out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind,
+                                                    "bridged": self.cfg.line_can_bridge}))
                 if self.cfg.line_can_bridge:
                     out.append(ev.Connect("handset", "line"))
                 if line.kind == "emergency" and self.phone.state is Phone.ROUTING:

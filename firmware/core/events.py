@@ -282,3 +282,4 @@ class Connect(Action):
 
     a: str
     b: str | None
+    call_id: str = ""  # for flows: the call they belong to (re-bound after a reconnect)

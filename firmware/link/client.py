@@ -63,6 +63,7 @@ class LinkClient:
         backoff: Backoff | None = None,
         rand: Callable[[], float] = random.random,
         on_down: OnDown | None = None,
+        on_datagram: Callable[[bytes], None] | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._box = box
@@ -77,6 +78,7 @@ class LinkClient:
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._on_down = on_down
+        self._on_datagram = on_datagram
         self._hold_s = 0.0  # after drop(retry_after_s=…): wait this long before reconnecting
         self.connects = 0
         self.resumed = 0
@@ -104,6 +106,17 @@ class LinkClient:
         self._hold_s = max(self._hold_s, retry_after_s)
         if self._link is not None:
             self._link.close(reason=reason)
+
+    def send_datagram(self, data: bytes) -> bool:
+        """Send a media datagram if the link is up (False: dropped, as a lost packet would be)."""
+        link = self._link
+        if link is None or not self.is_up:
+            return False
+        try:
+            link.send_datagram(data)
+        except (LinkClosed, PeerError):
+            return False
+        return True
 
     @property
     def connection(self) -> LinkConnection | None:
@@ -172,6 +185,7 @@ class LinkClient:
         self.resumed += int(link.session_resumed)
         self._welcome = welcome
         self._link = link
+        link.on_datagram = self._on_datagram
         log.info("link-up", extra={"fields": {"box": welcome.box_id, "resumed": link.session_resumed}})
         return link
 

@@ -328,7 +328,7 @@ def test_with_the_cloud_unreachable_a_call_leaves_by_the_own_line_and_its_record
     lift(r)
     (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
     out = r.do(ev.RequestFailed(f"place:{place.call_id}", "timeout", unreachable=True))
-    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "5550123")]  # same area code
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "12175550123")]  # 1 + ten digits
     r.do(ev.LineOpDone("dial", True))
     r.do(line_ev.AnswerInferred(r.now))
     assert r.core.phone.state is Phone.CONNECTED
@@ -452,7 +452,9 @@ def test_a_ring_on_the_host_line_is_reported_with_caller_id_and_the_cloud_answer
 def test_a_half_duplex_modem_says_it_cannot_bridge() -> None:
     r = Rig(bridge=False)
     r.do(ev.LinkUp(BOX))
-    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    assert not kinds(r.do(line_ev.Ring(1)), ev.CallSignal)  # held for caller ID
+    (ring,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)  # none came: reported without
+    assert ring.fields["caller"] == ev.CallerInfo(absent="unavailable") and ring.fields["rings"] == 2
     out = r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
     assert not kinds(out, ev.LineDo)
     assert [a.fields["result"] for a in kinds(out, ev.CallSignal)] == ["half-duplex"]
@@ -462,7 +464,7 @@ def test_the_cloud_dials_out_the_host_line() -> None:
     r = Rig()
     r.do(ev.LinkUp(BOX))
     out = r.do(ev.LineCommand("k1", "dial", "call-e0000001", number="+13125550123", flow_id=9))
-    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "3125550123")]
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "13125550123")]
     out = r.do(ev.LineOpDone("dial", True))
     assert [a.fields["result"] for a in kinds(out, ev.CallSignal)] == ["dialled"]
     out = r.do(line_ev.AnswerInferred(r.now))
@@ -471,3 +473,30 @@ def test_the_cloud_dials_out_the_host_line() -> None:
     ]
     out = r.do(line_ev.CallEnded("loop-current-loss"))
     assert [a.kind for a in kinds(out, ev.Enqueue)] == ["line.record"]
+
+
+def test_the_first_ring_waits_for_caller_id_that_comes_after_it() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    assert not kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    out = r.do(line_ev.CallerId(number="5550300003", name="BOB JONES", number_status="ok", name_status="ok"))
+    (ring,) = kinds(out, ev.CallSignal)
+    assert ring.fields["rings"] == 1 and ring.fields["caller"] == ev.CallerInfo("5550300003", "BOB JONES")
+    (again,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)
+    assert again.call_id == ring.call_id
+
+
+def test_a_new_callers_id_while_the_line_seems_to_ring_on_is_a_new_call() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.Ring(1))
+    (first,) = kinds(
+        r.do(line_ev.CallerId(number="5550300003", name="BOB", number_status="ok")), ev.CallSignal
+    )
+    r.do(line_ev.Ring(2))
+    r.do(line_ev.Ring(3))  # BOB hung up; a new caller's ring comes before the ring-gap timeout
+    out = r.do(line_ev.CallerId(number="5550400004", name="DAVE", number_status="ok"))
+    gone, ring = kinds(out, ev.CallSignal)
+    assert (gone.kind, gone.call_id, gone.fields["state"]) == ("line.state", first.call_id, "caller-gone")
+    assert ring.kind == "line.ring" and ring.call_id != first.call_id
+    assert ring.fields["caller"] == ev.CallerInfo("5550400004", "DAVE")
