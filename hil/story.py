@@ -83,6 +83,17 @@ class Story:
                       lambda: self._expect_where(rig, number, None, names))
             self.step(f"Insert {card.name} into {box_a}", lambda: self._insert(rig, card.name, box_a))
             self.step(f"Where does {number} ring now?", lambda: self._expect_where(rig, number, box_a, names))
+            caller = self._pstn_caller(box_a)
+            if caller is not None:
+                self.step(f"A PSTN phone ({caller}) calls {number}: {box_a}'s handset rings with the "
+                          "holder's cadence and shows the caller ID",
+                          lambda: self._ring(rig, caller, number, box_a))
+                self.step(f"Lift {box_a}'s handset: the call is answered",
+                          lambda: self._answer(rig, number, box_a))
+                self.step("Voice both ways, checked by content (a tone each way, DTMF from the PSTN phone)",
+                          lambda: self._voice(rig, caller, number, box_a))
+                self.step(f"Hang up at {box_a}: the call ends at the exchange",
+                          lambda: self._hang_up(rig, number, box_a))
             self.step(f"Move {card.name} to {box_b}", lambda: self._insert(rig, card.name, box_b))
             self.step(f"Where does {number} ring now?", lambda: self._expect_where(rig, number, box_b, names))
             self.step(f"{box_a} forgot the holder when the card left", lambda: self._forgot(rig, box_a))
@@ -126,6 +137,65 @@ class Story:
         for number in account.numbers or (None,):
             self.events.emit("card.registered", box=box, number=number, holder=account.name, card=card)
         return f"{box} read the card, the card signed the registry's nonce, registered ({ms} ms from PC/SC)"
+
+    # -- a call (when the rig has an exchange with a PSTN phone and box A has an attached handset) ----
+
+    def _pstn_caller(self, box: str) -> str | None:
+        ex = self.spec.exchange
+        if ex is None or not ex.phones or self.spec.box(box).phone is None:
+            return None
+        return ex.phones[0].number
+
+    def _call_state(self, rig: RigRunner, want: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            calls = rig.exchange_status()["calls"]
+            if calls and calls[-1]["state"] == want:
+                return
+            if time.monotonic() > deadline:
+                raise StepFailed(f"the exchange's call is {calls[-1]['state'] if calls else 'missing'}, "
+                                 f"not {want}")
+            time.sleep(0.1)
+
+    def _ring(self, rig: RigRunner, caller: str, number: str, box: str) -> str:
+        phone = rig.handset(box)
+        after = phone.status()["rings"]
+        rig.pstn(caller).call(number)
+        ring = phone.wait_ring(after=after, bursts=2, caller_id=True, timeout=30)
+        cid = ring["caller_id"] or {}
+        self.events.emit("call.ringing", box=box, number=number, cadence=ring["cadence"],
+                         cadence_ms=ring["cadence_ms"], caller_id={"number": cid.get("number"),
+                                                                   "name": cid.get("name")})
+        return (f"rings {ring['cadence'] or ring['cadence_ms']} (measured {ring['cadence_ms']} ms); "
+                f"caller ID {cid.get('number')} {cid.get('name') or ''}".rstrip())
+
+    def _answer(self, rig: RigRunner, number: str, box: str) -> str:
+        rig.handset(box).lift()
+        self._call_state(rig, "connected")
+        self.events.emit("call.answered", box=box, number=number)
+        return "the exchange connected the PSTN phone to the host line"
+
+    def _voice(self, rig: RigRunner, caller: str, number: str, box: str) -> str:
+        from roamline.hil.voicecheck import HandsetEnd, Probe, PstnEnd, verify
+
+        hs = HandsetEnd(rig.handset(box), box, rig.workdir)
+        ps = PstnEnd(rig.pstn(caller), workdir=rig.workdir)
+        checks = [verify(ps, hs, Probe("tone", hz=1004, seconds=1.0)),
+                  verify(hs, ps, Probe("tone", hz=1400, seconds=1.0)),
+                  verify(ps, hs, Probe("dtmf", digits="47"))]
+        for c in checks:
+            if not c.ok:
+                raise StepFailed(f"{c.kind} {c.expected} from {c.detail['from']} to {c.detail['to']}: "
+                                 f"heard {c.found}")
+            self.events.emit("media.verified", box=box, number=number, kind=c.kind, expected=c.expected,
+                             found=c.found, direction=f"{c.detail['from']} -> {c.detail['to']}")
+        return "; ".join(f"{c.detail['from']} → {c.detail['to']}: {c.found}" for c in checks)
+
+    def _hang_up(self, rig: RigRunner, number: str, box: str) -> str:
+        rig.handset(box).hang_up()
+        self._call_state(rig, "ended")
+        self.events.emit("call.ended", box=box, number=number, reason="hangup")
+        return "the PSTN phone heard the line drop"
 
     def _remove(self, rig: RigRunner, card: str, box: str) -> str:
         mark = rig.box_log_mark(box)
