@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from roamline.wire.config import Frozen, load_toml
 
@@ -77,7 +77,7 @@ class LinkConfig(Frozen):
 
 class BoxConfig(Frozen):
     name: str = "box"
-    board: str = "sim"  # board profile name or path (board/profiles)
+    board: str = "sim"  # a board profile shipped in board/profiles
     country: Annotated[str, AfterValidator(_country)] = "US"  # dial plan, tones, caller ID
     data_dir: Path = Path("data")
     registry: RegistryConfig = RegistryConfig()
@@ -86,6 +86,16 @@ class BoxConfig(Frozen):
     line: LineConfig = LineConfig()
     handset: HandsetConfig = HandsetConfig()
     link: LinkConfig = LinkConfig()
+
+    @field_validator("board")
+    @classmethod
+    def _known_board(cls, value: str) -> str:
+        from roamline.board.profile import available_profiles
+
+        known = available_profiles()
+        if value not in known:
+            raise ValueError(f"no board profile {value!r} (known: {', '.join(known)})")
+        return value
 
     def resolved(self, base: Path) -> BoxConfig:
         """The same config with relative paths made absolute against ``base`` (the file's folder)."""
@@ -96,7 +106,6 @@ class BoxConfig(Frozen):
         return self.model_copy(
             update={
                 "data_dir": r(self.data_dir),
-                "board": str(r(Path(self.board))) if self.board.endswith(".toml") else self.board,
                 "registry": self.registry.model_copy(update={"ca": r(self.registry.ca)}),
                 "identity": self.identity.model_copy(
                     update={"cert": r(self.identity.cert), "key": r(self.identity.key)}

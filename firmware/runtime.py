@@ -36,7 +36,7 @@ from roamline.firmware.core import events as ev
 from roamline.firmware.core.box import BoxCore, CoreConfig
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import identity, messages
 from roamline.wire.clock import Clock, SystemClock
 from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
@@ -384,7 +384,7 @@ class BoxRuntime:
         ctx = backends.BackendContext(config=cfg, board=board, clock=self.clock)
         self._build(board, ctx, box)
         choice_keys = "".join(k for k in "23456789" if not any(e.startswith(k) for e in plan.emergency))
-        store = Store(cfg.data_dir / "box.db")
+        store = BoxStore(cfg.data_dir / "box.db")
         await self._store(store.open)
         self.store = store
         started = time.monotonic()

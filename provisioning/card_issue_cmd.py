@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from roamline.provisioning.registry_args import add_registry_arguments
 
 SUMMARY = "issue a virtual PIV card: keys 9E (and 9A) certified by the registry for an account"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", required=True, metavar="HOST:PORT")
-    parser.add_argument("--server-name", default=None, help="registry TLS name (default registry.roamline)")
-    parser.add_argument("--ca", required=True, type=Path, help="the Roamline CA certificate (pinned)")
-    parser.add_argument("--token", required=True, help="one-time installer token")
-    parser.add_argument("--account", required=True, help="account id the card is bound to")
-    parser.add_argument("--out", required=True, type=Path, help="card file to write (TOML)")
-    parser.add_argument("--pin", default="123456", help="card PIN (6-8 digits)")
-    parser.add_argument("--guid", default=None, help="card GUID, 32 hex digits (default: random)")
+    from roamline.wire import validate
+
+    add_registry_arguments(parser)
+    parser.add_argument("--account", required=True, type=validate.Identifier(),
+                        help="account id the card is bound to")
+    parser.add_argument("--out", required=True, type=validate.NewFile(), help="card file to write (TOML)")
+    parser.add_argument("--pin", default="123456", type=validate.Pin(), help="card PIN (6-8 digits)")
+    parser.add_argument("--guid", default=None, type=validate.HexId(32),
+                        help="card GUID, 32 hex digits (default: random)")
     parser.add_argument("--no-9a", action="store_true", help="only the 9E key (no PIN-protected 9A key)")
-    parser.add_argument("--timeout", type=float, default=10.0)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,10 +10,11 @@ SUMMARY = "let an account call out through a host line (by the line's E.164 numb
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
     add_data_arg(parser)
-    parser.add_argument("account", help="account id or (unique) name")
-    parser.add_argument("line", metavar="E164", help="the host line's number")
+    parser.add_argument("account", type=validate.DisplayName(), help="account id or (unique) name")
+    parser.add_argument("line", type=validate.Phone(), metavar="E164", help="the host line's number")
 
 
 def run(args: argparse.Namespace) -> int:

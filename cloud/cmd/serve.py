@@ -9,14 +9,20 @@ SUMMARY = "run the registry's link server (QUIC, ALPN roamline/1) on the data di
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
     add_data_arg(parser)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4433, help="UDP port (0: any free port)")
-    parser.add_argument("--lease", type=float, default=120.0, help="registration lease, seconds")
-    parser.add_argument("--keepalive", type=float, default=15.0, help="box keep-alive, seconds")
-    parser.add_argument("--no-answer", type=float, default=30.0, help="ring time before offers end, seconds")
-    parser.add_argument("--media-silence", type=float, default=10.0,
+    parser.add_argument("--host", default="127.0.0.1", type=validate.Host(),
+                        help="address to listen on (default 127.0.0.1: this host only)")
+    parser.add_argument("--port", type=validate.Port(allow_zero=True), default=4433,
+                        help="UDP port (default 4433; 0: any free port)")
+    parser.add_argument("--lease", type=validate.seconds(86400.0), default=120.0,
+                        help="registration lease, seconds")
+    parser.add_argument("--keepalive", type=validate.seconds(3600.0), default=15.0,
+                        help="box keep-alive, seconds")
+    parser.add_argument("--no-answer", type=validate.seconds(3600.0), default=30.0,
+                        help="ring time before offers end, seconds")
+    parser.add_argument("--media-silence", type=validate.seconds(3600.0), default=10.0,
                         help="a connected call with a leg silent this long ends, seconds")
 
 
@@ -41,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")
     ca = CertificateAuthority.load(d.root)
     config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
-    if args.no_answer <= 0 or args.media_silence <= 0:
-        raise UsageError("--no-answer and --media-silence must be positive")
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
                       relay=RelayConfig(silence_s=args.media_silence))
 
@@ -64,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await server.close()
             store.close()
-        print(json.dumps({"stopped": True}), file=sys.stderr)
+        relay = server.relay.stats.to_json() if server.relay is not None else None
+        print(json.dumps({"stopped": True, "relay": relay}), file=sys.stderr)
 
     asyncio.run(main())
     return 0

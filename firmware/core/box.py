@@ -396,7 +396,7 @@ class BoxCore:
                     s.state, s.registration_id = "superseded", ""
                     out.append(ev.WipeHolder(s.card_id))
                     out.append(ev.Emit("holder-wiped", {"card_id": s.card_id, "why": "card revoked"}))
-        elif isinstance(msg, messages.Profile):
+        elif isinstance(msg, messages.HolderProfile):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state == "registered":
                     out.append(ev.CacheHolder(s.card_id, msg.profile))

@@ -8,9 +8,12 @@ SUMMARY = "run a virtual PIV card (card file) in the vpcd reader on a port until
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--card", required=True, help="card file (TOML, see provisioning/cardfile.py)")
-    parser.add_argument("--port", required=True, type=lambda s: int(s, 0), help="vpcd port (e.g. 0x8c7b)")
-    parser.add_argument("--host", default="127.0.0.1", help="pcscd host (loopback)")
+    from roamline.wire import validate
+
+    parser.add_argument("--card", required=True, type=validate.ExistingFile(),
+                        help="card file (TOML, see provisioning/cardfile.py)")
+    parser.add_argument("--port", required=True, type=validate.Port(base=0), help="vpcd port (e.g. 0x8c7b)")
+    parser.add_argument("--host", default="127.0.0.1", type=validate.Host(), help="pcscd host (loopback)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from roamline.firmware.audio import dtmf
 from roamline.firmware.audio.errors import AudioUsageError
+from roamline.hil.dtmf_signal import keys_signal
 
 ALL = "123A456B789C*0#D"
 RATE = dtmf.RATE
@@ -33,7 +34,7 @@ def padded(*parts: np.ndarray, lead: int = 317, gap_s: float = 0.06) -> np.ndarr
 
 
 def test_all_sixteen_keys() -> None:
-    x = dtmf.generate(ALL, on_s=0.05, off_s=0.05)
+    x = keys_signal(ALL, on_s=0.05, off_s=0.05)
     events = dtmf.detect(x)
     assert "".join(e.digit for e in events) == ALL
     for i, e in enumerate(events):  # start/end within 2 ms of the truth
@@ -170,7 +171,7 @@ def test_sample_by_sample_and_byte_by_byte_feeding_give_the_same_events() -> Non
 
 def test_other_rates_are_resampled() -> None:
     for rate in (16000, 44100, 48000):
-        x = dtmf.generate("159#", rate=rate)
+        x = keys_signal("159#", rate=rate)
         assert dtmf.digits(x, rate) == "159#"
 
 
@@ -182,10 +183,6 @@ def test_bad_input_is_a_usage_error() -> None:
         det.feed(np.array(["a"]))
     with pytest.raises(AudioUsageError):
         dtmf.key_tones("E")
-
-
-def test_measure_cpu_returns_a_figure() -> None:
-    assert dtmf.measure_cpu(audio_s=1.0) > 0.0
 
 
 @settings(max_examples=40, deadline=None)
