@@ -275,6 +275,11 @@ class HandsetClient:
         return self.call("dtmf", timeout=len(keys) * (on_ms + off_ms) / 1000 + 15, keys=keys, on_ms=on_ms,
                          off_ms=off_ms, wait=wait)
 
+    def dial(self, number: str, wait: bool = True) -> dict[str, Any]:
+        """Key a number on the keypad as a person does (DTMF; ``+``, spaces and dashes skipped)."""
+        keys = "".join(ch for ch in number if ch not in "+ -()")
+        return self.key_dtmf(keys, on_ms=90, off_ms=90, wait=wait)
+
     def play(self, wav: str | Path, wait: bool = True) -> dict[str, Any]:
         return self.call("play", timeout=620, wav=str(wav), wait=wait)
 

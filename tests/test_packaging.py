@@ -61,4 +61,5 @@ def test_code_folders_are_packages_and_data_folders_are_package_data() -> None:
                 assert any(fnmatch.fnmatch(f"{folder}/{file.name}", p) for p in patterns), \
                     f"{file.relative_to(ROOT)} is not package data of {parent}"
         data_folders += 1
-    assert data_folders == 4  # board/profiles, firmware/audio/toneplans, firmware/line/profiles, hil/rigs
+    # board/profiles, firmware/audio/toneplans, firmware/line/profiles, firmware/dialplan/plans, hil/rigs
+    assert data_folders == 5

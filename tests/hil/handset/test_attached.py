@@ -71,6 +71,8 @@ def test_lifting_hears_the_firmware_dial_tone_and_keyed_dtmf_reaches_its_detecto
     digits = box.wait_event("Digit", 7)
     assert "".join(d["digit"] for d in digits) == "159#*0D"
     assert {d["source"] for d in digits} == {"dtmf"}
+    box.phone.dial("+1 555-0100")
+    assert "".join(d["digit"] for d in box.wait_event("Digit", 15)[7:]) == "15550100"
 
 
 def test_pulse_dialling_flash_and_hang_up_reach_the_hook_core(box: Box) -> None:
@@ -89,6 +91,7 @@ def test_pulse_dialling_flash_and_hang_up_reach_the_hook_core(box: Box) -> None:
 @pytest.mark.parametrize(("cadence", "country", "number", "name"), [
     ("us-dr2", "US", "5551234567", "ALICE SMITH"),
     ("us-dr4", "US", "5550100", None),
+    ("uk", "UK", "01632960123", "BOB"),  # V.23 caller ID before the first ring, UK double ring
 ])
 def test_rings_report_their_cadence_and_the_caller_id_the_box_sent(tmp_path: Path, cadence: str, country: str,
                                                                    number: str, name: str | None) -> None:
@@ -186,7 +189,7 @@ def test_commands_print_json_and_fail_with_one_line(box: Box, tmp_path: Path) ->
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
     gone = subprocess.run([*CLI, "--control", str(tmp_path / "none.sock"), "status"], capture_output=True,
                           text=True, timeout=30)
-    assert gone.returncode != 0 and "no handset listening" in gone.stderr
+    assert gone.returncode == 2 and "no such socket" in gone.stderr and len(gone.stderr.splitlines()) == 1
     rings = subprocess.run([*CLI, *env_ctl, "rings"], capture_output=True, text=True, check=True, timeout=30)
     assert json.loads(rings.stdout)["rings"] == []
     assert np.isfinite(box.phone.status()["audio_late_ms"])
