@@ -683,13 +683,15 @@ class BoxRuntime:
     def _ring(self, a: ev.RingHandset) -> None:
         if self.handset is None:
             return
-        from roamline.firmware.handset.ports import CallerId
+        from roamline.firmware.callerid.codec import Absence, CallerId, Stamp
 
         cid = None
         if a.caller is not None:
-            absent = a.caller.absent if a.caller.absent in ("private", "unavailable") else None
-            cid = CallerId(number=a.caller.number, name=a.caller.name, when=datetime.now(),
-                           number_absent=absent if a.caller.number is None else None)  # type: ignore[arg-type]
+            reasons = {"private": Absence.PRIVATE, "unavailable": Absence.UNAVAILABLE}
+            reason = reasons.get(a.caller.absent or "")
+            cid = CallerId(number=a.caller.number, name=a.caller.name,
+                           when=Stamp.from_datetime(datetime.now()),
+                           number_absent=reason if a.caller.number is None else None)
         self.handset.ring(a.cadence, caller_id=cid)
 
     def _leg(self, b: str, call_id: str, *, echo: bool) -> Any:
