@@ -40,6 +40,8 @@ bench: $(STAMP)
 	$(VENV)/bin/roamline bench register --json
 	$(VENV)/bin/roamline bench line --json
 	$(VENV)/bin/roamline bench handset --json
+	$(VENV)/bin/roamline bench resample --json
+	$(VENV)/bin/roamline bench calls --json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

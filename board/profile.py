@@ -104,7 +104,7 @@ class Backends:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Profile:
+class BoardProfile:
     name: str
     pi_model: Literal["pi4", "pi5", "sim"]
     pin_factory: Literal["lgpio", "rpigpio", "mock"]
@@ -178,7 +178,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     return cls(**kwargs)
 
 
-def _check(p: Profile) -> None:
+def _check(p: BoardProfile) -> None:
     if p.pin_factory not in FACTORIES_FOR_MODEL[p.pi_model]:
         allowed = " or ".join(FACTORIES_FOR_MODEL[p.pi_model])
         raise UsageError(f"pin_factory: {p.pi_model} needs {allowed}, not {p.pin_factory}")
@@ -217,8 +217,8 @@ def _check(p: Profile) -> None:
         raise UsageError(f"hook: {exc}") from None
 
 
-def parse_profile(data: dict[str, Any]) -> Profile:
-    profile = _build(Profile, data, "")
+def parse_profile(data: dict[str, Any]) -> BoardProfile:
+    profile = _build(BoardProfile, data, "")
     _check(profile)
     return profile
 
@@ -227,7 +227,7 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
+def load_profile(name_or_path: str | Path) -> BoardProfile:
     """A built-in profile by name ("pi4-ag1171", "pi5-ag1171", "sim") or a profile file by path."""
     p = Path(name_or_path)
     if p.suffix != ".toml":

@@ -1,8 +1,8 @@
-"""The registry's storage interface: the record dataclasses and the ``Store`` protocol.
+"""The registry's storage interface: the record dataclasses and the ``RegistryStore`` protocol.
 
-The registry core speaks only to ``Store``, so a PostgreSQL implementation can sit behind the same methods
-later (``roamline.cloud.sqlite_store.SqliteStore`` is the one there is). Times are wall-clock seconds (they
-must mean the same thing after a restart). Methods that write join the caller's open ``transaction()``.
+The registry core speaks only to ``RegistryStore``, so a PostgreSQL implementation can sit behind the same
+methods later (``roamline.cloud.sqlite_store.SqliteStore`` is the one there is). Times are wall-clock seconds
+(they must mean the same thing after a restart). Methods that write join the caller's open ``transaction()``.
 """
 
 from __future__ import annotations
@@ -62,16 +62,6 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
-class Nonce:
-    nonce: str  # base64 text as sent on the wire
-    conn_id: str
-    purpose: str
-    expires: float
-    used: bool
-    issued: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class Token:
     token_hash: str
     kind: str  # "box" | "card" | "any"
@@ -125,7 +115,7 @@ class CallRecord:
         return out
 
 
-class Store(Protocol):
+class RegistryStore(Protocol):
     """What the registry needs from storage. Methods that write join the caller's open transaction."""
 
     def open(self) -> None: ...
@@ -147,9 +137,6 @@ class Store(Protocol):
     def get_box(self, box_id: str) -> Box | None: ...
     def revoke_box(self, box_id: str, now: float) -> bool: ...
 
-    def add_nonce(self, nonce: Nonce) -> None: ...
-    def consume_nonce(self, nonce: str) -> Nonce | None: ...
-    def purge_nonces(self, now: float) -> int: ...
 
     def add_token(self, token: Token) -> None: ...
     def consume_token(self, token_hash: str) -> Token | None: ...

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from roamline.cloud.errors import UsageError
 from roamline.cloud.lookup import where
-from roamline.cloud.records import CallRecord, Store
+from roamline.cloud.records import CallRecord, RegistryStore
 from roamline.wire.calls import (
     AnswerResult,
     CallAnswer,
@@ -231,7 +231,7 @@ def area_of(e164: str) -> str:
 
 class Router:
     def __init__(
-        self, store: Store, config: RouterConfig | None = None, flow_ids: Iterable[int] | None = None
+        self, store: RegistryStore, config: RouterConfig | None = None, flow_ids: Iterable[int] | None = None
     ) -> None:
         self._store = store
         self._config = config or RouterConfig()

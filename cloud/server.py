@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from roamline.cloud.errors import UsageError
-from roamline.cloud.records import Store
+from roamline.cloud.records import RegistryStore
 from roamline.cloud.registry import Outgoing, Registry
 from roamline.cloud.relay import Relay, RelayConfig
 from roamline.cloud.router import Action, Bind, Bridge, Request, Router, RouterConfig, Send, Unbridge
@@ -49,7 +49,7 @@ class CallSetup:
     """What the server needs to route calls: a store of the router's own (opened and used on the
     router's worker thread only; the same database as the registry's), and the cores' settings."""
 
-    store: Store
+    store: RegistryStore
     router: RouterConfig = field(default_factory=RouterConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
     tick_s: float = 0.5  # relay silence checks and router timers
@@ -166,7 +166,7 @@ class RegistryServer:
             self._router = None
 
     async def _serve_connection(self, link: LinkConnection) -> None:
-        # random ids: nonces are stored with their connection id and must not match one from before a restart
+        # random ids: a connection id (nonces are bound to it) must not match one from before a restart
         conn_id = "conn-" + secrets.token_hex(8)
         self._links[conn_id] = link
         self._registry.connection_opened(conn_id, self._wall())

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from roamline.firmware.errors import UsageError
 
 if TYPE_CHECKING:
-    from roamline.board.profile import Profile as BoardProfile
+    from roamline.board.profile import BoardProfile
     from roamline.firmware.audio.device import AudioDevice
     from roamline.firmware.card.pcsc import PcscBackend
     from roamline.firmware.config import BoxConfig
     from roamline.firmware.line import events as line_events
-    from roamline.firmware.line.modem_profiles import Profile as ModemProfile
+    from roamline.firmware.line.modem_profiles import ModemProfile
     from roamline.firmware.line.session import LineSession
     from roamline.wire.clock import Clock
 

@@ -106,7 +106,6 @@ class BoxConfig(Frozen):
         return self.model_copy(
             update={
                 "data_dir": r(self.data_dir),
-                "board": str(r(Path(self.board))) if self.board.endswith(".toml") else self.board,
                 "registry": self.registry.model_copy(update={"ca": r(self.registry.ca)}),
                 "identity": self.identity.model_copy(
                     update={"cert": r(self.identity.cert), "key": r(self.identity.key)}

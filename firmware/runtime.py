@@ -36,7 +36,7 @@ from roamline.firmware.core import events as ev
 from roamline.firmware.core.box import BoxCore, CoreConfig
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import identity, messages
 from roamline.wire.clock import Clock, SystemClock
 from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
@@ -384,7 +384,7 @@ class BoxRuntime:
         ctx = backends.BackendContext(config=cfg, board=board, clock=self.clock)
         self._build(board, ctx, box)
         choice_keys = "".join(k for k in "23456789" if not any(e.startswith(k) for e in plan.emergency))
-        store = Store(cfg.data_dir / "box.db")
+        store = BoxStore(cfg.data_dir / "box.db")
         await self._store(store.open)
         self.store = store
         started = time.monotonic()
@@ -683,13 +683,15 @@ class BoxRuntime:
     def _ring(self, a: ev.RingHandset) -> None:
         if self.handset is None:
             return
-        from roamline.firmware.handset.ports import CallerId
+        from roamline.firmware.callerid.codec import Absence, CallerId, Stamp
 
         cid = None
         if a.caller is not None:
-            absent = a.caller.absent if a.caller.absent in ("private", "unavailable") else None
-            cid = CallerId(number=a.caller.number, name=a.caller.name, when=datetime.now(),
-                           number_absent=absent if a.caller.number is None else None)  # type: ignore[arg-type]
+            reasons = {"private": Absence.PRIVATE, "unavailable": Absence.UNAVAILABLE}
+            reason = reasons.get(a.caller.absent or "")
+            cid = CallerId(number=a.caller.number, name=a.caller.name,
+                           when=Stamp.from_datetime(datetime.now()),
+                           number_absent=reason if a.caller.number is None else None)
         self.handset.ring(a.cadence, caller_id=cid)
 
     def _leg(self, b: str, call_id: str, *, echo: bool) -> Any:

@@ -17,4 +17,6 @@ BENCH: dict[str, str] = {
     "line": "roamline.hil.bench_line",
     "handset": "roamline.hil.bench_handset",
     "register": "roamline.hil.bench_register",
+    "resample": "roamline.hil.bench_resample",
+    "calls": "roamline.hil.bench_calls",
 }

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from roamline.board.profile import Profile
+from roamline.board.profile import BoardProfile as Profile
 from roamline.firmware.audio.device import AudioDevice
 from roamline.firmware.audio.device_rate import at_rate
 from roamline.firmware.handset.audio import WORK_RATE

@@ -27,11 +27,12 @@ import numpy as np
 from roamline.board.gpio import SlicPins
 from roamline.board.profile import load_profile
 from roamline.firmware.backends import BackendContext, chosen, factory
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.config import BoxConfig, HandsetConfig
 from roamline.firmware.handset.audio import WORK_RATE
 from roamline.firmware.handset.controller import HandsetController
 from roamline.firmware.handset.events import HandsetEvent, OffHook
-from roamline.firmware.handset.ports import CallerId, DtmfDigits, FskCallerId, PlanTones
+from roamline.firmware.handset.ports import DtmfDigits, FskCallerId, PlanTones
 from roamline.firmware.handset.runner import HandsetRunner
 from roamline.wire.clock import SystemClock
 

@@ -39,11 +39,11 @@ import numpy.typing as npt
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from roamline.board.core.cadence import CADENCES
-from roamline.board.profile import Profile
-from roamline.firmware.audio import callerid_msg as cm
+from roamline.board.profile import BoardProfile as Profile
 from roamline.firmware.audio import fsk
 from roamline.firmware.audio.device import AudioDevice, Int16Array, as_samples
 from roamline.firmware.audio.device_file import read_wav, write_wav
+from roamline.firmware.callerid import codec as cm
 from roamline.hil.errors import UsageError
 from roamline.hil.handset import dtmf_audio
 

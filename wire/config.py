@@ -38,8 +38,13 @@ def parse(model: type[M], data: dict[str, Any], source: str = "<config>") -> M:
         raise ConfigError(f"{source}: {_one_line(exc)}") from None
 
 
-def load_toml(model: type[M], path: str | Path) -> M:
-    """Read ``path`` and validate it as ``model``; any problem is a ConfigError naming the file."""
+def load_toml(model: type[M], path: str | Path, *, table: str | None = None) -> M:
+    """Read ``path`` and validate it as ``model``; any problem is a ConfigError of one line,
+    ``FILE: KEY: PROBLEM``. With ``table``, a file that has that table is validated by it alone (a rig
+    file's ``[exchange]``); one without it is taken whole.
+
+    The one TOML loader of every room that may import wire (board/ may not, and reads its profiles
+    with the stdlib in the same error style)."""
     p = Path(path)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -49,4 +54,6 @@ def load_toml(model: type[M], path: str | Path) -> M:
         raise ConfigError(f"{p}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    if table is not None and isinstance(data.get(table), dict):
+        data = data[table]
     return parse(model, data, str(p))

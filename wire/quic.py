@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aioquic import tls
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
 from aioquic.asyncio.server import serve as quic_serve
@@ -37,6 +38,16 @@ log = logging.getLogger(__name__)
 
 MAX_DATAGRAM_FRAME_SIZE = 1500
 """Largest QUIC DATAGRAM frame we accept (RTP media later); advertised by both ends."""
+
+MEDIA_ACK_DELAY_S = 0.024
+"""Once a connection carries datagrams (media), ACKs may wait this long (just under the 25 ms
+max_ack_delay aioquic advertises) and ride in the next packet sent on it: at 50 datagrams/s each way that
+is usually the next media datagram (20 ms later), so a relayed call sends few ACK-only packets. Before
+that, ACKs go at once (see ``_LinkProtocol.__init__``)."""
+
+MAX_PENDING_DATAGRAMS = 16
+"""Datagrams queued in aioquic beyond this (congestion window or pacing full: 320 ms of one call's
+voice) are dropped oldest first: late voice is useless and a growing queue only adds delay."""
 
 APP_ERROR_FRAMING = 0x1  # QUIC application error code used when a stream is ended for a framing error
 
@@ -99,6 +110,8 @@ class _LinkProtocol(QuicConnectionProtocol):
         self.terminated_reason = ""
         self.link: LinkConnection | None = None
         self.on_handshake: Callable[[_LinkProtocol], None] | None = None
+        self._media = False
+        self.datagrams_dropped = 0
         # Coalescing: what arrives and what we write are sent at the end of the loop iteration
         # (_transmit_soon), so the reply to a request and the ACK of it leave in one packet and a batch
         # of received datagrams shares one transmit. That needs the ACK due at once (aioquic would hold
@@ -110,11 +123,31 @@ class _LinkProtocol(QuicConnectionProtocol):
         if self._stream_id is None:
             raise LinkClosed("no control stream yet (the client speaks first)")
         self._quic.send_stream_data(self._stream_id, data, end_stream=end_stream)
+        self._ack_now()
         self._transmit_soon()
 
     def send_datagram(self, data: bytes) -> None:
+        self._media_mode()
+        pending = self._quic._datagrams_pending
+        while len(pending) >= MAX_PENDING_DATAGRAMS:
+            pending.popleft()
+            self.datagrams_dropped += 1
         self._quic.send_datagram_frame(data)
+        self._ack_now()
         self._transmit_soon()
+
+    def _media_mode(self) -> None:
+        if not self._media:
+            self._media = True
+            self._quic._ack_delay = MEDIA_ACK_DELAY_S
+
+    def _ack_now(self) -> None:
+        """Something is about to be sent: let a delayed ACK ride in it (media connections only; on the
+        others ACKs are never delayed)."""
+        if self._media:
+            space = self._quic._spaces.get(tls.Epoch.ONE_RTT)
+            if space is not None and space.ack_at is not None:
+                space.ack_at = self._loop.time()
 
     def close_transport(self, code: int, reason: str) -> None:
         self.close(error_code=code, reason_phrase=reason)
@@ -135,6 +168,7 @@ class _LinkProtocol(QuicConnectionProtocol):
         if isinstance(event, events.StreamDataReceived):
             self._stream_data(event)
         elif isinstance(event, events.DatagramFrameReceived):
+            self._media_mode()
             if self.link is not None:
                 self.link.datagram_received(event.data)
         elif isinstance(event, events.HandshakeCompleted):

@@ -13,19 +13,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
     add_data_arg(parser)
-    parser.add_argument("--number", metavar="E164", type=validate.Phone(),
+    parser.add_argument("--number", type=validate.Phone(), metavar="E164",
                         help="only calls from, to or through this number")
-    parser.add_argument("--limit", type=validate.count(1, 1_000_000), default=100,
+    parser.add_argument("--limit", type=validate.count(1, 100_000), default=100,
                         help="at most this many (the newest); default 100")
     parser.add_argument("--json", action="store_true", help="print a JSON list of records")
 
 
 def run(args: argparse.Namespace) -> int:
     from roamline.cloud.cmd.common import e164, open_store
-    from roamline.cloud.errors import UsageError
 
-    if args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     number = e164(args.number) if args.number is not None else None
     store = open_store(args.data)
     try:

@@ -14,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     add_data_arg(parser)
     parser.add_argument("account", type=validate.DisplayName(), help="account id or (unique) name")
-    parser.add_argument("line", metavar="E164", type=validate.Phone(), help="the host line's number")
+    parser.add_argument("line", type=validate.Phone(), metavar="E164", help="the host line's number")
 
 
 def run(args: argparse.Namespace) -> int:

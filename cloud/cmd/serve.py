@@ -47,8 +47,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")
     ca = CertificateAuthority.load(d.root)
     config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
-    if args.no_answer <= 0 or args.media_silence <= 0:
-        raise UsageError("--no-answer and --media-silence must be positive")
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
                       relay=RelayConfig(silence_s=args.media_silence))
 
@@ -70,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         finally:
             await server.close()
             store.close()
-        print(json.dumps({"stopped": True}), file=sys.stderr)
+        relay = server.relay.stats.to_json() if server.relay is not None else None
+        print(json.dumps({"stopped": True, "relay": relay}), file=sys.stderr)
 
     asyncio.run(main())
     return 0

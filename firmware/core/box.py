@@ -396,7 +396,7 @@ class BoxCore:
                     s.state, s.registration_id = "superseded", ""
                     out.append(ev.WipeHolder(s.card_id))
                     out.append(ev.Emit("holder-wiped", {"card_id": s.card_id, "why": "card revoked"}))
-        elif isinstance(msg, messages.Profile):
+        elif isinstance(msg, messages.HolderProfile):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state == "registered":
                     out.append(ev.CacheHolder(s.card_id, msg.profile))
@@ -866,10 +866,11 @@ class BoxCore:
 
     def _line_event(self, e: line_ev.LineEvent, now: float, out: list[ev.Action]) -> None:
         line = self.line
-        if isinstance(e, line_ev.CallerId):
-            self._line_caller = ev.CallerInfo(
-                e.number, e.name, None if e.number_status in ("ok", "absent") else e.number_status
-            )
+        if isinstance(e, line_ev.CallerIdReceived):
+            c = e.caller_id
+            reasons = {"P": "private", "O": "unavailable"}
+            absent = reasons.get(str(c.number_absent)) if c.number_absent else None
+            self._line_caller = ev.CallerInfo(c.number, c.name, absent)
             if line is not None and line.kind == "host-in" and line.state == "ringing" and line.reported \
                     and line.caller is not None:
                 # caller ID again while "still ringing": the first caller gave up and a new call rings

@@ -25,6 +25,7 @@ from roamline.board.core.cadence import cadence_named, check_cadence
 from roamline.board.core.fxs import FxsCore
 from roamline.board.core.hook import HookTiming
 from roamline.board.errors import UsageError as BoardUsageError
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.handset.errors import HandsetUsageError
 from roamline.firmware.handset.events import (
     CallerIdSent,
@@ -40,7 +41,6 @@ from roamline.firmware.handset.events import (
 from roamline.firmware.handset.ports import (
     ArraySource,
     BlockSource,
-    CallerId,
     CallerIdEncoder,
     DigitDetector,
     Int16Array,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from roamline.firmware.callerid.codec import CallerId
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,19 +19,16 @@ class Ring(LineEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class CallerId(LineEvent):
-    """One assembled caller-ID message. ``None`` where absent; ``*_status`` says why a field is missing."""
+class CallerIdReceived(LineEvent):
+    """One assembled caller-ID message, in the firmware's one caller-ID type."""
 
-    number: str | None = None
-    name: str | None = None
-    date: str | None = None  # MMDD as sent by the exchange
-    time: str | None = None  # HHMM
-    number_status: str = "absent"  # "ok" | "private" | "unavailable" | "absent"
-    name_status: str = "absent"
-    source: str = "formatted"  # "formatted" (+VCID=1) | "mdmf" | "sdmf"
+    caller_id: CallerId
+    source: Literal["formatted", "mdmf", "sdmf"] = "formatted"  # +VCID=1 records, or +VCID=2 hex
 
     def as_json(self) -> dict[str, str | None]:
-        return {"number": self.number, "name": self.name, "date": self.date, "time": self.time}
+        c, when = self.caller_id, self.caller_id.when
+        return {"number": c.number, "name": c.name, "date": when.date if when else None,
+                "time": when.time if when else None}
 
 
 @dataclass(frozen=True, slots=True)

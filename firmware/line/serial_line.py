@@ -18,7 +18,7 @@ from typing import Any
 from roamline.firmware.line import dle
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.errors import CallFailed, ModemError, ModemGone, ModemTimeout
-from roamline.firmware.line.modem_profiles import Profile
+from roamline.firmware.line.modem_profiles import ModemProfile
 from roamline.firmware.line.recovery import Outcome, RecoveryPolicy, Step, usb_finder
 from roamline.firmware.line.session import LineSession
 from roamline.wire.clock import Clock, SystemClock
@@ -40,8 +40,8 @@ def open_serial(device: str, baudrate: int = 115200) -> Any:
 
 
 class SerialLine:
-    def __init__(self, device: str, session: LineSession | None = None, *, profile: Profile | None = None,
-                 clock: Clock | None = None, baudrate: int = 115200,
+    def __init__(self, device: str, session: LineSession | None = None, *,
+                 profile: ModemProfile | None = None, clock: Clock | None = None, baudrate: int = 115200,
                  power_cycle: Callable[[], None] | None = None,
                  finder: Callable[[], str | None] | None = None,
                  opener: Callable[[str], Any] | None = None, stream_silence_s: float = 2.0,
@@ -202,7 +202,7 @@ class SerialLine:
                 return done
         raise ModemTimeout(f"{name} did not finish in {timeout:.0f} s")
 
-    def identify(self) -> Profile | None:
+    def identify(self) -> ModemProfile | None:
         done = self.run_op(self.session.identify, "identify")
         if not done.ok:
             raise ModemTimeout(f"modem {self.device} does not answer AT commands ({done.result})")

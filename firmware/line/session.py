@@ -12,13 +12,14 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.line import audio
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.at import ModemCore
 from roamline.firmware.line.callerid import CallerIdAssembler
 from roamline.firmware.line.calls import IN_CALL, CallState, CallStateMachine, Trigger
 from roamline.firmware.line.errors import LineUsageError
-from roamline.firmware.line.modem_profiles import IDENTIFY_COMMANDS, Profile, detect
+from roamline.firmware.line.modem_profiles import IDENTIFY_COMMANDS, ModemProfile, detect
 
 _DIAL_OK = re.compile(r"^[0-9*#ABCD,!W@]{1,40}$")  # ',' pause, '!' flash, 'W' wait for dial tone
 FAIL_REASONS = {"BUSY": "busy", "NO DIALTONE": "no-dialtone", "NO ANSWER": "no-answer",
@@ -37,10 +38,10 @@ class _Op:
 
 
 class LineSession:
-    def __init__(self, profile: Profile | None = None, *, ring_gap_s: float = 8.0, cid_quiet_s: float = 1.5,
-                 command_timeout: float = 3.0, dial_timeout: float = 60.0, no_answer_s: float = 60.0,
-                 ringback_on_s: float = 2.5, voice_threshold: float = 300.0, voice_min_s: float = 0.6,
-                 unformatted_cid: bool = False) -> None:
+    def __init__(self, profile: ModemProfile | None = None, *, ring_gap_s: float = 8.0,
+                 cid_quiet_s: float = 1.5, command_timeout: float = 3.0, dial_timeout: float = 60.0,
+                 no_answer_s: float = 60.0, ringback_on_s: float = 2.5, voice_threshold: float = 300.0,
+                 voice_min_s: float = 0.6, unformatted_cid: bool = False) -> None:
         self.profile = profile
         self.profile_forced = profile is not None
         self.core = ModemCore(eos=profile.voice.eos if profile else "single",
@@ -53,7 +54,7 @@ class LineSession:
         self.identity: dict[str, str] = {}
         self.voice_supported: bool | None = None
         self.rings = 0
-        self.caller_id: ev.CallerId | None = None
+        self.caller_id: CallerId | None = None
         self.answer_inferred_at: float | None = None
         self._op: _Op | None = None
         self._ring_deadline: float | None = None
@@ -182,7 +183,7 @@ class LineSession:
         return out
 
     # ---- internals -------------------------------------------------------------------------------
-    def _need_profile(self) -> Profile:
+    def _need_profile(self) -> ModemProfile:
         if self.profile is None:
             raise LineUsageError("no modem profile: identify the modem first or name a profile")
         return self.profile
@@ -302,8 +303,8 @@ class LineSession:
                     self.rings += 1
                     self._ring_deadline = now + self.ring_gap_s
                     out.append(ev.Ring(self.rings))
-            elif isinstance(e, ev.CallerId):
-                self.caller_id = e
+            elif isinstance(e, ev.CallerIdReceived):
+                self.caller_id = e.caller_id
                 out.append(e)
             elif isinstance(e, ev.VoiceData):
                 out.append(e)

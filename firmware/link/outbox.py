@@ -13,9 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import messages
-from roamline.wire.errors import PeerError, RequestTimeout
+from roamline.wire.errors import PeerError
 from roamline.wire.messages import Message
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class Requester(Protocol):
 class OutboxCourier:
     """``flush`` sends every pending item in order, stopping at the first failure (kept for next time)."""
 
-    def __init__(self, store: Store, link: Requester, *, batch: int = 100,
+    def __init__(self, store: BoxStore, link: Requester, *, batch: int = 100,
                  run: Callable[..., Awaitable[Any]] | None = None) -> None:
         """``run(fn, *args)`` runs a store call (the runtime's store thread); inline by default."""
         self._store = store
@@ -47,7 +47,7 @@ class OutboxCourier:
                         reply = await self._link.request(
                             messages.Deliver(key=item.key, kind=item.kind, payload=item.payload))
                         ack = messages.expect(reply, messages.Ack)
-                    except (PeerError, RequestTimeout) as exc:
+                    except PeerError as exc:  # RequestTimeout included
                         log.info("outbox-deferred", extra={"fields": {"key": item.key, "reason": str(exc)}})
                         return delivered
                     if item.key not in ack.keys:

@@ -49,3 +49,36 @@ def test_one_packet_per_message_each_way() -> None:
             await body()
 
     asyncio.run(main())
+
+
+def test_media_acks_ride_in_the_next_datagram() -> None:
+    """On a connection carrying media, ACKs wait for the next datagram: no ACK-only packets at 50/s."""
+
+    async def body() -> None:
+        server = await serve("127.0.0.1", 0, tls_cert_pem=PKI.tls_cert, tls_key_pem=PKI.tls_key,
+                             on_connection=EchoRegistry(PKI))
+        link = await connect("127.0.0.1", server.port, ca_pem=PKI.ca.cert_pem, server_name="localhost",
+                             keepalive_s=None)
+        await _hello(link)
+        got: asyncio.Queue[bytes] = asyncio.Queue()
+        link.on_datagram = got.put_nowait
+        await asyncio.sleep(0.05)
+        client_sent = _count_sendto(link._transport._transport)  # type: ignore[attr-defined]
+        n = 50
+        for i in range(n):
+            link.send_datagram(bytes([i]) * 173)
+            await asyncio.sleep(0.02)
+        echoes = [await got.get() for _ in range(n)]
+        assert echoes == [bytes([i]) * 173 for i in range(n)]
+        # without delayed ACKs the client also sends one ACK-only packet per echo (2 x n); with them most
+        # ACKs ride in the next datagram (how many depends on the 20 ms sleep's jitter on a busy machine)
+        assert n <= client_sent[0] <= 1.5 * n
+        link.close()
+        server.close()
+        await server.wait_closed()
+
+    async def main() -> None:
+        async with asyncio.timeout(20):
+            await body()
+
+    asyncio.run(main())

@@ -51,7 +51,7 @@ def test_line_grant(tmp_path: Path, capsys: Any) -> None:
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (["cloud", "calls", "--number", "555"], "must be an E.164 number"),
+    (["cloud", "calls", "--number", "555"], "--number: must be an E.164"),
     (["cloud", "calls", "--limit", "0"], "--limit"),
     (["cloud", "line", "grant", "nobody", "+15551230000"], "no account"),
     (["cloud", "line", "grant", "Ann", "+15550000000"], "no enrolled box has the line"),

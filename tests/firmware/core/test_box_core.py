@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.card.events import CardInserted, CardRemoved
 from roamline.firmware.core import events as ev
 from roamline.firmware.core.box import BoxCore, CoreConfig
@@ -101,6 +102,10 @@ class Rig:
             self.clock.advance(0.2)
             out += self.do(Digit(self.now, k, "dtmf"))
         return out
+
+
+def cid(number: str, name: str) -> line_ev.CallerIdReceived:
+    return line_ev.CallerIdReceived(CallerId(number=number, name=name))
 
 
 def kinds(actions: list[ev.Action], t: type) -> list[Any]:
@@ -438,7 +443,7 @@ def test_a_card_removed_during_a_call_lets_the_call_go_on_and_new_calls_go_elsew
 def test_a_ring_on_the_host_line_is_reported_with_caller_id_and_the_cloud_answers_it() -> None:
     r = Rig()
     r.do(ev.LinkUp(BOX))
-    r.do(line_ev.CallerId(number="2175550199", name="JANE DOE", number_status="ok", name_status="ok"))
+    r.do(cid("2175550199", "JANE DOE"))
     (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
     assert ring.kind == "line.ring" and ring.fields["caller"] == ev.CallerInfo("2175550199", "JANE DOE")
     assert ring.fields["line"] == "+12175551000"
@@ -479,7 +484,7 @@ def test_the_first_ring_waits_for_caller_id_that_comes_after_it() -> None:
     r = Rig()
     r.do(ev.LinkUp(BOX))
     assert not kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
-    out = r.do(line_ev.CallerId(number="5550300003", name="BOB JONES", number_status="ok", name_status="ok"))
+    out = r.do(cid("5550300003", "BOB JONES"))
     (ring,) = kinds(out, ev.CallSignal)
     assert ring.fields["rings"] == 1 and ring.fields["caller"] == ev.CallerInfo("5550300003", "BOB JONES")
     (again,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)
@@ -491,11 +496,11 @@ def test_a_new_callers_id_while_the_line_seems_to_ring_on_is_a_new_call() -> Non
     r.do(ev.LinkUp(BOX))
     r.do(line_ev.Ring(1))
     (first,) = kinds(
-        r.do(line_ev.CallerId(number="5550300003", name="BOB", number_status="ok")), ev.CallSignal
+        r.do(cid("5550300003", "BOB")), ev.CallSignal
     )
     r.do(line_ev.Ring(2))
     r.do(line_ev.Ring(3))  # BOB hung up; a new caller's ring comes before the ring-gap timeout
-    out = r.do(line_ev.CallerId(number="5550400004", name="DAVE", number_status="ok"))
+    out = r.do(cid("5550400004", "DAVE"))
     gone, ring = kinds(out, ev.CallSignal)
     assert (gone.kind, gone.call_id, gone.fields["state"]) == ("line.state", first.call_id, "caller-gone")
     assert ring.kind == "line.ring" and ring.call_id != first.call_id
