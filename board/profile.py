@@ -94,6 +94,16 @@ class StatusLed:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Backends:
+    """Which backend drives each peripheral kind, by entry-point name (firmware finds them in the
+    ``roamline.backends.<kind>`` groups): the product registers the real ones, ``hil`` the simulated."""
+
+    line: str = "serial"  # a V.253 modem on a serial port (a modem simulator's pty is one too)
+    handset: str = "gpio"  # SLIC on gpiozero pins + the handset audio device
+    card: str = "pcsc"  # PC/SC readers through pyscard (a virtual card behind pcscd is one too)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class BoardProfile:
     name: str
     pi_model: Literal["pi4", "pi5", "sim"]
@@ -106,6 +116,7 @@ class BoardProfile:
     gps: Gps
     status_led: StatusLed
     hook: Hook = Hook()
+    backends: Backends = Backends()
 
     @property
     def card_slots(self) -> int:
@@ -196,6 +207,10 @@ def _check(p: BoardProfile) -> None:
         raise UsageError("gps: give exactly one of gpsd (host:port) or serial (device path)")
     if p.gps.gpsd is not None and not re.fullmatch(r"[^:\s]+:\d{1,5}", p.gps.gpsd):
         raise UsageError(f"gps.gpsd: must be host:port, not {p.gps.gpsd!r}")
+    for kind in ("line", "handset", "card"):
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", getattr(p.backends, kind)):
+            raise UsageError(f"backends.{kind}: must be a backend name like 'serial', "
+                             f"not {getattr(p.backends, kind)!r}")
     try:
         p.hook.timing()
     except UsageError as exc:

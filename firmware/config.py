@@ -1,18 +1,37 @@
 """The box configuration (TOML), validated once on load into frozen typed objects.
 
-Each peripheral names its backend. Real and simulated hardware differ only in what the backend talks to:
-a simulated card is a virtual card behind the real pcscd (backend "pcsc" either way), a simulated modem is
-a modem simulator on a pty (backend "serial"). Relative paths are relative to the config file.
+Each peripheral names its backend: ``"board"`` takes the board profile's ``[backends]`` name, ``"none"``
+means the box has no such peripheral, any other name is an entry point in ``roamline.backends.<kind>``
+(see ``firmware.backends``). Real and simulated hardware often differ only in what the backend talks to:
+a simulated card is a virtual card behind the real pcscd (backend "pcsc" either way), a simulated modem
+is a modem simulator on a pty (backend "serial"). ``options`` are passed to the backend as they are.
+Relative paths are relative to the config file.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from roamline.wire.config import Frozen, load_toml
+
+
+def _backend_name(v: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v):
+        raise ValueError(f"a backend name like 'board', 'none', 'serial', not {v!r}")
+    return v
+
+
+BackendName = Annotated[str, AfterValidator(_backend_name)]
+
+
+def _country(v: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}", v):
+        raise ValueError(f"an ISO 3166 two-letter country code like 'US', not {v!r}")
+    return v
 
 
 class RegistryConfig(Frozen):
@@ -28,15 +47,25 @@ class IdentityConfig(Frozen):
 
 
 class CardConfig(Frozen):
-    backend: Literal["pcsc", "none"] = "pcsc"
+    backend: BackendName = "board"
     # Reader names this box owns (exact names as PC/SC reports them); empty = every reader it sees.
     readers: tuple[str, ...] = ()
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class LineConfig(Frozen):
-    backend: Literal["serial", "none"] = "none"
-    device: str = ""
-    profile: str = "auto"
+    backend: BackendName = "none"  # a box without a line: no lifeline (emergency goes through the cloud)
+    device: str = ""  # serial device path or pyserial URL
+    profile: str = "board"  # modem profile: "board" (the board profile's), "auto" (identify), or a name
+    number: str = ""  # this line's own number as dialled locally or E.164 (caller ID for the lifeline)
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class HandsetConfig(Frozen):
+    backend: BackendName = "none"
+    options: dict[str, str] = Field(default_factory=dict)
+    interdigit_s: float = Field(default=4.0, gt=0, le=30)  # dial plan: wait after a digit
+    first_digit_s: float = Field(default=15.0, gt=0, le=120)  # off-hook with no digit → reorder
 
 
 class LinkConfig(Frozen):
@@ -69,11 +98,13 @@ class LocationConfig(Frozen):
 class BoxConfig(Frozen):
     name: str = "box"
     board: str = "sim"  # a board profile shipped in board/profiles
+    country: Annotated[str, AfterValidator(_country)] = "US"  # dial plan, tones, caller ID
     data_dir: Path = Path("data")
     registry: RegistryConfig = RegistryConfig()
     identity: IdentityConfig = IdentityConfig()
     card: CardConfig = CardConfig()
     line: LineConfig = LineConfig()
+    handset: HandsetConfig = HandsetConfig()
     link: LinkConfig = LinkConfig()
     location: LocationConfig = LocationConfig()
 

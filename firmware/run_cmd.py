@@ -1,10 +1,10 @@
-"""`roamline box run --config FILE`: the box firmware (card roaming over the link to the registry)."""
+"""`roamline box run --config FILE`: the whole box (cards, link, line, handset, calls, the lifeline)."""
 
 from __future__ import annotations
 
 import argparse
 
-SUMMARY = "run the box: watch the card readers, keep the link to the registry, register cards"
+SUMMARY = "run the whole box: card readers, link, phone line, handset, calls and the emergency lifeline"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -1,33 +1,51 @@
-"""Assembles a box from its configuration and runs it until SIGINT/SIGTERM."""
+"""The box's one runtime: builds every part from BoxConfig + the board profile and owns every task and
+thread, then feeds the box core and carries out its actions.
+
+Tasks (one ``asyncio.TaskGroup``): the core loop (events in, actions out, timers at the core's
+deadline), the link client, one task per link request the core asked for. Threads, each owned here and
+stopped on the way out: the store thread (every SQLite call, in order), the card thread (PC/SC reads and
+signatures; the ReaderLoop has its own watcher thread), the line pump (the blocking modem driver:
+operations and pumping, events back to the loop), and the handset runner's control and audio threads.
+Nothing blocking runs on the event loop. Backends come from ``firmware.backends`` by name.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
+import os
+import queue
+import secrets
+import select
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
-from roamline.board.profile import load_profile
-from roamline.firmware.app import BoxApp
-from roamline.firmware.card.pcsc import PyscardBackend
-from roamline.firmware.card.reader import ReaderLoop
+from roamline.firmware import backends
+from roamline.firmware.card import events as card_ev
+from roamline.firmware.card.errors import CardError
 from roamline.firmware.config import BoxConfig, load_box_config
+from roamline.firmware.core import events as ev
+from roamline.firmware.core.box import BoxCore, CoreConfig
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
-from roamline.firmware.location.fingerprint import read_gateway
-from roamline.firmware.location.follow import follow_gps
-from roamline.firmware.location.service import LocationService
 from roamline.firmware.store import BoxStore
-from roamline.wire import identity
-from roamline.wire.clock import SystemClock
-from roamline.wire.errors import LinkClosed, LinkError, RequestTimeout
-from roamline.wire.messages import Envelope, Message, Welcome
+from roamline.wire import identity, messages
+from roamline.wire.clock import Clock, SystemClock
+from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
+from roamline.wire.messages import Envelope, Welcome
 from roamline.wire.session import Backoff
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+SLOT_CARD_AUTH = 0x9E
 
 
 def load_identity(config: BoxConfig) -> BoxIdentity:
@@ -48,70 +66,766 @@ def endpoint(config: BoxConfig) -> RegistryEndpoint:
     return RegistryEndpoint(host=r.host, port=r.port, server_name=r.server_name, ca_pem=ca_pem)
 
 
-def _reporter(link: LinkClient) -> Callable[[Message], Awaitable[None]]:
-    async def send(msg: Message) -> None:
-        await link.request(msg)
+class LineBridge:
+    """The blocking modem driver on its own thread: operations from a queue, pumping in between,
+    events (and each operation's LineOpDone after the events it caused) to ``deliver``."""
 
-    return send
+    def __init__(self, port: backends.LinePort, deliver: Callable[[Any], None]) -> None:
+        self.port = port
+        self._deliver = deliver
+        self._ops: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._voice: queue.Queue[bytes] = queue.Queue(maxsize=50)
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        self.error: str | None = None
+        self.on_voice: Callable[[bytes], None] | None = None
+        self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
+        self._next_tx: float | None = None
+        self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="line-pump", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._ops.put(None)
+            self._wake()
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def do(self, op: str, number: str = "") -> None:
+        self._ops.put((op, number))
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wake_w >= 0:
+            try:
+                os.write(self._wake_w, b"x")
+            except OSError:  # closed while stopping, or full (it is awake anyway)
+                pass
+
+    def send_voice(self, data: bytes) -> None:
+        try:
+            self._voice.put_nowait(data)
+        except queue.Full:  # the modem is behind: drop, never block the audio thread
+            pass
+
+    def _run(self) -> None:
+        from roamline.firmware.line import events as line_ev
+        from roamline.firmware.line.errors import CallFailed, ModemError
+
+        port = self.port
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        try:
+            port.open()
+            port.kick()
+            if port.session.profile is None:
+                port.identify()
+            port.initialise()
+        except Exception as exc:  # any driver failure at start: reported, the box runs without a line
+            self.error = f"{type(exc).__name__}: {exc}"
+            log.error("line-unavailable", extra={"fields": {"reason": self.error}})
+            self.ready.set()
+            return
+        self.ready.set()
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._ops.get_nowait()
+                except queue.Empty:
+                    item = None
+                if item is not None:
+                    op, number = item
+                    ok, result = True, "ok"
+                    try:
+                        if op == "dial":
+                            port.dial(number)
+                        else:
+                            {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
+                    except (CallFailed, ModemError) as exc:
+                        ok, result = False, str(exc)
+                    for e in port.pump(0):
+                        self._event(e, line_ev)
+                    self._deliver(ev.LineOpDone(op, ok, result))
+                    continue
+                while True:
+                    try:
+                        port.send_voice(self._voice.get_nowait())
+                    except queue.Empty:
+                        break
+                src = self.tx_source
+                if src is None:
+                    self._next_tx = None
+                else:
+                    now = time.monotonic()
+                    if self._next_tx is None or now - self._next_tx > 0.2:
+                        self._next_tx = now
+                    while self._next_tx <= now:
+                        port.send_voice(src())
+                        self._next_tx += 0.02
+                if src is None and port.session.core.voice is None and not port.session.busy:
+                    self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
+                    timeout = 0.0
+                else:
+                    timeout = 0.01 if src is not None else 0.02
+                for e in port.pump(timeout):
+                    self._event(e, line_ev)
+        finally:
+            try:
+                port.hangup()
+            except Exception:  # going away: the modem is reset at the next start anyway
+                pass
+            port.close()
+            for fd in (self._wake_r, self._wake_w):
+                os.close(fd)
+            self._wake_r = self._wake_w = -1
+
+    def _idle_wait(self, port: backends.LinePort, timeout: float) -> None:
+        fd = port.fileno()
+        wait = [self._wake_r] + ([fd] if fd is not None else [])
+        deadline = port.session.deadline()
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+        if fd is None:
+            timeout = min(timeout, 0.02)
+        ready = select.select(wait, [], [], timeout)[0]
+        if self._wake_r in ready:
+            try:
+                os.read(self._wake_r, 4096)
+            except OSError:
+                pass
+
+    def _event(self, e: Any, line_ev: Any) -> None:
+        if isinstance(e, line_ev.VoiceData):
+            if self.on_voice is not None:
+                self.on_voice(e.data)
+            return
+        if isinstance(e, (line_ev.StateChanged, line_ev.Noise, line_ev.ResultCode, line_ev.CommandDone)):
+            return
+        self._deliver(e)
+
+
+class VoiceQueue:
+    """A BlockSource fed from another thread (far-end audio for the earpiece); silence when empty."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._np = np
+        self._buf = np.zeros(0, dtype=np.int16)
+        self._lock = threading.Lock()
+
+    @property
+    def finished(self) -> bool:
+        return False
+
+    def push(self, samples: Any) -> None:
+        with self._lock:
+            self._buf = self._np.concatenate([self._buf[-8000:], samples])
+
+    def read(self, n: int) -> Any:
+        with self._lock:
+            out = self._np.zeros(n, dtype=self._np.int16)
+            part = self._buf[:n]
+            out[:len(part)] = part
+            self._buf = self._buf[n:]
+            return out
+
+
+class Chain:
+    """Plays one source after another (a spoken reason, then reorder)."""
+
+    def __init__(self, *sources: Any) -> None:
+        self._s = list(sources)
+
+    @property
+    def finished(self) -> bool:
+        return all(s.finished for s in self._s)
+
+    def read(self, n: int) -> Any:
+        while len(self._s) > 1 and self._s[0].finished:
+            self._s.pop(0)
+        return self._s[0].read(n)
+
+
+class TeeAudio:
+    """Wraps the handset's audio device: what the mouthpiece gives goes to ``on_mic`` too."""
+
+    def __init__(self, device: Any) -> None:
+        self._d = device
+        self.rate = device.rate
+        self.on_mic: Callable[[Any], None] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._d, name)
+
+    def read(self, n: int) -> Any:
+        x = self._d.read(n)
+        cb = self.on_mic
+        if cb is not None:
+            cb(x)
+        return x
+
+
+class BoxRuntime:
+    def __init__(self, config: BoxConfig, *, clock: Clock | None = None,
+                 print_state: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """No I/O here: files, devices and the network are touched in ``run``."""
+        self.config = config
+        self.clock = clock or SystemClock()
+        self._print = print_state or (lambda d: print(json.dumps(d), flush=True))
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._db = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="box-store")
+        self._cardx = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="box-card")
+        self.core: BoxCore | None = None
+        self.link: LinkClient | None = None
+        self.readers: Any = None
+        self.line: LineBridge | None = None
+        self.handset: Any = None
+        self._handset_ports: Any = None
+        self._prompts: dict[str, Any] = {}
+        self._tones: Any = None
+        self._cloud_requests: dict[str, Envelope] = {}
+        self._bridge_handset_line = False
+        self._earpiece: VoiceQueue | None = None
+        self._tee: TeeAudio | None = None
+        self._law = "ulaw"
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._legs: dict[int, Any] = {}  # flow id → firmware.media.MediaLeg
+        self._leg_calls: dict[int, str] = {}
+        self._handset_leg: Any = None
+        self._line_leg: Any = None
+        self.where: Any = None  # firmware.location.service.LocationService, built in run()
+
+    # -- feeding the core from any thread ----------------------------------------------------------------
+    def post(self, event: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._queue.put_nowait, event)
+
+    async def _store(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, lambda: fn(*args, **kw))
+
+    # -- building ---------------------------------------------------------------------------------------
+    def _build(self, board: Any, ctx: backends.BackendContext, box: BoxIdentity) -> None:
+        cfg = self.config
+        line_name = backends.chosen("line", cfg, board)
+        if line_name != backends.NONE:
+            port = backends.factory("line", line_name)(ctx)
+            self.line = LineBridge(port, self.post)
+            self.line.on_voice = self._line_voice
+        card_name = backends.chosen("card", cfg, board)
+        if card_name != backends.NONE:
+            from roamline.firmware.card.reader import ReaderLoop
+
+            readers = cfg.card.readers or None
+            self.readers = ReaderLoop(backends.factory("card", card_name)(ctx), self.post, clock=self.clock,
+                                      readers=readers)
+        hs_name = backends.chosen("handset", cfg, board)
+        if hs_name != backends.NONE:
+            self._handset_ports = backends.factory("handset", hs_name)(ctx)
+        lk = cfg.link
+        self.link = LinkClient(endpoint(cfg), box, on_up=self._on_up, on_push=self._on_push,
+                               keepalive_s=lk.keepalive_s, request_timeout_s=lk.request_timeout_s,
+                               backoff=Backoff(base_s=lk.backoff_initial_s, cap_s=lk.backoff_max_s),
+                               on_down=self._on_down, on_datagram=self._datagram)
+
+    def _open_handset(self, board: Any) -> None:
+        from roamline.board.gpio import SlicPins
+        from roamline.firmware.handset.controller import HandsetController
+        from roamline.firmware.handset.ports import DtmfDigits, FskCallerId, PlanTones
+        from roamline.firmware.handset.runner import HandsetRunner
+
+        ports = self._handset_ports
+        ports.open()
+        pf = ports.pin_factory
+        pf = pf() if callable(pf) else pf
+        audio = ports.audio if hasattr(ports, "audio") else ports.audio_device
+        audio = audio() if callable(audio) else audio
+        if audio is not None and audio.rate != 8000:
+            from roamline.firmware.audio.device_rate import at_rate
+
+            audio = at_rate(audio, 8000)
+        country = self.config.country.lower()
+        tone_country = {"gb": "uk"}.get(country, country)
+        self._tones = PlanTones(tone_country, 8000)
+        now = self.clock.monotonic()
+        controller = HandsetController(board.hook_timing, board.slic.ring_hz, 8000, now, tones=self._tones,
+                                       detector=DtmfDigits(8000), caller_id=FskCallerId(self.config.country))
+        tee = TeeAudio(audio) if audio is not None else None
+        if tee is not None:
+            tee.on_mic = self._mic
+        self._tee = tee
+        self.handset = HandsetRunner(controller, SlicPins(board, pf), self.clock, self.post,
+                                     audio=tee)  # type: ignore[arg-type]  # TeeAudio wraps an AudioDevice
+        self.handset.start()
+
+    # -- running ------------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        from roamline.board.errors import UsageError as BoardUsageError
+        from roamline.board.profile import load_profile
+        from roamline.firmware.dialplan import Classifier, load_plan
+        from roamline.firmware.prompts import ensure_prompts, load_prompts, texts
+
+        cfg = self.config
+        self._loop = asyncio.get_running_loop()
+        try:
+            board = load_profile(cfg.board)
+        except BoardUsageError as exc:
+            raise UsageError(f"board: {exc}") from None
+        box = load_identity(cfg)
+        from roamline.firmware.location.service import LocationService
+
+        self.where = LocationService(cfg.location.addresses, clock=self.clock,
+                                     threshold_m=cfg.location.moved_threshold_m)
+        plan = load_plan(cfg.country)
+        ctx = backends.BackendContext(config=cfg, board=board, clock=self.clock)
+        self._build(board, ctx, box)
+        choice_keys = "".join(k for k in "23456789" if not any(e.startswith(k) for e in plan.emergency))
+        store = BoxStore(cfg.data_dir / "box.db")
+        await self._store(store.open)
+        self.store = store
+        started = time.monotonic()
+        try:
+            if self._handset_ports is not None:
+                folder = cfg.data_dir / "prompts"
+                await asyncio.to_thread(ensure_prompts, folder, choice_keys=choice_keys,
+                                        max_slots=max(2, board.card_slots))
+                names = list(texts(choice_keys, max(2, board.card_slots)))
+                self._prompts = await asyncio.to_thread(load_prompts, folder, names)
+                await asyncio.to_thread(self._open_handset, board)
+            has_line, can_bridge = False, False
+            if self.line is not None:
+                self.line.start()
+                await asyncio.to_thread(self.line.ready.wait, 30)
+                if self.line.error is None:
+                    has_line = True
+                    can_bridge = self.line.port.session.can_bridge
+                    self._law = self.line.port.session.encoding
+            line_number = _e164(cfg.line.number, cfg.country)
+            self.core = BoxCore(CoreConfig(box_id=box.box_id, has_line=has_line, line_can_bridge=can_bridge,
+                                           line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
+                                           first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys),
+                                Classifier(plan, line_number=line_number), self.clock.monotonic(),
+                                new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}")
+            self.post(ev.LocationSnapshot(self.where.snapshot()))
+            if self.readers is not None:
+                self.readers.start()
+            stop_task: asyncio.Task[Any] | None = None
+            async with asyncio.TaskGroup() as tg:
+                assert self.link is not None
+                self.link.start()
+                core_task = tg.create_task(self._core_loop(), name="box-core")
+                from roamline.firmware.location.follow import follow_gps
+
+                gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
+                self._print({"box_id": box.box_id, "name": cfg.name, "state": "running",
+                             "line": has_line, "bridge": can_bridge, "handset": self.handset is not None,
+                             "cards": self.readers is not None,
+                             "ready_s": round(time.monotonic() - started, 3)})
+                stop_task = tg.create_task(stop.wait(), name="box-stop")
+                await stop_task
+                core_task.cancel()
+                gps_task.cancel()
+                for t in list(self._tasks):
+                    t.cancel()
+                await self.link.stop()
+        finally:
+            await self._shutdown()
+        self._print({"box_id": box.box_id, "state": "stopped"})
+
+    async def _shutdown(self) -> None:
+        if self.readers is not None:
+            await asyncio.to_thread(self.readers.stop)
+        if self.handset is not None:
+            await asyncio.to_thread(self.handset.close)
+        if self._handset_ports is not None:
+            await asyncio.to_thread(self._handset_ports.close)
+        if self.line is not None:
+            await asyncio.to_thread(self.line.stop)
+        if getattr(self, "store", None) is not None:
+            await self._store(self.store.close)
+        self._db.shutdown(wait=True)
+        self._cardx.shutdown(wait=True)
+
+    async def _core_loop(self) -> None:
+        core = self.core
+        assert core is not None
+        while True:
+            dl = core.deadline()
+            timeout = None if dl is None else max(0.0, dl - self.clock.monotonic())
+            try:
+                event = await asyncio.wait_for(self._queue.get(), timeout)
+            except TimeoutError:
+                actions = core.poll(self.clock.monotonic())
+            else:
+                try:
+                    actions = core.handle(event, self.clock.monotonic())
+                except UsageError:
+                    log.exception("core-refused-event", extra={"fields": {"event": type(event).__name__}})
+                    continue
+            await self._carry_out(actions)
+
+    # -- the link -----------------------------------------------------------------------------------------
+    async def _send_location(self, msg: messages.Message) -> None:
+        """A location message (moved, confirmed) to the registry; the core's snapshot follows the change."""
+        if self.where is not None:
+            self.post(ev.LocationSnapshot(self.where.snapshot()))
+        if self.link is not None:
+            await self.link.request(msg)
+
+    async def _on_up(self, welcome: Welcome) -> None:
+        if self.where is not None:
+            from roamline.firmware.location.fingerprint import read_gateway
+
+            gateway = await asyncio.to_thread(read_gateway)
+            for msg in self.where.on_network(peer_address=welcome.peer_address, gateway=gateway):
+                try:
+                    await self._send_location(msg)
+                except PeerError as exc:  # LinkClosed included; reported again after the next change
+                    log.warning("location-report-failed",
+                                extra={"fields": {"type": msg.TYPE, "error": str(exc)}})
+            self.post(ev.LocationSnapshot(self.where.snapshot()))
+        self.post(ev.LinkUp(welcome.box_id))
+        from roamline.wire import calls as wc
+
+        for flow, call_id in list(self._leg_calls.items()):  # flows re-bound to this new connection
+            self._spawn(self._request(f"bind:{call_id}", wc.MediaBind(call_id=call_id, flow_id=flow)),
+                        "media-bind")
+
+    def _datagram(self, data: bytes) -> None:
+        """Event loop: a media datagram → its leg's jitter buffer."""
+        from roamline.firmware.media import flow_of
+
+        flow = flow_of(data)
+        leg = self._legs.get(flow) if flow is not None else None
+        if leg is not None:
+            leg.receive(data, self.clock.monotonic())
+
+    def _send_datagrams(self, datagrams: list[bytes]) -> None:
+        """Any thread: hand media datagrams to the loop (QUIC is the loop's)."""
+        loop, link = self._loop, self.link
+        if datagrams and loop is not None and link is not None and not loop.is_closed():
+            def send() -> None:
+                for d in datagrams:
+                    link.send_datagram(d)
+            loop.call_soon_threadsafe(send)
+
+    async def _on_down(self, reason: str) -> None:
+        self.post(ev.LinkDown(reason))
+
+    async def _on_push(self, envelope: Envelope) -> None:
+        """Never raises: a bad message is logged, the link goes on."""
+        try:
+            from roamline.firmware.core.linkcalls import incoming
+
+            event = incoming(envelope)
+            if event is None:
+                self.post(ev.Pushed(envelope.message))
+                return
+            key = str(getattr(event, "key", ""))
+            if envelope.id is not None and key:
+                self._cloud_requests[key] = envelope
+            self.post(event)
+        except Exception:
+            log.exception("push-handler-failed", extra={"fields": {"type": envelope.message.TYPE}})
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        t = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _request(self, key: str, message: messages.Message) -> None:
+        assert self.link is not None
+        try:
+            reply = await self.link.request(message)
+        except (LinkClosed, RequestTimeout) as exc:
+            self.post(ev.RequestFailed(key, str(exc) or type(exc).__name__, unreachable=True))
+            return
+        except PeerError as exc:
+            self.post(ev.RequestFailed(key, str(exc), unreachable=False))
+            return
+        from roamline.firmware.core.linkcalls import reply_event
+
+        self.post(reply_event(key, reply))
+
+    async def _signal(self, a: ev.CallSignal) -> None:
+        from roamline.firmware.core.linkcalls import outgoing
+
+        assert self.link is not None
+        try:
+            kind, message = outgoing(a)
+        except (ValueError, TypeError) as exc:  # e.g. no wire form yet (emergency without a line)
+            log.warning("call-signal-unsendable", extra={"fields": {"kind": a.kind, "reason": str(exc)}})
+            return
+        try:
+            if kind == "reply":
+                env = self._cloud_requests.pop(a.key, None)
+                link = self.link.connection
+                if env is not None and link is not None:
+                    await link.reply(env, message)
+            elif kind == "request":
+                await self._request(a.key or f"sig:{a.call_id}", message)
+            elif kind == "push":
+                link = self.link.connection
+                if link is not None:
+                    await link.send(message)
+        except (LinkClosed, RequestTimeout, PeerError) as exc:
+            log.info("call-signal-undelivered", extra={"fields": {"kind": a.kind, "reason": str(exc)}})
+
+    # -- actions ------------------------------------------------------------------------------------------
+    async def _carry_out(self, actions: list[ev.Action]) -> None:
+        prompt: str | None = None
+        for a in actions:
+            try:
+                prompt = await self._carry_out_one(a, prompt)
+            except Exception:  # one action failing (a device, the store) must not stop the box
+                log.exception("action-failed", extra={"fields": {"action": type(a).__name__}})
+
+    async def _carry_out_one(self, a: ev.Action, prompt: str | None) -> str | None:
+        if isinstance(a, ev.Emit):
+            log.info(a.event, extra={"fields": a.fields})
+            fields = {(f"field_{k}" if k in ("kind", "now") else k): v for k, v in a.fields.items()}
+            await self._store(self.store.log_event, a.event, self.clock.wall(), **fields)
+        elif isinstance(a, ev.ReadCard):
+            self._spawn(self._read_card(a), f"read-{a.reader}")
+        elif isinstance(a, ev.SignCard):
+            self._spawn(self._sign_card(a), f"sign-{a.reader}")
+        elif isinstance(a, ev.WipeHolder):
+            await self._store(self.store.wipe_holder, a.card_id)
+        elif isinstance(a, ev.CacheHolder):
+            await self._store(self.store.cache_holder, a.card_id, a.profile, self.clock.wall())
+        elif isinstance(a, ev.Request):
+            self._spawn(self._request(a.key, a.message), f"req-{a.key}")
+        elif isinstance(a, ev.CallSignal):
+            self._spawn(self._signal(a), f"sig-{a.kind}")
+        elif isinstance(a, ev.Enqueue):
+            await self._store(self.store.enqueue, a.kind, a.payload, self.clock.wall(), key=a.key)
+            self._spawn(self._flush(), "outbox")
+        elif isinstance(a, ev.FlushOutbox):
+            self._spawn(self._flush(), "outbox")
+        elif isinstance(a, ev.DropLink):
+            assert self.link is not None
+            self.link.drop(a.reason, retry_after_s=a.retry_after_s)
+        elif isinstance(a, ev.LineDo):
+            if self.line is not None:
+                self.line.do(a.op, a.number)
+        elif isinstance(a, ev.PlayPrompt):
+            self._handset_voice(self._prompt_source(a.name))
+            return a.name
+        elif isinstance(a, ev.PlayTone):
+            self._tone(a.tone, prompt)
+            return None
+        elif isinstance(a, ev.RingHandset):
+            self._ring(a)
+        elif isinstance(a, ev.StopRinging):
+            if self.handset is not None:
+                self.handset.stop_ring()
+        elif isinstance(a, ev.MessageWaiting):
+            if self.handset is not None:
+                self.handset.message_waiting(a.active)
+        elif isinstance(a, ev.Connect):
+            self._connect(a)
+        return prompt
+
+    async def _flush(self) -> None:
+        from roamline.firmware.link.outbox import OutboxCourier
+
+        assert self.link is not None
+        if not self.link.is_up:
+            return
+        courier = OutboxCourier(self.store, self.link, run=self._store)
+        n = await courier.flush()
+        if n:
+            log.info("outbox-delivered", extra={"fields": {"items": n}})
+
+    async def _read_card(self, a: ev.ReadCard) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            card_id, pem = await loop.run_in_executor(self._cardx, self._read_card_sync, a.reader)
+        except CardError as exc:
+            self.post(ev.CardFailed(a.reader, a.gen, str(exc)))
+            return
+        self.post(ev.CardRead(a.reader, a.gen, card_id, pem))
+
+    def _read_card_sync(self, reader: str) -> tuple[str, str]:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        with self.readers.session(reader) as piv:
+            piv.select()
+            chuid = piv.read_chuid()
+            der = piv.read_certificate(SLOT_CARD_AUTH)
+        pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode("ascii")
+        return chuid.card_id, pem
+
+    async def _sign_card(self, a: ev.SignCard) -> None:
+        def sign() -> bytes:
+            with self.readers.session(a.reader) as piv:
+                piv.select()
+                return bytes(piv.sign(SLOT_CARD_AUTH, a.digest))
+
+        try:
+            sig = await asyncio.get_running_loop().run_in_executor(self._cardx, sign)
+        except CardError as exc:
+            self.post(ev.CardFailed(a.reader, a.gen, str(exc)))
+            return
+        self.post(ev.CardSigned(a.reader, a.gen, sig))
+
+    # -- handset and audio --------------------------------------------------------------------------------
+    def _prompt_source(self, name: str) -> Any:
+        from roamline.firmware.handset.ports import ArraySource
+
+        x = self._prompts.get(name) if name in self._prompts else self._prompts.get("refused")
+        if x is None:
+            raise UsageError(f"no prompt {name!r}")
+        return ArraySource(x)
+
+    def _handset_voice(self, source: Any) -> None:
+        if self.handset is not None:
+            self.handset.call(lambda c, _now: (c.play(None), c.set_voice(source)))
+
+    def _tone(self, tone: str | None, after_prompt: str | None) -> None:
+        if self.handset is None:
+            return
+        if tone is None:
+            self.handset.call(lambda c, _now: (c.play(None), None if self._bridged() else c.set_voice(
+                self._earpiece if self._earpiece is not None else None)))
+            return
+        if after_prompt is not None and self._tones is not None:
+            src = Chain(self._prompt_source(after_prompt), self._tones.tone(tone))
+            self._handset_voice(src)
+            return
+        self.handset.play(tone)
+
+    def _bridged(self) -> bool:
+        return self._bridge_handset_line
+
+    def _ring(self, a: ev.RingHandset) -> None:
+        if self.handset is None:
+            return
+        from roamline.firmware.callerid.codec import Absence, CallerId, Stamp
+
+        cid = None
+        if a.caller is not None:
+            reasons = {"private": Absence.PRIVATE, "unavailable": Absence.UNAVAILABLE}
+            reason = reasons.get(a.caller.absent or "")
+            cid = CallerId(number=a.caller.number, name=a.caller.name,
+                           when=Stamp.from_datetime(datetime.now()),
+                           number_absent=reason if a.caller.number is None else None)
+        self.handset.ring(a.cadence, caller_id=cid)
+
+    def _leg(self, b: str, call_id: str, *, echo: bool) -> Any:
+        from roamline.firmware.media import MediaLeg
+
+        flow = int(b.removeprefix("flow:"))
+        leg = self._legs.get(flow)
+        if leg is None:
+            leg = self._legs[flow] = MediaLeg(flow, echo=echo)
+        if call_id:
+            self._leg_calls[flow] = call_id
+        return leg
+
+    def _forget_legs(self) -> None:
+        keep = {id(x) for x in (self._handset_leg, self._line_leg) if x is not None}
+        for flow, leg in list(self._legs.items()):
+            if id(leg) not in keep:
+                self._legs.pop(flow, None)
+                self._leg_calls.pop(flow, None)
+
+    def _connect(self, a: ev.Connect) -> None:
+        if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
+            if a.a == "handset":
+                from roamline.firmware.media import LegSource
+
+                leg = self._handset_leg = self._leg(a.b, a.call_id, echo=True)
+                self._bridge_handset_line = False
+                self._earpiece = None
+                src = LegSource(leg, self.clock)
+                if self.handset is not None:
+                    self.handset.call(lambda c, _now: (c.play(None), c.set_voice(src)))
+            elif a.a == "line" and self.line is not None:
+                from roamline.firmware.audio import g711
+
+                leg = self._line_leg = self._leg(a.b, a.call_id, echo=True)
+                law, clock = self._law if self._law in ("ulaw", "alaw") else "ulaw", self.clock
+                self.line.tx_source = lambda: g711.encode(law, leg.pull(clock.monotonic()))
+            self._forget_legs()
+            return
+        if a.a == "handset" and a.b == "line":
+            self._bridge_handset_line = True
+            self._earpiece = VoiceQueue()
+            if self.handset is not None:
+                ear = self._earpiece
+                self.handset.call(lambda c, _now: (c.play(None), c.set_voice(ear)))
+        elif a.b is None and a.a in ("handset", "line"):
+            self._bridge_handset_line = False
+            self._earpiece = None
+            if a.a == "handset":
+                self._handset_leg = None
+                if self.handset is not None:
+                    self.handset.set_voice(None)
+            else:
+                self._line_leg = None
+                if self.line is not None:
+                    self.line.tx_source = None
+            self._forget_legs()
+        else:
+            log.info("media-flow-not-bridged", extra={"fields": {"a": a.a, "b": a.b}})
+
+    def _line_voice(self, data: bytes) -> None:
+        """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""
+        ear, leg = self._earpiece, self._line_leg
+        if (ear is not None or leg is not None) and self._law in ("ulaw", "alaw"):
+            from roamline.firmware.audio import g711
+
+            samples = g711.decode(self._law, data)
+            if ear is not None:
+                ear.push(samples)
+            if leg is not None:
+                self._send_datagrams(leg.send(samples))
+
+    def _mic(self, samples: Any) -> None:
+        """Handset audio thread: the mouthpiece → the line, when bridged."""
+        if self._bridge_handset_line and self.line is not None and self._law in ("ulaw", "alaw"):
+            from roamline.firmware.audio import g711
+
+            self.line.send_voice(g711.encode(self._law, samples))
+        leg = self._handset_leg
+        if leg is not None:
+            self._send_datagrams(leg.send(samples))
+
+
+def _e164(number: str, country: str) -> str:
+    if not number:
+        return ""
+    import phonenumbers
+
+    try:
+        n = phonenumbers.parse(number, country)
+    except phonenumbers.NumberParseException:
+        raise UsageError(f"line.number: not a phone number: {number!r}") from None
+    return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
 
 
 async def run_box(config_path: str | Path) -> None:
     config = load_box_config(config_path)
-    box = load_identity(config)
-    clock = SystemClock()
-    store = BoxStore(config.data_dir / "box.db")
-    store.open()
-    # The app consumes both the link's and the readers' callbacks, and needs both to act: bind late.
-    holder: list[BoxApp] = []
-    where = LocationService(config.location.addresses, clock=clock,
-                            threshold_m=config.location.moved_threshold_m)
-
-    async def on_up(welcome: Welcome) -> None:
-        for msg in where.on_network(peer_address=welcome.peer_address, gateway=read_gateway()):
-            try:
-                await link.request(msg)
-            except (LinkError, LinkClosed, RequestTimeout) as exc:  # reported again after the next change
-                log.warning("location-report-failed", extra={"fields": {"type": msg.TYPE, "error": str(exc)}})
-        await holder[0].on_link_up(welcome)
-
-    async def on_push(envelope: Envelope) -> None:
-        await holder[0].on_push(envelope)
-
-    lk = config.link
-    link = LinkClient(endpoint(config), box, on_up=on_up, on_push=on_push, keepalive_s=lk.keepalive_s,
-                      request_timeout_s=lk.request_timeout_s,
-                      backoff=Backoff(base_s=lk.backoff_initial_s, cap_s=lk.backoff_max_s))
-    readers = ReaderLoop(PyscardBackend(), lambda event: holder[0].card_sink(event), clock=clock,
-                         readers=config.card.readers or None)
-    app = BoxApp(box_id=box.box_id, readers=readers, link=link, store=store, clock=clock,
-                 location=where.snapshot)
-    holder.append(app)
-
+    runtime = BoxRuntime(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    app.bind(loop)
-    runner = asyncio.create_task(app.run(), name="box-app")
-    gps_task = asyncio.create_task(follow_gps(load_profile(config.board).gps, where, _reporter(link)),
-                                   name="gps")
-    readers.start()
-    link.start()
-    print(json.dumps({"box_id": box.box_id, "name": config.name, "state": "running"}), flush=True)
     try:
-        await stop.wait()
+        await runtime.run(stop)
     finally:
-        readers.stop()
-        await link.stop()
-        runner.cancel()
-        gps_task.cancel()
-        try:
-            await runner
-        except asyncio.CancelledError:
-            pass
-        try:
-            await gps_task
-        except asyncio.CancelledError:
-            pass
-        store.close()
-        print(json.dumps({"box_id": box.box_id, "state": "stopped"}), file=sys.stdout, flush=True)
+        sys.stdout.flush()
+
+
+__all__ = ["BoxRuntime", "card_ev", "load_identity", "run_box"]

@@ -6,6 +6,7 @@ COMMANDS: dict[str, str] = {
     "exchange run": "roamline.hil.exchange.run_cmd",
     "exchange call": "roamline.hil.exchange.call_cmd",
     "exchange send": "roamline.hil.exchange.send_cmd",
+    "handset": "roamline.hil.handset_cmd",
 }
 
 DEMO: dict[str, str] = {

@@ -23,9 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="rig file or name under hil/rigs (default: demo)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory for inspection")
     parser.add_argument("--verbose", action="store_true", help="show the processes' logs as well")
+    parser.add_argument("--json", action="store_true",
+                        help="one JSON event per line on stdout (type, box, number, at); steps on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
     from roamline.hil.story import Story
 
-    return Story(args.rig, keep=args.keep, verbose=args.verbose).run()
+    return Story(args.rig, keep=args.keep, verbose=args.verbose, json_events=args.json).run()

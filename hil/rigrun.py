@@ -1,17 +1,27 @@
-"""Brings a rig file to life: a registry process, enrolled boxes on their own pcscd, issued virtual cards.
+"""Brings a rig file to life: a registry process, the telephone exchange, enrolled boxes on their own
+pcscd with their lines and handsets, issued virtual cards.
 
-Everything goes through the real commands (`roamline cloud …`, `roamline provision …`, `roamline box run`)
-so the rig exercises what an operator and an installer would type. Each box gets its own private pcscd
-(each box is its own Pi); cards are virtual PIV cards inserted into a box's vpcd reader in this process.
+Everything goes through the real commands (`roamline cloud …`, `roamline hil exchange run`, `roamline
+provision …`, `roamline box run`) so the rig exercises what an operator and an installer would type. Each
+box gets its own private pcscd (each box is its own Pi); cards are virtual PIV cards inserted into a
+box's vpcd reader in this process. A box with a line gets the exchange's modem simulator pty as its
+serial line device; a box with a phone gets the ``sim`` handset backend, whose control socket the rig
+reaches through :meth:`RigRunner.handset`. PSTN phones on the exchange are driven through
+:meth:`RigRunner.pstn` (the exchange's control socket).
+
+Sockets live in a short private directory under /tmp (Unix socket paths are limited to 107 bytes).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +31,11 @@ from roamline.firmware.store import BoxStore
 from roamline.hil.card.piv import Command, VirtualCard
 from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
+from roamline.hil.exchange.control import request as exchange_request
+from roamline.hil.handset_control import HandsetClient
 from roamline.hil.pcsc import PcscDaemon
 from roamline.hil.proc import ManagedProcess, ProcessFailed
-from roamline.hil.rig import RigSpec
+from roamline.hil.rig import RigSpec, exchange_number
 from roamline.provisioning.cardfile import CardFile, load_cardfile
 
 log = logging.getLogger(__name__)
@@ -51,9 +63,58 @@ class RunningBox:
     dir: Path
     pcscd: PcscDaemon
     process: ManagedProcess
+    line_device: Path | None = None
+    handset_control: Path | None = None
 
     def reader_port(self) -> int:
         return self.pcscd.readers[0].port
+
+
+class PstnPhone:
+    """A telephone on the simulated exchange, driven through the exchange's control socket."""
+
+    def __init__(self, control: Path, number: str) -> None:
+        self.control = control
+        self.number = exchange_number(number)
+
+    def _req(self, req: dict[str, Any]) -> dict[str, Any]:
+        reply = exchange_request(self.control, req)
+        if not reply.get("ok"):
+            raise UsageError(f"PSTN phone {self.number} {req['op']}: {reply.get('error')}")
+        return reply
+
+    def call(self, to: str, *, presentation: str = "number+name", cadence: tuple[float, ...] | None = None
+             ) -> dict[str, Any]:
+        """Dial ``to`` (E.164 or exchange digits) from this phone."""
+        req: dict[str, Any] = {"op": "call", "from": self.number, "to": exchange_number(to),
+                               "presentation": presentation}
+        if cadence:
+            req["cadence"] = list(cadence)
+        return self._req(req)
+
+    def answer(self) -> dict[str, Any]:
+        return self._req({"op": "answer", "number": self.number})
+
+    def hang_up(self) -> dict[str, Any]:
+        return self._req({"op": "hangup", "number": self.number})
+
+    def dtmf(self, digits: str) -> dict[str, Any]:
+        return self._req({"op": "dtmf", "number": self.number, "digits": digits})
+
+    def play(self, wav: str | Path) -> dict[str, Any]:
+        """Say an 8 kHz mono 16-bit WAV into the call."""
+        return self._req({"op": "play", "number": self.number, "wav": str(wav)})
+
+    def record(self, wav: str | Path) -> dict[str, Any]:
+        """Write everything this phone has heard while off-hook so far to ``wav`` (8 kHz)."""
+        return self._req({"op": "record", "number": self.number, "wav": str(wav)})
+
+    def state(self) -> str | None:
+        reply = self._req({"op": "status"})
+        for ep in reply["endpoints"]:
+            if ep["kind"] == "phone" and ep["number"] == self.number:
+                return str(ep.get("state")) if ep.get("state") is not None else None
+        return None
 
 
 @dataclass
@@ -67,7 +128,19 @@ class RigRunner:
     card_place: dict[str, str] = field(default_factory=dict)
     copies: list[CardSocket] = field(default_factory=list)
     registry: ManagedProcess | None = None
+    exchange: ManagedProcess | None = None
     port: int = 0
+    run_dir: Path | None = None  # short private directory for sockets and pty links
+
+    @property
+    def sockets(self) -> Path:
+        if self.run_dir is None:
+            self.run_dir = Path(tempfile.mkdtemp(prefix="rl-", dir="/tmp"))
+        return self.run_dir
+
+    @property
+    def exchange_control(self) -> Path:
+        return self.sockets / "exchange.sock"
 
     @property
     def cloud_dir(self) -> Path:
@@ -102,7 +175,74 @@ class RigRunner:
     def where(self, number: str) -> list[dict[str, Any]]:
         return list(last_json(roamline("cloud", "where", "--data", str(self.cloud_dir), "--json", number)))
 
+    # -- the telephone exchange ---------------------------------------------------------------------
+
+    def exchange_file(self) -> dict[str, Any]:
+        """The ``[exchange]`` table ``roamline hil exchange run --rig`` takes, from the rig's lines/phones."""
+        ex = self.spec.exchange
+        assert ex is not None
+        lines = [{"number": exchange_number(b.line.number), "modem": b.line.modem, "name": b.name,
+                  "path": str(self.sockets / f"{b.name}.tty"), "cid_timing": b.line.cid_timing,
+                  "disconnect": b.line.disconnect, "call_waiting": b.line.call_waiting}
+                 for b in self.spec.boxes if b.line is not None]
+        phones: list[dict[str, Any]] = []
+        for p in ex.phones:
+            phone: dict[str, Any] = {"number": exchange_number(p.number), "answer_after": p.answer_after,
+                                     "busy": p.busy}
+            if p.name is not None:
+                phone["name"] = p.name
+            phones.append(phone)
+        return {"exchange": {"time_scale": ex.time_scale, "device_dir": str(self.sockets),
+                             "control": str(self.exchange_control), "no_answer_timeout": ex.no_answer_timeout,
+                             "lines": lines, "phones": phones}}
+
+    def start_exchange(self) -> None:
+        import tomli_w
+
+        if self.spec.exchange is None or self.exchange is not None:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / "exchange.toml"
+        path.write_text(tomli_w.dumps(self.exchange_file()), encoding="utf-8")
+        argv = [*ROAMLINE, "--log-level", self.log_level, "hil", "exchange", "run", "--rig", str(path)]
+        self.exchange = ManagedProcess("exchange", argv, ready=r'"ready": true')
+        self.exchange.start()
+
+    def stop_exchange(self) -> None:
+        if self.exchange is not None:
+            self.exchange.stop()
+            self.exchange = None
+
+    def pstn(self, number: str) -> PstnPhone:
+        """A PSTN phone of the rig's exchange, by its E.164 number."""
+        ex = self.spec.exchange
+        if ex is None or number not in {p.number for p in ex.phones}:
+            raise UsageError(f"no PSTN phone {number} in this rig")
+        return PstnPhone(self.exchange_control, number)
+
+    def exchange_status(self) -> dict[str, Any]:
+        return exchange_request(self.exchange_control, {"op": "status"})
+
     # -- boxes and cards ----------------------------------------------------------------------------
+
+    def box_config(self, name: str, path: Path) -> None:
+        """Add the rig's peripherals to the box.toml enrollment wrote: country, line, handset."""
+        import tomli_w
+
+        spec = self.spec.box(name)
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data["country"] = spec.country
+        box = self.boxes[name]
+        if spec.line is not None:
+            box.line_device = self.sockets / f"{name}.tty"
+            data["line"] = {"backend": "serial", "device": str(box.line_device), "profile": spec.line.modem,
+                            "number": spec.line.number}
+        if spec.phone is not None:
+            box.handset_control = self.sockets / f"{name}.handset"
+            options = {"control": str(box.handset_control),
+                       "seed": "none" if spec.phone.seed is None else str(spec.phone.seed)}
+            data["handset"] = {"backend": spec.phone.backend, "options": options}
+        path.write_text(tomli_w.dumps(data), encoding="utf-8")
 
     def enroll_boxes(self) -> None:
         ca = str(self.cloud_dir / "ca.pem")
@@ -111,12 +251,15 @@ class RigRunner:
             args = ["--registry", f"{self.spec.cloud.host}:{self.port}", "--ca", ca,
                     "--token", self._token("box"), "--out", str(out), "--box-name", spec.name]
             args += [a for k, v in spec.civic.items() for a in ("--civic", f"{k}={v}")]
+            if spec.line is not None:
+                args += ["--line-number", spec.line.number]
             info = last_json(roamline("provision", "box", "enroll", *args))
             pcscd = PcscDaemon(self.workdir / "pcscd" / spec.name, name=f"Roamline {spec.name}")
             proc = ManagedProcess(f"box {spec.name}", [*ROAMLINE, "--log-level", self.log_level, "box", "run",
                                                        "--config", info["config"]],
                                   env=pcscd.env, ready=r'"state": "running"')
             self.boxes[spec.name] = RunningBox(spec.name, info["box_id"], out, pcscd, proc)
+            self.box_config(spec.name, Path(info["config"]))
         for card in self.spec.cards:
             path = self.workdir / "cards" / f"{card.name}.toml"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,9 +269,21 @@ class RigRunner:
             self.cards[card.name] = load_cardfile(path)
 
     def start_boxes(self) -> None:
+        """Start every box process (and the exchange first, whose ptys are the boxes' lines)."""
+        self.start_exchange()
         for box in self.boxes.values():
             box.pcscd.start()
             box.process.start()
+
+    def handset(self, box: str, ready_timeout: float = 10.0) -> HandsetClient:
+        """The simulated phone attached to ``box`` (lift, dial, speak, listen, rings), once the box
+        process serves its control socket."""
+        b = self.boxes.get(box)
+        if b is None or b.handset_control is None:
+            raise UsageError(f"box {box!r} has no simulated phone in this rig")
+        client = HandsetClient(b.handset_control)
+        client.wait_ready(timeout=ready_timeout)
+        return client
 
     def insert(self, card: str, box: str) -> None:
         """Put a card into a box's reader (taking it out of wherever it was)."""
@@ -210,6 +365,7 @@ class RigRunner:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.start_cloud()
+        self.start_exchange()
         self.enroll_boxes()
         self.start_boxes()
 
@@ -221,7 +377,11 @@ class RigRunner:
         for box in self.boxes.values():
             box.process.stop()
             box.pcscd.stop()
+        self.stop_exchange()
         self.stop_registry()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
 
     def __enter__(self) -> RigRunner:
         try:

@@ -73,7 +73,7 @@ PLANTS = [
     ("wire/framing.py", FUNCTION, "from roamline.board import profile", "wire imports no other room"),
     ("board/gpio.py", MODULE, "import roamline.wire.errors", "board imports no other room"),
     ("cloud/registry.py", TYPE_ONLY, "from roamline.hil import rig", "no product room imports hil"),
-    ("firmware/app.py", FUNCTION, "import roamline.hil.pcsc", "no product room imports hil"),
+    ("firmware/runtime.py", FUNCTION, "import roamline.hil.pcsc", "no product room imports hil"),
     ("provisioning/enroll.py", MODULE, "import roamline.firmware.store",
      "provisioning imports only wire and firmware's config types"),
     ("firmware/config.py", FUNCTION, "from roamline.firmware import store",

@@ -99,6 +99,13 @@ class SerialLine:
     def is_open(self) -> bool:
         return self._port is not None
 
+    def fileno(self) -> int | None:
+        """The port's descriptor, to wait on together with others (None: closed, or a URL port)."""
+        try:
+            return int(self._port.fileno()) if self._port is not None else None
+        except Exception:  # URL ports (loop://, socket://) have none
+            return None
+
     # ---- pumping ---------------------------------------------------------------------------------
     def pump(self, timeout: float = 0.02) -> list[ev.LineEvent]:
         """Move bytes for up to ``timeout`` seconds; return the events that happened (and any kept)."""

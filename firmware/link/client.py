@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 OnUp = Callable[[messages.Welcome], Coroutine[Any, Any, None]]
 OnPush = Callable[[Envelope], Awaitable[None]]
+OnDown = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class LinkClient:
         request_timeout_s: float = 5.0,
         backoff: Backoff | None = None,
         rand: Callable[[], float] = random.random,
+        on_down: OnDown | None = None,
+        on_datagram: Callable[[bytes], None] | None = None,
     ) -> None:
         self._endpoint = endpoint
         self._box = box
@@ -74,6 +77,9 @@ class LinkClient:
         self._link: LinkConnection | None = None
         self._up = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._on_down = on_down
+        self._on_datagram = on_datagram
+        self._hold_s = 0.0  # after drop(retry_after_s=…): wait this long before reconnecting
         self.connects = 0
         self.resumed = 0
 
@@ -94,10 +100,28 @@ class LinkClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def drop(self, reason: str = "dropped") -> None:
-        """Close the current connection (tests, and when the registry revoked us); the loop reconnects."""
+    def drop(self, reason: str = "dropped", retry_after_s: float = 0.0) -> None:
+        """Close the current connection (tests, and when the registry revoked us); the loop reconnects,
+        after ``retry_after_s`` when given (a revoked box backs off instead of hammering the registry)."""
+        self._hold_s = max(self._hold_s, retry_after_s)
         if self._link is not None:
             self._link.close(reason=reason)
+
+    def send_datagram(self, data: bytes) -> bool:
+        """Send a media datagram if the link is up (False: dropped, as a lost packet would be)."""
+        link = self._link
+        if link is None or not self.is_up:
+            return False
+        try:
+            link.send_datagram(data)
+        except (LinkClosed, PeerError):
+            return False
+        return True
+
+    @property
+    def connection(self) -> LinkConnection | None:
+        """The current connection while the link is up (to reply to the cloud's requests)."""
+        return self._link if self.is_up else None
 
     async def wait_up(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
@@ -135,7 +159,11 @@ class LinkClient:
                 self._link = None
                 link.close()
             log.warning("link-down", extra={"fields": {"reason": link.close_reason}})
-            await asyncio.sleep(self._backoff.delay(0, self._rand))
+            if self._on_down is not None:
+                with contextlib.suppress(Exception):
+                    await self._on_down(link.close_reason)
+            hold, self._hold_s = self._hold_s, 0.0
+            await asyncio.sleep(max(hold, self._backoff.delay(0, self._rand)))
 
     async def _connect_and_hello(self) -> LinkConnection:
         ep = self._endpoint
@@ -157,6 +185,7 @@ class LinkClient:
         self.resumed += int(link.session_resumed)
         self._welcome = welcome
         self._link = link
+        link.on_datagram = self._on_datagram
         log.info("link-up", extra={"fields": {"box": welcome.box_id, "resumed": link.session_resumed}})
         return link
 

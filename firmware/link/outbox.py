@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from roamline.firmware.store import BoxStore
 from roamline.wire import messages
@@ -27,17 +28,20 @@ class Requester(Protocol):
 class OutboxCourier:
     """``flush`` sends every pending item in order, stopping at the first failure (kept for next time)."""
 
-    def __init__(self, store: BoxStore, link: Requester, *, batch: int = 100) -> None:
+    def __init__(self, store: BoxStore, link: Requester, *, batch: int = 100,
+                 run: Callable[..., Awaitable[Any]] | None = None) -> None:
+        """``run(fn, *args)`` runs a store call (the runtime's store thread); inline by default."""
         self._store = store
         self._link = link
         self._batch = batch
         self._lock = asyncio.Lock()
+        self._run = run or _inline
 
     async def flush(self) -> int:
         """Deliver what is pending; returns how many items were acknowledged. Never raises on link trouble."""
         delivered = 0
         async with self._lock:  # one flush at a time, so an item is never in flight twice from here
-            while items := self._store.pending(self._batch):
+            while items := await self._run(self._store.pending, self._batch):
                 for item in items:
                     try:
                         reply = await self._link.request(
@@ -49,6 +53,10 @@ class OutboxCourier:
                     if item.key not in ack.keys:
                         log.warning("outbox-ack-mismatch", extra={"fields": {"key": item.key}})
                         return delivered
-                    self._store.delivered([item.key])
+                    await self._run(self._store.delivered, [item.key])
                     delivered += 1
         return delivered
+
+
+async def _inline(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)

@@ -21,8 +21,31 @@ def test_relative_paths_resolve_against_the_file(tmp_path: Path) -> None:
 
 def test_bad_backend_is_named(tmp_path: Path) -> None:
     f = tmp_path / "box.toml"
-    f.write_text('[card]\nbackend = "magic"\n')
+    f.write_text('[card]\nbackend = "Magic Card!"\n')
     with pytest.raises(ConfigError, match=r"card\.backend"):
+        load_box_config(f)
+
+
+def test_unknown_backend_names_what_exists(tmp_path: Path) -> None:
+    from roamline.board.profile import load_profile
+    from roamline.firmware import backends
+    from roamline.firmware.errors import UsageError
+
+    f = tmp_path / "box.toml"
+    f.write_text('[card]\nbackend = "magic"\n[line]\nbackend = "board"\n')
+    config = load_box_config(f)
+    board = load_profile(config.board)
+    assert backends.chosen("card", config, board) == "magic"
+    assert backends.chosen("line", config, board) == board.backends.line == "serial"
+    with pytest.raises(UsageError, match=r"no card backend 'magic'.*pcsc"):
+        backends.factory("card", "magic")
+    assert backends.factory("line", "serial") is backends.serial_line
+
+
+def test_country_is_checked(tmp_path: Path) -> None:
+    f = tmp_path / "box.toml"
+    f.write_text('country = "usa"\n')
+    with pytest.raises(ConfigError, match=r"country"):
         load_box_config(f)
 
 

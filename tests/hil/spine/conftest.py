@@ -18,6 +18,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     rig = getattr(item, "funcargs", {}).get("rig")
     if isinstance(rig, RigRunner):
-        procs = ([rig.registry] if rig.registry else []) + [b.process for b in rig.boxes.values()]
+        procs = [p for p in (rig.registry, rig.exchange) if p is not None]
+        procs += [b.process for b in rig.boxes.values()]
         for proc in procs:
             report.sections.append((f"output of {proc.name}", "\n".join(proc.output()[-60:])))

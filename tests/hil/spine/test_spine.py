@@ -133,3 +133,66 @@ def test_card_yanked_during_authentication(rig: RigRunner) -> None:
     assert rig.boxes["box-a"].process.running()
     insert_and_wait(rig, "box-a")  # and the box still works
     assert where_boxes(rig) == [rig.boxes["box-a"].box_id]
+
+
+def test_each_box_has_its_handset_attached_and_its_line_on_the_exchange(rig: RigRunner,
+                                                                      tmp_path: Path) -> None:
+    """The rig wrote each box's sim handset and line device: the phone attached to the real box process
+    hears the box's dial tone and a PSTN call rings the box's own line."""
+    from roamline.firmware.audio.device_file import read_wav
+    from roamline.hil.content import check_tone
+
+    for box in ("box-a", "box-b"):
+        phone = rig.handset(box)
+        phone.lift()
+        time.sleep(0.3)
+        rec = tmp_path / f"{box}-dial.wav"
+        phone.record(rec, 0.6)
+        phone.hang_up()
+        assert check_tone(read_wav(rec, 8000), 8000, (350, 440), min_s=0.4).ok, box
+    mark = rig.box_log_mark("box-b")
+    bob = rig.pstn("+15550300003")
+    bob.call("+15550200002")
+    try:
+        line = rig.wait_box_event("box-b", "line.ring", mark, timeout=20)
+        assert "rings=1" in line
+    finally:
+        bob.hang_up()
+
+
+def test_a_pstn_call_rings_the_holders_handset_and_voice_flows_both_ways(rig: RigRunner,
+                                                                        tmp_path: Path) -> None:
+    """The call story's plumbing end to end: a PSTN phone calls alice's follow-me number while her card
+    is in box-a; the attached phone rings with the holder's cadence and shows the caller ID; lifting it
+    answers; a tone each way and DTMF are found at the other end by content; hanging up ends the call."""
+    from roamline.hil.voicecheck import HandsetEnd, Probe, PstnEnd, verify
+
+    insert_and_wait(rig, "box-a")
+    phone = rig.handset("box-a")
+    after = phone.status()["rings"]
+    bob = rig.pstn("+15550300003")
+    bob.call(NUMBER)
+    try:
+        ring = phone.wait_ring(after=after, bursts=2, caller_id=True, timeout=30)
+        assert ring["cadence"] == "us-dr1"
+        assert (ring["caller_id"]["number"], ring["caller_id"]["name"]) == ("15550300003", "BOB JONES")
+        phone.lift()
+        deadline = time.monotonic() + 10
+        while rig.exchange_status()["calls"][-1]["state"] != "connected":
+            assert time.monotonic() < deadline, rig.exchange_status()
+            time.sleep(0.1)
+        hs, ps = HandsetEnd(phone, "box-a", tmp_path), PstnEnd(bob, workdir=tmp_path)
+        checks = [verify(ps, hs, Probe("tone", hz=1004, seconds=1.0)),
+                  verify(hs, ps, Probe("tone", hz=1400, seconds=1.0)),
+                  verify(ps, hs, Probe("dtmf", digits="47"))]
+        assert all(c.ok for c in checks), checks
+        phone.hang_up()
+        deadline = time.monotonic() + 10
+        while rig.exchange_status()["calls"][-1]["state"] != "ended":
+            assert time.monotonic() < deadline, rig.exchange_status()
+            time.sleep(0.1)
+    finally:
+        if phone.status()["off_hook"]:
+            phone.hang_up()
+        if rig.exchange_status()["calls"][-1]["state"] != "ended":
+            bob.hang_up()

@@ -1,0 +1,1 @@
+"""The box core (sans-I/O): card-roaming lifecycle, call control, dial plan and line, in one object."""

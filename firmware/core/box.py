@@ -1,0 +1,1109 @@
+"""The box core: one sans-I/O object that owns the card-roaming lifecycle, call control and the line.
+
+``handle(event, now)`` takes a typed event (card, line, handset, link, call signalling, action results)
+and returns the actions to carry out; ``poll(now)`` runs what is due at ``deadline()``. Nothing here
+reads a clock, sleeps, or touches a device, a socket or SQLite: the runtime does, and feeds results back
+as events. So the whole box runs on a ManualClock in tests.
+
+Cards (DESIGN §6.1): insert → ReadCard → CardRead → nonce request → SignCard → register → cached
+holder. Removal wipes the holder at once and sends ``deregister`` without waiting for it (undelivered
+ones go after the next connect). After every (re)connect every present card registers again.
+Superseded / revoked cards are wiped; a revoked box drops its link and backs off.
+
+Calls (DESIGN §4.6, §6.2–6.4): the handset follows the table in ``firmware.core.calls``. Emergency
+strings go out the box's own line at their last digit — with or without a card or the cloud, whatever
+the line was doing. Other numbers need a registered holder and go to the cloud (``call.place``); with
+the cloud unreachable they leave by the box's own line, and the record waits in the outbox.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from roamline.firmware.card import events as card_ev
+from roamline.firmware.core import events as ev
+from roamline.firmware.core.calls import OFF_HOOK, Phone, PhoneTable, Trig
+from roamline.firmware.dialplan import Classified, Classifier, Collecting, DigitCollector, Kind
+from roamline.firmware.errors import UsageError
+from roamline.firmware.handset import events as hs
+from roamline.firmware.line import events as line_ev
+from roamline.wire import messages, signing
+from roamline.wire.messages import NoncePurpose, RevokedKind
+
+Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    box_id: str
+    has_line: bool = False
+    line_can_bridge: bool = False  # full duplex: a conversation can be carried (else messages only)
+    line_number: str = ""  # E.164 of the box's own line ("" if unknown)
+    refresh_s: float = 10.0
+    interdigit_s: float = 4.0
+    first_digit_s: float = 15.0
+    revoked_backoff_s: float = 300.0
+    location: dict[str, Any] | None = None
+    choice_keys: str = "2345678"  # "who is calling?" keys (chosen not to start an emergency string)
+
+
+@dataclass(slots=True)
+class Slot:
+    reader: str
+    gen: int
+    inserted_at: float
+    state: str = "reading"  # reading | read | nonce | signing | registering | registered | deferred |
+    # superseded | unusable
+    card_id: str = ""
+    cert_pem: str = ""
+    nonce: bytes = b""
+    registration_id: str = ""
+    holder: str = ""
+    numbers: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str
+    direction: str  # "in" | "out"
+    route: str  # "cloud" | "own-line" | "emergency"
+    card_id: str = ""
+    number: str = ""  # the other party (E.164 or as dialled)
+    flow_id: int | None = None
+    started: float = 0.0
+    answered: float | None = None
+    answer_inferred: bool = False
+    offer_key: str = ""
+    cadence: str = ""
+    caller: ev.CallerInfo | None = None
+
+
+@dataclass(slots=True)
+class LineUse:
+    kind: str  # "host-in" | "host-out" | "emergency" | "local"
+    call_id: str
+    state: str  # "ringing" | "answering" | "dialling" | "alerting" | "connected" | "hanging-up"
+    flow_id: int | None = None
+    key: str = ""  # the cloud's request waiting for our line.result
+    rings: int = 0
+    caller: ev.CallerInfo | None = None
+    started: float = 0.0
+    answered: float | None = None
+    inferred: bool = False
+    then_dial: str = ""  # the lifeline: dial this once the line is back on hook
+    reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
+
+
+@dataclass(slots=True)
+class _Timers:
+    refresh: float | None = None
+    waiting_tone_off: float | None = None
+
+
+class BoxCore:
+    def __init__(
+        self, config: CoreConfig, classifier: Classifier, now: float, *, new_id: Callable[[], str]
+    ) -> None:
+        self.cfg = config
+        self.classifier = classifier
+        self._new_id = new_id
+        self.slots: dict[str, Slot] = {}
+        self._gen = 0
+        self.link_up = False
+        self.location: dict[str, Any] | None = config.location  # refreshed by LocationSnapshot events
+        self.revoked = False
+        self._pending_deregisters: set[str] = set()
+        self._n = 0
+        self.phone = PhoneTable()
+        self.collector: DigitCollector | None = None
+        self.holder_card: str = ""  # the card whose holder is calling (chosen or the only one)
+        self.offers: dict[str, Call] = {}  # offered, ringing or waiting
+        self.active: Call | None = None  # the call the handset is in (or placing)
+        self.held: Call | None = None  # the other call while switching with hook flash
+        self.line: LineUse | None = None
+        self._line_caller: ev.CallerInfo | None = None
+        self.timers = _Timers(refresh=now + config.refresh_s)
+
+    # ---- queries -----------------------------------------------------------------------------------
+    def registered(self) -> list[Slot]:
+        return [s for s in self.slots.values() if s.state == "registered"]
+
+    def slot_for(self, card_id: str) -> Slot | None:
+        return next((s for s in self.slots.values() if s.card_id == card_id), None)
+
+    def deadline(self) -> float | None:
+        ts = [
+            t
+            for t in (
+                self.timers.refresh,
+                self.timers.waiting_tone_off,
+                self.collector.deadline() if self.collector else None,
+            )
+            if t is not None
+        ]
+        return min(ts) if ts else None
+
+    # ---- entry points ------------------------------------------------------------------------------
+    def handle(self, event: Event, now: float) -> list[ev.Action]:
+        out: list[ev.Action] = []
+        if isinstance(event, card_ev.CardEvent):
+            self._card(event, now, out)
+        elif isinstance(event, hs.HandsetEvent):
+            self._handset(event, now, out)
+        elif isinstance(event, line_ev.LineEvent):
+            self._line_event(event, now, out)
+        elif isinstance(event, (ev.CardRead, ev.CardSigned, ev.CardFailed)):
+            self._card_result(event, now, out)
+        elif isinstance(event, ev.LinkUp):
+            self._link_up(event, now, out)
+        elif isinstance(event, ev.LocationSnapshot):
+            self.location = event.location
+        elif isinstance(event, ev.LinkDown):
+            self.link_up = False
+            for s in self.slots.values():
+                if s.state in ("nonce", "signing", "registering"):
+                    s.state = "deferred"
+            out.append(ev.Emit("link-down", {"reason": event.reason}))
+        elif isinstance(event, ev.Reply):
+            self._reply(event, now, out)
+        elif isinstance(event, ev.RequestFailed):
+            self._failed(event, now, out)
+        elif isinstance(event, ev.Pushed):
+            self._push(event.message, now, out)
+        elif isinstance(event, ev.Offered):
+            self._offered(event, now, out)
+        elif isinstance(event, ev.Cancelled):
+            self._cancelled(event, now, out)
+        elif isinstance(event, ev.RemoteHangup):
+            self._remote_hangup(event, now, out)
+        elif isinstance(event, ev.Progress):
+            self._progress(event, now, out)
+        elif isinstance(event, ev.LineCommand):
+            self._line_command(event, now, out)
+        elif isinstance(event, ev.LineOpDone):
+            self._line_done(event, now, out)
+        else:
+            raise UsageError(f"the box core takes no {type(event).__name__}")
+        return out
+
+    def poll(self, now: float) -> list[ev.Action]:
+        out: list[ev.Action] = []
+        if self.timers.refresh is not None and now >= self.timers.refresh:
+            self.timers.refresh = now + self.cfg.refresh_s
+            ids = tuple(s.card_id for s in self.registered())
+            if ids and self.link_up:
+                out.append(ev.Request(self._key("refresh"), messages.Refresh(card_ids=ids)))
+        if self.timers.waiting_tone_off is not None and now >= self.timers.waiting_tone_off:
+            self.timers.waiting_tone_off = None
+            if self.phone.state is Phone.CONNECTED:
+                out.append(ev.PlayTone(None))
+        if self.collector is not None:
+            d = self.collector.poll(now)
+            if not isinstance(d, Collecting):
+                self._decided(d, now, out)
+        return out
+
+    def _key(self, what: str) -> str:
+        self._n += 1
+        return f"{what}:{self._n}"
+
+    # ---- cards -------------------------------------------------------------------------------------
+    def _card(self, e: card_ev.CardEvent, now: float, out: list[ev.Action]) -> None:
+        if isinstance(e, card_ev.CardInserted):
+            self._forget(e.reader, "card left", out)
+            self._gen += 1
+            self.slots[e.reader] = Slot(reader=e.reader, gen=self._gen, inserted_at=e.at)
+            out.append(ev.Emit("card-inserted", {"reader": e.reader}))
+            out.append(ev.ReadCard(e.reader, self._gen))
+        elif isinstance(e, (card_ev.CardRemoved, card_ev.ReaderLost)) and e.reader in self.slots:
+            out.append(ev.Emit("card-removed", {"reader": e.reader}))
+            slot = self._forget(e.reader, "card left", out)
+            if slot is not None and slot.registration_id and slot.state == "registered":
+                if self.link_up:
+                    out.append(
+                        ev.Request(
+                            f"dereg:{slot.card_id}:{self._key('d')}",
+                            messages.Deregister(card_id=slot.card_id),
+                        )
+                    )
+                else:
+                    self._pending_deregisters.add(slot.card_id)
+            if (
+                slot is not None
+                and self.holder_card == slot.card_id
+                and self.phone.state in (Phone.DIAL_TONE, Phone.COLLECTING)
+            ):
+                self.holder_card = ""  # new calls need another holder; a call in progress goes on
+
+    def _forget(self, reader: str, why: str, out: list[ev.Action]) -> Slot | None:
+        slot = self.slots.pop(reader, None)
+        if slot is not None and slot.card_id:
+            out.append(ev.WipeHolder(slot.card_id))
+            out.append(ev.Emit("holder-wiped", {"card_id": slot.card_id, "why": why}))
+            for call in [c for c in self.offers.values() if c.card_id == slot.card_id]:
+                if call is not self.active:
+                    self._drop_offer(call, "unknown-card", out)
+        return slot
+
+    def _card_result(
+        self, e: ev.CardRead | ev.CardSigned | ev.CardFailed, now: float, out: list[ev.Action]
+    ) -> None:
+        slot = self.slots.get(e.reader)
+        if slot is None or slot.gen != e.gen:
+            return  # the card left (or was swapped) meanwhile
+        if isinstance(e, ev.CardFailed):
+            slot.state = "unusable"
+            out.append(ev.Emit("card-unusable", {"reader": e.reader, "reason": e.reason}))
+        elif isinstance(e, ev.CardRead):
+            slot.card_id, slot.cert_pem, slot.state = e.card_id, e.cert_pem, "read"
+            out.append(ev.Emit("card-read", {"reader": e.reader, "card_id": e.card_id}))
+            self._start_register(slot, out)
+        elif slot.state == "signing":
+            slot.state = "registering"
+            out.append(
+                ev.Request(
+                    f"register:{slot.reader}:{slot.gen}",
+                    messages.Register(
+                        card_cert_pem=slot.cert_pem,
+                        card_id=slot.card_id,
+                        nonce=slot.nonce,
+                        signature=e.signature,
+                        location=self.location,
+                    ),
+                )
+            )
+
+    def _start_register(self, slot: Slot, out: list[ev.Action]) -> None:
+        if not self.link_up:
+            slot.state = "deferred"
+            out.append(
+                ev.Emit("registration-deferred", {"card_id": slot.card_id, "reason": "registry unreachable"})
+            )
+            return
+        slot.state = "nonce"
+        out.append(
+            ev.Request(
+                f"nonce:{slot.reader}:{slot.gen}", messages.NonceRequest(purpose=NoncePurpose.REGISTER)
+            )
+        )
+
+    def _link_up(self, e: ev.LinkUp, now: float, out: list[ev.Action]) -> None:
+        self.link_up = True
+        out.append(ev.Emit("link-up", {"box_id": e.box_id}))
+        out.append(ev.FlushOutbox())
+        for card_id in sorted(self._pending_deregisters):
+            out.append(ev.Request(f"dereg:{card_id}:{self._key('d')}", messages.Deregister(card_id=card_id)))
+        self._pending_deregisters.clear()
+        for slot in self.slots.values():
+            if slot.card_id and slot.state in ("read", "deferred", "registered"):
+                self._start_register(slot, out)
+
+    def _slot_by_key(self, key: str) -> Slot | None:
+        _head, _, rest = key.partition(":")
+        reader, _, gen = rest.rpartition(":")
+        slot = self.slots.get(reader)
+        return slot if slot is not None and str(slot.gen) == gen else None
+
+    def _reply(self, e: ev.Reply, now: float, out: list[ev.Action]) -> None:
+        kind = e.key.partition(":")[0]
+        msg = e.message
+        if kind == "nonce":
+            slot = self._slot_by_key(e.key)
+            if slot is None or slot.state != "nonce" or not isinstance(msg, messages.NonceIssued):
+                return
+            slot.nonce, slot.state = msg.nonce, "signing"
+            out.append(
+                ev.SignCard(
+                    slot.reader,
+                    slot.gen,
+                    signing.registration_digest(msg.nonce, self.cfg.box_id, slot.card_id),
+                )
+            )
+        elif kind == "register":
+            slot = self._slot_by_key(e.key)
+            if slot is None or not isinstance(msg, messages.Registered):
+                return
+            slot.state, slot.registration_id = "registered", msg.registration_id
+            slot.holder, slot.numbers = msg.holder, tuple(msg.numbers)
+            out.append(
+                ev.CacheHolder(
+                    slot.card_id, {"holder": msg.holder, "numbers": list(msg.numbers), **msg.profile}
+                )
+            )
+            out.append(
+                ev.Emit(
+                    "registered",
+                    {
+                        "card_id": slot.card_id,
+                        "holder": msg.holder,
+                        "numbers": list(msg.numbers),
+                        "insert_to_routable_ms": round((now - slot.inserted_at) * 1000, 2),
+                    },
+                )
+            )
+        elif kind == "dereg":
+            out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
+        elif kind == "refresh" and isinstance(msg, messages.Refreshed):
+            for slot in self.slots.values():
+                if slot.card_id in msg.missing and slot.state == "registered":
+                    slot.registration_id = ""
+                    self._start_register(slot, out)
+
+    def _failed(self, e: ev.RequestFailed, now: float, out: list[ev.Action]) -> None:
+        kind = e.key.partition(":")[0]
+        if kind in ("nonce", "register"):
+            slot = self._slot_by_key(e.key)
+            if slot is None:
+                return
+            if e.unreachable:
+                slot.state = "deferred"
+                out.append(ev.Emit("registration-deferred", {"card_id": slot.card_id, "reason": e.reason}))
+            else:
+                slot.state = "unusable"
+                out.append(ev.Emit("registration-refused", {"card_id": slot.card_id, "reason": e.reason}))
+        elif kind == "dereg":
+            card_id = e.key.split(":")[1]
+            if e.unreachable and self.slot_for(card_id) is None:
+                self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
+        elif kind == "place":
+            call_id = e.key.split(":")[1]
+            if self.active is not None and self.active.call_id == call_id:
+                if e.unreachable and self._line_free():
+                    self._dial_out_own_line(self.active, now, out, reason="cloud unreachable")
+                else:
+                    self._fail(out, "reorder", prompt="cloud-unreachable" if e.unreachable else "refused")
+
+    def _push(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
+        if isinstance(msg, messages.Superseded):
+            for s in self.slots.values():
+                if s.card_id == msg.card_id and s.state != "superseded":
+                    s.state, s.registration_id = "superseded", ""
+                    out.append(ev.Emit("superseded", {"card_id": msg.card_id}))
+                    out.append(ev.WipeHolder(s.card_id))
+                    out.append(ev.Emit("holder-wiped", {"card_id": s.card_id, "why": "registered elsewhere"}))
+        elif isinstance(msg, messages.Revoked):
+            out.append(ev.Emit("revoked", {"what": str(msg.kind), "id": msg.id}))
+            if msg.kind is RevokedKind.BOX and msg.id == self.cfg.box_id:
+                self.revoked = True
+                for s in self.slots.values():
+                    if s.card_id:
+                        s.state, s.registration_id = "superseded", ""
+                        out.append(ev.WipeHolder(s.card_id))
+                out.append(ev.DropLink("box revoked", self.cfg.revoked_backoff_s))
+                return
+            for s in self.slots.values():
+                if s.card_id == msg.id:
+                    s.state, s.registration_id = "superseded", ""
+                    out.append(ev.WipeHolder(s.card_id))
+                    out.append(ev.Emit("holder-wiped", {"card_id": s.card_id, "why": "card revoked"}))
+        elif isinstance(msg, messages.HolderProfile):
+            for s in self.slots.values():
+                if s.card_id == msg.card_id and s.state == "registered":
+                    out.append(ev.CacheHolder(s.card_id, msg.profile))
+        else:
+            out.append(ev.Emit("push-ignored", {"type": msg.TYPE}))
+
+    # ---- the handset -------------------------------------------------------------------------------
+    def _handset(self, e: hs.HandsetEvent, now: float, out: list[ev.Action]) -> None:
+        st = self.phone.state
+        if isinstance(e, hs.OffHook):
+            if st is Phone.RINGING:
+                self._answer(now, out)
+            elif st is Phone.IDLE:
+                self._lift(now, out)
+        elif isinstance(e, hs.OnHook):
+            if st in OFF_HOOK:
+                self._hang_up(now, out)
+        elif isinstance(e, hs.Digit):
+            if st in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
+                self._digit(e.digit, now, out)
+            elif st is Phone.CONNECTED and self.active is not None:
+                self.phone.fire(Trig.DIGIT)
+                if self.active.route == "cloud":
+                    out.append(ev.CallSignal("call.dtmf", self.active.call_id, fields={"digits": e.digit}))
+        elif isinstance(e, hs.HookFlash) and st is Phone.CONNECTED:
+            self._flash(now, out)
+        # RingTrip / RingDone / CallerIdSent / MessageWaitingSent: nothing to decide
+
+    def _lift(self, now: float, out: list[ev.Action]) -> None:
+        regs = self.registered()
+        self.collector = DigitCollector(
+            self.classifier, now, interdigit_s=self.cfg.interdigit_s, first_digit_s=self.cfg.first_digit_s
+        )
+        if len(regs) > 1:
+            self.phone.fire(Trig.LIFT_CHOOSE)
+            self.holder_card = ""
+            out.append(ev.PlayPrompt(f"choose-holder-{len(regs)}"))
+        else:
+            self.phone.fire(Trig.LIFT)
+            self.holder_card = regs[0].card_id if regs else ""
+            out.append(ev.PlayTone("dial"))
+        out.append(ev.Emit("off-hook", {"cards": len(regs)}))
+
+    def _choices(self) -> dict[str, Slot]:
+        regs = sorted(self.registered(), key=lambda s: s.reader)
+        return dict(zip(self.cfg.choice_keys, regs, strict=False))
+
+    def _digit(self, key: str, now: float, out: list[ev.Action]) -> None:
+        st = self.phone.state
+        if st is Phone.CHOOSING:
+            chosen = self._choices().get(key)
+            if chosen is not None:
+                self.phone.fire(Trig.CHOSEN)
+                self.holder_card = chosen.card_id
+                out.append(ev.PlayTone("dial"))
+                out.append(ev.Emit("holder-chosen", {"card_id": chosen.card_id, "holder": chosen.holder}))
+                return
+        if st is Phone.FAILED or self.collector is None or self.collector.decided is not None:
+            self.collector = DigitCollector(
+                self.classifier, now, interdigit_s=self.cfg.interdigit_s, first_digit_s=self.cfg.first_digit_s
+            )
+        if st in (Phone.DIAL_TONE, Phone.FAILED, Phone.CHOOSING):
+            out.append(ev.PlayTone(None))
+        self.phone.fire(Trig.DIGIT)
+        d = self.collector.key(key, now)
+        if not isinstance(d, Collecting):
+            self._decided(d, now, out)
+
+    def _decided(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        self.collector = None
+        if self.phone.state is Phone.DIAL_TONE:  # the first-digit timeout
+            self._fail(out, "reorder")
+            return
+        if d.is_emergency:
+            self._emergency(d, now, out)
+        elif d.kind is Kind.NUMBER:
+            assert d.e164 is not None
+            self._place(d.e164, d.dialled, now, out)
+        elif d.kind in (Kind.LOCATION, Kind.FEATURE, Kind.PERSONAL):
+            out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
+            self._fail(out, "reorder", prompt="not-available")
+        else:
+            out.append(ev.Emit("dial-invalid", {"dialled": d.dialled, "reason": d.reason}))
+            self._fail(out, "reorder")
+
+    def _fail(self, out: list[ev.Action], tone: str, prompt: str | None = None) -> None:
+        if self.phone.can(Trig.FAIL):
+            self.phone.fire(Trig.FAIL)
+        out.append(ev.Connect("handset", None))
+        if prompt is not None:
+            out.append(ev.PlayPrompt(prompt))
+        out.append(ev.PlayTone(tone))
+
+    # ---- emergency: the lifeline ---------------------------------------------------------------------
+    def _emergency(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        call = Call(
+            call_id=self._new_id(),
+            direction="out",
+            route="emergency",
+            card_id=self.holder_card,
+            number=d.dialled,
+            started=now,
+        )
+        self.phone.fire(Trig.ROUTE)
+        self.active = call
+        out.append(
+            ev.Emit(
+                "emergency.dialled",
+                {
+                    "number": d.dialled,
+                    "call_id": call.call_id,
+                    "route": "own-line" if self.cfg.has_line else "cloud",
+                },
+            )
+        )
+        out.append(
+            ev.Enqueue(
+                "emergency",
+                {
+                    "call_id": call.call_id,
+                    "number": d.dialled,
+                    "box_id": self.cfg.box_id,
+                    "at": now,
+                    "location": self.location,
+                },
+                key=f"emergency:{call.call_id}",
+            )
+        )
+        if self.cfg.has_line:
+            line = self.line
+            if line is not None and line.kind != "emergency":
+                # whatever the line was doing gives way (a host call for someone else, a local call)
+                line.then_dial = d.dialled
+                self._line_hangup(line, "emergency", out)
+                self.line = LineUse("emergency", call.call_id, "hanging-up", started=now, then_dial=d.dialled)
+                return
+            self.line = LineUse("emergency", call.call_id, "dialling", started=now)
+            out.append(ev.LineDo("dial", d.dialled))
+        else:
+            # no own line: the cloud's emergency route (DESIGN §4.6(1)); later issues give it a PIDF-LO
+            out.append(
+                ev.CallSignal(
+                    "call.place",
+                    call.call_id,
+                    key=f"place:{call.call_id}",
+                    fields={"card_id": self.holder_card, "number": d.dialled, "emergency": True},
+                )
+            )
+
+    # ---- outgoing calls --------------------------------------------------------------------------------
+    def _line_free(self) -> bool:
+        return self.cfg.has_line and self.line is None
+
+    def _place(self, e164: str, dialled: str, now: float, out: list[ev.Action]) -> None:
+        holder = self.holder_card if self.slot_for(self.holder_card) is not None else ""
+        if not holder or self.slot_for(holder) is None or self.slot_for(holder).state != "registered":  # type: ignore[union-attr]
+            out.append(ev.Emit("call-refused", {"number": e164, "reason": "no card"}))
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        call = Call(
+            call_id=self._new_id(), direction="out", route="cloud", card_id=holder, number=e164, started=now
+        )
+        self.phone.fire(Trig.ROUTE)
+        self.active = call
+        if self.link_up:
+            out.append(
+                ev.CallSignal(
+                    "call.place",
+                    call.call_id,
+                    key=f"place:{call.call_id}",
+                    fields={"card_id": holder, "number": e164},
+                )
+            )
+            out.append(ev.Emit("call.placing", {"number": e164, "call_id": call.call_id}))
+        elif self._line_free():
+            self._dial_out_own_line(call, now, out, reason="cloud unreachable")
+        else:
+            self._fail(out, "reorder", prompt="cloud-unreachable")
+
+    def _dial_out_own_line(self, call: Call, now: float, out: list[ev.Action], *, reason: str) -> None:
+        call.route = "own-line"
+        self.line = LineUse("local", call.call_id, "dialling", started=now)
+        out.append(ev.LineDo("dial", self._dial_string(call.number)))
+        out.append(
+            ev.Emit(
+                "call.placing",
+                {"number": call.number, "call_id": call.call_id, "route": "own-line", "why": reason},
+            )
+        )
+
+    def _dial_string(self, number: str) -> str:
+        """What the modem dials for an E.164 number: at home the trunk prefix and the national number
+        (1 + ten digits in the NANP, 0 + national elsewhere: valid from any line of the country), else
+        the international prefix and the digits."""
+        if not number.startswith("+"):
+            return number
+        import phonenumbers
+
+        plan = self.classifier.plan
+        try:
+            n = phonenumbers.parse(number, None)
+        except phonenumbers.NumberParseException:
+            return number.lstrip("+")
+        if n.country_code != phonenumbers.country_code_for_region(plan.country):
+            return plan.international_prefix + number[1:]
+        return plan.trunk_prefix + str(n.national_number)
+
+    def _progress(self, e: ev.Progress, now: float, out: list[ev.Action]) -> None:
+        call = self._call(e.call_id)
+        if call is None:
+            return
+        st = self.phone.state
+        if e.state == "placed":
+            call.flow_id = e.flow_id
+        elif e.state == "own-line":
+            if self._line_free():
+                self._dial_out_own_line(call, now, out, reason="cloud chose own line")
+            else:
+                self._fail(out, "busy")
+        elif e.state == "ringing" and st in (Phone.ROUTING, Phone.ALERTING):
+            self.phone.fire(Trig.RINGBACK)
+            out.append(ev.PlayTone("ringback"))
+        elif e.state == "answered":
+            if e.flow_id is not None:
+                call.flow_id = e.flow_id
+            if call is self.active and st in (Phone.ROUTING, Phone.ALERTING, Phone.ANSWERING):
+                self.phone.fire(Trig.ANSWERED)
+                call.answered = now
+                out.append(ev.PlayTone(None))
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
+                out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
+            elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
+                self.phone.fire(Trig.ANSWERED)
+                call.answered = now
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
+        elif e.state in ("busy", "refused", "ended", "answered-elsewhere", "gone"):
+            if call is self.active and st in (
+                Phone.ROUTING,
+                Phone.ALERTING,
+                Phone.ANSWERING,
+                Phone.CONNECTED,
+            ):
+                tone = "busy" if e.state == "busy" else "reorder"
+                prompt = f"refused-{e.reason}" if e.state == "refused" and e.reason else None
+                out.append(
+                    ev.Emit(
+                        "call.ended",
+                        {"call_id": call.call_id, "number": call.number, "reason": e.reason or e.state},
+                    )
+                )
+                self._record(call, now, e.reason or e.state, out)
+                self.active = None
+                if st is Phone.CONNECTED:
+                    self.phone.fire(Trig.FAR_END)
+                    out.append(ev.Connect("handset", None))
+                    out.append(ev.PlayTone(tone))
+                else:
+                    self._fail(out, tone, prompt=prompt)
+            elif call is self.held:
+                self.held = None
+
+    def _call(self, call_id: str) -> Call | None:
+        for c in (self.active, self.held, *self.offers.values()):
+            if c is not None and c.call_id == call_id:
+                return c
+        return None
+
+    # ---- incoming calls -----------------------------------------------------------------------------------
+    def _offered(self, e: ev.Offered, now: float, out: list[ev.Action]) -> None:
+        slot = self.slot_for(e.card_id)
+        st = self.phone.state
+        if slot is None or slot.state != "registered":
+            out.append(
+                ev.CallSignal("offer.declined", e.call_id, key=e.key, fields={"reason": "unknown-card"})
+            )
+            return
+        call = Call(
+            call_id=e.call_id,
+            direction="in",
+            route="cloud",
+            card_id=e.card_id,
+            number=e.caller.number or "",
+            flow_id=e.flow_id,
+            started=now,
+            offer_key=e.key,
+            cadence=e.cadence,
+            caller=e.caller,
+        )
+        if st in (Phone.IDLE, Phone.RINGING):
+            first = st is Phone.IDLE
+            self.phone.fire(Trig.OFFER)
+            self.offers[e.call_id] = call
+            if first:
+                out.append(ev.RingHandset(e.cadence, e.caller))
+            out.append(ev.CallSignal("offer.ringing", e.call_id, key=e.key))
+            out.append(
+                ev.Emit(
+                    "call.ringing",
+                    {
+                        "call_id": e.call_id,
+                        "number": e.number,
+                        "cadence": e.cadence,
+                        "caller_number": e.caller.number,
+                        "caller_name": e.caller.name,
+                        "holder": slot.holder,
+                    },
+                )
+            )
+        elif (
+            st is Phone.CONNECTED
+            and self.held is None
+            and not any(c is not self.active for c in self.offers.values())
+        ):
+            self.phone.fire(Trig.OFFER)
+            self.offers[e.call_id] = call
+            self.timers.waiting_tone_off = now + 0.6
+            out.append(ev.PlayTone("call_waiting"))
+            out.append(ev.CallSignal("offer.ringing", e.call_id, key=e.key))
+            out.append(ev.Emit("call.waiting", {"call_id": e.call_id, "caller_number": e.caller.number}))
+        else:
+            out.append(ev.CallSignal("offer.declined", e.call_id, key=e.key, fields={"reason": "busy"}))
+
+    def _drop_offer(self, call: Call, reason: str, out: list[ev.Action]) -> None:
+        self.offers.pop(call.call_id, None)
+        out.append(ev.CallSignal("call.reject", call.call_id, fields={"reason": reason}))
+        self._after_offer_gone(out)
+
+    def _after_offer_gone(self, out: list[ev.Action]) -> None:
+        if self.phone.state is Phone.RINGING:
+            if self.offers:
+                self.phone.fire(Trig.CANCEL_ONE)
+                first = next(iter(self.offers.values()))
+                out.append(ev.RingHandset(first.cadence, first.caller))
+            else:
+                self.phone.fire(Trig.CANCEL_LAST)
+                out.append(ev.StopRinging())
+
+    def _cancelled(self, e: ev.Cancelled, now: float, out: list[ev.Action]) -> None:
+        out.append(ev.CallSignal("ack", e.call_id, key=e.key))
+        call = self.offers.pop(e.call_id, None)
+        if call is None:
+            return
+        out.append(ev.Emit("call.cancelled", {"call_id": e.call_id, "reason": e.reason}))
+        if self.phone.state is Phone.ANSWERING and call is self.active:
+            self.active = None
+            self._fail(out, "reorder")
+            return
+        self._after_offer_gone(out)
+
+    def _answer(self, now: float, out: list[ev.Action]) -> None:
+        call = next(iter(self.offers.values()))
+        self.phone.fire(Trig.LIFT_ANSWER)
+        self.active = call
+        out.append(ev.StopRinging())
+        out.append(
+            ev.CallSignal(
+                "call.answer", call.call_id, key=f"answer:{call.call_id}", fields={"card_id": call.card_id}
+            )
+        )
+        for other in [c for c in self.offers.values() if c is not call]:
+            self._drop_offer(other, "busy", out)
+        self.offers.pop(call.call_id, None)
+
+    def _flash(self, now: float, out: list[ev.Action]) -> None:
+        self.phone.fire(Trig.FLASH)
+        waiting = next((c for c in self.offers.values() if c is not self.active), None)
+        if waiting is not None:  # take the waiting call; the first one is held
+            self.offers.pop(waiting.call_id, None)
+            self.held, self.active = self.active, waiting
+            self.timers.waiting_tone_off = None
+            out.append(ev.PlayTone(None))
+            out.append(
+                ev.CallSignal(
+                    "call.answer",
+                    waiting.call_id,
+                    key=f"answer:{waiting.call_id}",
+                    fields={"card_id": waiting.card_id},
+                )
+            )
+            out.append(ev.Emit("call.switched", {"to": waiting.call_id}))
+        elif self.held is not None:
+            self.held, self.active = self.active, self.held
+            assert self.active is not None
+            out.append(ev.Connect("handset", f"flow:{self.active.flow_id}", self.active.call_id))
+            out.append(ev.Emit("call.switched", {"to": self.active.call_id}))
+
+    def _remote_hangup(self, e: ev.RemoteHangup, now: float, out: list[ev.Action]) -> None:
+        out.append(ev.CallSignal("ack", e.call_id, key=e.key))
+        call = self._call(e.call_id)
+        if call is None:
+            return
+        out.append(
+            ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": e.reason})
+        )
+        self._record(call, now, e.reason, out)
+        if call is self.held:
+            self.held = None
+        elif call is self.active:
+            self.active = None
+            if self.held is not None:  # back to the held call
+                self.active, self.held = self.held, None
+                out.append(ev.Connect("handset", f"flow:{self.active.flow_id}", self.active.call_id))
+            elif self.phone.can(Trig.FAR_END):
+                self.phone.fire(Trig.FAR_END)
+                out.append(ev.Connect("handset", None))
+                out.append(ev.PlayTone("reorder"))
+            else:
+                self._fail(out, "reorder")
+        else:
+            self.offers.pop(call.call_id, None)
+            self._after_offer_gone(out)
+
+    def _hang_up(self, now: float, out: list[ev.Action]) -> None:
+        self.phone.fire(Trig.HANG_UP)
+        self.collector = None
+        self.holder_card = ""
+        out.append(ev.PlayTone(None))
+        out.append(ev.Connect("handset", None))
+        for call in [c for c in (self.active, self.held) if c is not None]:
+            if call.route == "cloud":
+                out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
+            elif self.line is not None and self.line.call_id == call.call_id:
+                self._line_hangup(self.line, "local-hangup", out)
+            out.append(
+                ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": "hangup"})
+            )
+            self._record(call, now, "hangup", out)
+        self.active = self.held = None
+        for call in list(self.offers.values()):  # a waiting call nobody took
+            self._drop_offer(call, "busy", out)
+        out.append(ev.Emit("on-hook", {}))
+
+    def _record(self, call: Call, now: float, reason: str, out: list[ev.Action]) -> None:
+        payload = {
+            "call_id": call.call_id,
+            "box_id": self.cfg.box_id,
+            "direction": call.direction,
+            "route": call.route,
+            "card_id": call.card_id,
+            "number": call.number,
+            "started": call.started,
+            "answered": call.answered,
+            "ended": now,
+            "duration_s": round(now - call.answered, 3) if call.answered is not None else 0.0,
+            "answer_inferred": call.answer_inferred,
+            "reason": reason,
+        }
+        out.append(ev.Enqueue("call.record", payload, key=f"call:{call.call_id}:{self.cfg.box_id}"))
+
+    # ---- the box's own line -------------------------------------------------------------------------------
+    def _line_hangup(self, line: LineUse, reason: str, out: list[ev.Action]) -> None:
+        if line.state != "hanging-up":
+            line.state = "hanging-up"
+            out.append(ev.LineDo("hangup"))
+            out.append(ev.Connect("line", None))
+            if line.kind in ("host-in", "host-out"):
+                out.append(
+                    ev.CallSignal(
+                        "line.state",
+                        line.call_id,
+                        fields={
+                            "state": "line-lost" if reason == "emergency" else "far-end-hangup",
+                            "detail": reason,
+                        },
+                    )
+                )
+
+    def _line_event(self, e: line_ev.LineEvent, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        if isinstance(e, line_ev.CallerIdReceived):
+            c = e.caller_id
+            reasons = {"P": "private", "O": "unavailable"}
+            absent = reasons.get(str(c.number_absent)) if c.number_absent else None
+            self._line_caller = ev.CallerInfo(c.number, c.name, absent)
+            if line is not None and line.kind == "host-in" and line.state == "ringing" and line.reported \
+                    and line.caller is not None:
+                # caller ID again while "still ringing": the first caller gave up and a new call rings
+                # before the modem's ring-gap timeout could tell (the line reports a new call's caller ID)
+                out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "caller-gone",
+                                                                              "detail": "new call"}))
+                self.line = line = LineUse("host-in", self._new_id(), "ringing", started=now,
+                                           caller=self._line_caller, rings=1)
+                self._report_ring(line, out)
+            elif line is not None and line.kind == "host-in":
+                line.caller = self._line_caller
+                if line.state == "ringing" and line.rings and not line.reported:
+                    self._report_ring(line, out)  # the caller ID the first ring waited for
+        elif isinstance(e, line_ev.Ring):
+            if line is None:
+                self.line = line = LineUse(
+                    "host-in", self._new_id(), "ringing", started=now, caller=self._line_caller
+                )
+            if line.kind == "host-in" and line.state == "ringing":
+                line.rings = e.count
+                # Caller ID comes between the first and second ring (US) or before the first (UK): the
+                # cloud offers the call once, so the first report waits for it until the second ring.
+                if line.reported or line.caller is not None or e.count >= 2:
+                    self._report_ring(line, out)
+                else:
+                    out.append(ev.Emit("line.ring-held", {"call_id": line.call_id, "why": "caller ID"}))
+        elif isinstance(e, line_ev.AnswerInferred):
+            if line is not None and line.state in ("alerting", "dialling"):
+                line.state, line.answered, line.inferred = "connected", now, True
+                self._line_connected(line, now, out)
+        elif isinstance(e, (line_ev.Ringback,)):
+            if line is not None and line.kind == "local" and self.phone.state is Phone.ROUTING:
+                self.phone.fire(Trig.RINGBACK)
+                out.append(ev.PlayTone("ringback"))
+            if line is not None and line.kind == "host-out":
+                out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "ringback"}))
+        elif isinstance(e, line_ev.CallEnded):
+            self._line_ended(e.reason, now, out)
+
+    def _report_ring(self, line: LineUse, out: list[ev.Action]) -> None:
+        caller = line.caller or ev.CallerInfo(absent="unavailable")
+        line.reported = True
+        out.append(ev.Emit("line.ring", {"call_id": line.call_id, "rings": line.rings,
+                                         "caller_number": caller.number, "caller_name": caller.name}))
+        if self.link_up:
+            out.append(ev.CallSignal("line.ring", line.call_id, key=f"ring:{line.call_id}:{line.rings}",
+                                     fields={"line": self.cfg.line_number, "rings": line.rings,
+                                             "caller": caller}))
+
+    def _line_connected(self, line: LineUse, now: float, out: list[ev.Action]) -> None:
+        if line.kind == "host-out":
+            out.append(
+                ev.CallSignal(
+                    "line.state", line.call_id, fields={"state": "answered", "inferred": line.inferred}
+                )
+            )
+        elif (
+            line.kind in ("local", "emergency")
+            and self.active is not None
+            and self.active.call_id == line.call_id
+        ):
+            self.active.answered, self.active.answer_inferred = now, line.inferred
+            if self.phone.state in (Phone.ROUTING, Phone.ALERTING):
+                self.phone.fire(Trig.ANSWERED)
+                out.append(ev.PlayTone(None))
+
+    def _line_ended(self, reason: str, now: float, out: list[ev.Action]) -> None:
+        line, self.line = self.line, None
+        self._line_caller = None
+        if line is None:
+            return
+        out.append(ev.Connect("line", None))
+        out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
+        if line.kind in ("host-in", "host-out") and line.state != "hanging-up":
+            state = (
+                "caller-gone"
+                if line.state == "ringing"
+                else (
+                    "busy" if reason == "busy" else "no-answer" if reason == "no-answer" else "far-end-hangup"
+                )
+            )
+            out.append(ev.CallSignal("line.state", line.call_id, fields={"state": state, "detail": reason}))
+        if line.kind in ("host-in", "host-out"):
+            out.append(
+                ev.Enqueue(
+                    "line.record",
+                    {
+                        "call_id": line.call_id,
+                        "box_id": self.cfg.box_id,
+                        "kind": line.kind,
+                        "line": self.cfg.line_number,
+                        "started": line.started,
+                        "answered": line.answered,
+                        "ended": now,
+                        "answer_inferred": line.inferred,
+                        "reason": reason,
+                    },
+                    key=f"line:{line.call_id}:{self.cfg.box_id}",
+                )
+            )
+        if line.then_dial:
+            self.line = LineUse(
+                "emergency", self.active.call_id if self.active else self._new_id(), "dialling", started=now
+            )
+            out.append(ev.LineDo("dial", line.then_dial))
+            return
+        if (
+            line.kind in ("local", "emergency")
+            and self.active is not None
+            and self.active.call_id == line.call_id
+        ):
+            call, self.active = self.active, None
+            out.append(
+                ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
+            )
+            self._record(call, now, reason, out)
+            tone = "busy" if reason == "busy" else "reorder"
+            if self.phone.state is Phone.CONNECTED:
+                self.phone.fire(Trig.FAR_END)
+                out.append(ev.Connect("handset", None))
+                out.append(ev.PlayTone(tone))
+            else:
+                self._fail(out, tone)
+
+    def _line_command(self, e: ev.LineCommand, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        if not self.cfg.has_line:
+            out.append(
+                ev.CallSignal(
+                    "line.result", e.call_id, key=e.key, fields={"result": "error", "detail": "no line"}
+                )
+            )
+            return
+        if e.op in ("answer", "dial") and not self.cfg.line_can_bridge:
+            out.append(
+                ev.CallSignal(
+                    "line.result",
+                    e.call_id,
+                    key=e.key,
+                    fields={"result": "half-duplex", "detail": "this modem cannot bridge a conversation"},
+                )
+            )
+            out.append(ev.Emit("line.half-duplex", {"call_id": e.call_id, "op": e.op}))
+            return
+        if e.op == "answer":
+            if line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
+                out.append(
+                    ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "caller-gone"})
+                )
+                return
+            line.state, line.key, line.flow_id = "answering", e.key, e.flow_id
+            out.append(ev.LineDo("answer"))
+        elif e.op == "dial":
+            if line is not None:
+                out.append(ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "busy"}))
+                return
+            self.line = LineUse("host-out", e.call_id, "dialling", flow_id=e.flow_id, key=e.key, started=now)
+            out.append(ev.LineDo("dial", self._dial_string(e.number)))
+        elif e.op == "hangup":
+            if line is not None and line.call_id == e.call_id and line.kind in ("host-in", "host-out"):
+                line.key = e.key
+                self._line_hangup(line, "cloud", out)
+            else:
+                out.append(ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "hung-up"}))
+        else:
+            raise UsageError(f"no line operation {e.op!r}")
+
+    def _line_done(self, e: ev.LineOpDone, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        if line is None:
+            return
+        if e.op == "answer" and line.state == "answering":
+            if e.ok:
+                line.state, line.answered = "connected", now
+                out.append(
+                    ev.CallSignal("line.result", line.call_id, key=line.key, fields={"result": "answered"})
+                )
+                out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
+            else:
+                out.append(
+                    ev.CallSignal(
+                        "line.result",
+                        line.call_id,
+                        key=line.key,
+                        fields={"result": "error", "detail": e.result},
+                    )
+                )
+        elif e.op == "dial" and line.state == "dialling":
+            if line.kind == "host-out":
+                out.append(
+                    ev.CallSignal(
+                        "line.result",
+                        line.call_id,
+                        key=line.key,
+                        fields={
+                            "result": "dialled"
+                            if e.ok
+                            else ("no-dialtone" if "dialtone" in e.result else "error"),
+                            "detail": e.result,
+                        },
+                    )
+                )
+                if e.ok:
+                    line.state = "alerting"
+                    out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
+            elif e.ok:  # local or emergency: the handset talks to the line directly
+                line.state = "alerting"
+                out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind,
+                                                    "bridged": self.cfg.line_can_bridge}))
+                if self.cfg.line_can_bridge:
+                    out.append(ev.Connect("handset", "line"))
+                if line.kind == "emergency" and self.phone.state is Phone.ROUTING:
+                    # the exchange connects an emergency call without ringback as we know it: talk now
+                    self.phone.fire(Trig.ANSWERED)
+                    if self.active is not None:
+                        self.active.answered = now
+        elif e.op == "hangup" and line.state == "hanging-up":
+            # the line bridge reports the events an operation caused before its LineOpDone, so a line
+            # still hanging up here never reported CallEnded (it was idle already): finish it now
+            if line.key:
+                out.append(
+                    ev.CallSignal("line.result", line.call_id, key=line.key, fields={"result": "hung-up"})
+                )
+                line.key = ""
+            self._line_ended("local-hangup", now, out)
+
+
+def replace_config(core: BoxCore, **changes: Any) -> None:
+    """Change the core's configuration (e.g. the line's duplex once the modem is identified)."""
+    core.cfg = dataclasses.replace(core.cfg, **changes)
+
+
+__all__ = ["BoxCore", "Call", "CoreConfig", "LineUse", "Slot", "replace_config"]

@@ -1,0 +1,85 @@
+"""Spoken prompts: made with espeak-ng (+ sox to 8 kHz) at set-up into the box's data dir, read at start.
+
+A prompt is never silence: a missing prompt file is a start-up error naming it, and making them needs
+``espeak-ng`` and ``sox`` on the PATH (``scripts/bootstrap.sh`` installs both).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import wave
+from pathlib import Path
+from typing import Any
+
+from roamline.firmware.errors import UsageError
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh")
+
+
+def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
+    out = {
+        "insert-card": "Please insert your card to make this call.",
+        "not-available": "This service is not available yet.",
+        "cloud-unreachable": "The service cannot be reached. Please try again later.",
+        "refused": "Your call cannot be completed.",
+        "refused-no-route": "There is no line for this number. Your call cannot be completed.",
+        "refused-no-rights": "You may not call this number from here.",
+        "refused-not-reachable": "The person you are calling cannot be reached.",
+        "refused-unknown-card": "Your card is not registered here. Please take it out and insert it again.",
+        "refused-line-busy": "All lines are busy. Please try again later.",
+        "refused-no-dialtone": "The line is out of service. Please try again later.",
+        "refused-line-error": "The line failed. Please try again later.",
+        "refused-duplicate-call": "Your call cannot be completed.",
+        "half-duplex": "This line cannot carry a conversation.",
+    }
+    for n in range(2, max_slots + 1):
+        keys = range(min(n, len(choice_keys)))
+        parts = [f"For the {ORDINALS[i]} card, press {choice_keys[i]}." for i in keys]
+        out[f"choose-holder-{n}"] = "Who is calling? " + " ".join(parts)
+    return out
+
+
+def ensure_prompts(folder: Path, *, choice_keys: str, max_slots: int, voice: str = "en-us") -> list[str]:
+    """Make every prompt that is missing in ``folder``; returns the names made."""
+    want = texts(choice_keys, max_slots)
+    missing = [n for n in want if not (folder / f"{n}.wav").is_file()]
+    if not missing:
+        return []
+    espeak, sox = shutil.which("espeak-ng"), shutil.which("sox")
+    if espeak is None or sox is None:
+        raise UsageError(f"prompts missing in {folder} ({', '.join(missing[:3])}…) and espeak-ng/sox are not "
+                         "installed to make them (run scripts/bootstrap.sh)")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        raw, final = folder / f"{name}.raw.wav", folder / f"{name}.wav"
+        try:
+            subprocess.run([espeak, "-v", voice, "-s", "150", "-w", str(raw), want[name]], check=True,
+                           capture_output=True, timeout=30)
+            subprocess.run([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", str(final)], check=True,
+                           capture_output=True, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+            raise UsageError(f"cannot make prompt {name}: {exc}") from None
+        finally:
+            raw.unlink(missing_ok=True)
+    return missing
+
+
+def load_prompts(folder: Path, names: list[str]) -> dict[str, Any]:
+    """The prompts as int16 arrays at 8 kHz; UsageError naming the first that is missing or silent."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for name in names:
+        path = folder / f"{name}.wav"
+        try:
+            with wave.open(str(path), "rb") as w:
+                if w.getframerate() != 8000 or w.getsampwidth() != 2 or w.getnchannels() != 1:
+                    raise UsageError(f"prompt {path}: must be 8 kHz 16-bit mono")
+                x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
+        except (OSError, wave.Error) as exc:
+            raise UsageError(f"prompt {path}: {exc}") from None
+        if len(x) < 800 or int(np.abs(x).max()) < 300:
+            raise UsageError(f"prompt {path}: silent or too short")
+        out[name] = x
+    return out

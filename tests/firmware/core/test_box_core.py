@@ -1,0 +1,507 @@
+"""The box core on a manual clock: card roaming, call control, the lifeline — no I/O at all."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from roamline.firmware.callerid.codec import CallerId
+from roamline.firmware.card.events import CardInserted, CardRemoved
+from roamline.firmware.core import events as ev
+from roamline.firmware.core.box import BoxCore, CoreConfig
+from roamline.firmware.core.calls import IllegalTransition, Phone, PhoneTable, Trig
+from roamline.firmware.dialplan import Classifier, load_plan
+from roamline.firmware.handset.events import Digit, HookFlash, OffHook, OnHook
+from roamline.firmware.line import events as line_ev
+from roamline.wire import messages, signing
+from roamline.wire.clock import ManualClock
+from roamline.wire.messages import NoncePurpose, RevokedKind
+
+BOX = "b" * 32
+CARDS = ["c" * 32, "d" * 32]
+
+
+class Rig:
+    """A core plus the manual clock; ``do`` feeds an event and keeps every action."""
+
+    def __init__(self, *, has_line: bool = True, bridge: bool = True, country: str = "US") -> None:
+        self.clock = ManualClock()
+        ids = (f"call-{i:04d}" for i in itertools.count())
+        self.core = BoxCore(
+            CoreConfig(box_id=BOX, has_line=has_line, line_can_bridge=bridge, line_number="+12175551000"),
+            Classifier(load_plan(country), line_number="+12175551000"),
+            self.clock.monotonic(),
+            new_id=lambda: next(ids),
+        )
+        self.actions: list[ev.Action] = []
+
+    @property
+    def now(self) -> float:
+        return self.clock.monotonic()
+
+    def do(self, event: Any) -> list[ev.Action]:
+        out = self.core.handle(event, self.now)
+        self.actions += out
+        return out
+
+    def tick(self, s: float) -> list[ev.Action]:
+        self.clock.advance(s)
+        out = self.core.poll(self.now)
+        self.actions += out
+        return out
+
+    def register(self, reader: str, card_id: str) -> None:
+        """Walk one card through insert → read → nonce → sign → register (link must be up)."""
+        (read,) = [
+            a
+            for a in self.do(CardInserted(at=self.now, reader=reader, atr=b""))
+            if isinstance(a, ev.ReadCard)
+        ]
+        (req,) = [
+            a for a in self.do(ev.CardRead(reader, read.gen, card_id, "PEM")) if isinstance(a, ev.Request)
+        ]
+        assert isinstance(req.message, messages.NonceRequest)
+        assert req.message.purpose is NoncePurpose.REGISTER
+        nonce = bytes(32)
+        (sign,) = [
+            a
+            for a in self.do(
+                ev.Reply(
+                    req.key, messages.NonceIssued(nonce=nonce, expires_in=30, purpose=NoncePurpose.REGISTER)
+                )
+            )
+            if isinstance(a, ev.SignCard)
+        ]
+        assert sign.digest == signing.registration_digest(nonce, BOX, card_id)
+        (reg,) = [a for a in self.do(ev.CardSigned(reader, read.gen, b"sig")) if isinstance(a, ev.Request)]
+        assert isinstance(reg.message, messages.Register) and reg.message.signature == b"sig"
+        out = self.do(
+            ev.Reply(
+                reg.key,
+                messages.Registered(
+                    registration_id=f"r-{card_id[:4]}",
+                    card_id=card_id,
+                    account="acct",
+                    holder=f"holder-{reader}",
+                    numbers=("+15550100001",),
+                    profile={},
+                    lease_s=30,
+                    seq=1,
+                ),
+            )
+        )
+        assert any(isinstance(a, ev.CacheHolder) and a.card_id == card_id for a in out)
+
+    def digits(self, keys: str) -> list[ev.Action]:
+        out: list[ev.Action] = []
+        for k in keys:
+            self.clock.advance(0.2)
+            out += self.do(Digit(self.now, k, "dtmf"))
+        return out
+
+
+def cid(number: str, name: str) -> line_ev.CallerIdReceived:
+    return line_ev.CallerIdReceived(CallerId(number=number, name=name))
+
+
+def kinds(actions: list[ev.Action], t: type) -> list[Any]:
+    return [a for a in actions if isinstance(a, t)]
+
+
+# -- cards ------------------------------------------------------------------------------------------
+
+
+def test_card_read_while_the_cloud_is_away_registers_after_the_link_comes_up() -> None:
+    r = Rig()
+    (read,) = kinds(r.do(CardInserted(at=r.now, reader="R0", atr=b"")), ev.ReadCard)
+    out = r.do(ev.CardRead("R0", read.gen, CARDS[0], "PEM"))
+    assert not kinds(out, ev.Request)
+    assert r.core.slots["R0"].state == "deferred"
+    out = r.do(ev.LinkUp(BOX))
+    assert kinds(out, ev.FlushOutbox)
+    (req,) = kinds(out, ev.Request)
+    assert isinstance(req.message, messages.NonceRequest)
+
+
+def test_removal_wipes_at_once_and_deregisters_without_waiting() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    out = r.do(CardRemoved(at=r.now, reader="R0"))
+    wipe = kinds(out, ev.WipeHolder)
+    (dereg,) = kinds(out, ev.Request)
+    assert wipe and wipe[0].card_id == CARDS[0]
+    assert out.index(wipe[0]) < out.index(dereg)  # wiped before anything goes to the network
+    assert isinstance(dereg.message, messages.Deregister)
+    assert "R0" not in r.core.slots
+
+
+def test_a_deregister_that_cannot_go_now_goes_after_the_next_connect() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.do(ev.LinkDown("gone"))
+    out = r.do(CardRemoved(at=r.now, reader="R0"))
+    assert kinds(out, ev.WipeHolder) and not kinds(out, ev.Request)
+    (dereg,) = kinds(r.do(ev.LinkUp(BOX)), ev.Request)
+    assert isinstance(dereg.message, messages.Deregister) and dereg.message.card_id == CARDS[0]
+
+
+def test_every_present_card_registers_again_after_a_reconnect() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.register("R1", CARDS[1])
+    r.do(ev.LinkDown("registry restarted"))
+    reqs = kinds(r.do(ev.LinkUp(BOX)), ev.Request)
+    assert sorted(k.key.split(":")[1] for k in reqs) == ["R0", "R1"]
+    assert all(isinstance(k.message, messages.NonceRequest) for k in reqs)
+
+
+def test_a_stale_read_of_a_swapped_card_is_ignored() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    (first,) = kinds(r.do(CardInserted(at=r.now, reader="R0", atr=b"")), ev.ReadCard)
+    r.do(CardRemoved(at=r.now, reader="R0"))
+    (second,) = kinds(r.do(CardInserted(at=r.now, reader="R0", atr=b"")), ev.ReadCard)
+    assert not r.do(ev.CardRead("R0", first.gen, CARDS[0], "PEM"))
+    assert kinds(r.do(ev.CardRead("R0", second.gen, CARDS[1], "PEM")), ev.Request)
+
+
+def test_superseded_and_revoked_cards_are_wiped_and_a_revoked_box_backs_off() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.register("R1", CARDS[1])
+    out = r.do(ev.Pushed(messages.Superseded(card_id=CARDS[0], registration_id="x", at=1.0)))
+    assert [w.card_id for w in kinds(out, ev.WipeHolder)] == [CARDS[0]]
+    assert r.core.slots["R0"].state == "superseded"
+    assert not kinds(
+        r.do(CardRemoved(at=r.now, reader="R0")), ev.Request
+    )  # superseded: nothing to deregister
+    out = r.do(ev.Pushed(messages.Revoked(kind=RevokedKind.BOX, id=BOX)))
+    (drop,) = kinds(out, ev.DropLink)
+    assert drop.retry_after_s >= 60
+    assert [w.card_id for w in kinds(out, ev.WipeHolder)] == [CARDS[1]]
+
+
+def test_leases_are_refreshed_and_missing_registrations_redone() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    (ref,) = kinds(r.tick(10.0), ev.Request)
+    assert isinstance(ref.message, messages.Refresh) and ref.message.card_ids == (CARDS[0],)
+    (again,) = kinds(r.do(ev.Reply(ref.key, messages.Refreshed(lease_s=30, missing=(CARDS[0],)))), ev.Request)
+    assert isinstance(again.message, messages.NonceRequest)
+
+
+# -- the call table -----------------------------------------------------------------------------------
+
+
+def test_illegal_transitions_raise() -> None:
+    t = PhoneTable()
+    with pytest.raises(IllegalTransition):
+        t.fire(Trig.DIGIT)  # on hook: no digits
+    t.fire(Trig.LIFT)
+    with pytest.raises(IllegalTransition):
+        t.fire(Trig.LIFT_ANSWER)
+    assert t.state is Phone.DIAL_TONE
+
+
+# -- the lifeline ---------------------------------------------------------------------------------------
+
+
+def lift(r: Rig) -> list[ev.Action]:
+    return r.do(OffHook(r.now))
+
+
+def test_911_with_no_card_and_no_cloud_goes_out_the_line_at_its_last_digit() -> None:
+    r = Rig()
+    assert kinds(lift(r), ev.PlayTone)[0].tone == "dial"
+    assert not kinds(r.digits("91"), ev.LineDo)
+    out = r.digits("1")
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+    assert r.core.deadline() is None or r.core.deadline() > r.now  # nothing waits on a timer
+    assert kinds(out, ev.Enqueue)[0].kind == "emergency"
+    out = r.do(ev.LineOpDone("dial", True))
+    assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
+    assert r.core.phone.state is Phone.CONNECTED
+
+
+def test_911_takes_the_line_from_a_host_call_for_someone_else() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.Ring(1))  # the host line rings for some other holder
+    assert r.core.line is not None and r.core.line.kind == "host-in"
+    lift(r)
+    out = r.digits("911")
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    out = r.do(line_ev.CallEnded("local-hangup"))
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+
+
+setups = st.fixed_dictionaries(
+    {
+        "cards": st.integers(0, 2),
+        "link": st.booleans(),
+        "ring": st.booleans(),
+        "misdial": st.text("0123456789*#", max_size=6),
+        "country": st.sampled_from(["US", "GB", "DE", "AU"]),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(s=setups, data=st.data())
+def test_no_state_keeps_an_emergency_string_from_going_out_the_line(
+    s: dict[str, Any], data: st.DataObject
+) -> None:
+    r = Rig(country=s["country"])
+    if s["link"] or s["cards"]:
+        r.do(ev.LinkUp(BOX))
+    for i in range(s["cards"]):
+        r.register(f"R{i}", CARDS[i])
+    if not s["link"]:
+        r.do(ev.LinkDown("cut"))
+    if s["ring"]:
+        r.do(line_ev.Ring(1))
+    lift(r)
+    r.digits(s["misdial"])
+    r.tick(30.0)  # whatever was dialled has been decided (or timed out) by now
+    if r.core.phone.state not in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
+        r.do(OnHook(r.now))  # it turned into a call: hang up and lift again
+        r.clock.advance(1)
+        lift(r)
+    emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
+    out = r.digits(emergency)
+    dials = [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"]
+    if r.core.line is not None and r.core.line.state == "hanging-up":
+        out = r.do(line_ev.CallEnded("local-hangup"))
+        dials = [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"]
+    assert dials == [emergency]
+
+
+# -- outgoing calls -----------------------------------------------------------------------------------------
+
+
+def test_a_number_without_a_card_gets_reorder_and_a_spoken_reason() -> None:
+    r = Rig()
+    lift(r)
+    out = r.digits("2175550123")
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["insert-card"]
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder"
+
+
+def test_a_pstn_call_goes_to_the_cloud_with_ringback_answer_and_one_record() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    out = r.digits("2175550123")
+    (place,) = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert place.fields == {"card_id": CARDS[0], "number": "+12175550123"}
+    r.do(ev.Progress(place.call_id, "placed", flow_id=7))
+    assert kinds(r.do(ev.Progress(place.call_id, "ringing")), ev.PlayTone)[0].tone == "ringback"
+    out = r.do(ev.Progress(place.call_id, "answered"))
+    assert any(isinstance(a, ev.Connect) and a.b == "flow:7" for a in out)
+    r.clock.advance(30)
+    out = r.do(OnHook(r.now))
+    assert [a.kind for a in kinds(out, ev.CallSignal)] == ["call.hangup"]
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["duration_s"] == pytest.approx(30.0, abs=0.01) and rec.key.startswith("call:")
+
+
+def test_a_refused_call_plays_reorder_and_speaks_the_reason() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("3125550123"), ev.CallSignal) if a.kind == "call.place"]
+    out = r.do(ev.Progress(place.call_id, "refused", reason="no-route"))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["refused-no-route"]
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder"
+
+
+def test_with_the_cloud_unreachable_a_call_leaves_by_the_own_line_and_its_record_waits() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    out = r.do(ev.RequestFailed(f"place:{place.call_id}", "timeout", unreachable=True))
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "12175550123")]  # 1 + ten digits
+    r.do(ev.LineOpDone("dial", True))
+    r.do(line_ev.AnswerInferred(r.now))
+    assert r.core.phone.state is Phone.CONNECTED
+    out = r.do(OnHook(r.now))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["route"] == "own-line" and rec.payload["answer_inferred"]
+
+
+# -- incoming calls ---------------------------------------------------------------------------------------
+
+
+def offer(call_id: str, card: str, cadence: str = "us-dr1") -> ev.Offered:
+    return ev.Offered(
+        key=f"k-{call_id}",
+        call_id=call_id,
+        card_id=card,
+        number="+15550100001",
+        caller=ev.CallerInfo("2175550199", "JANE DOE"),
+        cadence=cadence,
+        flow_id=11,
+    )
+
+
+def test_an_offer_rings_with_the_holders_cadence_and_caller_id_and_lifting_answers() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    out = r.do(offer("call-a0000001", CARDS[0], "us-dr2"))
+    (ring,) = kinds(out, ev.RingHandset)
+    assert ring.cadence == "us-dr2" and ring.caller == ev.CallerInfo("2175550199", "JANE DOE")
+    out = lift(r)
+    assert kinds(out, ev.StopRinging)
+    assert [a.kind for a in kinds(out, ev.CallSignal)] == ["call.answer"]
+    out = r.do(ev.Progress("call-a0000001", "answered", flow_id=11))
+    assert any(isinstance(a, ev.Connect) and a.b == "flow:11" for a in out)
+    out = r.do(ev.RemoteHangup("k2", "call-a0000001", "far-end"))
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder" and kinds(out, ev.Enqueue)
+
+
+def test_an_offer_for_a_card_that_is_not_here_is_declined() -> None:
+    r = Rig()
+    out = r.do(offer("call-a0000002", CARDS[1]))
+    assert [(a.kind, a.fields["reason"]) for a in kinds(out, ev.CallSignal)] == [
+        ("offer.declined", "unknown-card")
+    ]
+
+
+def test_cancelled_offer_stops_ringing() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.do(offer("call-a0000003", CARDS[0]))
+    out = r.do(ev.Cancelled("k", "call-a0000003", "answered-elsewhere"))
+    assert kinds(out, ev.StopRinging) and r.core.phone.state is Phone.IDLE
+
+
+def test_two_holders_choose_by_one_key_and_each_rings_its_own_way() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.register("R1", CARDS[1])
+    assert kinds(r.do(offer("call-b0000001", CARDS[1], "us-dr3")), ev.RingHandset)[0].cadence == "us-dr3"
+    r.do(ev.Cancelled("k", "call-b0000001", "caller-gone"))
+    out = lift(r)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["choose-holder-2"]
+    r.digits("3")  # the second card
+    assert r.core.holder_card == CARDS[1]
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    assert place.fields["card_id"] == CARDS[1]
+
+
+def test_call_waiting_and_hook_flash_switch_between_calls() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.do(offer("call-c0000001", CARDS[0]))
+    lift(r)
+    r.do(ev.Progress("call-c0000001", "answered", flow_id=11))
+    out = r.do(offer("call-c0000002", CARDS[0]))
+    assert kinds(out, ev.PlayTone)[0].tone == "call_waiting"
+    out = r.do(HookFlash(r.now, 300))
+    assert [(a.kind, a.call_id) for a in kinds(out, ev.CallSignal)] == [("call.answer", "call-c0000002")]
+    out = r.do(ev.Progress("call-c0000002", "answered", flow_id=12))
+    assert any(isinstance(a, ev.Connect) and a.b == "flow:12" for a in out)
+    out = r.do(HookFlash(r.now, 300))
+    assert any(isinstance(a, ev.Connect) and a.b == "flow:11" for a in out)
+
+
+def test_a_card_removed_during_a_call_lets_the_call_go_on_and_new_calls_go_elsewhere() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.do(offer("call-d0000001", CARDS[0]))
+    lift(r)
+    r.do(ev.Progress("call-d0000001", "answered", flow_id=11))
+    out = r.do(CardRemoved(at=r.now, reader="R0"))
+    assert not [a for a in kinds(out, ev.CallSignal) if a.kind in ("call.hangup", "call.reject")]
+    assert r.core.phone.state is Phone.CONNECTED
+    out = r.do(offer("call-d0000002", CARDS[0]))
+    assert [a.fields.get("reason") for a in kinds(out, ev.CallSignal)] == ["unknown-card"]
+
+
+# -- the host line ---------------------------------------------------------------------------------------
+
+
+def test_a_ring_on_the_host_line_is_reported_with_caller_id_and_the_cloud_answers_it() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    assert ring.kind == "line.ring" and ring.fields["caller"] == ev.CallerInfo("2175550199", "JANE DOE")
+    assert ring.fields["line"] == "+12175551000"
+    out = r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    assert [a.fields["result"] for a in kinds(out, ev.CallSignal)] == ["answered"]
+    assert any(isinstance(a, ev.Connect) and a.a == "line" and a.b == "flow:5" for a in out)
+
+
+def test_a_half_duplex_modem_says_it_cannot_bridge() -> None:
+    r = Rig(bridge=False)
+    r.do(ev.LinkUp(BOX))
+    assert not kinds(r.do(line_ev.Ring(1)), ev.CallSignal)  # held for caller ID
+    (ring,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)  # none came: reported without
+    assert ring.fields["caller"] == ev.CallerInfo(absent="unavailable") and ring.fields["rings"] == 2
+    out = r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    assert not kinds(out, ev.LineDo)
+    assert [a.fields["result"] for a in kinds(out, ev.CallSignal)] == ["half-duplex"]
+
+
+def test_the_cloud_dials_out_the_host_line() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    out = r.do(ev.LineCommand("k1", "dial", "call-e0000001", number="+13125550123", flow_id=9))
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "13125550123")]
+    out = r.do(ev.LineOpDone("dial", True))
+    assert [a.fields["result"] for a in kinds(out, ev.CallSignal)] == ["dialled"]
+    out = r.do(line_ev.AnswerInferred(r.now))
+    assert [(a.fields["state"], a.fields["inferred"]) for a in kinds(out, ev.CallSignal)] == [
+        ("answered", True)
+    ]
+    out = r.do(line_ev.CallEnded("loop-current-loss"))
+    assert [a.kind for a in kinds(out, ev.Enqueue)] == ["line.record"]
+
+
+def test_the_first_ring_waits_for_caller_id_that_comes_after_it() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    assert not kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    out = r.do(cid("5550300003", "BOB JONES"))
+    (ring,) = kinds(out, ev.CallSignal)
+    assert ring.fields["rings"] == 1 and ring.fields["caller"] == ev.CallerInfo("5550300003", "BOB JONES")
+    (again,) = kinds(r.do(line_ev.Ring(2)), ev.CallSignal)
+    assert again.call_id == ring.call_id
+
+
+def test_a_new_callers_id_while_the_line_seems_to_ring_on_is_a_new_call() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.Ring(1))
+    (first,) = kinds(
+        r.do(cid("5550300003", "BOB")), ev.CallSignal
+    )
+    r.do(line_ev.Ring(2))
+    r.do(line_ev.Ring(3))  # BOB hung up; a new caller's ring comes before the ring-gap timeout
+    out = r.do(cid("5550400004", "DAVE"))
+    gone, ring = kinds(out, ev.CallSignal)
+    assert (gone.kind, gone.call_id, gone.fields["state"]) == ("line.state", first.call_id, "caller-gone")
+    assert ring.kind == "line.ring" and ring.call_id != first.call_id
+    assert ring.fields["caller"] == ev.CallerInfo("5550400004", "DAVE")
