@@ -30,6 +30,7 @@ from roamline.cloud.lookup import WhereEntry, where
 from roamline.cloud.records import Registration, RegistryStore
 from roamline.wire import civic, identity, signing
 from roamline.wire import location as wire_location
+from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.errors import UsageError as WireUsageError
 from roamline.wire.messages import (
@@ -67,8 +68,6 @@ log = logging.getLogger(__name__)
 
 INSTALLER_REQUESTS = frozenset({"nonce", "ping", "enroll", "box-list"})
 """What a connection proven by an installer's certificate may ask (no registrations: it is no box)."""
-CALL_RECORD_KIND = "call-record"
-"""``deliver`` kind of a box's report about one call (payload ``call_id`` + what the box saw)."""
 
 
 @dataclass(frozen=True, slots=True)

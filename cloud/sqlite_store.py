@@ -451,12 +451,14 @@ class SqliteStore:
         True when a record was created."""
         with self._atomic():
             row = self._one("SELECT * FROM calls WHERE call_id = ?", (call_id,))
+            side = payload.get("side")  # one box can be host and terminal of the same call
+            report_key = f"{box_id}/{side}" if isinstance(side, str) and side else box_id
             inferred = bool(payload.get("answer_inferred", False))
             answered = payload.get("answered_at")
             answered_at = float(answered) if isinstance(answered, int | float) else None
             if row is not None:
                 reports = json_or_none(row["reports"]) or {}
-                reports[box_id] = payload
+                reports[report_key] = payload
                 self._write(
                     "UPDATE calls SET reports = ?, answer_inferred = MAX(answer_inferred, ?), "
                     "answered_at = COALESCE(answered_at, ?) WHERE call_id = ?",
@@ -476,7 +478,8 @@ class SqliteStore:
                 terminal_box=box_id, answered_at=answered_at, ended_at=ended_at,
                 duration_s=0.0 if answered_at is None else max(0.0, ended_at - answered_at),
                 answer_inferred=inferred, outcome=outcome,
-                end_reason=str(payload.get("end_reason") or "hangup"), reports={box_id: payload},
+                end_reason=str(payload.get("end_reason") or payload.get("reason") or "hangup"),
+                reports={report_key: payload},
             )
             self.open_call(rec)
             return True

@@ -607,7 +607,9 @@ class BoxRuntime:
         elif isinstance(a, ev.CallSignal):
             self._spawn(self._signal(a), f"sig-{a.kind}")
         elif isinstance(a, ev.Enqueue):
-            await self._store(self.store.enqueue, a.kind, a.payload, self.clock.wall(), key=a.key)
+            wall = self.clock.wall()
+            payload = _wall_times(a.payload, wall - self.clock.monotonic())
+            await self._store(self.store.enqueue, a.kind, payload, wall, key=a.key)
             self._spawn(self._flush(), "outbox")
         elif isinstance(a, ev.FlushOutbox):
             self._spawn(self._flush(), "outbox")
@@ -801,6 +803,12 @@ class BoxRuntime:
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))
+
+
+def _wall_times(payload: dict[str, Any], offset: float) -> dict[str, Any]:
+    """The core's clock is monotonic; what leaves the box carries Unix seconds (``*_at`` fields)."""
+    return {k: (round(v + offset, 3) if k.endswith("_at") and isinstance(v, int | float)
+                and not isinstance(v, bool) else v) for k, v in payload.items()}
 
 
 def _e164(number: str, country: str) -> str:

@@ -24,6 +24,11 @@ from pydantic import ConfigDict, Field
 
 from roamline.wire.messages import _BODY_CONFIG, Kind, Message, Sender, register_message
 
+CALL_RECORD_KIND = "call-record"
+"""``deliver`` kind of a box's report about one call (docs/protocol.md §10.5).
+
+Key ``call-record:CALL:BOX:SIDE``; ``side`` is ``terminal`` (the handset's view) or ``host`` (the line's)."""
+
 CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 DIALLED_PATTERN = r"^[0-9*#+]{1,32}$"

@@ -31,6 +31,7 @@ from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
 from roamline.firmware.line import events as line_ev
 from roamline.wire import messages, signing
+from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
 Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
@@ -522,7 +523,7 @@ class BoxCore:
                     "call_id": call.call_id,
                     "number": d.dialled,
                     "box_id": self.cfg.box_id,
-                    "at": now,
+                    "dialled_at": now,
                     "location": self.location,
                 },
                 key=f"emergency:{call.call_id}",
@@ -833,21 +834,25 @@ class BoxCore:
         out.append(ev.Emit("on-hook", {}))
 
     def _record(self, call: Call, now: float, reason: str, out: list[ev.Action]) -> None:
+        # Times are the core's clock; the runtime turns every ``*_at`` into Unix seconds when it enqueues.
         payload = {
             "call_id": call.call_id,
             "box_id": self.cfg.box_id,
+            "side": "terminal",
             "direction": call.direction,
             "route": call.route,
             "card_id": call.card_id,
             "number": call.number,
-            "started": call.started,
-            "answered": call.answered,
-            "ended": now,
+            "started_at": call.started,
+            "answered_at": call.answered,
+            "ended_at": now,
             "duration_s": round(now - call.answered, 3) if call.answered is not None else 0.0,
             "answer_inferred": call.answer_inferred,
+            "outcome": "answered" if call.answered is not None else "missed",
             "reason": reason,
         }
-        out.append(ev.Enqueue("call.record", payload, key=f"call:{call.call_id}:{self.cfg.box_id}"))
+        out.append(ev.Enqueue(CALL_RECORD_KIND, payload,
+                              key=f"{CALL_RECORD_KIND}:{call.call_id}:{self.cfg.box_id}:terminal"))
 
     # ---- the box's own line -------------------------------------------------------------------------------
     def _line_hangup(self, line: LineUse, reason: str, out: list[ev.Action]) -> None:
@@ -959,19 +964,21 @@ class BoxCore:
         if line.kind in ("host-in", "host-out"):
             out.append(
                 ev.Enqueue(
-                    "line.record",
+                    CALL_RECORD_KIND,
                     {
                         "call_id": line.call_id,
                         "box_id": self.cfg.box_id,
+                        "side": "host",
                         "kind": line.kind,
                         "line": self.cfg.line_number,
-                        "started": line.started,
-                        "answered": line.answered,
-                        "ended": now,
+                        "started_at": line.started,
+                        "answered_at": line.answered,
+                        "ended_at": now,
                         "answer_inferred": line.inferred,
+                        "outcome": "answered" if line.answered is not None else "missed",
                         "reason": reason,
                     },
-                    key=f"line:{line.call_id}:{self.cfg.box_id}",
+                    key=f"{CALL_RECORD_KIND}:{line.call_id}:{self.cfg.box_id}:host",
                 )
             )
         if line.then_dial:

@@ -382,6 +382,16 @@ def test_an_offline_own_line_call_gets_its_record_from_the_box(kit: Kit) -> None
     )
 
 
+def test_a_box_that_is_host_and_terminal_of_a_call_keeps_both_reports(kit: Kit) -> None:
+    cid = "c-00000000000000e2"
+    base = {"call_id": cid, "route": "own-line", "number": "+12125550000", "started_at": kit.now,
+            "ended_at": kit.now + 10}
+    kit.store.merge_call_report(cid, "box-own", {**base, "side": "host"}, kit.now + 20)
+    kit.store.merge_call_report(cid, "box-own", {**base, "side": "terminal"}, kit.now + 20)
+    (rec,) = kit.store.calls(number="+12125550000")
+    assert rec.reports is not None and {"box-own/host", "box-own/terminal"} <= set(rec.reports)
+
+
 def test_cancel_requests_are_not_sent_to_disconnected_boxes(kit: Kit) -> None:
     kit.box("host", line=HOST_LINE)
     a, b = kit.box("a"), kit.box("b")

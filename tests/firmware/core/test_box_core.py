@@ -312,7 +312,11 @@ def test_a_pstn_call_goes_to_the_cloud_with_ringback_answer_and_one_record() -> 
     out = r.do(OnHook(r.now))
     assert [a.kind for a in kinds(out, ev.CallSignal)] == ["call.hangup"]
     (rec,) = kinds(out, ev.Enqueue)
-    assert rec.payload["duration_s"] == pytest.approx(30.0, abs=0.01) and rec.key.startswith("call:")
+    assert rec.payload["duration_s"] == pytest.approx(30.0, abs=0.01)
+    # the kind and field names the registry folds into the call's one record (docs/protocol.md §10.5)
+    assert rec.kind == "call-record" and rec.key == f"call-record:{place.call_id}:{BOX}:terminal"
+    assert rec.payload["side"] == "terminal" and rec.payload["outcome"] == "answered"
+    assert rec.payload["ended_at"] - rec.payload["answered_at"] == pytest.approx(30.0, abs=0.01)
 
 
 def test_a_refused_call_plays_reorder_and_speaks_the_reason() -> None:
@@ -477,7 +481,8 @@ def test_the_cloud_dials_out_the_host_line() -> None:
         ("answered", True)
     ]
     out = r.do(line_ev.CallEnded("loop-current-loss"))
-    assert [a.kind for a in kinds(out, ev.Enqueue)] == ["line.record"]
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.kind == "call-record" and rec.payload["side"] == "host" and rec.payload["answer_inferred"]
 
 
 def test_the_first_ring_waits_for_caller_id_that_comes_after_it() -> None:
@@ -505,3 +510,13 @@ def test_a_new_callers_id_while_the_line_seems_to_ring_on_is_a_new_call() -> Non
     assert (gone.kind, gone.call_id, gone.fields["state"]) == ("line.state", first.call_id, "caller-gone")
     assert ring.kind == "line.ring" and ring.call_id != first.call_id
     assert ring.fields["caller"] == ev.CallerInfo("5550400004", "DAVE")
+
+
+def test_records_leave_the_box_in_unix_seconds() -> None:
+    from roamline.firmware.runtime import _wall_times
+
+    payload = {"started_at": 10.0, "answered_at": None, "ended_at": 40.5, "answer_inferred": True,
+               "duration_s": 30.5, "call_id": "c1"}
+    out = _wall_times(payload, 1.7e9)
+    assert out["started_at"] == 1.7e9 + 10.0 and out["ended_at"] == 1.7e9 + 40.5
+    assert out["answered_at"] is None and out["answer_inferred"] is True and out["duration_s"] == 30.5
