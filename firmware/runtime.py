@@ -577,7 +577,7 @@ class BoxRuntime:
                 link = self.link.connection
                 if link is not None:
                     await link.send(message)
-        except (LinkClosed, RequestTimeout, PeerError) as exc:
+        except PeerError as exc:  # LinkClosed, RequestTimeout included
             log.info("call-signal-undelivered", extra={"fields": {"kind": a.kind, "reason": str(exc)}})
 
     # -- actions ------------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ class LinkClient:
             return False
         try:
             link.send_datagram(data)
-        except (LinkClosed, PeerError):
+        except PeerError:  # LinkClosed included
             return False
         return True
 
