@@ -38,15 +38,22 @@ def parse(model: type[M], data: dict[str, Any], source: str = "<config>") -> M:
         raise ConfigError(f"{source}: {_one_line(exc)}") from None
 
 
+def loads_toml(model: type[M], text: str, source: str = "<config>") -> M:
+    """Parse TOML ``text`` and validate it as ``model``; any problem is a ConfigError naming ``source``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return parse(model, data, source)
+
+
 def load_toml(model: type[M], path: str | Path) -> M:
     """Read ``path`` and validate it as ``model``; any problem is a ConfigError naming the file."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return parse(model, data, str(p))
+    return loads_toml(model, text, str(p))

@@ -1,0 +1,90 @@
+"""``make fuzz``: every harness under atheris, or one: ``python fuzz/run.py [NAME...] [-runs=N] [...]``.
+
+Each harness runs as its own process (``python fuzz/run.py --one NAME FLAGS``) with the repository's
+corpus (fuzz/corpus/NAME, read only) plus a scratch corpus under ``$FUZZ_WORK`` (default
+/tmp/roamline-fuzz), where new inputs and crash artifacts go. Prints one JSON line per harness
+(inputs run, seconds, crashes, hangs) and a summary; exits non-zero if any harness crashed or hung.
+``FUZZ_JOBS=N`` runs N harnesses at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESSES = ("at_responses", "callerid_formatted", "callerid_mdmf", "dle_stream", "apdu_response",
+             "apdu_tlv", "piv_card", "link_frames", "link_messages", "box_config", "board_profile")
+MAX_LEN = {"box_config": 2048, "board_profile": 2048, "link_messages": 2048, "piv_card": 4096}
+
+
+def one(name: str, flags: list[str]) -> None:
+    import atheris
+
+    sys.path.insert(0, str(ROOT))
+    from fuzz._harness import check
+
+    with atheris.instrument_imports(include=["roamline", "fuzz"]):
+        module = importlib.import_module(f"fuzz.{name}")
+    atheris.Setup([sys.argv[0], *flags], lambda data: check(module, data))
+    atheris.Fuzz()
+
+
+def run(name: str, flags: list[str], work: Path) -> dict[str, object]:
+    scratch, artifacts = work / name, work / "artifacts" / name
+    scratch.mkdir(parents=True, exist_ok=True)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    corpus = ROOT / "fuzz" / "corpus" / name
+    args = [sys.executable, str(Path(__file__)), "--one", name, f"-max_len={MAX_LEN.get(name, 1024)}",
+            "-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={artifacts}/", "-print_final_stats=1",
+            *flags, str(scratch), str(corpus)]
+    started = time.monotonic()
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    log = proc.stdout + proc.stderr
+    (work / f"{name}.log").write_text(log)
+    done = re.findall(r"Done (\d+) runs", log)
+    execs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
+    hangs = len(re.findall(r"ERROR: libFuzzer: timeout", log))
+    crashes = 0 if proc.returncode == 0 else max(1 - hangs, 0)
+    return {"harness": name, "inputs": int(execs[-1] if execs else done[-1] if done else 0),
+            "seconds": round(time.monotonic() - started, 1), "crashes": crashes, "hangs": hangs,
+            "exit": proc.returncode, "artifacts": sorted(p.name for p in artifacts.iterdir()),
+            "log": str(work / f"{name}.log")}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--one"]:
+        one(argv[1], argv[2:])
+        return 0
+    names = [a for a in argv if not a.startswith("-")] or list(HARNESSES)
+    flags = [a for a in argv if a.startswith("-")] or ["-runs=1000000"]
+    unknown = sorted(set(names) - set(HARNESSES))
+    if unknown:
+        print(f"fuzz: no harness {unknown[0]!r} (have {', '.join(HARNESSES)})", file=sys.stderr)
+        return 2
+    work = Path(os.environ.get("FUZZ_WORK", "/tmp/roamline-fuzz"))
+    jobs = max(1, int(os.environ.get("FUZZ_JOBS", "1")))
+    results = []
+
+    def one_run(name: str) -> dict[str, object]:
+        result = run(name, flags, work)
+        print(json.dumps(result), flush=True)
+        return result
+
+    with ThreadPoolExecutor(jobs) as pool:  # each harness is its own process; FUZZ_JOBS run at once
+        results = list(pool.map(one_run, names))
+    bad = [r["harness"] for r in results if r["crashes"] or r["hangs"] or r["exit"]]
+    print(json.dumps({"harnesses": len(results), "inputs": sum(int(str(r["inputs"])) for r in results),
+                      "failed": bad}))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,43 @@
+"""`make test` replays the fuzz corpus: every input kept under fuzz/corpus/NAME goes through its harness's
+target, and only the parser's documented error types may escape (``make fuzz`` runs the fuzzers)."""
+
+from __future__ import annotations
+
+import importlib
+import types
+from pathlib import Path
+
+import pytest
+
+from fuzz._harness import check
+from fuzz.run import HARNESSES
+
+CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
+
+
+def test_every_harness_has_a_corpus_and_every_corpus_a_harness() -> None:
+    assert sorted(p.name for p in CORPUS.iterdir() if p.is_dir()) == sorted(HARNESSES)
+    for name in HARNESSES:
+        assert any((CORPUS / name).iterdir()), name
+
+
+@pytest.mark.parametrize("name", HARNESSES)
+def test_corpus_replays(name: str) -> None:
+    module = importlib.import_module(f"fuzz.{name}")
+    files = sorted((CORPUS / name).iterdir())
+    for path in files:
+        check(module, path.read_bytes())  # raises (fails) if anything but module.EXPECTED escapes
+
+
+def test_check_lets_only_documented_errors_pass() -> None:
+    check(importlib.import_module("fuzz.link_frames"), b"\x01\xff\xff\xff\xff")  # too large: documented
+    check(importlib.import_module("fuzz.link_messages"), b"\x00{}")  # no type: documented
+    fake = types.ModuleType("fake")
+
+    def target(data: bytes) -> None:
+        raise (ValueError if data == b"v" else KeyError)("boom")
+
+    fake.EXPECTED, fake.target = (ValueError,), target  # type: ignore[attr-defined]
+    check(fake, b"v")
+    with pytest.raises(KeyError):
+        check(fake, b"k")
