@@ -24,7 +24,7 @@ from roamline.firmware.link.outbox import OutboxCourier
 from roamline.firmware.store import Store
 from roamline.wire import messages, signing
 from roamline.wire.clock import Clock
-from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
+from roamline.wire.errors import BoxRevoked, LinkClosed, PeerError, RequestTimeout
 from roamline.wire.messages import Envelope, NoncePurpose
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,8 @@ class BoxApp:
             await self._register(slot)
         except CardError as exc:
             self._emit("card-unusable", reader=slot.reader, reason=str(exc))
+        except BoxRevoked:  # the registry will not take cards from this box: say so, do not retry
+            self._emit("registration-refused", card_id=slot.card_id, reason="box revoked")
         except (LinkClosed, RequestTimeout):
             self._emit("registration-deferred", card_id=slot.card_id, reason="registry unreachable")
 
@@ -223,7 +225,7 @@ class BoxApp:
                     self._emit("superseded", card_id=msg.card_id)
                     self._wipe(slot, "registered elsewhere")
         elif isinstance(msg, messages.Revoked):
-            self._emit("revoked", kind=str(msg.kind), id=msg.id)
+            self._emit("revoked", what=str(msg.kind), id=msg.id)  # not kind=: Store.log_event's own argument
             for slot in self._slots.values():
                 if slot.card_id == msg.id:
                     slot.superseded, slot.registration_id = True, ""

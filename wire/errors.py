@@ -103,3 +103,7 @@ class RequestTimeout(PeerError):
 
 class LinkClosed(PeerError):
     """The connection or stream closed (or was never open) while we needed it."""
+
+
+class BoxRevoked(LinkClosed):
+    """The registry revoked this box: it refuses the box's hello; no link until an operator acts."""

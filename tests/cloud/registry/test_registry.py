@@ -458,6 +458,15 @@ def test_deliver_is_idempotent(world: Any) -> None:
     assert n == 1
 
 
+def test_an_error_from_a_box_is_noted_not_answered(world: Any, caplog: pytest.LogCaptureFixture) -> None:
+    h = world
+    h.hello("c1", h.box_a)
+    failed = Error(code=ErrorCode.INTERNAL, message="box could not handle revoked: TypeError")
+    with caplog.at_level("WARNING"):
+        assert h.registry.handle("c1", Envelope(message=failed), h.now) == []  # no error about an error
+    assert [r.message for r in caplog.records] == ["box-push-failed"]
+
+
 def test_pushes_from_box_side_are_refused(world: Any) -> None:
     h = world
     h.connect("c1")
