@@ -1,4 +1,5 @@
-"""`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433]`."""
+"""`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433] [--hello-timeout S]
+[--max-unauthenticated N]`."""
 
 from __future__ import annotations
 
@@ -11,15 +12,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
 
     add_data_arg(parser)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4433, help="UDP port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this host only; 0.0.0.0 or :: all)")
+    parser.add_argument("--port", type=int, default=4433, help="UDP port (default 4433; 0: any free port)")
     parser.add_argument("--lease", type=float, default=120.0, help="registration lease, seconds")
     parser.add_argument("--keepalive", type=float, default=15.0, help="box keep-alive, seconds")
+    parser.add_argument("--hello-timeout", type=float, default=5.0,
+                        help="seconds a connection may stay open without a verified hello (default 5)")
+    parser.add_argument("--max-unauthenticated", type=int, default=32,
+                        help="unauthenticated connections one source address may hold at once (default 32)")
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
+    import math
     import signal
     import sys
     import time
@@ -30,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     from roamline.cloud.server import RegistryServer
     from roamline.wire.identity import CertificateAuthority
 
+    if not math.isfinite(args.hello_timeout) or args.hello_timeout <= 0:
+        raise UsageError("--hello-timeout: must be a positive number of seconds")
+    if args.max_unauthenticated < 1:
+        raise UsageError("--max-unauthenticated: must be at least 1")
     d = DataDir(args.data)
     if not d.server_cert.exists() or not d.server_key.exists():
         raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")
@@ -41,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         server = RegistryServer(
             Registry(store, ca, config), host=args.host, port=args.port, wall=time.time,
             tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(),
+            hello_deadline_s=args.hello_timeout, max_unauthenticated_per_source=args.max_unauthenticated,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
