@@ -16,4 +16,5 @@ BENCH: dict[str, str] = {
     "line": "roamline.hil.bench_line",
     "handset": "roamline.hil.bench_handset",
     "register": "roamline.hil.bench_register",
+    "flood": "roamline.hil.bench_flood",
 }

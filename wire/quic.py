@@ -272,12 +272,15 @@ class LinkServer:
         proto.on_handshake = self._handshake_done
         self._links.add(proto.link)
         proto.link.closed_callback = self._link_closed
-        proto.link.authenticated_callback = self.budget.done
+        proto.link.authenticated_callback = self._link_done
         return proto
+
+    def _link_done(self, link: LinkConnection) -> None:
+        self.budget.done(link, asyncio.get_running_loop().time())
 
     def _link_closed(self, link: LinkConnection) -> None:
         self._links.discard(link)
-        self.budget.done(link)
+        self._link_done(link)
 
     def _admit(self, addr: NetworkAddress) -> bool:
         if self.budget.admit(str(addr[0])):
@@ -288,7 +291,7 @@ class LinkServer:
     def _opened(self, proto: QuicConnectionProtocol, addr: NetworkAddress) -> None:
         link = proto.link if isinstance(proto, _LinkProtocol) else None
         if link is not None and not link.closed and link.box_id is None:
-            self.budget.opened(str(addr[0]), link)
+            self.budget.opened(str(addr[0]), link, asyncio.get_running_loop().time())
 
     def _handshake_done(self, proto: _LinkProtocol) -> None:
         link = proto.link

@@ -213,7 +213,8 @@ class UnauthenticatedBudget:
 
     The server asks ``admit(source)`` before it creates any state for a new connection, calls
     ``opened(source, key)`` once it did, and ``done(key)`` when that connection authenticated or closed
-    (idempotent). ``peak`` is the most any one source held at once, ``refused`` the connections turned away.
+    (idempotent). ``peak`` is the most any one source held at once, ``refused`` the connections turned
+    away, ``longest_s`` the longest any connection stayed unauthenticated (when ``now`` is given).
     """
 
     def __init__(self, limit: int) -> None:
@@ -222,8 +223,10 @@ class UnauthenticatedBudget:
         self.limit = limit
         self._by_source: dict[str, set[object]] = {}
         self._source_of: dict[object, str] = {}
+        self._since: dict[object, float] = {}
         self.peak = 0
         self.refused = 0
+        self.longest_s = 0.0
 
     def admit(self, source: str) -> bool:
         if len(self._by_source.get(source, ())) >= self.limit:
@@ -231,16 +234,21 @@ class UnauthenticatedBudget:
             return False
         return True
 
-    def opened(self, source: str, key: object) -> None:
+    def opened(self, source: str, key: object, now: float | None = None) -> None:
         held = self._by_source.setdefault(source, set())
         held.add(key)
         self._source_of[key] = source
+        if now is not None:
+            self._since[key] = now
         self.peak = max(self.peak, len(held))
 
-    def done(self, key: object) -> None:
+    def done(self, key: object, now: float | None = None) -> None:
         source = self._source_of.pop(key, None)
         if source is None:
             return
+        since = self._since.pop(key, None)
+        if since is not None and now is not None:
+            self.longest_s = max(self.longest_s, now - since)
         held = self._by_source[source]
         held.discard(key)
         if not held:

@@ -1,4 +1,8 @@
-"""`roamline hil card serve --card FILE --port N`: a virtual PIV card in a vpcd reader until interrupted."""
+"""`roamline hil card serve --card FILE --port N`: a virtual PIV card in a vpcd reader until interrupted.
+
+It says the card is in only once a vpcd reader accepted the card's connection (within ``--wait``
+seconds); with nothing listening on the port it fails with a one-line reason.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--card", required=True, help="card file (TOML, see provisioning/cardfile.py)")
     parser.add_argument("--port", required=True, type=lambda s: int(s, 0), help="vpcd port (e.g. 0x8c7b)")
     parser.add_argument("--host", default="127.0.0.1", help="pcscd host (loopback)")
+    parser.add_argument("--wait", type=float, default=5.0,
+                        help="seconds to wait for the reader to accept the card (default 5)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
     import signal
     import threading
 
     from roamline.hil.card.piv import VirtualCard
     from roamline.hil.card.vpcd import CardSocket
+    from roamline.hil.errors import PeerError, UsageError
     from roamline.provisioning.cardfile import load_cardfile
 
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port}: not a TCP port")
+    if not math.isfinite(args.wait) or args.wait <= 0:
+        raise UsageError("--wait: must be a positive number of seconds")
     card = load_cardfile(args.card)
     sock = CardSocket(VirtualCard(card), host=args.host)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     sock.insert(args.port)
+    if not sock.connected.wait(args.wait):  # claim the insertion only once a reader took the card
+        sock.remove()
+        raise PeerError(f"nothing listens on {args.host}:{args.port} (no vpcd reader there: is "
+                        "`roamline hil pcscd run` up, and is this one of its ports?)")
     print(f"card {card.card_id} in vpcd reader {args.host}:{args.port}; Ctrl-C removes it", flush=True)
     try:
         while not done.wait(0.5):

@@ -34,6 +34,9 @@ def test_budget_counts_per_source() -> None:
     assert budget.count("10.0.0.1") == 2 and budget.peak == 2 and budget.refused == 1
     budget.done("a")  # authenticated or closed
     budget.done("a")  # idempotent
+    budget.opened("10.0.0.3", "c", now=10.0)
+    budget.done("c", now=12.5)
+    assert budget.longest_s == 2.5
     assert budget.admit("10.0.0.1") and budget.count("10.0.0.1") == 1
     with pytest.raises(ValueError):
         UnauthenticatedBudget(limit=0)
