@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESSES = ("at_responses", "callerid_formatted", "callerid_mdmf", "dle_stream", "apdu_response",
-             "apdu_tlv", "piv_card", "link_frames", "link_messages", "box_config", "board_profile")
+HARNESSES = ("apdu_response", "callerid_mdmf", "dle_stream", "apdu_tlv", "link_frames", "callerid_formatted",
+             "piv_card", "link_messages", "box_config", "board_profile", "at_responses")
 MAX_LEN = {"box_config": 2048, "board_profile": 2048, "link_messages": 2048, "piv_card": 4096}
 
 
@@ -46,9 +46,10 @@ def run(name: str, flags: list[str], work: Path) -> dict[str, object]:
             "-timeout=10", "-rss_limit_mb=2048", f"-artifact_prefix={artifacts}/", "-print_final_stats=1",
             *flags, str(scratch), str(corpus)]
     started = time.monotonic()
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
-    log = proc.stdout + proc.stderr
-    (work / f"{name}.log").write_text(log)
+    log_path = work / f"{name}.log"
+    with open(log_path, "w") as out:  # libFuzzer's progress lines land here as it runs (tail -f)
+        proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    log = log_path.read_text(errors="replace")
     done = re.findall(r"Done (\d+) runs", log)
     execs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
     hangs = len(re.findall(r"ERROR: libFuzzer: timeout", log))
