@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.bootstrapped
 STRICT := -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
-.PHONY: deps demo test unit lint bench fuzz clean
+.PHONY: deps demo test unit lint bench fuzz fuzz-corpus clean
 
 deps: $(STAMP)
 
@@ -40,6 +40,10 @@ FUZZ_RUNS ?= 1000000
 FUZZ_JOBS ?= 1
 fuzz: $(STAMP)
 	FUZZ_JOBS=$(FUZZ_JOBS) $(PY) fuzz/run.py -runs=$(FUZZ_RUNS)
+
+# After `make fuzz`: merge the inputs that added coverage into fuzz/corpus (then commit them).
+fuzz-corpus: $(STAMP)
+	$(PY) fuzz/run.py --minimize
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,4 +1,5 @@
-"""``make fuzz``: every harness under atheris, or one: ``python fuzz/run.py [NAME...] [-runs=N] [...]``.
+"""``make fuzz``: every harness under atheris, or one: ``python fuzz/run.py [NAME...] [-runs=N] [...]``;
+``python fuzz/run.py --minimize [NAME...]`` merges what a run found into fuzz/corpus (coverage-adding only).
 
 Each harness runs as its own process (``python fuzz/run.py --one NAME FLAGS``) with the repository's
 corpus (fuzz/corpus/NAME, read only) plus a scratch corpus under ``$FUZZ_WORK`` (default
@@ -36,8 +37,29 @@ def one(name: str, flags: list[str]) -> None:
 
     with atheris.instrument_imports(include=["roamline", "fuzz"]):
         module = importlib.import_module(f"fuzz.{name}")
-    atheris.Setup([sys.argv[0], *flags], lambda data: check(module, data))
+    # libFuzzer re-executes argv[0] for -merge/-fork: point it at this harness's wrapper (see wrapper()).
+    atheris.Setup([os.environ.get("FUZZ_SELF", sys.argv[0]), *flags], lambda data: check(module, data))
     atheris.Fuzz()
+
+
+def wrapper(name: str, work: Path) -> Path:
+    """An executable that runs one harness (libFuzzer re-executes itself for -merge=1 and -fork)."""
+    path = work / "bin" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exe = f'exec "{sys.executable}" "{Path(__file__)}" --one {name} "$@"'
+    path.write_text(f'#!/bin/sh\nFUZZ_SELF="$0" {exe}\n')
+    path.chmod(0o755)
+    return path
+
+
+def minimize(name: str, work: Path) -> int:
+    """Merge what fuzzing found into fuzz/corpus/NAME: only inputs that add coverage. Files added."""
+    corpus = ROOT / "fuzz" / "corpus" / name
+    before = len(list(corpus.iterdir()))
+    max_len = MAX_LEN.get(name, DEFAULT_MAX_LEN)
+    argv = [str(wrapper(name, work)), "-merge=1", f"-max_len={max_len}", str(corpus), str(work / name)]
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, check=True)
+    return len(list(corpus.iterdir())) - before
 
 
 def run(name: str, flags: list[str], work: Path) -> dict[str, object]:
@@ -67,6 +89,11 @@ def run(name: str, flags: list[str], work: Path) -> dict[str, object]:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--one"]:
         one(argv[1], argv[2:])
+        return 0
+    if argv[:1] == ["--minimize"]:  # after a run: keep the new coverage in the repository's corpus
+        work = Path(os.environ.get("FUZZ_WORK", "/tmp/roamline-fuzz"))
+        for name in argv[1:] or HARNESSES:
+            print(json.dumps({"harness": name, "corpus_files_added": minimize(name, work)}), flush=True)
         return 0
     names = [a for a in argv if not a.startswith("-")] or list(HARNESSES)
     flags = [a for a in argv if a.startswith("-")] or ["-runs=1000000"]
