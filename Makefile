@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.bootstrapped
 STRICT := -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
-.PHONY: deps demo test unit lint bench fuzz fuzz-corpus clean
+.PHONY: deps demo test unit lint wheel-smoke bench fuzz fuzz-corpus clean
 
 deps: $(STAMP)
 
@@ -18,16 +18,23 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/mypy $(STRICT)
 	$(VENV)/bin/mypy $(LOOSE)
 
-# The whole suite, lint first.
+# Lint, the package as users get it, then the whole suite (its summary stays the last line). -P: the
+# repository root is not on sys.path (tests import the installed package, never a bare room name).
 test: lint
-	$(PY) -m pytest -q
+	scripts/wheel_smoke.sh
+	$(PY) -P -m pytest -q
 
 # The suite without lint, for quick iterations.
 unit: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -P -m pytest -q
+
+# Build the sdist and the wheel, install the wheel in a fresh venv, run a command of every room there.
+wheel-smoke: $(STAMP)
+	scripts/wheel_smoke.sh
 
 bench: $(STAMP)
 	$(VENV)/bin/roamline bench register --json

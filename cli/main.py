@@ -11,6 +11,7 @@ from importlib.metadata import EntryPoint, entry_points
 from roamline.cli import logs, tree
 
 GROUP = "roamline.rooms"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 USAGE = "usage: roamline [--log-level LEVEL] [--log-json] [--debug] ROOM COMMAND... [ARGS]"
 
 
@@ -54,16 +55,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_rooms(_rooms())
             return 0
         else:
-            return _fail(f"unknown option {opt}\n{USAGE}", 2)
+            return _fail(f"unknown option {opt} ({USAGE})", 2)
+    if level.upper() not in LEVELS:
+        return _fail(f"--log-level: must be one of {', '.join(LEVELS).lower()}, not {level!r}", 2)
     logs.configure(level, as_json)
     rooms = _rooms()
     if not args:
         _print_rooms(rooms)
-        return 2
+        return _fail("no room given (listed above)", 2)
     room = args.pop(0)
     if room not in rooms:
         return _fail(f"no room {room!r} (rooms: {', '.join(sorted(rooms))})", 2)
-    table: Mapping[str, str] = rooms[room].load()
+    try:
+        table: Mapping[str, str] = rooms[room].load()
+    except Exception as exc:  # a broken room must not print a traceback either
+        return _failed(exc, debug)
     prog = f"roamline {room}"
     if "" in table and (not args or args[0] not in {w.split()[0] for w in table if w}):
         words, used = "", 0
@@ -73,19 +79,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         except tree.CommandNotFound:
             wanted = [a for a in args if not a.startswith("-")]
             _print_commands(prog, table, wanted[:1] if tree.below(table, wanted[:1]) else [])
-            return 0 if any(a in ("-h", "--help") for a in args) else 2
-    module = tree.load(table[words])
-    parser = tree.parser_for(f"{prog} {words}".strip(), module)
-    parsed = parser.parse_args(args[used:])
+            if any(a in ("-h", "--help") for a in args):
+                return 0
+            return _fail(f"{prog}: no command {' '.join(wanted[:3]) or '(none given)'!r} (listed above)", 2)
+    try:
+        module = tree.load(table[words])
+        parser = tree.parser_for(f"{prog} {words}".strip(), module)
+        parsed = parser.parse_args(args[used:])
+    except tree.BadArguments as exc:
+        print(f"{exc} (see --help)", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except Exception as exc:  # a broken command module or a validator's own bug: still one line
+        return _failed(exc, debug)
     try:
         return int(module.run(parsed))
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
     except Exception as exc:  # one-line reason; the traceback only with --debug
-        if debug:
-            logging.getLogger("roamline.cli").exception("command failed")
-        return _fail(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return _failed(exc, debug)
 
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Any room's ``UsageError`` (or a subclass): the user misused a command, exit 2."""
+    return any(c.__name__ == "UsageError" and c.__module__.startswith("roamline.") for c in type(exc).__mro__)
+
+
+def _failed(exc: Exception, debug: bool) -> int:
+    if debug:
+        logging.getLogger("roamline.cli").exception("command failed")
+    return _fail(f"{type(exc).__name__}: {exc}".splitlines()[0], 2 if _is_usage_error(exc) else 1)
 
 def entry() -> None:
     """Console-script entry: like ``main`` but quiet when the reader of our output goes away (``| head``)."""

@@ -16,10 +16,23 @@ import argparse
 import importlib
 from collections.abc import Mapping, Sequence
 from types import ModuleType
+from typing import NoReturn
 
 
 class CommandNotFound(LookupError):
     """The words typed name no command (a usage error)."""
+
+
+class BadArguments(ValueError):
+    """The arguments do not parse or an option's value is refused (a usage error: exit 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a refused argument raises BadArguments (one line) instead of printing usage and
+    exiting, so the face reports it like any other usage error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise BadArguments(f"{self.prog}: {message}".splitlines()[0])
 
 
 def match(table: Mapping[str, str], argv: Sequence[str]) -> tuple[str, int]:
@@ -56,6 +69,6 @@ def summary(module_name: str) -> str:
 
 
 def parser_for(prog: str, module: ModuleType) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=str(module.SUMMARY))
+    parser = Parser(prog=prog, description=str(module.SUMMARY))
     module.configure(parser)
     return parser

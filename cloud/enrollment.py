@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from roamline.cloud.errors import Refused
 from roamline.cloud.records import Box, Card, Store
-from roamline.wire import identity
-from roamline.wire.errors import BadCertificate, ErrorCode
+from roamline.wire import civic, identity, validate
+from roamline.wire.errors import BadCertificate, ErrorCode, UsageError
 from roamline.wire.messages import Enroll, Enrolled, EnrollKind
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Enrollment:
             if again is not None:
                 log.info("enroll-retry", extra={"fields": {"kind": f"card-{slot}", "id": again.id}})
                 return again
+        details = box_details(msg.box) if msg.kind is EnrollKind.BOX else {}  # checked before the token
         with self._store.transaction():  # token burnt only if a certificate is issued
             token = self._store.consume_token(identity.token_hash(msg.token))
             if slot == "9a" and token is not None and token.expires > now:
@@ -59,7 +61,7 @@ class Enrollment:
             if token.kind not in ("any", msg.kind.value):
                 raise Refused(ErrorCode.FORBIDDEN, f"installer token is for a {token.kind}, not a {msg.kind}")
             if msg.kind is EnrollKind.BOX:
-                subject, cert_pem = self._enroll_box(msg, csr.public_key(), now)
+                subject, cert_pem = self._enroll_box(msg, details, csr.public_key(), now)
             else:
                 subject, cert_pem = self._enroll_card(msg, token.token_hash, now)
             self._store.add_event(now, "enrolled", {"kind": msg.kind.value, "id": subject})
@@ -79,7 +81,8 @@ class Enrollment:
             raise Refused(ErrorCode.REVOKED, f"card {card.card_id} is revoked")
         return Enrolled(cert_pem=issued, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=card.card_id)
 
-    def _enroll_box(self, msg: Enroll, public_key: object, now: float) -> tuple[str, str]:
+    def _enroll_box(self, msg: Enroll, details: dict[str, Any], public_key: object,
+                    now: float) -> tuple[str, str]:
         if not isinstance(public_key, identity.PublicKey):
             raise Refused(ErrorCode.BAD_BODY, "CSR key is not ECDSA P-256")
         box_id = identity.box_id_for_key(public_key)
@@ -88,12 +91,10 @@ class Enrollment:
             raise Refused(ErrorCode.REVOKED, f"box {box_id} is revoked")
         cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.BOX, subject_id=box_id, now=now)
         pem = identity.certificate_pem(cert).decode("ascii")
-        details = dict(msg.box or {})
-        location = details.get("location")
         self._store.put_box(Box(
             box_id=box_id, cert_pem=pem, name=str(details.get("name", "")),
             board=str(details.get("board", "")),
-            location=location if isinstance(location, dict) else None,
+            location=details.get("location"),
             line_number=_opt_str(details.get("line_number")), owner=_opt_str(details.get("owner")),
             revoked=False, created=now,
         ))
@@ -143,6 +144,23 @@ def _csr_card_slot(csr: x509.CertificateSigningRequest) -> str:
     cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     cn = cns[0].value if cns else ""
     return "9a" if isinstance(cn, str) and cn.endswith(CSR_SLOT_9A_SUFFIX) else "9e"
+
+
+def box_details(body: dict[str, Any] | None) -> dict[str, Any]:
+    """The box details of an enrollment, checked: a recorded location must be a complete dispatchable
+    civic address (roamline.wire.civic: no P.O. box), the line number E.164, the name a display name.
+    Refused(BAD_BODY) if not."""
+    details = dict(body or {})
+    try:
+        if details.get("location") is not None:
+            details["location"] = civic.check_location(details["location"])
+        if details.get("name") is not None:
+            details["name"] = validate.check_display_name(str(details["name"]))
+        if details.get("line_number") is not None:
+            details["line_number"] = validate.check_e164(str(details["line_number"]))
+    except UsageError as exc:
+        raise Refused(ErrorCode.BAD_BODY, f"box details: {exc}") from None
+    return details
 
 
 def _opt_str(value: object) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from roamline.wire.config import Frozen, load_toml
 
@@ -48,13 +48,23 @@ class LinkConfig(Frozen):
 
 class BoxConfig(Frozen):
     name: str = "box"
-    board: str = "sim"
+    board: str = "sim"  # a board profile shipped in board/profiles
     data_dir: Path = Path("data")
     registry: RegistryConfig = RegistryConfig()
     identity: IdentityConfig = IdentityConfig()
     card: CardConfig = CardConfig()
     line: LineConfig = LineConfig()
     link: LinkConfig = LinkConfig()
+
+    @field_validator("board")
+    @classmethod
+    def _known_board(cls, value: str) -> str:
+        from roamline.board.profile import available_profiles
+
+        known = available_profiles()
+        if value not in known:
+            raise ValueError(f"no board profile {value!r} (known: {', '.join(known)})")
+        return value
 
     def resolved(self, base: Path) -> BoxConfig:
         """The same config with relative paths made absolute against ``base`` (the file's folder)."""

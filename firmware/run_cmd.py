@@ -8,7 +8,10 @@ SUMMARY = "run the box: watch the card readers, keep the link to the registry, r
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="box configuration (TOML), e.g. box.toml")
+    from roamline.wire import validate
+
+    parser.add_argument("--config", required=True, type=validate.ExistingFile(),
+                        help="box configuration (TOML), e.g. box.toml")
 
 
 def run(args: argparse.Namespace) -> int:

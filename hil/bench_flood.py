@@ -14,28 +14,30 @@ SUMMARY = "connection flood (localhost only): unauthenticated connections held, 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from roamline.wire import validate
+
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line (default)")
-    parser.add_argument("--sources", type=int, default=2, help="attacking loopback addresses (127.0.0.2...)")
-    parser.add_argument("--attackers", type=int, default=100, help="concurrent attacking connections")
-    parser.add_argument("--seconds", type=float, default=15.0, help="flood duration (at most 120)")
-    parser.add_argument("--boxes", type=int, default=20, help="real boxes registering during the flood")
-    parser.add_argument("--hello-timeout", type=float, default=2.0, help="the registry's hello deadline")
-    parser.add_argument("--max-unauthenticated", type=int, default=16,
+    parser.add_argument("--sources", type=validate.count(1, 20), default=2,
+                        help="attacking loopback addresses (127.0.0.2...)")
+    parser.add_argument("--attackers", type=validate.count(1, 1000), default=100,
+                        help="concurrent attacking connections")
+    parser.add_argument("--seconds", type=validate.seconds(120.0), default=15.0, help="flood duration")
+    parser.add_argument("--boxes", type=validate.count(1, 200), default=20,
+                        help="real boxes registering during the flood")
+    parser.add_argument("--hello-timeout", type=validate.seconds(60.0), default=2.0,
+                        help="the registry's hello deadline")
+    parser.add_argument("--max-unauthenticated", type=validate.count(1, 100_000), default=16,
                         help="the registry's cap of unauthenticated connections per source address")
-    parser.add_argument("--workdir", help="keep the registry's data here (default: a temporary directory)")
+    parser.add_argument("--workdir", type=validate.NewDir(),
+                        help="keep the registry's data here (default: a temporary directory)")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import math
     import tempfile
     from pathlib import Path
 
     from roamline.hil.bench.flood import FloodPlan, measure_flood
-    from roamline.hil.errors import UsageError
-
-    if not all(math.isfinite(v) for v in (args.seconds, args.hello_timeout)):
-        raise UsageError("--seconds and --hello-timeout must be finite numbers")
     plan = FloodPlan(sources=args.sources, attackers=args.attackers, seconds=args.seconds, boxes=args.boxes,
                      hello_deadline_s=args.hello_timeout, max_unauthenticated=args.max_unauthenticated)
     plan.check()

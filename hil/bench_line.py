@@ -17,9 +17,15 @@ SUMMARY = "line driver: CPU per second of a full-duplex call, and DLE stream par
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of the voice call (real time)")
-    parser.add_argument("--profile", default="cx93001", help="modem dialect/profile with +VTR (full duplex)")
-    parser.add_argument("--parse-mb", type=float, default=16.0, help="megabytes of DLE stream to parse")
+    from roamline.firmware.line.diag_cmd import modem_profile_names
+    from roamline.wire import validate
+
+    parser.add_argument("--seconds", type=validate.seconds(600.0), default=5.0,
+                        help="length of the voice call (real time)")
+    parser.add_argument("--profile", default="cx93001", type=modem_profile_names(),
+                        help="modem dialect/profile with +VTR (full duplex)")
+    parser.add_argument("--parse-mb", type=validate.Number(0.0, 4096.0, lo_open=True), default=16.0,
+                        help="megabytes of DLE stream to parse")
     parser.add_argument("--json", action="store_true")
 
 

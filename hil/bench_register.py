@@ -19,14 +19,22 @@ SUMMARY = "registrations/s (one registry, many simulated boxes) and card insert-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line (default)")
-    parser.add_argument("--boxes", type=int, default=100, help="simulated boxes (one QUIC connection each)")
-    parser.add_argument("--cards-per-box", type=int, default=8)
-    parser.add_argument("--procs", type=int, default=1, help="load-generator processes")
-    parser.add_argument("--inflight", type=int, default=1, help="concurrent registrations per box")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before the window")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured window, seconds")
-    parser.add_argument("--inserts", type=int, default=40, help="card insertions for the latency figure")
-    parser.add_argument("--workdir", help="keep the rigs here (default: a temporary directory)")
+    from roamline.wire import validate
+
+    parser.add_argument("--boxes", type=validate.count(1, 100_000), default=100,
+                        help="simulated boxes (one QUIC connection each)")
+    parser.add_argument("--cards-per-box", type=validate.count(1, 10_000), default=8)
+    parser.add_argument("--procs", type=validate.count(1, 256), default=1, help="load-generator processes")
+    parser.add_argument("--inflight", type=validate.count(1, 10_000), default=1,
+                        help="concurrent registrations per box")
+    parser.add_argument("--warmup", type=validate.Number(0.0, 3600.0, unit="seconds"), default=3.0,
+                        help="seconds of load before the window")
+    parser.add_argument("--seconds", type=validate.seconds(3600.0), default=10.0,
+                        help="measured window, seconds")
+    parser.add_argument("--inserts", type=validate.count(1, 100_000), default=40,
+                        help="card insertions for the latency figure")
+    parser.add_argument("--workdir", type=validate.NewDir(),
+                        help="keep the rigs here (default: a temporary directory)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,15 @@ SUMMARY = "walk through the real flows on a simulated rig (card into box A, move
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rig", default="demo", help="rig file or name under hil/rigs (default: demo)")
+    from roamline.wire import validate
+
+    def rigs() -> list[str]:
+        from roamline.hil.rig import RIGS
+
+        return [p.stem for p in RIGS.glob("*.toml")]
+
+    parser.add_argument("--rig", default="demo", type=validate.FileOrName("rig", rigs),
+                        help="rig file or name under hil/rigs (default: demo)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory for inspection")
     parser.add_argument("--verbose", action="store_true", help="show the processes' logs as well")
 

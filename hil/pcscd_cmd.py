@@ -8,8 +8,12 @@ SUMMARY = "run a private pcscd with vpcd readers (virtual cards plug into their 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dir", required=True, help="working directory (socket, reader config, log)")
-    parser.add_argument("--name", default="Roamline VPCD", help="reader name prefix")
+    from roamline.wire import validate
+
+    parser.add_argument("--dir", required=True, type=validate.NewDir(),
+                        help="working directory (socket, reader config, log)")
+    parser.add_argument("--name", default="Roamline VPCD", type=validate.DisplayName(),
+                        help="reader name prefix")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,18 +1,19 @@
-"""Pytest fixtures: one private pcscd per test session, two vpcd readers, virtual PIV cards.
+"""Pytest plugin: one private pcscd per test session, two vpcd readers, virtual PIV cards.
 
-Use from a conftest.py in your test folder::
+Register it once, in the top-level ``conftest.py`` of a test tree (``tests/conftest.py`` here)::
 
-    from roamline.hil.pytest_pcsc import card_ca, card_rig, pcscd  # noqa: F401  (fixtures)
+    pytest_plugins = ["roamline.hil.pytest_pcsc"]
 
-Importing this module sets ``PCSCLITE_CSOCK_NAME`` in ``os.environ`` for the whole process, because
-libpcsclite reads it once, at the process's first SCardEstablishContext: every PC/SC client in the test
-process (pyscard, our reader loop) and every subprocess (opensc-tool, pkcs15-tool) then talks to the
-private pcscd. Import it before anything in the process makes a PC/SC call (a conftest import is early
-enough).
+Importing this module does nothing but define things. At ``pytest_configure`` (before any test or
+fixture runs, so before any PC/SC call in the process) it makes the private pcscd's directory and sets
+``PCSCLITE_CSOCK_NAME`` in ``os.environ`` for the whole process, because libpcsclite reads it once, at the
+process's first SCardEstablishContext: every PC/SC client in the test process (pyscard, our reader loop)
+and every subprocess (opensc-tool, pkcs15-tool) then talks to the private pcscd. At the end of the
+session the daemon is stopped, the variable restored and the directory removed.
 
 Fixtures:
-- ``pcscd`` (session): the started ``PcscDaemon`` (one per process, see ``session_daemon``);
-  ``pcscd.readers`` are its two ``VpcdReader``s. It is stopped at process exit.
+- ``pcscd`` (session): the started ``PcscDaemon`` (one per session, made at configure time, started on
+  first use); ``pcscd.readers`` are its two ``VpcdReader``s.
 - ``card_ca`` (session): a ``TestCa`` that makes card files (``card_ca.make_cardfile()``).
 - ``card_rig`` (function): a ``CardRig`` on that pcscd; it restarts pcscd if a previous test stopped it, and
   at teardown removes every card it inserted and waits until pcscd has seen the removals.
@@ -20,7 +21,6 @@ Fixtures:
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
@@ -36,9 +36,26 @@ from roamline.hil.errors import UsageError
 from roamline.hil.pcsc import SOCKET_ENV, PcscDaemon, wait_reader
 from roamline.provisioning.cardfile import CardFile
 
-PCSC_DIR = Path(tempfile.mkdtemp(prefix="roamline-pcsc-"))
-os.environ[SOCKET_ENV] = str(PCSC_DIR / "pcscd.comm")
-atexit.register(shutil.rmtree, PCSC_DIR, True)
+DAEMON = pytest.StashKey[PcscDaemon]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the process's PC/SC clients at the private pcscd (not started yet) before anything runs."""
+    workdir = Path(tempfile.mkdtemp(prefix="roamline-pcsc-"))
+    daemon = PcscDaemon(workdir)
+    previous = os.environ.get(SOCKET_ENV)
+    os.environ[SOCKET_ENV] = str(daemon.socket_path)
+    config.stash[DAEMON] = daemon
+
+    def cleanup() -> None:  # add_cleanup runs these last-in first-out: this one goes last
+        if previous is None:
+            os.environ.pop(SOCKET_ENV, None)
+        else:
+            os.environ[SOCKET_ENV] = previous
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    config.add_cleanup(cleanup)
+    config.add_cleanup(daemon.stop)
 
 
 class CardRig:
@@ -89,23 +106,11 @@ class CardRig:
             self.remove(i)
 
 
-_daemon: PcscDaemon | None = None
-
-
-def session_daemon() -> PcscDaemon:
-    """The process's one private pcscd, started. Several conftests importing the ``pcscd`` fixture make
-    several session fixtures; they must all share this daemon (clients can only reach one pcscd)."""
-    global _daemon
-    if _daemon is None:
-        _daemon = PcscDaemon(PCSC_DIR)
-        atexit.register(_daemon.stop)  # runs before the directory's removal (atexit is LIFO)
-    _daemon.start()
-    return _daemon
-
-
 @pytest.fixture(scope="session")
-def pcscd() -> PcscDaemon:
-    return session_daemon()
+def pcscd(pytestconfig: pytest.Config) -> PcscDaemon:
+    daemon = pytestconfig.stash[DAEMON]
+    daemon.start()
+    return daemon
 
 
 @pytest.fixture(scope="session")

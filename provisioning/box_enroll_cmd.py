@@ -3,24 +3,52 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from typing import Any
 
 SUMMARY = "make a box key, have the registry certify it (one-time token), write key, cert, CA and box.toml"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", required=True, metavar="HOST:PORT")
-    parser.add_argument("--server-name", default=None, help="registry TLS name (default registry.roamline)")
-    parser.add_argument("--ca", required=True, type=Path, help="the Roamline CA certificate (pinned)")
-    parser.add_argument("--token", required=True, help="one-time installer token")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR")
-    parser.add_argument("--box-name", default="box")
-    parser.add_argument("--board", default="sim", help="board profile name")
-    parser.add_argument("--line-number", default=None, metavar="E164", help="the box's POTS line number")
-    parser.add_argument("--civic", action="append", default=[], metavar="NAME=VALUE",
-                        help="the box's dispatchable address, one RFC 5139 element each time (country=US "
-                             "A1=IL A3=Springfield HNO=12 RD='Elm Street' FLR=2 ROOM=201 PC=62701)")
-    parser.add_argument("--timeout", type=float, default=10.0)
+    from roamline.wire import validate
+
+    parser.add_argument("--registry", required=True, type=validate.HostPort(), metavar="HOST:PORT")
+    parser.add_argument("--server-name", default=None, type=validate.DnsName(),
+                        help="registry TLS name (default registry.roamline)")
+    parser.add_argument("--ca", required=True, type=validate.PemCertificate(),
+                        help="the Roamline CA certificate (pinned)")
+    parser.add_argument("--token", required=True, type=validate.Token(), help="one-time installer token")
+    parser.add_argument("--out", required=True, type=validate.NewDir(), metavar="DIR")
+    parser.add_argument("--box-name", default="box", type=validate.DisplayName())
+    parser.add_argument("--board", default="sim", type=board_names(), help="board profile name")
+    parser.add_argument("--line-number", default=None, type=validate.Phone(), metavar="E164",
+                        help="the box's POTS line number")
+    parser.add_argument("--civic", action="append", default=[], type=civic_element(), metavar="NAME=VALUE",
+                        help="the box's dispatchable address, one RFC 5139 element each time: country, "
+                             "A1 (state), A3 (city), RD (road) and HNO (house number) are required, "
+                             "P.O. boxes are refused (country=US A1=IL A3=Springfield HNO=12 "
+                             "RD='Elm Street' FLR=2 ROOM=201 PC=62701)")
+    parser.add_argument("--timeout", type=validate.seconds(600.0), default=10.0, help="seconds")
+
+
+def board_names() -> Any:
+    """The validator of ``--board``: a profile shipped in board/profiles."""
+    from roamline.wire import validate
+
+    def names() -> list[str]:
+        from roamline.board.profile import available_profiles
+
+        return available_profiles()
+
+    return validate.OneOf("board profile", names)
+
+
+def civic_element() -> Any:
+    """The validator of one ``--civic NAME=VALUE`` (the whole address is checked before enrolling)."""
+    from roamline.wire import validate
+    from roamline.wire.civic import parse_civic_element
+
+    return validate.Parsed("civic element", lambda text: "=".join(parse_civic_element(text)),
+                           example="RD=Elm Street", max_len=200)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,13 +56,17 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from roamline.provisioning.enroll import enroll_box, parse_registry, read_ca
+    from roamline.provisioning.errors import UsageError
+    from roamline.wire import errors
+    from roamline.wire.civic import parse_civic
 
     address = parse_registry(args.registry, args.server_name)
     ca_pem = read_ca(args.ca)
-    from roamline.wire.civic import parse_civic
-
     details: dict[str, object] = {"line_number": args.line_number} if args.line_number else {}
-    civic = parse_civic(args.civic)
+    try:  # the whole address, before anything is made or sent
+        civic = parse_civic(args.civic)
+    except errors.UsageError as exc:
+        raise UsageError(f"--civic: {exc}") from None
     if civic:
         details["location"] = {"civic": civic, "method": "installer"}
     box_id, config = asyncio.run(enroll_box(address, ca_pem, args.token, args.out, box_name=args.box_name,

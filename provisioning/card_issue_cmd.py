@@ -3,39 +3,41 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 SUMMARY = "issue a virtual PIV card: keys 9E (and 9A) certified by the registry for an account"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--registry", required=True, metavar="HOST:PORT")
-    parser.add_argument("--server-name", default=None, help="registry TLS name (default registry.roamline)")
-    parser.add_argument("--ca", required=True, type=Path, help="the Roamline CA certificate (pinned)")
-    parser.add_argument("--token", required=True, help="one-time installer token")
-    parser.add_argument("--account", required=True, help="account id the card is bound to")
-    parser.add_argument("--out", required=True, type=Path, help="card file to write (TOML)")
-    parser.add_argument("--pin", default="123456", help="card PIN (6-8 digits)")
-    parser.add_argument("--guid", default=None, help="card GUID, 32 hex digits (default: random)")
+    from roamline.wire import validate
+
+    parser.add_argument("--registry", required=True, type=validate.HostPort(), metavar="HOST:PORT")
+    parser.add_argument("--server-name", default=None, type=validate.DnsName(),
+                        help="registry TLS name (default registry.roamline)")
+    parser.add_argument("--ca", required=True, type=validate.PemCertificate(),
+                        help="the Roamline CA certificate (pinned)")
+    parser.add_argument("--token", required=True, type=validate.Token(), help="one-time installer token")
+    parser.add_argument("--account", required=True, type=validate.Identifier(),
+                        help="account id the card is bound to")
+    parser.add_argument("--out", required=True, type=validate.NewFile(), help="card file to write (TOML)")
+    parser.add_argument("--pin", default="123456", type=validate.Pin(), help="card PIN (6-8 digits)")
+    parser.add_argument("--guid", default=None, type=validate.HexId(32),
+                        help="card GUID, 32 hex digits (default: random)")
     parser.add_argument("--no-9a", action="store_true", help="only the 9E key (no PIN-protected 9A key)")
-    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--timeout", type=validate.seconds(600.0), default=10.0, help="seconds")
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
-    import math
     import os
-
-    import pydantic
 
     from roamline.provisioning import cardfile
     from roamline.provisioning.cardissue import finish_pending, issue_card, start_pending
     from roamline.provisioning.enroll import parse_registry, read_ca
     from roamline.provisioning.errors import UsageError
-    from roamline.wire import identity
 
     # Everything local is checked before the token is spent (issue 8): a refusal here costs nothing.
+    # The options' validators checked PIN, GUID, timeout, token and account already.
     out: Path = args.out
     if out.exists() or out.is_symlink():
         raise UsageError(f"{out}: exists (refusing to overwrite a card's keys)")
@@ -46,16 +48,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{out}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{out}: directory {parent} is not writable")
-    try:
-        cardfile.PinFields(pin=args.pin)
-    except pydantic.ValidationError:
-        raise UsageError("--pin: a card PIN is 6-8 digits") from None
-    if args.guid is not None and identity.CARD_ID_RE.fullmatch(args.guid) is None:
-        raise UsageError(f"--guid: {args.guid!r} is not 32 lowercase hex digits")
-    if not math.isfinite(args.timeout) or args.timeout <= 0:
-        raise UsageError("--timeout: must be a positive number of seconds")
-    if not args.token or not args.account:
-        raise UsageError("--token and --account must not be empty")
     address = parse_registry(args.registry, args.server_name)
     ca_pem = read_ca(args.ca)
     card = start_pending(out, args.account, args.guid, with_9a=not args.no_9a)  # resumes an unfinished run

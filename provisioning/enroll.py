@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,22 +112,34 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def write_box_bundle(out: Path, *, key: identity.PrivateKey, enrolled: Enrolled, ca_pem: bytes,
                      address: RegistryAddress, box_name: str, board: str) -> Path:
-    """Write key, certificate, CA and box.toml into ``out``; returns the config path (validated)."""
+    """Write key, certificate, CA and box.toml into ``out``; returns the config path (validated).
+
+    The files are written into a fresh folder inside ``out`` and checked there, then renamed into place
+    (box.toml last): a failure part-way leaves no half bundle, and ``out`` is removed if it was made here.
+    """
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    _write_private(out / "box.key", identity.private_key_pem(key))
-    (out / "box.pem").write_text(enrolled.cert_pem, encoding="ascii")
-    (out / "ca.pem").write_bytes(ca_pem)
-    config = BoxConfig(
-        name=box_name, board=board, data_dir=Path("data"),
-        registry=RegistryConfig(host=address.host, port=address.port, server_name=address.server_name,
-                                ca=Path("ca.pem")),
-        identity=IdentityConfig(cert=Path("box.pem"), key=Path("box.key")),
-    )
-    data: dict[str, Any] = config.model_dump(mode="json")
-    path = out / "box.toml"
-    path.write_text(tomli_w.dumps(data), encoding="utf-8")
-    load_box_config(path)  # what we wrote must load
-    return path
+    stage = Path(tempfile.mkdtemp(prefix=".enroll-", dir=out))
+    try:
+        _write_private(stage / "box.key", identity.private_key_pem(key))
+        (stage / "box.pem").write_text(enrolled.cert_pem, encoding="ascii")
+        (stage / "ca.pem").write_bytes(ca_pem)
+        config = BoxConfig(
+            name=box_name, board=board, data_dir=Path("data"),
+            registry=RegistryConfig(host=address.host, port=address.port, server_name=address.server_name,
+                                    ca=Path("ca.pem")),
+            identity=IdentityConfig(cert=Path("box.pem"), key=Path("box.key")),
+        )
+        data: dict[str, Any] = config.model_dump(mode="json")
+        (stage / "box.toml").write_text(tomli_w.dumps(data), encoding="utf-8")
+        load_box_config(stage / "box.toml")  # what we wrote must load
+        for name in ("box.key", "box.pem", "ca.pem", "box.toml"):
+            (stage / name).replace(out / name)
+    except BaseException:
+        shutil.rmtree(out if made else stage, ignore_errors=True)
+        raise
+    stage.rmdir()
+    return out / "box.toml"
 
 
 async def enroll_box(address: RegistryAddress, ca_pem: bytes, token: str, out: Path, *,

@@ -6,6 +6,7 @@ and shows it) and, later, the box's PIDF-LO for emergency calls.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from roamline.wire.errors import UsageError
@@ -19,24 +20,87 @@ CIVIC_ELEMENTS = (
 _BY_LOWER = {name.lower(): name for name in CIVIC_ELEMENTS}
 
 
-def parse_civic(pairs: list[str]) -> dict[str, str]:
-    """``["country=US", "A1=IL", "HNO=12", "RD=Elm Street", "FLR=2"]`` → a civic address dict.
+# The dispatchable-location rules (issue 11): these must be present, and a P.O. box is not a place anyone
+# can be dispatched to. Floor, room, unit, seat and the other elements are kept as given.
+REQUIRED = ("country", "A1", "A3", "RD", "HNO")
+REFUSED = {"POBOX": "a P.O. box is not a dispatchable location"}
+VALUE_MAX = 128
 
-    Element names are RFC 5139's (case-insensitive on input); unknown names or empty values are errors.
+
+def _check_value(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"civic element {name} must be text")
+    v = value.strip()
+    if not v:
+        raise UsageError(f"civic element {name} is empty")
+    if len(v) > VALUE_MAX:
+        raise UsageError(f"civic element {name} is longer than {VALUE_MAX} characters")
+    if any(unicodedata.category(c)[0] == "C" for c in v):
+        raise UsageError(f"civic element {name} has control characters")
+    if name == "country":
+        if not (len(v) == 2 and v.isascii() and v.isalpha()):
+            raise UsageError(f"civic country {v!r} is not an ISO 3166 two-letter code (like US)")
+        v = v.upper()
+    return v
+
+
+def parse_civic_element(pair: str) -> tuple[str, str]:
+    """``"RD=Elm Street"`` → ``("RD", "Elm Street")``: an RFC 5139 name (any case), a printable value."""
+    key, sep, value = pair.partition("=")
+    name = _BY_LOWER.get(key.strip().lower())
+    if not sep or name is None:
+        shown = key.strip() if len(key) <= 20 else key.strip()[:20] + "…"
+        raise UsageError(f"civic element {shown!r}: expected NAME=VALUE with an RFC 5139 name "
+                         f"({', '.join(CIVIC_ELEMENTS[:8])}, … FLR, ROOM, PC)")
+    if name in REFUSED:
+        raise UsageError(f"civic element {name}: {REFUSED[name]}")
+    return name, _check_value(name, value)
+
+
+def check_civic(civic: object) -> dict[str, str]:
+    """A complete dispatchable civic address, or UsageError naming what is wrong (registry and tools)."""
+    if not isinstance(civic, dict):
+        raise UsageError("a civic address must be a table of RFC 5139 elements")
+    out: dict[str, str] = {}
+    for key, value in civic.items():
+        name = _BY_LOWER.get(str(key).lower()) if isinstance(key, str) else None
+        if name is None:
+            raise UsageError(f"civic element {str(key)[:20]!r} is not an RFC 5139 element")
+        if name in REFUSED:
+            raise UsageError(f"civic element {name}: {REFUSED[name]}")
+        out[name] = _check_value(name, value)
+    missing = [n for n in REQUIRED if n not in out]
+    if missing:
+        raise UsageError(f"a dispatchable address needs {', '.join(REQUIRED)}; missing {', '.join(missing)}")
+    return out
+
+
+def parse_civic(pairs: list[str]) -> dict[str, str]:
+    """``["country=US", "A1=IL", "A3=Springfield", "HNO=12", "RD=Elm Street"]`` → a civic address dict.
+
+    Element names are RFC 5139's (case-insensitive on input). No pairs: no address (``{}``); otherwise the
+    address must be complete (:func:`check_civic`), each element given once.
     """
     civic: dict[str, str] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        name = _BY_LOWER.get(key.strip().lower())
-        if not sep or name is None:
-            raise UsageError(f"civic element {key.strip()!r}: expected NAME=VALUE with an RFC 5139 name "
-                             f"({', '.join(CIVIC_ELEMENTS[:8])}, … FLR, ROOM, PC)")
-        if not value.strip():
-            raise UsageError(f"civic element {name} is empty")
-        civic[name] = value.strip()
-    if civic and "country" not in civic:
-        raise UsageError("a civic address needs its country (country=US)")
-    return civic
+        name, value = parse_civic_element(pair)
+        if name in civic:
+            raise UsageError(f"civic element {name} is given twice")
+        civic[name] = value
+    return check_civic(civic) if civic else {}
+
+
+def check_location(location: object) -> dict[str, Any]:
+    """A recorded location as enrollment carries it: ``{"civic": {...}, "method": "installer"}``."""
+    if not isinstance(location, dict):
+        raise UsageError("a location must be an object with a civic address")
+    unknown = set(location) - {"civic", "method"}
+    if unknown:
+        raise UsageError(f"location has unknown fields: {', '.join(sorted(map(str, unknown)))}")
+    method = location.get("method", "installer")
+    if not isinstance(method, str) or not method or len(method) > 32:
+        raise UsageError("location method must be a short text (installer, operator)")
+    return {"civic": check_civic(location.get("civic")), "method": method}
 
 
 def describe(location: dict[str, Any] | None) -> str:

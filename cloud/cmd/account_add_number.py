@@ -10,10 +10,11 @@ SUMMARY = "subscribe an account to more follow-me numbers (several accounts may 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
     add_data_arg(parser)
-    parser.add_argument("account", help="account id or (unique) name")
-    parser.add_argument("numbers", nargs="+", metavar="E164")
+    parser.add_argument("account", type=validate.DisplayName(), help="account id or (unique) name")
+    parser.add_argument("numbers", nargs="+", type=validate.Phone(), metavar="E164")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,11 +10,14 @@ SUMMARY = "create an account (a card holder) with its follow-me numbers; prints 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
     add_data_arg(parser)
-    parser.add_argument("--name", required=True, help="the holder's name")
-    parser.add_argument("--id", dest="account_id", help="account id (default: generated)")
-    parser.add_argument("--number", action="append", default=[], metavar="E164", help="follow-me number")
+    parser.add_argument("--name", required=True, type=validate.DisplayName(), help="the holder's name")
+    parser.add_argument("--id", dest="account_id", type=validate.Identifier(),
+                        help="account id (default: generated)")
+    parser.add_argument("--number", action="append", default=[], type=validate.Phone(), metavar="E164",
+                        help="follow-me number")
 
 
 def run(args: argparse.Namespace) -> int:

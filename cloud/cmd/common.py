@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import re
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from roamline.cloud.errors import UsageError
 from roamline.cloud.sqlite_store import SqliteStore
-
-_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +39,13 @@ class DataDir:
         return self.root / "server.key"
 
 
-def add_data_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="registry data directory")
+def add_data_arg(parser: argparse.ArgumentParser, *, create: bool = False) -> None:
+    """``--data DIR``: a registry data directory (`roamline cloud ca init` makes one; only it may)."""
+    from roamline.wire import validate
+
+    kind: validate.Validator = validate.NewDir() if create else validate.ExistingDir(
+        marker="registry.db", hint="run `roamline cloud ca init --data {path}` first")
+    parser.add_argument("--data", required=True, type=kind, metavar="DIR", help="registry data directory")
 
 
 def open_store(data: Path, background_checkpoint_s: float | None = None) -> SqliteStore:
@@ -54,9 +57,27 @@ def open_store(data: Path, background_checkpoint_s: float | None = None) -> Sqli
 
 
 def e164(number: str) -> str:
-    if not _E164.match(number):
-        raise UsageError(f"{number!r} is not an E.164 number (like +15551234567)")
-    return number
+    from roamline.wire import errors, validate
+
+    try:
+        return validate.check_e164(number)
+    except errors.UsageError as exc:
+        raise UsageError(f"{number!r} is not an E.164 number (like +15551234567): {exc}") from None
+
+
+def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, fsynced, then renamed over it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def wall_now() -> float:

@@ -12,8 +12,9 @@ import json
 
 def configure(parser: argparse.ArgumentParser, kind: str) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
-    parser.add_argument("id", help=f"{kind} id")
+    parser.add_argument("id", type=validate.Identifier(), help=f"{kind} id")
     add_data_arg(parser)
 
 

@@ -10,23 +10,26 @@ SUMMARY = "run the registry's link server (QUIC, ALPN roamline/1) on the data di
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
     add_data_arg(parser)
-    parser.add_argument("--host", default="127.0.0.1",
+    parser.add_argument("--host", default="127.0.0.1", type=validate.Host(),
                         help="address to listen on (default 127.0.0.1: this host only; 0.0.0.0 or :: all)")
-    parser.add_argument("--port", type=int, default=4433, help="UDP port (default 4433; 0: any free port)")
-    parser.add_argument("--lease", type=float, default=120.0, help="registration lease, seconds")
-    parser.add_argument("--keepalive", type=float, default=15.0, help="box keep-alive, seconds")
-    parser.add_argument("--hello-timeout", type=float, default=5.0,
+    parser.add_argument("--port", type=validate.Port(allow_zero=True), default=4433,
+                        help="UDP port (default 4433; 0: any free port)")
+    parser.add_argument("--lease", type=validate.seconds(86400.0), default=120.0,
+                        help="registration lease, seconds")
+    parser.add_argument("--keepalive", type=validate.seconds(3600.0), default=15.0,
+                        help="box keep-alive, seconds")
+    parser.add_argument("--hello-timeout", type=validate.seconds(60.0), default=5.0,
                         help="seconds a connection may stay open without a verified hello (default 5)")
-    parser.add_argument("--max-unauthenticated", type=int, default=32,
+    parser.add_argument("--max-unauthenticated", type=validate.count(1, 100_000), default=32,
                         help="unauthenticated connections one source address may hold at once (default 32)")
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
-    import math
     import signal
     import sys
     import time
@@ -37,10 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from roamline.cloud.server import RegistryServer
     from roamline.wire.identity import CertificateAuthority
 
-    if not math.isfinite(args.hello_timeout) or args.hello_timeout <= 0:
-        raise UsageError("--hello-timeout: must be a positive number of seconds")
-    if args.max_unauthenticated < 1:
-        raise UsageError("--max-unauthenticated: must be at least 1")
     d = DataDir(args.data)
     if not d.server_cert.exists() or not d.server_key.exists():
         raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")

@@ -12,7 +12,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
 
     add_data_arg(parser)
-    parser.add_argument("--ttl", type=float, default=86400.0, help="seconds the token stays valid (1 day)")
+    from roamline.wire import validate
+
+    parser.add_argument("--ttl", type=validate.seconds(366 * 86400.0), default=86400.0,
+                        help="seconds the token stays valid (1 day)")
     parser.add_argument("--kind", choices=("box", "card", "any"), default="any", help="what it may enroll")
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of the bare token")
 

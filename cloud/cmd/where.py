@@ -10,8 +10,9 @@ SUMMARY = "where a number rings now: the boxes holding a live registration of a 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
+    from roamline.wire import validate
 
-    parser.add_argument("number", metavar="E164")
+    parser.add_argument("number", type=validate.Phone(), metavar="E164")
     add_data_arg(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON list (empty: it rings nowhere)")
 

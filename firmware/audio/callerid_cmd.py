@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from pathlib import Path
 from typing import Any
 
 SUMMARY = "decode caller-ID / message-waiting FSK (Bell 202 or V.23) in a WAV file"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="WAV file (PCM, any common rate)")
+    from roamline.wire import validate
+
+    parser.add_argument("file", type=validate.ExistingFile(), help="WAV file (PCM, any common rate)")
     parser.add_argument("--modem", choices=("bell202", "v23"), default="bell202")
     parser.add_argument("--json", action="store_true",
                         help='last line: {"messages": [...], "rejected": [...]}')

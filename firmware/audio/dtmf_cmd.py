@@ -12,7 +12,9 @@ SUMMARY = "detect DTMF keys in a WAV file (8/16/44.1/48 kHz, mono or stereo, 8/1
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="WAV file (PCM)")
+    from roamline.wire import validate
+
+    parser.add_argument("file", type=validate.ExistingFile(), help="WAV file (PCM)")
     parser.add_argument("--json", action="store_true", help='last line: {"digits": "..."}')
     parser.add_argument("--verbose", action="store_true", help="one line per key with its start and end")
 

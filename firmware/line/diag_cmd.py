@@ -11,14 +11,31 @@ SUMMARY = "identify the voice modem and its profile, check voice, optionally wai
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", required=True, help="serial device (e.g. /dev/ttyACM0) or pyserial URL")
-    parser.add_argument("--profile", help="modem profile name, overriding auto-detection")
-    parser.add_argument("--wait-ring", type=float, metavar="SECONDS",
+    from roamline.wire import validate
+
+    parser.add_argument("--device", required=True, type=validate.Device(),
+                        help="serial device (e.g. /dev/ttyACM0) or pyserial URL")
+    parser.add_argument("--profile", type=modem_profile_names(),
+                        help="modem profile name, overriding auto-detection")
+    parser.add_argument("--wait-ring", type=validate.seconds(3600.0), metavar="SECONDS",
                         help="wait this long for an incoming call and report its caller ID")
     parser.add_argument("--unformatted", action="store_true",
                         help="ask for unformatted caller ID (+VCID=2, MDMF/SDMF hex) instead of +VCID=1")
-    parser.add_argument("--baud", type=int, default=115200)
+    parser.add_argument("--baud", type=validate.Number(300, 4_000_000, integer=True), default=115200,
+                        help="serial speed, bits per second (default 115200)")
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+
+
+def modem_profile_names() -> Any:
+    """The validator of a ``--profile`` option: a known modem profile name or alias."""
+    from roamline.wire import validate
+
+    def names() -> list[str]:
+        from roamline.firmware.line.modem_profiles import all_profiles
+
+        return [n for p in all_profiles() for n in (p.name, *p.aliases)]
+
+    return validate.OneOf("modem profile", names)
 
 
 def run(args: argparse.Namespace) -> int:

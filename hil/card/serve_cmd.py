@@ -12,27 +12,25 @@ SUMMARY = "run a virtual PIV card (card file) in the vpcd reader on a port until
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--card", required=True, help="card file (TOML, see provisioning/cardfile.py)")
-    parser.add_argument("--port", required=True, type=lambda s: int(s, 0), help="vpcd port (e.g. 0x8c7b)")
-    parser.add_argument("--host", default="127.0.0.1", help="pcscd host (loopback)")
-    parser.add_argument("--wait", type=float, default=5.0,
+    from roamline.wire import validate
+
+    parser.add_argument("--card", required=True, type=validate.ExistingFile(),
+                        help="card file (TOML, see provisioning/cardfile.py)")
+    parser.add_argument("--port", required=True, type=validate.Port(base=0), help="vpcd port (e.g. 0x8c7b)")
+    parser.add_argument("--host", default="127.0.0.1", type=validate.Host(), help="pcscd host (loopback)")
+    parser.add_argument("--wait", type=validate.seconds(600.0), default=5.0,
                         help="seconds to wait for the reader to accept the card (default 5)")
 
 
 def run(args: argparse.Namespace) -> int:
-    import math
     import signal
     import threading
 
     from roamline.hil.card.piv import VirtualCard
     from roamline.hil.card.vpcd import CardSocket
-    from roamline.hil.errors import PeerError, UsageError
+    from roamline.hil.errors import PeerError
     from roamline.provisioning.cardfile import load_cardfile
 
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port}: not a TCP port")
-    if not math.isfinite(args.wait) or args.wait <= 0:
-        raise UsageError("--wait: must be a positive number of seconds")
     card = load_cardfile(args.card)
     sock = CardSocket(VirtualCard(card), host=args.host)
     done = threading.Event()

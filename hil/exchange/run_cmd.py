@@ -8,16 +8,25 @@ SUMMARY = "run a telephone exchange with simulated voice modems on pty paths (pr
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from roamline.hil.exchange import rig
+    from roamline.wire import validate
+
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--rig", metavar="FILE", help="TOML file: [exchange] table or top-level lines/phones")
+    src.add_argument("--rig", metavar="FILE", type=validate.ExistingFile(),
+                     help="TOML file: [exchange] table or top-level lines/phones")
     src.add_argument("--lines", metavar="SPEC", default=None,
+                     type=validate.Parsed("--lines", rig.parse_lines, "5551000:cx93001"),
                      help="NUMBER[:MODEM[:CID_TIMING[:DISCONNECT]]],... e.g. 5551000:cx93001,5551001:usr5637")
-    parser.add_argument("--phones", metavar="SPEC", default="",
+    parser.add_argument("--phones", metavar="SPEC", default=None,
+                        type=validate.Parsed("--phones", rig.parse_phones, "5550100:ANN"),
                         help="PSTN phones NUMBER[:NAME],... (a call from the control socket adds one too)")
-    parser.add_argument("--time-scale", type=float, default=None, help="simulated seconds per real second")
-    parser.add_argument("--device-dir", default=None, help="where the modem device links go")
-    parser.add_argument("--control", default=None, help="control socket (default DEVICE_DIR/control.sock)")
-    parser.add_argument("--for", dest="duration", type=float, default=None, metavar="SECONDS",
+    parser.add_argument("--time-scale", type=validate.Number(0.0, 1000.0, lo_open=True), default=None,
+                        help="simulated seconds per real second")
+    parser.add_argument("--device-dir", default=None, type=validate.NewDir(),
+                        help="where the modem device links go")
+    parser.add_argument("--control", default=None, type=validate.NewFile(overwrite=True),
+                        help="control socket (default DEVICE_DIR/control.sock)")
+    parser.add_argument("--for", dest="duration", type=validate.seconds(), default=None, metavar="SECONDS",
                         help="stop after this many real seconds (default: until Ctrl-C)")
 
 
@@ -32,17 +41,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.rig:
         spec = rig.load(args.rig)
-    else:
-        spec = rig.ExchangeSpec(lines=rig.parse_lines(args.lines or "5551000:cx93001"))
+    else:  # --lines was parsed and validated with the other options
+        spec = rig.ExchangeSpec(lines=args.lines or rig.parse_lines("5551000:cx93001"))
     updates: dict[str, object] = {}
     if args.phones:
-        updates["phones"] = spec.phones + rig.parse_phones(args.phones)
+        updates["phones"] = spec.phones + args.phones
     if args.time_scale is not None:
         updates["time_scale"] = args.time_scale
     if args.device_dir:
-        updates["device_dir"] = args.device_dir
+        updates["device_dir"] = str(args.device_dir)
     if args.control:
-        updates["control"] = args.control
+        updates["control"] = str(args.control)
     if updates:
         spec = rig.ExchangeSpec.model_validate({**spec.model_dump(), **updates})
     runner = rig.build(spec)

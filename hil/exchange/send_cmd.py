@@ -8,23 +8,23 @@ SUMMARY = "send one JSON control request (hangup, dtmf, unplug, status...) to a 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("request", help='JSON object with "op": status, answer, hangup, dtmf, play, record, '
-                                        "unplug, replug, silent (see roamline.hil.exchange.control)")
-    parser.add_argument("--control", default="/tmp/roamline-exchange/control.sock")
+    from roamline.hil.exchange.call_cmd import DEFAULT_CONTROL, HINT
+    from roamline.wire import validate
+
+    parser.add_argument("request", type=validate.JsonObject(),
+                        help='JSON object with "op": status, answer, hangup, dtmf, play, record, '
+                             "unplug, replug, silent (see roamline.hil.exchange.control)")
+    parser.add_argument("--control", default=DEFAULT_CONTROL, type=validate.Socket(HINT),
+                        help="the exchange's control socket")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from roamline.hil.errors import UsageError
     from roamline.hil.exchange.control import request
 
-    try:
-        req = json.loads(args.request)
-    except ValueError as exc:
-        raise UsageError(f"request is not JSON: {exc}") from None
-    reply = request(args.control, req)
+    reply = request(str(args.control), args.request)
     print(json.dumps(reply))
     if not reply.get("ok"):
         print(f"request failed: {reply.get('error')}", file=sys.stderr)

@@ -43,20 +43,28 @@ def test_operator_commands(tmp_path: Path, capsys: Any) -> None:
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (["cloud", "account", "create", "--name", "X", "--number", "5551234"], "not an E.164"),
+    (["cloud", "account", "create", "--name", "X", "--number", "5551234"], "--number: must be an E.164"),
     (["cloud", "account", "add-number", "nobody", "+15550100001"], "no account"),
     (["cloud", "card", "revoke", "c0ffee"], "no card"),
     (["cloud", "box", "revoke", "box-0000000000000000"], "no box"),
-    (["cloud", "token", "issue", "--ttl", "0"], "--ttl must be positive"),
+    (["cloud", "token", "issue", "--ttl", "0"], "argument --ttl: must be a number of seconds > 0"),
 ])
 def test_operator_errors_are_one_line(tmp_path: Path, capsys: Any, argv: list[str], fragment: str) -> None:
     data = tmp_path / "reg"
-    data.mkdir()
-    assert main([*argv, "--data", str(data)]) != 0
+    assert main(["cloud", "ca", "init", "--data", str(data)]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--data", str(data)]) == 2  # usage errors, all of them
     err = capsys.readouterr().err.strip()
     assert fragment in err and len(err.splitlines()) == 1
 
 
 def test_missing_data_dir(tmp_path: Path, capsys: Any) -> None:
-    assert main(["cloud", "where", "+15550100001", "--data", str(tmp_path / "none"), "--json"]) != 0
+    assert main(["cloud", "where", "+15550100001", "--data", str(tmp_path / "none"), "--json"]) == 2
     assert "ca init" in capsys.readouterr().err
+
+
+def test_a_directory_that_is_not_a_registry_is_left_alone(tmp_path: Path, capsys: Any) -> None:
+    """`--data` naming some other directory must not grow a registry.db there."""
+    assert main(["cloud", "where", "+15550100001", "--data", str(tmp_path), "--json"]) == 2
+    assert "no registry.db" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

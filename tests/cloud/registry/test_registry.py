@@ -546,3 +546,27 @@ def test_card_9a_key_with_the_same_token_once(world: Any) -> None:
     assert code_of(reply) == ErrorCode.UNKNOWN_CARD
     reply = h.reply("c1", h.register_msg("c1", h.box_a, kit(k9e, guid, first.cert_pem)))
     assert isinstance(reply, Registered)
+
+
+HOME = {"country": "US", "A1": "IL", "A3": "Springfield", "RD": "Elm Street", "HNO": "12", "FLR": "2"}
+
+
+@pytest.mark.parametrize("box", [
+    {"location": {"civic": {**HOME, "POBOX": "77"}, "method": "installer"}},  # a P.O. box
+    {"location": {"civic": {k: v for k, v in HOME.items() if k != "HNO"}}},  # no house number
+    {"location": {"civic": "12 Elm Street"}},  # not RFC 5139 elements
+    {"location": "Springfield"},
+    {"location": {"civic": {**HOME, "NOPE": "1"}}},
+    {"line_number": "555-0100"},
+    {"name": "kiosk\x1b[2J"},
+])
+def test_the_registry_refuses_an_undispatchable_address(world: Any, box: dict[str, Any]) -> None:
+    """The registry checks the address itself (not only the installer's tool), before the token."""
+    h = world
+    tok = h.token("box")
+    assert code_of(_enroll(h, tok, box={"name": "b", "board": "sim"} | box)) == ErrorCode.BAD_BODY
+    good = {"name": "b", "board": "sim", "location": {"civic": HOME, "method": "installer"}}
+    ok = _enroll(h, tok, box=good)
+    assert isinstance(ok, Enrolled)  # the refusal did not spend the token
+    stored = h.store.get_box(ok.id)
+    assert stored is not None and stored.location == {"civic": HOME, "method": "installer"}  # floor kept

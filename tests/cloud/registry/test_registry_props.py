@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
 
@@ -12,13 +10,7 @@ from hypothesis import strategies as st
 
 from roamline.wire.messages import Deregister, Refresh, Registered, Superseded, Welcome
 
-# the conftest's Harness, imported by path (importlib import mode has no package for tests)
-_spec = importlib.util.spec_from_file_location("cloud_conftest", Path(__file__).parents[1] / "conftest.py")
-assert _spec is not None and _spec.loader is not None
-_conftest = importlib.util.module_from_spec(_spec)
-sys.modules["cloud_conftest"] = _conftest
-_spec.loader.exec_module(_conftest)
-Harness = _conftest.Harness
+from ..conftest import Harness
 
 NUM = "+15551230001"
 

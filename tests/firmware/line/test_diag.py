@@ -64,4 +64,4 @@ def test_diag_unknown_modem_without_voice(tmp_path: Path, capsys: pytest.Capture
 def test_diag_missing_device_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rc = main(["box", "diag", "modem", "--device", str(tmp_path / "nothing"), "--json"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 1 and len(err) == 1 and "cannot open modem" in err[0]
+    assert rc == 2 and len(err) == 1 and "argument --device" in err[0] and "no such device" in err[0]

@@ -5,12 +5,14 @@ One rig for the module (starting one costs seconds); each test leaves the cards 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from roamline.hil.proc import ProcessFailed
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner
 
@@ -91,7 +93,9 @@ def test_pcscd_killed_and_restarted_while_card_present(rig: RigRunner) -> None:
     # The card stays in the reader; the reader loop recovers and sees it again.
     rig.wait_box_event("box-a", "registered", mark, timeout=20)
     assert a.process.running()
-    assert rig.wait_where(NUMBER, lambda es: [e["box_id"] for e in es] == [a.box_id])
+    entries = rig.wait_where(NUMBER, lambda es: [e["box_id"] for e in es] == [a.box_id])
+    assert [e["box_id"] for e in entries] == [a.box_id]
+    assert rig.box_holders("box-a") == [rig.cards[CARD].card_id]
 
 
 def test_two_boxes_racing_with_the_same_card(rig: RigRunner) -> None:
@@ -103,21 +107,28 @@ def test_two_boxes_racing_with_the_same_card(rig: RigRunner) -> None:
     rig.wait_box_event("box-b", "registered", marks["box-b"])
     entries = rig.wait_where(NUMBER, lambda es: len(es) == 1)
     assert len(entries) == 1  # one box per card
-    winner = entries[0]["box_id"]
-    loser = "box-a" if winner == b.box_id else "box-b"
-    assert winner in (a.box_id, b.box_id)
+    names = {a.box_id: "box-a", b.box_id: "box-b"}
+    winner = names[entries[0]["box_id"]]
+    loser = "box-b" if winner == "box-a" else "box-a"
     rig.wait_box_event(loser, "superseded", marks[loser])
     assert rig.box_holders(loser) == []
+    # The winner keeps the card, and the registry keeps routing to it once the loser has let go.
+    assert rig.box_holders(winner) == [rig.cards[CARD].card_id]
+    assert [e["box_id"] for e in rig.where(NUMBER)] == [rig.boxes[winner].box_id]
+    with pytest.raises(ProcessFailed):  # it was superseded for good, not by a re-registration race
+        rig.wait_box_event(winner, "superseded", marks[winner], timeout=1.0)
 
 
 def test_card_yanked_during_authentication(rig: RigRunner) -> None:
     mark = rig.box_log_mark("box-a")
     # Pulled out at GENERAL AUTHENTICATE: mid-signature.
     sock = rig.insert_copy(CARD, "box-a", yank_when=lambda cmd: cmd.ins == 0x87)
-    line = rig.wait_box_event("box-a", "card-(unusable|removed)", mark)
-    assert "registered" not in line
+    rig.wait_box_event("box-a", "card-(unusable|removed)", mark)
     rig.wait_box_event("box-a", "card-removed", mark)
     assert sock.yanked.is_set()
+    # Nothing was registered with the half-signed card: no `registered` event since the insertion.
+    logged = rig.boxes["box-a"].process.output()[mark:]
+    assert not [line for line in logged if re.search(r" registered( |$)", line)], logged
     assert where_boxes(rig) == []
     assert rig.boxes["box-a"].process.running()
     insert_and_wait(rig, "box-a")  # and the box still works

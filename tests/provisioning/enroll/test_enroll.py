@@ -68,9 +68,9 @@ def test_box_bundle_is_a_loadable_config(tmp_path: Path) -> None:
     ca = identity.CertificateAuthority.create(now=time.time())
     key = identity.generate_key()
     path = write_box_bundle(tmp_path / "b", key=key, enrolled=_issue(ca, key), ca_pem=ca.cert_pem,
-                            address=RegistryAddress("127.0.0.1", 5000), box_name="kiosk", board="pi4")
+                            address=RegistryAddress("127.0.0.1", 5000), box_name="kiosk", board="pi4-ag1171")
     cfg = load_box_config(path)
-    assert (cfg.name, cfg.board, cfg.registry.port) == ("kiosk", "pi4", 5000)
+    assert (cfg.name, cfg.board, cfg.registry.port) == ("kiosk", "pi4-ag1171", 5000)
     assert cfg.registry.ca.read_bytes() == ca.cert_pem
     assert identity.load_private_key_pem(cfg.identity.key.read_bytes()).public_key() == key.public_key()
     assert (tmp_path / "b" / "box.key").stat().st_mode & 0o077 == 0
@@ -99,3 +99,28 @@ def test_virtual_card_keys() -> None:
         card.new_key_csr("9c")
     with pytest.raises(UsageError):
         VirtualCardKeys("XYZ")
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_bundle_that_fails_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     existing: bool) -> None:
+    from roamline.provisioning import enroll
+    from roamline.wire.config import ConfigError
+
+    def refuse(path: Path) -> None:
+        raise ConfigError(f"{path}: simulated bad config")
+
+    monkeypatch.setattr(enroll, "load_box_config", refuse)
+    out = tmp_path / "b"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    ca = identity.CertificateAuthority.create(now=time.time())
+    key = identity.generate_key()
+    with pytest.raises(ConfigError):
+        write_box_bundle(out, key=key, enrolled=_issue(ca, key), ca_pem=ca.cert_pem,
+                         address=RegistryAddress("127.0.0.1", 5000), box_name="kiosk", board="sim")
+    if existing:
+        assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    else:
+        assert not out.exists()
