@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
     import os
+    from pathlib import Path
 
     from roamline.provisioning import cardfile
     from roamline.provisioning.cardissue import finish_pending, issue_card, start_pending

@@ -4,15 +4,33 @@ target, and only the parser's documented error types may escape (``make fuzz`` r
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 import types
 from pathlib import Path
 
 import pytest
 
-from fuzz._harness import check
-from fuzz.run import HARNESSES
+FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
+CORPUS = FUZZ / "corpus"
 
-CORPUS = Path(__file__).resolve().parents[2] / "fuzz" / "corpus"
+
+def _fuzz_package() -> types.ModuleType:
+    """The checkout's fuzz/ folder as the package ``fuzz``, without putting the repository root on
+    sys.path (that would make the rooms importable under bare names; see tests/conftest.py)."""
+    if "fuzz" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("fuzz", FUZZ / "__init__.py",
+                                                      submodule_search_locations=[str(FUZZ)])
+        assert spec is not None and spec.loader is not None
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["fuzz"] = package
+        spec.loader.exec_module(package)
+    return sys.modules["fuzz"]
+
+
+_fuzz_package()
+check = importlib.import_module("fuzz._harness").check
+HARNESSES: tuple[str, ...] = importlib.import_module("fuzz.run").HARNESSES
 
 
 def test_every_harness_has_a_corpus_and_every_corpus_a_harness() -> None:
