@@ -108,7 +108,8 @@ def test_bad_local_input_spends_nothing(registrar: Registrar, tmp_path: Path, ca
                                         bad: tuple[str, str]) -> None:
     tok = registrar.token()
     assert registrar.issue(tok, tmp_path / "card.toml", *bad) != 0
-    assert "roamline:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("roamline") and len(err.strip().splitlines()) == 1  # one line, before any I/O
     assert not registrar.token_used(tok) and registrar.cards() == []
     assert not (tmp_path / "card.toml").exists()
 
