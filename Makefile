@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.bootstrapped
-STRICT := -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
+STRICT := -p roamline.errors -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
 .PHONY: deps demo test unit lint wheel-smoke bench fuzz fuzz-corpus clean
@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(VENV)/bin/roamline bench register --json
 	$(VENV)/bin/roamline bench line --json
 	$(VENV)/bin/roamline bench handset --json
+	$(VENV)/bin/roamline bench resample --json
 
 # Coverage-guided fuzzing (atheris) of every parser facing a device, a card or the network; not part of
 # `make test` (which replays fuzz/corpus). FUZZ_RUNS inputs per harness; FUZZ_JOBS harnesses at once.

@@ -14,7 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from roamline.board.errors import PeerError, UsageError
-from roamline.board.profile import Profile
+from roamline.board.profile import BoardProfile
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class SlicPins:
     devices. ``open``/``close`` are explicit and idempotent; hook changes reach ``on_hook_change``
     from gpiozero's event thread as raw levels (True = off-hook), chatter included."""
 
-    def __init__(self, profile: Profile, factory: Any) -> None:
+    def __init__(self, profile: BoardProfile, factory: Any) -> None:
         self.profile = profile
         self.factory = factory
         self._devices: dict[str, Any] = {}

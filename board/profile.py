@@ -94,7 +94,7 @@ class StatusLed:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Profile:
+class BoardProfile:
     name: str
     pi_model: Literal["pi4", "pi5", "sim"]
     pin_factory: Literal["lgpio", "rpigpio", "mock"]
@@ -167,7 +167,7 @@ def _build(cls: type[T], data: Any, where: str) -> T:
     return cls(**kwargs)
 
 
-def _check(p: Profile) -> None:
+def _check(p: BoardProfile) -> None:
     if p.pin_factory not in FACTORIES_FOR_MODEL[p.pi_model]:
         allowed = " or ".join(FACTORIES_FOR_MODEL[p.pi_model])
         raise UsageError(f"pin_factory: {p.pi_model} needs {allowed}, not {p.pin_factory}")
@@ -202,8 +202,8 @@ def _check(p: Profile) -> None:
         raise UsageError(f"hook: {exc}") from None
 
 
-def parse_profile(data: dict[str, Any]) -> Profile:
-    profile = _build(Profile, data, "")
+def parse_profile(data: dict[str, Any]) -> BoardProfile:
+    profile = _build(BoardProfile, data, "")
     _check(profile)
     return profile
 
@@ -212,7 +212,7 @@ def available_profiles() -> list[str]:
     return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
 
 
-def load_profile(name_or_path: str | Path) -> Profile:
+def load_profile(name_or_path: str | Path) -> BoardProfile:
     """A built-in profile by name ("pi4-ag1171", "pi5-ag1171", "sim") or a profile file by path."""
     p = Path(name_or_path)
     if p.suffix != ".toml":
@@ -229,7 +229,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     return loads_profile(text, str(p))
 
 
-def loads_profile(text: str, source: str = "<profile>") -> Profile:
+def loads_profile(text: str, source: str = "<profile>") -> BoardProfile:
     """A board profile from TOML text; any problem is a UsageError naming ``source``."""
     try:
         data = tomllib.loads(text)

@@ -1,18 +1,30 @@
-"""`roamline ROOM WORDS... [ARGS]`: the thin face over the rooms' command tables."""
+"""`roamline ROOM WORDS... [ARGS]`: the thin face over the rooms' command tables.
+
+Exit statuses: 0 done; 1 the command failed because something outside us misbehaved (a
+``RoamlinePeerError``, or the operating system refused: ``OSError``); 2 a usage error (bad arguments,
+or a ``RoamlineUsageError``: bad input or configuration); 70 (``EX_SOFTWARE``) an internal error, i.e.
+a bug: any other exception. Every failure is one line on stderr; ``--debug`` adds the traceback.
+130 after Ctrl-C. A command may also return its own non-zero status.
+"""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 
 from roamline.cli import logs, tree
+from roamline.errors import RoamlinePeerError, RoamlineUsageError
 
 GROUP = "roamline.rooms"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 USAGE = "usage: roamline [--log-level LEVEL] [--log-json] [--debug] ROOM COMMAND... [ARGS]"
+
+EXIT_FAILED = 1  # a peer misbehaved or the system refused
+EXIT_USAGE = 2  # we were misused: arguments, input, configuration
+EXIT_BUG = 70  # EX_SOFTWARE (sysexits.h): an exception nobody meant to raise
 
 
 def _rooms() -> dict[str, EntryPoint]:
@@ -88,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parsed = parser.parse_args(args[used:])
     except tree.BadArguments as exc:
         print(f"{exc} (see --help)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except SystemExit as exc:  # --help
         return exc.code if isinstance(exc.code, int) else 0
     except Exception as exc:  # a broken command module or a validator's own bug: still one line
@@ -101,15 +113,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(exc, debug)
 
 
-def _is_usage_error(exc: BaseException) -> bool:
-    """Any room's ``UsageError`` (or a subclass): the user misused a command, exit 2."""
-    return any(c.__name__ == "UsageError" and c.__module__.startswith("roamline.") for c in type(exc).__mro__)
+def failure(exc: BaseException) -> tuple[int, str]:
+    """The exit status and the one-line reason for an exception that ended a command."""
+    what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    if isinstance(exc, RoamlineUsageError):
+        return EXIT_USAGE, what
+    if isinstance(exc, RoamlinePeerError | OSError):
+        return EXIT_FAILED, what
+    return EXIT_BUG, f"internal error (a bug): {what}; rerun with --debug for the traceback"
 
 
 def _failed(exc: Exception, debug: bool) -> int:
+    status, reason = failure(exc)
     if debug:
-        logging.getLogger("roamline.cli").exception("command failed")
-    return _fail(f"{type(exc).__name__}: {exc}".splitlines()[0], 2 if _is_usage_error(exc) else 1)
+        traceback.print_exception(exc, file=sys.stderr)
+    return _fail(reason, status)
+
 
 def entry() -> None:
     """Console-script entry: like ``main`` but quiet when the reader of our output goes away (``| head``)."""

@@ -18,12 +18,14 @@ from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import NoReturn
 
+from roamline.errors import RoamlineUsageError
+
 
 class CommandNotFound(LookupError):
     """The words typed name no command (a usage error)."""
 
 
-class BadArguments(ValueError):
+class BadArguments(RoamlineUsageError, ValueError):
     """The arguments do not parse or an option's value is refused (a usage error: exit 2)."""
 
 

@@ -23,7 +23,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from roamline.cloud.errors import Refused
-from roamline.cloud.records import Box, Card, Store
+from roamline.cloud.records import Box, Card, RegistryStore
 from roamline.wire import civic, identity, validate
 from roamline.wire.errors import BadCertificate, ErrorCode, UsageError
 from roamline.wire.messages import Enroll, Enrolled, EnrollKind
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 class Enrollment:
-    def __init__(self, store: Store, ca: identity.CertificateAuthority) -> None:
+    def __init__(self, store: RegistryStore, ca: identity.CertificateAuthority) -> None:
         self._store = store
         self._ca = ca
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from roamline.cloud.records import Store
+from roamline.cloud.records import RegistryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class WhereEntry:
         return asdict(self)
 
 
-def where(store: Store, number: str, now: float) -> list[WhereEntry]:
+def where(store: RegistryStore, number: str, now: float) -> list[WhereEntry]:
     """Every box where ``number`` rings at ``now``: leases still running, card and box not revoked.
 
     A lapsed lease counts as gone even before the sweeper has ended it, so a dead box never swallows a

@@ -1,15 +1,15 @@
-"""The registry's storage interface: the record dataclasses and the ``Store`` protocol.
+"""The registry's storage interface: the record dataclasses and the ``RegistryStore`` protocol.
 
-The registry core speaks only to ``Store``, so a PostgreSQL implementation can sit behind the same methods
-later (``roamline.cloud.sqlite_store.SqliteStore`` is the one there is). Times are wall-clock seconds (they
-must mean the same thing after a restart). Methods that write join the caller's open ``transaction()``.
+The registry core speaks only to ``RegistryStore``, so a PostgreSQL implementation can sit behind the same
+methods later (``roamline.cloud.sqlite_store.SqliteStore`` is the one there is). Times are wall-clock seconds
+(they must mean the same thing after a restart). Methods that write join the caller's open ``transaction()``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 Json = dict[str, Any]
 
@@ -61,20 +61,14 @@ class Registration:
     proven_at: float = 0.0  # when the nonce the card signed was issued: orders registrations of one card
 
 
-@dataclass(frozen=True, slots=True)
-class Nonce:
-    nonce: str  # base64 text as sent on the wire
-    conn_id: str
-    purpose: str
-    expires: float
-    used: bool
-    issued: float = 0.0
+TokenKind = Literal["box", "card", "any"]
+"""What an installer token may enroll."""
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
     token_hash: str
-    kind: str  # "box" | "card" | "any"
+    kind: TokenKind
     expires: float
     used: bool
 
@@ -87,7 +81,7 @@ class Event:
     fields: Json
 
 
-class Store(Protocol):
+class RegistryStore(Protocol):
     """What the registry needs from storage. Methods that write join the caller's open transaction."""
 
     def open(self) -> None: ...
@@ -109,9 +103,6 @@ class Store(Protocol):
     def get_box(self, box_id: str) -> Box | None: ...
     def revoke_box(self, box_id: str, now: float) -> bool: ...
 
-    def add_nonce(self, nonce: Nonce) -> None: ...
-    def consume_nonce(self, nonce: str) -> Nonce | None: ...
-    def purge_nonces(self, now: float) -> int: ...
 
     def add_token(self, token: Token) -> None: ...
     def consume_token(self, token_hash: str) -> Token | None: ...

@@ -27,7 +27,7 @@ from enum import StrEnum
 from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
-from roamline.cloud.records import Registration, Store
+from roamline.cloud.records import Registration, RegistryStore
 from roamline.wire import identity, signing
 from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.messages import (
@@ -39,6 +39,7 @@ from roamline.wire.messages import (
     Envelope,
     Error,
     Hello,
+    HolderProfile,
     Message,
     NonceIssued,
     NoncePurpose,
@@ -46,7 +47,6 @@ from roamline.wire.messages import (
     Ok,
     Ping,
     Pong,
-    Profile,
     Refresh,
     Refreshed,
     Register,
@@ -119,7 +119,7 @@ class _Conn:
 class Registry:
     def __init__(
         self,
-        store: Store,
+        store: RegistryStore,
         ca: identity.CertificateAuthority,
         config: RegistryConfig | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
@@ -178,7 +178,7 @@ class Registry:
                                                              "code": str(msg.code), "message": msg.message}})
             return out
         try:
-            if msg.KIND != "request" and not isinstance(msg, Profile):
+            if msg.KIND != "request" and not isinstance(msg, HolderProfile):
                 raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not something a box sends")
             if conn.state is not ConnState.AUTHENTICATED and msg.TYPE not in ALLOWED_BEFORE_HELLO:
                 raise Refused(ErrorCode.NOT_AUTHENTICATED, f"{msg.TYPE} before a verified hello")
@@ -188,7 +188,7 @@ class Registry:
         except Refused as exc:
             log.info("refused", extra={"fields": {"conn": conn_id, "type": msg.TYPE, "code": exc.code,
                                                   "reason": str(exc)}})
-            reply = Error(code=ErrorCode(exc.code), message=str(exc))
+            reply = Error(code=exc.code, message=str(exc))
             close = exc.code == ErrorCode.REVOKED and isinstance(msg, Hello)
             return [*out, Outgoing(conn_id, reply, env.id, close=close or exc.close)]
         except LinkError as exc:  # bad certificate, bad signature
@@ -216,7 +216,7 @@ class Registry:
             return self._refresh(conn, msg, now, out)
         if isinstance(msg, Deliver):
             return self._deliver(conn, msg, now)
-        if isinstance(msg, Profile):
+        if isinstance(msg, HolderProfile):
             log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
             return None
         raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not handled by the registry")

@@ -98,7 +98,7 @@ class RegistryServer:
             await server.wait_closed()
 
     async def _serve_connection(self, link: LinkConnection) -> None:
-        # random ids: nonces are stored with their connection id and must not match one from before a restart
+        # random ids: a connection id (nonces are bound to it) must not match one from before a restart
         conn_id = "conn-" + secrets.token_hex(8)
         self._links[conn_id] = link
         self._registry.connection_opened(conn_id, self._wall())

@@ -27,10 +27,6 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
          "end_reason": str, "proven_at": float},
         "registration_id",
     ),
-    "nonces": (
-        {"nonce": str, "conn_id": str, "purpose": str, "issued": float, "expires": float, "used": int},
-        "nonce",
-    ),
     "installer_tokens": ({"token_hash": str, "kind": str, "expires": float, "used": int}, "token_hash"),
     "deliveries": (
         {"key": str, "box_id": str, "kind": str, "payload": str, "at": float}, ("box_id", "key")
@@ -47,8 +43,11 @@ INDEXES = [
     # next_seq(): MAX(seq) of one card without scanning every registration ever stored
     "CREATE INDEX IF NOT EXISTS reg_card_seq ON registrations(card_id, seq)",
     "CREATE INDEX IF NOT EXISTS numbers_account ON numbers(account_id)",
-    "CREATE INDEX IF NOT EXISTS nonces_expires ON nonces(expires)",
 ]
+
+# Tables of earlier versions that nothing uses any more, dropped on open (nonces live in the registry's
+# memory with their connection since the registry stopped storing them).
+RETIRED = ["DROP INDEX IF EXISTS nonces_expires", "DROP TABLE IF EXISTS nonces"]
 
 
 def json_or_none(text: str | None) -> Json | None:

@@ -1,4 +1,4 @@
-"""``SqliteStore``: the registry's ``Store`` on one SQLite file.
+"""``SqliteStore``: the registry's ``RegistryStore`` on one SQLite file.
 
 sqlite-utils in WAL mode with ``synchronous=NORMAL``: a commit is durable against a process crash and costs
 no fsync per transaction. Every write happens inside ``transaction()``; nested calls join the outer
@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from roamline.cloud.errors import StoreError
-from roamline.cloud.records import Account, Box, Card, Event, Json, Nonce, Registration, Token
-from roamline.cloud.sqlite_schema import INDEXES, TABLES, json_or_none, reg_from_row
+from roamline.cloud.records import Account, Box, Card, Event, Json, Registration, Token
+from roamline.cloud.sqlite_schema import INDEXES, RETIRED, TABLES, json_or_none, reg_from_row
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ _T = TypeVar("_T")
 
 
 class SqliteStore:
-    """``Store`` on one SQLite file (created with its schema on open; reopened as it is).
+    """``RegistryStore`` on one SQLite file (created with its schema on open; reopened as it is).
 
     ``background_checkpoint_s`` (the long-running registry sets it): checkpoint the WAL from a thread
     every that many seconds; the writer then checkpoints inline only if the WAL grows past
@@ -68,7 +68,7 @@ class SqliteStore:
             with db.atomic():
                 for name, (columns, pk) in TABLES.items():
                     db[name].create(columns, pk=pk, if_not_exists=True)  # type: ignore[union-attr]
-                for sql in INDEXES:
+                for sql in INDEXES + RETIRED:
                     db.execute(sql)
             if self._checkpointer is not None:
                 db.execute(f"PRAGMA wal_autocheckpoint={self._FALLBACK_CHECKPOINT_PAGES}")
@@ -258,27 +258,6 @@ class SqliteStore:
     def revoke_box(self, box_id: str, now: float) -> bool:
         sql = "UPDATE boxes SET revoked = 1, revoked_at = ? WHERE box_id = ?"
         return self._write_cached(sql, (now, box_id)) > 0
-
-    # nonces: one-time, marked used on first presentation whatever the outcome
-    def add_nonce(self, nonce: Nonce) -> None:
-        self._write(
-            "INSERT INTO nonces(nonce, conn_id, purpose, issued, expires, used) VALUES (?,?,?,?,?,?)",
-            (nonce.nonce, nonce.conn_id, nonce.purpose, nonce.issued, nonce.expires, int(nonce.used)),
-        )
-
-    def consume_nonce(self, nonce: str) -> Nonce | None:
-        """The nonce as it was before this call (None if never issued); it is used afterwards."""
-        with self._atomic():
-            r = self._one("SELECT * FROM nonces WHERE nonce = ?", (nonce,))
-            if r is None:
-                return None
-            if not r["used"]:
-                self.conn.execute("UPDATE nonces SET used = 1 WHERE nonce = ?", (nonce,))
-        return Nonce(r["nonce"], r["conn_id"], r["purpose"], r["expires"], bool(r["used"]), r["issued"])
-
-    def purge_nonces(self, now: float) -> int:
-        """Forget nonces well past expiry (a forgotten nonce is 'unknown', still refused)."""
-        return self._write("DELETE FROM nonces WHERE expires < ?", (now,))
 
     # installer tokens: only the hash is stored
     def add_token(self, token: Token) -> None:

@@ -21,7 +21,7 @@ from roamline.firmware.card.events import CardEvent, CardInserted, CardRemoved, 
 from roamline.firmware.card.reader import ReaderLoop
 from roamline.firmware.link.client import LinkClient
 from roamline.firmware.link.outbox import OutboxCourier
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import messages, signing
 from roamline.wire.clock import Clock
 from roamline.wire.errors import BoxRevoked, LinkClosed, PeerError, RequestTimeout
@@ -50,7 +50,7 @@ class CardSlot:
 
 
 class BoxApp:
-    def __init__(self, *, box_id: str, readers: ReaderLoop, link: LinkClient, store: Store, clock: Clock,
+    def __init__(self, *, box_id: str, readers: ReaderLoop, link: LinkClient, store: BoxStore, clock: Clock,
                  observer: Observer | None = None,
                  refresh_s: float = 10.0, location: dict[str, Any] | None = None) -> None:
         self.box_id = box_id
@@ -135,7 +135,7 @@ class BoxApp:
         try:
             await self._link.request(messages.Deregister(card_id=slot.card_id))
             self._emit("deregistered", card_id=slot.card_id)
-        except (PeerError, RequestTimeout):
+        except PeerError:  # RequestTimeout included
             # Told on the next connect; meanwhile the lease makes the registration lapse by itself.
             self._undelivered_deregisters.add(slot.card_id)
 
@@ -205,7 +205,7 @@ class BoxApp:
         if delivered:
             self._emit("outbox-delivered", items=delivered)
         for card_id in sorted(self._undelivered_deregisters):
-            with contextlib.suppress(PeerError, RequestTimeout):
+            with contextlib.suppress(PeerError):  # RequestTimeout included
                 await self._link.request(messages.Deregister(card_id=card_id))
                 self._undelivered_deregisters.discard(card_id)
         for slot in list(self._slots.values()):
@@ -225,12 +225,12 @@ class BoxApp:
                     self._emit("superseded", card_id=msg.card_id)
                     self._wipe(slot, "registered elsewhere")
         elif isinstance(msg, messages.Revoked):
-            self._emit("revoked", what=str(msg.kind), id=msg.id)  # not kind=: Store.log_event's own argument
+            self._emit("revoked", what=str(msg.kind), id=msg.id)  # not kind=: log_event's own argument
             for slot in self._slots.values():
                 if slot.card_id == msg.id:
                     slot.superseded, slot.registration_id = True, ""
                     self._wipe(slot, "card revoked")
-        elif isinstance(msg, messages.Profile):
+        elif isinstance(msg, messages.HolderProfile):
             for slot in self._slots.values():
                 if slot.card_id == msg.card_id and slot.registration_id:
                     self._store.cache_holder(slot.card_id, msg.profile, self._clock.wall())
@@ -246,7 +246,7 @@ class BoxApp:
             try:
                 reply = messages.expect(await self._link.request(messages.Refresh(card_ids=registered)),
                                         messages.Refreshed)
-            except (PeerError, RequestTimeout):
+            except PeerError:  # RequestTimeout included
                 continue
             for slot in self._slots.values():
                 if slot.card_id in reply.missing and not slot.superseded:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from roamline.errors import RoamlineError, RoamlinePeerError, RoamlineUsageError
 
-class FirmwareError(Exception):
+
+class FirmwareError(RoamlineError):
     """Base of every error raised by roamline.firmware."""
 
 
-class UsageError(FirmwareError):
+class UsageError(FirmwareError, RoamlineUsageError):
     """The caller misused this API or gave invalid configuration (a bug or a bad file on our side)."""
 
 
-class PeerError(FirmwareError):
+class PeerError(FirmwareError, RoamlinePeerError):
     """Something outside us (a device, card, network peer or user input) misbehaved."""

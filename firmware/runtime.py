@@ -15,7 +15,7 @@ from roamline.firmware.card.reader import ReaderLoop
 from roamline.firmware.config import BoxConfig, load_box_config
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import identity
 from roamline.wire.clock import SystemClock
 from roamline.wire.messages import Envelope, Welcome
@@ -46,7 +46,7 @@ async def run_box(config_path: str | Path) -> None:
     config = load_box_config(config_path)
     box = load_identity(config)
     clock = SystemClock()
-    store = Store(config.data_dir / "box.db")
+    store = BoxStore(config.data_dir / "box.db")
     store.open()
     # The app consumes both the link's and the readers' callbacks, and needs both to act: bind late.
     holder: list[BoxApp] = []

@@ -2,7 +2,7 @@
 
 Holds the durable outbox (what the cloud must hear and cannot now: delivered exactly once by idempotency
 key), the current holders' cached profiles (wiped the moment their card leaves) and an event log.
-Constructing a Store does no I/O; ``open``/``close`` are explicit and idempotent.
+Constructing a BoxStore does no I/O; ``open``/``close`` are explicit and idempotent.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class OutboxItem:
     created: float
 
 
-class Store:
+class BoxStore:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: sqlite_utils.Database | None = None

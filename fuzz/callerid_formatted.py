@@ -27,7 +27,8 @@ def target(data: bytes) -> None:
             out += cid.feed_line(line, now) or []
     out += cid.poll(now + 10.0)
     for e in out:
-        assert isinstance(e, (ev.CallerId, ev.BadCallerId)), e
-        if isinstance(e, ev.CallerId):
-            for value in (e.number, e.name, e.date, e.time):
+        assert isinstance(e, (ev.CallerIdReceived, ev.BadCallerId)), e
+        if isinstance(e, ev.CallerIdReceived):
+            c = e.caller_id
+            for value in (c.number, c.name):
                 assert value is None or len(value) <= MAX_FIELD

@@ -12,16 +12,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from roamline.firmware.callerid import codec  # noqa: E402
 from roamline.firmware.card import tlv  # noqa: E402
 from roamline.firmware.card.piv import PivClient  # noqa: E402
-from roamline.firmware.line.callerid import encode_mdmf, encode_sdmf  # noqa: E402
-from roamline.firmware.line.dle import encode_stream  # noqa: E402
+from roamline.firmware.line.dle import end_of_stream, shield  # noqa: E402
 from roamline.hil.card.issue import TestCa  # noqa: E402
 from roamline.hil.card.piv import VirtualCard  # noqa: E402
 from roamline.wire import messages as m  # noqa: E402
 from roamline.wire.errors import ErrorCode  # noqa: E402
 
 CORPUS = ROOT / "fuzz" / "corpus"
+
+
+def encode_stream(data: bytes, events: str = "", eos: str = "single") -> bytes:
+    """A modem→host voice stream: shielded data, DLE events, end of stream."""
+    return shield(data) + b"".join(bytes((0x10, ord(c))) for c in events) + end_of_stream(
+        "triple" if eos == "triple" else "single")
 
 
 def lp(*answers: bytes, width: int = 1) -> bytes:
@@ -48,8 +54,11 @@ def piv_session() -> bytes:
 
 
 def seeds() -> dict[str, list[bytes]]:
-    mdmf = encode_mdmf("5551230001", "ANN EXAMPLE", "12011030")
-    sdmf = encode_sdmf("5551230001")
+    when = codec.Stamp(12, 1, 10, 30)
+    mdmf = codec.encode(codec.CallerId("5551230001", "ANN EXAMPLE", when), codec.Format.MDMF)
+    sdmf = codec.encode(codec.CallerId("5551230001", when=when), codec.Format.SDMF)
+    withheld = codec.CallerId(when=when, number_absent=codec.Absence.PRIVATE,
+                              name_absent=codec.Absence.UNAVAILABLE)
     cid_text = b"DATE=1201\r\nTIME=1030\r\nNMBR=5551230001\r\nNAME=ANN EXAMPLE\r\n"
     frames = [m.encode_message(m.NonceRequest(purpose=m.NoncePurpose.HELLO), id="c1"),
               m.encode_message(m.Ping(), id="c2"),
@@ -74,7 +83,7 @@ def seeds() -> dict[str, list[bytes]]:
                          b"\x07ERROR\r\nNO CARRIER\r\n" + mdmf.hex().upper().encode() + b"\r\n"],
         "callerid_formatted": [cid_text, b"\x01\n" + cid_text + b"\x02\nNMBR=P\nNAME=O\nMESG=" +
                                mdmf.hex().encode() + b"\n"],
-        "callerid_mdmf": [mdmf, sdmf, b"\x00" + mdmf, encode_mdmf(None, None)],
+        "callerid_mdmf": [mdmf, sdmf, b"\x00" + mdmf, codec.encode(withheld, codec.Format.MDMF)],
         "dle_stream": [b"\x03" + encode_stream(b"abc\x10def", "5#bdq"),
                        b"\x85" + encode_stream(b"\x10\x10x", "s", eos="triple") + b"OK\r\n"],
         "apdu_response": [b"\x00" + lp(b"\x90\x00"), b"\x00" + lp(b"\x61\x04", b"abcd\x90\x00"),

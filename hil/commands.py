@@ -17,4 +17,5 @@ BENCH: dict[str, str] = {
     "handset": "roamline.hil.bench_handset",
     "register": "roamline.hil.bench_register",
     "flood": "roamline.hil.bench_flood",
+    "resample": "roamline.hil.bench_resample",
 }

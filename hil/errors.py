@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from roamline.errors import RoamlineError, RoamlinePeerError, RoamlineUsageError
 
-class HilError(Exception):
+
+class HilError(RoamlineError):
     """Base of every error raised by roamline.hil."""
 
 
-class UsageError(HilError):
+class UsageError(HilError, RoamlineUsageError):
     """The caller misused this API or gave invalid configuration (a bug or a bad file on our side)."""
 
 
-class PeerError(HilError):
+class PeerError(HilError, RoamlinePeerError):
     """Something outside us (a device, card, network peer or user input) misbehaved."""

@@ -27,7 +27,7 @@ import numpy as np
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from roamline.board.gpio import SlicPins
-from roamline.board.profile import HandsetAudio, Profile, load_profile
+from roamline.board.profile import BoardProfile, HandsetAudio, load_profile
 from roamline.firmware.audio.device import make_device
 from roamline.firmware.audio.device_file import read_wav as _read_wav
 from roamline.firmware.audio.device_file import write_wav
@@ -100,7 +100,7 @@ class HandsetSim:
     """A phone on a profile's pins (the sim profile by default), driving a real HandsetRunner on a
     virtual clock. ``rate`` overrides the profile's handset audio rate (e.g. 48000 for a USB codec)."""
 
-    def __init__(self, profile: Profile | None = None, *, country: str = "US", seed: int | None = 1,
+    def __init__(self, profile: BoardProfile | None = None, *, country: str = "US", seed: int | None = 1,
                  tones: ToneSource | None = None, detector: DigitDetector | None = None,
                  caller_id: CallerIdEncoder | None = None, audio: bool = True,
                  clock: ManualClock | None = None, rate: int | None = None, dial_tone: bool = False) -> None:

@@ -12,12 +12,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from roamline.hil.errors import HilError
+from roamline.hil.errors import PeerError
 
 log = logging.getLogger(__name__)
 
 
-class ProcessFailed(HilError):
+class ProcessFailed(PeerError):
     """A child process exited or did not become ready in time; the message carries its last output."""
 
 

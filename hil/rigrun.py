@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.hil.card.piv import Command, VirtualCard
 from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
@@ -165,8 +165,8 @@ class RigRunner:
         m = self.boxes[box].process.wait_for(rf" {event}( |$)", timeout=timeout, after=after)
         return m.string
 
-    def _box_store(self, box: str) -> Store:
-        store = Store(self.boxes[box].dir / "data" / "box.db")
+    def _box_store(self, box: str) -> BoxStore:
+        store = BoxStore(self.boxes[box].dir / "data" / "box.db")
         store.open()
         return store
 

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from roamline.hil.errors import HilError
+from roamline.hil.errors import PeerError
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner
 from roamline.wire.civic import describe
 
 
-class StepFailed(HilError):
-    pass
+class StepFailed(PeerError):
+    """The rig did not do what the story expected of it."""
 
 
 def _say(text: str = "") -> None:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from roamline.provisioning.registry_args import add_registry_arguments
+
 SUMMARY = "make a box key, have the registry certify it (one-time token), write key, cert, CA and box.toml"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--registry", required=True, type=validate.HostPort(), metavar="HOST:PORT")
-    parser.add_argument("--server-name", default=None, type=validate.DnsName(),
-                        help="registry TLS name (default registry.roamline)")
-    parser.add_argument("--ca", required=True, type=validate.PemCertificate(),
-                        help="the Roamline CA certificate (pinned)")
-    parser.add_argument("--token", required=True, type=validate.Token(), help="one-time installer token")
+    add_registry_arguments(parser)
     parser.add_argument("--out", required=True, type=validate.NewDir(), metavar="DIR")
     parser.add_argument("--box-name", default="box", type=validate.DisplayName())
     parser.add_argument("--board", default="sim", type=board_names(), help="board profile name")
@@ -27,7 +24,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "A1 (state), A3 (city), RD (road) and HNO (house number) are required, "
                              "P.O. boxes are refused (country=US A1=IL A3=Springfield HNO=12 "
                              "RD='Elm Street' FLR=2 ROOM=201 PC=62701)")
-    parser.add_argument("--timeout", type=validate.seconds(600.0), default=10.0, help="seconds")
 
 
 def board_names() -> Any:

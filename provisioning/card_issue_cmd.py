@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from roamline.provisioning.registry_args import add_registry_arguments
+
 SUMMARY = "issue a virtual PIV card: keys 9E (and 9A) certified by the registry for an account"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--registry", required=True, type=validate.HostPort(), metavar="HOST:PORT")
-    parser.add_argument("--server-name", default=None, type=validate.DnsName(),
-                        help="registry TLS name (default registry.roamline)")
-    parser.add_argument("--ca", required=True, type=validate.PemCertificate(),
-                        help="the Roamline CA certificate (pinned)")
-    parser.add_argument("--token", required=True, type=validate.Token(), help="one-time installer token")
+    add_registry_arguments(parser)
     parser.add_argument("--account", required=True, type=validate.Identifier(),
                         help="account id the card is bound to")
     parser.add_argument("--out", required=True, type=validate.NewFile(), help="card file to write (TOML)")
@@ -23,7 +20,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guid", default=None, type=validate.HexId(32),
                         help="card GUID, 32 hex digits (default: random)")
     parser.add_argument("--no-9a", action="store_true", help="only the 9E key (no PIN-protected 9A key)")
-    parser.add_argument("--timeout", type=validate.seconds(600.0), default=10.0, help="seconds")
 
 
 def run(args: argparse.Namespace) -> int:

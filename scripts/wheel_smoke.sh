@@ -28,7 +28,7 @@ mkdir "$WORK/src"
 git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
   if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
 done | tar -C "$REPO" --null -T - -cf - | tar -C "$WORK/src" -xf -
-(cd "$WORK/src" && find wire board firmware cloud provisioning hil cli -type f ! -name '*.pyc' | sort) > "$WORK/manifest"
+(cd "$WORK/src" && find wire board firmware cloud provisioning hil cli errors -type f ! -name '*.pyc' | sort) > "$WORK/manifest"
 
 # 2. sdist, then the wheel built from the sdist; install the wheel into a fresh venv.
 "$PY" -m build --no-isolation --outdir "$WORK/dist" "$WORK/src" > "$WORK/build.log" 2>&1 \
@@ -76,7 +76,7 @@ extra = sorted(shipped - set(files))
 assert not extra, f"not in the checkout: {extra[:5]}"
 import roamline
 assert [str(p) for p in roamline.__path__] == [str(site / "roamline")], roamline.__path__
-for room in ("wire", "board", "firmware", "cloud", "provisioning", "hil", "cli"):
+for room in ("wire", "board", "firmware", "cloud", "provisioning", "hil", "cli", "errors"):
     mod = importlib.import_module(f"roamline.{room}")
     assert Path(mod.__file__).is_relative_to(site), mod.__file__
     assert importlib.util.find_spec(room) is None, f"bare {room} importable"

@@ -23,7 +23,7 @@ import pytest
 import roamline
 
 ROOT = Path(__file__).resolve().parent.parent
-ROOMS = ("wire", "board", "firmware", "cloud", "provisioning", "hil", "cli")
+ROOMS = ("wire", "board", "firmware", "cloud", "provisioning", "hil", "cli", "errors")  # errors: the root
 BIN = Path(sys.executable).parent
 
 

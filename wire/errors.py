@@ -7,16 +7,18 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from roamline.errors import RoamlineError, RoamlinePeerError, RoamlineUsageError
 
-class WireError(Exception):
+
+class WireError(RoamlineError):
     """Base of every error raised by roamline.wire."""
 
 
-class UsageError(WireError):
+class UsageError(WireError, RoamlineUsageError):
     """The caller misused this API or gave invalid configuration (a bug or a bad file on our side)."""
 
 
-class PeerError(WireError):
+class PeerError(WireError, RoamlinePeerError):
     """Something outside us (a device, card, network peer or user input) misbehaved."""
 
 

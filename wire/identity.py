@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import ipaddress
 import os
 import re
@@ -420,6 +419,3 @@ def token_hash(token: str) -> str:
     """What the registry stores for a token: SHA-256 hex of its UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
-
-def token_matches(token: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(token_hash(token), stored_hash)

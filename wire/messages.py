@@ -227,7 +227,7 @@ class Revoked(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Profile(Message):
+class HolderProfile(Message):
     """A holder's profile changed (server→box), or a box reports a change the holder made (box→server)."""
 
     TYPE: ClassVar[str] = "profile"
@@ -330,7 +330,7 @@ def register_message(cls: type[Message]) -> type[Message]:
 
 for _cls in (
     NonceRequest, NonceIssued, Hello, Welcome, Register, Registered, Deregister, Ok, Refresh, Refreshed,
-    Superseded, Revoked, Profile, Error, Ping, Pong, Enroll, Enrolled, Deliver, Ack,
+    Superseded, Revoked, HolderProfile, Error, Ping, Pong, Enroll, Enrolled, Deliver, Ack,
 ):  # fmt: skip
     register_message(_cls)
 

@@ -5,6 +5,9 @@ A frame that cannot be framed (too large, malformed) is answered with an ``error
 ended and the link closed; message-level problems (unknown type, bad body …) get an ``error`` reply and
 the link goes on. The registry is verified against the pinned Roamline CA (never CERT_NONE); the box
 proves itself in ``hello`` (see docs/protocol.md). Session tickets make reconnects resume the TLS session.
+
+Only aioquic's public API is used here; the one internal it has no public way for is wrapped in
+``roamline.wire.aioquic_private``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import socket
 import ssl
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
@@ -28,6 +31,7 @@ from aioquic.tls import SessionTicket
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from roamline.wire.aioquic_private import send_acks_at_once, server_protocol
 from roamline.wire.errors import FrameError, LinkClosed, UsageError
 from roamline.wire.framing import FrameDecoder, encode
 from roamline.wire.link import LinkConnection
@@ -93,6 +97,9 @@ class _LinkProtocol(QuicConnectionProtocol):
 
     def __init__(self, quic: QuicConnection, *, is_client: bool, **kwargs: Any) -> None:
         super().__init__(quic, **kwargs)
+        self.quic = quic  # our own references: aioquic keeps its _quic and _loop private
+        self.loop = asyncio.get_running_loop()
+        self.udp_transport: asyncio.DatagramTransport | None = None
         self._is_client = is_client
         self._stream_id: int | None = quic.get_next_available_stream_id() if is_client else None
         self._decoder = FrameDecoder()
@@ -100,38 +107,71 @@ class _LinkProtocol(QuicConnectionProtocol):
         self.terminated_reason = ""
         self.link: LinkConnection | None = None
         self.on_handshake: Callable[[_LinkProtocol], None] | None = None
+        self._handshake_done = False
+        self._terminated = False
+        self._handshake_waiter: asyncio.Future[None] | None = None
+        self._flush_handle: asyncio.Handle | None = None
         # Coalescing: what arrives and what we write are sent at the end of the loop iteration
-        # (_transmit_soon), so the reply to a request and the ACK of it leave in one packet and a batch
+        # (``transmit``), so the reply to a request and the ACK of it leave in one packet and a batch
         # of received datagrams shares one transmit. That needs the ACK due at once (aioquic would hold
         # it 1 ms, past the reply, and send it alone later): no ACK is delayed more than one iteration.
-        quic._ack_delay = 0.0
+        send_acks_at_once(quic)
+
+    # aioquic calls transmit() after every received datagram and timer, and after its own commands
+    # (connect, close, ping); we send at the end of the loop iteration instead of at once.
+    def transmit(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self.transmit_now)
+
+    def transmit_now(self) -> None:
+        """Send what is pending now (aioquic's transmit: datagrams out, timer re-armed)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        super().transmit()
+
+    def close(self, error_code: int = 0, reason_phrase: str = "") -> None:
+        super().close(error_code=error_code, reason_phrase=reason_phrase)
+        self.transmit_now()  # CONNECTION_CLOSE leaves before the caller can close the socket
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.udp_transport = cast(asyncio.DatagramTransport, transport)  # asyncio's is not a subclass
+
+    async def handshake_completed(self) -> None:
+        """Wait for the TLS handshake; ConnectionError if the connection ended first.
+
+        Our own waiter rather than aioquic's ``wait_connected``, whose shielded future outlives a
+        timeout and fails later with nobody to read it ("Future exception was never retrieved")."""
+        if self._handshake_done:
+            return
+        if self._terminated:
+            raise ConnectionError(self.terminated_reason)
+        self._handshake_waiter = self.loop.create_future()
+        try:
+            await self._handshake_waiter
+        finally:
+            self._handshake_waiter = None
 
     # Transport (for LinkConnection)
     def write_control(self, data: bytes, end_stream: bool = False) -> None:
         if self._stream_id is None:
             raise LinkClosed("no control stream yet (the client speaks first)")
-        self._quic.send_stream_data(self._stream_id, data, end_stream=end_stream)
-        self._transmit_soon()
+        self.quic.send_stream_data(self._stream_id, data, end_stream=end_stream)
+        self.transmit()
 
     def send_datagram(self, data: bytes) -> None:
-        self._quic.send_datagram_frame(data)
-        self._transmit_soon()
+        self.quic.send_datagram_frame(data)
+        self.transmit()
 
     def close_transport(self, code: int, reason: str) -> None:
         self.close(error_code=code, reason_phrase=reason)
 
     @property
     def session_resumed(self) -> bool:
-        return bool(self._quic.tls.session_resumed)
+        return bool(self.quic.tls.session_resumed)
 
     # aioquic events
-    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
-        # as aioquic's, but the transmit waits for the handlers this datagram woke (see __init__)
-        self._quic.receive_datagram(data if isinstance(data, bytes) else data.encode(), addr,
-                                    now=self._loop.time())
-        self._process_events()
-        self._transmit_soon()
-
     def quic_event_received(self, event: events.QuicEvent) -> None:
         if isinstance(event, events.StreamDataReceived):
             self._stream_data(event)
@@ -139,12 +179,18 @@ class _LinkProtocol(QuicConnectionProtocol):
             if self.link is not None:
                 self.link.datagram_received(event.data)
         elif isinstance(event, events.HandshakeCompleted):
+            self._handshake_done = True
+            if self._handshake_waiter is not None and not self._handshake_waiter.done():
+                self._handshake_waiter.set_result(None)
             if event.alpn_protocol != ALPN:
                 self.close(error_code=0x0, reason_phrase="wrong ALPN")
             elif self.on_handshake is not None:
                 self.on_handshake(self)
         elif isinstance(event, events.ConnectionTerminated):
             self.terminated_reason = event.reason_phrase or f"error {event.error_code}"
+            self._terminated = True
+            if self._handshake_waiter is not None and not self._handshake_waiter.done():
+                self._handshake_waiter.set_exception(ConnectionError(self.terminated_reason))
             if self.link is not None:
                 self.link.transport_closed(f"connection terminated: {self.terminated_reason}")
         elif isinstance(event, events.StreamReset) and event.stream_id == self._stream_id:
@@ -159,10 +205,10 @@ class _LinkProtocol(QuicConnectionProtocol):
         if sid != self._stream_id or self.link is None or self.link.closed:
             # Only one control stream per link: refuse any other stream.
             self._dead_streams.add(sid)
-            self._quic.stop_stream(sid, APP_ERROR_FRAMING)
+            self.quic.stop_stream(sid, APP_ERROR_FRAMING)
             if sid % 4 == 0 or (sid % 4 == 1 and self._is_client):
-                self._quic.reset_stream(sid, APP_ERROR_FRAMING)
-            self.transmit()
+                self.quic.reset_stream(sid, APP_ERROR_FRAMING)
+            self.transmit_now()
             return
         self.link.bytes_received()
         frames, error = self._decoder.feed_until_error(event.data)
@@ -179,11 +225,11 @@ class _LinkProtocol(QuicConnectionProtocol):
         sid = self._stream_id
         self._dead_streams.add(sid)
         # Answer, end our side of the stream, and stop reading theirs.
-        self._quic.send_stream_data(
+        self.quic.send_stream_data(
             sid, encode(to_frame(Error(code=error.code, message=str(error)))), end_stream=True
         )
-        self._quic.stop_stream(sid, APP_ERROR_FRAMING)
-        self.transmit()
+        self.quic.stop_stream(sid, APP_ERROR_FRAMING)
+        self.transmit_now()
         self._control_lost(f"framing error: {error}", close_soon=True)
 
     def _control_lost(self, reason: str, close_soon: bool = False) -> None:
@@ -194,7 +240,7 @@ class _LinkProtocol(QuicConnectionProtocol):
         link.transport_closed(reason)
         if close_soon:
             # Give the error frame a moment to be sent and acknowledged before CONNECTION_CLOSE.
-            self._loop.call_later(0.2, self.close, 0, reason[:100])
+            self.loop.call_later(0.2, self.close, 0, reason[:100])
         else:
             self.close(0, reason[:100])
 
@@ -215,6 +261,7 @@ class _GuardedQuicServer(QuicServer):
     def __init__(self, *, admit: Callable[[NetworkAddress], bool],
                  opened: Callable[[QuicConnectionProtocol, NetworkAddress], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._cid_length = kwargs["configuration"].connection_id_length
         self._admit = admit
         self._opened = opened
 
@@ -223,16 +270,16 @@ class _GuardedQuicServer(QuicServer):
         new_cid: bytes | None = None
         if len(raw) >= SMALLEST_MAX_DATAGRAM_SIZE:
             try:
-                cid_length = self._configuration.connection_id_length
-                header = pull_quic_header(Buffer(data=raw), host_cid_length=cid_length)
+                header = pull_quic_header(Buffer(data=raw), host_cid_length=self._cid_length)
             except ValueError:
                 return
-            if header.packet_type == QuicPacketType.INITIAL and header.destination_cid not in self._protocols:
+            cid = header.destination_cid
+            if header.packet_type == QuicPacketType.INITIAL and server_protocol(self, cid) is None:
                 if not self._admit(addr):
                     return
-                new_cid = header.destination_cid
+                new_cid = cid
         super().datagram_received(raw, addr)
-        if new_cid is not None and (proto := self._protocols.get(new_cid)) is not None:
+        if new_cid is not None and (proto := server_protocol(self, new_cid)) is not None:
             self._opened(proto, addr)
 
 
@@ -255,6 +302,7 @@ class LinkServer:
         self._hello_deadline = hello_deadline_s
         self.budget = UnauthenticatedBudget(max_unauthenticated_per_source or 2**31)
         self._quic_server: QuicServer | None = None
+        self.udp_transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._links: set[LinkConnection] = set()
         self.port = 0
@@ -366,11 +414,11 @@ async def serve(
                                   session_ticket_fetcher=tickets.pop, session_ticket_handler=tickets.add,
                                   admit=server._admit, opened=server._opened)
 
-    # as aioquic's serve(), with the guarded server
+    # What aioquic's serve() does, with the guarded server, keeping the UDP transport it would keep
+    # private: the bound port is needed when port 0 was asked for, and the socket's buffers are enlarged.
     loop = asyncio.get_running_loop()
     transport, guarded = await loop.create_datagram_endpoint(make, local_addr=(host, port))
-    server._quic_server = guarded
-    assert transport is not None
+    server._quic_server, server.udp_transport = guarded, transport
     _enlarge_buffers(transport)
     server.port = int(transport.get_extra_info("sockname")[1])
     return server
@@ -427,14 +475,9 @@ async def connect(
     try:
         proto.connect(addr)
         async with asyncio.timeout(connect_timeout_s):
-            await proto.wait_connected()
+            await proto.handshake_completed()
     except (ConnectionError, TimeoutError) as exc:
         reason = proto.terminated_reason or ("timed out" if isinstance(exc, TimeoutError) else "refused")
-        # aioquic shields its handshake waiter: after our timeout, closing fails it with ConnectionError,
-        # which nobody would read ("Future exception was never retrieved"). Read it when it comes.
-        waiter = getattr(proto, "_connected_waiter", None)
-        if isinstance(waiter, asyncio.Future):
-            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
         proto.close()
         transport.close()
         raise LinkClosed(f"cannot connect to {host}:{port}: {reason}") from None

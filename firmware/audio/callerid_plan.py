@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import fsk
 from roamline.firmware.audio.errors import AudioUsageError
+from roamline.firmware.callerid import codec as cm
 
 FloatArray = npt.NDArray[np.float64]
 ALERT_TONES = (2130.0, 2750.0)  # BT TAS / ETSI DT-AS
@@ -83,7 +83,7 @@ class Data(Step):
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
+class CallerIdPlan:
     country: str
     modem: fsk.FskModem
     call_format: cm.Format
@@ -102,17 +102,17 @@ class Profile:
         return Data(cm.encode(msg, fmt), self.modem, self.seizure_bits, self.mark_bits)
 
 
-PROFILES: dict[str, Profile] = {
-    "us": Profile("us", fsk.BELL202, cm.Format.MDMF, cm.Format.MDMF, 300, 180,
+PROFILES: dict[str, CallerIdPlan] = {
+    "us": CallerIdPlan("us", fsk.BELL202, cm.Format.MDMF, cm.Format.MDMF, 300, 180,
                   before_first_ring=False, line_reversal=False, mwi_alert=False),
-    "uk": Profile("uk", fsk.V23, cm.Format.ETSI, cm.Format.ETSI, 150, 72,
+    "uk": CallerIdPlan("uk", fsk.V23, cm.Format.ETSI, cm.Format.ETSI, 150, 72,
                   before_first_ring=True, line_reversal=True, mwi_alert=True),
-    "de": Profile("de", fsk.V23, cm.Format.ETSI, cm.Format.ETSI, 300, 180,
+    "de": CallerIdPlan("de", fsk.V23, cm.Format.ETSI, cm.Format.ETSI, 300, 180,
                   before_first_ring=False, line_reversal=False, mwi_alert=True),
 }
 
 
-def profile(country: str) -> Profile:
+def profile(country: str) -> CallerIdPlan:
     try:
         return PROFILES[country.lower()]
     except KeyError:
@@ -123,7 +123,7 @@ def _uk_preamble() -> list[Step]:
     return [LineReversal(), Wait(0.12, 0.1), AlertTone(0.1), Wait(0.06, 0.045)]
 
 
-def plan_call(p: Profile, cid: cm.CallerId, fmt: cm.Format | None = None) -> tuple[Step, ...]:
+def plan_call(p: CallerIdPlan, cid: cm.CallerId, fmt: cm.Format | None = None) -> tuple[Step, ...]:
     """Steps for an incoming call's caller ID, up to and including the ring that follows the data."""
     data = p.data(cid, fmt)
     if p.before_first_ring:
@@ -133,7 +133,7 @@ def plan_call(p: Profile, cid: cm.CallerId, fmt: cm.Format | None = None) -> tup
             Wait(p.guard_after_data_s, p.guard_after_data_s), RingBurst(2))
 
 
-def plan_message_waiting(p: Profile, mwi: cm.MessageWaiting, fmt: cm.Format | None = None
+def plan_message_waiting(p: CallerIdPlan, mwi: cm.MessageWaiting, fmt: cm.Format | None = None
                          ) -> tuple[Step, ...]:
     """Steps for switching the handset's message-waiting lamp/icon on or off, without ringing."""
     data = p.data(mwi, fmt)

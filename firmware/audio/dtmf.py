@@ -36,10 +36,7 @@ peak 10^(−3.14/20) of full scale (G.711's +3.14 dBm0 overload point).
 
 from __future__ import annotations
 
-import math
-import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -333,17 +330,17 @@ class DtmfDetector:
 
 
 def to_8k(samples: npt.ArrayLike, rate: int) -> FloatArray:
-    """Float samples at 8 kHz from float/int16 samples at ``rate`` (polyphase resampling)."""
+    """Float samples at 8 kHz from float/int16 samples at ``rate``, through the box's own resampler
+    (:mod:`roamline.firmware.audio.resample`, the filter the handset path runs)."""
     x = np.asarray(samples)
     xf = x.astype(np.float64) / 32768.0 if x.dtype.kind in "iu" else x.astype(np.float64)
     if rate == RATE:
         return xf
     if rate <= 0:
         raise AudioUsageError(f"bad sample rate {rate}")
-    from scipy.signal import resample_poly  # heavy import, only when a rate conversion is needed
+    from roamline.firmware.audio.resample import resample_float
 
-    g = math.gcd(rate, RATE)
-    return np.asarray(resample_poly(xf, RATE // g, rate // g), dtype=np.float64)
+    return resample_float(xf, rate, RATE)
 
 
 def detect(samples: npt.ArrayLike, rate: int = RATE, config: DtmfConfig | None = None) -> list[DigitEnded]:
@@ -355,33 +352,3 @@ def detect(samples: npt.ArrayLike, rate: int = RATE, config: DtmfConfig | None =
 
 def digits(samples: npt.ArrayLike, rate: int = RATE, config: DtmfConfig | None = None) -> str:
     return "".join(e.digit for e in detect(samples, rate, config))
-
-
-def generate(keys: Sequence[str] | str, on_s: float = 0.05, off_s: float = 0.05, level_dbm0: float = -10.0,
-             rate: int = RATE) -> FloatArray:
-    """Test/bench helper: DTMF keys at ``level_dbm0`` per tone, with silences between and around them."""
-    amp = DBM0_PEAK * 10 ** (level_dbm0 / 20)
-    t = np.arange(round(on_s * rate)) / rate
-    gap = np.zeros(round(off_s * rate))
-    parts = [gap]
-    for key in keys:
-        lo, hi = key_tones(key)
-        parts += [amp * (np.sin(2 * np.pi * lo * t) + np.sin(2 * np.pi * hi * t)), gap]
-    return np.concatenate(parts)
-
-
-def measure_cpu(audio_s: float = 20.0, block: int = 160, seed: int = 1) -> float:
-    """Detector CPU time in ms per second of audio, fed in real-time-sized blocks (20 ms default).
-
-    The signal is realistic for a handset: keys at −10 dBm0 with noise at 15 dB SNR, plus silence.
-    """
-    rng = np.random.default_rng(seed)
-    keys = "".join(rng.choice(list("0123456789*#")) for _ in range(int(audio_s * 5)))
-    x = generate(keys, on_s=0.08, off_s=0.12)[: int(audio_s * RATE)]
-    x = x + rng.normal(0.0, 0.01, len(x))
-    det = DtmfDetector()
-    t0 = time.process_time()
-    for i in range(0, len(x), block):
-        det.feed(x[i:i + block])
-    det.flush()
-    return (time.process_time() - t0) * 1000.0 / (len(x) / RATE)

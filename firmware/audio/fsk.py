@@ -14,7 +14,7 @@ The receiver is non-coherent: the signal is mixed down at the mark and space fre
 over one bit; the sign of |mark|² − |space|² is the bit. It hunts for a run of mark of at least
 ``min_mark_bits``, then reads characters, sampling each bit at its centre measured from the start bit's
 edge, and assembles caller-ID messages (type, length, body, checksum) which it hands to
-:func:`roamline.firmware.audio.callerid_msg.decode`. Anything wrong (framing, checksum, contents, carrier
+:func:`roamline.firmware.callerid.codec.decode`. Anything wrong (framing, checksum, contents, carrier
 lost mid-message) is reported as :class:`FskRejected` and the receiver hunts again. Buffers are bounded:
 at most one message (≤ 258 bytes) and a few bits of audio are kept.
 """
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio.errors import AudioUsageError
+from roamline.firmware.callerid import codec as cm
 
 FloatArray = npt.NDArray[np.float64]
 DBM0_PEAK = 10 ** (-3.14 / 20)  # sine peak at 0 dBm0 (full scale 1.0), as in dtmf.py
@@ -124,7 +124,7 @@ class FskReceiver:
         self._pos = 0  # absolute index the state machine has reached
         self._state = _HUNT
         self._run = 0
-        self._msg = bytearray()
+        self._framer = cm.Framer()
         self._msg_at = 0
 
     def feed(self, samples: npt.ArrayLike) -> list[FskEvent]:
@@ -141,8 +141,8 @@ class FskReceiver:
     def flush(self) -> list[FskEvent]:
         """End of stream: a message still being received is rejected as cut short; then reset."""
         events = self.feed(np.zeros(int(12 * self._bit) + self._win))
-        if self._state == _MSG and self._msg:
-            events.append(FskRejected(self._msg_at, "signal ended inside a message", bytes(self._msg)))
+        if self._state == _MSG and self._framer.pending:
+            events.append(FskRejected(self._msg_at, "signal ended inside a message", self._framer.pending))
         self.reset()
         return events
 
@@ -210,13 +210,14 @@ class FskReceiver:
         self._pos = edge + round(9.5 * self._bit)
         if self._state == _IDLE:
             # The one-bit average crosses zero about half a window after the true edge.
-            self._state, self._msg, self._msg_at = _MSG, bytearray(), edge - self._win // 2
-        self._msg.append(byte)
-        if len(self._msg) == 1 and byte not in cm.MESSAGE_TYPES:
-            return self._abandon(f"unknown message type 0x{byte:02x}")
-        if len(self._msg) >= 2 and len(self._msg) == self._msg[1] + 3:
-            raw = bytes(self._msg)
-            self._state, self._msg, self._run = _HUNT, bytearray(), 0
+            self._state, self._msg_at = _MSG, edge - self._win // 2
+            self._framer.reset()
+        try:
+            raw = self._framer.push(byte)
+        except cm.CallerIdError as exc:
+            return [FskRejected(self._msg_at, str(exc), bytes([byte])), *self._abandon("")]
+        if raw is not None:
+            self._state, self._run = _HUNT, 0
             try:
                 return [FskMessage(self._msg_at, raw, cm.decode(raw))]
             except cm.CallerIdError as exc:
@@ -225,9 +226,10 @@ class FskReceiver:
 
     def _abandon(self, reason: str) -> list[FskEvent]:
         events: list[FskEvent] = []
-        if self._state == _MSG and self._msg:
-            events.append(FskRejected(self._msg_at, reason, bytes(self._msg)))
-        self._state, self._msg, self._run = _HUNT, bytearray(), 0
+        if self._state == _MSG and self._framer.pending:
+            events.append(FskRejected(self._msg_at, reason, self._framer.pending))
+        self._state, self._run = _HUNT, 0
+        self._framer.reset()
         return events
 
 

@@ -5,6 +5,12 @@ applied as up/down polyphase branches. State (the last taps' worth of input and 
 between calls, so feeding a signal in blocks of any size gives exactly the same output as feeding it at
 once: no clicks at block edges. The filter is linear phase; its delay is :attr:`StreamResampler.delay`
 output samples (about 2 ms at the default settings).
+
+It is the one resampler of the box: the handset's device adapter, the DTMF port, the file backend and the
+WAV diagnostics (``roamline box diag dtmf`` / ``diag callerid``) all use it, so a diagnostic tests the
+filter the box runs. ``roamline bench resample`` measured it against soxr's streaming resampler: soxr is
+cheaper and has a deeper stopband, but holds back 12–138 ms in stream mode (ours: 2.4–3.1 ms), which a
+telephone call cannot spend; docs/handset.md has the figures.
 """
 
 from __future__ import annotations
@@ -89,15 +95,25 @@ class StreamResampler:
         return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
 
 
-def resample(x: npt.ArrayLike, rate_in: int, rate_out: int) -> Int16Array:
-    """One-shot resampling of a whole signal, delay-compensated, length ≈ len(x)·rate_out/rate_in."""
-    a = np.asarray(x)
+def resample_float(x: npt.ArrayLike, rate_in: int, rate_out: int) -> FloatArray:
+    """One-shot resampling of a whole signal through :class:`StreamResampler` (the filter the box runs
+    live), delay-compensated, length ≈ len(x)·rate_out/rate_in. Float in, float out, nothing clipped."""
+    a = np.asarray(x, dtype=np.float64).reshape(-1)
     if rate_in == rate_out:
-        return np.asarray(a, dtype=np.int16).copy()
+        return a.copy()
     rs = StreamResampler(rate_in, rate_out)
     want = -(-len(a) * rate_out // rate_in)
     lag = round(rs.delay)
     pad = math.ceil((lag + 2) * rate_in / rate_out) + 1
-    y = rs.process_float(np.concatenate([a.astype(np.float64), np.zeros(pad)]))
-    y = y[lag: lag + want]
-    return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+    x = np.concatenate([a, np.zeros(pad)])
+    step = max(rate_in, 1)  # a second at a time: the same output as at once, in bounded memory
+    y = np.concatenate([rs.process_float(x[i:i + step]) for i in range(0, len(x), step)])
+    return y[lag: lag + want]
+
+
+def resample(x: npt.ArrayLike, rate_in: int, rate_out: int) -> Int16Array:
+    """:func:`resample_float` rounded and clipped to int16."""
+    a = np.asarray(x)
+    if rate_in == rate_out:
+        return np.asarray(a, dtype=np.int16).copy()
+    return np.clip(np.rint(resample_float(a, rate_in, rate_out)), -32768, 32767).astype(np.int16)

@@ -16,6 +16,7 @@ not ringing; ringing takes it over (and leaves the line in forward polarity).
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from roamline.board.core.cadence import cadence_named, check_cadence
 from roamline.board.core.fxs import FxsCore
 from roamline.board.core.hook import HookTiming
 from roamline.board.errors import UsageError as BoardUsageError
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.handset.errors import HandsetUsageError
 from roamline.firmware.handset.events import (
     CallerIdSent,
@@ -40,7 +42,6 @@ from roamline.firmware.handset.events import (
 from roamline.firmware.handset.ports import (
     ArraySource,
     BlockSource,
-    CallerId,
     CallerIdEncoder,
     DigitDetector,
     Int16Array,
@@ -78,7 +79,7 @@ class HandsetController:
         self._ring_at: float | None = None  # when a ring held back for caller ID starts
         # the transmission in progress (caller ID or message waiting): what is left of it
         self._tx: list[Segment] = []
-        self._tx_kind: str | None = None  # "cid" | "mwi" | None
+        self._tx_kind: Literal["cid", "mwi"] | None = None  # what the FSK transmitter is sending
         self._tx_playing = False  # _playing is the transmission's audio
         self._tx_mwi = False  # the state a message-waiting transmission carries
         self._line_reversed = False
@@ -218,7 +219,7 @@ class HandsetController:
             self._playing = None
 
     # -- transmissions (caller ID, message waiting) ----------------------------------------------------
-    def _start_tx(self, kind: str, segments: list[Segment], now: float) -> None:
+    def _start_tx(self, kind: Literal["cid", "mwi"], segments: list[Segment], now: float) -> None:
         self._tx, self._tx_kind = segments, kind
         self._playing = None
         self._dial_auto = False

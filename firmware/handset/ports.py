@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from roamline.firmware.callerid.codec import CallerId
 
 Int16Array = npt.NDArray[np.int16]
 
@@ -36,15 +37,6 @@ class DigitDetector(Protocol):
     """DTMF: feed mouthpiece audio, get keys that went down in it."""
 
     def feed(self, samples: Int16Array) -> list[str]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class CallerId:
-    number: str | None = None  # None with number_absent set: withheld or unavailable
-    name: str | None = None
-    when: datetime | None = None
-    number_absent: Literal["private", "unavailable"] | None = None
-    name_absent: Literal["private", "unavailable"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,16 +133,9 @@ class FskCallerId:
             "before-first-ring" if self.plan.before_first_ring else "after-first-ring")
 
     def encode(self, info: CallerId, rate: int) -> tuple[Segment, ...]:
-        from roamline.firmware.audio import callerid_msg as cm
         from roamline.firmware.audio import callerid_plan as cp
 
-        absent = {"private": cm.Absence.PRIVATE, "unavailable": cm.Absence.UNAVAILABLE, None: None}
-        when = info.when
-        msg = cm.CallerId(
-            when=None if when is None else cm.Stamp(when.month, when.day, when.hour, when.minute),
-            number=info.number, number_absent=absent[info.number_absent],
-            name=info.name, name_absent=absent[info.name_absent])
-        steps = [s for s in cp.plan_call(self.plan, msg) if not isinstance(s, cp.RingBurst)]
+        steps = [s for s in cp.plan_call(self.plan, info) if not isinstance(s, cp.RingBurst)]
         if not self.plan.before_first_ring and steps and isinstance(steps[0], cp.Wait):
             steps = steps[1:]  # the controller waits after the first ring itself
         while steps and isinstance(steps[-1], cp.Wait):
@@ -158,8 +143,8 @@ class FskCallerId:
         return _segments(steps, rate)
 
     def encode_mwi(self, active: bool, rate: int) -> tuple[Segment, ...]:
-        from roamline.firmware.audio import callerid_msg as cm
         from roamline.firmware.audio import callerid_plan as cp
+        from roamline.firmware.callerid import codec as cm
 
         return _segments(list(cp.plan_message_waiting(self.plan, cm.MessageWaiting(active))), rate)
 

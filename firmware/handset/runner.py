@@ -23,10 +23,11 @@ from typing import TypeVar
 
 from roamline.board.gpio import SlicPins
 from roamline.firmware.audio.device import AudioDevice
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.handset.controller import HandsetController, Led
 from roamline.firmware.handset.errors import HandsetUsageError
 from roamline.firmware.handset.events import HandsetEvent
-from roamline.firmware.handset.ports import BlockSource, CallerId
+from roamline.firmware.handset.ports import BlockSource
 from roamline.wire.clock import Clock
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,14 @@ from roamline.firmware.line import events as ev
 from roamline.firmware.line.callerid import CallerIdAssembler
 from roamline.firmware.line.errors import LineUsageError
 
-FINAL = frozenset({"OK", "ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER", "VCON"})
-NUMERIC = {"0": "OK", "1": "CONNECT", "3": "NO CARRIER", "4": "ERROR", "6": "NO DIALTONE", "7": "BUSY",
-           "8": "NO ANSWER", "9": "VCON"}
+FINAL: dict[str, ev.ResultName] = {r: r for r in (  # verbose final result codes (CONNECT takes text)
+    "OK", "ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER", "VCON")}
+NUMERIC: dict[str, ev.ResultName] = {"0": "OK", "1": "CONNECT", "3": "NO CARRIER", "4": "ERROR",
+                                     "6": "NO DIALTONE", "7": "BUSY", "8": "NO ANSWER", "9": "VCON"}
 _RING = re.compile(r"^RING(?: ?[0-9A-Z]{1,2})?$")
 MAX_LINE = 512
-_VOICE_CMDS = {"+VRX": "rx", "+VTX": "tx", "+VTR": "duplex", "#VRX": "rx", "#VTX": "tx"}
+_VOICE_CMDS: dict[str, ev.VoiceMode] = {"+VRX": "rx", "+VTX": "tx", "+VTR": "duplex", "#VRX": "rx",
+                                         "#VTX": "tx"}
 
 
 @dataclass(slots=True)
@@ -34,7 +36,7 @@ class _Pending:
     echo_seen: bool = False
 
 
-def voice_mode_of(command: str) -> str | None:
+def voice_mode_of(command: str) -> ev.VoiceMode | None:
     up = command.upper()
     for key, mode in _VOICE_CMDS.items():
         if up.endswith(key):
@@ -47,7 +49,7 @@ class ModemCore:
                  max_queue: int = 32) -> None:
         self.eos = eos
         self.cid = cid if cid is not None else CallerIdAssembler()
-        self.voice: str | None = None  # None (command mode) | "rx" | "tx" | "duplex"
+        self.voice: ev.VoiceMode | None = None  # None: command mode
         self._decoder = dle.DleDecoder(eos)
         self._queue: deque[_Pending] = deque()
         self._max_queue = max_queue
@@ -234,9 +236,9 @@ class ModemCore:
         return [ev.Noise(line)]
 
     @staticmethod
-    def _result_of(up: str, cur: _Pending | None) -> tuple[str, str] | None:
+    def _result_of(up: str, cur: _Pending | None) -> tuple[ev.ResultName, str] | None:
         if up in FINAL:
-            return up, ""
+            return FINAL[up], ""
         if up == "NO DIAL TONE":
             return "NO DIALTONE", ""
         if up.startswith("CONNECT"):

@@ -3,18 +3,20 @@
 Records may arrive before the first ring, between rings, or never, fields in any order, some absent.
 A message completes on the next ring, when a field repeats (a new message started), or after
 ``quiet_s`` seconds with no further record. Only whole lines whose key is a caller-ID key count, so a
-NAME of "RING DATE" is just a name.
+NAME of "RING DATE" is just a name. Hex messages are decoded by the one caller-ID codec
+(:mod:`roamline.firmware.callerid.codec`); what a line reports is its :class:`CallerId`.
 """
 
 from __future__ import annotations
 
 import re
 
+from roamline.firmware.callerid import codec
 from roamline.firmware.line import events as ev
 
 _FORMATTED = re.compile(r"^\s*(DATE|TIME|NMBR|NAME|DDN_NMBR|MESG)\s*=\s*(.*?)\s*$")
 _HEX = re.compile(r"^[0-9A-Fa-f ]+$")
-_MARKERS = {"P": "private", "O": "unavailable"}
+_MARKERS = {"P": codec.Absence.PRIVATE, "O": codec.Absence.UNAVAILABLE}
 MAX_FIELD = 80  # longer values are cut: bounded memory, the exchange sends ≤ 15/18 chars
 
 
@@ -34,66 +36,38 @@ def unformatted_bytes(line: str) -> bytes | None:
     if len(digits) < 6 or len(digits) % 2:
         return None
     raw = bytes.fromhex(digits)
-    if raw[0] not in (0x80, 0x82, 0x04, 0x06) or raw[1] + 3 != len(raw):
+    if raw[0] not in codec.MESSAGE_TYPES or raw[1] + 3 != len(raw):
         return None
     return raw
 
 
-def decode_unformatted(raw: bytes) -> ev.CallerId | ev.BadCallerId:
-    """Decode one MDMF/SDMF message (checksum verified)."""
-    if sum(raw) & 0xFF:
-        return ev.BadCallerId(f"checksum mismatch in {raw[:1].hex()} message")
-    body = raw[2:-1]
-    if raw[0] == 0x04:  # SDMF: MMDDHHMM then the number or a P/O marker
-        if len(body) < 9:
-            return ev.BadCallerId("SDMF message too short")
-        stamp, number = _ascii(body[:8]), _ascii(body[8:])
-        return _build({"DATE": stamp[:4], "TIME": stamp[4:], "NMBR": number}, "sdmf")
-    if raw[0] != 0x80:
+def decode_unformatted(raw: bytes) -> ev.CallerIdReceived | ev.BadCallerId:
+    """Decode one MDMF/SDMF message (checksum verified); a malformed one is reported, never raised."""
+    try:
+        msg = codec.decode(raw)
+    except codec.CallerIdError as exc:
+        return ev.BadCallerId(str(exc))
+    if isinstance(msg, codec.MessageWaiting):
         return ev.BadCallerId(f"unsupported caller-ID message type 0x{raw[0]:02x}")
-    fields: dict[str, str] = {}
-    i = 0
-    while i < len(body):
-        if i + 2 > len(body) or i + 2 + body[i + 1] > len(body):
-            return ev.BadCallerId("MDMF parameter overruns the message")
-        kind, value = body[i], _ascii(body[i + 2 : i + 2 + body[i + 1]])
-        i += 2 + body[i + 1]
-        if kind == 0x01 and len(value) == 8:
-            fields["DATE"], fields["TIME"] = value[:4], value[4:]
-        elif kind in (0x02, 0x03):
-            fields["NMBR"] = value
-        elif kind == 0x04:
-            fields.setdefault("NMBR", value)
-        elif kind == 0x07:
-            fields["NAME"] = value
-        elif kind == 0x08:
-            fields.setdefault("NAME", value)
-    return _build(fields, "mdmf")
+    return ev.CallerIdReceived(msg, "sdmf" if raw[0] == codec.SDMF_CALL else "mdmf")
 
 
-def _ascii(b: bytes) -> str:
-    return b.decode("latin-1")[:MAX_FIELD]
-
-
-def _split(value: str | None) -> tuple[str | None, str]:
+def _split(value: str | None) -> tuple[str | None, codec.Absence | None]:
     if value is None or value == "":
-        return None, "absent"
-    if value in _MARKERS:
-        return None, _MARKERS[value]
-    return value, "ok"
+        return None, None
+    return (None, _MARKERS[value]) if value in _MARKERS else (value, None)
 
 
-def _build(fields: dict[str, str], source: str) -> ev.CallerId:
-    number, number_status = _split(fields.get("NMBR", fields.get("DDN_NMBR")))
-    name, name_status = _split(fields.get("NAME"))
-    return ev.CallerId(
-        number=number, name=name, date=fields.get("DATE") or None, time=fields.get("TIME") or None,
-        number_status=number_status, name_status=name_status, source=source,
-    )
+def _build(fields: dict[str, str]) -> ev.CallerIdReceived:
+    number, number_absent = _split(fields.get("NMBR", fields.get("DDN_NMBR")))
+    name, name_absent = _split(fields.get("NAME"))
+    when = codec.Stamp.from_text(fields.get("DATE"), fields.get("TIME"))
+    cid = codec.CallerId(number, name, when, number_absent=number_absent, name_absent=name_absent)
+    return ev.CallerIdReceived(cid, "formatted")
 
 
 class CallerIdAssembler:
-    """Collects caller-ID records for one call; emits a ``CallerId`` (or ``BadCallerId``) when complete."""
+    """Collects caller-ID records for one call; emits ``CallerIdReceived`` or ``BadCallerId`` when done."""
 
     def __init__(self, quiet_s: float = 1.5) -> None:
         self.quiet_s = quiet_s
@@ -135,25 +109,4 @@ class CallerIdAssembler:
 
     def _complete(self) -> list[ev.LineEvent]:
         fields, self._fields, self._deadline = self._fields, {}, None
-        return [_build(fields, "formatted")] if fields else []
-
-
-def encode_mdmf(number: str | None, name: str | None, stamp: str = "01010000", *,
-                number_marker: str = "O", name_marker: str = "O") -> bytes:
-    """An MDMF message (with checksum); used by tests and the benchmark's scripted modem."""
-    body = bytearray(b"\x01\x08" + stamp.encode())
-    if number is None:
-        body += b"\x04\x01" + number_marker.encode()
-    else:
-        body += bytes((0x02, len(number))) + number.encode()
-    if name is None:
-        body += b"\x08\x01" + name_marker.encode()
-    else:
-        body += bytes((0x07, len(name))) + name.encode()
-    msg = bytes((0x80, len(body))) + body
-    return msg + bytes(((-sum(msg)) & 0xFF,))
-
-
-def encode_sdmf(number: str, stamp: str = "01010000") -> bytes:
-    msg = bytes((0x04, 8 + len(number))) + stamp.encode() + number.encode()
-    return msg + bytes(((-sum(msg)) & 0xFF,))
+        return [_build(fields)] if fields else []

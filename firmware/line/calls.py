@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 from roamline.firmware.line.errors import IllegalTransition
 
 
-class CallState(Enum):
+class CallState(StrEnum):
+    """A call's state; the values are the names logs and events carry (a StrEnum: equal to them)."""
+
     IDLE = "idle"
     RINGING = "ringing"  # incoming call ringing, not answered
     ANSWERING = "answering"

@@ -84,12 +84,13 @@ def _wait_ring(line: Any, seconds: float, ev: Any) -> dict[str, Any]:
         for e in line.pump(0.05):
             if isinstance(e, ev.Ring):
                 rings = e.count
-            elif isinstance(e, ev.CallerId):
+            elif isinstance(e, ev.CallerIdReceived):
                 cid = e
             elif isinstance(e, ev.CallEnded):
                 ended = True
         if rings and (cid is not None or rings >= 4):
             break
-    status = None if cid is None else {"number": cid.number_status, "name": cid.name_status}
+    status = None if cid is None else {"number": cid.caller_id.number_status,
+                                       "name": cid.caller_id.name_status}
     shown = cid.as_json() if cid is not None else None
     return {"rings": rings, "caller_id": shown, "caller_id_status": status}

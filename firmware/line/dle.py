@@ -118,10 +118,5 @@ def end_of_stream(eos: EosStyle = "single") -> bytes:
     return b"\x10\x03" if eos == "single" else b"\x10\x10\x10\x03"
 
 
-def encode_stream(data: bytes, events: str = "", eos: EosStyle = "single") -> bytes:
-    """A whole modem→host stream (used by tests and the benchmark's scripted modem)."""
-    return shield(data) + b"".join(bytes((DLE, ord(c))) for c in events) + end_of_stream(eos)
-
-
 ABORT_RX = b"\x10!"  # V.253 receive abort
 ABORT_TX = b"\x10\x18"  # DLE CAN: clear the transmit buffer

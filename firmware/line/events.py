@@ -1,8 +1,43 @@
-"""Typed line events: what the modem tells us, after parsing. One base class, frozen dataclasses."""
+"""Typed line events: what the modem tells us, after parsing. One base class, frozen dataclasses.
+
+Fields that take a fixed set of values are ``Literal`` types (mypy checks every producer); the values
+are the strings the events always carried, so logs and JSON output are unchanged.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+from roamline.firmware.callerid.codec import CallerId
+from roamline.firmware.line.calls import CallState
+
+CallerIdSource = Literal["formatted", "mdmf", "sdmf"]
+"""Where a caller ID came from: the modem's formatted lines (+VCID=1), or raw MDMF / SDMF (+VCID=2)."""
+
+ResultName = Literal["OK", "CONNECT", "ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER", "VCON"]
+"""A V.253 final result code in verbose spelling (numeric codes and ``NO DIAL TONE`` are mapped to it)."""
+
+OpName = Literal["identify", "init", "answer", "dial", "flash", "hangup", "probe", "stream"]
+"""The session's multi-command operations (``stream`` restarts the voice stream after a refused flash)."""
+
+HangupSignal = Literal["loop-current-loss", "busy-tone", "dial-tone", "no-carrier"]
+"""What told us the far end hung up while a call was up (silence alone is not a hang-up)."""
+
+EndReason = Literal["local-hangup", "loop-current-loss", "busy-tone", "dial-tone", "no-carrier", "busy",
+                    "no-answer", "no-dialtone", "error", "timeout"]
+"""Why the session put the line on hook: ours, a hang-up signal, or how a call attempt failed."""
+
+AbandonedBy = Literal["LOCAL HANGUP", "LOOP CURRENT LOSS", "BUSY TONE", "DIAL TONE", "NO CARRIER", "BUSY",
+                      "NO ANSWER", "NO DIALTONE", "ERROR", "TIMEOUT"]
+"""An operation's result when a hang-up abandoned it: the EndReason, upper-case, spaces for dashes."""
+
+OpResult = ResultName | Literal["TIMEOUT", "MODEM-LOST"] | AbandonedBy
+"""How an operation ended: the failing (or last) command's result, a timeout, the modem gone, or why a
+hang-up abandoned it."""
+
+VoiceMode = Literal["rx", "tx", "duplex"]
+"""The modem's voice stream: receive (+VRX), transmit (+VTX) or both (+VTR)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,19 +51,16 @@ class Ring(LineEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class CallerId(LineEvent):
-    """One assembled caller-ID message. ``None`` where absent; ``*_status`` says why a field is missing."""
+class CallerIdReceived(LineEvent):
+    """One assembled caller-ID message, in the firmware's one caller-ID type."""
 
-    number: str | None = None
-    name: str | None = None
-    date: str | None = None  # MMDD as sent by the exchange
-    time: str | None = None  # HHMM
-    number_status: str = "absent"  # "ok" | "private" | "unavailable" | "absent"
-    name_status: str = "absent"
-    source: str = "formatted"  # "formatted" (+VCID=1) | "mdmf" | "sdmf"
+    caller_id: CallerId
+    source: CallerIdSource = "formatted"  # +VCID=1 records, or +VCID=2 hex
 
     def as_json(self) -> dict[str, str | None]:
-        return {"number": self.number, "name": self.name, "date": self.date, "time": self.time}
+        c, when = self.caller_id, self.caller_id.when
+        return {"number": c.number, "name": c.name, "date": when.date if when else None,
+                "time": when.time if when else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,14 +141,14 @@ class VoiceData(LineEvent):
 class ResultCode(LineEvent):
     """A final result code (OK, CONNECT, ERROR, ...) in verbose spelling, with any text after it."""
 
-    code: str
+    code: ResultName
     text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class CommandDone(LineEvent):
     command: str
-    result: str  # verbose result code: "OK", "CONNECT", "ERROR", "NO CARRIER", ...
+    result: ResultName
     lines: tuple[str, ...] = ()  # information lines before the result
 
     @property
@@ -138,7 +170,7 @@ class Noise(LineEvent):
 
 @dataclass(frozen=True, slots=True)
 class FarEndHangup(LineEvent):
-    reason: str  # "loop-current-loss" | "busy-tone" | "dial-tone" | "no-carrier" | "silence"
+    reason: HangupSignal
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +182,8 @@ class AnswerInferred(LineEvent):
 
 @dataclass(frozen=True, slots=True)
 class CallEnded(LineEvent):
-    reason: str  # "local-hangup" | a FarEndHangup reason | "busy" | "no-answer" | "modem-lost" | ...
+    reason: str
+    """An EndReason, ``caller-gave-up`` (rang, never answered), or ``modem-lost: <why>`` (free text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,12 +210,12 @@ class ModemFound(LineEvent):
 class OpDone(LineEvent):
     """A multi-command operation of the session finished (``ok``) or stopped at a failing command."""
 
-    op: str  # "identify" | "init" | "answer" | "dial" | "flash" | "hangup" | "probe"
+    op: OpName
     ok: bool
-    result: str = "OK"  # the failing (or last) command's result: "OK", "BUSY", "TIMEOUT", ...
+    result: OpResult = "OK"
     lines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class StateChanged(LineEvent):
-    state: str
+    state: CallState

@@ -48,7 +48,7 @@ class Quirks(Frozen):
     dtmf_in_command_mode: bool = True  # DLE DTMF events reported while no stream runs
 
 
-class Profile(Frozen):
+class ModemProfile(Frozen):
     name: str
     title: str
     aliases: tuple[str, ...] = ()
@@ -73,12 +73,12 @@ class Profile(Frozen):
 
 
 @cache
-def all_profiles() -> tuple[Profile, ...]:
-    found = [load_toml(Profile, p) for p in sorted(HERE.glob("*.toml"))]
+def all_profiles() -> tuple[ModemProfile, ...]:
+    found = [load_toml(ModemProfile, p) for p in sorted(HERE.glob("*.toml"))]
     return tuple(sorted(found, key=lambda p: -p.priority))
 
 
-def by_name(name: str) -> Profile:
+def by_name(name: str) -> ModemProfile:
     key = name.lower()
     for p in all_profiles():
         if key == p.name or key in p.aliases:
@@ -87,10 +87,10 @@ def by_name(name: str) -> Profile:
     raise LineUsageError(f"unknown modem profile {name!r} (known: {known})")
 
 
-def detect(responses: Mapping[str, str]) -> Profile | None:
+def detect(responses: Mapping[str, str]) -> ModemProfile | None:
     """The first profile (by priority) whose identification rules match ``responses``."""
     return next((p for p in all_profiles() if p.matches(responses)), None)
 
 
-def by_usb(vid_pid: str) -> Profile | None:
+def by_usb(vid_pid: str) -> ModemProfile | None:
     return next((p for p in all_profiles() if vid_pid.lower() in p.usb), None)

@@ -18,7 +18,7 @@ from typing import Any
 from roamline.firmware.line import dle
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.errors import CallFailed, ModemError, ModemGone, ModemTimeout
-from roamline.firmware.line.modem_profiles import Profile
+from roamline.firmware.line.modem_profiles import ModemProfile
 from roamline.firmware.line.recovery import Outcome, RecoveryPolicy, Step, usb_finder
 from roamline.firmware.line.session import LineSession
 from roamline.wire.clock import Clock, SystemClock
@@ -34,14 +34,14 @@ def open_serial(device: str, baudrate: int = 115200) -> Any:
         port = serial.serial_for_url(device, baudrate=baudrate, timeout=0, write_timeout=2,
                                      rtscts=False, dsrdtr=False, xonxoff=False, do_not_open=True)
         port.open()
-    except (serial.SerialException, OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # serial.SerialException is an OSError
         raise ModemGone(f"cannot open modem {device}: {exc}") from None
     return port
 
 
 class SerialLine:
-    def __init__(self, device: str, session: LineSession | None = None, *, profile: Profile | None = None,
-                 clock: Clock | None = None, baudrate: int = 115200,
+    def __init__(self, device: str, session: LineSession | None = None, *,
+                 profile: ModemProfile | None = None, clock: Clock | None = None, baudrate: int = 115200,
                  power_cycle: Callable[[], None] | None = None,
                  finder: Callable[[], str | None] | None = None,
                  opener: Callable[[str], Any] | None = None, stream_silence_s: float = 2.0,
@@ -134,7 +134,6 @@ class SerialLine:
         return out
 
     def _read(self, timeout: float) -> bytes:
-        import serial
 
         port = self._port
         try:
@@ -157,17 +156,16 @@ class SerialLine:
             if not data:  # readable yet empty: the device is gone (what pyserial concludes too)
                 raise OSError("device reports readiness to read but returned no data")
             return data
-        except (serial.SerialException, OSError) as exc:
+        except OSError as exc:  # serial.SerialException included
             raise ModemGone(f"modem {self.device} went away: {exc}") from None
 
     def _flush(self) -> None:
-        import serial
 
         data = self.session.outgoing()
         if data and self._port is not None:
             try:
                 self._port.write(data)
-            except (serial.SerialException, OSError) as exc:
+            except OSError as exc:  # serial.SerialException included
                 raise ModemGone(f"modem {self.device} went away: {exc}") from None
 
     def send_voice(self, data: bytes) -> None:
@@ -178,7 +176,7 @@ class SerialLine:
             self._backlog.extend(self._gone(str(exc)))
 
     # ---- blocking helpers ------------------------------------------------------------------------
-    def run_op(self, start: Callable[[float], None], name: str, timeout: float = 120.0) -> ev.OpDone:
+    def run_op(self, start: Callable[[float], None], name: ev.OpName, timeout: float = 120.0) -> ev.OpDone:
         """Start an operation and pump until its OpDone; other events are kept for ``pump``."""
         start(self.clock.monotonic())
         end = time.monotonic() + timeout
@@ -195,7 +193,7 @@ class SerialLine:
                 return done
         raise ModemTimeout(f"{name} did not finish in {timeout:.0f} s")
 
-    def identify(self) -> Profile | None:
+    def identify(self) -> ModemProfile | None:
         done = self.run_op(self.session.identify, "identify")
         if not done.ok:
             raise ModemTimeout(f"modem {self.device} does not answer AT commands ({done.result})")

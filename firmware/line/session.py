@@ -11,36 +11,43 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
+from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.line import audio
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.at import ModemCore
 from roamline.firmware.line.callerid import CallerIdAssembler
 from roamline.firmware.line.calls import IN_CALL, CallState, CallStateMachine, Trigger
 from roamline.firmware.line.errors import LineUsageError
-from roamline.firmware.line.modem_profiles import IDENTIFY_COMMANDS, Profile, detect
+from roamline.firmware.line.modem_profiles import IDENTIFY_COMMANDS, ModemProfile, detect
 
 _DIAL_OK = re.compile(r"^[0-9*#ABCD,!W@]{1,40}$")  # ',' pause, '!' flash, 'W' wait for dial tone
-FAIL_REASONS = {"BUSY": "busy", "NO DIALTONE": "no-dialtone", "NO ANSWER": "no-answer",
-                "NO CARRIER": "no-carrier", "ERROR": "error", "TIMEOUT": "timeout"}
-_HANGUP_SIGNALS: dict[type[ev.LineEvent], str] = {
+FAIL_REASONS: dict[ev.OpResult, ev.EndReason] = {
+    "BUSY": "busy", "NO DIALTONE": "no-dialtone", "NO ANSWER": "no-answer", "NO CARRIER": "no-carrier",
+    "ERROR": "error", "TIMEOUT": "timeout"}  # every result a failing command can have
+_ABANDONED_BY: dict[ev.EndReason, ev.AbandonedBy] = {
+    "local-hangup": "LOCAL HANGUP", "loop-current-loss": "LOOP CURRENT LOSS", "busy-tone": "BUSY TONE",
+    "dial-tone": "DIAL TONE", "no-carrier": "NO CARRIER", "busy": "BUSY", "no-answer": "NO ANSWER",
+    "no-dialtone": "NO DIALTONE", "error": "ERROR", "timeout": "TIMEOUT"}
+_HANGUP_SIGNALS: dict[type[ev.LineEvent], ev.HangupSignal] = {
     ev.LoopCurrentLoss: "loop-current-loss", ev.Busy: "busy-tone", ev.DialTone: "dial-tone",
 }  # silence ('s') is not a hang-up: a caller may simply say nothing for a while
 
 
 @dataclass(slots=True)
 class _Op:
-    name: str
+    name: ev.OpName
     steps: deque[tuple[str, float, bool]]  # command, timeout, optional (ERROR tolerated)
     current: str | None = None
     responses: dict[str, str] = field(default_factory=dict)
 
 
 class LineSession:
-    def __init__(self, profile: Profile | None = None, *, ring_gap_s: float = 8.0, cid_quiet_s: float = 1.5,
-                 command_timeout: float = 3.0, dial_timeout: float = 60.0, no_answer_s: float = 60.0,
-                 ringback_on_s: float = 2.5, voice_threshold: float = 300.0, voice_min_s: float = 0.6,
-                 unformatted_cid: bool = False) -> None:
+    def __init__(self, profile: ModemProfile | None = None, *, ring_gap_s: float = 8.0,
+                 cid_quiet_s: float = 1.5, command_timeout: float = 3.0, dial_timeout: float = 60.0,
+                 no_answer_s: float = 60.0, ringback_on_s: float = 2.5, voice_threshold: float = 300.0,
+                 voice_min_s: float = 0.6, unformatted_cid: bool = False) -> None:
         self.profile = profile
         self.profile_forced = profile is not None
         self.core = ModemCore(eos=profile.voice.eos if profile else "single",
@@ -53,14 +60,14 @@ class LineSession:
         self.identity: dict[str, str] = {}
         self.voice_supported: bool | None = None
         self.rings = 0
-        self.caller_id: ev.CallerId | None = None
+        self.caller_id: CallerId | None = None
         self.answer_inferred_at: float | None = None
         self._op: _Op | None = None
         self._ring_deadline: float | None = None
         self._alert_deadline: float | None = None
         self._last_ringback: float | None = None
         self._voice_s = 0.0
-        self._end_reason = "local-hangup"
+        self._end_reason: ev.EndReason = "local-hangup"
         self._pending_out: list[ev.LineEvent] = []
 
     # ---- properties -----------------------------------------------------------------------------
@@ -124,7 +131,7 @@ class LineSession:
             self.core.stop_voice(now)
         self._run("flash", [("ATD!", self.command_timeout * 2, False), (self._stream_cmd(), 5.0, False)], now)
 
-    def hangup(self, now: float, reason: str = "local-hangup") -> None:
+    def hangup(self, now: float, reason: ev.EndReason = "local-hangup") -> None:
         """Go on hook from any call state; ``CallEnded(reason)`` follows when the modem confirms."""
         if self.calls.state in (CallState.IDLE, CallState.HANGING_UP, CallState.OUT_OF_SERVICE):
             return
@@ -154,7 +161,7 @@ class LineSession:
         if self.calls.state is not CallState.OUT_OF_SERVICE:
             self.calls.fire(Trigger.MODEM_LOST)
             out.append(ev.ModemLost(reason))
-            out.append(ev.StateChanged(self.calls.state.value))
+            out.append(ev.StateChanged(self.calls.state))
         if in_call:
             out.append(ev.CallEnded(f"modem-lost: {reason}"))
         self._clear_call()
@@ -163,7 +170,7 @@ class LineSession:
     def recovered(self, now: float) -> list[ev.LineEvent]:
         if self.calls.state is CallState.OUT_OF_SERVICE:
             self.calls.fire(Trigger.RECOVERED)
-            return [ev.StateChanged(self.calls.state.value)]
+            return [ev.StateChanged(self.calls.state)]
         return []
 
     # ---- input -----------------------------------------------------------------------------------
@@ -175,14 +182,14 @@ class LineSession:
         st = self.calls.state
         if st is CallState.RINGING and self._ring_deadline is not None and now >= self._ring_deadline:
             self.calls.fire(Trigger.RINGS_STOPPED)
-            out += [ev.CallEnded("caller-gave-up"), ev.StateChanged(self.calls.state.value)]
+            out += [ev.CallEnded("caller-gave-up"), ev.StateChanged(self.calls.state)]
             self._clear_call()
         elif st is CallState.ALERTING and self._alert_deadline is not None and now >= self._alert_deadline:
-            out += self._far_end("no-answer", now, signal=False)
+            out += self._far_end("no-answer", now)
         return out
 
     # ---- internals -------------------------------------------------------------------------------
-    def _need_profile(self) -> Profile:
+    def _need_profile(self) -> ModemProfile:
         if self.profile is None:
             raise LineUsageError("no modem profile: identify the modem first or name a profile")
         return self.profile
@@ -190,7 +197,7 @@ class LineSession:
     def _stream_cmd(self) -> str:
         return "AT+VTR" if self.can_bridge else "AT+VRX"
 
-    def _run(self, name: str, steps: list[tuple[str, float, bool]], now: float) -> None:
+    def _run(self, name: ev.OpName, steps: list[tuple[str, float, bool]], now: float) -> None:
         if self._op is not None:
             raise LineUsageError(f"cannot start {name}: {self._op.name} is still running")
         self._op = _Op(name, deque(steps))
@@ -209,7 +216,8 @@ class LineSession:
         self.core.command(cmd, now, timeout)
         return []
 
-    def _step_done(self, command: str, result: str, lines: tuple[str, ...], now: float) -> list[ev.LineEvent]:
+    def _step_done(self, command: str, result: ev.OpResult, lines: tuple[str, ...],
+                   now: float) -> list[ev.LineEvent]:
         op = self._op
         if op is None or op.current != command:
             return []
@@ -221,7 +229,7 @@ class LineSession:
             return self._finish(False, result, now)
         return self._advance(now)
 
-    def _finish(self, ok: bool, result: str, now: float) -> list[ev.LineEvent]:
+    def _finish(self, ok: bool, result: ev.OpResult, now: float) -> list[ev.LineEvent]:
         op, self._op = self._op, None
         assert op is not None
         out: list[ev.LineEvent] = [ev.OpDone(op.name, ok, result, tuple(op.responses.get(c, "")
@@ -237,7 +245,7 @@ class LineSession:
         elif op.name == "answer":
             out += self._transition(Trigger.ANSWERED if ok else Trigger.FAILED)
             if not ok:
-                out += self._start_hangup(now, FAIL_REASONS.get(result, result.lower()))
+                out += self._start_hangup(now, FAIL_REASONS.get(result, "error"))
         elif op.name == "dial":
             if ok:
                 out += self._transition(Trigger.DIALLED)
@@ -245,7 +253,7 @@ class LineSession:
                 self._last_ringback, self._voice_s = None, 0.0
             elif self.calls.state is CallState.DIALING:
                 out += self._transition(Trigger.FAILED)
-                out += self._start_hangup(now, FAIL_REASONS.get(result, result.lower()))
+                out += self._start_hangup(now, FAIL_REASONS.get(result, "error"))
         elif op.name == "flash" and not ok and result != "TIMEOUT" and self.core.voice is None:
             self._run("stream", [(self._stream_cmd(), 5.0, False)], now)  # the flash was refused: carry on
         elif op.name == "hangup":
@@ -254,12 +262,12 @@ class LineSession:
             self._clear_call()
         return out
 
-    def _start_hangup(self, now: float, reason: str) -> list[ev.LineEvent]:
+    def _start_hangup(self, now: float, reason: ev.EndReason) -> list[ev.LineEvent]:
         self._end_reason = reason
         self._alert_deadline = None
         out: list[ev.LineEvent] = []
         if self._op is not None:  # abandon the running operation (e.g. a dial still ringing out)
-            out.append(ev.OpDone(self._op.name, False, reason.upper().replace("-", " ")))
+            out.append(ev.OpDone(self._op.name, False, _ABANDONED_BY[reason]))
             self._op = None
             self.core.abandon()
         if self.core.voice is not None:
@@ -271,7 +279,7 @@ class LineSession:
 
     def _transition(self, trigger: Trigger) -> list[ev.LineEvent]:
         self.calls.fire(trigger)
-        return [ev.StateChanged(self.calls.state.value)]
+        return [ev.StateChanged(self.calls.state)]
 
     def _clear_call(self) -> None:
         self.rings = 0
@@ -279,9 +287,13 @@ class LineSession:
         self._ring_deadline = self._alert_deadline = None
         self.core.cid.reset()
 
-    def _far_end(self, reason: str, now: float, signal: bool = True) -> list[ev.LineEvent]:
-        out: list[ev.LineEvent] = [ev.FarEndHangup(reason)] if signal else []
-        out += self._transition(Trigger.FAR_END_HANGUP if signal else Trigger.FAILED)
+    def _far_end(self, reason: ev.HangupSignal | Literal["busy", "no-answer"],
+                 now: float) -> list[ev.LineEvent]:
+        """The far end hung up (a hang-up signal), or the call attempt failed (busy, no answer)."""
+        if reason == "busy" or reason == "no-answer":
+            out = self._transition(Trigger.FAILED)
+        else:
+            out = [ev.FarEndHangup(reason), *self._transition(Trigger.FAR_END_HANGUP)]
         return out + self._start_hangup(now, reason)
 
     def _handle(self, events: list[ev.LineEvent], now: float) -> list[ev.LineEvent]:
@@ -302,8 +314,8 @@ class LineSession:
                     self.rings += 1
                     self._ring_deadline = now + self.ring_gap_s
                     out.append(ev.Ring(self.rings))
-            elif isinstance(e, ev.CallerId):
-                self.caller_id = e
+            elif isinstance(e, ev.CallerIdReceived):
+                self.caller_id = e.caller_id
                 out.append(e)
             elif isinstance(e, ev.VoiceData):
                 out.append(e)
@@ -316,7 +328,7 @@ class LineSession:
                     st is CallState.CONNECTED and self._recently_inferred(now))):
                 # an inferred answer is provisional: busy tone soon after it means the line was busy
                 out.append(e)
-                out += self._far_end("busy", now, signal=False)
+                out += self._far_end("busy", now)
             elif st is CallState.ALERTING and isinstance(e, ev.Ringback):
                 out.append(e)
                 self._last_ringback, self._voice_s = now, 0.0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from roamline.wire import identity, messages, quic, signing
-from roamline.wire.errors import BoxRevoked, ErrorCode, LinkClosed, PeerError, RemoteError, RequestTimeout
+from roamline.wire.errors import BoxRevoked, ErrorCode, LinkClosed, PeerError, RemoteError
 from roamline.wire.link import LinkConnection
 from roamline.wire.messages import Envelope, Error, Message, NoncePurpose, Revoked, RevokedKind
 from roamline.wire.session import Backoff
@@ -211,7 +211,8 @@ class LinkClient:
         finally:
             if not up.done():
                 up.cancel()
-            with contextlib.suppress(asyncio.CancelledError, PeerError, RequestTimeout, LinkClosed):
+            # PeerError includes RequestTimeout and LinkClosed
+            with contextlib.suppress(asyncio.CancelledError, PeerError):
                 await up
 
     @staticmethod

@@ -12,9 +12,9 @@ import asyncio
 import logging
 from typing import Protocol
 
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 from roamline.wire import messages
-from roamline.wire.errors import PeerError, RequestTimeout
+from roamline.wire.errors import PeerError
 from roamline.wire.messages import Message
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class Requester(Protocol):
 class OutboxCourier:
     """``flush`` sends every pending item in order, stopping at the first failure (kept for next time)."""
 
-    def __init__(self, store: Store, link: Requester, *, batch: int = 100) -> None:
+    def __init__(self, store: BoxStore, link: Requester, *, batch: int = 100) -> None:
         self._store = store
         self._link = link
         self._batch = batch
@@ -43,7 +43,7 @@ class OutboxCourier:
                         reply = await self._link.request(
                             messages.Deliver(key=item.key, kind=item.kind, payload=item.payload))
                         ack = messages.expect(reply, messages.Ack)
-                    except (PeerError, RequestTimeout) as exc:
+                    except PeerError as exc:  # RequestTimeout included
                         log.info("outbox-deferred", extra={"fields": {"key": item.key, "reason": str(exc)}})
                         return delivered
                     if item.key not in ack.keys:

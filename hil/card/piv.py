@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from roamline.hil.card import tlv
+from roamline.hil.errors import PeerError
 from roamline.provisioning.cardfile import CardFile, SlotKey
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,8 @@ class Command:
     le: int | None  # None: absent; 0 means 256 (short APDU)
 
 
-class BadApdu(ValueError):
-    pass
+class BadApdu(PeerError, ValueError):
+    """The reader sent a command APDU the card cannot parse."""
 
 
 def parse_command(apdu: bytes) -> Command:

@@ -3,6 +3,8 @@ client are two independent implementations of SP 800-73-4, so one's bug cannot h
 
 from __future__ import annotations
 
+from roamline.hil.errors import PeerError
+
 
 def length(n: int) -> bytes:
     if n < 0x80:
@@ -19,8 +21,8 @@ def tlv(tag: int, value: bytes) -> bytes:
     return t + length(len(value)) + value
 
 
-class TlvFormatError(ValueError):
-    pass
+class TlvFormatError(PeerError, ValueError):
+    """The reader sent BER-TLV data that does not parse."""
 
 
 def parse(data: bytes) -> list[tuple[int, bytes]]:

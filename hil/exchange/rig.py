@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
@@ -10,7 +9,7 @@ from pydantic import Field
 
 from roamline.hil.errors import UsageError
 from roamline.hil.exchange.runner import ExchangeRunner
-from roamline.wire.config import ConfigError, Frozen, parse
+from roamline.wire.config import Frozen, load_toml, parse
 
 
 class LineSpec(Frozen):
@@ -41,14 +40,8 @@ class ExchangeSpec(Frozen):
 
 
 def load(path: str | Path) -> ExchangeSpec:
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
-    return parse(ExchangeSpec, data.get("exchange", data), str(p))
+    """An exchange from a file of its own or from a rig file's ``[exchange]`` table."""
+    return load_toml(ExchangeSpec, path, table="exchange")
 
 
 def parse_lines(text: str) -> tuple[LineSpec, ...]:

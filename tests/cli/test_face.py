@@ -40,13 +40,14 @@ def test_a_failing_command_exits_nonzero_with_one_line(tmp_path: Path, monkeypat
         def configure(parser):
             parser.add_argument("--x")
         def run(args):
-            raise RuntimeError("the modem did not answer\\nsecond line")
+            from roamline.firmware.line.errors import ModemTimeout
+            raise ModemTimeout("the modem did not answer\\nsecond line")
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(face, "_rooms", lambda: {"t": _FakeEP({"fail": "failing_cmd"})})
     assert face.main(["t", "fail", "--x", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["roamline: RuntimeError: the modem did not answer"]
+    assert err == ["roamline: ModemTimeout: the modem did not answer"]
 
 
 class _FakeEP:
@@ -98,10 +99,11 @@ def test_traceback_only_with_debug(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         def run(args):
             return {}["missing"]
     """)
-    assert face.main(["t", "probe"]) == 1
+    assert face.main(["t", "probe"]) == face.EXIT_BUG  # not a Roamline error: a bug, and it says so
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.strip() == "roamline: KeyError: 'missing'"
-    assert face.main(["--debug", "t", "probe"]) == 1
+    assert "Traceback" not in err and err.strip() == (
+        "roamline: internal error (a bug): KeyError: 'missing'; rerun with --debug for the traceback")
+    assert face.main(["--debug", "t", "probe"]) == face.EXIT_BUG
     assert "Traceback" in capsys.readouterr().err
 
 

@@ -5,23 +5,23 @@ from pathlib import Path
 import pytest
 
 from roamline.firmware.errors import UsageError
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "box.db")
+def store(tmp_path: Path) -> BoxStore:
+    s = BoxStore(tmp_path / "box.db")
     s.open()
     s.open()  # idempotent
     return s
 
 
-def test_outbox_is_durable_and_idempotent(tmp_path: Path, store: Store) -> None:
+def test_outbox_is_durable_and_idempotent(tmp_path: Path, store: BoxStore) -> None:
     k = store.enqueue("call-record", {"secs": 12}, now=1.0, key="call-1")
     assert store.enqueue("call-record", {"secs": 99}, now=2.0, key="call-1") == k
     store.enqueue("e911", {"at": "x"}, now=3.0)
     store.close()
-    again = Store(tmp_path / "box.db")
+    again = BoxStore(tmp_path / "box.db")
     again.open()
     items = again.pending()
     assert [i.kind for i in items] == ["call-record", "e911"]
@@ -30,7 +30,7 @@ def test_outbox_is_durable_and_idempotent(tmp_path: Path, store: Store) -> None:
     assert [i.kind for i in again.pending()] == ["e911"]
 
 
-def test_holder_cache_is_wiped(store: Store) -> None:
+def test_holder_cache_is_wiped(store: BoxStore) -> None:
     store.cache_holder("c1", {"speed_dials": {"#2": "+15551234567"}}, now=1.0)
     store.cache_holder("c2", {"speed_dials": {}}, now=1.0)
     assert store.holder("c1") == {"speed_dials": {"#2": "+15551234567"}}
@@ -40,13 +40,13 @@ def test_holder_cache_is_wiped(store: Store) -> None:
 
 
 def test_closed_store_refuses(tmp_path: Path) -> None:
-    s = Store(tmp_path / "x.db")
+    s = BoxStore(tmp_path / "x.db")
     with pytest.raises(UsageError):
         s.pending()
     s.close()  # idempotent even when never opened
 
 
-def test_event_log(store: Store) -> None:
+def test_event_log(store: BoxStore) -> None:
     store.log_event("card-inserted", 5.0, reader="r0", card_id="c1")
     store.log_event("registered", 5.1, card_id="c1")
     assert store.events("registered") == [{"ts": 5.1, "kind": "registered", "card_id": "c1"}]

@@ -15,10 +15,10 @@ from roamline.wire.messages import (
     Deliver,
     Deregister,
     Hello,
+    HolderProfile,
     NonceIssued,
     NonceRequest,
     Ok,
-    Profile,
     Refresh,
     Superseded,
     Welcome,
@@ -79,7 +79,7 @@ class EchoRegistry:
                 elif isinstance(msg, Deliver):
                     await link.reply(env, Ack(keys=(msg.key,)))
                     await link.send(Superseded(card_id="c" * 32, registration_id="r9", at=time.time()))
-                elif isinstance(msg, Profile):
+                elif isinstance(msg, HolderProfile):
                     await link.send(msg)  # push it back
                 elif isinstance(msg, Refresh):
                     pass  # never answered: lets the client time out

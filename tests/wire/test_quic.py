@@ -16,13 +16,13 @@ from roamline.wire.messages import (
     Deregister,
     Error,
     Hello,
+    HolderProfile,
     NonceIssued,
     NoncePurpose,
     NonceRequest,
     Ok,
     Ping,
     Pong,
-    Profile,
     Refresh,
     Superseded,
     Welcome,
@@ -112,9 +112,9 @@ def test_pushes_both_ways() -> None:
         assert ack == Ack(keys=("k1",))
         env = await link.next_incoming()
         assert isinstance(env.message, Superseded) and env.id is None
-        await link.send(Profile(card_id="c", profile={"ring": 2}))
+        await link.send(HolderProfile(card_id="c", profile={"ring": 2}))
         env = await link.next_incoming()
-        assert env.message == Profile(card_id="c", profile={"ring": 2})
+        assert env.message == HolderProfile(card_id="c", profile={"ring": 2})
         with pytest.raises(UsageError):
             await link.send(Ping())
         link.close()

@@ -33,8 +33,8 @@ def test_one_packet_per_message_each_way() -> None:
         link = await connect("127.0.0.1", server.port, ca_pem=PKI.ca.cert_pem, server_name="localhost")
         await _hello(link)
         await asyncio.sleep(0.05)  # let the handshake's stragglers (tickets, their ACKs) go by
-        server_sent = _count_sendto(server._quic_server._transport)  # type: ignore[union-attr]
-        client_sent = _count_sendto(link._transport._transport)  # type: ignore[attr-defined]
+        server_sent = _count_sendto(server.udp_transport)
+        client_sent = _count_sendto(link._transport.udp_transport)  # type: ignore[attr-defined]
         for _ in range(ROUNDS):
             assert isinstance(await link.request(Deregister(card_id="c")), Ok)
         # Without coalescing each side also sends an ACK-only packet per message (about 2 x ROUNDS).

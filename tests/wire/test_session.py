@@ -132,30 +132,3 @@ def test_backoff_property(attempt: int, r: float) -> None:
     d = b.delay(attempt, lambda: r)
     ceiling = min(b.cap_s, b.base_s * b.factor ** min(attempt, 64))
     assert ceiling / 2 <= d <= ceiling
-
-
-def test_nonce_book() -> None:
-    import os
-
-    from roamline.wire.session import NonceBook
-
-    book = NonceBook(ttl_s=30, limit=3, random_bytes=os.urandom)
-    a = book.issue("hello", now=0)
-    assert len(a) == 32
-    book.consume(a, "hello", now=29.9)
-    with pytest.raises(LinkError) as info:
-        book.consume(a, "hello", now=1)  # used already
-    assert info.value.code is ErrorCode.STALE_NONCE
-    b = book.issue("register", now=0)
-    with pytest.raises(LinkError, match="issued for register"):
-        book.consume(b, "hello", now=1)
-    with pytest.raises(LinkError):
-        book.consume(b, "register", now=1)  # a failed attempt used it up
-    c = book.issue("register", now=0)
-    with pytest.raises(LinkError, match="expired"):
-        book.consume(c, "register", now=30)
-    first = book.issue("hello", now=100)
-    for _ in range(3):
-        book.issue("hello", now=100)
-    with pytest.raises(LinkError):
-        book.consume(first, "hello", now=100)  # dropped: only `limit` outstanding

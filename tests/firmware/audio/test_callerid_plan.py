@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import callerid_plan as plan
 from roamline.firmware.audio import fsk
 from roamline.firmware.audio.errors import AudioUsageError
+from roamline.firmware.callerid import codec as cm
 
 RATE = 8000
-CID = cm.CallerId(cm.Stamp(1, 2, 3, 4), number="01632960123", name="BLOGGS FRED")
+CID = cm.CallerId(when=cm.Stamp(1, 2, 3, 4), number="01632960123", name="BLOGGS FRED")
 
 
 def _active(x: np.ndarray, block: int = 40) -> list[tuple[float, float]]:
@@ -120,7 +120,8 @@ def test_whole_call_audio_decodes_with_our_receiver() -> None:
 
 
 def test_sdmf_can_be_chosen_for_us_handsets_that_need_it() -> None:
-    steps = plan.plan_call(plan.profile("us"), cm.CallerId(CID.when, number="2125551234"), cm.Format.SDMF)
+    cid = cm.CallerId(when=CID.when, number="2125551234")
+    steps = plan.plan_call(plan.profile("us"), cid, cm.Format.SDMF)
     data = steps[2]
     assert isinstance(data, plan.Data) and data.message[0] == cm.SDMF_CALL
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,6 +9,7 @@ from hypothesis import strategies as st
 
 from roamline.firmware.audio import dtmf
 from roamline.firmware.audio.errors import AudioUsageError
+from roamline.hil.dtmf_signal import keys_signal
 
 ALL = "123A456B789C*0#D"
 RATE = dtmf.RATE
@@ -35,7 +34,7 @@ def padded(*parts: np.ndarray, lead: int = 317, gap_s: float = 0.06) -> np.ndarr
 
 
 def test_all_sixteen_keys() -> None:
-    x = dtmf.generate(ALL, on_s=0.05, off_s=0.05)
+    x = keys_signal(ALL, on_s=0.05, off_s=0.05)
     events = dtmf.detect(x)
     assert "".join(e.digit for e in events) == ALL
     for i, e in enumerate(events):  # start/end within 2 ms of the truth
@@ -172,7 +171,7 @@ def test_sample_by_sample_and_byte_by_byte_feeding_give_the_same_events() -> Non
 
 def test_other_rates_are_resampled() -> None:
     for rate in (16000, 44100, 48000):
-        x = dtmf.generate("159#", rate=rate)
+        x = keys_signal("159#", rate=rate)
         assert dtmf.digits(x, rate) == "159#"
 
 
@@ -184,29 +183,6 @@ def test_bad_input_is_a_usage_error() -> None:
         det.feed(np.array(["a"]))
     with pytest.raises(AudioUsageError):
         dtmf.key_tones("E")
-
-
-def test_measure_cpu_is_detector_cpu_per_second_of_audio(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The benchmark feeds all of its signal to the real detector in 20 ms blocks between two CPU-clock
-    readings and reports ms of CPU per second of audio; a fake clock makes the figure exact."""
-    fed: list[int] = []
-    ended: list[str] = []
-    real_feed = dtmf.DtmfDetector.feed
-
-    def feed(self: dtmf.DtmfDetector, block: np.ndarray) -> list[dtmf.DtmfEvent]:
-        fed.append(len(block))
-        events = real_feed(self, block)
-        ended.extend(e.digit for e in events if isinstance(e, dtmf.DigitEnded))
-        return events
-
-    readings = iter([100.0, 100.25])
-    monkeypatch.setattr(dtmf.DtmfDetector, "feed", feed)
-    monkeypatch.setattr(time, "process_time", lambda: next(readings))
-    assert dtmf.measure_cpu(audio_s=2.0) == pytest.approx(125.0)  # 250 ms of CPU over 2 s of audio
-    assert fed[:100] == [160] * 100  # then flush() pads the end
-    # The noisy signal is the work a call brings: its keys (5 a second) are detected, so the figure is
-    # the cost of detecting, not of rejecting noise.
-    assert len(ended) >= 9 and set(ended) <= set("0123456789*#")
 
 
 @settings(max_examples=40, deadline=None)

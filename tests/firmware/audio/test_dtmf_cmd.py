@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from roamline.firmware.audio import dtmf
+from roamline.hil.dtmf_signal import keys_signal
 
 KEYS = "0123456789*#ABCD"
 
@@ -42,7 +43,7 @@ def test_reads_common_wavs(tmp_path: Path, rate: int, channels: int, width: int)
     from roamline.firmware.audio import dtmf_cmd
 
     path = tmp_path / "keys.wav"
-    _write(path, dtmf.generate(KEYS, rate=rate, level_dbm0=-6.0), rate, channels, width)
+    _write(path, keys_signal(KEYS, rate=rate, level_dbm0=-6.0), rate, channels, width)
     x, got_rate = dtmf_cmd.read_wav(path)
     assert got_rate == rate
     assert dtmf.digits(x, rate) == KEYS
@@ -50,7 +51,7 @@ def test_reads_common_wavs(tmp_path: Path, rate: int, channels: int, width: int)
 
 def test_the_command_prints_json_last(tmp_path: Path) -> None:
     path = tmp_path / "keys.wav"
-    _write(path, dtmf.generate("911#", rate=44100), 44100, 2, 2)
+    _write(path, keys_signal("911#", rate=44100), 44100, 2, 2)
     done = _face(str(path), "--json", "--verbose")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from roamline.firmware.audio import dtmf
+from roamline.hil.dtmf_signal import keys_signal
 
 RATE = dtmf.RATE
 TEXTS = [
@@ -64,7 +65,7 @@ def test_no_talk_off_on_espeak_speech(speech: list[tuple[str, np.ndarray]], gain
 def test_keys_over_speech_are_still_detected(speech: list[tuple[str, np.ndarray]]) -> None:
     """Keys 10 dB above quiet background speech (a user keying while someone talks nearby)."""
     x = speech[0][1][: 4 * RATE] * 10 ** (-20 / 20)
-    keys = dtmf.generate("2580", on_s=0.08, off_s=0.3, level_dbm0=-10.0)
+    keys = keys_signal("2580", on_s=0.08, off_s=0.3, level_dbm0=-10.0)
     n = min(len(x), len(keys))
     assert dtmf.digits(x[:n] + keys[:n]) == "2580"
 

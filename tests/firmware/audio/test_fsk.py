@@ -13,15 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import callerid_plan as plan
 from roamline.firmware.audio import fsk
+from roamline.firmware.callerid import codec as cm
+from roamline.hil.dtmf_signal import keys_signal
 
 WHEN = cm.Stamp(7, 4, 9, 5)
 CALLS = [
-    cm.CallerId(WHEN, number="2025550143", name="LINCOLN ABE"),
-    cm.CallerId(WHEN, number_absent=cm.Absence.PRIVATE, name_absent=cm.Absence.PRIVATE),
-    cm.CallerId(WHEN, number_absent=cm.Absence.UNAVAILABLE, name_absent=cm.Absence.UNAVAILABLE),
+    cm.CallerId(when=WHEN, number="2025550143", name="LINCOLN ABE"),
+    cm.CallerId(when=WHEN, number_absent=cm.Absence.PRIVATE, name_absent=cm.Absence.PRIVATE),
+    cm.CallerId(when=WHEN, number_absent=cm.Absence.UNAVAILABLE, name_absent=cm.Absence.UNAVAILABLE),
 ]
 MWI = [cm.MessageWaiting(True), cm.MessageWaiting(False)]
 needs_minimodem = pytest.mark.skipif(shutil.which("minimodem") is None, reason="minimodem not installed")
@@ -80,8 +81,8 @@ def test_minimodem_decodes_our_bursts(tmp_path: Path, country: str, msg: cm.Mess
 
 
 @needs_minimodem
-@pytest.mark.parametrize("msg", [cm.CallerId(WHEN, number="6175550199"),
-                                 cm.CallerId(WHEN, number_absent=cm.Absence.PRIVATE), *MWI],
+@pytest.mark.parametrize("msg", [cm.CallerId(when=WHEN, number="6175550199"),
+                                 cm.CallerId(when=WHEN, number_absent=cm.Absence.PRIVATE), *MWI],
                          ids=lambda m: type(m).__name__)
 def test_minimodem_decodes_sdmf(tmp_path: Path, msg: cm.Message) -> None:
     data = plan.profile("us").data(msg, cm.Format.SDMF)
@@ -130,10 +131,9 @@ def test_our_receiver_works_in_noise_and_at_low_level() -> None:
 
 
 def test_dtmf_and_speech_like_tones_decode_to_nothing() -> None:
-    from roamline.firmware.audio import dtmf
 
     steady = 0.3 * np.sin(np.arange(16000) * 2 * np.pi * 1200 / 8000)  # mark alone carries no characters
-    x = np.concatenate([dtmf.generate("0123456789*#"), steady])
+    x = np.concatenate([keys_signal("0123456789*#"), steady])
     for modem in (fsk.BELL202, fsk.V23):
         assert not any(isinstance(e, fsk.FskMessage) for e in fsk.receive(x, modem))
 

@@ -87,3 +87,20 @@ def test_one_shot_keeps_timing_and_length() -> None:
 def test_bad_rates() -> None:
     with pytest.raises(AudioUsageError):
         StreamResampler(0, 8000)
+
+
+
+@pytest.mark.parametrize("rate", [48000, 44100, 16000])
+def test_the_wav_diagnostics_run_the_filter_the_handset_path_runs(rate: int) -> None:
+    """`diag dtmf` / `diag callerid` convert with dtmf.to_8k: the live StreamResampler, its delay removed."""
+    from roamline.firmware.audio import dtmf
+
+    x = np.random.default_rng(rate).normal(0.0, 3000.0, rate // 2).astype(np.int16)
+    live = StreamResampler(rate, 8000)
+    block = rate // 50  # the device's 20 ms blocks
+    streamed = np.concatenate([live.process_float(x[i:i + block] / 32768.0) for i in range(0, len(x), block)])
+    lag = round(live.delay)
+    got = dtmf.to_8k(x, rate)
+    n = len(streamed) - lag
+    assert n > len(x) * 8000 // rate - 40
+    assert np.allclose(got[:n], streamed[lag:], atol=1e-12)

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import fsk
 from roamline.firmware.audio.device_file import write_wav
+from roamline.firmware.callerid import codec as cm
 from roamline.hil.handset import HandsetSim
 
 needs_minimodem = pytest.mark.skipif(shutil.which("minimodem") is None, reason="minimodem not installed")

@@ -7,6 +7,7 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
+from roamline.firmware.callerid.codec import Absence, CallerId
 from roamline.firmware.handset.errors import HandsetUsageError
 from roamline.firmware.handset.events import (
     CallerIdSent,
@@ -17,7 +18,7 @@ from roamline.firmware.handset.events import (
     RingDone,
     RingTrip,
 )
-from roamline.firmware.handset.ports import CallerId, Segment
+from roamline.firmware.handset.ports import Segment
 from roamline.hil.handset import HandsetSim
 
 
@@ -122,7 +123,7 @@ def test_caller_id_before_the_first_ring_holds_ringing_back() -> None:
     cid = FakeCid("before-first-ring")
     with HandsetSim(caller_id=cid) as sim:
         start = sim.now
-        sim.controller.ring("uk", start, caller_id=CallerId(None, number_absent="private"))
+        sim.controller.ring("uk", start, caller_id=CallerId(None, number_absent=Absence.PRIVATE))
         sim.run_for(3.0)
         a, b = burst_window(sim, start)
         first_ring = next(t for t, on in sim.ring_history() if on)

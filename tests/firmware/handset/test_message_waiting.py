@@ -4,13 +4,12 @@ the UK sequences' line polarity reversal on the SLIC's F/R pin: all measured at 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pytest
 
-from roamline.firmware.audio import callerid_msg as cm
+from roamline.firmware.callerid import codec as cm
 from roamline.firmware.handset.events import (
     CallerIdSent,
     Digit,
@@ -19,7 +18,7 @@ from roamline.firmware.handset.events import (
     OnHook,
     RingDone,
 )
-from roamline.firmware.handset.ports import CallerId, FskCallerId
+from roamline.firmware.handset.ports import FskCallerId
 from roamline.hil.handset import HandsetSim
 
 from .conftest import MODEMS, loud_span, minimodem_messages, needs_minimodem, our_messages, tone_runs
@@ -71,7 +70,7 @@ def test_uk_caller_id_reversal_precedes_the_data_and_ringing_takes_the_pin_over(
     with mwi_sim("uk") as sim:
         start = sim.now
         sim.clear_earpiece()
-        sim.runner.ring("uk", cycles=1, caller_id=CallerId("01632960001", when=datetime(2025, 1, 2, 3, 4)))
+        sim.runner.ring("uk", cycles=1, caller_id=cm.CallerId("01632960001", when=cm.Stamp(1, 2, 3, 4)))
         sim.run_for(5.0)
         rev = sim.reverse_history()
         ring_on = next(t for t, on in sim.ring_history() if on)
@@ -92,7 +91,7 @@ def test_uk_caller_id_reversal_precedes_the_data_and_ringing_takes_the_pin_over(
 @pytest.mark.parametrize("country", ["us", "uk", "de"])
 def test_caller_id_through_the_handset_decodes_with_minimodem(country: str) -> None:
     with mwi_sim(country, 48000) as sim:
-        cid = CallerId("5551234", "ADA", when=datetime(2025, 6, 7, 8, 9))
+        cid = cm.CallerId("5551234", "ADA", when=cm.Stamp(6, 7, 8, 9))
         sim.runner.ring(country, cycles=2, caller_id=cid)
         sim.run_for(7.0)
         got = minimodem_messages(sim.earpiece(), sim.rate, MODEMS[country])

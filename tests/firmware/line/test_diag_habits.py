@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from roamline.cli.main import main
-from roamline.firmware.line.callerid import encode_mdmf, encode_sdmf
+from roamline.firmware.callerid import codec
 from roamline.hil.line_peer import PtyPeer, ScriptedModem
 
 CX = {"ATI3": "CX93001-EIS_V0.2002-V92", "AT+FCLASS=?": "0,1,1.0,8"}
@@ -24,7 +24,11 @@ def _formatted(sep: str, order: tuple[str, ...] = ("DATE", "TIME", "NMBR", "NAME
 
 
 def _unformatted(kind: str, tag: str) -> list[bytes]:
-    raw = encode_mdmf(NUMBER, NAME, STAMP) if kind == "mdmf" else encode_sdmf(NUMBER, STAMP)
+    when = codec.Stamp.decode(STAMP.encode())
+    if kind == "mdmf":
+        raw = codec.encode(codec.CallerId(NUMBER, NAME, when), codec.Format.MDMF)
+    else:
+        raw = codec.encode(codec.CallerId(NUMBER, when=when), codec.Format.SDMF)
     return [tag.encode() + raw.hex().upper().encode()]
 
 

@@ -54,8 +54,8 @@ def test_incoming_caller_id(
     phone = runner.add_phone(PHONE, name="RING DATE")
     phone.dial(LINE, presentation=presentation, cid_format="sdmf" if fmt == "sdmf" else "mdmf")
     seen = _until(line, lambda s: sum(isinstance(e, ev.Ring) for e in s) >= 2
-                  and (timing == "none" or has(ev.CallerId)(s)))
-    cids = [e for e in seen if isinstance(e, ev.CallerId)]
+                  and (timing == "none" or has(ev.CallerIdReceived)(s)))
+    cids = [e.caller_id for e in seen if isinstance(e, ev.CallerIdReceived)]
     if timing == "none":
         assert cids == []
         return
@@ -66,7 +66,7 @@ def test_incoming_caller_id(
     else:
         assert cid.number == PHONE
         assert cid.name == ("RING DATE" if presentation == "number+name" else None)
-    assert cid.date is not None and cid.time is not None
+    assert cid.when is not None
     line.close()
 
 

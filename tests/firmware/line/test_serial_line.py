@@ -11,6 +11,7 @@ import pytest
 from serial.tools import list_ports
 from serial.tools.list_ports_common import ListPortInfo
 
+from roamline.firmware.callerid.codec import Absence, CallerId
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.calls import CallState
 from roamline.firmware.line.errors import CallFailed
@@ -57,7 +58,7 @@ def _connected_call(peer: PtyPeer, line: SerialLine) -> None:
     seen = _pump_until(line, ev.Ring)
     if not any(isinstance(e, ev.Ring) and e.count == 2 for e in seen):
         seen += _pump_until(line, ev.Ring)
-    want = ev.CallerId("5551234", None, number_status="ok", name_status="unavailable")
+    want = CallerId("5551234", None, name_absent=Absence.UNAVAILABLE)
     assert line.session.caller_id == want
     line.answer()
     assert line.session.state is CallState.CONNECTED

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from roamline.firmware.callerid.codec import CallerId, Stamp
 from roamline.firmware.line import events as ev
 from roamline.firmware.line.calls import CallState
 from roamline.firmware.line.errors import IllegalTransition, LineUsageError
@@ -59,7 +60,7 @@ def test_incoming_call_duplex_every_byte_then_loop_loss(mk: Any, cid_first: bool
     w.m.inject(b"\r\nRING\r\n")
     w.advance(1)
     assert [e.count for e in _of(ev.Ring, w.events)] == [1, 2]  # type: ignore[attr-defined]
-    assert w.s.caller_id == ev.CallerId("5551234", "RING DATE", "0321", "1405", "ok", "ok")
+    assert w.s.caller_id == CallerId("5551234", "RING DATE", Stamp(3, 21, 14, 5))
     w.s.answer(w.now)
     w.op("answer")
     assert w.s.state is CallState.CONNECTED and w.m.mode == "duplex"

@@ -139,9 +139,9 @@ def test_registry_not_certified_by_the_pinned_ca_is_refused(world: World,
 
 async def _scenario_outbox(world: World, tmp_path: Path) -> None:
     from roamline.firmware.link.outbox import OutboxCourier
-    from roamline.firmware.store import Store
+    from roamline.firmware.store import BoxStore
 
-    box_store = Store(tmp_path / "box.db")
+    box_store = BoxStore(tmp_path / "box.db")
     box_store.open()
     box_store.enqueue("call-record", {"to": "+15550100002", "secs": 31}, now=1.0, key="call-1")
     box_store.enqueue("e911", {"at": "12 Elm Street"}, now=2.0, key="e911-1")

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import wave
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from roamline.firmware.audio import callerid_msg as cm
 from roamline.firmware.audio import fsk
+from roamline.firmware.callerid import codec as cm
 from roamline.firmware.handset.events import CallerIdSent, Digit, OffHook, RingTrip
-from roamline.firmware.handset.ports import ArraySource, CallerId, FskCallerId
+from roamline.firmware.handset.ports import ArraySource, FskCallerId
 from roamline.hil.bench_ringtrip import ring_trip_ms
 from roamline.hil.errors import UsageError
 from roamline.hil.handset import HandsetSim, dtmf_audio
@@ -76,8 +75,8 @@ def test_the_earpiece_records_far_end_voice(tmp_path: Path) -> None:
 def test_us_caller_id_reaches_the_handset_as_bell_202_between_rings() -> None:
     with HandsetSim(caller_id=FskCallerId("us")) as sim:
         start = sim.now
-        sim.controller.ring("us", start, caller_id=CallerId("2125551234", "ADA LOVELACE",
-                                                            when=datetime(2025, 3, 4, 5, 6)))
+        sim.controller.ring("us", start, caller_id=cm.CallerId("2125551234", "ADA LOVELACE",
+                                                            when=cm.Stamp(3, 4, 5, 6)))
         sim.run_for(6.0)
         ear = sim.earpiece()
         msgs = [e for e in fsk.FskReceiver(fsk.BELL202, sim.rate).feed(ear.astype(np.float64) / 32768)
@@ -94,7 +93,7 @@ def test_us_caller_id_reaches_the_handset_as_bell_202_between_rings() -> None:
 def test_uk_caller_id_comes_before_the_first_ring_as_v23() -> None:
     with HandsetSim(caller_id=FskCallerId("uk"), country="UK") as sim:
         start = sim.now
-        sim.controller.ring("uk", start, caller_id=CallerId(None, number_absent="private"))
+        sim.controller.ring("uk", start, caller_id=cm.CallerId(None, number_absent=cm.Absence.PRIVATE))
         sim.run_for(3.0)
         msgs = [e for e in fsk.FskReceiver(fsk.V23, sim.rate).feed(sim.earpiece().astype(np.float64) / 32768)
                 if isinstance(e, fsk.FskMessage)]
