@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.bootstrapped
 STRICT := -p roamline.errors -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
-.PHONY: deps demo test unit lint wheel-smoke bench clean
+.PHONY: deps demo test unit lint wheel-smoke bench fuzz fuzz-corpus clean
 
 deps: $(STAMP)
 
@@ -43,6 +43,17 @@ bench: $(STAMP)
 	$(VENV)/bin/roamline bench flash --json
 	$(VENV)/bin/roamline bench resample --json
 	$(VENV)/bin/roamline bench calls --json
+
+# Coverage-guided fuzzing (atheris) of every parser facing a device, a card or the network; not part of
+# `make test` (which replays fuzz/corpus). FUZZ_RUNS inputs per harness; FUZZ_JOBS harnesses at once.
+FUZZ_RUNS ?= 1000000
+FUZZ_JOBS ?= 1
+fuzz: $(STAMP)
+	FUZZ_JOBS=$(FUZZ_JOBS) $(PY) fuzz/run.py -runs=$(FUZZ_RUNS)
+
+# After `make fuzz`: merge the inputs that added coverage into fuzz/corpus (then commit them).
+fuzz-corpus: $(STAMP)
+	$(PY) fuzz/run.py --minimize
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

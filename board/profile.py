@@ -236,14 +236,21 @@ def load_profile(name_or_path: str | Path) -> BoardProfile:
             have = ", ".join(available_profiles())
             raise UsageError(f"no board profile {str(name_or_path)!r} (have {have})")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{p}: cannot read: {exc}") from None
+    return loads_profile(text, str(p))
+
+
+def loads_profile(text: str, source: str = "<profile>") -> BoardProfile:
+    """A board profile from TOML text; any problem is a UsageError naming ``source``."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{p}: not valid TOML: {exc}") from None
+        raise UsageError(f"{source}: not valid TOML: {exc}") from None
     try:
         return parse_profile(data)
     except UsageError as exc:
-        raise UsageError(f"{p}: {exc}") from None
+        raise UsageError(f"{source}: {exc}") from None

@@ -3,6 +3,15 @@
 The token is burnt only when a certificate is issued (a refused request leaves it usable). A card's
 second key (9A, PIV Authentication; ``Enroll.slot``) may be certified once, with the same token that
 enrolled its 9E key.
+
+Card ids are never re-bound: an id the registry knows (live or revoked) is not certified again for a new
+key or another account, whatever the token says. Re-issuing a lost card is an operator act: revoke the
+old id, issue a new one.
+
+Card enrollment is idempotent: the same request again (same token, card id, account and key: a retry
+after a lost reply or a failure on the tool's side) is answered with the certificate already issued
+for that key, not refused as a used token and not certified twice. A different key, account or card id
+with a used token is still refused.
 """
 
 from __future__ import annotations
@@ -10,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 from typing import Any
+
+from cryptography import x509
 
 from roamline.cloud.errors import Refused
 from roamline.cloud.records import Box, Card, RegistryStore
@@ -34,6 +45,11 @@ class Enrollment:
         if msg.slot is not None and msg.kind is not EnrollKind.CARD:
             raise Refused(ErrorCode.BAD_BODY, "slot is for card enrollments")
         slot = (msg.slot or CardSlot.CARD_AUTH) if msg.kind is EnrollKind.CARD else None
+        if slot is not None:
+            again = self._card_retry(msg, csr, slot)
+            if again is not None:
+                log.info("enroll-retry", extra={"fields": {"kind": f"card-{slot}", "id": again.id}})
+                return again
         details = box_details(msg.box) if msg.kind is EnrollKind.BOX else {}  # checked before the token
         with self._store.transaction():  # token burnt only if a certificate is issued
             token = self._store.consume_token(identity.token_hash(msg.token))
@@ -53,6 +69,20 @@ class Enrollment:
             self._store.add_event(now, "enrolled", {"kind": msg.kind.value, "id": subject})
         log.info("enrolled", extra={"fields": {"kind": msg.kind.value, "id": subject}})
         return Enrolled(cert_pem=cert_pem, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=subject)
+
+    def _card_retry(self, msg: Enroll, csr: x509.CertificateSigningRequest,
+                    slot: CardSlot) -> Enrolled | None:
+        """The certificate already issued for exactly this request (token, card, account, key), if any."""
+        card = self._store.get_card(msg.card_id or "")
+        same_token = card is not None and card.enroll_token == identity.token_hash(msg.token)
+        if card is None or not same_token or card.account_id != msg.account:
+            return None
+        issued = card.cert_pem if slot is CardSlot.CARD_AUTH else card.cert_9a_pem
+        if issued is None or identity.load_certificate(issued).public_key() != csr.public_key():
+            return None
+        if card.revoked:
+            raise Refused(ErrorCode.REVOKED, f"card {card.card_id} is revoked")
+        return Enrolled(cert_pem=issued, ca_cert_pem=self._ca.cert_pem.decode("ascii"), id=card.card_id)
 
     def _enroll_box(self, msg: Enroll, details: dict[str, Any], public_key: object,
                     now: float) -> tuple[str, str]:
@@ -98,6 +128,9 @@ class Enrollment:
         existing = self._store.get_card(msg.card_id)
         if existing is not None and existing.revoked:
             raise Refused(ErrorCode.REVOKED, f"card {msg.card_id} is revoked")
+        if existing is not None:  # never re-bound: re-issuing is revoke, then a new card id
+            raise Refused(ErrorCode.FORBIDDEN, f"card {msg.card_id} is already issued (to re-issue a card, "
+                                               "revoke it and issue a new card id)")
         cert = self._ca.issue_for_csr(msg.csr_pem, role=identity.Role.CARD, subject_id=msg.card_id, now=now)
         pem = identity.certificate_pem(cert).decode("ascii")
         self._store.put_card(Card(msg.card_id, account.account_id, pem, False, now, None, token_hash))

@@ -186,6 +186,10 @@ class Registry:
             raise UsageError(f"message on unknown connection {conn_id}")
         msg = env.message
         out: list[Outgoing] = []
+        if isinstance(msg, Error):  # the box could not handle something we sent: note it, never answer it
+            log.warning("box-push-failed", extra={"fields": {"conn": conn_id, "box": conn.box_id,
+                                                             "code": str(msg.code), "message": msg.message}})
+            return out
         try:
             if msg.KIND != "request" and not isinstance(msg, HolderProfile):
                 raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not something a box sends")

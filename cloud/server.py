@@ -73,8 +73,12 @@ class RegistryServer:
         tls_key_pem: bytes,
         wall: Callable[[], float],
         calls: CallSetup | None = None,
+        hello_deadline_s: float | None = 5.0,
+        max_unauthenticated_per_source: int | None = 32,
     ) -> None:
         self._registry = registry
+        self._hello_deadline_s = hello_deadline_s
+        self._max_unauthenticated = max_unauthenticated_per_source
         self._host = host
         self._port = port
         self._cert = tls_cert_pem
@@ -97,6 +101,13 @@ class RegistryServer:
         if self._server is None:
             raise UsageError("registry server is not started")
         return self._server.port
+
+    @property
+    def link_server(self) -> quic.LinkServer:
+        """The QUIC link server (its ``budget`` counts unauthenticated connections)."""
+        if self._server is None:
+            raise UsageError("registry server is not started")
+        return self._server
 
     @property
     def registry(self) -> Registry:
@@ -131,6 +142,8 @@ class RegistryServer:
             self._host, self._port, tls_cert_pem=self._cert, tls_key_pem=self._key,
             on_connection=self._serve_connection,
             keepalive_s=None, dead_after_s=self._registry.config.keepalive_s * 4,
+            hello_deadline_s=self._hello_deadline_s,
+            max_unauthenticated_per_source=self._max_unauthenticated,
         )
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
         log.info("registry-listening", extra={"fields": {"host": self._host, "port": self.port}})

@@ -39,7 +39,7 @@ from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpo
 from roamline.firmware.store import BoxStore
 from roamline.wire import identity, messages
 from roamline.wire.clock import Clock, SystemClock
-from roamline.wire.errors import LinkClosed, PeerError, RequestTimeout
+from roamline.wire.errors import BoxRevoked, LinkClosed, PeerError, RequestTimeout
 from roamline.wire.messages import Envelope, Welcome
 from roamline.wire.session import Backoff
 
@@ -271,6 +271,17 @@ class TeeAudio:
         if cb is not None:
             cb(x)
         return x
+
+
+def request_failed(key: str, exc: PeerError) -> ev.RequestFailed:
+    """What the core hears when the request under ``key`` failed: a revoked box is refused (it must not
+    look like "registry unreachable" and be retried), a lost link or timeout is unreachable, any other
+    peer error is a refusal with the registry's reason."""
+    if isinstance(exc, BoxRevoked):
+        return ev.RequestFailed(key, "box revoked", unreachable=False)
+    if isinstance(exc, (LinkClosed, RequestTimeout)):
+        return ev.RequestFailed(key, str(exc) or type(exc).__name__, unreachable=True)
+    return ev.RequestFailed(key, str(exc), unreachable=False)
 
 
 class BoxRuntime:
@@ -546,11 +557,8 @@ class BoxRuntime:
         assert self.link is not None
         try:
             reply = await self.link.request(message)
-        except (LinkClosed, RequestTimeout) as exc:
-            self.post(ev.RequestFailed(key, str(exc) or type(exc).__name__, unreachable=True))
-            return
-        except PeerError as exc:
-            self.post(ev.RequestFailed(key, str(exc), unreachable=False))
+        except PeerError as exc:  # LinkClosed and RequestTimeout included
+            self.post(request_failed(key, exc))
             return
         from roamline.firmware.core.linkcalls import reply_event
 

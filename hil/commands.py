@@ -18,6 +18,7 @@ BENCH: dict[str, str] = {
     "handset": "roamline.hil.bench_handset",
     "register": "roamline.hil.bench_register",
     "flash": "roamline.hil.bench_flash",
+    "flood": "roamline.hil.bench_flood",
     "resample": "roamline.hil.bench_resample",
     "calls": "roamline.hil.bench_calls",
 }

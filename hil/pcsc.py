@@ -14,6 +14,7 @@ one pcscd therefore offers exactly two readers, ``"<name> 00 00"`` (port P) and 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import random
@@ -78,7 +79,11 @@ def _listening_ports() -> set[int]:
 
 
 class PcscDaemon:
-    """Owns one private pcscd process. start()/stop()/restart() are idempotent; no I/O in __init__."""
+    """Owns one private pcscd process. start()/stop()/restart() are idempotent; no I/O in __init__.
+
+    One owner per working directory: ``start`` refuses (UsageError) a directory whose lock another
+    owner holds or whose socket another daemon listens on, instead of taking that daemon's socket.
+    """
 
     SLOTS = 2
 
@@ -93,6 +98,37 @@ class PcscDaemon:
         self.log_path = self.workdir / "pcscd.log"
         self.readers: list[VpcdReader] = []
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lock_fd: int | None = None
+
+    def _claim(self) -> None:
+        """Take the working directory: its lock file, and only if no daemon listens on its socket."""
+        if self._lock_fd is not None:
+            return
+        lock = self.workdir / "pcscd.lock"
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise UsageError(f"{self.workdir}: in use by another pcscd owner (it holds {lock.name}); "
+                             "stop it or use another directory") from None
+        if self.socket_path.exists():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                try:
+                    s.connect(str(self.socket_path))
+                    listening = True
+                except OSError:
+                    listening = False  # a stale socket from a daemon that is gone
+            if listening:
+                os.close(fd)
+                raise UsageError(f"{self.workdir}: in use: a daemon listens on {self.socket_path.name}; "
+                                 "stop it or use another directory")
+        self._lock_fd = fd
+
+    def _release(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing drops the flock
 
     @property
     def env(self) -> dict[str, str]:
@@ -123,6 +159,7 @@ class PcscDaemon:
         if not VPCD_DRIVER.exists():
             raise UsageError(f"{VPCD_DRIVER} missing: install vsmartcard-vpcd (scripts/bootstrap.sh)")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._claim()
         if not self.readers:  # the ports stay the same across restarts, so inserted cards reconnect
             self._write_conf()
         self.socket_path.unlink(missing_ok=True)
@@ -145,6 +182,7 @@ class PcscDaemon:
         want = {r.port for r in self.readers}
         while time.monotonic() < deadline:
             if not self.running:
+                self.stop()  # releases the directory
                 raise PeerError(f"pcscd exited at start; see {self.log_path}")
             if not poked and self.socket_path.exists():
                 # systemd-socket-activate execs pcscd on the first connection: make one.
@@ -161,6 +199,7 @@ class PcscDaemon:
         """Stop pcscd (idempotent): SIGTERM, then SIGKILL if it lingers."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
+            self._release()
             return
         proc.terminate()
         try:
@@ -168,6 +207,7 @@ class PcscDaemon:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self._release()
         log.info("pcscd-stopped", extra={"fields": {"pid": proc.pid}})
 
     def kill(self) -> None:
@@ -176,6 +216,7 @@ class PcscDaemon:
             os.kill(self._proc.pid, signal.SIGKILL)
             self._proc.wait()
         self._proc = None
+        self._release()
 
     def restart(self, timeout: float = 10.0) -> None:
         self.stop()

@@ -25,20 +25,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import json
+    import os
+    from pathlib import Path
 
-    from roamline.provisioning.cardfile import save_cardfile
-    from roamline.provisioning.cardissue import VirtualCardKeys, issue_card
+    from roamline.provisioning import cardfile
+    from roamline.provisioning.cardissue import finish_pending, issue_card, start_pending
     from roamline.provisioning.enroll import parse_registry, read_ca
     from roamline.provisioning.errors import UsageError
 
-    if args.out.exists():
-        raise UsageError(f"{args.out}: exists (refusing to overwrite a card's keys)")
+    # Everything local is checked before the token is spent (issue 8): a refusal here costs nothing.
+    # The options' validators checked PIN, GUID, timeout, token and account already.
+    out: Path = args.out
+    if out.exists() or out.is_symlink():
+        raise UsageError(f"{out}: exists (refusing to overwrite a card's keys)")
+    if not out.name or out.name in (".", ".."):
+        raise UsageError(f"{out}: not a file name")
+    parent = out.parent
+    if not parent.is_dir():
+        raise UsageError(f"{out}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{out}: directory {parent} is not writable")
     address = parse_registry(args.registry, args.server_name)
     ca_pem = read_ca(args.ca)
-    card = VirtualCardKeys(args.guid)
+    card = start_pending(out, args.account, args.guid, with_9a=not args.no_9a)  # resumes an unfinished run
     slots = asyncio.run(issue_card(address, ca_pem, args.token, args.account, card, with_9a=not args.no_9a,
                                    timeout=args.timeout))
-    save_cardfile(card.cardfile(pin=args.pin), args.out)
+    cardfile.save_cardfile(card.cardfile(pin=args.pin), out)
+    finish_pending(out)
     result = {"card_id": card.card_id, "account": args.account, "slots": slots, "out": str(args.out)}
     print(json.dumps(result))
     return 0

@@ -9,6 +9,13 @@ virtual PIV card (roamline.provisioning.cardfile).
 Both keys are enrolled with the same one-time installer token: 9E first (this binds the card to the
 account), then 9A, which the registry accepts once for the card that token enrolled. ``Enroll.slot``
 says which key a request is for (the CSR's own subject is ignored by the registry).
+
+Issuing is safe to repeat: the command checks everything local first (PIN, card id, output path) and
+writes the card's keys to a pending file beside the card file (``OUT.pending``, mode 0600) before it
+spends the token. If anything fails after that (network, registry, disk), running the same command
+again reuses those keys; the registry answers a repeated request (same token, card id, account, key)
+with the certificate it already issued (roamline.cloud.enrollment), so no orphan card is left and the
+token is not lost. The pending file is removed once the card file is written.
 """
 
 from __future__ import annotations
@@ -16,12 +23,17 @@ from __future__ import annotations
 import logging
 import os
 import time
+import tomllib
+from pathlib import Path
 from typing import Protocol
+
+import tomli_w
 
 from roamline.provisioning.cardfile import CardFile, ChuidFields, PinFields, SlotKey, key_pem
 from roamline.provisioning.enroll import RegistryAddress, check_issued, enroll_over_link
 from roamline.provisioning.errors import UsageError
 from roamline.wire import identity
+from roamline.wire.errors import UsageError as WireUsageError
 from roamline.wire.messages import CardSlot, Enroll, EnrollKind
 
 log = logging.getLogger(__name__)
@@ -48,12 +60,20 @@ class CardKeys(Protocol):
 class VirtualCardKeys:
     """Keys made in software for the virtual PIV card; ``cardfile()`` gives the card file to serve."""
 
-    def __init__(self, guid: str | None = None) -> None:
+    def __init__(self, guid: str | None = None, keys: dict[str, identity.PrivateKey] | None = None) -> None:
         self._guid = guid or os.urandom(16).hex()
         if identity.CARD_ID_RE.fullmatch(self._guid) is None:
             raise UsageError(f"card GUID {self._guid!r} is not 32 lowercase hex digits")
-        self._keys: dict[str, identity.PrivateKey] = {}
+        self._keys: dict[str, identity.PrivateKey] = dict(keys or {})
         self._certs: dict[str, str] = {}
+
+    def prepare(self, slots: tuple[str, ...] = SLOTS) -> dict[str, identity.PrivateKey]:
+        """Make the keys of ``slots`` now (kept: the CSRs are then made from them); returns every key."""
+        for slot in slots:
+            if slot not in SLOTS:
+                raise UsageError(f"no slot {slot!r} (slots: {', '.join(SLOTS)})")
+            self._keys.setdefault(slot, identity.generate_key())
+        return dict(self._keys)
 
     @property
     def card_id(self) -> str:
@@ -62,8 +82,7 @@ class VirtualCardKeys:
     def new_key_csr(self, slot: str) -> tuple[str, identity.PublicKey]:
         if slot not in SLOTS:
             raise UsageError(f"no slot {slot!r} (slots: {', '.join(SLOTS)})")
-        key = identity.generate_key()
-        self._keys[slot] = key
+        key = self._keys.setdefault(slot, identity.generate_key())  # a retry reuses the pending key
         return identity.make_csr(key, self._guid).decode("ascii"), key.public_key()
 
     def install(self, slot: str, cert_pem: str) -> None:
@@ -98,3 +117,48 @@ async def issue_card(address: RegistryAddress, ca_pem: bytes, token: str, accoun
         done.append(slot)
         log.info("card-key-enrolled", extra={"fields": {"card": card.card_id, "slot": slot}})
     return done
+
+
+# --- pending issuance (resumable) -------------------------------------------------------------------
+
+
+def pending_path(out: Path) -> Path:
+    return out.with_name(out.name + ".pending")
+
+
+def start_pending(out: Path, account: str, guid: str | None, with_9a: bool) -> VirtualCardKeys:
+    """The card to issue into ``out``: resumed from ``OUT.pending`` if an earlier run left one, else new
+    keys written there first (which also proves the output directory writable before the token is spent)."""
+    pending = pending_path(out)
+    slots = SLOTS if with_9a else ("9e",)
+    if pending.exists():
+        try:
+            data = tomllib.loads(pending.read_text(encoding="utf-8"))
+            keys = {s: identity.load_private_key_pem(data["keys"][s].encode()) for s in data["keys"]}
+            old_guid, old_account = str(data["guid"]), str(data["account"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, WireUsageError) as exc:
+            why = f"{pending}: unreadable pending issuance ({exc}); remove it to start over"
+            raise UsageError(why) from None
+        if guid is not None and guid != old_guid:
+            raise UsageError(f"{pending}: an unfinished issuance of card {old_guid} (not {guid}) is pending")
+        if account != old_account:
+            raise UsageError(f"{pending}: an unfinished issuance for account {old_account} is pending")
+        card = VirtualCardKeys(old_guid, keys)
+        log.info("card-issue-resumed", extra={"fields": {"card": old_guid, "pending": str(pending)}})
+    else:
+        card = VirtualCardKeys(guid)
+    keys = card.prepare(slots)
+    body = {"guid": card.card_id, "account": account, "keys": {s: key_pem(k) for s, k in keys.items()}}
+    tmp = pending.with_name(pending.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(tomli_w.dumps(body, multiline_strings=True))
+        tmp.replace(pending)
+    except OSError as exc:
+        raise UsageError(f"{out}: cannot write there: {exc.strerror or exc}") from None
+    return card
+
+
+def finish_pending(out: Path) -> None:
+    pending_path(out).unlink(missing_ok=True)

@@ -14,11 +14,16 @@ and ``tests/wire/test_aioquic_private.py`` fails if an aioquic upgrade changes i
   sent, usually the next media datagram (``ack_in_next_packet``: the 1-RTT space's ``ack_at``).
 - **Datagram queue.** Datagrams wait in ``QuicConnection._datagrams_pending`` while the congestion window
   or the pacer holds them; late voice is useless, so ``drop_oldest_datagrams`` bounds that queue.
+- **Server connections by id.** The per-source budget of unauthenticated connections
+  (``quic._GuardedQuicServer``) must know whether a datagram starts a new connection before aioquic
+  creates one, and which protocol it created: ``QuicServer._protocols`` (connection id → protocol).
 """
 
 from __future__ import annotations
 
 from aioquic import tls
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.asyncio.server import QuicServer
 from aioquic.quic.connection import QuicConnection
 
 from roamline.wire.errors import UsageError
@@ -53,3 +58,10 @@ def drop_oldest_datagrams(quic: QuicConnection, keep: int) -> int:
         pending.popleft()
         dropped += 1
     return dropped
+def server_protocol(server: QuicServer, cid: bytes) -> QuicConnectionProtocol | None:
+    """The protocol ``server`` has for connection id ``cid`` (None: a new connection)."""
+    protocols = getattr(server, "_protocols", None)
+    if not isinstance(protocols, dict):
+        raise UsageError("this aioquic's QuicServer has no _protocols: see roamline.wire.aioquic_private")
+    proto = protocols.get(cid)
+    return proto if isinstance(proto, QuicConnectionProtocol) else None

@@ -38,6 +38,18 @@ def parse(model: type[M], data: dict[str, Any], source: str = "<config>") -> M:
         raise ConfigError(f"{source}: {_one_line(exc)}") from None
 
 
+def loads_toml(model: type[M], text: str, source: str = "<config>", *, table: str | None = None) -> M:
+    """Parse TOML ``text`` and validate it as ``model``; any problem is a ConfigError naming ``source``.
+    With ``table``, a document that has that table is validated by it alone."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    if table is not None and isinstance(data.get(table), dict):
+        data = data[table]
+    return parse(model, data, source)
+
+
 def load_toml(model: type[M], path: str | Path, *, table: str | None = None) -> M:
     """Read ``path`` and validate it as ``model``; any problem is a ConfigError of one line,
     ``FILE: KEY: PROBLEM``. With ``table``, a file that has that table is validated by it alone (a rig
@@ -47,13 +59,9 @@ def load_toml(model: type[M], path: str | Path, *, table: str | None = None) -> 
     with the stdlib in the same error style)."""
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{p}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    if table is not None and isinstance(data.get(table), dict):
-        data = data[table]
-    return parse(model, data, str(p))
+    return loads_toml(model, text, str(p), table=table)

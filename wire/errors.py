@@ -131,3 +131,5 @@ class TruncatedMedia(MalformedMedia):
 
 class BadRtp(MalformedMedia):
     """The RTP header or payload is not v1 media (version, padding/extension/CSRC, payload type, length)."""
+class BoxRevoked(LinkClosed):
+    """The registry revoked this box: it refuses the box's hello; no link until an operator acts."""

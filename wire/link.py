@@ -98,6 +98,8 @@ class LinkConnection:
         """Called with each QUIC datagram received (media, later)."""
         self.closed_callback: Callable[[LinkConnection], None] | None = None
         """Called once when the link closes (owners drop their reference)."""
+        self.authenticated_callback: Callable[[LinkConnection], None] | None = None
+        """Server side: called once when ``mark_authenticated`` is first called."""
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -126,7 +128,10 @@ class LinkConnection:
     def mark_authenticated(self, box_id: str) -> None:
         if self._gate is None:
             raise UsageError("only a server-side connection authenticates its peer")
+        first = self._gate.box_id is None
         self._gate.authenticated(box_id)
+        if first and self.authenticated_callback is not None:
+            self.authenticated_callback(self)
 
     # --- sending -------------------------------------------------------------------------------
 
@@ -279,7 +284,12 @@ class LinkConnection:
     async def _run_timers(self) -> None:
         while not self._closed:
             now = self._loop.time()
+            if self._gate is not None and self._gate.overdue(now):
+                self._hello_overdue()
+                return
             deadline = self._tracker.next_deadline(now)
+            if self._gate is not None and self._gate.deadline is not None:
+                deadline = self._gate.deadline if deadline is None else min(deadline, self._gate.deadline)
             self._wake.clear()
             if deadline is None or deadline > now:
                 self._timer_due = deadline
@@ -302,6 +312,15 @@ class LinkConnection:
                 elif isinstance(event, PeerSilent):
                     log.warning("link-peer-silent")
                     self.close(code=0, reason="peer silent")
+
+    def _hello_overdue(self) -> None:
+        assert self._gate is not None
+        limit = self._gate.hello_deadline_s
+        log.info("link-hello-overdue", extra={"fields": {"deadline_s": limit}})
+        with contextlib.suppress(LinkClosed):  # no control stream yet: nothing to write the error on
+            error = Error(code=ErrorCode.NOT_AUTHENTICATED, message=f"no hello within {limit} s")
+            self._send_error(error, None)
+        self.close(code=0, reason="no hello in time")
 
     def close(self, code: int = 0, reason: str = "") -> None:
         """Close the link (idempotent). Pending requests fail with LinkClosed."""

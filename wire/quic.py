@@ -22,9 +22,11 @@ from typing import Any, cast
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.asyncio.server import QuicServer
+from aioquic.buffer import Buffer  # type: ignore[attr-defined]
 from aioquic.quic import events
-from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.configuration import SMALLEST_MAX_DATAGRAM_SIZE, QuicConfiguration
 from aioquic.quic.connection import NetworkAddress, QuicConnection
+from aioquic.quic.packet import QuicPacketType, pull_quic_header
 from aioquic.tls import SessionTicket
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -33,13 +35,14 @@ from roamline.wire.aioquic_private import (
     ack_in_next_packet,
     drop_oldest_datagrams,
     send_acks_at_once,
+    server_protocol,
     set_ack_delay,
 )
 from roamline.wire.errors import FrameError, LinkClosed, UsageError
 from roamline.wire.framing import FrameDecoder, encode
 from roamline.wire.link import LinkConnection
 from roamline.wire.messages import ALPN, Error, to_frame
-from roamline.wire.session import HandshakeGate
+from roamline.wire.session import HandshakeGate, UnauthenticatedBudget
 
 log = logging.getLogger(__name__)
 
@@ -301,15 +304,53 @@ LinkClientConnection = LinkConnection
 ConnectionHandler = Callable[[LinkConnection], Awaitable[None]]
 
 
+class _GuardedQuicServer(QuicServer):
+    """aioquic's server, asking ``admit(address)`` before a new connection gets any state (no TLS work
+    for a source over its budget: its Initial packets are dropped), and telling ``opened`` after."""
+
+    def __init__(self, *, admit: Callable[[NetworkAddress], bool],
+                 opened: Callable[[QuicConnectionProtocol, NetworkAddress], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cid_length = kwargs["configuration"].connection_id_length
+        self._admit = admit
+        self._opened = opened
+
+    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        raw = data if isinstance(data, bytes) else data.encode()
+        new_cid: bytes | None = None
+        if len(raw) >= SMALLEST_MAX_DATAGRAM_SIZE:
+            try:
+                header = pull_quic_header(Buffer(data=raw), host_cid_length=self._cid_length)
+            except ValueError:
+                return
+            cid = header.destination_cid
+            if header.packet_type == QuicPacketType.INITIAL and server_protocol(self, cid) is None:
+                if not self._admit(addr):
+                    return
+                new_cid = cid
+        super().datagram_received(raw, addr)
+        if new_cid is not None and (proto := server_protocol(self, new_cid)) is not None:
+            self._opened(proto, addr)
+
+
 class LinkServer:
-    """A running link server. ``port`` is the bound UDP port; ``close()`` is idempotent."""
+    """A running link server. ``port`` is the bound UDP port; ``close()`` is idempotent.
+
+    A connection must authenticate (``mark_authenticated``, after a verified hello) within
+    ``hello_deadline_s`` of its first packet or it is closed; one source address may hold at most
+    ``max_unauthenticated_per_source`` unauthenticated connections (new ones beyond are dropped
+    unanswered). ``budget`` has the counts.
+    """
 
     def __init__(
-        self, on_connection: ConnectionHandler, keepalive_s: float | None, dead_after_s: float | None
+        self, on_connection: ConnectionHandler, keepalive_s: float | None, dead_after_s: float | None,
+        hello_deadline_s: float | None = None, max_unauthenticated_per_source: int | None = None,
     ):
         self._on_connection = on_connection
         self._keepalive = keepalive_s
         self._dead_after = dead_after_s
+        self._hello_deadline = hello_deadline_s
+        self.budget = UnauthenticatedBudget(max_unauthenticated_per_source or 2**31)
         self._quic_server: QuicServer | None = None
         self.udp_transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -318,17 +359,37 @@ class LinkServer:
 
     def _create_protocol(self, quic: QuicConnection, **kwargs: Any) -> _LinkProtocol:
         proto = _LinkProtocol(quic, is_client=False, **kwargs)
+        loop = asyncio.get_running_loop()
         proto.link = LinkConnection(
             proto,
             id_prefix="s",
             keepalive_s=self._keepalive,
             dead_after_s=self._dead_after,
-            gate=HandshakeGate(),
+            gate=HandshakeGate(now=loop.time(), hello_deadline_s=self._hello_deadline),
         )
         proto.on_handshake = self._handshake_done
         self._links.add(proto.link)
-        proto.link.closed_callback = self._links.discard
+        proto.link.closed_callback = self._link_closed
+        proto.link.authenticated_callback = self._link_done
         return proto
+
+    def _link_done(self, link: LinkConnection) -> None:
+        self.budget.done(link, asyncio.get_running_loop().time())
+
+    def _link_closed(self, link: LinkConnection) -> None:
+        self._links.discard(link)
+        self._link_done(link)
+
+    def _admit(self, addr: NetworkAddress) -> bool:
+        if self.budget.admit(str(addr[0])):
+            return True
+        log.debug("link-unauthenticated-over-budget", extra={"fields": {"source": str(addr[0])}})
+        return False
+
+    def _opened(self, proto: QuicConnectionProtocol, addr: NetworkAddress) -> None:
+        link = proto.link if isinstance(proto, _LinkProtocol) else None
+        if link is not None and not link.closed and link.box_id is None:
+            self.budget.opened(str(addr[0]), link, asyncio.get_running_loop().time())
 
     def _handshake_done(self, proto: _LinkProtocol) -> None:
         link = proto.link
@@ -372,8 +433,14 @@ async def serve(
     keepalive_s: float | None = None,
     dead_after_s: float | None = 120.0,
     idle_timeout_s: float = 120.0,
+    hello_deadline_s: float | None = 5.0,
+    max_unauthenticated_per_source: int | None = 32,
 ) -> LinkServer:
     """Serve the link on ``host:port`` (0 = any free port; see ``LinkServer.port``).
+
+    ``hello_deadline_s``: an unauthenticated connection is closed this long after its first packet;
+    ``max_unauthenticated_per_source``: new connections from an address holding that many
+    unauthenticated ones are dropped (None: no limit).
 
     ``on_connection(link)`` runs once per connection after the TLS handshake; when it returns, the
     connection is closed. ``tls_cert_pem`` may hold the registry certificate followed by its chain.
@@ -389,19 +456,19 @@ async def serve(
     config.certificate_chain = certs[1:]
     config.private_key = serialization.load_pem_private_key(tls_key_pem, password=None)
     tickets = ticket_store if ticket_store is not None else ServerTicketStore()
-    server = LinkServer(on_connection, keepalive_s, dead_after_s)
-    # What aioquic's serve() does, keeping the UDP transport it would keep private: the bound port is
-    # needed when port 0 was asked for, and the socket's buffers are enlarged.
-    transport, quic_server = await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: QuicServer(
-            configuration=config,
-            create_protocol=server._create_protocol,
-            session_ticket_fetcher=tickets.pop,
-            session_ticket_handler=tickets.add,
-        ),
-        local_addr=(host, port),
-    )
-    server._quic_server, server.udp_transport = quic_server, transport
+    server = LinkServer(on_connection, keepalive_s, dead_after_s, hello_deadline_s,
+                        max_unauthenticated_per_source)
+
+    def make() -> _GuardedQuicServer:
+        return _GuardedQuicServer(configuration=config, create_protocol=server._create_protocol,
+                                  session_ticket_fetcher=tickets.pop, session_ticket_handler=tickets.add,
+                                  admit=server._admit, opened=server._opened)
+
+    # What aioquic's serve() does, with the guarded server, keeping the UDP transport it would keep
+    # private: the bound port is needed when port 0 was asked for, and the socket's buffers are enlarged.
+    loop = asyncio.get_running_loop()
+    transport, guarded = await loop.create_datagram_endpoint(make, local_addr=(host, port))
+    server._quic_server, server.udp_transport = guarded, transport
     _enlarge_buffers(transport)
     server.port = int(transport.get_extra_info("sockname")[1])
     return server
@@ -421,6 +488,7 @@ async def connect(
     keepalive_s: float | None = 15.0,
     dead_after_s: float | None = 45.0,
     idle_timeout_s: float = 60.0,
+    local_host: str | None = None,
 ) -> LinkConnection:
     """Connect to the registry, verifying its certificate against ``ca_pem`` for ``server_name``.
 
@@ -450,7 +518,7 @@ async def connect(
     )
     transport, proto = await loop.create_datagram_endpoint(
         lambda: _LinkProtocol(quic, is_client=True),
-        local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0", 0),
+        local_addr=(local_host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), 0),
         family=family,
     )
     _enlarge_buffers(transport)

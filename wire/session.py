@@ -171,11 +171,26 @@ class HandshakeGate:
     """Server-side rule: before the box's hello is verified, only nonce/hello/enroll/ping are accepted.
 
     ``check`` raises LinkError(not-authenticated) for anything else; the application calls
-    ``authenticated(box_id)`` once hello verified, after which everything passes.
+    ``authenticated(box_id)`` once hello verified, after which everything passes. With
+    ``hello_deadline_s``, a connection that has not authenticated by ``deadline`` is ``overdue`` (the
+    adapter closes it: nobody holds a connection open without proving who they are).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, now: float = 0.0, hello_deadline_s: float | None = None) -> None:
+        if hello_deadline_s is not None and not hello_deadline_s > 0:
+            raise UsageError("hello_deadline_s must be positive")
         self._box_id: str | None = None
+        self._deadline = None if hello_deadline_s is None else now + hello_deadline_s
+        self.hello_deadline_s = hello_deadline_s
+
+    @property
+    def deadline(self) -> float | None:
+        """When an unauthenticated connection is cut off (None once authenticated, or with no deadline)."""
+        return None if self._box_id is not None else self._deadline
+
+    def overdue(self, now: float) -> bool:
+        deadline = self.deadline
+        return deadline is not None and now >= deadline
 
     @property
     def box_id(self) -> str | None:
@@ -191,6 +206,61 @@ class HandshakeGate:
         if self._box_id is not None and self._box_id != box_id:
             raise UsageError("a connection authenticates one box")
         self._box_id = box_id
+
+
+class UnauthenticatedBudget:
+    """How many not-yet-authenticated connections each source address holds; refuses past ``limit``.
+
+    The server asks ``admit(source)`` before it creates any state for a new connection, calls
+    ``opened(source, key)`` once it did, and ``done(key)`` when that connection authenticated or closed
+    (idempotent). ``peak`` is the most any one source held at once, ``refused`` the connections turned
+    away, ``longest_s`` the longest any connection stayed unauthenticated (when ``now`` is given).
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self._by_source: dict[str, set[object]] = {}
+        self._source_of: dict[object, str] = {}
+        self._since: dict[object, float] = {}
+        self.peak = 0
+        self.refused = 0
+        self.longest_s = 0.0
+
+    def admit(self, source: str) -> bool:
+        if len(self._by_source.get(source, ())) >= self.limit:
+            self.refused += 1
+            return False
+        return True
+
+    def opened(self, source: str, key: object, now: float | None = None) -> None:
+        held = self._by_source.setdefault(source, set())
+        held.add(key)
+        self._source_of[key] = source
+        if now is not None:
+            self._since[key] = now
+        self.peak = max(self.peak, len(held))
+
+    def done(self, key: object, now: float | None = None) -> None:
+        source = self._source_of.pop(key, None)
+        if source is None:
+            return
+        since = self._since.pop(key, None)
+        if since is not None and now is not None:
+            self.longest_s = max(self.longest_s, now - since)
+        held = self._by_source[source]
+        held.discard(key)
+        if not held:
+            del self._by_source[source]
+
+    def count(self, source: str) -> int:
+        return len(self._by_source.get(source, ()))
+
+    @property
+    def total(self) -> int:
+        """Unauthenticated connections held now, all sources together."""
+        return len(self._source_of)
 
 
 # --- reconnect policy ------------------------------------------------------------------------------

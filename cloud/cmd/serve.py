@@ -1,4 +1,5 @@
-"""`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433]`."""
+"""`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433] [--hello-timeout S]
+[--max-unauthenticated N]`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     add_data_arg(parser)
     parser.add_argument("--host", default="127.0.0.1", type=validate.Host(),
-                        help="address to listen on (default 127.0.0.1: this host only)")
+                        help="address to listen on (default 127.0.0.1: this host only; 0.0.0.0 or :: all)")
     parser.add_argument("--port", type=validate.Port(allow_zero=True), default=4433,
                         help="UDP port (default 4433; 0: any free port)")
     parser.add_argument("--lease", type=validate.seconds(86400.0), default=120.0,
@@ -24,6 +25,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="ring time before offers end, seconds")
     parser.add_argument("--media-silence", type=validate.seconds(3600.0), default=10.0,
                         help="a connected call with a leg silent this long ends, seconds")
+    parser.add_argument("--hello-timeout", type=validate.seconds(60.0), default=5.0,
+                        help="seconds a connection may stay open without a verified hello (default 5)")
+    parser.add_argument("--max-unauthenticated", type=validate.count(1, 100_000), default=32,
+                        help="unauthenticated connections one source address may hold at once (default 32)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         server = RegistryServer(
             Registry(store, ca, config), host=args.host, port=args.port, wall=time.time,
             tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(), calls=calls,
+            hello_deadline_s=args.hello_timeout, max_unauthenticated_per_source=args.max_unauthenticated,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

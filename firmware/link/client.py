@@ -3,6 +3,14 @@
 The protocol decisions live in ``roamline.wire`` (session core, backoff, signing bytes); this is the thin
 asyncio owner around them. The application sees ``request`` (waits for the link to be up), and two
 callbacks: ``on_up(welcome)`` after every successful hello, ``on_push(envelope)`` for registry pushes.
+
+Faults that must not cost the box its link (issue 8):
+- a push handler that raises is logged (with its traceback) and the registry is answered with an
+  ``error`` (re the push's id if it had one); the link and the other pushes go on;
+- a box the registry revoked (its hello refused ``revoked``, or a ``revoked`` push naming this box) says
+  so once (``box-revoked``, an error), fails requests at once with ``BoxRevoked`` instead of waiting for
+  a link, and tries hello again only every ``revoked_retry_s`` (default an hour) in case an operator
+  reinstated it.
 """
 
 from __future__ import annotations
@@ -16,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from roamline.wire import identity, messages, quic, signing
-from roamline.wire.errors import LinkClosed, PeerError
+from roamline.wire.errors import BoxRevoked, ErrorCode, LinkClosed, PeerError, RemoteError
 from roamline.wire.link import LinkConnection
-from roamline.wire.messages import Envelope, Message, NoncePurpose
+from roamline.wire.messages import Envelope, Error, Message, NoncePurpose, Revoked, RevokedKind
 from roamline.wire.session import Backoff
 
 log = logging.getLogger(__name__)
@@ -64,6 +72,7 @@ class LinkClient:
         rand: Callable[[], float] = random.random,
         on_down: OnDown | None = None,
         on_datagram: Callable[[bytes], None] | None = None,
+        revoked_retry_s: float = 3600.0,
     ) -> None:
         self._endpoint = endpoint
         self._box = box
@@ -73,6 +82,11 @@ class LinkClient:
         self._timeout = request_timeout_s
         self._backoff = backoff or Backoff()
         self._rand = rand
+        self._revoked_retry_s = revoked_retry_s
+        self.revoked = False
+        """True once the registry refused this box as revoked (cleared by a later successful hello)."""
+        self.attempts = 0
+        """Connect + hello attempts made."""
         self._tickets = quic.ClientTicketStore()
         self._link: LinkConnection | None = None
         self._up = asyncio.Event()
@@ -130,9 +144,13 @@ class LinkClient:
     async def request(self, message: Message, timeout: float | None = None) -> Message:  # noqa: ASYNC109
         """Send a request once the link is up; LinkClosed if it is not up within the timeout."""
         t = timeout or self._timeout
+        if self.revoked and not self.is_up:
+            raise BoxRevoked(REVOKED_REASON)
         try:
             await self.wait_up(t)
         except TimeoutError:
+            if self.revoked:
+                raise BoxRevoked(REVOKED_REASON) from None
             raise LinkClosed("the registry is not reachable") from None
         link = self._link
         if link is None:
@@ -142,9 +160,14 @@ class LinkClient:
     async def _run(self) -> None:
         attempt = 0
         while True:
+            self.attempts += 1
             try:
                 link = await self._connect_and_hello()
             except (PeerError, OSError) as exc:
+                if isinstance(exc, RemoteError) and exc.code == ErrorCode.REVOKED:
+                    self._note_revoked(f"hello refused: {exc}")
+                    await asyncio.sleep(self._revoked_delay())
+                    continue
                 delay = self._backoff.delay(attempt, self._rand)
                 attempt += 1
                 log.warning("link-connect-failed", extra={"fields": {"reason": str(exc), "retry_in_s":
@@ -163,7 +186,19 @@ class LinkClient:
                 with contextlib.suppress(Exception):
                     await self._on_down(link.close_reason)
             hold, self._hold_s = self._hold_s, 0.0
-            await asyncio.sleep(max(hold, self._backoff.delay(0, self._rand)))
+            retry = self._revoked_delay() if self.revoked else self._backoff.delay(0, self._rand)
+            await asyncio.sleep(max(hold, retry))
+
+    def _revoked_delay(self) -> float:
+        return self._revoked_retry_s * (0.75 + 0.25 * self._rand())
+
+    def _note_revoked(self, why: str) -> None:
+        if not self.revoked:
+            log.error("box-revoked", extra={"fields": {"box": self._box.box_id, "why": why,
+                                                       "retry_in_s": self._revoked_retry_s}})
+        else:
+            log.info("box-still-revoked", extra={"fields": {"box": self._box.box_id}})
+        self.revoked = True
 
     async def _connect_and_hello(self) -> LinkConnection:
         ep = self._endpoint
@@ -182,6 +217,7 @@ class LinkClient:
             link.close(reason="hello failed")
             raise
         self.connects += 1
+        self.revoked = False
         self.resumed += int(link.session_resumed)
         self._welcome = welcome
         self._link = link
@@ -194,10 +230,31 @@ class LinkClient:
         up = asyncio.create_task(self._on_up(self._welcome), name="link-on-up")
         try:
             async for envelope in link:
-                await self._on_push(envelope)
+                msg = envelope.message
+                if isinstance(msg, Revoked) and msg.kind is RevokedKind.BOX and msg.id == self._box.box_id:
+                    self._note_revoked("the registry pushed revoked")
+                try:
+                    await self._on_push(envelope)
+                except Exception as exc:  # a bug in the handler: never the link's end (issue 8)
+                    log.exception("link-push-handler-failed", extra={"fields": {"type": msg.TYPE}})
+                    await self._answer_failed_push(link, envelope, exc)
         finally:
             if not up.done():
                 up.cancel()
             # PeerError includes RequestTimeout and LinkClosed
             with contextlib.suppress(asyncio.CancelledError, PeerError):
                 await up
+
+    @staticmethod
+    async def _answer_failed_push(link: LinkConnection, envelope: Envelope, exc: Exception) -> None:
+        """Tell the registry the box could not handle a push (re its id if it carried one)."""
+        error = Error(code=ErrorCode.INTERNAL,
+                      message=f"box could not handle {envelope.message.TYPE}: {type(exc).__name__}")
+        with contextlib.suppress(LinkClosed):
+            if envelope.id is not None:
+                await link.reply(envelope, error)
+            else:
+                await link.send(error)
+
+
+REVOKED_REASON = "this box is revoked at the registry: it does not register cards until an operator acts"

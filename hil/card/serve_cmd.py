@@ -1,4 +1,8 @@
-"""`roamline hil card serve --card FILE --port N`: a virtual PIV card in a vpcd reader until interrupted."""
+"""`roamline hil card serve --card FILE --port N`: a virtual PIV card in a vpcd reader until interrupted.
+
+It says the card is in only once a vpcd reader accepted the card's connection (within ``--wait``
+seconds); with nothing listening on the port it fails with a one-line reason.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="card file (TOML, see provisioning/cardfile.py)")
     parser.add_argument("--port", required=True, type=validate.Port(base=0), help="vpcd port (e.g. 0x8c7b)")
     parser.add_argument("--host", default="127.0.0.1", type=validate.Host(), help="pcscd host (loopback)")
+    parser.add_argument("--wait", type=validate.seconds(600.0), default=5.0,
+                        help="seconds to wait for the reader to accept the card (default 5)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from roamline.hil.card.piv import VirtualCard
     from roamline.hil.card.vpcd import CardSocket
+    from roamline.hil.errors import PeerError
     from roamline.provisioning.cardfile import load_cardfile
 
     card = load_cardfile(args.card)
@@ -30,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
     sock.insert(args.port)
+    if not sock.connected.wait(args.wait):  # claim the insertion only once a reader took the card
+        sock.remove()
+        raise PeerError(f"nothing listens on {args.host}:{args.port} (no vpcd reader there: is "
+                        "`roamline hil pcscd run` up, and is this one of its ports?)")
     print(f"card {card.card_id} in vpcd reader {args.host}:{args.port}; Ctrl-C removes it", flush=True)
     try:
         while not done.wait(0.5):

@@ -460,6 +460,15 @@ def test_deliver_is_idempotent(world: Any) -> None:
     assert n == 1
 
 
+def test_an_error_from_a_box_is_noted_not_answered(world: Any, caplog: pytest.LogCaptureFixture) -> None:
+    h = world
+    h.hello("c1", h.box_a)
+    failed = Error(code=ErrorCode.INTERNAL, message="box could not handle revoked: TypeError")
+    with caplog.at_level("WARNING"):
+        assert h.registry.handle("c1", Envelope(message=failed), h.now) == []  # no error about an error
+    assert [r.message for r in caplog.records] == ["box-push-failed"]
+
+
 def test_pushes_from_box_side_are_refused(world: Any) -> None:
     h = world
     h.connect("c1")
@@ -531,7 +540,10 @@ def test_card_9a_key_with_the_same_token_once(world: Any) -> None:
     assert isinstance(second, Enrolled)
     card = h.store.get_card(guid)
     assert card is not None and card.cert_9a_pem == second.cert_pem and card.cert_pem == first.cert_pem
-    assert code_of(enroll(tok, csr_9a)) == ErrorCode.FORBIDDEN  # once
+    again = enroll(tok, csr_9a)  # the same request again is a retry: the same certificate
+    assert isinstance(again, Enrolled) and again.cert_pem == second.cert_pem
+    other_9a = identity.make_csr(identity.generate_key(), guid + "/9a").decode()
+    assert code_of(enroll(tok, other_9a)) == ErrorCode.FORBIDDEN  # once per card
     # the 9A certificate cannot register (registration is the 9E key's job)
     authed(h)
     kit = type(h.card)

@@ -520,3 +520,38 @@ def test_records_leave_the_box_in_unix_seconds() -> None:
     out = _wall_times(payload, 1.7e9)
     assert out["started_at"] == 1.7e9 + 10.0 and out["ended_at"] == 1.7e9 + 40.5
     assert out["answered_at"] is None and out["answer_inferred"] is True and out["duration_s"] == 30.5
+
+
+# -- issue 8, defects 2 and 5, in the box core (they lived in the old firmware/app.py) -------------------
+
+
+def test_a_revoked_card_push_is_emitted_and_its_holder_wiped() -> None:
+    """The `revoked` push once raised TypeError (``kind=`` collided with the event log's argument)."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    out = r.do(ev.Pushed(messages.Revoked(kind=RevokedKind.CARD, id=CARDS[0])))
+    (emitted,) = [e for e in kinds(out, ev.Emit) if e.event == "revoked"]
+    assert emitted.fields == {"what": "card", "id": CARDS[0]}
+    assert [w.card_id for w in kinds(out, ev.WipeHolder)] == [CARDS[0]]
+    assert not kinds(out, ev.DropLink)  # a card's revocation is not the box's
+
+
+def test_a_revoked_box_reports_its_cards_refused_not_unreachable() -> None:
+    from roamline.firmware.link.client import REVOKED_REASON
+    from roamline.firmware.runtime import request_failed
+    from roamline.wire.errors import BoxRevoked, ErrorCode, LinkClosed, RemoteError, RequestTimeout
+
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    (read,) = kinds(r.do(CardInserted(at=r.now, reader="R0", atr=b"")), ev.ReadCard)
+    (req,) = kinds(r.do(ev.CardRead("R0", read.gen, CARDS[0], "PEM")), ev.Request)
+    out = r.do(request_failed(req.key, BoxRevoked(REVOKED_REASON)))
+    said = [(e.event, e.fields["reason"]) for e in kinds(out, ev.Emit) if e.event.startswith("registration")]
+    assert said == [("registration-refused", "box revoked")]
+    assert r.core.slots["R0"].state == "unusable"
+    # and the other failures keep their meaning
+    assert request_failed("k", LinkClosed("gone")).unreachable
+    assert request_failed("k", RequestTimeout("slow")).unreachable
+    refused = request_failed("k", RemoteError("no", ErrorCode.FORBIDDEN))
+    assert not refused.unreachable

@@ -1,0 +1,113 @@
+"""Writes the seed corpus (fuzz/corpus/NAME/seed-*): valid inputs built with the project's own encoders
+and simulators, so the fuzzers start from inputs that reach deep into each parser.
+``python fuzz/seed.py`` rewrites the seeds; inputs found by fuzzing and merged in are kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from roamline.firmware.callerid import codec  # noqa: E402
+from roamline.firmware.card import tlv  # noqa: E402
+from roamline.firmware.card.piv import PivClient  # noqa: E402
+from roamline.firmware.line.dle import end_of_stream, shield  # noqa: E402
+from roamline.hil.card.issue import TestCa  # noqa: E402
+from roamline.hil.card.piv import VirtualCard  # noqa: E402
+from roamline.wire import messages as m  # noqa: E402
+from roamline.wire.errors import ErrorCode  # noqa: E402
+
+CORPUS = ROOT / "fuzz" / "corpus"
+
+
+def encode_stream(data: bytes, events: str = "", eos: str = "single") -> bytes:
+    """A modem→host voice stream: shielded data, DLE events, end of stream."""
+    return shield(data) + b"".join(bytes((0x10, ord(c))) for c in events) + end_of_stream(
+        "triple" if eos == "triple" else "single")
+
+
+def lp(*answers: bytes, width: int = 1) -> bytes:
+    """Length-prefixed answers, as apdu_response (1 byte) and piv_card (2 bytes) read them."""
+    return b"".join(len(a).to_bytes(width, "big") + a for a in answers)
+
+
+def piv_session() -> bytes:
+    card = VirtualCard(TestCa().make_cardfile())
+    answers: list[bytes] = []
+
+    def transmit(apdu: bytes) -> bytes:
+        answer = card.process(apdu)
+        answers.append(answer)
+        return answer
+
+    piv = PivClient(transmit)
+    piv.select()
+    piv.read_chuid()
+    piv.read_certificate(0x9E)
+    piv.sign(0x9E, bytes(32))
+    piv.pin_status()
+    return lp(*answers, width=2)
+
+
+def seeds() -> dict[str, list[bytes]]:
+    when = codec.Stamp(12, 1, 10, 30)
+    mdmf = codec.encode(codec.CallerId("5551230001", "ANN EXAMPLE", when), codec.Format.MDMF)
+    sdmf = codec.encode(codec.CallerId("5551230001", when=when), codec.Format.SDMF)
+    withheld = codec.CallerId(when=when, number_absent=codec.Absence.PRIVATE,
+                              name_absent=codec.Absence.UNAVAILABLE)
+    cid_text = b"DATE=1201\r\nTIME=1030\r\nNMBR=5551230001\r\nNAME=ANN EXAMPLE\r\n"
+    frames = [m.encode_message(m.NonceRequest(purpose=m.NoncePurpose.HELLO), id="c1"),
+              m.encode_message(m.Ping(), id="c2"),
+              m.encode_message(m.Revoked(kind=m.RevokedKind.CARD, id="ab" * 16)),
+              m.encode_message(m.Error(code=ErrorCode.BAD_BODY, message="no"), re="c1")]
+    types = sorted(m.MESSAGE_TYPES)
+    typed = [bytes((1, types.index("revoked"))) + json.dumps({"kind": "box", "id": "b1"}).encode(),
+             bytes((1, types.index("refresh"))) + json.dumps({"card_ids": ["ab" * 16]}).encode(),
+             bytes((1, types.index("nonce"))) + json.dumps({"purpose": "register"}).encode(),
+             bytes((1, types.index("error"))) + json.dumps({"code": "revoked", "message": "x"}).encode()]
+    profiles = sorted((ROOT / "board" / "profiles").glob("*.toml"))
+    box = (b'name = "kitchen"\nboard = "sim"\ndata_dir = "data"\n[registry]\nhost = "127.0.0.1"\n'
+           b'port = 4433\nca = "ca.pem"\n[identity]\ncert = "box.pem"\nkey = "box.key"\n'
+           b'[card]\nbackend = "pcsc"\nreaders = ["Test VPCD 00 00"]\n[line]\nbackend = "serial"\n'
+           b'device = "/dev/ttyACM0"\nprofile = "usr5637"\n[link]\nkeepalive_s = 15.0\n')
+    chuid = tlv.encode(0x53, tlv.encode(0x30, bytes(25)) + tlv.encode(0x34, bytes(16)) +
+                       tlv.encode(0x35, b"20301231") + tlv.encode(0xFE, b""))
+    return {
+        "at_responses": [b"\x03OK\r\n", b"\x05\r\nRING\r\n\r\n" + cid_text + b"\r\nRING\r\n",
+                         b"\x02OK\r\nOK\r\nOK\r\nCONNECT\r\n" + encode_stream(b"\x7f\x10\x01", "5b")
+                         + b"\r\nOK\r\n",
+                         b"\x07ERROR\r\nNO CARRIER\r\n" + mdmf.hex().upper().encode() + b"\r\n"],
+        "callerid_formatted": [cid_text, b"\x01\n" + cid_text + b"\x02\nNMBR=P\nNAME=O\nMESG=" +
+                               mdmf.hex().encode() + b"\n"],
+        "callerid_mdmf": [mdmf, sdmf, b"\x00" + mdmf, codec.encode(withheld, codec.Format.MDMF)],
+        "dle_stream": [b"\x03" + encode_stream(b"abc\x10def", "5#bdq"),
+                       b"\x85" + encode_stream(b"\x10\x10x", "s", eos="triple") + b"OK\r\n"],
+        "apdu_response": [b"\x00" + lp(b"\x90\x00"), b"\x00" + lp(b"\x61\x04", b"abcd\x90\x00"),
+                          b"\x00" + lp(b"\x6c\x08", b"12345678\x90\x00"),
+                          b"\x64" + lp(b"\x90\x00", b"\x90\x00", b"\x6a\x82")],
+        "apdu_tlv": [b"\x02" + chuid, b"\x05" + tlv.encode(0x7C, tlv.encode(0x82, b"\x30\x06" + bytes(6)))],
+        "piv_card": [piv_session()],
+        "link_frames": [b"\x02" + b"".join(frames), b"\x06" + frames[0][:3]],
+        "link_messages": [b"\x00" + f[4:] for f in frames] + typed,
+        "box_config": [box],
+        "board_profile": [p.read_bytes() for p in profiles],
+    }
+
+
+def main() -> None:
+    for name, items in seeds().items():
+        d = CORPUS / name
+        d.mkdir(parents=True, exist_ok=True)
+        for old in d.glob("seed-*"):
+            old.unlink()
+        for data in items:
+            (d / f"seed-{hashlib.sha1(data).hexdigest()[:12]}").write_bytes(data)
+        print(f"{name}: {len(items)} seeds")
+
+
+if __name__ == "__main__":
+    main()
