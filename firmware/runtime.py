@@ -154,13 +154,18 @@ class LineBridge:
                         self._event(e, line_ev)
                     self._deliver(ev.LineOpDone(op, ok, result))
                     continue
+                streaming = port.session.core.voice in ("tx", "duplex")
                 while True:
                     try:
-                        port.send_voice(self._voice.get_nowait())
+                        data = self._voice.get_nowait()
                     except queue.Empty:
                         break
+                    if streaming:
+                        port.send_voice(data)
                 src = self.tx_source
-                if src is None:
+                if src is None or not streaming:
+                    # no transmit stream (not yet answered, or the call just ended before the core
+                    # took the leg away): nothing to send, and sending would be a usage error
                     self._next_tx = None
                 else:
                     now = time.monotonic()
