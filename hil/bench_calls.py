@@ -208,6 +208,7 @@ def measure(root: Path, calls: int, seconds: float, warmup: float, *, profile: b
         "generator_cpu_pct": round(100 * (g1 - g0) / (w1 - w0), 1),
         "generator_ticks_skipped": res["ticks_skipped"],
         "generator_dropped_queued": res.get("dropped_queued", 0),
+        "load_avg_1m": round(__import__("os").getloadavg()[0], 2),
         "fits_one_core": cpu_pct <= 100.0 and res["received_in_window"] >= 0.99 * handled,
         "projected_cpu_pct_per_call": round(1e4 * (c1 - c0) / max(1, int(res["received_in_window"])), 2),
     }
@@ -215,6 +216,8 @@ def measure(root: Path, calls: int, seconds: float, warmup: float, *, profile: b
         result.update({
             "mouth_to_ear_added_ms": res["m2e_ms"],
             "mouth_to_ear_p95_ms": res["m2e_p95_ms"],
+            "m2e_parts_ms": {"packetisation": res["m2e_packetisation_ms"], "network": res["m2e_network_ms"],
+                             "jitter_buffer": res["m2e_buffer_ms"]},
             "late_loss_pct": res["m2e_late_pct"],
             "concealed_pct": res["m2e_concealed_pct"],
             "m2e_flows": res["m2e_flows"],

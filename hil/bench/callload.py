@@ -72,6 +72,7 @@ class Leg:
     payload: bytes = field(default=b"")
     rx_leg: Any = None  # firmware.media.MediaLeg: this leg's receive side is measured (mouth to ear)
     jitter_s: float = 0.0  # extra uniform 0..jitter_s delay on what this leg sends
+    arrived: dict[int, float] = field(default_factory=dict)  # measured legs: sequence → arrival time
 
 
 async def _hello(port: int, ca_pem: bytes, box: dict[str, str]) -> LinkConnection:
@@ -142,7 +143,9 @@ def _receiver(leg: Leg):  # type: ignore[no-untyped-def]
         if _WINDOW[0] <= now < _WINDOW[1]:
             leg.in_window += 1
         if leg.rx_leg is not None:
-            leg.rx_leg.receive(data, time.monotonic())
+            at = time.monotonic()
+            leg.arrived.setdefault(seq, at)
+            leg.rx_leg.receive(data, at)
 
     return got
 
@@ -155,6 +158,8 @@ class Playout:
         self.legs = legs
         self.sent_at = sent_at
         self.delays: list[float] = []
+        self.network: list[float] = []  # tick → arrival (the added jitter and the relay path)
+        self.buffered: list[float] = []  # arrival → played (the jitter buffer and the playout phase)
         self.frames = 0
         self.gaps = 0
 
@@ -174,6 +179,13 @@ class Playout:
                 self.frames += 1
                 if f.kind == "audio":
                     self.delays.append(now - (sent - FRAME_S))
+                    k = f.timestamp // 160
+                    at = leg.arrived.pop(k, None)
+                    for old in [q for q in leg.arrived if q < k - 200]:
+                        del leg.arrived[old]
+                    if at is not None:
+                        self.network.append(at - sent)
+                        self.buffered.append(now - at)
                 else:
                     self.gaps += 1
             t += FRAME_S
@@ -190,6 +202,9 @@ class Playout:
             "m2e_ms": round(float(d.mean()), 1) if len(d) else None,
             "m2e_p95_ms": round(float(np.quantile(d, 0.95)), 1) if len(d) else None,
             "m2e_frames": len(d),
+            "m2e_packetisation_ms": round(1000 * FRAME_S, 1),
+            "m2e_network_ms": round(1000 * float(np.mean(self.network)), 1) if self.network else None,
+            "m2e_buffer_ms": round(1000 * float(np.mean(self.buffered)), 1) if self.buffered else None,
             "m2e_late": late,
             "m2e_received": received,
             "m2e_late_pct": round(100 * late / max(1, received), 3),
@@ -230,8 +245,9 @@ async def main(fleet: dict[str, Any], port: int, m2e_calls: int = 2, jitter_ms: 
     skipped = 0
     while time.time() < _WINDOW[1]:
         in_window = _WINDOW[0] <= time.time()
-        # the monotonic clock the receivers' MediaLegs and the playout use (loop.time() is monotonic)
-        sent_at[seq] = time.monotonic()
+        # when this frame was due (its capture): a late tick is delay in the sending pipeline, counted
+        # (loop.time() is time.monotonic(), the clock the receivers' MediaLegs and the playout use)
+        sent_at[seq] = next_tick
         for leg in legs:
             pkt = RtpPacket(seq & 0xFFFF, (seq * 160) & 0xFFFF_FFFF, leg.flow_id & 0xFFFF_FFFF,
                             bytes([seq % 256]) * 160)
@@ -245,9 +261,11 @@ async def main(fleet: dict[str, Any], port: int, m2e_calls: int = 2, jitter_ms: 
         seq += 1
         next_tick += FRAME_S
         now = loop.time()
-        if now > next_tick + FRAME_S:  # behind (the machine is busy): skip ticks, never send a burst
-            skipped += int((now - next_tick) / FRAME_S)
-            next_tick = now
+        if now > next_tick + FRAME_S:  # behind (the machine is busy): skip ticks, never send a burst;
+            n = int((now - next_tick) / FRAME_S)  # the audio clock goes on (those frames are lost), so
+            skipped += n  # a frame's RTP timestamp still says when it was captured
+            seq += n
+            next_tick += n * FRAME_S
         await asyncio.sleep(max(0.0, next_tick - now))
     await asyncio.sleep(0.3)  # the last frames in flight
     if play_task is not None:
