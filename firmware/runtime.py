@@ -527,6 +527,7 @@ class BoxRuntime:
         if self._ready_told or self._running is None:
             return
         self._ready_told = True
+        _release_startup_memory()
         self._print({**self._running, "state": "ready", "link": True,
                      "ready_s": round(time.monotonic() - self._started, 3)})
 
@@ -830,6 +831,21 @@ class BoxRuntime:
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))
+
+
+def _release_startup_memory() -> None:
+    """Give the C heap's free pages back to the system once the box is up (glibc ``malloc_trim``):
+    starting (imports, prompts, the TLS handshake) leaves freed memory a Pi's RSS would keep."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _wall_times(payload: dict[str, Any], offset: float) -> dict[str, Any]:
