@@ -445,9 +445,11 @@ class BoxRuntime:
                 from roamline.firmware.location.follow import follow_gps
 
                 gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
-                self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line, "bridge": can_bridge,
-                                 "handset": self.handset is not None, "cards": self.readers is not None}
-                self._print({**self._running, "state": "running", "ready_s": round(time.monotonic() - started, 3)})
+                self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
+                                 "bridge": can_bridge, "handset": self.handset is not None,
+                                 "cards": self.readers is not None}
+                self._print({**self._running, "state": "running",
+                             "ready_s": round(time.monotonic() - started, 3)})
                 if self.link.is_up:
                     self._tell_ready()
                 stop_task = tg.create_task(stop.wait(), name="box-stop")

@@ -26,7 +26,8 @@ class OutboxItem:
 
 
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS [outbox] ([key] TEXT PRIMARY KEY, [kind] TEXT, [payload] TEXT, [created] FLOAT)",
+    "CREATE TABLE IF NOT EXISTS [outbox] ([key] TEXT PRIMARY KEY, [kind] TEXT, [payload] TEXT, "
+    "[created] FLOAT)",
     "CREATE TABLE IF NOT EXISTS [holders] ([card_id] TEXT PRIMARY KEY, [profile] TEXT, [cached_at] FLOAT)",
     "CREATE TABLE IF NOT EXISTS [events] ([id] INTEGER PRIMARY KEY, [ts] FLOAT, [kind] TEXT, [fields] TEXT)",
 )
@@ -89,8 +90,9 @@ class BoxStore:
 
     # holders ------------------------------------------------------------------------------------------
     def cache_holder(self, card_id: str, profile: dict[str, Any], now: float) -> None:
-        self.db.execute("INSERT INTO holders (card_id, profile, cached_at) VALUES (?, ?, ?) ON CONFLICT(card_id) "
-                        "DO UPDATE SET profile = excluded.profile, cached_at = excluded.cached_at",
+        self.db.execute("INSERT INTO holders (card_id, profile, cached_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT(card_id) DO UPDATE SET profile = excluded.profile, "
+                        "cached_at = excluded.cached_at",
                         (card_id, json.dumps(profile), now))
 
     def holder(self, card_id: str) -> dict[str, Any] | None:
@@ -110,7 +112,8 @@ class BoxStore:
                         (now, kind, json.dumps(fields, default=str)))
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
-        sql, args = "SELECT ts, kind, fields FROM events", ()
+        sql = "SELECT ts, kind, fields FROM events"
+        args: tuple[str, ...] = ()
         if kind:
             sql, args = sql + " WHERE kind = ?", (kind,)
         return [{"ts": r["ts"], "kind": r["kind"], **json.loads(r["fields"])}

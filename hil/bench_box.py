@@ -133,7 +133,7 @@ def measure(workdir: Path, *, idle_s: float, settle_s: float, handset: bool = Tr
         mem = proc_mem_mb(pid)
         if not proc.running():
             raise ProcessFailed(f"the box exited during the idle window: {proc.tail()}")
-        threads = len(os.listdir(f"/proc/{pid}/task"))
+        threads = sum(1 for _ in Path(f"/proc/{pid}/task").iterdir())
     finally:
         rig.stop()
     return {

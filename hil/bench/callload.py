@@ -296,4 +296,5 @@ async def main(fleet: dict[str, Any], port: int, m2e_calls: int = 2, jitter_ms: 
 
 if __name__ == "__main__":
     asyncio.run(main(json.loads(Path(sys.argv[1]).read_text()), int(sys.argv[2]),
-                     int(sys.argv[3]) if len(sys.argv) > 3 else 2, float(sys.argv[4]) if len(sys.argv) > 4 else 20.0))
+                     int(sys.argv[3]) if len(sys.argv) > 3 else 2,
+                     float(sys.argv[4]) if len(sys.argv) > 4 else 20.0))

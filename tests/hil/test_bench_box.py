@@ -30,4 +30,5 @@ def test_bench_box_short(tmp_path: Path) -> None:
 def test_bench_box_refuses_nonsense() -> None:
     done = subprocess.run([sys.executable, "-m", "roamline.cli.main", "bench", "box", "--idle-seconds", "0"],
                           capture_output=True, text=True, timeout=30, check=False)
-    assert done.returncode == 2 and "--idle-seconds" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert done.returncode == 2 and "--idle-seconds" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
