@@ -57,7 +57,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     real = parser.add_argument_group("real cards (--reader)")
     real.add_argument("--reader", default=None, type=validate.DisplayName(128),
                       help="PC/SC reader holding a PIV card to personalise (see `pcsc_scan -r`)")
-    real.add_argument("--admin-key", default=None, type=validate.Parsed("management key", _hex_key, "01:02:…"),
+    real.add_argument("--admin-key", default=None,
+                      type=validate.Parsed("management key", _hex_key, "01:02:…"),
                       help="the card's current management key (9B), hex (default: the factory key)")
     real.add_argument("--admin-alg", default="3des", choices=ADMIN_ALGS,
                       help="its algorithm (default 3des; YubiKey 5.7+ ships aes192)")

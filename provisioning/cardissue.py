@@ -208,7 +208,8 @@ class PivPending:
             if data.get("kind") != "piv":
                 raise ValueError("not a real-card issuance")
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{path}: unreadable pending issuance ({exc}); remove it to start over") from None
+            why = f"{path}: unreadable pending issuance ({exc}); remove it to start over"
+            raise UsageError(why) from None
         if guid is not None and guid != old.guid:
             raise UsageError(f"{path}: an unfinished issuance of card {old.guid} (not {guid}) is pending")
         if account != old.account:

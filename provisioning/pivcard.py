@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 SLOT_NUMBERS = {"9e": SLOT_CARD_AUTH, "9a": SLOT_PIV_AUTH}
 ECDSA_WITH_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")  # AlgorithmIdentifier, no parameters
+_SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 DEFAULT_FASC_N = bytes.fromhex("d4e739da739ced39ce739d836858210842108421c84210c3eb")
 
 
@@ -54,7 +55,7 @@ def card_csr(public_key: ec.EllipticCurvePublicKey, common_name: str,
              sign_digest: Callable[[bytes], bytes]) -> bytes:
     """A PEM PKCS#10 request for ``public_key`` signed by ``sign_digest(sha256(info)) -> DER ECDSA``."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]).public_bytes()
-    spki = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = public_key.public_bytes(serialization.Encoding.DER, _SPKI)
     info = tlv.encode(0x30, tlv.encode(0x02, b"\x00") + name + spki + tlv.encode(0xA0, b""))
     signature = sign_digest(hashlib.sha256(info).digest())
     der = tlv.encode(0x30, info + ECDSA_WITH_SHA256 + tlv.encode(0x03, b"\x00" + signature))
@@ -93,10 +94,8 @@ def _add(p1: _Point, p2: _Point) -> _Point:
     (x1, y1), (x2, y2) = p1, p2
     if x1 == x2 and (y1 + y2) % _P == 0:
         return None
-    if p1 == p2:
-        m = (3 * x1 * x1 + _A) * pow(2 * y1, -1, _P) % _P
-    else:
-        m = (y2 - y1) * pow(x2 - x1, -1, _P) % _P
+    # the slope: of the tangent when doubling, of the chord when adding
+    m = (3 * x1 * x1 + _A) * pow(2 * y1, -1, _P) % _P if p1 == p2 else (y2 - y1) * pow(x2 - x1, -1, _P) % _P
     x3 = (m * m - x1 - x2) % _P
     return x3, (m * (x1 - x3) - y1) % _P
 
@@ -210,7 +209,8 @@ class PivCardKeys:
         if self.plan.with_9a:
             self._verify_pin()
         guid = bytes.fromhex(self.plan.guid)
-        self._step("PUT DATA of the CHUID", lambda: self.piv.put_chuid(self.plan.fasc_n, guid, self.plan.expiry))
+        plan = self.plan
+        self._step("PUT DATA of the CHUID", lambda: self.piv.put_chuid(plan.fasc_n, guid, plan.expiry))
         log.info("piv-card-prepared", extra={"fields": {"card": self.card_id}})
 
     def recover(self, slot: str) -> ec.EllipticCurvePublicKey:
@@ -237,7 +237,8 @@ class PivCardKeys:
         public = self.known.get(slot)
         if public is None:
             self._admin()
-            made = self._step(f"GENERATE ASYMMETRIC KEY PAIR in {slot.upper()}", lambda: self.piv.generate_key(number))
+            made = self._step(f"GENERATE ASYMMETRIC KEY PAIR in {slot.upper()}",
+                              lambda: self.piv.generate_key(number))
             assert isinstance(made, ec.EllipticCurvePublicKey)
             public = self.known[slot] = made
             if self.on_key is not None:
@@ -271,10 +272,12 @@ class PivCardKeys:
                 self.on_step(step)
 
         if p.new_pin is not None and p.new_pin != p.current_pin:
-            self._step("CHANGE REFERENCE DATA (PIN)", lambda: self.piv.change_pin(p.current_pin, str(p.new_pin)))
+            pin = p.new_pin
+            self._step("CHANGE REFERENCE DATA (PIN)", lambda: self.piv.change_pin(p.current_pin, pin))
             done("pin")
         if p.new_puk is not None and p.new_puk != p.current_puk:
-            self._step("CHANGE REFERENCE DATA (PUK)", lambda: self.piv.change_puk(p.current_puk, str(p.new_puk)))
+            puk = p.new_puk
+            self._step("CHANGE REFERENCE DATA (PUK)", lambda: self.piv.change_puk(p.current_puk, puk))
             done("puk")
         if p.new_admin_key is not None and p.new_admin_key != p.admin_key:
             self._admin()
@@ -286,7 +289,7 @@ class PivCardKeys:
 
 
 def public_key_pem(key: ec.EllipticCurvePublicKey) -> str:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key.public_bytes(serialization.Encoding.PEM, _SPKI).decode()
 
 
 def load_public_key(data: bytes, where: str) -> ec.EllipticCurvePublicKey:

@@ -1,4 +1,4 @@
-"""PIV card administration (personalisation), sans-I/O: the commands an issuer sends and the answers it parses.
+"""PIV card administration (personalisation), sans-I/O: the commands an issuer sends, the answers it parses.
 
 NIST SP 800-73-4 Part 2 (GENERAL AUTHENTICATE with the card management key 9B, GENERATE ASYMMETRIC KEY
 PAIR, PUT DATA, CHANGE REFERENCE DATA) and SP 800-78-4 (management-key algorithms: 3DES 03, AES-128 08,
@@ -65,11 +65,12 @@ class ManagementKey:
         if want is None:
             raise UsageError(f"management key algorithm {self.alg:02X} is not 03, 08, 0A or 0C")
         if len(self.key) != want:
-            raise UsageError(f"a management key for algorithm {self.alg:02X} is {want} bytes, not {len(self.key)}")
+            raise UsageError(f"a management key for algorithm {self.alg:02X} is {want} bytes, "
+                             f"not {len(self.key)}")
 
     @classmethod
     def parse(cls, hex_text: str, alg: str = "3des") -> ManagementKey:
-        """From hex digits (colons and spaces allowed) and an algorithm name (3des, aes128, aes192, aes256)."""
+        """From hex digits (colons, spaces allowed) and an algorithm name (3des, aes128, aes192, aes256)."""
         if alg not in ALG_NAMES:
             raise UsageError(f"management key algorithm must be one of {', '.join(ALG_NAMES)}, not {alg!r}")
         text = hex_text.replace(":", "").replace(" ", "")
@@ -157,7 +158,7 @@ def generate_key_command(slot: int, alg: int = ALG_ECC_P256) -> Command:
 
 
 def parse_generated_key(data: bytes) -> ec.EllipticCurvePublicKey:
-    """The public key in a GENERATE answer: ``7F49{86 04||X||Y}`` (a point on P-256), else MalformedResponse."""
+    """The public key in a GENERATE answer, ``7F49{86 04||X||Y}`` on P-256; else MalformedResponse."""
     outer = tlv.parse_all(data)
     if len(outer) != 1 or outer[0].tag != 0x7F49:
         raise MalformedResponse("GENERATE answer is not one 7F49 public-key template")
@@ -196,7 +197,8 @@ def chuid_contents(fasc_n: bytes, guid: bytes, expiry: dt.date) -> bytes:
         raise UsageError("a CHUID GUID is 16 bytes")
     if len(fasc_n) != 25:
         raise UsageError("a FASC-N is 25 bytes")
-    return (tlv.encode(0x30, fasc_n) + tlv.encode(0x34, guid) + tlv.encode(0x35, expiry.strftime("%Y%m%d").encode())
+    when = expiry.strftime("%Y%m%d").encode()
+    return (tlv.encode(0x30, fasc_n) + tlv.encode(0x34, guid) + tlv.encode(0x35, when)
             + tlv.encode(0x3E, b"") + tlv.encode(0xFE, b""))
 
 

@@ -20,21 +20,28 @@ as a card file with ``export()``.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives import serialization
-from cryptography import x509
-import os
 
 from roamline.hil.card import tlv
 from roamline.hil.errors import PeerError
-from roamline.provisioning.cardfile import AdminFields, CardFile, ChuidFields, PinFields, SlotKey, cert_pem, key_pem
+from roamline.provisioning.cardfile import (
+    AdminFields,
+    CardFile,
+    ChuidFields,
+    PinFields,
+    SlotKey,
+    cert_pem,
+    key_pem,
+)
 
 log = logging.getLogger(__name__)
 

@@ -163,7 +163,8 @@ def test_a_key_opensc_generated_is_certified_and_used_by_firmware(registrar: Reg
     assert cert.public_key() == made and registrar.cards() == [card_id]
     # the same with the public key given as a file (as a tool that writes it out would)
     pem = tmp_path / "9e.pem"
-    pem.write_bytes(made.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    pem.write_bytes(made.public_bytes(serialization.Encoding.PEM, spki))
     blank.admin_verified = False
     assert issue(registrar, registrar.token(), tmp_path / "r2.toml", reader, "--no-9a",
                  "--public-key", f"9e={pem}", "--guid", "ab" * 16) == 0
@@ -187,7 +188,8 @@ def test_a_public_key_that_is_not_the_cards_is_refused(registrar: Registrar, bla
     other.write_bytes(identity.generate_key().public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     tok = registrar.token()
-    rc = issue(registrar, tok, tmp_path / "r.toml", card_rig.readers[0], "--no-9a", "--public-key", f"9e={other}")
+    rc = issue(registrar, tok, tmp_path / "r.toml", card_rig.readers[0], "--no-9a",
+               "--public-key", f"9e={other}")
     assert rc == 1 and not registrar.token_used(tok) and registrar.cards() == []
 
 
