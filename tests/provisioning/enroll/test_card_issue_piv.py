@@ -213,3 +213,31 @@ def test_an_interrupted_issuance_is_finished_by_running_it_again(registrar: Regi
     assert (card.public_key(0x9E), card.public_key(0x9A)) == (key_9e, key_9a)  # the same keys, not new ones
     assert card.object(OBJ_CERT_9A) is not None and card.pin == b"13572468"
     assert len(registrar.cards()) == 1 and not list(tmp_path.glob("r.toml.*"))
+
+
+def test_a_served_blank_card_is_issued_and_saved(registrar: Registrar, pcscd: Any, card_rig: CardRig,
+                                                 tmp_path: Path) -> None:
+    """The installer's practice run: `hil card serve --blank --save` + `card issue --reader`."""
+    import signal
+    import sys
+
+    from roamline.hil.pcsc import wait_reader
+    from roamline.provisioning.cardfile import load_cardfile
+
+    reader = pcscd.readers[1]
+    saved = tmp_path / "issued-card.toml"
+    proc = subprocess.Popen([sys.executable, "-m", "roamline.cli.main", "hil", "card", "serve", "--blank",
+                             "--save", str(saved), "--port", hex(reader.port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and "blank card" in proc.stdout.readline()
+        wait_reader(reader.name, True)
+        assert issue(registrar, registrar.token(), tmp_path / "r.toml", reader.name) == 0
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        wait_reader(reader.name, False)
+    finally:
+        proc.kill()
+        proc.wait()
+    card = load_cardfile(saved)
+    stored = registrar.card(card.card_id)
+    assert stored is not None and stored.cert_pem.strip() == card.slot_9e.cert_pem.strip()
