@@ -227,7 +227,8 @@ def test_a_served_blank_card_is_issued_and_saved(registrar: Registrar, pcscd: An
     reader = pcscd.readers[1]
     saved = tmp_path / "issued-card.toml"
     proc = subprocess.Popen([sys.executable, "-m", "roamline.cli.main", "hil", "card", "serve", "--blank",
-                             "--save", str(saved), "--port", hex(reader.port)], stdout=subprocess.PIPE, text=True)
+                             "--save", str(saved), "--port", hex(reader.port)],
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and "blank card" in proc.stdout.readline()
         wait_reader(reader.name, True)
