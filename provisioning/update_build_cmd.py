@@ -10,22 +10,26 @@ SUMMARY = "build a signed application update bundle from a directory (operator k
 def _health(text: str) -> tuple[str, ...]:
     import shlex
 
+    import re
+
     argv = tuple(shlex.split(text))
     if not argv:
         raise ValueError("the health command must not be empty")
+    if re.fullmatch(r"(\./|/)?[A-Za-z0-9_][A-Za-z0-9_./-]*", argv[0]) is None:
+        raise ValueError(f"the health command must start with a program (e.g. ./health), not {argv[0]!r}")
     return argv
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--payload", required=True, type=validate.ExistingDir(),
+    parser.add_argument("--payload", required=True, type=validate.AnyDir(),
                         help="the application tree to ship (becomes the slot's contents)")
     parser.add_argument("--version", required=True, type=validate.Identifier(), help="its version")
     parser.add_argument("--key", required=True, type=validate.ExistingFile(),
                         help="operator private key (PEM)")
     parser.add_argument("--health", required=True,
-                        type=validate.Parsed("health command", _health, "./health"),
+                        type=validate.Parsed("health command", _health, "./health", max_len=256),
                         help="command run in the new slot after its first boot; exit 0 = healthy")
     parser.add_argument("--out", required=True, type=validate.NewFile(), help="bundle file to write (.rlu)")
 

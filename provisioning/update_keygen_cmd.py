@@ -10,7 +10,7 @@ SUMMARY = "make the operator's update-signing key (DIR/operator.key) and the pub
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--out", required=True, type=validate.ExistingDir(), help="directory to write into")
+    parser.add_argument("--out", required=True, type=validate.AnyDir(), help="directory to write into")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
     parser.add_argument("bundle", type=validate.ExistingFile(), help="update bundle (.rlu)")
-    parser.add_argument("--state", required=True, type=validate.ExistingDir(),
+    parser.add_argument("--state", required=True, type=validate.AnyDir(),
                         help="boot-state directory (bootstate.json, slots/, operator.pem)")
     parser.add_argument("--trust", type=validate.ExistingFile(), default=None,
                         help="the operator's public key (default: STATE/operator.pem)")

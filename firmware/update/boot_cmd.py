@@ -11,7 +11,7 @@ SUMMARY = "choose the slot to boot (trial of a new slot, or rollback) and print 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--state", required=True, type=validate.ExistingDir(), help="boot-state directory")
+    parser.add_argument("--state", required=True, type=validate.AnyDir(), help="boot-state directory")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -89,10 +89,6 @@ class BootState:
     def running(self) -> str:
         return self.booted or self.primary
 
-    @property
-    def inactive(self) -> str:
-        return other(self.running)
-
     def _with(self, slot: str, new: SlotState, **changes: object) -> BootState:
         return replace(self, slots={**self.slots, slot: new}, **changes)  # type: ignore[arg-type]
 
@@ -119,9 +115,11 @@ def other(slot: str) -> str:
 
 def begin_install(state: BootState) -> tuple[BootState, str]:
     """Start writing the inactive slot; returns the new state and the slot."""
-    slot = state.inactive
+    slot = other(state.primary)  # never the primary: it is the fallback until a new slot proves healthy
     if state.slots[state.running] is SlotState.TRYING:
         raise IllegalTransition("the running slot is still on trial: mark it healthy (or not) first")
+    if state.booted == slot:
+        raise IllegalTransition(f"slot {slot} is running but is not the primary: reboot (roll back) first")
     versions = {k: v for k, v in state.versions.items() if k != slot}
     return state._with(slot, step(state.slots[slot], Event.INSTALL_BEGIN), versions=versions), slot
 

@@ -11,7 +11,7 @@ SUMMARY = "health-check the booted slot: keep a new slot, or mark it bad for rol
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--state", required=True, type=validate.ExistingDir(), help="boot-state directory")
+    parser.add_argument("--state", required=True, type=validate.AnyDir(), help="boot-state directory")
     parser.add_argument("--timeout", type=validate.seconds(3600.0), default=60.0,
                         help="seconds the health check may take (default 60)")
 

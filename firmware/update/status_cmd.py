@@ -10,7 +10,7 @@ SUMMARY = "show the A/B boot state (primary, booted slot, each slot's state and 
 def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--state", required=True, type=validate.ExistingDir(), help="boot-state directory")
+    parser.add_argument("--state", required=True, type=validate.AnyDir(), help="boot-state directory")
 
 
 def run(args: argparse.Namespace) -> int:
