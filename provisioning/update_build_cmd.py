@@ -8,9 +8,8 @@ SUMMARY = "build a signed application update bundle from a directory (operator k
 
 
 def _health(text: str) -> tuple[str, ...]:
-    import shlex
-
     import re
+    import shlex
 
     argv = tuple(shlex.split(text))
     if not argv:
