@@ -26,6 +26,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -311,7 +312,18 @@ def open_reader(reader: str) -> Iterator[PivAdmin]:
     from roamline.firmware.card.pcsc import PyscardBackend
     from roamline.firmware.card.session import CardSession
 
-    backend = PyscardBackend()
+    class ExclusiveBackend(PyscardBackend):
+        """Connections for issuance are exclusive: no other PC/SC client can interleave commands."""
+
+        def connect(self, ctx: Any, reader: str) -> tuple[Any, int]:
+            s = self._s
+            hr, handle, protocol = s.SCardConnect(ctx, reader, s.SCARD_SHARE_EXCLUSIVE,
+                                                  s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1)
+            if hr != s.SCARD_S_SUCCESS:
+                self._raise(hr, f"connect (exclusive) to {reader}")
+            return handle, int(protocol)
+
+    backend = ExclusiveBackend()
     ctx = None
     try:
         ctx = backend.establish()
