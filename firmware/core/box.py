@@ -31,6 +31,7 @@ from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
 from roamline.firmware.line import events as line_ev
 from roamline.wire import messages, signing
+from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
@@ -64,6 +65,7 @@ class Slot:
     registration_id: str = ""
     holder: str = ""
     numbers: tuple[str, ...] = ()
+    profile: wire_profile.Profile = wire_profile.EMPTY  # the holder's profile while the card is in
 
 
 @dataclass(slots=True)
@@ -126,6 +128,7 @@ class BoxCore:
         self.held: Call | None = None  # the other call while switching with hook flash
         self.line: LineUse | None = None
         self._line_caller: ev.CallerInfo | None = None
+        self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -243,6 +246,8 @@ class BoxCore:
         slot = self.slots.pop(reader, None)
         if slot is not None and slot.card_id:
             out.append(ev.WipeHolder(slot.card_id))
+            slot.profile = wire_profile.EMPTY
+            self._tell_message_waiting(out)
             out.append(ev.Emit("holder-wiped", {"card_id": slot.card_id, "why": why}))
             for call in [c for c in self.offers.values() if c.card_id == slot.card_id]:
                 if call is not self.active:
@@ -329,11 +334,7 @@ class BoxCore:
                 return
             slot.state, slot.registration_id = "registered", msg.registration_id
             slot.holder, slot.numbers = msg.holder, tuple(msg.numbers)
-            out.append(
-                ev.CacheHolder(
-                    slot.card_id, {"holder": msg.holder, "numbers": list(msg.numbers), **msg.profile}
-                )
-            )
+            self._take_profile(slot, msg.profile, out)
             out.append(
                 ev.Emit(
                     "registered",
@@ -378,6 +379,13 @@ class BoxCore:
                     self._fail(out, "reorder", prompt="cloud-unreachable" if e.unreachable else "refused")
 
     def _push(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
+        self._push_one(msg, now, out)
+        for s in self.slots.values():
+            if s.state != "registered":
+                s.profile = wire_profile.EMPTY
+        self._tell_message_waiting(out)
+
+    def _push_one(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
         if isinstance(msg, messages.Superseded):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state != "superseded":
@@ -403,9 +411,28 @@ class BoxCore:
         elif isinstance(msg, messages.HolderProfile):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state == "registered":
-                    out.append(ev.CacheHolder(s.card_id, msg.profile))
+                    self._take_profile(s, msg.profile, out)
+                    out.append(ev.Emit("profile-updated", {"card_id": s.card_id, "seq": msg.seq}))
         else:
             out.append(ev.Emit("push-ignored", {"type": msg.TYPE}))
+
+    def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
+        """The holder's profile from the registry: parsed (a bad one is refused and the holder keeps an
+        empty profile), cached in the store while the card is in, message waiting told to the handset."""
+        try:
+            slot.profile = wire_profile.parse(raw)
+        except wire_profile.ProfileError as exc:
+            slot.profile = wire_profile.EMPTY
+            out.append(ev.Emit("profile-refused", {"card_id": slot.card_id, "reason": str(exc)}))
+        out.append(ev.CacheHolder(slot.card_id, {"holder": slot.holder, "numbers": list(slot.numbers),
+                                                 "profile": slot.profile.to_json()}))
+        self._tell_message_waiting(out)
+
+    def _tell_message_waiting(self, out: list[ev.Action]) -> None:
+        waiting = any(s.profile.waiting > 0 for s in self.registered())
+        if waiting != self.message_waiting:
+            self.message_waiting = waiting
+            out.append(ev.MessageWaiting(waiting))
 
     # ---- the handset -------------------------------------------------------------------------------
     def _handset(self, e: hs.HandsetEvent, now: float, out: list[ev.Action]) -> None:
@@ -479,7 +506,9 @@ class BoxCore:
         elif d.kind is Kind.NUMBER:
             assert d.e164 is not None
             self._place(d.e164, d.dialled, now, out)
-        elif d.kind in (Kind.LOCATION, Kind.FEATURE, Kind.PERSONAL):
+        elif d.kind is Kind.PERSONAL:
+            self._speed_dial(d, now, out)
+        elif d.kind in (Kind.LOCATION, Kind.FEATURE):
             out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
         else:
@@ -493,6 +522,22 @@ class BoxCore:
         if prompt is not None:
             out.append(ev.PlayPrompt(prompt))
         out.append(ev.PlayTone(tone))
+
+    def _speed_dial(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        """``#N`` from the calling holder's profile (the one chosen when several cards are in), routed
+        as any other number."""
+        slot = self.slot_for(self.holder_card) if self.holder_card else None
+        if slot is None or slot.state != "registered":
+            out.append(ev.Emit("call-refused", {"dialled": d.dialled, "reason": "no card"}))
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        entry = slot.profile.speed_dial(d.code or "")
+        if entry is None:
+            out.append(ev.Emit("speed-dial-empty", {"code": d.code, "card_id": slot.card_id}))
+            self._fail(out, "reorder", prompt="no-speed-dial")
+            return
+        out.append(ev.Emit("speed-dial", {"code": d.code, "number": entry.number, "card_id": slot.card_id}))
+        self._place(entry.number, d.dialled, now, out)
 
     # ---- emergency: the lifeline ---------------------------------------------------------------------
     def _emergency(self, d: Classified, now: float, out: list[ev.Action]) -> None:

@@ -54,7 +54,7 @@ class Rig:
         self.actions += out
         return out
 
-    def register(self, reader: str, card_id: str) -> None:
+    def register(self, reader: str, card_id: str, profile: dict[str, Any] | None = None) -> None:
         """Walk one card through insert → read → nonce → sign → register (link must be up)."""
         (read,) = [
             a
@@ -88,7 +88,7 @@ class Rig:
                     account="acct",
                     holder=f"holder-{reader}",
                     numbers=("+15550100001",),
-                    profile={},
+                    profile=profile or {},
                     lease_s=30,
                     seq=1,
                 ),
@@ -555,3 +555,62 @@ def test_a_revoked_box_reports_its_cards_refused_not_unreachable() -> None:
     assert request_failed("k", RequestTimeout("slow")).unreachable
     refused = request_failed("k", RemoteError("no", ErrorCode.FORBIDDEN))
     assert not refused.unreachable
+
+
+# -- the holder's profile: speed-dials, message waiting, cache and wipe -------------------------------
+
+ALICE_DIALS = {"speed_dials": [{"key": "2", "number": "+15550400004", "label": "Pizza"}], "waiting": 2}
+CAROL_DIALS = {"speed_dials": [{"key": "2", "number": "+442079460000"}]}
+
+
+def test_a_speed_dial_from_the_holders_profile_is_placed_as_a_number() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], ALICE_DIALS)
+    (cached,) = kinds(r.actions, ev.CacheHolder)
+    assert cached.profile["profile"]["speed_dials"][0]["number"] == "+15550400004"
+    assert kinds(r.actions, ev.MessageWaiting) == [ev.MessageWaiting(True)]  # 2 messages wait
+    lift(r)
+    out = r.digits("#2")
+    (place,) = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert place.fields == {"card_id": CARDS[0], "number": "+15550400004"}
+    r.do(OnHook(r.now))
+    lift(r)
+    out = r.digits("#7")  # nothing on #7
+    assert not [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["no-speed-dial"]
+
+
+def test_with_two_cards_the_chosen_holders_speed_dials_apply() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], ALICE_DIALS)
+    r.register("R1", CARDS[1], CAROL_DIALS)
+    for key, card, number in (("2", CARDS[0], "+15550400004"), ("3", CARDS[1], "+442079460000")):
+        lift(r)
+        r.digits(key)  # who is calling?
+        (place,) = [a for a in kinds(r.digits("#2"), ev.CallSignal) if a.kind == "call.place"]
+        assert place.fields == {"card_id": card, "number": number}
+        r.do(OnHook(r.now))
+
+
+def test_a_pushed_profile_replaces_the_cached_one_and_removal_wipes_it() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], {})
+    assert r.core.slots["R0"].profile.speed_dial("2") is None
+    out = r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile=ALICE_DIALS, seq=7)))
+    assert r.core.slots["R0"].profile.speed_dial("2") is not None
+    assert kinds(out, ev.MessageWaiting) == [ev.MessageWaiting(True)]
+    (cached,) = kinds(out, ev.CacheHolder)
+    assert cached.profile["holder"] == "holder-R0" and cached.profile["profile"]["waiting"] == 2
+    out = r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile={"waiting": "lots"}, seq=8)))
+    assert [e.event for e in kinds(out, ev.Emit)][0] == "profile-refused"  # a bad profile is not kept
+    assert r.core.slots["R0"].profile.speed_dial("2") is None and kinds(out, ev.MessageWaiting)
+    r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile=ALICE_DIALS, seq=9)))
+    out = r.do(CardRemoved(at=r.now, reader="R0"))
+    assert kinds(out, ev.WipeHolder) == [ev.WipeHolder(CARDS[0])]
+    assert kinds(out, ev.MessageWaiting) == [ev.MessageWaiting(False)]
+    lift(r)
+    out = r.digits("#2")  # no card: no speed-dials
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["insert-card"]
