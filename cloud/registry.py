@@ -513,7 +513,8 @@ class Registry:
             if stored is None:
                 continue
             for reg in self._store.active_registrations_for(account_id):
-                self._push(reg.box_id, HolderProfile(card_id=reg.card_id, profile=stored[0], seq=version), out)
+                push = HolderProfile(card_id=reg.card_id, profile=stored[0], seq=version)
+                self._push(reg.box_id, push, out)
             log.info("profile-pushed", extra={"fields": {"account": account_id, "version": version}})
         return out
 

@@ -421,7 +421,8 @@ class SqliteStore:
         return None if r is None else right_from_row(r)
 
     def line_rights_on(self, line_number: str) -> list[LineRight]:
-        rows = self._all("SELECT * FROM line_rights WHERE line_number = ? ORDER BY account_id", (line_number,))
+        rows = self._all("SELECT * FROM line_rights WHERE line_number = ? ORDER BY account_id",
+                         (line_number,))
         return [right_from_row(r) for r in rows]
 
     def add_spent(self, account_id: str, line_number: str, amount: float) -> None:

@@ -589,7 +589,7 @@ def test_the_registry_refuses_an_undispatchable_address(world: Any, box: dict[st
 # --- the holder's profile ------------------------------------------------------------------------------
 
 
-def test_registered_carries_the_stored_profile_and_changes_are_pushed_while_the_card_is_in(world: Any) -> None:
+def test_registered_carries_the_profile_and_changes_are_pushed_while_the_card_is_in(world: Any) -> None:
     from roamline.wire import profile as wp
     from roamline.wire.messages import HolderProfile
 

@@ -605,7 +605,7 @@ def test_a_pushed_profile_replaces_the_cached_one_and_removal_wipes_it() -> None
     (cached,) = kinds(out, ev.CacheHolder)
     assert cached.profile["holder"] == "holder-R0" and cached.profile["profile"]["waiting"] == 2
     out = r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile={"waiting": "lots"}, seq=8)))
-    assert [e.event for e in kinds(out, ev.Emit)][0] == "profile-refused"  # a bad profile is not kept
+    assert next(e.event for e in kinds(out, ev.Emit)) == "profile-refused"  # a bad profile is not kept
     assert r.core.slots["R0"].profile.speed_dial("2") is None and kinds(out, ev.MessageWaiting)
     r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile=ALICE_DIALS, seq=9)))
     out = r.do(CardRemoved(at=r.now, reader="R0"))
