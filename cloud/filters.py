@@ -118,3 +118,20 @@ def evaluate(
                 continue
         return Decision(f.action, f.name, f.refusal, f.forward_to)
     return RING
+
+
+def number_zone(e164: str | None) -> dt.tzinfo | None:
+    """The time zone of a phone number's area when it has exactly one (phonenumbers' data), else None."""
+    if not e164:
+        return None
+    import phonenumbers
+    from phonenumbers import timezone as pn_timezone
+
+    try:
+        zones = pn_timezone.time_zones_for_number(phonenumbers.parse(e164, None))
+    except phonenumbers.NumberParseException:
+        return None
+    if len(zones) != 1 or zones[0].startswith("Etc/"):
+        return None
+    found = zone(zones[0])
+    return None if found is UTC else found

@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from roamline.cloud import filters
 from roamline.cloud.errors import PeerError, UsageError
-from roamline.cloud.lookup import where
+from roamline.cloud.lookup import WhereEntry, where
 from roamline.cloud.records import CallRecord, RegistryStore
+from roamline.wire import profile as wire_profile
 from roamline.wire.calls import (
     AnswerResult,
     CallAnswer,
@@ -175,6 +177,7 @@ class Offer:
     cadence: str
     flow_id: int
     state: OfferState = OfferState.SENT
+    number: str = ""  # the holder's number rung ("" : the number called; a forward's target otherwise)
 
 
 @dataclass(slots=True)
@@ -198,6 +201,7 @@ class Call:
     deadline: float | None = None
     ringing_told: bool = False
     winner: Offer | None = None
+    filtered: dict[str, filters.Decision] = field(default_factory=dict)  # account -> a non-ring decision
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -370,12 +374,18 @@ class Router:
             line=msg.line,
             host_box=box_id,
         )
-        out: list[Action] = [Send(conn_id, LineRouted(call_id=msg.call_id, offered=0), env.id)]
-        offers = self._offer_targets(call, msg.line, exclude_box=None, now=now)
+        callback = self._is_callback(box_id, now)
+        offers = self._offer_targets(call, msg.line, exclude_box=None, now=now, caller=msg.caller,
+                                     callback=callback)
         if not offers:
+            how = self._filtered_outcome(call)
+            routed = LineRouted(call_id=msg.call_id, offered=0, filtered=how)
+            out: list[Action] = [Send(conn_id, routed, env.id)]
             self._open_record(call)
             self._calls[call.call_id] = call
-            out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False,
+                             outcome="filtered" if how in ("block", "reject") else None,
+                             end_reason=f"filtered-{how}" if how else None)
             return out
         out = [Send(conn_id, LineRouted(call_id=msg.call_id, offered=len(offers)), env.id)]
         self._calls[call.call_id] = call
@@ -383,21 +393,112 @@ class Router:
         out += self._send_offers(call, offers, msg.caller, now)
         return out
 
-    def _offer_targets(self, call: Call, number: str, exclude_box: str | None, now: float) -> list[Offer]:
+    def _offer_targets(
+        self,
+        call: Call,
+        number: str,
+        exclude_box: str | None,
+        now: float,
+        caller: CallerId | None = None,
+        callback: bool = False,
+    ) -> list[Offer]:
+        """The boxes to ring for ``number``: every registered card of a subscribed account, after that
+        holder's filters (evaluated once per account, before any box rings) and the line's receive
+        rights. A forward rings the forward number's holders instead (their filters are not applied
+        again: no forwarding loops)."""
         offers: list[Offer] = []
-        for entry in where(self._store, number, now):
+        entries = where(self._store, number, now)
+        decided: dict[str, filters.Decision] = {}
+        forwards: list[str] = []
+        refused = self._no_receive(call.line) if call.route == "incoming" else set()
+        for entry in entries:
+            if entry.account_id in refused:
+                call.filtered.setdefault(entry.account_id, filters.Decision(
+                    wire_profile.Action.BLOCK, "no-receive-right", wire_profile.Refusal.SILENT))
+                continue
+            if caller is not None and entry.account_id not in decided:
+                decided[entry.account_id] = self._decide(entry, caller, now, callback)
+                d = decided[entry.account_id]
+                if not d.rings:
+                    call.filtered[entry.account_id] = d
+                    self._store.add_event(now, "call-filtered", {
+                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
+                        "rule": d.rule, "refusal": d.refusal.value, "forward_to": d.forward_to})
+                    log.info("call-filtered", extra={"fields": {
+                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
+                        "rule": d.rule}})
+                    if d.action is wire_profile.Action.FORWARD and d.forward_to is not None:
+                        forwards.append(d.forward_to)
+            if caller is not None and not decided[entry.account_id].rings:
+                continue
             if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
                 continue
-            offers.append(
-                Offer(
-                    entry.box_id,
-                    entry.card_id,
-                    entry.account_id,
-                    self._cadence(entry.box_id, entry.card_id),
-                    self._flow(entry.box_id, call.call_id),
-                )
-            )
+            offers.append(self._offer(call, entry, number))
+        for target in dict.fromkeys(forwards):
+            for entry in where(self._store, target, now):
+                if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
+                    continue
+                if any(o.box_id == entry.box_id and o.card_id == entry.card_id for o in offers):
+                    continue
+                offers.append(self._offer(call, entry, target))
         return offers
+
+    def _offer(self, call: Call, entry: WhereEntry, number: str) -> Offer:
+        cadence = None
+        stored = self._store.get_profile(entry.account_id)
+        if stored is not None:
+            try:
+                cadence = wire_profile.parse(stored[0]).cadence_for(number)
+            except wire_profile.ProfileError:
+                cadence = None
+        return Offer(
+            entry.box_id,
+            entry.card_id,
+            entry.account_id,
+            cadence or self._cadence(entry.box_id, entry.card_id),
+            self._flow(entry.box_id, call.call_id),
+            number="" if number == call.called else number,
+        )
+
+    def _decide(self, entry: WhereEntry, caller: CallerId, now: float, callback: bool) -> filters.Decision:
+        """The holder's filters for this caller now (a profile that does not parse filters nothing)."""
+        stored = self._store.get_profile(entry.account_id)
+        if stored is None:
+            return filters.RING
+        try:
+            profile = wire_profile.parse(stored[0])
+        except wire_profile.ProfileError:
+            return filters.RING
+        box = self._store.get_box(entry.box_id)
+        tz = filters.number_zone(box.line_number if box is not None else None) or filters.UTC
+        return filters.evaluate(profile, filters.Caller(caller.number, caller.name), now, tz,
+                                callback=callback)
+
+    def _is_callback(self, host_box: str, now: float) -> bool:
+        """A call to a line whose box placed an emergency call within the hour (DESIGN §6.4)."""
+        last = self._store.last_emergency_at(host_box)
+        return last is not None and now - last <= filters.CALLBACK_WINDOW_S
+
+    def _no_receive(self, line: str | None) -> set[str]:
+        if line is None:
+            return set()
+        return {r.account_id for r in self._store.line_rights_on(line) if not r.receive}
+
+    @staticmethod
+    def _filtered_outcome(call: Call) -> str:
+        """What the host is told when filters left nobody to ring: block (spoken refusal), reject
+        (silent), voicemail, or "" (nobody was filtered: simply nobody to ring)."""
+        kinds = list(call.filtered.values())
+        if not kinds:
+            return ""
+        if any(d.action is wire_profile.Action.VOICEMAIL for d in kinds):
+            return "voicemail"
+        if any(d.action is wire_profile.Action.BLOCK and d.refusal is wire_profile.Refusal.SPOKEN
+               for d in kinds):
+            return "block"
+        if any(d.action is wire_profile.Action.FORWARD for d in kinds):
+            return "voicemail"  # forwarded to nobody reachable: a missed call
+        return "reject"
 
     def _cadence(self, box_id: str, card_id: str) -> str:
         regs = sorted(self._store.active_registrations_at(box_id), key=lambda r: (r.since, r.card_id))
@@ -413,7 +514,7 @@ class Router:
             msg = CallOffer(
                 call_id=call.call_id,
                 card_id=offer.card_id,
-                number=call.called,
+                number=offer.number or call.called,
                 caller=caller,
                 cadence=offer.cadence,
                 flow_id=offer.flow_id,
@@ -738,14 +839,16 @@ class Router:
             ]
 
     def _place_box(self, conn_id: str, env: Envelope, call: Call, now: float) -> list[Action]:
-        offers = self._offer_targets(call, call.called, exclude_box=call.origin_box, now=now)
+        caller = CallerId(number=call.caller or None)
+        offers = self._offer_targets(call, call.called, exclude_box=call.origin_box, now=now, caller=caller)
         if not offers:
+            if call.filtered:
+                raise _Refuse(RefuseReason.FILTERED, f"{call.called} does not take this call now")
             raise _Refuse(RefuseReason.NOT_REACHABLE, f"{call.called} has no card registered anywhere")
         call.origin_flow = self._flow(call.origin_box, call.call_id)
         self._calls[call.call_id] = call
         self._open_record(call)
         placed = CallPlaced(call_id=call.call_id, route=Route.BOX, flow_id=call.origin_flow)
-        caller = CallerId(number=call.caller or None)
         return [Send(conn_id, placed, env.id), *self._send_offers(call, offers, caller, now)]
 
     def _place_pstn(
@@ -854,6 +957,7 @@ class Router:
         tell_winner: bool = True,
         tell_host: bool = True,
         outcome: str | None = None,
+        end_reason: str | None = None,
     ) -> list[Action]:
         """End ``call`` for every leg still up, close its record, release its flows."""
         if call.state is CallState.ENDED:
@@ -909,7 +1013,7 @@ class Router:
             call.call_id,
             ended_at=now,
             outcome=outcome or ("answered" if answered else "missed"),
-            end_reason=reason.value,
+            end_reason=end_reason or reason.value,
             answered_at=call.answered_at,
             answer_inferred=call.answer_inferred,
             account_id=account,

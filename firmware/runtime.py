@@ -751,6 +751,9 @@ class BoxRuntime:
                 self._leg_calls.pop(flow, None)
 
     def _connect(self, a: ev.Connect) -> None:
+        if a.a == "line" and a.b is not None and a.b.startswith("prompt:") and self.line is not None:
+            self._line_prompt(a.b.removeprefix("prompt:"))
+            return
         if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
@@ -789,6 +792,33 @@ class BoxRuntime:
             self._forget_legs()
         else:
             log.info("media-flow-not-bridged", extra={"fields": {"a": a.a, "b": a.b}})
+
+    def _line_prompt(self, name: str) -> None:
+        """Speak a prompt to the far end of the line (a refusal), then silence, 20 ms per pull."""
+        import numpy as np
+
+        from roamline.firmware.audio import g711
+
+        assert self.line is not None
+        samples = self._prompts.get(name)
+        if samples is None:
+            samples = self._prompts.get("refused")
+        if samples is None:
+            log.warning("prompt-missing", extra={"fields": {"prompt": name}})
+            return
+        law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
+        frames = [samples[i:i + 160] for i in range(0, len(samples), 160)]
+        silence = np.zeros(160, dtype=np.int16)
+        queue = iter(frames)
+
+        def next_frame() -> bytes:
+            frame = next(queue, silence)
+            if len(frame) < 160:
+                frame = np.concatenate([frame, silence[: 160 - len(frame)]])
+            return bytes(g711.encode(law, frame))
+
+        self._line_leg = None
+        self.line.tx_source = next_frame
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""

@@ -129,6 +129,7 @@ class RefuseReason(StrEnum):
     NO_DIALTONE = "no-dialtone"
     LINE_ERROR = "line-error"
     DUPLICATE_CALL = "duplicate-call"  # the call id is already in use
+    FILTERED = "filtered"  # the called holder's filters do not take this call (wire.profile)
 
 
 class ProgressState(StrEnum):
@@ -193,6 +194,7 @@ class LineRouted(Message):
     SENDER: ClassVar[Sender] = "cloud"
     call_id: CallId
     offered: Annotated[int, Field(ge=0)]
+    filtered: str = ""  # offered 0 because of holders' filters: "block" | "reject" | "voicemail" | ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

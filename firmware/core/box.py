@@ -30,6 +30,7 @@ from roamline.firmware.dialplan import Classified, Classifier, Collecting, Digit
 from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
 from roamline.firmware.line import events as line_ev
+from roamline.wire import calls as wire_calls
 from roamline.wire import messages, signing
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
@@ -50,6 +51,7 @@ class CoreConfig:
     revoked_backoff_s: float = 300.0
     location: dict[str, Any] | None = None
     choice_keys: str = "2345678"  # "who is calling?" keys (chosen not to start an emergency string)
+    announce_s: float = 6.0  # a refusal spoken on the line (a holder's filter) lasts this long
 
 
 @dataclass(slots=True)
@@ -98,12 +100,14 @@ class LineUse:
     inferred: bool = False
     then_dial: str = ""  # the lifeline: dial this once the line is back on hook
     reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
+    prompt: str = ""  # announcing: what the line is told before it hangs up
 
 
 @dataclass(slots=True)
 class _Timers:
     refresh: float | None = None
     waiting_tone_off: float | None = None
+    announce_end: float | None = None  # hang up the line after a spoken refusal
 
 
 class BoxCore:
@@ -144,6 +148,7 @@ class BoxCore:
             for t in (
                 self.timers.refresh,
                 self.timers.waiting_tone_off,
+                self.timers.announce_end,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -204,6 +209,10 @@ class BoxCore:
             self.timers.waiting_tone_off = None
             if self.phone.state is Phone.CONNECTED:
                 out.append(ev.PlayTone(None))
+        if self.timers.announce_end is not None and now >= self.timers.announce_end:
+            self.timers.announce_end = None
+            if self.line is not None and self.line.state == "announcing":
+                self._line_hangup(self.line, "filtered", out)
         if self.collector is not None:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
@@ -346,6 +355,8 @@ class BoxCore:
                     },
                 )
             )
+        elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
+            self._filtered_ring(msg, now, out)
         elif kind == "dereg":
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
@@ -415,6 +426,19 @@ class BoxCore:
                     out.append(ev.Emit("profile-updated", {"card_id": s.card_id, "seq": msg.seq}))
         else:
             out.append(ev.Emit("push-ignored", {"type": msg.TYPE}))
+
+    def _filtered_ring(self, msg: wire_calls.LineRouted, now: float, out: list[ev.Action]) -> None:
+        """The registry's filters left nobody to ring for a call on our line: say so on the line (a
+        spoken refusal, or "voicemail" until voicemail exists) or, for a silent reject, let it ring."""
+        line = self.line
+        out.append(ev.Emit("call.filtered", {"call_id": msg.call_id, "how": msg.filtered}))
+        if line is None or line.kind != "host-in" or line.call_id != msg.call_id or line.state != "ringing":
+            return
+        if msg.filtered not in ("block", "voicemail"):
+            return
+        line.state = "announcing"
+        line.prompt = "refused-filtered" if msg.filtered == "block" else "voicemail-unavailable"
+        out.append(ev.LineDo("answer"))
 
     def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
         """The holder's profile from the registry: parsed (a bad one is refused and the holder keeps an
@@ -1097,7 +1121,14 @@ class BoxCore:
         line = self.line
         if line is None:
             return
-        if e.op == "answer" and line.state == "answering":
+        if e.op == "answer" and line.state == "announcing":
+            if e.ok:
+                line.answered = now
+                out.append(ev.Connect("line", f"prompt:{line.prompt}", line.call_id))
+                self.timers.announce_end = now + self.cfg.announce_s
+            else:
+                self._line_hangup(line, "filtered", out)
+        elif e.op == "answer" and line.state == "answering":
             if e.ok:
                 line.state, line.answered = "connected", now
                 out.append(

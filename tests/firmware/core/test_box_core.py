@@ -614,3 +614,24 @@ def test_a_pushed_profile_replaces_the_cached_one_and_removal_wipes_it() -> None
     lift(r)
     out = r.digits("#2")  # no card: no speed-dials
     assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["insert-card"]
+
+
+@pytest.mark.parametrize(("how", "prompt"), [("block", "refused-filtered"),
+                                             ("voicemail", "voicemail-unavailable"), ("reject", None)])
+def test_a_filtered_call_on_the_host_line_is_refused_on_the_line(how: str, prompt: str | None) -> None:
+    from roamline.wire.calls import LineRouted
+
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("19005550123", "ACME SALES"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    out = r.do(ev.Reply(ring.key, LineRouted(call_id=ring.call_id, offered=0, filtered=how)))
+    assert [e.fields["how"] for e in kinds(out, ev.Emit) if e.event == "call.filtered"] == [how]
+    if prompt is None:  # a silent reject: the line is left ringing
+        assert not kinds(out, ev.LineDo)
+        return
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    assert [(a.a, a.b) for a in kinds(out, ev.Connect)] == [("line", f"prompt:{prompt}")]
+    assert not kinds(r.tick(5.9), ev.LineDo)
+    assert [a.op for a in kinds(r.tick(0.2), ev.LineDo)] == ["hangup"]  # after the announcement
