@@ -24,7 +24,9 @@ from enum import StrEnum
 from roamline.cloud import filters
 from roamline.cloud.errors import PeerError, UsageError
 from roamline.cloud.lookup import WhereEntry, where
-from roamline.cloud.records import CallRecord, RegistryStore
+from roamline.cloud.records import CallRecord, LineRight, RegistryStore
+from roamline.wire import grant as wire_grant
+from roamline.wire import identity
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import (
     AnswerResult,
@@ -69,6 +71,7 @@ CADENCES = ("us-dr1", "us-dr2", "us-dr3", "us-dr4")
 
 @dataclass(frozen=True, slots=True)
 class RouterConfig:
+    warn_before_s: float = 30.0  # a call out with a length or budget limit is warned this long before
     no_answer_s: float = 30.0  # offers unanswered this long are cancelled (timeout)
     answer_line_s: float = 10.0  # how long the host may take to answer its line
     ended_memory: int = 4096  # recently ended call ids remembered (late messages, duplicate ids)
@@ -202,6 +205,9 @@ class Call:
     ringing_told: bool = False
     winner: Offer | None = None
     filtered: dict[str, filters.Decision] = field(default_factory=dict)  # account -> a non-ring decision
+    limit_at: float | None = None  # host-line rights: the call is cut then (length or budget)
+    warn_at: float | None = None
+    rate_per_min: float = 0.0  # what a minute through the host line costs the account
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -237,9 +243,14 @@ def area_of(e164: str) -> str:
 
 class Router:
     def __init__(
-        self, store: RegistryStore, config: RouterConfig | None = None, flow_ids: Iterable[int] | None = None
+        self,
+        store: RegistryStore,
+        config: RouterConfig | None = None,
+        flow_ids: Iterable[int] | None = None,
+        grant_key: identity.PrivateKey | None = None,
     ) -> None:
         self._store = store
+        self._grant_key = grant_key  # the CA key: host lines' dials carry the rights signed with it
         self._config = config or RouterConfig()
         self._flows = iter(flow_ids) if flow_ids is not None else itertools.count(1)
         self._calls: dict[str, Call] = {}
@@ -864,13 +875,24 @@ class Router:
             self._open_record(call)
             return [Send(conn_id, CallPlaced(call_id=call.call_id, route=Route.OWN_LINE), env.id)]
         area = area_of(call.called)
-        rights = set(self._store.line_rights_of(account_id))
         in_area = [(line, b) for line, b in self._store.host_lines() if area_of(line) == area]
         if not in_area:
             raise _Refuse(RefuseReason.NO_ROUTE, f"no host line serves {area}")
-        allowed = [(line, b) for line, b in in_area if line in rights]
+        granted = {line: r for line, _ in in_area
+                   if (r := self._store.line_right(account_id, line)) is not None}
+        allowed: list[tuple[str, str]] = []
+        why = f"no right to call out through a line in {area}"
+        for line, b in in_area:
+            right = granted.get(line)
+            if right is None or not right.call_out:
+                continue
+            reason = _right_refuses(right, call.called)
+            if reason is not None:
+                why = reason
+                continue
+            allowed.append((line, b))
         if not allowed:
-            raise _Refuse(RefuseReason.NO_RIGHTS, f"no right to call out through a line in {area}")
+            raise _Refuse(RefuseReason.NO_RIGHTS, why)
         busy = {c.line for c in self._calls.values() if c.line is not None}
         usable = [(line, b) for line, b in allowed if b in self._box_conn and line not in busy]
         if not usable:
@@ -879,9 +901,15 @@ class Router:
                 raise _Refuse(RefuseReason.LINE_BUSY, f"the host lines in {area} are in use")
             raise _Refuse(RefuseReason.NO_ROUTE, f"no host line in {area} is reachable now")
         line, host = usable[0]
+        right = granted[line]
+        max_call_s = _longest_call(right)
         call.route = "host-line"
         call.line = line
         call.host_box = host
+        call.rate_per_min = right.rate_per_min
+        if max_call_s is not None:
+            call.limit_at = now + max_call_s
+            call.warn_at = max(now, call.limit_at - self._config.warn_before_s)
         call.origin_flow = self._flow(call.origin_box, call.call_id)
         call.host_flow = self._flow(host, call.call_id)
         call.state = CallState.DIALLING
@@ -889,12 +917,16 @@ class Router:
         self._open_record(call)
         placed = CallPlaced(call_id=call.call_id, route=Route.HOST_LINE, flow_id=call.origin_flow, via=line)
         host_conn = self._box_conn[host]
+        token = ""
+        if self._grant_key is not None:
+            token = wire_grant.issue(self._grant_key, call_id=call.call_id, line=line, number=call.called,
+                                     account=account_id, now=now, max_call_s=max_call_s)
         return [
             Send(conn_id, placed, env.id),
             Bridge(call.call_id, call.origin_flow, conn_id, call.host_flow, host_conn),
             Request(
                 host_conn,
-                LineDial(call_id=call.call_id, number=call.called, flow_id=call.host_flow),
+                LineDial(call_id=call.call_id, number=call.called, flow_id=call.host_flow, grant=token),
                 PendingRef(call.call_id, host, "line-dial"),
             ),
         ]
@@ -927,12 +959,21 @@ class Router:
     # --- timers ------------------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        times = [c.deadline for c in self._calls.values() if c.deadline is not None]
+        times = [t for c in self._calls.values() for t in (c.deadline, c.warn_at, c.limit_at)
+                 if t is not None]
         return min(times) if times else None
 
     def poll(self, now: float) -> list[Action]:
         out: list[Action] = []
         for call in list(self._calls.values()):
+            if call.warn_at is not None and now >= call.warn_at:
+                call.warn_at = None
+                out += self._progress(call, ProgressState.WARNING)
+            if call.limit_at is not None and now >= call.limit_at:
+                call.limit_at = None
+                log.info("call-limit", extra={"fields": {"call": call.call_id, "line": call.line}})
+                out += self._end(call, EndReason.LIMIT, now)
+                continue
             if call.deadline is None or now < call.deadline:
                 continue
             call.deadline = None
@@ -1007,6 +1048,10 @@ class Router:
         answered = call.answered_at is not None
         winner = call.winner
         account = winner.account_id if winner else call.origin_account
+        if call.route == "host-line" and call.answered_at is not None and call.rate_per_min > 0 \
+                and call.origin_account and call.line:
+            cost = max(0.0, now - call.answered_at) / 60.0 * call.rate_per_min
+            self._store.add_spent(call.origin_account, call.line, cost)
         if account is None and call.offers:
             account = next(iter(call.offers.values())).account_id
         self._store.close_call(
@@ -1080,6 +1125,25 @@ class Router:
 
 class _Forbidden(PeerError):
     """A box sent a call message about a call it is not a party to."""
+
+
+def _right_refuses(right: LineRight, number: str) -> str | None:
+    """Why ``right`` does not cover calling ``number`` (None: it does)."""
+    if any(number.startswith(p) for p in right.blocked):
+        return f"{number} is blocked on this line"
+    if right.prefixes and not any(number.startswith(p) for p in right.prefixes):
+        return f"{number} is not among the numbers allowed on this line"
+    if right.spend_limit is not None and right.spent >= right.spend_limit:
+        return "the budget on this line is spent"
+    return None
+
+
+def _longest_call(right: LineRight) -> float | None:
+    """The longest this call may last: the right's length limit and what the budget left buys."""
+    limits = [right.max_call_s] if right.max_call_s is not None else []
+    if right.spend_limit is not None and right.rate_per_min > 0:
+        limits.append(max(0.0, right.spend_limit - right.spent) / right.rate_per_min * 60.0)
+    return min(limits) if limits else None
 
 
 _END_FOR_LINE: dict[LineState, EndReason] = {

@@ -378,6 +378,20 @@ class BoxRuntime:
                                      audio=tee)  # type: ignore[arg-type]  # TeeAudio wraps an AudioDevice
         self.handset.start()
 
+    def _grant_checker(self) -> Callable[[str, str, str, str], Any]:
+        """Check the registry's signed rights on a dial with the CA this box pins (wire.grant)."""
+        from roamline.wire import grant, identity
+
+        ca = identity.load_certificate(endpoint(self.config).ca_pem.decode("ascii"))
+        key = ca.public_key()
+        clock = self.clock
+
+        def check(token: str, call_id: str, line: str, number: str) -> Any:
+            return grant.verify(token, key, call_id=call_id, line=line, number=number,  # type: ignore[arg-type]
+                                now=clock.wall())
+
+        return check
+
     # -- running ------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         from roamline.board.errors import UsageError as BoardUsageError
@@ -425,7 +439,8 @@ class BoxRuntime:
                                            line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
                                            first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys),
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
-                                new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}")
+                                new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
+                                check_grant=self._grant_checker())
             self.post(ev.LocationSnapshot(self.where.snapshot()))
             if self.readers is not None:
                 self.readers.start()

@@ -31,6 +31,7 @@ from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
 from roamline.firmware.line import events as line_ev
 from roamline.wire import calls as wire_calls
+from roamline.wire import grant as wire_grant
 from roamline.wire import messages, signing
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
@@ -52,6 +53,7 @@ class CoreConfig:
     location: dict[str, Any] | None = None
     choice_keys: str = "2345678"  # "who is calling?" keys (chosen not to start an emergency string)
     announce_s: float = 6.0  # a refusal spoken on the line (a holder's filter) lasts this long
+    cut_grace_s: float = 2.0  # the box cuts a call out over its grant's length this much after the cloud
 
 
 @dataclass(slots=True)
@@ -101,6 +103,7 @@ class LineUse:
     then_dial: str = ""  # the lifeline: dial this once the line is back on hook
     reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
     prompt: str = ""  # announcing: what the line is told before it hangs up
+    cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
 
 
 @dataclass(slots=True)
@@ -112,9 +115,19 @@ class _Timers:
 
 class BoxCore:
     def __init__(
-        self, config: CoreConfig, classifier: Classifier, now: float, *, new_id: Callable[[], str]
+        self,
+        config: CoreConfig,
+        classifier: Classifier,
+        now: float,
+        *,
+        new_id: Callable[[], str],
+        check_grant: Callable[[str, str, str, str], wire_grant.Grant] | None = None,
     ) -> None:
         self.cfg = config
+        # (token, call id, line, number) -> the registry's grant, or GrantError (forged, stale, other call).
+        # None: this box dials for the cloud without one (tests of other parts; a real box always checks).
+        self._check_grant = check_grant
+        self._grants_used: dict[str, None] = {}
         self.classifier = classifier
         self._new_id = new_id
         self.slots: dict[str, Slot] = {}
@@ -149,6 +162,7 @@ class BoxCore:
                 self.timers.refresh,
                 self.timers.waiting_tone_off,
                 self.timers.announce_end,
+                self.line.cut_at if self.line is not None else None,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -213,6 +227,12 @@ class BoxCore:
             self.timers.announce_end = None
             if self.line is not None and self.line.state == "announcing":
                 self._line_hangup(self.line, "filtered", out)
+        line = self.line
+        if line is not None and line.cut_at is not None and now >= line.cut_at:
+            line.cut_at = None
+            if line.kind == "host-out" and line.state != "hanging-up":
+                out.append(ev.Emit("line.cut", {"call_id": line.call_id, "why": "longest call reached"}))
+                self._line_hangup(line, "limit", out)
         if self.collector is not None:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
@@ -705,6 +725,12 @@ class BoxCore:
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
                 out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
+        elif e.state == "warning":
+            # the host line's rights end this call soon: a short tone over the conversation
+            out.append(ev.Emit("call.limit-warning", {"call_id": call.call_id}))
+            if st is Phone.CONNECTED:
+                out.append(ev.PlayTone("call_waiting"))
+                self.timers.waiting_tone_off = now + 0.6
         elif e.state in ("busy", "refused", "ended", "answered-elsewhere", "gone"):
             if call is self.active and st in (
                 Phone.ROUTING,
@@ -1106,7 +1132,25 @@ class BoxCore:
             if line is not None:
                 out.append(ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "busy"}))
                 return
-            self.line = LineUse("host-out", e.call_id, "dialling", flow_id=e.flow_id, key=e.key, started=now)
+            cut_at = None
+            if self._check_grant is not None:
+                try:
+                    if e.call_id in self._grants_used:
+                        raise wire_grant.GrantError("grant already used")
+                    g = self._check_grant(e.grant, e.call_id, self.cfg.line_number, e.number)
+                except wire_grant.GrantError as exc:
+                    out.append(ev.Emit("line.dial-refused", {"call_id": e.call_id, "number": e.number,
+                                                             "reason": str(exc)}))
+                    out.append(ev.CallSignal("line.result", e.call_id, key=e.key,
+                                             fields={"result": "error", "detail": f"refused: {exc}"}))
+                    return
+                self._grants_used[e.call_id] = None
+                while len(self._grants_used) > 1024:
+                    self._grants_used.pop(next(iter(self._grants_used)))
+                if g.max_call_s is not None:
+                    cut_at = now + g.max_call_s + self.cfg.cut_grace_s
+            self.line = LineUse("host-out", e.call_id, "dialling", flow_id=e.flow_id, key=e.key, started=now,
+                                cut_at=cut_at)
             out.append(ev.LineDo("dial", self._dial_string(e.number)))
         elif e.op == "hangup":
             if line is not None and line.call_id == e.call_id and line.kind in ("host-in", "host-out"):

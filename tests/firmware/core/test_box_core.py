@@ -635,3 +635,62 @@ def test_a_filtered_call_on_the_host_line_is_refused_on_the_line(how: str, promp
     assert [(a.a, a.b) for a in kinds(out, ev.Connect)] == [("line", f"prompt:{prompt}")]
     assert not kinds(r.tick(5.9), ev.LineDo)
     assert [a.op for a in kinds(r.tick(0.2), ev.LineDo)] == ["hangup"]  # after the announcement
+
+
+def _grant_rig(now_wall: float) -> tuple[Rig, object]:
+    from roamline.wire import grant as wg
+    from roamline.wire import identity
+
+    ca = identity.CertificateAuthority.create(now=now_wall)
+    r = Rig()
+    pub = ca.certificate.public_key()
+
+    def check(tok: str, call_id: str, line: str, number: str) -> wg.Grant:
+        return wg.verify(tok, pub, call_id=call_id, line=line, number=number, now=now_wall)  # type: ignore[arg-type]
+
+    r.core._check_grant = check
+    return r, ca
+
+
+@pytest.mark.parametrize("case", ["genuine", "forged", "other-number", "stale", "missing", "replayed"])
+def test_the_host_box_checks_the_registrys_grant_before_it_dials(case: str) -> None:
+    from roamline.wire import grant as wg
+    from roamline.wire import identity
+
+    wall = 1_800_000_000.0
+    r, ca = _grant_rig(wall)
+    r.do(ev.LinkUp(BOX))
+    key = ca.key if case != "forged" else identity.CertificateAuthority.create(now=wall).key  # type: ignore[attr-defined]
+    issued = wall - 600 if case == "stale" else wall
+    number = "+15559990001" if case == "other-number" else "+15559990000"
+    tok = "" if case == "missing" else wg.issue(key, call_id="call-x0000001", line="+12175551000",
+                                                 number=number, account="a", now=issued, max_call_s=60.0)
+    out = r.do(ev.LineCommand("k1", "dial", "call-x0000001", number="+15559990000", flow_id=3, grant=tok))
+    if case == "replayed":
+        r.do(ev.LineOpDone("dial", False, "no dial tone"))
+        r.core.line = None
+        out = r.do(ev.LineCommand("k2", "dial", "call-x0000001", number="+15559990000", flow_id=3, grant=tok))
+    if case == "genuine":
+        assert [a.op for a in kinds(out, ev.LineDo)] == ["dial"]
+        r.do(ev.LineOpDone("dial", True))
+        assert not kinds(r.tick(61.0), ev.LineDo)
+        out = r.tick(1.5)  # the grant's 60 s plus the box's grace: cut by the box itself
+        assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+        assert any(e.event == "line.cut" for e in kinds(out, ev.Emit))
+        return
+    assert not kinds(out, ev.LineDo)
+    (res,) = kinds(out, ev.CallSignal)
+    assert res.fields["result"] == "error" and res.fields["detail"].startswith("refused")
+
+
+def test_the_caller_hears_a_warning_before_the_line_rights_cut_the_call() -> None:
+    r = Rig(has_line=False)
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    r.do(ev.Progress(place.call_id, "placed", flow_id=4))
+    r.do(ev.Progress(place.call_id, "answered"))
+    out = r.do(ev.Progress(place.call_id, "warning"))
+    assert [t.tone for t in kinds(out, ev.PlayTone)] == ["call_waiting"]
+    assert [t.tone for t in kinds(r.tick(0.7), ev.PlayTone)] == [None]  # a short tone, then the call goes on
