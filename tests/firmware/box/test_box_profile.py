@@ -91,12 +91,14 @@ def exchange_connected(rig: RigRunner, caller: str, callee: str, timeout: float 
 
 @pytest.mark.parametrize(("box", "line_digits"), [("box-a", "15550100001"), ("box-b", "15550200002")])
 def test_a_holders_speed_dial_works_on_any_box(rig: RigRunner, box: str, line_digits: str) -> None:
-    """alice's #3 (set once in the registry) dials DAVE'S PIZZA from box-a and, her card moved, from box-b."""
-    shown = cloud(rig, "speed-dials", "alice", "--set", f"3={DAVE},Pizza")
-    assert shown["speed_dials"] == [{"key": "3", "number": DAVE, "label": "Pizza"}]
+    """alice's #3, set in the registry while her card is in, is pushed to the box and dials DAVE'S PIZZA
+    from box-a and, her card moved, from box-b."""
     mark = rig.box_log_mark(box)
     rig.insert("alice-card", box)
     rig.wait_box_event(box, "registered", mark)
+    shown = cloud(rig, "speed-dials", "alice", "--set", f"3={DAVE},Pizza")
+    assert shown["speed_dials"] == [{"key": "3", "number": DAVE, "label": "Pizza"}]
+    rig.wait_box_event(box, "profile-updated", mark, timeout=10)  # pushed within a registry sweep
     holders = rig.box_holders(box)
     assert len(holders) == 1
     phone = rig.handset(box)
