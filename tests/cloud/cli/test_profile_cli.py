@@ -60,7 +60,8 @@ def test_filters_schedules_and_clearing(data: Path, capsys: Any) -> None:
                        "--json")
     assert [f["name"] for f in shown["filters"]] == ["spam", "fwd"]
     # a filter naming a missing schedule is refused whole
-    rc, _, err = run(capsys, "cloud", "filters", "--data", str(data), "alice", "--add", "x:ring:schedule=nope")
+    rc, _, err = run(capsys, "cloud", "filters", "--data", str(data), "alice",
+                     "--add", "x:ring:schedule=nope")
     assert rc == 2 and "no schedule 'nope'" in err and len(err.strip().splitlines()) == 1
     assert [f.name for f in stored(data).filters] == ["spam", "fwd"]  # unchanged
     rc, shown, _ = run(capsys, "cloud", "filters", "--data", str(data), "alice", "--clear", "--json")
