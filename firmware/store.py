@@ -96,15 +96,15 @@ class BoxStore:
                         (card_id, json.dumps(profile), now))
 
     def holder(self, card_id: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT profile FROM holders WHERE card_id = ?", (card_id,)).fetchone()
-        return json.loads(row["profile"]) if row else None
+        rows = self.db.execute("SELECT profile FROM holders WHERE card_id = ?", (card_id,)).fetchall()
+        return json.loads(rows[0]["profile"]) if rows else None  # fetchall: no statement left open
 
     def wipe_holder(self, card_id: str) -> None:
         """Forget everything cached for a holder whose card left (profile, speed-dials, call list)."""
         self.db.execute("DELETE FROM holders WHERE card_id = ?", (card_id,))
 
     def holders(self) -> list[str]:
-        return [r["card_id"] for r in self.db.execute("SELECT card_id FROM holders ORDER BY rowid")]
+        return [r["card_id"] for r in self.db.execute("SELECT card_id FROM holders ORDER BY rowid").fetchall()]
 
     # event log ----------------------------------------------------------------------------------------
     def log_event(self, kind: str, now: float, **fields: Any) -> None:
@@ -117,4 +117,4 @@ class BoxStore:
         if kind:
             sql, args = sql + " WHERE kind = ?", (kind,)
         return [{"ts": r["ts"], "kind": r["kind"], **json.loads(r["fields"])}
-                for r in self.db.execute(sql + " ORDER BY id", args)]
+                for r in self.db.execute(sql + " ORDER BY id", args).fetchall()]

@@ -76,3 +76,25 @@ def test_a_database_made_by_the_former_sqlite_utils_store_opens_unchanged(tmp_pa
     store.delivered(["k1", "nope"])
     assert store.pending() == []
     store.close()
+
+
+def test_a_write_after_a_read_is_visible_to_another_connection_at_once(tmp_path: Path) -> None:
+    """Rigs read a running box's box.db from another process: a wipe or an event written after reads is
+    committed at once (autocommit, every read's statement run to its end)."""
+    box = BoxStore(tmp_path / "box.db")
+    box.open()
+    box.cache_holder("c1", {"name": "Alice"}, 1.0)
+    box.cache_holder("c2", {"name": "Bob"}, 1.0)
+    assert box.holder("c1") == {"name": "Alice"}
+    box.wipe_holder("c1")
+    other = BoxStore(tmp_path / "box.db")
+    other.open()
+    try:
+        assert other.holders() == ["c2"]
+        box.holders()
+        box.events()
+        box.log_event("holder-wiped", 2.0, card_id="c1")
+        assert [e["kind"] for e in other.events()] == ["holder-wiped"]
+    finally:
+        other.close()
+        box.close()
