@@ -104,7 +104,8 @@ class BoxStore:
         self.db.execute("DELETE FROM holders WHERE card_id = ?", (card_id,))
 
     def holders(self) -> list[str]:
-        return [r["card_id"] for r in self.db.execute("SELECT card_id FROM holders ORDER BY rowid").fetchall()]
+        rows = self.db.execute("SELECT card_id FROM holders ORDER BY rowid").fetchall()
+        return [r["card_id"] for r in rows]
 
     # event log ----------------------------------------------------------------------------------------
     def log_event(self, kind: str, now: float, **fields: Any) -> None:
