@@ -33,7 +33,7 @@ from roamline.firmware.card import events as card_ev
 from roamline.firmware.card.errors import CardError
 from roamline.firmware.config import BoxConfig, load_box_config
 from roamline.firmware.core import events as ev
-from roamline.firmware.core.box import BoxCore, CoreConfig
+from roamline.firmware.core.box import READBACK_PROMPT, BoxCore, CoreConfig
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
 from roamline.firmware.store import BoxStore
@@ -150,6 +150,9 @@ class LineBridge:
                             {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
                     except (CallFailed, ModemError) as exc:
                         ok, result = False, str(exc)
+                    except Exception as exc:  # a driver bug must not stop the pump (911 needs the line)
+                        log.exception("line-op-failed", extra={"fields": {"op": op}})
+                        ok, result = False, f"{type(exc).__name__}: {exc}"
                     for e in port.pump(0):
                         self._event(e, line_ev)
                     self._deliver(ev.LineOpDone(op, ok, result))
@@ -427,6 +430,13 @@ class BoxRuntime:
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
                                 new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}")
             self.post(ev.LocationSnapshot(self.where.snapshot()))
+            if self._handset_ports is not None:  # the 933 readback ready before anyone dials it
+                from roamline.firmware.location.readback import readback_text
+                from roamline.firmware.prompts import spoken
+
+                self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
+                    spoken, cfg.data_dir / "prompts", READBACK_PROMPT,
+                    readback_text(self.where.snapshot(), line_number))
             if self.readers is not None:
                 self.readers.start()
             stop_task: asyncio.Task[Any] | None = None
@@ -628,6 +638,8 @@ class BoxRuntime:
             if self.line is not None:
                 self.line.do(a.op, a.number)
         elif isinstance(a, ev.PlayPrompt):
+            if a.name == READBACK_PROMPT:
+                await self._refresh_readback()
             self._handset_voice(self._prompt_source(a.name))
             return a.name
         elif isinstance(a, ev.PlayTone):
@@ -644,6 +656,19 @@ class BoxRuntime:
         elif isinstance(a, ev.Connect):
             self._connect(a)
         return prompt
+
+    async def _refresh_readback(self) -> None:
+        """The 933 readback says the address and call-back number the core has now (remade when they
+        changed since it was made: a confirmed new address, a line number)."""
+        from roamline.firmware.location.readback import readback_text
+        from roamline.firmware.prompts import spoken
+
+        core = self.core
+        if core is None or self._handset_ports is None:
+            return
+        text = readback_text(core.location, core.cfg.line_number)
+        self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
+            spoken, self.config.data_dir / "prompts", READBACK_PROMPT, text)
 
     async def _flush(self) -> None:
         from roamline.firmware.link.outbox import OutboxCourier
