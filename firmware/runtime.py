@@ -116,7 +116,6 @@ class LineBridge:
 
     def _run(self) -> None:
         from roamline.firmware.line import events as line_ev
-        from roamline.firmware.line.errors import CallFailed, ModemError
 
         port = self.port
         self._wake_r, self._wake_w = os.pipe()
@@ -137,48 +136,10 @@ class LineBridge:
         try:
             while not self._stop.is_set():
                 try:
-                    item = self._ops.get_nowait()
-                except queue.Empty:
-                    item = None
-                if item is not None:
-                    op, number = item
-                    ok, result = True, "ok"
-                    try:
-                        if op == "dial":
-                            port.dial(number)
-                        else:
-                            {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
-                    except (CallFailed, ModemError) as exc:
-                        ok, result = False, str(exc)
-                    except Exception as exc:  # a driver bug must not stop the pump (911 needs the line)
-                        log.exception("line-op-failed", extra={"fields": {"op": op}})
-                        ok, result = False, f"{type(exc).__name__}: {exc}"
-                    for e in port.pump(0):
-                        self._event(e, line_ev)
-                    self._deliver(ev.LineOpDone(op, ok, result))
-                    continue
-                while True:
-                    try:
-                        port.send_voice(self._voice.get_nowait())
-                    except queue.Empty:
-                        break
-                src = self.tx_source
-                if src is None:
-                    self._next_tx = None
-                else:
-                    now = time.monotonic()
-                    if self._next_tx is None or now - self._next_tx > 0.2:
-                        self._next_tx = now
-                    while self._next_tx <= now:
-                        port.send_voice(src())
-                        self._next_tx += 0.02
-                if src is None and port.session.core.voice is None and not port.session.busy:
-                    self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
-                    timeout = 0.0
-                else:
-                    timeout = 0.01 if src is not None else 0.02
-                for e in port.pump(timeout):
-                    self._event(e, line_ev)
+                    self._step(port, line_ev)
+                except Exception:  # a bug in one step must not stop the pump: 911 needs the line
+                    log.exception("line-pump-step-failed")
+                    time.sleep(0.02)
         finally:
             try:
                 port.hangup()
@@ -188,6 +149,64 @@ class LineBridge:
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1
+
+    def _step(self, port: backends.LinePort, line_ev: Any) -> None:
+        from roamline.firmware.line.errors import CallFailed, LineUsageError, ModemError
+
+        try:
+            item = self._ops.get_nowait()
+        except queue.Empty:
+            item = None
+        if item is not None:
+            op, number = item
+            ok, result = True, "ok"
+            try:
+                if op == "dial":
+                    port.dial(number)
+                else:
+                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
+            except (CallFailed, ModemError) as exc:
+                ok, result = False, str(exc)
+            except Exception as exc:  # a driver bug must not stop the pump (911 needs the line)
+                log.exception("line-op-failed", extra={"fields": {"op": op}})
+                ok, result = False, f"{type(exc).__name__}: {exc}"
+            try:
+                for e in port.pump(0):
+                    self._event(e, line_ev)
+            finally:
+                self._deliver(ev.LineOpDone(op, ok, result))  # the core always hears how it went
+            return
+        while True:
+            try:
+                data = self._voice.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                port.send_voice(data)
+            except LineUsageError:  # the stream just ended (a hang-up): the mouthpiece audio is dropped
+                self._voice = queue.Queue(maxsize=50)
+                break
+        src = self.tx_source
+        if src is None:
+            self._next_tx = None
+        else:
+            now = time.monotonic()
+            if self._next_tx is None or now - self._next_tx > 0.2:
+                self._next_tx = now
+            while self._next_tx <= now:
+                try:
+                    port.send_voice(src())
+                except LineUsageError:  # no transmit stream (yet, or any more)
+                    self._next_tx = now + 0.02
+                    break
+                self._next_tx += 0.02
+        if src is None and port.session.core.voice is None and not port.session.busy:
+            self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
+            timeout = 0.0
+        else:
+            timeout = 0.01 if src is not None else 0.02
+        for e in port.pump(timeout):
+            self._event(e, line_ev)
 
     def _idle_wait(self, port: backends.LinePort, timeout: float) -> None:
         fd = port.fileno()

@@ -140,6 +140,7 @@ class ExchangeSpec(Frozen):
     time_scale: float = Field(default=1.0, gt=0, le=100)
     no_answer_timeout: float = Field(default=180.0, gt=0)
     phones: tuple[PstnPhoneSpec, ...] = ()
+    calling_party_control_s: float = Field(default=0.0, ge=0, le=600)  # hold after the callee hangs up
     # emergency numbers ("911") on the exchange: an answering point that picks up at the first ring
     answering_points: tuple[Annotated[str, Field(pattern=r"^[0-9]{2,6}$")], ...] = ()
 

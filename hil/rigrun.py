@@ -195,9 +195,11 @@ class RigRunner:
                 phone["name"] = p.name
             phones.append(phone)
         for number in ex.answering_points:
-            phones.append({"number": number, "name": "PSAP", "answer_after": 1, "busy": False})
+            phones.append({"number": number, "name": "PSAP", "answer_after": 1, "busy": False,
+                           "hangs_up": True})
         return {"exchange": {"time_scale": ex.time_scale, "device_dir": str(self.sockets),
                              "control": str(self.exchange_control), "no_answer_timeout": ex.no_answer_timeout,
+                             "calling_party_control_s": ex.calling_party_control_s,
                              "lines": lines, "phones": phones}}
 
     def start_exchange(self) -> None:
