@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     notify.add_argument("--smtp-port", type=validate.Port(), default=25, help="SMTP relay port (default 25)")
     notify.add_argument("--smtp-from", type=validate.Parsed("sender address", _sender, "registry@example.com",
                                                             max_len=254),
-                        default="roamline-registry@localhost", help="the e-mails' From address")
+                        help="the e-mails' From address (default roamline-registry@localhost)")
     notify.add_argument("--smtp-starttls", action="store_true", help="STARTTLS on the SMTP connection")
     notify.add_argument("--webhook-secret-file", type=validate.ExistingFile(), metavar="FILE",
                         help="sign webhook bodies: X-Roamline-Signature: sha256=HMAC(secret, body)")
@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--webhook-secret-file: {exc.strerror}") from None
         if len(secret) < 16:
             raise UsageError("--webhook-secret-file: the secret must be at least 16 bytes")
-    notify = NotifyConfig(smtp_host=args.smtp_host, smtp_port=args.smtp_port, smtp_from=args.smtp_from,
+    sender = {"smtp_from": args.smtp_from} if args.smtp_from else {}
+    notify = NotifyConfig(smtp_host=args.smtp_host, smtp_port=args.smtp_port, **sender,
                           smtp_starttls=args.smtp_starttls, timeout_s=args.notify_timeout,
                           attempts=args.notify_attempts, webhook_secret=secret)
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),

@@ -528,8 +528,9 @@ class BoxCore:
         route = "own-line" if self.cfg.has_line else "cloud"
         if self.cfg.has_line:
             line = self.line
-            if line is not None and line.kind != "emergency":
-                # whatever the line was doing gives way (a host call for someone else, a local call)
+            if line is not None and (line.kind != "emergency" or line.state == "hanging-up"):
+                # whatever the line was doing gives way (a host call for someone else, a local call, the
+                # last emergency call still going on hook): dial once it is back on hook
                 line.then_dial = d.dialled
                 self._line_hangup(line, "emergency", out)
                 self.line = LineUse("emergency", call.call_id, "hanging-up", started=now, then_dial=d.dialled,

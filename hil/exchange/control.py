@@ -107,7 +107,9 @@ class ControlServer:
             with ex.lock:
                 calls = [{"id": c.id, "caller": c.caller.number, "callee": getattr(c.callee, "number", None),
                           "state": c.state, "reason": c.end_reason} for c in ex.calls]
-            return {"endpoints": r.describe(), "calls": calls, "sim_time": round(r.sim_now(), 3)}
+                dials = [{"at": at, "number": n, "command": cmd} for at, n, cmd in r.dials]
+            return {"endpoints": r.describe(), "calls": calls, "sim_time": round(r.sim_now(), 3),
+                    "dials": dials}
         if op == "call":
             src = str(req.get("from", "5550100"))
             with ex.lock:

@@ -275,6 +275,23 @@ def test_an_emergency_dial_that_gets_no_dial_tone_is_tried_again_until_it_goes_t
     assert len([a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]) == 1
 
 
+def test_911_again_while_the_last_one_is_still_going_on_hook_dials_once_the_line_is_free() -> None:
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    r.do(OnHook(r.now))  # the line starts hanging up (the modem takes a moment)
+    lift(r)
+    r.digits("91")
+    out = r.digits("1")
+    assert not [a for a in kinds(out, ev.LineDo) if a.op == "dial"]  # not onto a line still hanging up
+    out = r.do(line_ev.CallEnded("local-hangup"))  # the last call's line is back on hook
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+    assert not kinds(r.do(ev.LineOpDone("hangup", True)), ev.LineDo)  # its late result changes nothing
+    out = r.do(ev.LineOpDone("dial", True))
+    assert r.core.phone.state is Phone.CONNECTED and not kinds(r.tick(5.0), ev.LineDo)
+
+
 def test_a_failed_emergency_dial_without_an_on_hook_report_is_still_retried() -> None:
     r = Rig()
     lift(r)
