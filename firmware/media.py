@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roamline.firmware.audio import g711
-from roamline.firmware.audio.jitter import JitterBuffer, MediaPacket
+from roamline.firmware.audio.jitter import JitterBuffer, MediaPacket, PlayoutFrame
 from roamline.wire import media
 
 FRAME = media.PCMU_FRAME_BYTES  # 160 samples = 20 ms
@@ -88,17 +88,22 @@ class MediaLeg:
 
     def pull(self, now: float) -> Int16Array:
         """The next 20 ms to play (earpiece or modem); remembered as the echo canceller's far end."""
+        return self.pull_frame(now).samples
+
+    def pull_frame(self, now: float) -> PlayoutFrame:
+        """``pull`` with what the jitter buffer knows of the frame: real audio or concealed, and the
+        RTP timestamp of its first sample (``timestamp``, unwrapped)."""
         with self._lock:
-            frame = self._jitter.pull(now).samples
+            f = self._jitter.pull(now)
             if self._echo is not None:
-                self._played = np.concatenate([self._played[-4 * FRAME:], frame])
-        return frame
+                self._played = np.concatenate([self._played[-4 * FRAME:], f.samples])
+        return f
 
     @property
     def stats(self) -> dict[str, int]:
         s = self._jitter.stats
         return {"sent": self.sent, "received": self.received, "dropped": self.dropped, "late": s.late,
-                "concealed": s.concealed}
+                "concealed": s.concealed, "played": s.played}
 
 
 class LegSource:

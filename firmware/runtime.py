@@ -336,6 +336,9 @@ class BoxRuntime:
         self._handset_leg: Any = None
         self._line_leg: Any = None
         self.where: Any = None  # firmware.location.service.LocationService, built in run()
+        self._running: dict[str, Any] | None = None  # the "running" line, once every peripheral is open
+        self._started = 0.0
+        self._ready_told = False
 
     # -- feeding the core from any thread ----------------------------------------------------------------
     def post(self, event: Any) -> None:
@@ -439,7 +442,7 @@ class BoxRuntime:
         store = BoxStore(cfg.data_dir / "box.db")
         await self._store(store.open)
         self.store = store
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         try:
             if self._handset_ports is not None:
                 folder = cfg.data_dir / "prompts"
@@ -481,10 +484,13 @@ class BoxRuntime:
                 from roamline.firmware.location.follow import follow_gps
 
                 gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
-                self._print({"box_id": box.box_id, "name": cfg.name, "state": "running",
-                             "line": has_line, "bridge": can_bridge, "handset": self.handset is not None,
-                             "cards": self.readers is not None,
+                self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
+                                 "bridge": can_bridge, "handset": self.handset is not None,
+                                 "cards": self.readers is not None}
+                self._print({**self._running, "state": "running",
                              "ready_s": round(time.monotonic() - started, 3)})
+                if self.link.is_up:
+                    self._tell_ready()
                 stop_task = tg.create_task(stop.wait(), name="box-stop")
                 await stop_task
                 core_task.cancel()
@@ -549,11 +555,22 @@ class BoxRuntime:
                                 extra={"fields": {"type": msg.TYPE, "error": str(exc)}})
             self.post(ev.LocationSnapshot(self.where.snapshot()))
         self.post(ev.LinkUp(welcome.box_id))
+        self._tell_ready()
         from roamline.wire import calls as wc
 
         for flow, call_id in list(self._leg_calls.items()):  # flows re-bound to this new connection
             self._spawn(self._request(f"bind:{call_id}", wc.MediaBind(call_id=call_id, flow_id=flow)),
                         "media-bind")
+
+    def _tell_ready(self) -> None:
+        """Once: the "ready" line, when the link is up and every configured peripheral is open (the
+        "running" line came first; it does not wait for the cloud, which a box may never reach)."""
+        if self._ready_told or self._running is None:
+            return
+        self._ready_told = True
+        _release_startup_memory()
+        self._print({**self._running, "state": "ready", "link": True,
+                     "ready_s": round(time.monotonic() - self._started, 3)})
 
     def _datagram(self, data: bytes) -> None:
         """Event loop: a media datagram → its leg's jitter buffer."""
@@ -900,6 +917,21 @@ class BoxRuntime:
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))
+
+
+def _release_startup_memory() -> None:
+    """Give the C heap's free pages back to the system once the box is up (glibc ``malloc_trim``):
+    starting (imports, prompts, the TLS handshake) leaves freed memory a Pi's RSS would keep."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _wall_times(payload: dict[str, Any], offset: float) -> dict[str, Any]:
