@@ -83,6 +83,7 @@ class LineBridge:
         self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
         self._next_tx: float | None = None
         self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
+        self.voice_dropped = 0  # frames for the modem while no transmit stream ran (call start and end)
 
     def start(self) -> None:
         if self._thread is None:
@@ -119,6 +120,7 @@ class LineBridge:
         from roamline.firmware.line.errors import CallFailed, ModemError
 
         port = self.port
+        op_errors = (CallFailed, ModemError)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -137,45 +139,10 @@ class LineBridge:
         try:
             while not self._stop.is_set():
                 try:
-                    item = self._ops.get_nowait()
-                except queue.Empty:
-                    item = None
-                if item is not None:
-                    op, number = item
-                    ok, result = True, "ok"
-                    try:
-                        if op == "dial":
-                            port.dial(number)
-                        else:
-                            {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
-                    except (CallFailed, ModemError) as exc:
-                        ok, result = False, str(exc)
-                    for e in port.pump(0):
-                        self._event(e, line_ev)
-                    self._deliver(ev.LineOpDone(op, ok, result))
-                    continue
-                while True:
-                    try:
-                        port.send_voice(self._voice.get_nowait())
-                    except queue.Empty:
-                        break
-                src = self.tx_source
-                if src is None:
-                    self._next_tx = None
-                else:
-                    now = time.monotonic()
-                    if self._next_tx is None or now - self._next_tx > 0.2:
-                        self._next_tx = now
-                    while self._next_tx <= now:
-                        port.send_voice(src())
-                        self._next_tx += 0.02
-                if src is None and port.session.core.voice is None and not port.session.busy:
-                    self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
-                    timeout = 0.0
-                else:
-                    timeout = 0.01 if src is not None else 0.02
-                for e in port.pump(timeout):
-                    self._event(e, line_ev)
+                    self._step(port, line_ev, op_errors)
+                except Exception:  # a bug must not stop the line for good: log it, go on
+                    log.exception("line-pump-step-failed")
+                    time.sleep(0.05)
         finally:
             try:
                 port.hangup()
@@ -185,6 +152,58 @@ class LineBridge:
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1
+
+    def _step(self, port: backends.LinePort, line_ev: Any, op_errors: tuple[type[Exception], ...]) -> None:
+        """One turn of the pump: an operation, or voice out and input in."""
+        try:
+            item = self._ops.get_nowait()
+        except queue.Empty:
+            item = None
+        if item is not None:
+            op, number = item
+            ok, result = True, "ok"
+            try:
+                if op == "dial":
+                    port.dial(number)
+                else:
+                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
+            except op_errors as exc:
+                ok, result = False, str(exc)
+            for e in port.pump(0):
+                self._event(e, line_ev)
+            self._deliver(ev.LineOpDone(op, ok, result))
+            return
+        while True:
+            try:
+                self._voice_out(port, self._voice.get_nowait())
+            except queue.Empty:
+                break
+        src = self.tx_source
+        if src is None:
+            self._next_tx = None
+        else:
+            now = time.monotonic()
+            if self._next_tx is None or now - self._next_tx > 0.2:
+                self._next_tx = now
+            while self._next_tx <= now:
+                self._voice_out(port, src())
+                self._next_tx += 0.02
+        if src is None and port.session.core.voice is None and not port.session.busy:
+            self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
+            timeout = 0.0
+        else:
+            timeout = 0.01 if src is not None else 0.02
+        for e in port.pump(timeout):
+            self._event(e, line_ev)
+
+    def _voice_out(self, port: backends.LinePort, data: bytes) -> None:
+        """Voice for the modem, if its transmit stream runs: the call's audio is connected as the line
+        answers and disconnected after it ends, so a frame may come just before the stream starts or just
+        after the far end stopped it; it is dropped (counted), never allowed to stop the pump."""
+        if port.session.core.voice not in ("tx", "duplex"):
+            self.voice_dropped += 1
+            return
+        port.send_voice(data)
 
     def _idle_wait(self, port: backends.LinePort, timeout: float) -> None:
         fd = port.fileno()

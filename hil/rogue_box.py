@@ -23,7 +23,15 @@ from roamline.wire import identity, quic, signing
 from roamline.wire.calls import CallPlace, CallPlaced, CallProgress, ProgressState
 from roamline.wire.link import LinkConnection
 from roamline.wire.media import RtpPacket, encode_datagram, encode_varint
-from roamline.wire.messages import Hello, NonceIssued, NoncePurpose, NonceRequest, Register, Registered, Welcome
+from roamline.wire.messages import (
+    Hello,
+    NonceIssued,
+    NoncePurpose,
+    NonceRequest,
+    Register,
+    Registered,
+    Welcome,
+)
 
 T = TypeVar("T")
 SERVER_NAME = "registry.roamline"
@@ -164,14 +172,15 @@ class RogueBox:
             while time.monotonic() < end:
                 for _ in range(per_tick):
                     seq += 1
-                    link.send_datagram(encode_datagram(flow_id, RtpPacket(seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF,
-                                                                          0xBAD, bytes([0x7F]) * 160)))
+                    pkt = RtpPacket(seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF, 0xBAD, bytes([0x7F]) * 160)
+                    link.send_datagram(encode_datagram(flow_id, pkt))
                     valid += 1
                 for d in bad:
                     link.send_datagram(d)
                     malformed += 1
                 for f in foreign:
-                    link.send_datagram(encode_datagram(f, RtpPacket(seq & 0xFFFF, 0, 0xBAD, bytes([0x7F]) * 160)))
+                    pkt = RtpPacket(seq & 0xFFFF, 0, 0xBAD, bytes([0x7F]) * 160)
+                    link.send_datagram(encode_datagram(f, pkt))
                     alien += 1
                 await asyncio.sleep(0.01)
             return FloodCounts(valid, malformed, alien)

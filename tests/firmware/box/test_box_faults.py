@@ -33,6 +33,10 @@ BOB = "+15550300003"  # a PSTN phone ("BOB JONES")
 REORDER = (480.0, 620.0)  # the US reorder/busy pair: what a handset hears when its call is gone
 SILENCE_S = 3.0
 
+# the module's rig (a registry, an exchange, two box processes, four cards: ~20 `roamline` commands) takes
+# 30-70 s to build on a loaded machine, and pytest-timeout charges it to the first test
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
@@ -84,7 +88,10 @@ def the_record(rig: RigRunner, before: set[str], call_id: str, reports: tuple[st
             return None
         return rec
 
-    rec = wait_until(done, timeout, f"call {call_id} closed with reports {reports}")
+    try:
+        rec = wait_until(done, timeout, f"call {call_id} closed with reports {reports}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {records(rig).get(call_id)}; {tails(rig)}") from None
     new = set(records(rig)) - before
     assert new == {call_id}, f"one call, one record: new records {sorted(new)}"
     return rec
@@ -124,9 +131,9 @@ def hears_reorder(phone: HandsetClient, tmp: Path, seconds: float = 1.5) -> dict
 
 def voice_both_ways(phone: HandsetClient, caller: PstnPhone, tmp: Path) -> None:
     hs, pstn = HandsetEnd(phone, workdir=tmp), PstnEnd(caller, workdir=tmp)
-    up = verify(hs, pstn, Probe("tone", hz=1004.0, seconds=0.8), settle_s=0.8)
+    up = verify(hs, pstn, Probe("tone", hz=1004.0), settle_s=1.0)
     assert up.ok, up
-    down = verify(pstn, hs, Probe("tone", hz=697.0, seconds=0.8), settle_s=0.8)
+    down = verify(pstn, hs, Probe("tone", hz=697.0), settle_s=1.0)
     assert down.ok, down
 
 
@@ -138,8 +145,19 @@ def ring_in(rig: RigRunner, at: tuple[str, ...]) -> tuple[PstnPhone, dict[str, i
     bob = rig.pstn(BOB)
     bob.call(ALICE)
     for b, p in phones.items():
-        p.wait_ring(after=before[b], bursts=1, caller_id=True, timeout=25)
+        try:
+            p.wait_ring(after=before[b], bursts=1, caller_id=True, timeout=25)
+        except Exception as exc:
+            raise AssertionError(f"{b} did not ring: {exc}; {tails(rig)}") from None
     return bob, marks, before
+
+
+def tails(rig: RigRunner, n: int = 30) -> str:
+    """The last lines of every process of the rig (for a failure's message)."""
+    procs = {b: x.process for b, x in rig.boxes.items() if b not in rig.idle_boxes}
+    if rig.registry is not None:
+        procs["registry"] = rig.registry
+    return "\n".join(f"--- {name}\n" + "\n".join(p.output()[-n:]) for name, p in procs.items())
 
 
 def answered_call(rig: RigRunner, terminal: str, tmp: Path) -> tuple[PstnPhone, HandsetClient, str,
@@ -190,7 +208,7 @@ def test_the_terminal_box_loses_its_link_mid_call(rig: RigRunner, clean: None, t
     network comes back, box-b's report reaches the record through its outbox: one record."""
     card_in(rig, "alice-card", "box-b")
     before = set(records(rig))
-    bob, phone, call_id, marks = answered_call(rig, "box-b", tmp_path)
+    _bob, phone, call_id, marks = answered_call(rig, "box-b", tmp_path)
     cut_at = time.monotonic()
     rig.paths["box-b"].cut()
     rig.wait_box_event("box-a", "line.ended", marks["box-a"], timeout=SILENCE_S + 10)
@@ -218,7 +236,7 @@ def test_the_host_modem_is_unplugged_mid_call(rig: RigRunner, clean: None, tmp_p
     (line-lost). The modem comes back and box-a finds it again."""
     card_in(rig, "alice-card", "box-b")
     before = set(records(rig))
-    bob, phone, call_id, marks = answered_call(rig, "box-b", tmp_path)
+    _bob, phone, call_id, marks = answered_call(rig, "box-b", tmp_path)
     from roamline.hil.exchange.control import request as exchange_request
 
     assert exchange_request(rig.exchange_control, {"op": "unplug", "number": ALICE[1:]}).get("ok")
@@ -248,12 +266,18 @@ def test_the_cloud_restarts_mid_call(rig: RigRunner, clean: None, tmp_path: Path
     card_in(rig, "alice-card", "box-b")
     before = set(records(rig))
     bob, phone, call_id, marks = answered_call(rig, "box-b", tmp_path)
+    restarted = time.monotonic()
     rig.restart_registry()
+    restart_s = time.monotonic() - restarted
+    # which of the two ends it depends on how long the new process takes to start: boxes whose link
+    # is down longer than their media silence (3 s) end the call themselves; a box back sooner is told
+    # at re-binding that the call is gone
     for b in ("box-a", "box-b"):
         lost = rig.wait_box_event(b, "call.media-lost", marks[b], timeout=15)
-        assert "reason=call-gone" in lost, lost
+        assert re.search(r"reason=(call-gone|media-silence)", lost), (lost, restart_s)
     wait_until(lambda: not bob_in_a_call(rig), 10, "bob's call to end at the exchange")
-    assert "reason=call-gone" in rig.wait_box_event("box-b", "call.ended", marks["box-b"], timeout=5)
+    ended = rig.wait_box_event("box-b", "call.ended", marks["box-b"], timeout=5)
+    assert re.search(r"reason=(call-gone|media-silence)", ended), ended
     heard = hears_reorder(phone, tmp_path)
     assert heard["ok"], heard
     rig.wait_box_event("box-b", "registered", marks["box-b"], timeout=10)  # the card again, after link-up
@@ -261,6 +285,7 @@ def test_the_cloud_restarts_mid_call(rig: RigRunner, clean: None, tmp_path: Path
                                                    f"{box_id(rig, 'box-b')}/terminal"))
     assert rec.end_reason == "cloud-restart" and rec.outcome == "answered", rec
     phone.hang_up()
+    bob.hang_up()  # he heard the call end (his phone is still off hook)
     wait_until(lambda: exchange_idle(rig), 10, "the exchange to be idle")
     # the service goes on: the next call to alice's number rings at box-b, with voice
     before = set(records(rig))
