@@ -10,10 +10,13 @@ real QUIC stacks through it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import selectors
 import socket
+import subprocess
+import sys
 import threading
 
 from roamline.hil.errors import UsageError
@@ -142,3 +145,95 @@ class NetPath:
             assert self._sel is not None
             self._sel.register(sock, selectors.EVENT_READ)
         return sock
+
+
+class NetPathProcess:
+    """A :class:`NetPath` in its own process (``python -m roamline.hil.netpath HOST PORT``), so that its
+    forwarding never waits for the test process's GIL; driven over its stdin/stdout one line at a time
+    (``cut``, ``mend``, ``stats``). The same interface as NetPath."""
+
+    def __init__(self, upstream: tuple[str, int], host: str = "127.0.0.1") -> None:
+        self.upstream, self.host = upstream, host
+        self.port = 0
+        self._proc: subprocess.Popen[str] | None = None
+
+    def open(self) -> NetPathProcess:
+        if self._proc is not None:
+            return self
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "roamline.hil.netpath", self.upstream[0], str(self.upstream[1]), self.host],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.port = int(json.loads(self._ask(None))["port"])
+        return self
+
+    def _ask(self, command: str | None) -> str:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise UsageError("net path process is not running")
+        if command is not None:
+            proc.stdin.write(command + "\n")
+            proc.stdin.flush()
+        line = proc.stdout.readline()
+        if not line:
+            raise UsageError(f"net path process exited ({proc.poll()})")
+        return line
+
+    def cut(self) -> None:
+        self._ask("cut")
+
+    def mend(self) -> None:
+        self._ask("mend")
+
+    def stats(self) -> dict[str, int]:
+        return dict(json.loads(self._ask("stats")))
+
+    @property
+    def dropped(self) -> int:
+        return self.stats()["dropped"]
+
+    @property
+    def is_cut(self) -> bool:
+        return bool(self.stats()["cut"])
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # end of input: it stops
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> NetPathProcess:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(argv: list[str]) -> int:
+    """HOST PORT [LISTEN_HOST]: forward to HOST:PORT; print {"port": N}; then per stdin line ``cut`` |
+    ``mend`` | ``stats`` one JSON line; end of input stops it."""
+    path = NetPath((argv[0], int(argv[1])), host=argv[2] if len(argv) > 2 else "127.0.0.1").open()
+    try:
+        print(json.dumps({"port": path.port}), flush=True)
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "cut":
+                path.cut()
+            elif cmd == "mend":
+                path.mend()
+            print(json.dumps({"cut": path.is_cut, "forwarded": path.forwarded, "dropped": path.dropped}),
+                  flush=True)
+    finally:
+        path.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -33,7 +33,7 @@ from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
 from roamline.hil.exchange.control import request as exchange_request
 from roamline.hil.handset_control import HandsetClient
-from roamline.hil.netpath import NetPath
+from roamline.hil.netpath import NetPathProcess
 from roamline.hil.pcsc import PcscDaemon
 from roamline.hil.proc import ManagedProcess, ProcessFailed
 from roamline.hil.rig import RigSpec, exchange_number
@@ -134,9 +134,9 @@ class RigRunner:
     run_dir: Path | None = None  # short private directory for sockets and pty links
     cloud_args: tuple[str, ...] = ()  # more `roamline cloud serve` options (e.g. short timeouts for tests)
     box_link: dict[str, Any] = field(default_factory=dict)  # [link] settings for every box.toml
-    via_paths: bool = False  # each box reaches the registry through its own NetPath (a test can cut it)
+    via_paths: bool = False  # each box reaches the registry through its own net path process (cut-able)
     idle_boxes: frozenset[str] = frozenset()  # enrolled, but no box process is run (a test drives them)
-    paths: dict[str, NetPath] = field(default_factory=dict)
+    paths: dict[str, NetPathProcess] = field(default_factory=dict)
 
     @property
     def sockets(self) -> Path:
@@ -250,7 +250,7 @@ class RigRunner:
         if self.box_link:
             data["link"] = {**data.get("link", {}), **self.box_link}
         if self.via_paths:
-            net = self.paths[name] = NetPath((self.spec.cloud.host, self.port)).open()
+            net = self.paths[name] = NetPathProcess((self.spec.cloud.host, self.port)).open()
             data["registry"] = {**data["registry"], "port": net.port}
         if spec.line is not None:
             box.line_device = self.sockets / f"{name}.tty"

@@ -10,6 +10,7 @@ product: it is a protocol peer that breaks the rules on purpose.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
 import time
@@ -70,6 +71,7 @@ class RogueBox:
         self.box_id, self.cert_pem, self.key = box_id, cert_pem, identity.load_private_key_pem(key_pem)
         self.link: LinkConnection | None = None
         self.received = 0
+        self._stream: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -86,10 +88,21 @@ class RogueBox:
         loop, self._loop = self._loop, None
         if loop is None:
             return
-        link = self.link
-        if link is not None:
-            loop.call_soon_threadsafe(link.close)
-        time.sleep(0.1)
+        link, stream = self.link, self._stream
+
+        async def wind_down() -> None:
+            if stream is not None:
+                stream.cancel()
+            if link is not None:
+                link.close()
+            await asyncio.sleep(0.2)  # the close goes out
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in others:
+                t.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
+
+        with contextlib.suppress(Exception):  # a wind-down that fails leaves nothing we need
+            asyncio.run_coroutine_threadsafe(wind_down(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -155,6 +168,23 @@ class RogueBox:
                         raise PeerError(f"call {call_id}: {m.state}")
 
         self._run(asyncio.wait_for(wait(), timeout), timeout + 5)
+
+    def start_stream(self, flow_id: int) -> None:
+        """Send voice on ``flow_id`` as a box in a call does (one datagram per 20 ms) until ``close``:
+        without it the relay ends the call for media silence."""
+        async def stream() -> None:
+            assert self.link is not None
+            seq = 0
+            while True:
+                seq += 1
+                pkt = RtpPacket(seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF, 0x5EED, bytes([0xFF]) * 160)
+                self.link.send_datagram(encode_datagram(flow_id, pkt))
+                await asyncio.sleep(0.02)
+
+        async def start() -> None:
+            self._stream = asyncio.get_running_loop().create_task(stream())
+
+        self._run(start())
 
     def flood(self, flow_id: int, seconds: float, *, per_tick: int = 20, foreign: tuple[int, ...] = ()
               ) -> FloodCounts:
