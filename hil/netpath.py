@@ -161,7 +161,8 @@ class NetPathProcess:
         if self._proc is not None:
             return self
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "roamline.hil.netpath", self.upstream[0], str(self.upstream[1]), self.host],
+            [sys.executable, "-m", "roamline.hil.netpath", self.upstream[0], str(self.upstream[1]),
+             self.host],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
         self.port = int(json.loads(self._ask(None))["port"])
         return self
