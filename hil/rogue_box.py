@@ -186,11 +186,28 @@ class RogueBox:
 
         self._run(start())
 
+    def send_malformed(self, flow_id: int, rounds: int, interval: float = 0.25) -> int:
+        """``rounds`` times, one datagram of each malformed kind on ``flow_id`` (at a pace the relay's
+        per-connection rate admits, so each is parsed and counted by its fault). How many were sent."""
+        bad = malformed_datagrams(flow_id)
+
+        async def send() -> int:
+            assert self.link is not None
+            n = 0
+            for _ in range(rounds):
+                for d in bad:
+                    self.link.send_datagram(d)
+                    n += 1
+                await asyncio.sleep(interval)
+            return n
+
+        return self._run(send(), rounds * interval + 30)
+
     def flood(self, flow_id: int, seconds: float, *, per_tick: int = 20, foreign: tuple[int, ...] = ()
               ) -> FloodCounts:
         """For ``seconds``: every 10 ms, ``per_tick`` well-formed datagrams on its own flow (``per_tick``
-        × 100/s: a call is 50/s), one of each malformed kind, and one well-formed datagram per ``foreign``
-        flow id."""
+        × 100/s: a call is 50/s), one malformed datagram (the kinds in turn), and one well-formed datagram
+        per ``foreign`` flow id."""
         bad = malformed_datagrams(flow_id)
 
         async def flood() -> FloodCounts:
@@ -205,9 +222,8 @@ class RogueBox:
                     pkt = RtpPacket(seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF, 0xBAD, bytes([0x7F]) * 160)
                     link.send_datagram(encode_datagram(flow_id, pkt))
                     valid += 1
-                for d in bad:
-                    link.send_datagram(d)
-                    malformed += 1
+                link.send_datagram(bad[seq % len(bad)])
+                malformed += 1
                 for f in foreign:
                     pkt = RtpPacket(seq & 0xFFFF, 0, 0xBAD, bytes([0x7F]) * 160)
                     link.send_datagram(encode_datagram(f, pkt))

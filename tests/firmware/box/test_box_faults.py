@@ -387,7 +387,7 @@ def test_a_flood_and_malformed_rtp_from_a_box_leave_other_calls_intact(
         others = tuple(f for f in range(1, rogue_flow + 8) if f != rogue_flow)
         flood: dict[str, Any] = {}
         t = threading.Thread(target=lambda: flood.update(
-            counts=rogue.flood(rogue_flow, 7.0, per_tick=3, foreign=others)))
+            counts=rogue.flood(rogue_flow, 7.5, per_tick=3, foreign=others)))
         t.start()
         try:
             time.sleep(1.0)
@@ -395,7 +395,10 @@ def test_a_flood_and_malformed_rtp_from_a_box_leave_other_calls_intact(
         finally:
             t.join(30)
         counts = flood["counts"]
-        assert counts.valid > 1000 and counts.malformed > 1000 and counts.foreign > 1000, counts
+        assert counts.valid > 1000 and counts.malformed > 100 and counts.foreign > 1000, counts
+        # malformed RTP of every kind at a pace the rate limit admits (it is checked first: under a flood
+        # most datagrams are refused before they are parsed), so each is parsed and counted by its fault
+        malformed = rogue.send_malformed(rogue_flow, rounds=6)
         assert rig.registry is not None
 
         def drops() -> dict[str, int] | None:
@@ -412,7 +415,7 @@ def test_a_flood_and_malformed_rtp_from_a_box_leave_other_calls_intact(
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {tails(rig, 60)}") from None
         assert found["rate_limited"] > 0 and found["unknown_flow"] > 0, found
-        print(f"flood sent {counts}; relay counted {found}")  # shown with -rP: the figures in docs/status
+        print(f"flood sent {counts} and {malformed} malformed; relay counted {found}")  # -rP shows it
         voice_both_ways(alice, bob, tmp_path)  # after it, too
         bob.hang_up()
         rig.wait_box_event("box-a", "call.ended", _marks["box-a"], timeout=15)
