@@ -43,7 +43,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
     runner = RigRunner(
         load_rig("faults"),
         Path(tmp_path_factory.mktemp("faults")),
-        cloud_args=("--media-silence", str(SILENCE_S), "--no-answer", "25", "--keepalive", "1"),
+        registry_args=("--media-silence", str(SILENCE_S), "--no-answer", "25", "--keepalive", "1"),
         box_link={"keepalive_s": 1.0, "request_timeout_s": 2.0, "backoff_initial_s": 0.2,
                   "backoff_max_s": 1.0, "media_silence_s": SILENCE_S},
         via_paths=True,
