@@ -26,8 +26,10 @@ Int16Array = npt.NDArray[np.int16]
 
 
 class MediaLeg:
-    def __init__(self, flow_id: int, *, echo: bool = True, plc: bool = True, ssrc: int | None = None) -> None:
+    def __init__(self, flow_id: int, *, echo: bool = True, plc: bool = True, ssrc: int | None = None,
+                 now: float = 0.0) -> None:
         self.flow_id = flow_id
+        self.heard_at = now  # when the last datagram for this flow came (or the leg was made)
         self.ssrc = ssrc if ssrc is not None else secrets.randbits(32)
         self._seq = secrets.randbits(16)
         self._ts = secrets.randbits(32)
@@ -84,6 +86,7 @@ class MediaLeg:
         with self._lock:
             self._jitter.push(MediaPacket(d.packet.seq, d.packet.timestamp, samples), now)
             self.received += 1
+            self.heard_at = now
         return True
 
     def pull(self, now: float) -> Int16Array:

@@ -484,6 +484,7 @@ class BoxRuntime:
                 from roamline.firmware.location.follow import follow_gps
 
                 gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
+                watch_task = tg.create_task(self._watch_media(), name="media-watch")
                 self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
                                  "bridge": can_bridge, "handset": self.handset is not None,
                                  "cards": self.readers is not None}
@@ -495,6 +496,7 @@ class BoxRuntime:
                 await stop_task
                 core_task.cancel()
                 gps_task.cancel()
+                watch_task.cancel()
                 for t in list(self._tasks):
                     t.cancel()
                 await self.link.stop()
@@ -533,6 +535,29 @@ class BoxRuntime:
                     log.exception("core-refused-event", extra={"fields": {"event": type(event).__name__}})
                     continue
             await self._carry_out(actions)
+
+    async def _watch_media(self) -> None:
+        """Each relayed leg in a call: no datagram for ``link.media_silence_s`` while the link is down (or
+        for twice that, link or not) → the core hears MediaLost once for that call."""
+        limit = self.config.link.media_silence_s
+        told: set[tuple[int, str]] = set()
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = self.clock.monotonic()
+            up = self.link is not None and self.link.is_up
+            live: set[tuple[int, str]] = set()
+            for leg in (self._handset_leg, self._line_leg):
+                call_id = self._leg_calls.get(leg.flow_id) if leg is not None else None
+                if leg is None or call_id is None:
+                    continue
+                live.add((leg.flow_id, call_id))
+                quiet = now - leg.heard_at
+                if (leg.flow_id, call_id) not in told and (quiet >= 2 * limit or (not up and quiet >= limit)):
+                    told.add((leg.flow_id, call_id))
+                    log.info("media-silent", extra={"fields": {"call_id": call_id, "flow": leg.flow_id,
+                                                                "quiet_s": round(quiet, 1), "link_up": up}})
+                    self.post(ev.MediaLost(call_id, "media-silence"))
+            told &= live
 
     # -- the link -----------------------------------------------------------------------------------------
     async def _send_location(self, msg: messages.Message) -> None:
@@ -813,8 +838,9 @@ class BoxRuntime:
 
         flow = int(b.removeprefix("flow:"))
         leg = self._legs.get(flow)
-        if leg is None:
-            leg = self._legs[flow] = MediaLeg(flow, echo=echo)
+        if leg is None or (call_id and self._leg_calls.get(flow) not in (None, call_id)):
+            # a new leg (a flow id of an ended call, e.g. from before a cloud restart, is not reused)
+            leg = self._legs[flow] = MediaLeg(flow, echo=echo, now=self.clock.monotonic())
         if call_id:
             self._leg_calls[flow] = call_id
         return leg

@@ -32,7 +32,8 @@ class ManagedProcess:
         self._ready = re.compile(ready) if ready else None
         self._cwd = cwd
         self._proc: subprocess.Popen[str] | None = None
-        self._lines: collections.deque[str] = collections.deque(maxlen=400)
+        self._lines: collections.deque[str] = collections.deque(maxlen=2000)
+        self._dropped = 0  # lines the deque let go: line numbers (``mark``, ``after``) stay absolute
         self._cond = threading.Condition()
         self._reader: threading.Thread | None = None
         self._ready_match: re.Match[str] | None = None
@@ -69,18 +70,21 @@ class ManagedProcess:
         for line in self._proc.stdout:
             line = line.rstrip("\n")
             with self._cond:
+                if len(self._lines) == self._lines.maxlen:
+                    self._dropped += 1
                 self._lines.append(line)
                 if self._ready is not None and self._ready_match is None:
                     self._ready_match = self._ready.search(line)
                 self._cond.notify_all()
 
     def wait_for(self, pattern: str, timeout: float = 10.0, after: int = 0) -> re.Match[str]:
-        """Wait for a line matching ``pattern`` among output lines numbered ``after`` and later."""
+        """Wait for a line matching ``pattern`` among output lines numbered ``after`` and later (line
+        numbers count every line the process printed: see :meth:`mark`)."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for line in list(self._lines)[after:]:
+                for line in list(self._lines)[max(0, after - self._dropped):]:
                     m = rx.search(line)
                     if m:
                         return m
@@ -89,6 +93,11 @@ class ManagedProcess:
                     raise ProcessFailed(f"{self.name}: no line matching {pattern!r} in {timeout:.0f}s; "
                                         f"last output: {self.tail(12)}")
                 self._cond.wait(min(left, 0.1))
+
+    def mark(self) -> int:
+        """The number of the next line the process will print (for ``wait_for(after=…)``)."""
+        with self._cond:
+            return self._dropped + len(self._lines)
 
     def output(self) -> list[str]:
         with self._cond:

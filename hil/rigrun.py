@@ -33,6 +33,7 @@ from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
 from roamline.hil.exchange.control import request as exchange_request
 from roamline.hil.handset_control import HandsetClient
+from roamline.hil.netpath import NetPathProcess
 from roamline.hil.pcsc import PcscDaemon
 from roamline.hil.proc import ManagedProcess, ProcessFailed
 from roamline.hil.rig import RigSpec, exchange_number
@@ -131,7 +132,11 @@ class RigRunner:
     exchange: ManagedProcess | None = None
     port: int = 0
     run_dir: Path | None = None  # short private directory for sockets and pty links
-    registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --smtp-port)
+    registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --media-silence 3)
+    box_link: dict[str, Any] = field(default_factory=dict)  # [link] settings for every box.toml
+    via_paths: bool = False  # each box reaches the registry through its own net path process (cut-able)
+    idle_boxes: frozenset[str] = frozenset()  # enrolled, but no box process is run (a test drives them)
+    paths: dict[str, NetPathProcess] = field(default_factory=dict)
 
     @property
     def sockets(self) -> Path:
@@ -170,6 +175,13 @@ class RigRunner:
     def stop_registry(self) -> None:
         if self.registry is not None:
             self.registry.stop()
+
+    def restart_registry(self, down_s: float = 0.0) -> None:
+        """Stop the registry process (SIGTERM, as an operator's restart) and start a new one on the same
+        port and data directory after ``down_s`` seconds."""
+        self.stop_registry()
+        time.sleep(down_s)
+        self.serve_registry(self.port)
 
     def _token(self, kind: str) -> str:
         return roamline("cloud", "token", "issue", "--data", str(self.cloud_dir), "--kind", kind).strip()
@@ -239,6 +251,11 @@ class RigRunner:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         data["country"] = spec.country
         box = self.boxes[name]
+        if self.box_link:
+            data["link"] = {**data.get("link", {}), **self.box_link}
+        if self.via_paths:
+            net = self.paths[name] = NetPathProcess((self.spec.cloud.host, self.port)).open()
+            data["registry"] = {**data["registry"], "port": net.port}
         if spec.line is not None:
             box.line_device = self.sockets / f"{name}.tty"
             data["line"] = {"backend": "serial", "device": str(box.line_device), "profile": spec.line.modem,
@@ -278,7 +295,9 @@ class RigRunner:
     def start_boxes(self) -> None:
         """Start every box process (and the exchange first, whose ptys are the boxes' lines)."""
         self.start_exchange()
-        for box in self.boxes.values():
+        for name, box in self.boxes.items():
+            if name in self.idle_boxes:
+                continue
             box.pcscd.start()
             box.process.start()
 
@@ -320,7 +339,7 @@ class RigRunner:
             sock.remove()
 
     def box_log_mark(self, box: str) -> int:
-        return len(self.boxes[box].process.output())
+        return self.boxes[box].process.mark()
 
     def wait_box_event(self, box: str, event: str, after: int, timeout: float = 20.0) -> str:
         """Wait for the box to log ``event``; returns the line."""
@@ -351,6 +370,8 @@ class RigRunner:
         """Until every box has seen each card that went in come out again (per its own event log)."""
         deadline = time.monotonic() + timeout
         for box in self.boxes:
+            if box in self.idle_boxes:
+                continue
             while True:
                 ins, outs = (len(self.box_events(box, k)) for k in ("card-inserted", "card-removed"))
                 if ins == outs:
@@ -386,6 +407,9 @@ class RigRunner:
             box.pcscd.stop()
         self.stop_exchange()
         self.stop_registry()
+        for path in self.paths.values():
+            path.close()
+        self.paths.clear()
         if self.run_dir is not None:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None

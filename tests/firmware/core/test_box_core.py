@@ -729,6 +729,74 @@ def test_a_revoked_box_reports_its_cards_refused_not_unreachable() -> None:
     assert not refused.unreachable
 
 
+# -- a relayed call whose voice is gone ------------------------------------------------------------------
+
+
+def answered_offer(r: Rig, call_id: str) -> None:
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.do(offer(call_id, CARDS[0]))
+    lift(r)
+    r.do(ev.Progress(call_id, "answered", flow_id=11))
+    assert r.core.phone.state is Phone.CONNECTED
+
+
+def test_media_silence_with_the_link_down_ends_the_call_with_reorder_and_one_record() -> None:
+    r = Rig()
+    answered_offer(r, "call-m0000001")
+    r.do(ev.LinkDown("dead"))
+    out = r.do(ev.MediaLost("call-m0000001", "media-silence"))
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder"
+    assert not kinds(out, ev.CallSignal)  # nobody to tell: the cloud ends it by its own silence timeout
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["reason"] == "media-silence" and rec.payload["side"] == "terminal"
+    assert r.core.active is None
+    assert not r.do(ev.MediaLost("call-m0000001", "media-silence"))  # once
+
+
+def test_a_refused_re_bind_after_a_reconnect_ends_the_call() -> None:
+    r = Rig()
+    answered_offer(r, "call-m0000002")
+    refused = ev.RequestFailed("bind:call-m0000002", "forbidden: not this box's live leg", unreachable=False)
+    out = r.do(refused)
+    assert [e.fields["reason"] for e in kinds(out, ev.Emit) if e.event == "call.ended"] == ["call-gone"]
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder" and len(kinds(out, ev.Enqueue)) == 1
+    # an unreachable cloud is not a refusal: the call waits for the next connect (or silence)
+    r2 = Rig()
+    answered_offer(r2, "call-m0000003")
+    assert not r2.do(ev.RequestFailed("bind:call-m0000003", "link closed", unreachable=True))
+
+
+def test_a_host_line_whose_relayed_voice_is_gone_is_hung_up() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.MediaLost(ring.call_id, "call-gone"))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    assert any(isinstance(a, ev.Connect) and a.a == "line" and a.b is None for a in out)
+    out = r.do(ev.LineOpDone("hangup", True))
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["side"] == "host" and rec.payload["outcome"] == "answered"
+
+
+def test_a_modem_lost_mid_call_is_reported_as_the_line_lost() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(line_ev.ModemLost("unplugged: EIO"))
+    assert [e.event for e in kinds(out, ev.Emit)] == ["line.modem-lost"]
+    out = r.do(line_ev.CallEnded("modem-lost: unplugged: EIO"))
+    (state,) = [a for a in kinds(out, ev.CallSignal) if a.kind == "line.state"]
+    assert state.fields["state"] == "line-lost"
+    assert len(kinds(out, ev.Enqueue)) == 1
+
+
 # -- the holder's profile: speed-dials, message waiting, cache and wipe -------------------------------
 
 ALICE_DIALS = {"speed_dials": [{"key": "2", "number": "+15550400004", "label": "Pizza"}], "waiting": 2}
