@@ -3,8 +3,9 @@ in; messages, requests and relay instructions out (docs/protocol.md §10).
 
 It decides where an incoming call rings (host line → subscribed accounts → the boxes their cards are
 at, each holder with a distinct cadence), which offer wins (the first ``call.answer``), which way a
-placed call goes (box to box by follow-me number; the caller's own line; a host line in the
-destination's area the caller has rights on; else refused), and tears every leg down when either end
+placed call goes (box to box by follow-me number; the line of the caller's box when the
+caller has rights on it; else a host line in the destination's area the caller has rights on; else
+refused: rights are ``cloud line grant``'s), and tears every leg down when either end
 hangs up, a timer fires or media goes silent. Each call's record is opened in the store when the call
 is set up and closed when it ends (one row per call id, so a restart cannot lose or double it).
 
@@ -69,6 +70,9 @@ CADENCES = ("us-dr1", "us-dr2", "us-dr3", "us-dr4")
 class RouterConfig:
     no_answer_s: float = 30.0  # offers unanswered this long are cancelled (timeout)
     answer_line_s: float = 10.0  # how long the host may take to answer its line
+    # How long a host may take to report its dial result: a modem in voice mode may answer ATDT only
+    # once the far end answers (the box itself gives a dial 60 s and starting the voice stream 5 s).
+    dial_line_s: float = 75.0
     ended_memory: int = 4096  # recently ended call ids remembered (late messages, duplicate ids)
 
 
@@ -542,6 +546,7 @@ class Router:
             if call.state is CallState.CONNECTING:
                 call.step("line-answered")
                 call.deadline = None
+                return self._rearm(call)
             return []
         if ref.purpose == "line-dial":
             if isinstance(message, LineResultReply) and message.result is LineResult.DIALLED:
@@ -554,8 +559,11 @@ class Router:
             if isinstance(message, LineResultReply):
                 reason = refused.get(message.result, RefuseReason.LINE_ERROR)
             out = self._progress(call, ProgressState.REFUSED, refused=reason)
+            # A host that answered has its line on hook again; one that did not answer (timeout, a lost
+            # link, an error reply) may still be dialling: tell it to hang up.
+            answered = isinstance(message, LineResultReply)
             return out + self._end(
-                call, EndReason.ERROR, now, tell_origin=False, tell_host=False, outcome="refused"
+                call, EndReason.ERROR, now, tell_origin=False, tell_host=not answered, outcome="refused"
             )
         return []
 
@@ -617,7 +625,7 @@ class Router:
                 account_id=None,
                 card_id=None,
             )
-            return self._progress(call, ProgressState.ANSWERED, inferred=msg.inferred)
+            return self._progress(call, ProgressState.ANSWERED, inferred=msg.inferred) + self._rearm(call)
         if state is LineState.BUSY and call.state is CallState.DIALLING:
             return self._progress(call, ProgressState.BUSY) + self._end(
                 call, EndReason.BUSY, now, tell_origin=False
@@ -674,13 +682,28 @@ class Router:
         return [Bind(msg.flow_id, conn_id), Send(conn_id, Ok(), env.id)]
 
     def media_silent(self, flows: Iterable[int], now: float) -> list[Action]:
-        """The relay saw no datagram on these bridged flows for its silence timeout."""
+        """The relay saw no datagram on these bridged flows for its silence timeout. A call whose host
+        line is still dialling or answering is not ended for it: a modem sends voice only once its line
+        is up, and ``line.dial``/``line.answer`` have their own timeouts (the flows are re-armed when
+        the call connects)."""
         out: list[Action] = []
         for flow in flows:
             call_id = self._by_flow.get(flow)
             call = self._calls.get(call_id) if call_id is not None else None
-            if call is not None and call.state is not CallState.ENDED:
-                out += self._end(call, EndReason.MEDIA_SILENCE, now)
+            if call is None or call.state in (CallState.ENDED, CallState.DIALLING, CallState.CONNECTING):
+                continue
+            out += self._end(call, EndReason.MEDIA_SILENCE, now)
+        return out
+
+    def _rearm(self, call: Call) -> list[Action]:
+        """The call is connected: every bound leg gets a full silence period from now (a ``Bind`` to
+        the connection it already has), so a leg that was allowed to be silent must speak now."""
+        out: list[Action] = []
+        bridged = (call.origin_flow, call.host_flow, call.winner.flow_id if call.winner else None)
+        for flow in (f for f in bridged if f is not None):
+            conn = self._box_conn.get(self._flow_box.get(flow, ""))
+            if conn is not None:
+                out.append(Bind(flow, conn))
         return out
 
     # --- placed calls ----------------------------------------------------------------------------------
@@ -752,7 +775,9 @@ class Router:
         self, conn_id: str, env: Envelope, call: Call, account_id: str, now: float
     ) -> list[Action]:
         box = self._store.get_box(call.origin_box)
-        if box is not None and box.line_number:
+        rights = set(self._store.line_rights_of(account_id))
+        own = box.line_number if box is not None else None
+        if own and own in rights:
             call.route = "own-line"
             call.line = box.line_number
             call.host_box = call.origin_box
@@ -761,9 +786,11 @@ class Router:
             self._open_record(call)
             return [Send(conn_id, CallPlaced(call_id=call.call_id, route=Route.OWN_LINE), env.id)]
         area = area_of(call.called)
-        rights = set(self._store.line_rights_of(account_id))
         in_area = [(line, b) for line, b in self._store.host_lines() if area_of(line) == area]
         if not in_area:
+            if own:  # the line is right here, but not this caller's to use
+                raise _Refuse(RefuseReason.NO_RIGHTS, f"no right to call out through this box's line, "
+                                                      f"and no host line serves {area}")
             raise _Refuse(RefuseReason.NO_ROUTE, f"no host line serves {area}")
         allowed = [(line, b) for line, b in in_area if line in rights]
         if not allowed:
@@ -793,6 +820,7 @@ class Router:
                 host_conn,
                 LineDial(call_id=call.call_id, number=call.called, flow_id=call.host_flow),
                 PendingRef(call.call_id, host, "line-dial"),
+                timeout_s=self._config.dial_line_s,
             ),
         ]
 

@@ -154,13 +154,18 @@ class LineBridge:
                         self._event(e, line_ev)
                     self._deliver(ev.LineOpDone(op, ok, result))
                     continue
+                # Voice goes out only while a transmit stream runs: the stream stops the moment the
+                # line sees the call end (far-end hang-up), before the core has disconnected the audio.
+                streaming = port.session.sending_voice
                 while True:
                     try:
-                        port.send_voice(self._voice.get_nowait())
+                        block = self._voice.get_nowait()
                     except queue.Empty:
                         break
+                    if streaming:
+                        port.send_voice(block)
                 src = self.tx_source
-                if src is None:
+                if src is None or not streaming:
                     self._next_tx = None
                 else:
                     now = time.monotonic()
@@ -169,7 +174,8 @@ class LineBridge:
                     while self._next_tx <= now:
                         port.send_voice(src())
                         self._next_tx += 0.02
-                if src is None and port.session.core.voice is None and not port.session.busy:
+                if (src is None or not streaming) and port.session.core.voice is None \
+                        and not port.session.busy:
                     self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
                     timeout = 0.0
                 else:
