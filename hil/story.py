@@ -458,6 +458,9 @@ class Story:
             time.sleep(0.05)
         ms = (time.monotonic() - keyed) * 1000
         seen = self._exchange_call(rig, ours, "connected", timeout=15)
+        dialled = rig.wait_box_event(box, r"line\.dialled .*use=emergency", mark, timeout=15)
+        if "bridged=True" not in dialled:
+            raise StepFailed(f"{box} dialled {code} but cannot bridge its handset to the line: {dialled}")
         self._emergency_id = _field(told, "call_id")
         self.events.emit("emergency.dialled", box=box, number=code, line=line, route=_field(told, "route"),
                          exchange={"caller": seen["caller"], "callee": seen["callee"]}, card=None)
