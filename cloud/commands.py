@@ -14,4 +14,9 @@ COMMANDS: dict[str, str] = {
     "services nearest": "roamline.cloud.cmd.services_nearest",
     "calls": "roamline.cloud.cmd.calls",
     "line grant": "roamline.cloud.cmd.line_grant",
+    "rights": "roamline.cloud.cmd.rights",
+    "filters": "roamline.cloud.cmd.filters",
+    "speed-dials": "roamline.cloud.cmd.speed_dials",
+    "profile show": "roamline.cloud.cmd.profile_show",
+    "profile set": "roamline.cloud.cmd.profile_set",
 }

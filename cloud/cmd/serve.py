@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     ca = CertificateAuthority.load(d.root)
     config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
-                      relay=RelayConfig(silence_s=args.media_silence))
+                      relay=RelayConfig(silence_s=args.media_silence), grant_key=ca.key)
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
