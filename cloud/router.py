@@ -889,9 +889,11 @@ class Router:
         self, conn_id: str, env: Envelope, call: Call, account_id: str, now: float
     ) -> list[Action]:
         box = self._store.get_box(call.origin_box)
-        rights = set(self._store.line_rights_of(account_id))
         own = box.line_number if box is not None else None
-        if own and own in rights:
+        own_right = self._store.line_right(account_id, own) if own else None
+        if (own and own_right is not None and own_right.call_out
+                and _right_refuses(own_right, call.called) is None):
+            # the caller may use the line of the box the card is in (else a host line they may use)
             call.route = "own-line"
             call.line = box.line_number
             call.host_box = call.origin_box
