@@ -895,7 +895,7 @@ class Router:
                 and _right_refuses(own_right, call.called) is None):
             # the caller may use the line of the box the card is in (else a host line they may use)
             call.route = "own-line"
-            call.line = box.line_number
+            call.line = own
             call.host_box = call.origin_box
             call.state = CallState.DIALLING
             self._calls[call.call_id] = call

@@ -306,7 +306,7 @@ class Story:
         """The exchange's newest call matching ``pred``, once it is in state ``want``."""
         deadline = time.monotonic() + timeout
         while True:
-            calls = [x for x in rig.exchange_status()["calls"] if pred(x)]
+            calls: list[dict[str, Any]] = [x for x in rig.exchange_status()["calls"] if pred(x)]
             if calls and calls[-1]["state"] == want:
                 return calls[-1]
             if time.monotonic() > deadline:
