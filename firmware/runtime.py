@@ -236,12 +236,14 @@ class LineBridge:
 class VoiceQueue:
     """A BlockSource fed from another thread (far-end audio for the earpiece); silence when empty."""
 
-    def __init__(self) -> None:
+    def __init__(self, played: Callable[[Any], None] | None = None) -> None:
+        """``played``: told each block given to the earpiece (the echo path's far end)."""
         import numpy as np
 
         self._np = np
         self._buf = np.zeros(0, dtype=np.int16)
         self._lock = threading.Lock()
+        self._played = played
 
     @property
     def finished(self) -> bool:
@@ -257,7 +259,9 @@ class VoiceQueue:
             part = self._buf[:n]
             out[:len(part)] = part
             self._buf = self._buf[n:]
-            return out
+        if self._played is not None:
+            self._played(out)
+        return out
 
 
 class Chain:
@@ -328,6 +332,10 @@ class BoxRuntime:
         self._cloud_requests: dict[str, Envelope] = {}
         self._bridge_handset_line = False
         self._earpiece: VoiceQueue | None = None
+        # the local handset ⇄ line bridge's echo paths (firmware.media.EchoPath, as on relayed legs):
+        # the line's hybrid echo of the mouthpiece, and the earpiece's echo in the mouthpiece
+        self._line_echo: Any = None
+        self._ear_echo: Any = None
         self._tee: TeeAudio | None = None
         self._law = "ulaw"
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -875,14 +883,18 @@ class BoxRuntime:
             self._forget_legs()
             return
         if a.a == "handset" and a.b == "line":
+            from roamline.firmware.media import EchoPath
+
+            self._line_echo, self._ear_echo = EchoPath(), EchoPath()
             self._bridge_handset_line = True
-            self._earpiece = VoiceQueue()
+            self._earpiece = VoiceQueue(played=self._ear_echo.played)
             if self.handset is not None:
                 ear = self._earpiece
                 self.handset.call(lambda c, _now: (c.play(None), c.set_voice(ear)))
         elif a.b is None and a.a in ("handset", "line"):
             self._bridge_handset_line = False
             self._earpiece = None
+            self._line_echo = self._ear_echo = None
             if a.a == "handset":
                 self._handset_leg = None
                 if self.handset is not None:
@@ -924,22 +936,27 @@ class BoxRuntime:
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""
-        ear, leg = self._earpiece, self._line_leg
+        ear, leg, echo = self._earpiece, self._line_leg, self._line_echo
         if (ear is not None or leg is not None) and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
 
             samples = g711.decode(self._law, data)
             if ear is not None:
-                ear.push(samples)
+                ear.push(echo.clean(samples) if echo is not None else samples)
             if leg is not None:
                 self._send_datagrams(leg.send(samples))
 
     def _mic(self, samples: Any) -> None:
         """Handset audio thread: the mouthpiece → the line, when bridged."""
+        line_echo, ear_echo = self._line_echo, self._ear_echo
         if self._bridge_handset_line and self.line is not None and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
 
-            self.line.send_voice(g711.encode(self._law, samples))
+            out = ear_echo.clean(samples) if ear_echo is not None else samples
+            if line_echo is not None:
+                line_echo.played(out)  # what goes into the line's hybrid comes back as its echo
+            if len(out):
+                self.line.send_voice(g711.encode(self._law, out))
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))

@@ -67,8 +67,12 @@ class RunningBox:
     line_device: Path | None = None
     handset_control: Path | None = None
 
-    def reader_port(self) -> int:
-        return self.pcscd.readers[0].port
+    def reader_port(self, taken: set[int] | frozenset[int] = frozenset(), readers: int = 1) -> int:
+        """The vpcd port of this box's first reader (of its first ``readers``) no card is in."""
+        for r in self.pcscd.readers[:readers]:
+            if r.port not in taken:
+                return r.port
+        raise UsageError(f"every card reader of {self.name} holds a card ({readers} configured)")
 
 
 class PstnPhone:
@@ -189,6 +193,11 @@ class RigRunner:
     def where(self, number: str) -> list[dict[str, Any]]:
         return list(last_json(roamline("cloud", "where", "--data", str(self.cloud_dir), "--json", number)))
 
+    def calls(self, number: str | None = None) -> list[dict[str, Any]]:
+        """The registry's call records (`roamline cloud calls --json`), newest last."""
+        extra = ["--number", number] if number is not None else []
+        return list(last_json(roamline("cloud", "calls", "--data", str(self.cloud_dir), "--json", *extra)))
+
     # -- the telephone exchange ---------------------------------------------------------------------
 
     def exchange_file(self) -> dict[str, Any]:
@@ -291,6 +300,13 @@ class RigRunner:
                      "--ca", ca, "--token", self._token("card"), "--account", card.account,
                      "--out", str(path), "--pin", card.pin)
             self.cards[card.name] = load_cardfile(path)
+        self.grant_lines()
+
+    def grant_lines(self) -> None:
+        """Each account's rights on host lines (the rig's ``lines``): `roamline cloud line grant`."""
+        for account in self.spec.accounts:
+            for line in account.lines:
+                roamline("cloud", "line", "grant", "--data", str(self.cloud_dir), account.name, line)
 
     def start_boxes(self) -> None:
         """Start every box process (and the exchange first, whose ptys are the boxes' lines)."""
@@ -316,8 +332,10 @@ class RigRunner:
         if card not in self.cards or box not in self.boxes:
             raise UsageError(f"no card {card!r} or box {box!r} in this rig")
         self.remove(card)
+        taken = {s.port for c, s in self.card_sockets.items() if self.card_place.get(c) == box}
+        port = self.boxes[box].reader_port({p for p in taken if p is not None}, self.spec.box(box).readers)
         sock = CardSocket(VirtualCard(self.cards[card]))
-        sock.insert(self.boxes[box].reader_port())
+        sock.insert(port)
         self.card_sockets[card], self.card_place[card] = sock, box
 
     def insert_copy(self, card: str, box: str, *, yank_when: Callable[[Command], bool] | None = None

@@ -1131,6 +1131,13 @@ class BoxCore:
             return
         out.append(ev.Connect("line", None))
         out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
+        if line.key:
+            # the cloud's line request still waits (the line bridge reports CallEnded before the
+            # operation's LineOpDone, which then finds no line): answer it now, once
+            result = {"hanging-up": "hung-up", "answering": "caller-gone"}.get(line.state, "error")
+            out.append(ev.CallSignal("line.result", line.call_id, key=line.key,
+                                     fields={"result": result, "detail": reason}))
+            line.key = ""
         if line.kind in ("host-in", "host-out") and line.state != "hanging-up":
             state = (
                 "caller-gone"
@@ -1265,6 +1272,7 @@ class BoxCore:
                 out.append(
                     ev.CallSignal("line.result", line.call_id, key=line.key, fields={"result": "answered"})
                 )
+                line.key = ""  # answered: the request is done
                 out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             else:
                 out.append(
@@ -1275,6 +1283,7 @@ class BoxCore:
                         fields={"result": "error", "detail": e.result},
                     )
                 )
+                line.key = ""
         elif e.op == "dial" and line.state == "dialling":
             if line.kind == "host-out":
                 out.append(
@@ -1290,6 +1299,9 @@ class BoxCore:
                         },
                     )
                 )
+                line.key = ""
+                out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind, "ok": e.ok,
+                                                    "result": e.result}))
                 if e.ok:
                     line.state = "alerting"
                     out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))

@@ -630,6 +630,31 @@ def test_a_ring_on_the_host_line_is_reported_with_caller_id_and_the_cloud_answer
     assert any(isinstance(a, ev.Connect) and a.a == "line" and a.b == "flow:5" for a in out)
 
 
+def test_the_clouds_line_hangup_is_answered_once_even_when_the_line_reports_its_end_first() -> None:
+    """The line bridge posts CallEnded before the hang-up's LineOpDone: the cloud's ``line.hangup``
+    still gets its ``line.result`` (once), and the earlier answer's key is not answered again."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.LineCommand("k2", "hangup", ring.call_id))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    out = r.do(line_ev.CallEnded("local-hangup")) + r.do(ev.LineOpDone("hangup", True))
+    results = [(a.key, a.fields["result"]) for a in kinds(out, ev.CallSignal) if a.kind == "line.result"]
+    assert results == [("k2", "hung-up")]
+    # and in the other order (LineOpDone first) it is answered once as well
+    r.do(cid("2175550198", "JOHN DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k3", "answer", ring.call_id, flow_id=6))
+    r.do(ev.LineOpDone("answer", True))
+    r.do(ev.LineCommand("k4", "hangup", ring.call_id))
+    out = r.do(ev.LineOpDone("hangup", True)) + r.do(line_ev.CallEnded("local-hangup"))
+    results = [(a.key, a.fields["result"]) for a in kinds(out, ev.CallSignal) if a.kind == "line.result"]
+    assert results == [("k4", "hung-up")]
+
+
 def test_a_half_duplex_modem_says_it_cannot_bridge() -> None:
     r = Rig(bridge=False)
     r.do(ev.LinkUp(BOX))
