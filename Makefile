@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(VENV)/bin/roamline bench flash --json
 	$(VENV)/bin/roamline bench resample --json
 	$(VENV)/bin/roamline bench calls --json
+	$(VENV)/bin/roamline bench e911 --json
 	$(VENV)/bin/roamline bench box --json
 
 # Coverage-guided fuzzing (atheris) of every parser facing a device, a card or the network; not part of

@@ -3,13 +3,14 @@
 One schema describes everything a rig runs (``docs/rigs.md`` has the reference):
 
 - ``[cloud]``: where the registry listens;
-- ``[[accounts]]`` with their follow-me numbers, ``[[cards]]`` issued to accounts;
+- ``[[accounts]]`` with their follow-me numbers and the host lines they may call out through
+  (``lines``: line grants), ``[[cards]]`` issued to accounts;
 - ``[[boxes]]``: each box's dispatchable address (``civic``), card readers, country, and optionally
   ``[boxes.line]`` (a POTS line on the simulated exchange: number, modem profile, which exchange, what
   the line is for) and ``[boxes.phone]`` (the handset: the ``sim`` backend attached through a control
   socket);
 - ``[exchange]``: the simulated telephone exchange the lines hang on, with its ``[[exchange.phones]]``
-  (scriptable PSTN phones).
+  (scriptable PSTN phones, E.164 or a short code such as ``911`` for an answering point).
 
 Unknown keys anywhere are errors, names and numbers are unique, references resolve, and a line meant
 for conversations has a full-duplex modem (cx93001, mt9234mu; per the firmware's modem profiles) — a
@@ -25,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from roamline.wire.config import Frozen, load_toml
 
@@ -41,6 +42,14 @@ def _e164(v: str) -> str:
     return v
 
 
+def _phone_number(v: str) -> str:
+    """A PSTN phone's number: E.164, or a short service code the exchange routes as dialled (``911``,
+    ``112``: the answering point of an emergency test)."""
+    if re.fullmatch(r"[0-9]{3,6}", v):
+        return v
+    return _e164(v)
+
+
 def _name(v: str) -> str:
     if not re.fullmatch(NAME_RE, v):
         raise ValueError(f"a name of lower-case letters, digits, '-' and '_' (a letter first), not {v!r}")
@@ -48,6 +57,7 @@ def _name(v: str) -> str:
 
 
 E164 = Annotated[str, AfterValidator(_e164)]
+PhoneNumber = Annotated[str, AfterValidator(_phone_number)]
 Name = Annotated[str, AfterValidator(_name)]
 
 
@@ -71,6 +81,7 @@ class CloudSpec(Frozen):
 class AccountSpec(Frozen):
     name: Name
     numbers: tuple[E164, ...] = ()  # follow-me numbers
+    lines: tuple[E164, ...] = ()  # host lines (boxes' line numbers) it may call out through: line grants
 
 
 class CardSpec(Frozen):
@@ -112,12 +123,24 @@ class BoxSpec(Frozen):
     country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     line: LineSpec | None = None
     phone: PhoneSpec | None = None
+    emergency_contacts: tuple[str, ...] = ()  # e-mail addresses / webhook URLs told of every 911 call
+
+    @field_validator("emergency_contacts")
+    @classmethod
+    def _contacts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from roamline.wire.contacts import check_contacts
+        from roamline.wire.errors import UsageError as WireUsageError
+
+        try:
+            return tuple(check_contacts(list(value)))
+        except WireUsageError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class PstnPhoneSpec(Frozen):
     """A scriptable telephone on the exchange (places and answers calls through its control socket)."""
 
-    number: E164
+    number: PhoneNumber  # E.164, or a short code such as 911 (an answering point)
     name: str | None = Field(default=None, max_length=15)  # caller-ID name
     answer_after: int = Field(default=0, ge=0, le=20)  # rings before it answers by itself; 0: never
     busy: bool = False
@@ -128,6 +151,9 @@ class ExchangeSpec(Frozen):
     time_scale: float = Field(default=1.0, gt=0, le=100)
     no_answer_timeout: float = Field(default=180.0, gt=0)
     phones: tuple[PstnPhoneSpec, ...] = ()
+    calling_party_control_s: float = Field(default=0.0, ge=0, le=600)  # hold after the callee hangs up
+    # emergency numbers ("911") on the exchange: an answering point that picks up at the first ring
+    answering_points: tuple[Annotated[str, Field(pattern=r"^[0-9]{2,6}$")], ...] = ()
 
 
 class RigSpec(Frozen):
@@ -150,6 +176,11 @@ class RigSpec(Frozen):
             if dup:
                 raise ValueError(f"duplicate {kind} names: {', '.join(dup)}")
         lines = [b.line for b in self.boxes if b.line is not None]
+        for account in self.accounts:
+            unknown = sorted(set(account.lines) - {ln.number for ln in lines})
+            if unknown:
+                raise ValueError(f"account {account.name!r} has rights on {', '.join(unknown)}, "
+                                 "which is no box's line")
         if lines and self.exchange is None:
             raise ValueError("boxes have lines but the rig has no [exchange]")
         for box in self.boxes:
