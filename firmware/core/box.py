@@ -384,6 +384,8 @@ class BoxCore:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
         elif kind == "place":
             call_id = e.key.split(":")[1]
+            if self.active is not None and self.active.route == "emergency" and self.cfg.has_line:
+                return  # an emergency call on the own line asks the cloud nothing
             if self.active is not None and self.active.call_id == call_id:
                 if e.unreachable and self._line_free():
                     self._dial_out_own_line(self.active, now, out, reason="cloud unreachable")
@@ -657,8 +659,8 @@ class BoxCore:
 
     def _progress(self, e: ev.Progress, now: float, out: list[ev.Action]) -> None:
         call = self._call(e.call_id)
-        if call is None:
-            return
+        if call is None or (call.route == "emergency" and self.cfg.has_line):
+            return  # an emergency call on the box's own line is the line's, whatever the cloud says
         st = self.phone.state
         if e.state == "placed":
             call.flow_id = e.flow_id
@@ -837,8 +839,8 @@ class BoxCore:
     def _remote_hangup(self, e: ev.RemoteHangup, now: float, out: list[ev.Action]) -> None:
         out.append(ev.CallSignal("ack", e.call_id, key=e.key))
         call = self._call(e.call_id)
-        if call is None:
-            return
+        if call is None or (call.route == "emergency" and self.cfg.has_line):
+            return  # the cloud cannot end an emergency call on the box's own line
         out.append(
             ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": e.reason})
         )
