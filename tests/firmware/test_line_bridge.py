@@ -29,8 +29,8 @@ def test_voice_queued_after_a_hang_up_does_not_stop_the_pump_and_911_dials_again
         ex.add_line("5550200002", "cx93001")
         psap = ex.add_phone("911", answer_after=1, hangs_up=True)
         got: queue.Queue[object] = queue.Queue()
-        bridge = LineBridge(SerialLine(ex.device("5550200002"), profile=by_name("cx93001"), clock=SystemClock()),
-                            got.put)
+        port = SerialLine(ex.device("5550200002"), profile=by_name("cx93001"), clock=SystemClock())
+        bridge = LineBridge(port, got.put)
         bridge.start()
         try:
             assert bridge.ready.wait(20) and bridge.error is None
