@@ -15,4 +15,9 @@ COMMANDS: dict[str, str] = {
     "calls": "roamline.cloud.cmd.calls",
     "emergencies": "roamline.cloud.cmd.emergencies",
     "line grant": "roamline.cloud.cmd.line_grant",
+    "rights": "roamline.cloud.cmd.rights",
+    "filters": "roamline.cloud.cmd.filters",
+    "speed-dials": "roamline.cloud.cmd.speed_dials",
+    "profile show": "roamline.cloud.cmd.profile_show",
+    "profile set": "roamline.cloud.cmd.profile_set",
 }

@@ -62,6 +62,34 @@ class Registration:
     proven_at: float = 0.0  # when the nonce the card signed was issued: orders registrations of one card
 
 
+@dataclass(frozen=True, slots=True)
+class LineRight:
+    """What an account may do on a host line (its owner decides; ``roamline cloud rights``).
+
+    ``receive``: the line's incoming calls may ring this account's holders; ``call_out``: the account may
+    call out through it, to numbers starting with one of ``prefixes`` (none: any number in the line's
+    area), never to ``blocked`` (numbers or prefixes), for at most ``max_call_s`` per call, while
+    ``spent`` + the call's cost at ``rate_per_min`` stays within ``spend_limit`` (None: no limit)."""
+
+    line_number: str
+    account_id: str
+    call_out: bool = True
+    receive: bool = True
+    max_call_s: float | None = None
+    prefixes: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+    spend_limit: float | None = None
+    rate_per_min: float = 0.0
+    spent: float = 0.0
+
+    def to_json(self) -> Json:
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["prefixes"], out["blocked"] = list(self.prefixes), list(self.blocked)
+        return out
+
+
 TokenKind = Literal["box", "card", "any"]
 """What an installer token may enroll."""
 
@@ -213,10 +241,21 @@ class RegistryStore(Protocol):
     def add_delivery(self, key: str, box_id: str, kind: str, payload: Json, at: float) -> bool: ...
     def add_event(self, at: float, kind: str, fields: Json) -> None: ...
 
-    # host lines and who may call out through them (issue 10 extends rights)
+    # host lines and the rights of accounts on them
     def grant_line(self, account_id: str, line_number: str) -> None: ...
-    def line_rights_of(self, account_id: str) -> list[str]: ...
+    def line_rights_of(self, account_id: str) -> list[str]: ...  # lines the account may call out through
+    def put_line_right(self, right: LineRight) -> None: ...
+    def line_right(self, account_id: str, line_number: str) -> LineRight | None: ...
+    def line_rights_on(self, line_number: str) -> list[LineRight]: ...
+    def add_spent(self, account_id: str, line_number: str, amount: float) -> None: ...
     def host_lines(self) -> list[tuple[str, str]]: ...
+
+    # holders' profiles (wire.profile JSON), one per account; ``version`` grows with every change
+    def put_profile(self, account_id: str, profile: Json, now: float) -> int: ...
+    def get_profile(self, account_id: str) -> tuple[Json, int] | None: ...
+    def profiles_changed_since(self, version: int) -> list[tuple[str, int]]: ...
+    def profile_version(self) -> int: ...
+    def last_emergency_at(self, box_id: str) -> float | None: ...
 
     # call records: one row per call id
     def open_call(self, rec: CallRecord) -> bool: ...

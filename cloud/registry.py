@@ -160,6 +160,7 @@ class Registry:
         # Registry-wide rather than per connection so that presenting one on the wrong connection burns it.
         self._nonces: dict[bytes, _IssuedNonce] = {}
         self._enrollment = Enrollment(store, ca)
+        self._profiles_seen: int | None = None  # the newest profile version pushed (None: not looked yet)
 
     @property
     def config(self) -> RegistryConfig:
@@ -432,13 +433,15 @@ class Registry:
                 self._store.add_event(now, "superseded", {"card": ident.id, "box": prev.box_id,
                                                           "registration": prev.registration_id, "by": box_id})
             numbers = self._store.numbers_of(account.account_id)
+            stored = self._store.get_profile(account.account_id)
         if prev is not None and prev.box_id != box_id:
             gone = Superseded(card_id=ident.id, registration_id=prev.registration_id, at=now)
             self._push(prev.box_id, gone, out)
         log.info("registered", extra={"fields": {"card": ident.id, "box": box_id, "seq": reg.seq}})
         return Registered(
             registration_id=reg.registration_id, card_id=ident.id, account=account.account_id,
-            holder=account.name, numbers=tuple(numbers), profile={}, lease_s=self._config.lease_s,
+            holder=account.name, numbers=tuple(numbers), profile=stored[0] if stored is not None else {},
+            lease_s=self._config.lease_s,
             seq=reg.seq,
         )
 
@@ -543,12 +546,32 @@ class Registry:
                 if box is None or box.revoked:
                     out.append(Outgoing(conn_id, Revoked(kind=RevokedKind.BOX, id=box_id), close=True))
                     del self._box_conn[box_id]
+        out += self.push_profiles()
         for value, rec in list(self._nonces.items()):  # expired and never presented: forget them
             if rec.expires <= now:
                 del self._nonces[value]
                 owner = self._conns.get(rec.conn_id)
                 if owner is not None:
                     owner.outstanding.discard(value)
+        return out
+
+    def push_profiles(self) -> list[Outgoing]:
+        """Profiles changed since the last look (an operator command wrote the store): push each to the
+        boxes where that account's cards are registered now (``profile``, ``seq`` = its version). The
+        first look only takes the current version: registrations carried the profile as it was."""
+        out: list[Outgoing] = []
+        if self._profiles_seen is None:
+            self._profiles_seen = self._store.profile_version()
+            return out
+        for account_id, version in self._store.profiles_changed_since(self._profiles_seen):
+            self._profiles_seen = max(self._profiles_seen, version)
+            stored = self._store.get_profile(account_id)
+            if stored is None:
+                continue
+            for reg in self._store.active_registrations_for(account_id):
+                push = HolderProfile(card_id=reg.card_id, profile=stored[0], seq=version)
+                self._push(reg.box_id, push, out)
+            log.info("profile-pushed", extra={"fields": {"account": account_id, "version": version}})
         return out
 
     def next_deadline(self, now: float) -> float:

@@ -33,7 +33,7 @@ from roamline.cloud.registry import NotifyEmergency, Outgoing, Registry
 from roamline.cloud.relay import Relay, RelayConfig
 from roamline.cloud.router import Action, Bind, Bridge, Request, Router, RouterConfig, Send, Unbridge
 from roamline.wire import calls as call_messages
-from roamline.wire import quic
+from roamline.wire import identity, quic
 from roamline.wire.errors import LinkClosed, PeerError
 from roamline.wire.link import LinkConnection
 from roamline.wire.messages import Envelope, Welcome
@@ -55,6 +55,7 @@ class CallSetup:
     router: RouterConfig = field(default_factory=RouterConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
     tick_s: float = 0.5  # relay silence checks and router timers
+    grant_key: identity.PrivateKey | None = None  # the CA key: signs host-line rights into line.dial
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class RegistryServer:
 
             def make_router() -> tuple[Router, list[str]]:
                 setup.store.open()
-                router = Router(setup.store, setup.router)
+                router = Router(setup.store, setup.router, grant_key=setup.grant_key)
                 return router, router.recover(self._wall())
 
             self._router, self.recovered = await self._in_router(make_router)

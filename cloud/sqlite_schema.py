@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from roamline.cloud.records import Box, CallRecord, EmergencyRecord, Json, Registration
+from roamline.cloud.records import Box, CallRecord, EmergencyRecord, Json, LineRight, Registration
 
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "accounts": ({"account_id": str, "name": str, "created": float}, "account_id"),
@@ -37,7 +37,12 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         {"category": str, "number": str, "name": str, "lat": float, "lon": float, "radius_m": float},
         ("category", "number"),
     ),
-    "line_rights": ({"line_number": str, "account_id": str}, ("line_number", "account_id")),
+    "line_rights": (
+        {"line_number": str, "account_id": str, "call_out": int, "receive": int, "max_call_s": float,
+         "prefixes": str, "blocked": str, "spend_limit": float, "rate_per_min": float, "spent": float},
+        ("line_number", "account_id"),
+    ),
+    "profiles": ({"account_id": str, "profile": str, "version": int, "updated": float}, "account_id"),
     "calls": (
         {"call_id": str, "route": str, "caller": str, "called": str, "created": float, "state": str,
          "line": str, "account_id": str, "card_id": str, "host_box": str, "terminal_box": str,
@@ -65,6 +70,8 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS numbers_account ON numbers(account_id)",
     "CREATE INDEX IF NOT EXISTS line_rights_account ON line_rights(account_id)",
     "CREATE INDEX IF NOT EXISTS calls_open ON calls(state)",
+    "CREATE INDEX IF NOT EXISTS profiles_version ON profiles(version)",
+    "CREATE INDEX IF NOT EXISTS deliveries_kind ON deliveries(box_id, kind, at)",
     "CREATE INDEX IF NOT EXISTS calls_created ON calls(created)",
     "CREATE INDEX IF NOT EXISTS emergencies_received ON emergencies(received)",
     "CREATE INDEX IF NOT EXISTS emergencies_pending ON emergencies(notify_state)",
@@ -115,4 +122,14 @@ def emergency_from_row(r: sqlite3.Row | dict[str, Any]) -> EmergencyRecord:
         contacts=tuple(json.loads(r["contacts"] or "[]")), notify_state=r["notify_state"] or "pending",
         notifications=tuple(json.loads(r["notifications"] or "[]")), notified_at=r["notified_at"],
         problems=tuple(json.loads(r["problems"] or "[]")),
+    )
+
+
+def right_from_row(r: sqlite3.Row | dict[str, Any]) -> LineRight:
+    return LineRight(
+        line_number=r["line_number"], account_id=r["account_id"],
+        call_out=bool(1 if r["call_out"] is None else r["call_out"]),
+        receive=bool(1 if r["receive"] is None else r["receive"]), max_call_s=r["max_call_s"],
+        prefixes=tuple(json.loads(r["prefixes"] or "[]")), blocked=tuple(json.loads(r["blocked"] or "[]")),
+        spend_limit=r["spend_limit"], rate_per_min=r["rate_per_min"] or 0.0, spent=r["spent"] or 0.0,
     )

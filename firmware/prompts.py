@@ -32,6 +32,10 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "refused-line-error": "The line failed. Please try again later.",
         "refused-duplicate-call": "Your call cannot be completed.",
         "half-duplex": "This line cannot carry a conversation.",
+        "no-speed-dial": "There is no number on this speed-dial.",
+        "refused-filtered": "The person you are calling does not take this call now.",
+        "voicemail-unavailable": "The person you are calling cannot take your call. Your call has been "
+                                 "noted. Goodbye.",
     }
     for n in range(2, max_slots + 1):
         keys = range(min(n, len(choice_keys)))

@@ -400,6 +400,20 @@ class BoxRuntime:
                                      audio=tee)  # type: ignore[arg-type]  # TeeAudio wraps an AudioDevice
         self.handset.start()
 
+    def _grant_checker(self) -> Callable[[str, str, str, str], Any]:
+        """Check the registry's signed rights on a dial with the CA this box pins (wire.grant)."""
+        from roamline.wire import grant, identity
+
+        ca = identity.load_certificate(endpoint(self.config).ca_pem.decode("ascii"))
+        key = ca.public_key()
+        clock = self.clock
+
+        def check(token: str, call_id: str, line: str, number: str) -> Any:
+            return grant.verify(token, key, call_id=call_id, line=line, number=number,  # type: ignore[arg-type]
+                                now=clock.wall())
+
+        return check
+
     # -- running ------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         from roamline.board.errors import UsageError as BoardUsageError
@@ -445,9 +459,11 @@ class BoxRuntime:
             line_number = _e164(cfg.line.number, cfg.country)
             self.core = BoxCore(CoreConfig(box_id=box.box_id, has_line=has_line, line_can_bridge=can_bridge,
                                            line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
-                                           first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys),
+                                           first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys,
+                                           ring_cadence={"GB": "uk", "DE": "de"}.get(cfg.country, "us")),
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
-                                new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}")
+                                new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
+                                check_grant=self._grant_checker())
             self.post(ev.LocationSnapshot(self.where.snapshot()))
             if self._handset_ports is not None:  # the 933 readback ready before anyone dials it
                 from roamline.firmware.location.readback import readback_text
@@ -795,6 +811,9 @@ class BoxRuntime:
                 self._leg_calls.pop(flow, None)
 
     def _connect(self, a: ev.Connect) -> None:
+        if a.a == "line" and a.b is not None and a.b.startswith("prompt:") and self.line is not None:
+            self._line_prompt(a.b.removeprefix("prompt:"))
+            return
         if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
@@ -833,6 +852,33 @@ class BoxRuntime:
             self._forget_legs()
         else:
             log.info("media-flow-not-bridged", extra={"fields": {"a": a.a, "b": a.b}})
+
+    def _line_prompt(self, name: str) -> None:
+        """Speak a prompt to the far end of the line (a refusal), then silence, 20 ms per pull."""
+        import numpy as np
+
+        from roamline.firmware.audio import g711
+
+        assert self.line is not None
+        samples = self._prompts.get(name)
+        if samples is None:
+            samples = self._prompts.get("refused")
+        if samples is None:
+            log.warning("prompt-missing", extra={"fields": {"prompt": name}})
+            return
+        law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
+        frames = [samples[i:i + 160] for i in range(0, len(samples), 160)]
+        silence = np.zeros(160, dtype=np.int16)
+        queue = iter(frames)
+
+        def next_frame() -> bytes:
+            frame = next(queue, silence)
+            if len(frame) < 160:
+                frame = np.concatenate([frame, silence[: 160 - len(frame)]])
+            return bytes(g711.encode(law, frame))
+
+        self._line_leg = None
+        self.line.tx_source = next_frame
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""

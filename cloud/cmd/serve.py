@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                           smtp_starttls=args.smtp_starttls, timeout_s=args.notify_timeout,
                           attempts=args.notify_attempts, webhook_secret=secret)
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
-                      relay=RelayConfig(silence_s=args.media_silence))
+                      relay=RelayConfig(silence_s=args.media_silence), grant_key=ca.key)
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path

@@ -30,7 +30,10 @@ from roamline.firmware.dialplan import Classified, Classifier, Collecting, Digit
 from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
 from roamline.firmware.line import events as line_ev
+from roamline.wire import calls as wire_calls
+from roamline.wire import grant as wire_grant
 from roamline.wire import messages, signing
+from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.emergency import EMERGENCY_CALL_KIND, report_key
 from roamline.wire.messages import NoncePurpose, RevokedKind
@@ -54,6 +57,10 @@ class CoreConfig:
     revoked_backoff_s: float = 300.0
     location: dict[str, Any] | None = None
     choice_keys: str = "2345678"  # "who is calling?" keys (chosen not to start an emergency string)
+    announce_s: float = 6.0  # a refusal spoken on the line (a holder's filter) lasts this long
+    callback_window_s: float = 3600.0  # after an emergency call, calls to the line ring here directly
+    ring_cadence: str = "us"  # the country's plain ring (the call-back window rings with it)
+    cut_grace_s: float = 2.0  # the box cuts a call out over its grant's length this much after the cloud
 
 
 @dataclass(slots=True)
@@ -69,6 +76,7 @@ class Slot:
     registration_id: str = ""
     holder: str = ""
     numbers: tuple[str, ...] = ()
+    profile: wire_profile.Profile = wire_profile.EMPTY  # the holder's profile while the card is in
 
 
 @dataclass(slots=True)
@@ -103,6 +111,8 @@ class LineUse:
     reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
     number: str = ""  # emergency: what is dialled (again, after a failed attempt)
     attempts: int = 0  # emergency: dial attempts so far
+    prompt: str = ""  # announcing: what the line is told before it hangs up
+    cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
 
 
 @dataclass(slots=True)
@@ -110,13 +120,24 @@ class _Timers:
     refresh: float | None = None
     waiting_tone_off: float | None = None
     redial: float | None = None  # the emergency call's next dial attempt
+    announce_end: float | None = None  # hang up the line after a spoken refusal
 
 
 class BoxCore:
     def __init__(
-        self, config: CoreConfig, classifier: Classifier, now: float, *, new_id: Callable[[], str]
+        self,
+        config: CoreConfig,
+        classifier: Classifier,
+        now: float,
+        *,
+        new_id: Callable[[], str],
+        check_grant: Callable[[str, str, str, str], wire_grant.Grant] | None = None,
     ) -> None:
         self.cfg = config
+        # (token, call id, line, number) -> the registry's grant, or GrantError (forged, stale, other call).
+        # None: this box dials for the cloud without one (tests of other parts; a real box always checks).
+        self._check_grant = check_grant
+        self._grants_used: dict[str, None] = {}
         self.classifier = classifier
         self._new_id = new_id
         self.slots: dict[str, Slot] = {}
@@ -135,6 +156,8 @@ class BoxCore:
         self.line: LineUse | None = None
         self._line_caller: ev.CallerInfo | None = None
         self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
+        self.callback_until: float | None = None  # the answering point's call-back window ends then
+        self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -151,6 +174,8 @@ class BoxCore:
                 self.timers.refresh,
                 self.timers.waiting_tone_off,
                 self.timers.redial,
+                self.timers.announce_end,
+                self.line.cut_at if self.line is not None else None,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -214,6 +239,16 @@ class BoxCore:
             self.timers.waiting_tone_off = None
             if self.phone.state is Phone.CONNECTED:
                 out.append(ev.PlayTone(None))
+        if self.timers.announce_end is not None and now >= self.timers.announce_end:
+            self.timers.announce_end = None
+            if self.line is not None and self.line.state == "announcing":
+                self._line_hangup(self.line, "filtered", out)
+        line = self.line
+        if line is not None and line.cut_at is not None and now >= line.cut_at:
+            line.cut_at = None
+            if line.kind == "host-out" and line.state != "hanging-up":
+                out.append(ev.Emit("line.cut", {"call_id": line.call_id, "why": "longest call reached"}))
+                self._line_hangup(line, "limit", out)
         if self.collector is not None:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
@@ -256,6 +291,8 @@ class BoxCore:
         slot = self.slots.pop(reader, None)
         if slot is not None and slot.card_id:
             out.append(ev.WipeHolder(slot.card_id))
+            slot.profile = wire_profile.EMPTY
+            self._tell_message_waiting(out)
             out.append(ev.Emit("holder-wiped", {"card_id": slot.card_id, "why": why}))
             for call in [c for c in self.offers.values() if c.card_id == slot.card_id]:
                 if call is not self.active:
@@ -342,11 +379,7 @@ class BoxCore:
                 return
             slot.state, slot.registration_id = "registered", msg.registration_id
             slot.holder, slot.numbers = msg.holder, tuple(msg.numbers)
-            out.append(
-                ev.CacheHolder(
-                    slot.card_id, {"holder": msg.holder, "numbers": list(msg.numbers), **msg.profile}
-                )
-            )
+            self._take_profile(slot, msg.profile, out)
             out.append(
                 ev.Emit(
                     "registered",
@@ -358,6 +391,8 @@ class BoxCore:
                     },
                 )
             )
+        elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
+            self._filtered_ring(msg, now, out)
         elif kind == "dereg":
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
@@ -393,6 +428,13 @@ class BoxCore:
                     self._fail(out, "reorder", prompt="cloud-unreachable" if e.unreachable else "refused")
 
     def _push(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
+        self._push_one(msg, now, out)
+        for s in self.slots.values():
+            if s.state != "registered":
+                s.profile = wire_profile.EMPTY
+        self._tell_message_waiting(out)
+
+    def _push_one(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
         if isinstance(msg, messages.Superseded):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state != "superseded":
@@ -418,9 +460,41 @@ class BoxCore:
         elif isinstance(msg, messages.HolderProfile):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state == "registered":
-                    out.append(ev.CacheHolder(s.card_id, msg.profile))
+                    self._take_profile(s, msg.profile, out)
+                    out.append(ev.Emit("profile-updated", {"card_id": s.card_id, "seq": msg.seq}))
         else:
             out.append(ev.Emit("push-ignored", {"type": msg.TYPE}))
+
+    def _filtered_ring(self, msg: wire_calls.LineRouted, now: float, out: list[ev.Action]) -> None:
+        """The registry's filters left nobody to ring for a call on our line: say so on the line (a
+        spoken refusal, or "voicemail" until voicemail exists) or, for a silent reject, let it ring."""
+        line = self.line
+        out.append(ev.Emit("call.filtered", {"call_id": msg.call_id, "how": msg.filtered}))
+        if line is None or line.kind != "host-in" or line.call_id != msg.call_id or line.state != "ringing":
+            return
+        if msg.filtered not in ("block", "voicemail"):
+            return
+        line.state = "announcing"
+        line.prompt = "refused-filtered" if msg.filtered == "block" else "voicemail-unavailable"
+        out.append(ev.LineDo("answer"))
+
+    def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
+        """The holder's profile from the registry: parsed (a bad one is refused and the holder keeps an
+        empty profile), cached in the store while the card is in, message waiting told to the handset."""
+        try:
+            slot.profile = wire_profile.parse(raw)
+        except wire_profile.ProfileError as exc:
+            slot.profile = wire_profile.EMPTY
+            out.append(ev.Emit("profile-refused", {"card_id": slot.card_id, "reason": str(exc)}))
+        out.append(ev.CacheHolder(slot.card_id, {"holder": slot.holder, "numbers": list(slot.numbers),
+                                                 "profile": slot.profile.to_json()}))
+        self._tell_message_waiting(out)
+
+    def _tell_message_waiting(self, out: list[ev.Action]) -> None:
+        waiting = any(s.profile.waiting > 0 for s in self.registered())
+        if waiting != self.message_waiting:
+            self.message_waiting = waiting
+            out.append(ev.MessageWaiting(waiting))
 
     # ---- the handset -------------------------------------------------------------------------------
     def _handset(self, e: hs.HandsetEvent, now: float, out: list[ev.Action]) -> None:
@@ -497,7 +571,9 @@ class BoxCore:
         elif d.kind is Kind.NUMBER:
             assert d.e164 is not None
             self._place(d.e164, d.dialled, now, out)
-        elif d.kind in (Kind.LOCATION, Kind.FEATURE, Kind.PERSONAL):
+        elif d.kind is Kind.PERSONAL:
+            self._speed_dial(d, now, out)
+        elif d.kind in (Kind.LOCATION, Kind.FEATURE):
             out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
         else:
@@ -511,6 +587,22 @@ class BoxCore:
         if prompt is not None:
             out.append(ev.PlayPrompt(prompt))
         out.append(ev.PlayTone(tone))
+
+    def _speed_dial(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        """``#N`` from the calling holder's profile (the one chosen when several cards are in), routed
+        as any other number."""
+        slot = self.slot_for(self.holder_card) if self.holder_card else None
+        if slot is None or slot.state != "registered":
+            out.append(ev.Emit("call-refused", {"dialled": d.dialled, "reason": "no card"}))
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        entry = slot.profile.speed_dial(d.code or "")
+        if entry is None:
+            out.append(ev.Emit("speed-dial-empty", {"code": d.code, "card_id": slot.card_id}))
+            self._fail(out, "reorder", prompt="no-speed-dial")
+            return
+        out.append(ev.Emit("speed-dial", {"code": d.code, "number": entry.number, "card_id": slot.card_id}))
+        self._place(entry.number, d.dialled, now, out)
 
     # ---- emergency: the lifeline ---------------------------------------------------------------------
     def _emergency(self, d: Classified, now: float, out: list[ev.Action]) -> None:
@@ -527,6 +619,7 @@ class BoxCore:
         self.phone.fire(Trig.ROUTE)
         self.active = call
         self.timers.redial = None
+        self.callback_until = now + self.cfg.callback_window_s
         route = "own-line" if self.cfg.has_line else "cloud"
         if self.cfg.has_line:
             line = self.line
@@ -685,6 +778,12 @@ class BoxCore:
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
                 out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
+        elif e.state == "warning":
+            # the host line's rights end this call soon: a short tone over the conversation
+            out.append(ev.Emit("call.limit-warning", {"call_id": call.call_id}))
+            if st is Phone.CONNECTED:
+                out.append(ev.PlayTone("call_waiting"))
+                self.timers.waiting_tone_off = now + 0.6
         elif e.state in ("busy", "refused", "ended", "answered-elsewhere", "gone"):
             if call is self.active and st in (
                 Phone.ROUTING,
@@ -799,7 +898,23 @@ class BoxCore:
             return
         self._after_offer_gone(out)
 
+    def _in_callback_window(self, now: float) -> bool:
+        return (self.callback_until is not None and now < self.callback_until and self.cfg.has_line
+                and self.phone.state is Phone.IDLE and not self.offers)
+
     def _answer(self, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        if line is not None and line.kind == "callback" and line.state == "ringing":
+            self.phone.fire(Trig.LIFT_ANSWER)
+            out.append(ev.StopRinging())
+            line.state = "answering"
+            caller = line.caller.number if line.caller is not None else ""
+            self.active = Call(call_id=line.call_id, direction="in", route="emergency-callback",
+                               number=caller or "", started=now)
+            out.insert(0, ev.LineDo("answer"))
+            for other in list(self.offers.values()):
+                self._drop_offer(other, "busy", out)
+            return
         call = next(iter(self.offers.values()))
         self.phone.fire(Trig.LIFT_ANSWER)
         self.active = call
@@ -937,11 +1052,22 @@ class BoxCore:
                 self.line = line = LineUse("host-in", self._new_id(), "ringing", started=now,
                                            caller=self._line_caller, rings=1)
                 self._report_ring(line, out)
+            elif line is not None and line.kind == "callback":
+                line.caller = self._line_caller  # the answering point's number, for the call's record
             elif line is not None and line.kind == "host-in":
                 line.caller = self._line_caller
                 if line.state == "ringing" and line.rings and not line.reported:
                     self._report_ring(line, out)  # the caller ID the first ring waited for
         elif isinstance(e, line_ev.Ring):
+            if line is None and self._in_callback_window(now):
+                # the answering point calling back: ring this handset directly — no cloud, no card,
+                # no filter, no voicemail (DESIGN §6.4)
+                self.line = line = LineUse("callback", self._new_id(), "ringing", started=now,
+                                           caller=self._line_caller, rings=e.count)
+                self.phone.fire(Trig.OFFER)
+                out.append(ev.RingHandset(self.cfg.ring_cadence, self._line_caller))
+                out.append(ev.Emit("emergency.callback-ringing", {"call_id": line.call_id}))
+                return
             if line is None:
                 self.line = line = LineUse(
                     "host-in", self._new_id(), "ringing", started=now, caller=self._line_caller
@@ -1039,6 +1165,10 @@ class BoxCore:
                     key=f"{CALL_RECORD_KIND}:{line.call_id}:{self.cfg.box_id}:host",
                 )
             )
+        if line.kind == "callback" and self.phone.state is Phone.RINGING:
+            self.phone.fire(Trig.CANCEL_LAST)  # the caller gave up before anyone lifted
+            out.append(ev.StopRinging())
+            return
         if line.then_dial:
             self.line = LineUse(
                 "emergency", self.active.call_id if self.active else self._new_id(), "dialling", started=now,
@@ -1047,7 +1177,7 @@ class BoxCore:
             out.insert(0, ev.LineDo("dial", line.then_dial))
             return
         if (
-            line.kind in ("local", "emergency")
+            line.kind in ("local", "emergency", "callback")
             and self.active is not None
             and self.active.call_id == line.call_id
         ):
@@ -1096,7 +1226,25 @@ class BoxCore:
             if line is not None:
                 out.append(ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "busy"}))
                 return
-            self.line = LineUse("host-out", e.call_id, "dialling", flow_id=e.flow_id, key=e.key, started=now)
+            cut_at = None
+            if self._check_grant is not None:
+                try:
+                    if e.call_id in self._grants_used:
+                        raise wire_grant.GrantError("grant already used")
+                    g = self._check_grant(e.grant, e.call_id, self.cfg.line_number, e.number)
+                except wire_grant.GrantError as exc:
+                    out.append(ev.Emit("line.dial-refused", {"call_id": e.call_id, "number": e.number,
+                                                             "reason": str(exc)}))
+                    out.append(ev.CallSignal("line.result", e.call_id, key=e.key,
+                                             fields={"result": "error", "detail": f"refused: {exc}"}))
+                    return
+                self._grants_used[e.call_id] = None
+                while len(self._grants_used) > 1024:
+                    self._grants_used.pop(next(iter(self._grants_used)))
+                if g.max_call_s is not None:
+                    cut_at = now + g.max_call_s + self.cfg.cut_grace_s
+            self.line = LineUse("host-out", e.call_id, "dialling", flow_id=e.flow_id, key=e.key, started=now,
+                                cut_at=cut_at)
             out.append(ev.LineDo("dial", self._dial_string(e.number)))
         elif e.op == "hangup":
             if line is not None and line.call_id == e.call_id and line.kind in ("host-in", "host-out"):
@@ -1111,7 +1259,25 @@ class BoxCore:
         line = self.line
         if line is None:
             return
-        if e.op == "answer" and line.state == "answering":
+        if e.op == "answer" and line.state == "answering" and line.kind == "callback":
+            if e.ok and self.active is not None and self.active.call_id == line.call_id:
+                line.state, line.answered = "connected", now
+                self.active.answered = now
+                if self.phone.can(Trig.ANSWERED):
+                    self.phone.fire(Trig.ANSWERED)
+                out.append(ev.Connect("handset", "line"))
+                out.append(ev.Emit("emergency.callback-answered", {"call_id": line.call_id}))
+            elif not e.ok:
+                self._fail(out, "reorder")
+            return
+        if e.op == "answer" and line.state == "announcing":
+            if e.ok:
+                line.answered = now
+                out.append(ev.Connect("line", f"prompt:{line.prompt}", line.call_id))
+                self.timers.announce_end = now + self.cfg.announce_s
+            else:
+                self._line_hangup(line, "filtered", out)
+        elif e.op == "answer" and line.state == "answering":
             if e.ok:
                 line.state, line.answered = "connected", now
                 out.append(

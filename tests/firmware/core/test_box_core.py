@@ -55,7 +55,7 @@ class Rig:
         self.actions += out
         return out
 
-    def register(self, reader: str, card_id: str) -> None:
+    def register(self, reader: str, card_id: str, profile: dict[str, Any] | None = None) -> None:
         """Walk one card through insert → read → nonce → sign → register (link must be up)."""
         (read,) = [
             a
@@ -89,7 +89,7 @@ class Rig:
                     account="acct",
                     holder=f"holder-{reader}",
                     numbers=("+15550100001",),
-                    profile={},
+                    profile=profile or {},
                     lease_s=30,
                     seq=1,
                 ),
@@ -290,6 +290,51 @@ def test_911_again_while_the_last_one_is_still_going_on_hook_dials_once_the_line
     assert not kinds(r.do(ev.LineOpDone("hangup", True)), ev.LineDo)  # its late result changes nothing
     out = r.do(ev.LineOpDone("dial", True))
     assert r.core.phone.state is Phone.CONNECTED and not kinds(r.tick(5.0), ev.LineDo)
+
+
+def _after_911(r: Rig) -> None:
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    r.do(OnHook(r.now))
+    r.do(line_ev.CallEnded("local-hangup"))
+    assert r.core.line is None and r.core.phone.state is Phone.IDLE
+
+
+def test_the_answering_points_call_back_rings_the_handset_directly_for_an_hour() -> None:
+    """No card, the cloud up: a ring on the line within the hour after 911 is not offered to the cloud
+    (no filters, voicemail or holder): the handset rings and lifting it answers the line itself."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    _after_911(r)
+    r.clock.advance(1800)
+    out = r.do(line_ev.Ring(1))
+    assert [a.cadence for a in kinds(out, ev.RingHandset)] == ["us"] and not kinds(out, ev.CallSignal)
+    assert r.core.phone.state is Phone.RINGING
+    assert not kinds(r.do(cid("911", "PSAP")), ev.CallSignal)
+    assert not kinds(r.do(line_ev.Ring(2)), ev.CallSignal)
+    out = lift(r)
+    assert kinds(out, ev.StopRinging) and [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
+    assert r.core.phone.state is Phone.CONNECTED
+    out = r.do(OnHook(r.now))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["route"] == "emergency-callback" and rec.payload["number"] == "911"
+
+
+def test_after_the_hour_a_ring_goes_to_the_cloud_again_and_a_caller_giving_up_stops_the_ringing() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    _after_911(r)
+    r.do(line_ev.Ring(1))
+    r.do(line_ev.CallEnded("caller-gave-up"))
+    assert r.core.phone.state is Phone.IDLE and r.core.line is None
+    r.clock.advance(3601)
+    r.do(cid("5550300003", "BOB"))
+    out = r.do(line_ev.Ring(1))
+    assert not kinds(out, ev.RingHandset) and [a.kind for a in kinds(out, ev.CallSignal)] == ["line.ring"]
 
 
 def test_a_failed_emergency_dial_without_an_on_hook_report_is_still_retried() -> None:
@@ -798,3 +843,142 @@ def test_a_revoked_box_reports_its_cards_refused_not_unreachable() -> None:
     assert request_failed("k", RequestTimeout("slow")).unreachable
     refused = request_failed("k", RemoteError("no", ErrorCode.FORBIDDEN))
     assert not refused.unreachable
+
+
+# -- the holder's profile: speed-dials, message waiting, cache and wipe -------------------------------
+
+ALICE_DIALS = {"speed_dials": [{"key": "2", "number": "+15550400004", "label": "Pizza"}], "waiting": 2}
+CAROL_DIALS = {"speed_dials": [{"key": "2", "number": "+442079460000"}]}
+
+
+def test_a_speed_dial_from_the_holders_profile_is_placed_as_a_number() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], ALICE_DIALS)
+    (cached,) = kinds(r.actions, ev.CacheHolder)
+    assert cached.profile["profile"]["speed_dials"][0]["number"] == "+15550400004"
+    assert kinds(r.actions, ev.MessageWaiting) == [ev.MessageWaiting(True)]  # 2 messages wait
+    lift(r)
+    out = r.digits("#2")
+    (place,) = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert place.fields == {"card_id": CARDS[0], "number": "+15550400004"}
+    r.do(OnHook(r.now))
+    lift(r)
+    out = r.digits("#7")  # nothing on #7
+    assert not [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["no-speed-dial"]
+
+
+def test_with_two_cards_the_chosen_holders_speed_dials_apply() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], ALICE_DIALS)
+    r.register("R1", CARDS[1], CAROL_DIALS)
+    for key, card, number in (("2", CARDS[0], "+15550400004"), ("3", CARDS[1], "+442079460000")):
+        lift(r)
+        r.digits(key)  # who is calling?
+        (place,) = [a for a in kinds(r.digits("#2"), ev.CallSignal) if a.kind == "call.place"]
+        assert place.fields == {"card_id": card, "number": number}
+        r.do(OnHook(r.now))
+
+
+def test_a_pushed_profile_replaces_the_cached_one_and_removal_wipes_it() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], {})
+    assert r.core.slots["R0"].profile.speed_dial("2") is None
+    out = r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile=ALICE_DIALS, seq=7)))
+    assert r.core.slots["R0"].profile.speed_dial("2") is not None
+    assert kinds(out, ev.MessageWaiting) == [ev.MessageWaiting(True)]
+    (cached,) = kinds(out, ev.CacheHolder)
+    assert cached.profile["holder"] == "holder-R0" and cached.profile["profile"]["waiting"] == 2
+    out = r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile={"waiting": "lots"}, seq=8)))
+    assert next(e.event for e in kinds(out, ev.Emit)) == "profile-refused"  # a bad profile is not kept
+    assert r.core.slots["R0"].profile.speed_dial("2") is None and kinds(out, ev.MessageWaiting)
+    r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile=ALICE_DIALS, seq=9)))
+    out = r.do(CardRemoved(at=r.now, reader="R0"))
+    assert kinds(out, ev.WipeHolder) == [ev.WipeHolder(CARDS[0])]
+    assert kinds(out, ev.MessageWaiting) == [ev.MessageWaiting(False)]
+    lift(r)
+    out = r.digits("#2")  # no card: no speed-dials
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["insert-card"]
+
+
+@pytest.mark.parametrize(("how", "prompt"), [("block", "refused-filtered"),
+                                             ("voicemail", "voicemail-unavailable"), ("reject", None)])
+def test_a_filtered_call_on_the_host_line_is_refused_on_the_line(how: str, prompt: str | None) -> None:
+    from roamline.wire.calls import LineRouted
+
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("19005550123", "ACME SALES"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    out = r.do(ev.Reply(ring.key, LineRouted(call_id=ring.call_id, offered=0, filtered=how)))
+    assert [e.fields["how"] for e in kinds(out, ev.Emit) if e.event == "call.filtered"] == [how]
+    if prompt is None:  # a silent reject: the line is left ringing
+        assert not kinds(out, ev.LineDo)
+        return
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    assert [(a.a, a.b) for a in kinds(out, ev.Connect)] == [("line", f"prompt:{prompt}")]
+    assert not kinds(r.tick(5.9), ev.LineDo)
+    assert [a.op for a in kinds(r.tick(0.2), ev.LineDo)] == ["hangup"]  # after the announcement
+
+
+def _grant_rig(now_wall: float) -> tuple[Rig, object]:
+    from roamline.wire import grant as wg
+    from roamline.wire import identity
+
+    ca = identity.CertificateAuthority.create(now=now_wall)
+    r = Rig()
+    pub = ca.certificate.public_key()
+
+    def check(tok: str, call_id: str, line: str, number: str) -> wg.Grant:
+        return wg.verify(tok, pub, call_id=call_id, line=line, number=number, now=now_wall)  # type: ignore[arg-type]
+
+    r.core._check_grant = check
+    return r, ca
+
+
+@pytest.mark.parametrize("case", ["genuine", "forged", "other-number", "stale", "missing", "replayed"])
+def test_the_host_box_checks_the_registrys_grant_before_it_dials(case: str) -> None:
+    from roamline.wire import grant as wg
+    from roamline.wire import identity
+
+    wall = 1_800_000_000.0
+    r, ca = _grant_rig(wall)
+    r.do(ev.LinkUp(BOX))
+    key = ca.key if case != "forged" else identity.CertificateAuthority.create(now=wall).key  # type: ignore[attr-defined]
+    issued = wall - 600 if case == "stale" else wall
+    number = "+15559990001" if case == "other-number" else "+15559990000"
+    tok = "" if case == "missing" else wg.issue(key, call_id="call-x0000001", line="+12175551000",
+                                                 number=number, account="a", now=issued, max_call_s=60.0)
+    out = r.do(ev.LineCommand("k1", "dial", "call-x0000001", number="+15559990000", flow_id=3, grant=tok))
+    if case == "replayed":
+        r.do(ev.LineOpDone("dial", False, "no dial tone"))
+        r.core.line = None
+        out = r.do(ev.LineCommand("k2", "dial", "call-x0000001", number="+15559990000", flow_id=3, grant=tok))
+    if case == "genuine":
+        assert [a.op for a in kinds(out, ev.LineDo)] == ["dial"]
+        r.do(ev.LineOpDone("dial", True))
+        assert not kinds(r.tick(61.0), ev.LineDo)
+        out = r.tick(1.5)  # the grant's 60 s plus the box's grace: cut by the box itself
+        assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+        assert any(e.event == "line.cut" for e in kinds(out, ev.Emit))
+        return
+    assert not kinds(out, ev.LineDo)
+    (res,) = kinds(out, ev.CallSignal)
+    assert res.fields["result"] == "error" and res.fields["detail"].startswith("refused")
+
+
+def test_the_caller_hears_a_warning_before_the_line_rights_cut_the_call() -> None:
+    r = Rig(has_line=False)
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    r.do(ev.Progress(place.call_id, "placed", flow_id=4))
+    r.do(ev.Progress(place.call_id, "answered"))
+    out = r.do(ev.Progress(place.call_id, "warning"))
+    assert [t.tone for t in kinds(out, ev.PlayTone)] == ["call_waiting"]
+    assert [t.tone for t in kinds(r.tick(0.7), ev.PlayTone)] == [None]  # a short tone, then the call goes on
