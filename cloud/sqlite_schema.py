@@ -113,6 +113,16 @@ def call_from_row(r: sqlite3.Row | dict[str, Any]) -> CallRecord:
     )
 
 
+def right_from_row(r: sqlite3.Row | dict[str, Any]) -> LineRight:
+    return LineRight(
+        line_number=r["line_number"], account_id=r["account_id"],
+        call_out=bool(1 if r["call_out"] is None else r["call_out"]),
+        receive=bool(1 if r["receive"] is None else r["receive"]), max_call_s=r["max_call_s"],
+        prefixes=tuple(json.loads(r["prefixes"] or "[]")), blocked=tuple(json.loads(r["blocked"] or "[]")),
+        spend_limit=r["spend_limit"], rate_per_min=r["rate_per_min"] or 0.0, spent=r["spent"] or 0.0,
+    )
+
+
 def emergency_from_row(r: sqlite3.Row | dict[str, Any]) -> EmergencyRecord:
     return EmergencyRecord(
         call_id=r["call_id"], box_id=r["box_id"], at=r["at"], received=r["received"],
@@ -122,14 +132,4 @@ def emergency_from_row(r: sqlite3.Row | dict[str, Any]) -> EmergencyRecord:
         contacts=tuple(json.loads(r["contacts"] or "[]")), notify_state=r["notify_state"] or "pending",
         notifications=tuple(json.loads(r["notifications"] or "[]")), notified_at=r["notified_at"],
         problems=tuple(json.loads(r["problems"] or "[]")),
-    )
-
-
-def right_from_row(r: sqlite3.Row | dict[str, Any]) -> LineRight:
-    return LineRight(
-        line_number=r["line_number"], account_id=r["account_id"],
-        call_out=bool(1 if r["call_out"] is None else r["call_out"]),
-        receive=bool(1 if r["receive"] is None else r["receive"]), max_call_s=r["max_call_s"],
-        prefixes=tuple(json.loads(r["prefixes"] or "[]")), blocked=tuple(json.loads(r["blocked"] or "[]")),
-        spend_limit=r["spend_limit"], rate_per_min=r["rate_per_min"] or 0.0, spent=r["spent"] or 0.0,
     )
