@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from roamline.firmware.audio import g711
-from roamline.firmware.audio.jitter import JitterBuffer, MediaPacket
+from roamline.firmware.audio.jitter import JitterBuffer, MediaPacket, PlayoutFrame
 from roamline.wire import media
 
 FRAME = media.PCMU_FRAME_BYTES  # 160 samples = 20 ms
@@ -77,8 +77,10 @@ class EchoPath:
 
 
 class MediaLeg:
-    def __init__(self, flow_id: int, *, echo: bool = True, plc: bool = True, ssrc: int | None = None) -> None:
+    def __init__(self, flow_id: int, *, echo: bool = True, plc: bool = True, ssrc: int | None = None,
+                 now: float = 0.0) -> None:
         self.flow_id = flow_id
+        self.heard_at = now  # when the last datagram for this flow came (or the leg was made)
         self.ssrc = ssrc if ssrc is not None else secrets.randbits(32)
         self._seq = secrets.randbits(16)
         self._ts = secrets.randbits(32)
@@ -119,20 +121,26 @@ class MediaLeg:
         with self._lock:
             self._jitter.push(MediaPacket(d.packet.seq, d.packet.timestamp, samples), now)
             self.received += 1
+            self.heard_at = now
         return True
 
     def pull(self, now: float) -> Int16Array:
         """The next 20 ms to play (earpiece or modem); remembered as the echo canceller's far end."""
+        return self.pull_frame(now).samples
+
+    def pull_frame(self, now: float) -> PlayoutFrame:
+        """``pull`` with what the jitter buffer knows of the frame: real audio or concealed, and the
+        RTP timestamp of its first sample (``timestamp``, unwrapped)."""
         with self._lock:
-            frame = self._jitter.pull(now).samples
-        self._echo.played(frame)
-        return frame
+            f = self._jitter.pull(now)
+        self._echo.played(f.samples)
+        return f
 
     @property
     def stats(self) -> dict[str, int]:
         s = self._jitter.stats
         return {"sent": self.sent, "received": self.received, "dropped": self.dropped, "late": s.late,
-                "concealed": s.concealed}
+                "concealed": s.concealed, "played": s.played}
 
 
 class LegSource:

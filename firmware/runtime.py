@@ -33,7 +33,7 @@ from roamline.firmware.card import events as card_ev
 from roamline.firmware.card.errors import CardError
 from roamline.firmware.config import BoxConfig, load_box_config
 from roamline.firmware.core import events as ev
-from roamline.firmware.core.box import BoxCore, CoreConfig
+from roamline.firmware.core.box import READBACK_PROMPT, BoxCore, CoreConfig
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
 from roamline.firmware.store import BoxStore
@@ -116,7 +116,6 @@ class LineBridge:
 
     def _run(self) -> None:
         from roamline.firmware.line import events as line_ev
-        from roamline.firmware.line.errors import CallFailed, ModemError
 
         port = self.port
         self._wake_r, self._wake_w = os.pipe()
@@ -137,51 +136,10 @@ class LineBridge:
         try:
             while not self._stop.is_set():
                 try:
-                    item = self._ops.get_nowait()
-                except queue.Empty:
-                    item = None
-                if item is not None:
-                    op, number = item
-                    ok, result = True, "ok"
-                    try:
-                        if op == "dial":
-                            port.dial(number)
-                        else:
-                            {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
-                    except (CallFailed, ModemError) as exc:
-                        ok, result = False, str(exc)
-                    for e in port.pump(0):
-                        self._event(e, line_ev)
-                    self._deliver(ev.LineOpDone(op, ok, result))
-                    continue
-                # Voice goes out only while a transmit stream runs: the stream stops the moment the
-                # line sees the call end (far-end hang-up), before the core has disconnected the audio.
-                streaming = port.session.sending_voice
-                while True:
-                    try:
-                        block = self._voice.get_nowait()
-                    except queue.Empty:
-                        break
-                    if streaming:
-                        port.send_voice(block)
-                src = self.tx_source
-                if src is None or not streaming:
-                    self._next_tx = None
-                else:
-                    now = time.monotonic()
-                    if self._next_tx is None or now - self._next_tx > 0.2:
-                        self._next_tx = now
-                    while self._next_tx <= now:
-                        port.send_voice(src())
-                        self._next_tx += 0.02
-                if (src is None or not streaming) and port.session.core.voice is None \
-                        and not port.session.busy:
-                    self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
-                    timeout = 0.0
-                else:
-                    timeout = 0.01 if src is not None else 0.02
-                for e in port.pump(timeout):
-                    self._event(e, line_ev)
+                    self._step(port, line_ev)
+                except Exception:  # a bug in one step must not stop the pump: 911 needs the line
+                    log.exception("line-pump-step-failed")
+                    time.sleep(0.02)
         finally:
             try:
                 port.hangup()
@@ -191,6 +149,64 @@ class LineBridge:
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1
+
+    def _step(self, port: backends.LinePort, line_ev: Any) -> None:
+        from roamline.firmware.line.errors import CallFailed, LineUsageError, ModemError
+
+        try:
+            item = self._ops.get_nowait()
+        except queue.Empty:
+            item = None
+        if item is not None:
+            op, number = item
+            ok, result = True, "ok"
+            try:
+                if op == "dial":
+                    port.dial(number)
+                else:
+                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
+            except (CallFailed, ModemError) as exc:
+                ok, result = False, str(exc)
+            except Exception as exc:  # a driver bug must not stop the pump (911 needs the line)
+                log.exception("line-op-failed", extra={"fields": {"op": op}})
+                ok, result = False, f"{type(exc).__name__}: {exc}"
+            try:
+                for e in port.pump(0):
+                    self._event(e, line_ev)
+            finally:
+                self._deliver(ev.LineOpDone(op, ok, result))  # the core always hears how it went
+            return
+        while True:
+            try:
+                data = self._voice.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                port.send_voice(data)
+            except LineUsageError:  # the stream just ended (a hang-up): the mouthpiece audio is dropped
+                self._voice = queue.Queue(maxsize=50)
+                break
+        src = self.tx_source
+        if src is None:
+            self._next_tx = None
+        else:
+            now = time.monotonic()
+            if self._next_tx is None or now - self._next_tx > 0.2:
+                self._next_tx = now
+            while self._next_tx <= now:
+                try:
+                    port.send_voice(src())
+                except LineUsageError:  # no transmit stream (yet, or any more)
+                    self._next_tx = now + 0.02
+                    break
+                self._next_tx += 0.02
+        if src is None and port.session.core.voice is None and not port.session.busy:
+            self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
+            timeout = 0.0
+        else:
+            timeout = 0.01 if src is not None else 0.02
+        for e in port.pump(timeout):
+            self._event(e, line_ev)
 
     def _idle_wait(self, port: backends.LinePort, timeout: float) -> None:
         fd = port.fileno()
@@ -328,6 +344,9 @@ class BoxRuntime:
         self._handset_leg: Any = None
         self._line_leg: Any = None
         self.where: Any = None  # firmware.location.service.LocationService, built in run()
+        self._running: dict[str, Any] | None = None  # the "running" line, once every peripheral is open
+        self._started = 0.0
+        self._ready_told = False
 
     # -- feeding the core from any thread ----------------------------------------------------------------
     def post(self, event: Any) -> None:
@@ -431,7 +450,7 @@ class BoxRuntime:
         store = BoxStore(cfg.data_dir / "box.db")
         await self._store(store.open)
         self.store = store
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         try:
             if self._handset_ports is not None:
                 folder = cfg.data_dir / "prompts"
@@ -456,6 +475,13 @@ class BoxRuntime:
                                 new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
                                 check_grant=self._grant_checker())
             self.post(ev.LocationSnapshot(self.where.snapshot()))
+            if self._handset_ports is not None:  # the 933 readback ready before anyone dials it
+                from roamline.firmware.location.readback import readback_text
+                from roamline.firmware.prompts import spoken
+
+                self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
+                    spoken, cfg.data_dir / "prompts", READBACK_PROMPT,
+                    readback_text(self.where.snapshot(), line_number))
             if self.readers is not None:
                 self.readers.start()
             stop_task: asyncio.Task[Any] | None = None
@@ -466,14 +492,19 @@ class BoxRuntime:
                 from roamline.firmware.location.follow import follow_gps
 
                 gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
-                self._print({"box_id": box.box_id, "name": cfg.name, "state": "running",
-                             "line": has_line, "bridge": can_bridge, "handset": self.handset is not None,
-                             "cards": self.readers is not None,
+                watch_task = tg.create_task(self._watch_media(), name="media-watch")
+                self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
+                                 "bridge": can_bridge, "handset": self.handset is not None,
+                                 "cards": self.readers is not None}
+                self._print({**self._running, "state": "running",
                              "ready_s": round(time.monotonic() - started, 3)})
+                if self.link.is_up:
+                    self._tell_ready()
                 stop_task = tg.create_task(stop.wait(), name="box-stop")
                 await stop_task
                 core_task.cancel()
                 gps_task.cancel()
+                watch_task.cancel()
                 for t in list(self._tasks):
                     t.cancel()
                 await self.link.stop()
@@ -513,6 +544,29 @@ class BoxRuntime:
                     continue
             await self._carry_out(actions)
 
+    async def _watch_media(self) -> None:
+        """Each relayed leg in a call: no datagram for ``link.media_silence_s`` while the link is down (or
+        for twice that, link or not) → the core hears MediaLost once for that call."""
+        limit = self.config.link.media_silence_s
+        told: set[tuple[int, str]] = set()
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = self.clock.monotonic()
+            up = self.link is not None and self.link.is_up
+            live: set[tuple[int, str]] = set()
+            for leg in (self._handset_leg, self._line_leg):
+                call_id = self._leg_calls.get(leg.flow_id) if leg is not None else None
+                if leg is None or call_id is None:
+                    continue
+                live.add((leg.flow_id, call_id))
+                quiet = now - leg.heard_at
+                if (leg.flow_id, call_id) not in told and (quiet >= 2 * limit or (not up and quiet >= limit)):
+                    told.add((leg.flow_id, call_id))
+                    log.info("media-silent", extra={"fields": {"call_id": call_id, "flow": leg.flow_id,
+                                                                "quiet_s": round(quiet, 1), "link_up": up}})
+                    self.post(ev.MediaLost(call_id, "media-silence"))
+            told &= live
+
     # -- the link -----------------------------------------------------------------------------------------
     async def _send_location(self, msg: messages.Message) -> None:
         """A location message (moved, confirmed) to the registry; the core's snapshot follows the change."""
@@ -534,11 +588,22 @@ class BoxRuntime:
                                 extra={"fields": {"type": msg.TYPE, "error": str(exc)}})
             self.post(ev.LocationSnapshot(self.where.snapshot()))
         self.post(ev.LinkUp(welcome.box_id))
+        self._tell_ready()
         from roamline.wire import calls as wc
 
         for flow, call_id in list(self._leg_calls.items()):  # flows re-bound to this new connection
             self._spawn(self._request(f"bind:{call_id}", wc.MediaBind(call_id=call_id, flow_id=flow)),
                         "media-bind")
+
+    def _tell_ready(self) -> None:
+        """Once: the "ready" line, when the link is up and every configured peripheral is open (the
+        "running" line came first; it does not wait for the cloud, which a box may never reach)."""
+        if self._ready_told or self._running is None:
+            return
+        self._ready_told = True
+        _release_startup_memory()
+        self._print({**self._running, "state": "ready", "link": True,
+                     "ready_s": round(time.monotonic() - self._started, 3)})
 
     def _datagram(self, data: bytes) -> None:
         """Event loop: a media datagram → its leg's jitter buffer."""
@@ -657,6 +722,8 @@ class BoxRuntime:
             if self.line is not None:
                 self.line.do(a.op, a.number)
         elif isinstance(a, ev.PlayPrompt):
+            if a.name == READBACK_PROMPT:
+                await self._refresh_readback()
             self._handset_voice(self._prompt_source(a.name))
             return a.name
         elif isinstance(a, ev.PlayTone):
@@ -673,6 +740,19 @@ class BoxRuntime:
         elif isinstance(a, ev.Connect):
             self._connect(a)
         return prompt
+
+    async def _refresh_readback(self) -> None:
+        """The 933 readback says the address and call-back number the core has now (remade when they
+        changed since it was made: a confirmed new address, a line number)."""
+        from roamline.firmware.location.readback import readback_text
+        from roamline.firmware.prompts import spoken
+
+        core = self.core
+        if core is None or self._handset_ports is None:
+            return
+        text = readback_text(core.location, core.cfg.line_number)
+        self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
+            spoken, self.config.data_dir / "prompts", READBACK_PROMPT, text)
 
     async def _flush(self) -> None:
         from roamline.firmware.link.outbox import OutboxCourier
@@ -766,8 +846,9 @@ class BoxRuntime:
 
         flow = int(b.removeprefix("flow:"))
         leg = self._legs.get(flow)
-        if leg is None:
-            leg = self._legs[flow] = MediaLeg(flow, echo=echo)
+        if leg is None or (call_id and self._leg_calls.get(flow) not in (None, call_id)):
+            # a new leg (a flow id of an ended call, e.g. from before a cloud restart, is not reused)
+            leg = self._legs[flow] = MediaLeg(flow, echo=echo, now=self.clock.monotonic())
         if call_id:
             self._leg_calls[flow] = call_id
         return leg
@@ -879,6 +960,21 @@ class BoxRuntime:
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))
+
+
+def _release_startup_memory() -> None:
+    """Give the C heap's free pages back to the system once the box is up (glibc ``malloc_trim``):
+    starting (imports, prompts, the TLS handshake) leaves freed memory a Pi's RSS would keep."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _wall_times(payload: dict[str, Any], offset: float) -> dict[str, Any]:

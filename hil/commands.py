@@ -21,4 +21,6 @@ BENCH: dict[str, str] = {
     "flood": "roamline.hil.bench_flood",
     "resample": "roamline.hil.bench_resample",
     "calls": "roamline.hil.bench_calls",
+    "e911": "roamline.hil.bench_e911",
+    "box": "roamline.hil.bench_box",
 }

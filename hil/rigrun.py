@@ -33,6 +33,7 @@ from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
 from roamline.hil.exchange.control import request as exchange_request
 from roamline.hil.handset_control import HandsetClient
+from roamline.hil.netpath import NetPathProcess
 from roamline.hil.pcsc import PcscDaemon
 from roamline.hil.proc import ManagedProcess, ProcessFailed
 from roamline.hil.rig import RigSpec, exchange_number
@@ -135,6 +136,11 @@ class RigRunner:
     exchange: ManagedProcess | None = None
     port: int = 0
     run_dir: Path | None = None  # short private directory for sockets and pty links
+    registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --media-silence 3)
+    box_link: dict[str, Any] = field(default_factory=dict)  # [link] settings for every box.toml
+    via_paths: bool = False  # each box reaches the registry through its own net path process (cut-able)
+    idle_boxes: frozenset[str] = frozenset()  # enrolled, but no box process is run (a test drives them)
+    paths: dict[str, NetPathProcess] = field(default_factory=dict)
 
     @property
     def sockets(self) -> Path:
@@ -163,7 +169,8 @@ class RigRunner:
     def serve_registry(self, port: int = 0) -> None:
         self.registry = ManagedProcess(
             "registry", [*ROAMLINE, "--log-level", self.log_level, "cloud", "serve", "--data",
-                         str(self.cloud_dir), "--host", self.spec.cloud.host, "--port", str(port)],
+                         str(self.cloud_dir), "--host", self.spec.cloud.host, "--port", str(port),
+                         *self.registry_args],
             ready=r'"port": (\d+)')
         m = self.registry.start()
         assert m is not None
@@ -172,6 +179,13 @@ class RigRunner:
     def stop_registry(self) -> None:
         if self.registry is not None:
             self.registry.stop()
+
+    def restart_registry(self, down_s: float = 0.0) -> None:
+        """Stop the registry process (SIGTERM, as an operator's restart) and start a new one on the same
+        port and data directory after ``down_s`` seconds."""
+        self.stop_registry()
+        time.sleep(down_s)
+        self.serve_registry(self.port)
 
     def _token(self, kind: str) -> str:
         return roamline("cloud", "token", "issue", "--data", str(self.cloud_dir), "--kind", kind).strip()
@@ -201,8 +215,12 @@ class RigRunner:
             if p.name is not None:
                 phone["name"] = p.name
             phones.append(phone)
+        for number in ex.answering_points:
+            phones.append({"number": number, "name": "PSAP", "answer_after": 1, "busy": False,
+                           "hangs_up": True})
         return {"exchange": {"time_scale": ex.time_scale, "device_dir": str(self.sockets),
                              "control": str(self.exchange_control), "no_answer_timeout": ex.no_answer_timeout,
+                             "calling_party_control_s": ex.calling_party_control_s,
                              "lines": lines, "phones": phones}}
 
     def start_exchange(self) -> None:
@@ -242,6 +260,11 @@ class RigRunner:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         data["country"] = spec.country
         box = self.boxes[name]
+        if self.box_link:
+            data["link"] = {**data.get("link", {}), **self.box_link}
+        if self.via_paths:
+            net = self.paths[name] = NetPathProcess((self.spec.cloud.host, self.port)).open()
+            data["registry"] = {**data["registry"], "port": net.port}
         if spec.line is not None:
             box.line_device = self.sockets / f"{name}.tty"
             data["line"] = {"backend": "serial", "device": str(box.line_device), "profile": spec.line.modem,
@@ -262,6 +285,7 @@ class RigRunner:
             args += [a for k, v in spec.civic.items() for a in ("--civic", f"{k}={v}")]
             if spec.line is not None:
                 args += ["--line-number", spec.line.number]
+            args += [a for c in spec.emergency_contacts for a in ("--emergency-contact", c)]
             info = last_json(roamline("provision", "box", "enroll", *args))
             pcscd = PcscDaemon(self.workdir / "pcscd" / spec.name, name=f"Roamline {spec.name}")
             proc = ManagedProcess(f"box {spec.name}", [*ROAMLINE, "--log-level", self.log_level, "box", "run",
@@ -287,7 +311,9 @@ class RigRunner:
     def start_boxes(self) -> None:
         """Start every box process (and the exchange first, whose ptys are the boxes' lines)."""
         self.start_exchange()
-        for box in self.boxes.values():
+        for name, box in self.boxes.items():
+            if name in self.idle_boxes:
+                continue
             box.pcscd.start()
             box.process.start()
 
@@ -362,6 +388,8 @@ class RigRunner:
         """Until every box has seen each card that went in come out again (per its own event log)."""
         deadline = time.monotonic() + timeout
         for box in self.boxes:
+            if box in self.idle_boxes:
+                continue
             while True:
                 ins, outs = (len(self.box_events(box, k)) for k in ("card-inserted", "card-removed"))
                 if ins == outs:
@@ -397,6 +425,9 @@ class RigRunner:
             box.pcscd.stop()
         self.stop_exchange()
         self.stop_registry()
+        for path in self.paths.values():
+            path.close()
+        self.paths.clear()
         if self.run_dir is not None:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
