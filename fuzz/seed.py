@@ -98,8 +98,56 @@ def seeds() -> dict[str, list[bytes]]:
     }
 
 
+def later_seeds() -> dict[str, list[bytes]]:
+    """Seeds of the parsers that landed after the first harnesses (location, profile, updates, PIV admin,
+    media, emergency reports, grants)."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from roamline.wire import grant, identity, media, update
+    from roamline.wire import profile as wire_profile
+
+    logs = ROOT / "tests" / "firmware" / "location" / "data"
+    nmea = [p.read_bytes()[:256] for p in sorted(logs.glob("*.nmea"))]
+    gpsd_lines = [{"class": "VERSION", "release": "3.22", "proto_major": 3, "proto_minor": 14},
+                  {"class": "DEVICES", "devices": [{"class": "DEVICE", "path": "/dev/pts/3"}]},
+                  {"class": "SKY", "satellites": [{"PRN": 5, "used": True}, {"PRN": 13, "used": False}]},
+                  {"class": "TPV", "device": "/dev/pts/3", "mode": 3, "lat": 39.78, "lon": -89.65,
+                   "altHAE": 148.5, "eph": 6.2, "time": "2026-12-01T12:00:00.000Z"}]
+    gpsd = b"".join(json.dumps(x).encode() + b"\n" for x in gpsd_lines)
+    prof = {"rings": [{"number": "+15550100001", "cadence": "us-dr2"}],
+            "speed_dials": [{"key": "3", "number": "+15550400004", "label": "Pizza"}],
+            "voicemail": {"timeout_s": 20}, "waiting": 1}
+    try:
+        profile_seed = wire_profile.parse(prof).dumps().encode()
+    except wire_profile.ProfileError:
+        profile_seed = json.dumps(prof).encode()
+    manifest = update.Manifest(version="0.2.0", payload_sha256="00" * 32, payload_size=10,
+                               health=("roamline", "box", "health"))
+    key = identity.generate_key()
+    header = update.encode_header(manifest, update.sign(key, manifest))
+    point = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    generated = tlv.encode(0x7F49, tlv.encode(0x86, point))
+    rtp = media.encode_datagram(7, media.RtpPacket(seq=1, timestamp=160, ssrc=0x1234,
+                                                   payload=bytes(media.PCMU_FRAME_BYTES)))
+    report = {"call_id": "c1", "box_id": "box-1", "number": "911", "route": "own-line",
+              "dialled_at": 1.0, "card_id": "ab" * 16}
+    body = grant.Grant("c1", "+15550100001", "+15550400004", "acct-ann", 990.0, 1100.0, 600.0).payload()
+    unlimited = grant.Grant("c1", "+15550100001", "+15550400004", "acct-ann", 990.0, 1100.0, None)
+    return {
+        "nmea": [b"\x03" + n for n in nmea],
+        "gpsd_json": [b"\x05" + gpsd],
+        "holder_profile": [profile_seed, b"{}"],
+        "update_header": [b"\x02" + header],
+        "piv_generate": [generated],
+        "media_datagram": [rtp],
+        "emergency_report": [json.dumps(report).encode()],
+        "grant_token": [b"\x01" + body, b"\x00" + grant.sign(unlimited, key).encode()],
+    }
+
+
 def main() -> None:
-    for name, items in seeds().items():
+    later = sys.argv[1:] == ["--later"]  # only the later harnesses' seeds
+    for name, items in (later_seeds() if later else {**seeds(), **later_seeds()}).items():
         d = CORPUS / name
         d.mkdir(parents=True, exist_ok=True)
         for old in d.glob("seed-*"):

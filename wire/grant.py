@@ -104,14 +104,14 @@ def verify(token: str, public_key: identity.PublicKey, *, call_id: str, line: st
 
 
 def _s(body: dict[str, Any], key: str) -> str:
-    value = body[key]
+    value = body.get(key)  # a missing field is malformed like a mistyped one (TypeError below)
     if not isinstance(value, str):
         raise TypeError(key)
     return value
 
 
 def _f(body: dict[str, Any], key: str) -> float:
-    value = body[key]
+    value = body.get(key)
     if type(value) not in (int, float):
         raise TypeError(key)
     return float(value)
