@@ -22,10 +22,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESSES = ("apdu_response", "callerid_mdmf", "dle_stream", "apdu_tlv", "link_frames", "callerid_formatted",
-             "piv_card", "link_messages", "box_config", "board_profile", "at_responses")
+             "piv_card", "link_messages", "box_config", "board_profile", "at_responses", "holder_profile",
+             "line_grant")
 # Longest input per harness: stream parsers are fed in small pieces, so long inputs cost a lot per run and
 # add little beyond a few hundred bytes; configuration files and a PIV session need more.
-MAX_LEN = {"box_config": 1024, "board_profile": 1024, "link_messages": 1024, "piv_card": 2048}
+MAX_LEN = {"box_config": 1024, "board_profile": 1024, "link_messages": 1024, "piv_card": 2048,
+           "holder_profile": 4096, "line_grant": 2048}
 DEFAULT_MAX_LEN = 256
 
 

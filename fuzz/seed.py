@@ -95,7 +95,37 @@ def seeds() -> dict[str, list[bytes]]:
         "link_messages": [b"\x00" + f[4:] for f in frames] + typed,
         "box_config": [box],
         "board_profile": [p.read_bytes() for p in profiles],
+        "holder_profile": holder_profiles(),
+        "line_grant": grants(),
     }
+
+
+def holder_profiles() -> list[bytes]:
+    from roamline.wire import profile
+
+    full = profile.parse({
+        "timezone": "America/Chicago", "rings": [{"number": "+15550100001", "cadence": "us-dr2"}],
+        "schedules": [{"name": "evenings", "windows": [{"days": [0, 1, 2, 3, 4], "start": "19:00",
+                                                         "end": "07:00"}],
+                       "periods": [{"start": "2026-12-24T18:00", "end": "2027-01-02T08:00"}]}],
+        "filters": [{"name": "spam", "action": "block", "names": ["*SALES*"], "prefixes": ["+1900"],
+                     "refusal": "silent"},
+                    {"name": "late", "action": "voicemail", "schedule": "evenings", "withheld": True},
+                    {"name": "fwd", "action": "forward", "forward_to": "+15550200002"}],
+        "speed_dials": [{"key": "2", "number": "+15550400004", "label": "Pizza"}],
+        "voicemail": {"timeout_s": 20, "greeting": "g1", "pin_hash": profile.hash_pin("1234", salt=bytes(16),
+                                                                                      iterations=1000)},
+        "waiting": 2})
+    return [full.dumps().encode(), b"{}", profile.EMPTY.dumps().encode()]
+
+
+def grants() -> list[bytes]:
+    from roamline.wire import grant, identity
+
+    key = identity.CertificateAuthority.create(now=1_800_000_000.0).key
+    tok = grant.issue(key, call_id="c-00000000000000a1", line="+15551230000", number="+15559990000",
+                      account="a", now=1_800_000_000.0, max_call_s=60.0)
+    return [tok.encode(), tok[: len(tok) // 2].encode(), b"", b"a.b"]
 
 
 def main() -> None:

@@ -76,7 +76,9 @@ def test_a_filter_blocks_a_listed_caller_with_a_spoken_refusal(rig: RigRunner, t
     calls = cloud(rig, "calls", "--number", ALICE)
     assert calls[-1]["outcome"] == "filtered" and calls[-1]["end_reason"] == "filtered-block", calls[-1]
     cloud(rig, "filters", "alice", "--clear")
+    gone = rig.box_log_mark("box-a")
     rig.remove("alice-card")
+    rig.wait_box_event("box-a", "holder-wiped", gone, timeout=15)
 
 
 def exchange_connected(rig: RigRunner, caller: str, callee: str, timeout: float = 25.0) -> bool:
@@ -113,6 +115,7 @@ def test_a_holders_speed_dial_works_on_any_box(rig: RigRunner, box: str, line_di
     finally:
         phone.hang_up()
         rig.pstn(DAVE).hang_up()  # the pizza place puts its phone down too (else the next call is busy)
+        gone = rig.box_log_mark(box)
         rig.remove("alice-card")
-    rig.wait_box_event(box, "holder-wiped", mark, timeout=15)
+    rig.wait_box_event(box, "holder-wiped", gone, timeout=15)
     assert rig.box_holders(box) == []  # the card left: its cached profile is gone
