@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "services import": "roamline.cloud.cmd.services_import",
     "services nearest": "roamline.cloud.cmd.services_nearest",
     "calls": "roamline.cloud.cmd.calls",
+    "emergencies": "roamline.cloud.cmd.emergencies",
     "line grant": "roamline.cloud.cmd.line_grant",
     "rights": "roamline.cloud.cmd.rights",
     "filters": "roamline.cloud.cmd.filters",

@@ -160,6 +160,46 @@ class CallRecord:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class EmergencyRecord:
+    """One emergency call (DESIGN §6.4; docs/protocol.md §4.2), keyed by the box's call id.
+
+    ``at``: when the box dialled (Unix seconds; None if its report had no usable time); ``received``: when
+    the registry heard of it (later than ``at`` when the box's outbox held the report while offline).
+    ``account_id``/``holder``: the holder whose card was chosen at the box, if any. ``location``: the box's
+    snapshot in the report, else its recorded location. ``contacts``: who was to be told (the box's
+    emergency contacts then); ``notifications``: one result per contact (``contact``, ``ok``, ``attempts``,
+    ``at``, ``error``); ``notify_state``: ``pending`` | ``sent`` | ``partial`` | ``failed`` | ``no-contacts``.
+    """
+
+    call_id: str
+    box_id: str
+    at: float | None
+    received: float
+    number: str
+    route: str
+    box_name: str = ""
+    card_id: str | None = None
+    account_id: str | None = None
+    holder: str | None = None
+    call_back: str | None = None
+    location: Json | None = None
+    contacts: tuple[str, ...] = ()
+    notify_state: str = "pending"
+    notifications: tuple[Json, ...] = ()
+    notified_at: float | None = None
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> Json:
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["contacts"] = list(self.contacts)
+        out["notifications"] = list(self.notifications)
+        out["problems"] = list(self.problems)
+        return out
+
+
 class RegistryStore(Protocol):
     """What the registry needs from storage. Methods that write join the caller's open transaction."""
 
@@ -233,6 +273,15 @@ class RegistryStore(Protocol):
     def calls(self, number: str | None = None, limit: int = 100) -> list[CallRecord]: ...
     def open_calls(self) -> list[CallRecord]: ...
     def events(self, limit: int = 100) -> list[Event]: ...
+
+    # emergency calls: one row per call id (cloud.notify sends the notifications)
+    def add_emergency(self, rec: EmergencyRecord) -> bool: ...
+    def get_emergency(self, call_id: str) -> EmergencyRecord | None: ...
+    def emergencies(self, limit: int = 100) -> list[EmergencyRecord]: ...  # oldest first
+    def pending_emergencies(self) -> list[EmergencyRecord]: ...
+    def set_emergency_notified(
+        self, call_id: str, *, state: str, notifications: tuple[Json, ...], at: float
+    ) -> None: ...
 
     def replace_services(self, services: list[Service]) -> None: ...
     def services(self, category: str | None = None) -> list[Service]: ...

@@ -25,6 +25,7 @@ from roamline.cloud.records import (
     Box,
     CallRecord,
     Card,
+    EmergencyRecord,
     Event,
     Json,
     LineRight,
@@ -38,6 +39,7 @@ from roamline.cloud.sqlite_schema import (
     TABLES,
     box_from_row,
     call_from_row,
+    emergency_from_row,
     json_or_none,
     reg_from_row,
     right_from_row,
@@ -569,6 +571,42 @@ class SqliteStore:
 
     def open_calls(self) -> list[CallRecord]:
         return [call_from_row(r) for r in self._all("SELECT * FROM calls WHERE state = 'open'")]
+
+    # emergency calls
+    def add_emergency(self, rec: EmergencyRecord) -> bool:
+        """Insert the record of an emergency call; False (nothing changes) if the call id has one."""
+        n = self._write(
+            "INSERT OR IGNORE INTO emergencies(call_id, box_id, at, received, number, route, box_name, "
+            "card_id, "
+            "account_id, holder, call_back, location, contacts, notify_state, notifications, notified_at, "
+            "problems) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rec.call_id, rec.box_id, rec.at, rec.received, rec.number, rec.route, rec.box_name, rec.card_id,
+             rec.account_id, rec.holder, rec.call_back,
+             None if rec.location is None else json.dumps(rec.location),
+             json.dumps(list(rec.contacts)), rec.notify_state, json.dumps(list(rec.notifications)),
+             rec.notified_at, json.dumps(list(rec.problems))),
+        )
+        return n > 0
+
+    def get_emergency(self, call_id: str) -> EmergencyRecord | None:
+        r = self._one("SELECT * FROM emergencies WHERE call_id = ?", (call_id,))
+        return None if r is None else emergency_from_row(r)
+
+    def emergencies(self, limit: int = 100) -> list[EmergencyRecord]:
+        """The newest ``limit`` emergency calls, oldest first."""
+        rows = self._all("SELECT * FROM emergencies ORDER BY received DESC, call_id LIMIT ?", (limit,))
+        return [emergency_from_row(r) for r in reversed(rows)]
+
+    def pending_emergencies(self) -> list[EmergencyRecord]:
+        rows = self._all("SELECT * FROM emergencies WHERE notify_state = 'pending' ORDER BY received")
+        return [emergency_from_row(r) for r in rows]
+
+    def set_emergency_notified(
+        self, call_id: str, *, state: str, notifications: tuple[Json, ...], at: float
+    ) -> None:
+        self._write("UPDATE emergencies SET notify_state = ?, notifications = ?, notified_at = ? "
+                    "WHERE call_id = ?",
+                    (state, json.dumps(list(notifications)), at, call_id))
 
 
 def _str_or_none(value: object) -> str | None:

@@ -35,9 +35,14 @@ from roamline.wire import grant as wire_grant
 from roamline.wire import messages, signing
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
+from roamline.wire.emergency import EMERGENCY_CALL_KIND, report_key
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
 Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
+
+REDIAL_PAUSE_S = 0.5  # an emergency dial that failed (no dial tone: the line still held) is tried again
+REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back on hook
+READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,8 @@ class LineUse:
     reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
     prompt: str = ""  # announcing: what the line is told before it hangs up
     cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
+    number: str = ""  # emergency: what is dialled (again, after a failed attempt)
+    attempts: int = 0  # emergency: dial attempts so far
 
 
 @dataclass(slots=True)
@@ -111,6 +118,7 @@ class _Timers:
     refresh: float | None = None
     waiting_tone_off: float | None = None
     announce_end: float | None = None  # hang up the line after a spoken refusal
+    redial: float | None = None  # the emergency call's next dial attempt
 
 
 class BoxCore:
@@ -146,6 +154,7 @@ class BoxCore:
         self.line: LineUse | None = None
         self._line_caller: ev.CallerInfo | None = None
         self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
+        self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -163,6 +172,7 @@ class BoxCore:
                 self.timers.waiting_tone_off,
                 self.timers.announce_end,
                 self.line.cut_at if self.line is not None else None,
+                self.timers.redial,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -219,6 +229,9 @@ class BoxCore:
             ids = tuple(s.card_id for s in self.registered())
             if ids and self.link_up:
                 out.append(ev.Request(self._key("refresh"), messages.Refresh(card_ids=ids)))
+        if self.timers.redial is not None and now >= self.timers.redial:
+            self.timers.redial = None
+            self._redial(now, out)
         if self.timers.waiting_tone_off is not None and now >= self.timers.waiting_tone_off:
             self.timers.waiting_tone_off = None
             if self.phone.state is Phone.CONNECTED:
@@ -491,6 +504,7 @@ class BoxCore:
                 self._hang_up(now, out)
         elif isinstance(e, hs.Digit):
             if st in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
+                self._digit_at = e.at
                 self._digit(e.digit, now, out)
             elif st is Phone.CONNECTED and self.active is not None:
                 self.phone.fire(Trig.DIGIT)
@@ -545,7 +559,9 @@ class BoxCore:
         if self.phone.state is Phone.DIAL_TONE:  # the first-digit timeout
             self._fail(out, "reorder")
             return
-        if d.is_emergency:
+        if d.kind is Kind.EMERGENCY_TEST:
+            self._readback(d, out)
+        elif d.is_emergency:
             self._emergency(d, now, out)
         elif d.kind is Kind.NUMBER:
             assert d.e164 is not None
@@ -585,6 +601,8 @@ class BoxCore:
 
     # ---- emergency: the lifeline ---------------------------------------------------------------------
     def _emergency(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        """Dial at once, before anything else is written anywhere (the store, the log, the cloud): the
+        dial command is the first action; the outbox report and the log follow it."""
         call = Call(
             call_id=self._new_id(),
             direction="out",
@@ -595,41 +613,23 @@ class BoxCore:
         )
         self.phone.fire(Trig.ROUTE)
         self.active = call
-        out.append(
-            ev.Emit(
-                "emergency.dialled",
-                {
-                    "number": d.dialled,
-                    "call_id": call.call_id,
-                    "route": "own-line" if self.cfg.has_line else "cloud",
-                },
-            )
-        )
-        out.append(
-            ev.Enqueue(
-                "emergency",
-                {
-                    "call_id": call.call_id,
-                    "number": d.dialled,
-                    "box_id": self.cfg.box_id,
-                    "dialled_at": now,
-                    "location": self.location,
-                },
-                key=f"emergency:{call.call_id}",
-            )
-        )
+        self.timers.redial = None
+        route = "own-line" if self.cfg.has_line else "cloud"
         if self.cfg.has_line:
             line = self.line
-            if line is not None and line.kind != "emergency":
-                # whatever the line was doing gives way (a host call for someone else, a local call)
+            if line is not None and (line.kind != "emergency" or line.state == "hanging-up"):
+                # whatever the line was doing gives way (a host call for someone else, a local call, the
+                # last emergency call still going on hook): dial once it is back on hook
                 line.then_dial = d.dialled
                 self._line_hangup(line, "emergency", out)
-                self.line = LineUse("emergency", call.call_id, "hanging-up", started=now, then_dial=d.dialled)
-                return
-            self.line = LineUse("emergency", call.call_id, "dialling", started=now)
-            out.append(ev.LineDo("dial", d.dialled))
+                self.line = LineUse("emergency", call.call_id, "hanging-up", started=now, then_dial=d.dialled,
+                                    number=d.dialled)
+            else:
+                self.line = LineUse("emergency", call.call_id, "dialling", started=now, number=d.dialled,
+                                    attempts=1)
+                out.insert(0, ev.LineDo("dial", d.dialled))
         else:
-            # no own line: the cloud's emergency route (DESIGN §4.6(1)); later issues give it a PIDF-LO
+            # no own line: the cloud's emergency route (DESIGN §4.6(1), §6.4)
             out.append(
                 ev.CallSignal(
                     "call.place",
@@ -638,6 +638,53 @@ class BoxCore:
                     fields={"card_id": self.holder_card, "number": d.dialled, "emergency": True},
                 )
             )
+        out.append(
+            ev.Emit(
+                "emergency.dialled",
+                {"number": d.dialled, "call_id": call.call_id, "route": route,
+                 "digit_at": self._digit_at, "decided_at": now},
+            )
+        )
+        out.append(
+            ev.Enqueue(
+                EMERGENCY_CALL_KIND,
+                {
+                    "call_id": call.call_id,
+                    "number": d.dialled,
+                    "box_id": self.cfg.box_id,
+                    "dialled_at": now,
+                    "route": route,
+                    "card_id": self.holder_card,
+                    "line": self.cfg.line_number,
+                    "location": self.location,
+                },
+                key=report_key(call.call_id),
+            )
+        )
+
+    def _emergency_line_live(self, line: LineUse) -> bool:
+        """The emergency call this line carries is still wanted (the handset has not hung up)."""
+        return (line.kind == "emergency" and self.active is not None and self.active.call_id == line.call_id
+                and self.phone.state in (Phone.ROUTING, Phone.ALERTING, Phone.CONNECTED))
+
+    def _redial(self, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        if line is None or line.state not in ("redial", "dial-failed") or not self._emergency_line_live(line):
+            return
+        line.state, line.attempts = "dialling", line.attempts + 1
+        out.append(ev.LineDo("dial", line.number))
+        out.append(ev.Emit("emergency.redial", {"call_id": line.call_id, "attempt": line.attempts}))
+
+    def _readback(self, d: Classified, out: list[ev.Action]) -> None:
+        """The test number (933 in the US): the box reads its address and call-back number back, from
+        its own configuration — no line, card or cloud needed; nothing is dialled or reported."""
+        from roamline.firmware.location.readback import readback_text
+
+        text = readback_text(self.location, self.cfg.line_number)
+        self.phone.fire(Trig.FAIL)  # the table's "done: a sound until on-hook (or new digits)"
+        out.append(ev.Connect("handset", None))
+        out.append(ev.PlayPrompt(READBACK_PROMPT))
+        out.append(ev.Emit("emergency.readback", {"number": d.dialled, "text": text}))
 
     # ---- outgoing calls --------------------------------------------------------------------------------
     def _line_free(self) -> bool:
@@ -1041,7 +1088,16 @@ class BoxCore:
                 out.append(ev.PlayTone(None))
 
     def _line_ended(self, reason: str, now: float, out: list[ev.Action]) -> None:
-        line, self.line = self.line, None
+        line = self.line
+        if line is not None and line.state in ("dialling", "dial-failed") and self._emergency_line_live(line):
+            # the emergency dial did not get through (no dial tone: the exchange still holds the line for
+            # the last caller, or a dead line): the line is back on hook, try again shortly
+            line.state = "redial"
+            self.timers.redial = now + REDIAL_PAUSE_S
+            out.append(ev.Emit("emergency.dial-failed", {"call_id": line.call_id, "reason": reason,
+                                                         "attempt": line.attempts}))
+            return
+        self.line = None
         self._line_caller = None
         if line is None:
             return
@@ -1078,9 +1134,10 @@ class BoxCore:
             )
         if line.then_dial:
             self.line = LineUse(
-                "emergency", self.active.call_id if self.active else self._new_id(), "dialling", started=now
+                "emergency", self.active.call_id if self.active else self._new_id(), "dialling", started=now,
+                number=line.then_dial, attempts=1,
             )
-            out.append(ev.LineDo("dial", line.then_dial))
+            out.insert(0, ev.LineDo("dial", line.then_dial))
             return
         if (
             line.kind in ("local", "emergency")
@@ -1206,6 +1263,9 @@ class BoxCore:
                 if e.ok:
                     line.state = "alerting"
                     out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
+            elif not e.ok and self._emergency_line_live(line):
+                line.state = "dial-failed"  # redialled when the line is back on hook (or after a while)
+                self.timers.redial = now + REDIAL_FALLBACK_S
             elif e.ok:  # local or emergency: the handset talks to the line directly
                 line.state = "alerting"
                 out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind,

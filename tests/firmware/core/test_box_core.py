@@ -19,6 +19,7 @@ from roamline.firmware.handset.events import Digit, HookFlash, OffHook, OnHook
 from roamline.firmware.line import events as line_ev
 from roamline.wire import messages, signing
 from roamline.wire.clock import ManualClock
+from roamline.wire.emergency import EMERGENCY_CALL_KIND, check_report
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
 BOX = "b" * 32
@@ -226,7 +227,12 @@ def test_911_with_no_card_and_no_cloud_goes_out_the_line_at_its_last_digit() -> 
     out = r.digits("1")
     assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
     assert r.core.deadline() is None or r.core.deadline() > r.now  # nothing waits on a timer
-    assert kinds(out, ev.Enqueue)[0].kind == "emergency"
+    (report,) = kinds(out, ev.Enqueue)
+    assert report.kind == EMERGENCY_CALL_KIND == "emergency-call"
+    assert report.key == f"emergency-call:{report.payload['call_id']}"
+    assert report.payload["route"] == "own-line" and report.payload["line"] == "+12175551000"
+    assert report.payload["card_id"] == "" and report.payload["number"] == "911"
+    assert isinstance(out[0], ev.LineDo)  # the dial goes first: before the store, the log, the cloud
     out = r.do(ev.LineOpDone("dial", True))
     assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
     assert r.core.phone.state is Phone.CONNECTED
@@ -244,6 +250,108 @@ def test_911_takes_the_line_from_a_host_call_for_someone_else() -> None:
     assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
 
 
+def test_an_emergency_dial_that_gets_no_dial_tone_is_tried_again_until_it_goes_through() -> None:
+    """Calling-party control: the exchange holds the line for the last caller after the box hung up on
+    it, so the modem hears no dial tone; the box redials while the handset stays off hook."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.Ring(1))
+    lift(r)
+    r.digits("911")
+    out = r.do(line_ev.CallEnded("local-hangup"))
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+    for attempt in range(2, 5):
+        r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+        out = r.do(line_ev.CallEnded("no-dialtone"))  # the modem hung up after NO DIALTONE
+        assert not kinds(out, ev.LineDo) and r.core.phone.state is Phone.ROUTING
+        assert not kinds(r.tick(0.2), ev.LineDo)
+        out = r.tick(0.4)
+        assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+        assert r.core.line is not None and r.core.line.attempts == attempt
+    out = r.do(ev.LineOpDone("dial", True))
+    assert any(isinstance(a, ev.Connect) and a.b == "line" for a in out)
+    assert r.core.phone.state is Phone.CONNECTED
+    # exactly one report for the one emergency call, however many attempts
+    assert len([a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]) == 1
+
+
+def test_911_again_while_the_last_one_is_still_going_on_hook_dials_once_the_line_is_free() -> None:
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    r.do(OnHook(r.now))  # the line starts hanging up (the modem takes a moment)
+    lift(r)
+    r.digits("91")
+    out = r.digits("1")
+    assert not [a for a in kinds(out, ev.LineDo) if a.op == "dial"]  # not onto a line still hanging up
+    out = r.do(line_ev.CallEnded("local-hangup"))  # the last call's line is back on hook
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+    assert not kinds(r.do(ev.LineOpDone("hangup", True)), ev.LineDo)  # its late result changes nothing
+    out = r.do(ev.LineOpDone("dial", True))
+    assert r.core.phone.state is Phone.CONNECTED and not kinds(r.tick(5.0), ev.LineDo)
+
+
+def test_a_failed_emergency_dial_without_an_on_hook_report_is_still_retried() -> None:
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", False, "modem went away"))
+    out = r.tick(3.1)
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+
+
+def test_hanging_up_stops_the_redialling() -> None:
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+    r.do(line_ev.CallEnded("no-dialtone"))
+    out = r.do(OnHook(r.now))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    assert not kinds(r.tick(5.0), ev.LineDo)
+
+
+def test_933_reads_the_address_and_call_back_number_back_with_no_card_no_cloud_no_dial() -> None:
+    r = Rig()
+    civic = {"country": "US", "A1": "IL", "A3": "Shelbyville", "HNO": "400", "RD": "Harbour Road",
+             "ROOM": "B2", "PC": "62565"}
+    r.do(ev.LocationSnapshot({"civic": civic, "method": "installer", "state": "confirmed"}))
+    lift(r)
+    out = r.digits("933")
+    assert not kinds(out, ev.LineDo) and not kinds(out, ev.Enqueue) and not kinds(out, ev.CallSignal)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["readback"]
+    (said,) = [e for e in kinds(out, ev.Emit) if e.event == "emergency.readback"]
+    text = said.fields["text"]
+    assert "400 Harbour Road" in text and "room B2" in text and "Shelbyville" in text
+    assert "2, 1, 7, 5, 5, 5, 1, 0, 0, 0" in text  # the call-back number, digit by digit
+    out = r.digits("911")  # and 911 still dials from there, without hanging up
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+
+
+def test_933_says_when_no_address_is_recorded_or_the_box_may_have_moved() -> None:
+    from roamline.firmware.location.readback import readback_text
+
+    assert "no address is recorded" in readback_text(None, "")
+    assert "no call-back number" in readback_text(None, "")
+    moved = {"civic": {"country": "US", "A1": "IL", "A3": "X", "HNO": "1", "RD": "Main"},
+             "state": "unconfirmed"}
+    assert "not confirmed" in readback_text(moved, "+12175551000")
+
+
+def test_the_emergency_report_carries_the_chosen_holder_and_the_location() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    loc = {"civic": {"country": "US", "A1": "IL", "A3": "X", "HNO": "1", "RD": "Main"}, "method": "installer",
+           "state": "confirmed"}
+    r.do(ev.LocationSnapshot(loc))
+    lift(r)
+    (report,) = kinds(r.digits("911"), ev.Enqueue)
+    fields, problems = check_report(report.payload)
+    assert problems == [] and fields["card_id"] == CARDS[0] and fields["location"]["civic"]["RD"] == "Main"
+
+
 setups = st.fixed_dictionaries(
     {
         "cards": st.integers(0, 2),
@@ -251,6 +359,12 @@ setups = st.fixed_dictionaries(
         "ring": st.booleans(),
         "misdial": st.text("0123456789*#", max_size=6),
         "country": st.sampled_from(["US", "GB", "DE", "AU"]),
+        "line_call": st.sampled_from(["none", "host-in", "host-out", "answered", "local"]),
+        "offer": st.booleans(),  # a call for the holder rings (or waits) at the box
+        "bridge": st.booleans(),
+        "revoked": st.booleans(),
+        "moved": st.booleans(),
+        "no_dialtone": st.integers(0, 3),  # dial attempts that find the line held (calling-party control)
     }
 )
 
@@ -260,16 +374,34 @@ setups = st.fixed_dictionaries(
 def test_no_state_keeps_an_emergency_string_from_going_out_the_line(
     s: dict[str, Any], data: st.DataObject
 ) -> None:
-    r = Rig(country=s["country"])
-    if s["link"] or s["cards"]:
+    r = Rig(country=s["country"], bridge=s["bridge"])
+    if s["link"] or s["cards"] or s["offer"]:
         r.do(ev.LinkUp(BOX))
     for i in range(s["cards"]):
         r.register(f"R{i}", CARDS[i])
+    if s["offer"] and s["cards"]:
+        r.do(offer("call-p0000001", CARDS[0]))
+    if s["moved"]:
+        r.do(ev.LocationSnapshot({"civic": {"country": "US", "A1": "IL", "A3": "X", "HNO": "1", "RD": "Main"},
+                                  "state": "unconfirmed"}))
+    if s["line_call"] == "host-in" or s["ring"]:
+        r.do(line_ev.Ring(1))
+    elif s["line_call"] in ("host-out", "answered"):
+        r.do(ev.LineCommand("k-d", "dial", "call-h0000001", number="+13125550123", flow_id=9))
+        r.do(ev.LineOpDone("dial", True))
+        if s["line_call"] == "answered":
+            r.do(line_ev.AnswerInferred(r.now))
+    if s["revoked"]:
+        r.do(ev.Pushed(messages.Revoked(kind=RevokedKind.BOX, id=BOX)))
     if not s["link"]:
         r.do(ev.LinkDown("cut"))
-    if s["ring"]:
-        r.do(line_ev.Ring(1))
+    if r.core.phone.state is Phone.RINGING:
+        r.do(OffHook(r.now))  # lifting answers the ringing call: hang it up again
+        r.do(OnHook(r.now))
     lift(r)
+    if s["line_call"] == "local" and r.core.phone.state is not Phone.CHOOSING:
+        r.digits("2175550123")  # a call of its own out the line (or refused without a card)
+        r.tick(30.0)
     r.digits(s["misdial"])
     r.tick(30.0)  # whatever was dialled has been decided (or timed out) by now
     if r.core.phone.state not in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
@@ -277,12 +409,52 @@ def test_no_state_keeps_an_emergency_string_from_going_out_the_line(
         r.clock.advance(1)
         lift(r)
     emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
-    out = r.digits(emergency)
+    r.digits(emergency[:-1])
+    out = r.digits(emergency[-1])  # the last digit's actions alone
     dials = [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"]
     if r.core.line is not None and r.core.line.state == "hanging-up":
         out = r.do(line_ev.CallEnded("local-hangup"))
         dials = [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"]
     assert dials == [emergency]
+    assert isinstance(out[0], ev.LineDo) and out[0].op == "dial"  # nothing is carried out before the dial
+    for _ in range(s["no_dialtone"]):  # the line is held for a while: every attempt fails, the box goes on
+        r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+        r.do(line_ev.CallEnded("no-dialtone"))
+        again = [a.number for a in kinds(r.tick(1.0), ev.LineDo) if a.op == "dial"]
+        assert again == [emergency]
+    out = r.do(ev.LineOpDone("dial", True))
+    assert r.core.phone.state is Phone.CONNECTED
+    if s["bridge"]:
+        assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
+    reports = [a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]
+    assert len(reports) == 1 and reports[0].payload["number"] == emergency
+
+
+@settings(max_examples=60, deadline=None)
+@given(s=setups, data=st.data())
+def test_with_no_line_an_emergency_still_leaves_for_the_cloud_route_and_is_reported(
+    s: dict[str, Any], data: st.DataObject
+) -> None:
+    r = Rig(country=s["country"], has_line=False)
+    if s["link"] or s["cards"]:
+        r.do(ev.LinkUp(BOX))
+    for i in range(s["cards"]):
+        r.register(f"R{i}", CARDS[i])
+    if not s["link"]:
+        r.do(ev.LinkDown("cut"))
+    lift(r)
+    r.digits(s["misdial"])
+    r.tick(30.0)
+    if r.core.phone.state not in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
+        r.do(OnHook(r.now))
+        r.clock.advance(1)
+        lift(r)
+    emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
+    out = r.digits(emergency)
+    places = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert len(places) == 1 and places[0].fields["emergency"] is True
+    (report,) = [a for a in kinds(out, ev.Enqueue) if a.kind == EMERGENCY_CALL_KIND]
+    assert report.payload["route"] == "cloud" and report.payload["number"] == emergency
 
 
 # -- outgoing calls -----------------------------------------------------------------------------------------
