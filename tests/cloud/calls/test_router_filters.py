@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from roamline.cloud.records import LineRight
+from roamline.cloud.records import EmergencyRecord, LineRight
 from roamline.wire import profile as wp
 from roamline.wire.calls import (
     CallerId,
@@ -119,7 +119,7 @@ def test_emergency_callbacks_bypass_every_filter(kit: Kit) -> None:
     profile(kit, "acct-ada", filters=[{"name": "anon", "action": "block", "withheld": True}])
     withheld = CallerId(absent="unavailable")  # type: ignore[arg-type]
     assert offers(ring(kit, withheld)) == {}
-    kit.store.add_delivery("emergency:c-1", host, "emergency", {"dialled_at": kit.now - 600}, kit.now)
+    kit.store.add_emergency(EmergencyRecord("c-1", host, kit.now - 600, kit.now, "911", "own-line"))
     assert set(offers(ring(kit, withheld, call_id="c-00000000000000f5"))) == {"conn-a"}
     kit.now += 3600  # more than an hour after the 911 call: filters apply again
     assert offers(ring(kit, withheld, call_id="c-00000000000000f6")) == {}
