@@ -212,6 +212,8 @@ class BoxCore:
             self._cancelled(event, now, out)
         elif isinstance(event, ev.RemoteHangup):
             self._remote_hangup(event, now, out)
+        elif isinstance(event, ev.MediaLost):
+            self._media_lost(event, now, out)
         elif isinstance(event, ev.Progress):
             self._progress(event, now, out)
         elif isinstance(event, ev.LineCommand):
@@ -414,6 +416,9 @@ class BoxCore:
             card_id = e.key.split(":")[1]
             if e.unreachable and self.slot_for(card_id) is None:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
+        elif kind == "bind" and not e.unreachable:
+            # the cloud no longer knows this call (it restarted, or ended the call while we were away)
+            self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
         elif kind == "place":
             call_id = e.key.split(":")[1]
             if self.active is not None and self.active.call_id == call_id:
@@ -934,10 +939,29 @@ class BoxCore:
         call = self._call(e.call_id)
         if call is None:
             return
+        self._far_end_gone(call, e.reason, now, out)
+
+    def _media_lost(self, e: ev.MediaLost, now: float, out: list[ev.Action]) -> None:
+        """A relayed call's voice is gone (silence with the link down, or the cloud forgot the call):
+        end it here — a host line is hung up, a handset hears reorder — and record it."""
+        line = self.line
+        if line is not None and line.call_id == e.call_id and line.kind in ("host-in", "host-out"):
+            out.append(ev.Emit("call.media-lost", {"call_id": e.call_id, "reason": e.reason, "side": "host"}))
+            self._line_hangup(line, e.reason, out)
+            return
+        call = self._call(e.call_id)
+        if call is None or call.route != "cloud":
+            return
+        out.append(ev.Emit("call.media-lost", {"call_id": e.call_id, "reason": e.reason, "side": "terminal"}))
+        if self.link_up and e.reason == "media-silence":
+            out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "media-silence"}))
+        self._far_end_gone(call, e.reason, now, out)
+
+    def _far_end_gone(self, call: Call, reason: str, now: float, out: list[ev.Action]) -> None:
         out.append(
-            ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": e.reason})
+            ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
         )
-        self._record(call, now, e.reason, out)
+        self._record(call, now, reason, out)
         if call is self.held:
             self.held = None
         elif call is self.active:
@@ -1059,6 +1083,10 @@ class BoxCore:
                 out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "ringback"}))
         elif isinstance(e, line_ev.CallEnded):
             self._line_ended(e.reason, now, out)
+        elif isinstance(e, line_ev.ModemLost):
+            out.append(ev.Emit("line.modem-lost", {"reason": e.reason}))
+        elif isinstance(e, line_ev.ModemFound):
+            out.append(ev.Emit("line.modem-found", {"device": e.device}))
 
     def _report_ring(self, line: LineUse, out: list[ev.Action]) -> None:
         caller = line.caller or ev.CallerInfo(absent="unavailable")
@@ -1103,10 +1131,19 @@ class BoxCore:
             return
         out.append(ev.Connect("line", None))
         out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
+        if line.key:
+            # the cloud's line request still waits (the line bridge reports CallEnded before the
+            # operation's LineOpDone, which then finds no line): answer it now, once
+            result = {"hanging-up": "hung-up", "answering": "caller-gone"}.get(line.state, "error")
+            out.append(ev.CallSignal("line.result", line.call_id, key=line.key,
+                                     fields={"result": result, "detail": reason}))
+            line.key = ""
         if line.kind in ("host-in", "host-out") and line.state != "hanging-up":
             state = (
                 "caller-gone"
                 if line.state == "ringing"
+                else "line-lost"
+                if reason.startswith("modem-lost")
                 else (
                     "busy" if reason == "busy" else "no-answer" if reason == "no-answer" else "far-end-hangup"
                 )
@@ -1235,6 +1272,7 @@ class BoxCore:
                 out.append(
                     ev.CallSignal("line.result", line.call_id, key=line.key, fields={"result": "answered"})
                 )
+                line.key = ""  # answered: the request is done
                 out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             else:
                 out.append(
@@ -1245,6 +1283,7 @@ class BoxCore:
                         fields={"result": "error", "detail": e.result},
                     )
                 )
+                line.key = ""
         elif e.op == "dial" and line.state == "dialling":
             if line.kind == "host-out":
                 out.append(
@@ -1260,6 +1299,9 @@ class BoxCore:
                         },
                     )
                 )
+                line.key = ""
+                out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind, "ok": e.ok,
+                                                    "result": e.result}))
                 if e.ok:
                     line.state = "alerting"
                     out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))

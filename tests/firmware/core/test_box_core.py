@@ -630,6 +630,31 @@ def test_a_ring_on_the_host_line_is_reported_with_caller_id_and_the_cloud_answer
     assert any(isinstance(a, ev.Connect) and a.a == "line" and a.b == "flow:5" for a in out)
 
 
+def test_the_clouds_line_hangup_is_answered_once_even_when_the_line_reports_its_end_first() -> None:
+    """The line bridge posts CallEnded before the hang-up's LineOpDone: the cloud's ``line.hangup``
+    still gets its ``line.result`` (once), and the earlier answer's key is not answered again."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.LineCommand("k2", "hangup", ring.call_id))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    out = r.do(line_ev.CallEnded("local-hangup")) + r.do(ev.LineOpDone("hangup", True))
+    results = [(a.key, a.fields["result"]) for a in kinds(out, ev.CallSignal) if a.kind == "line.result"]
+    assert results == [("k2", "hung-up")]
+    # and in the other order (LineOpDone first) it is answered once as well
+    r.do(cid("2175550198", "JOHN DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k3", "answer", ring.call_id, flow_id=6))
+    r.do(ev.LineOpDone("answer", True))
+    r.do(ev.LineCommand("k4", "hangup", ring.call_id))
+    out = r.do(ev.LineOpDone("hangup", True)) + r.do(line_ev.CallEnded("local-hangup"))
+    results = [(a.key, a.fields["result"]) for a in kinds(out, ev.CallSignal) if a.kind == "line.result"]
+    assert results == [("k4", "hung-up")]
+
+
 def test_a_half_duplex_modem_says_it_cannot_bridge() -> None:
     r = Rig(bridge=False)
     r.do(ev.LinkUp(BOX))
@@ -727,6 +752,74 @@ def test_a_revoked_box_reports_its_cards_refused_not_unreachable() -> None:
     assert request_failed("k", RequestTimeout("slow")).unreachable
     refused = request_failed("k", RemoteError("no", ErrorCode.FORBIDDEN))
     assert not refused.unreachable
+
+
+# -- a relayed call whose voice is gone ------------------------------------------------------------------
+
+
+def answered_offer(r: Rig, call_id: str) -> None:
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.do(offer(call_id, CARDS[0]))
+    lift(r)
+    r.do(ev.Progress(call_id, "answered", flow_id=11))
+    assert r.core.phone.state is Phone.CONNECTED
+
+
+def test_media_silence_with_the_link_down_ends_the_call_with_reorder_and_one_record() -> None:
+    r = Rig()
+    answered_offer(r, "call-m0000001")
+    r.do(ev.LinkDown("dead"))
+    out = r.do(ev.MediaLost("call-m0000001", "media-silence"))
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder"
+    assert not kinds(out, ev.CallSignal)  # nobody to tell: the cloud ends it by its own silence timeout
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["reason"] == "media-silence" and rec.payload["side"] == "terminal"
+    assert r.core.active is None
+    assert not r.do(ev.MediaLost("call-m0000001", "media-silence"))  # once
+
+
+def test_a_refused_re_bind_after_a_reconnect_ends_the_call() -> None:
+    r = Rig()
+    answered_offer(r, "call-m0000002")
+    refused = ev.RequestFailed("bind:call-m0000002", "forbidden: not this box's live leg", unreachable=False)
+    out = r.do(refused)
+    assert [e.fields["reason"] for e in kinds(out, ev.Emit) if e.event == "call.ended"] == ["call-gone"]
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder" and len(kinds(out, ev.Enqueue)) == 1
+    # an unreachable cloud is not a refusal: the call waits for the next connect (or silence)
+    r2 = Rig()
+    answered_offer(r2, "call-m0000003")
+    assert not r2.do(ev.RequestFailed("bind:call-m0000003", "link closed", unreachable=True))
+
+
+def test_a_host_line_whose_relayed_voice_is_gone_is_hung_up() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.MediaLost(ring.call_id, "call-gone"))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    assert any(isinstance(a, ev.Connect) and a.a == "line" and a.b is None for a in out)
+    out = r.do(ev.LineOpDone("hangup", True))
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["side"] == "host" and rec.payload["outcome"] == "answered"
+
+
+def test_a_modem_lost_mid_call_is_reported_as_the_line_lost() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(line_ev.ModemLost("unplugged: EIO"))
+    assert [e.event for e in kinds(out, ev.Emit)] == ["line.modem-lost"]
+    out = r.do(line_ev.CallEnded("modem-lost: unplugged: EIO"))
+    (state,) = [a for a in kinds(out, ev.CallSignal) if a.kind == "line.state"]
+    assert state.fields["state"] == "line-lost"
+    assert len(kinds(out, ev.Enqueue)) == 1
 
 
 # -- the holder's profile: speed-dials, message waiting, cache and wipe -------------------------------
