@@ -45,6 +45,7 @@ from roamline.cloud.sqlite_schema import (
     right_from_row,
 )
 from roamline.cloud.wal_checkpoint import WalCheckpointer
+from roamline.wire.emergency import EMERGENCY_CALL_KIND
 
 log = logging.getLogger(__name__)
 
@@ -454,10 +455,13 @@ class SqliteStore:
         return int(row["v"]) if row is not None else 0
 
     def last_emergency_at(self, box_id: str) -> float | None:
-        """When the box last placed an emergency call (when it dialled, else when the registry heard of
-        it), from the emergency records (None: never)."""
-        r = self._one("SELECT MAX(COALESCE(at, received)) AS t FROM emergencies WHERE box_id = ?", (box_id,))
-        return None if r is None or r["t"] is None else float(r["t"])
+        """When the box last placed an emergency call, as its outbox told us (None: never)."""
+        r = self._one("SELECT payload, at FROM deliveries WHERE box_id = ? AND kind = ? "
+                      "ORDER BY at DESC LIMIT 1", (box_id, EMERGENCY_CALL_KIND))
+        if r is None:
+            return None
+        dialled = json.loads(r["payload"]).get("dialled_at")
+        return float(dialled) if isinstance(dialled, int | float) else float(r["at"])
 
     def host_lines(self) -> list[tuple[str, str]]:
         """(line number, box id) of every box with a line that is not revoked."""

@@ -470,7 +470,8 @@ class BoxRuntime:
             line_number = _e164(cfg.line.number, cfg.country)
             self.core = BoxCore(CoreConfig(box_id=box.box_id, has_line=has_line, line_can_bridge=can_bridge,
                                            line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
-                                           first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys),
+                                           first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys,
+                                           ring_cadence={"GB": "uk", "DE": "de"}.get(cfg.country, "us")),
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
                                 new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
                                 check_grant=self._grant_checker())

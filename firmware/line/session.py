@@ -144,11 +144,6 @@ class LineSession:
     def send_voice(self, data: bytes) -> None:
         self.core.send_voice(data)
 
-    @property
-    def sending_voice(self) -> bool:
-        """A voice transmit stream runs (``send_voice`` is accepted); it stops when a call ends."""
-        return self.core.voice in ("tx", "duplex")
-
     def outgoing(self) -> bytes:
         return self.core.outgoing()
 
