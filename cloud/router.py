@@ -255,6 +255,8 @@ class Router:
     ) -> None:
         self._store = store
         self._grant_key = grant_key  # the CA key: host lines' dials carry the rights signed with it
+        # account -> (stored version, parsed profile)
+        self._profiles: dict[str, tuple[int, wire_profile.Profile | None]] = {}
         self._config = config or RouterConfig()
         self._flows = iter(flow_ids) if flow_ids is not None else itertools.count(1)
         self._calls: dict[str, Call] = {}
@@ -458,14 +460,28 @@ class Router:
                 offers.append(self._offer(call, entry, target))
         return offers
 
+    def _profile(self, account_id: str) -> wire_profile.Profile | None:
+        """The account's profile, parsed once per stored version (None: none, or one that does not parse,
+        which filters nothing)."""
+        stored = self._store.get_profile(account_id)
+        if stored is None:
+            return None
+        cached = self._profiles.get(account_id)
+        if cached is not None and cached[0] == stored[1]:
+            return cached[1]
+        try:
+            profile: wire_profile.Profile | None = wire_profile.parse(stored[0])
+        except wire_profile.ProfileError:
+            log.warning("profile-unusable", extra={"fields": {"account": account_id}})
+            profile = None
+        if len(self._profiles) >= 10_000:
+            self._profiles.clear()
+        self._profiles[account_id] = (stored[1], profile)
+        return profile
+
     def _offer(self, call: Call, entry: WhereEntry, number: str) -> Offer:
-        cadence = None
-        stored = self._store.get_profile(entry.account_id)
-        if stored is not None:
-            try:
-                cadence = wire_profile.parse(stored[0]).cadence_for(number)
-            except wire_profile.ProfileError:
-                cadence = None
+        profile = self._profile(entry.account_id)
+        cadence = profile.cadence_for(number) if profile is not None else None
         return Offer(
             entry.box_id,
             entry.card_id,
@@ -477,12 +493,8 @@ class Router:
 
     def _decide(self, entry: WhereEntry, caller: CallerId, now: float, callback: bool) -> filters.Decision:
         """The holder's filters for this caller now (a profile that does not parse filters nothing)."""
-        stored = self._store.get_profile(entry.account_id)
-        if stored is None:
-            return filters.RING
-        try:
-            profile = wire_profile.parse(stored[0])
-        except wire_profile.ProfileError:
+        profile = self._profile(entry.account_id)
+        if profile is None:
             return filters.RING
         box = self._store.get_box(entry.box_id)
         tz = filters.number_zone(box.line_number if box is not None else None) or filters.UTC

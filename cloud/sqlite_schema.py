@@ -71,7 +71,7 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS line_rights_account ON line_rights(account_id)",
     "CREATE INDEX IF NOT EXISTS calls_open ON calls(state)",
     "CREATE INDEX IF NOT EXISTS profiles_version ON profiles(version)",
-    "CREATE INDEX IF NOT EXISTS deliveries_kind ON deliveries(box_id, kind, at)",
+    "CREATE INDEX IF NOT EXISTS deliveries_kind ON deliveries(box_id, kind, at)",  # last_emergency_at
     "CREATE INDEX IF NOT EXISTS calls_created ON calls(created)",
     "CREATE INDEX IF NOT EXISTS emergencies_received ON emergencies(received)",
     "CREATE INDEX IF NOT EXISTS emergencies_pending ON emergencies(notify_state)",

@@ -1,20 +1,20 @@
-"""The holder's profile from the registry (wire/profile.py ``loads``).
+"""The holder's profile (wire/profile.py ``loads``: JSON text → Profile), and its round trip.
 
-Property: a profile that parses survives ``dumps`` → ``loads`` unchanged.
-Documented error: ``ProfileError`` (a BadBody), with a one-line message.
+Documented error: ``ProfileError`` (not JSON, too large, or a field refused), with a one-line message.
 """
 
 from __future__ import annotations
 
-from roamline.wire.profile import ProfileError, loads
+from roamline.wire import profile
+from roamline.wire.profile import ProfileError
 
 EXPECTED: tuple[type[BaseException], ...] = (ProfileError,)
 
 
 def target(data: bytes) -> None:
     try:
-        profile = loads(data)
+        p = profile.loads(data)
     except ProfileError as exc:
-        assert "\n" not in str(exc)
+        assert "\n" not in str(exc) and str(exc)
         raise
-    assert loads(profile.dumps()) == profile
+    assert profile.loads(p.dumps()) == p

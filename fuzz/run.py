@@ -22,14 +22,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESSES = ("apdu_response", "callerid_mdmf", "dle_stream", "apdu_tlv", "link_frames", "callerid_formatted",
-             "piv_card", "link_messages", "box_config", "board_profile", "at_responses",
-             # parsers that landed later (location, profile, updates, PIV admin, media, reports, grants)
-             "nmea", "gpsd_json", "holder_profile", "update_header", "piv_generate", "media_datagram",
-             "emergency_report", "grant_token")
+             "piv_card", "link_messages", "box_config", "board_profile", "at_responses", "holder_profile",
+             "line_grant",
+             # parsers that landed later (location, updates, PIV admin, media, reports, grants behind the
+             # signature)
+             "nmea", "gpsd_json", "update_header", "piv_generate", "media_datagram", "emergency_report",
+             "grant_token")
 # Longest input per harness: stream parsers are fed in small pieces, so long inputs cost a lot per run and
 # add little beyond a few hundred bytes; configuration files and a PIV session need more.
 MAX_LEN = {"box_config": 1024, "board_profile": 1024, "link_messages": 1024, "piv_card": 2048,
-           "gpsd_json": 2048, "holder_profile": 2048, "update_header": 2048,
+           "holder_profile": 4096, "line_grant": 2048, "gpsd_json": 2048, "update_header": 2048,
            "emergency_report": 1024, "grant_token": 1024}
 DEFAULT_MAX_LEN = 256
 

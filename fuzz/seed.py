@@ -95,16 +95,17 @@ def seeds() -> dict[str, list[bytes]]:
         "link_messages": [b"\x00" + f[4:] for f in frames] + typed,
         "box_config": [box],
         "board_profile": [p.read_bytes() for p in profiles],
+        "holder_profile": holder_profiles(),
+        "line_grant": grants(),
     }
 
 
 def later_seeds() -> dict[str, list[bytes]]:
-    """Seeds of the parsers that landed after the first harnesses (location, profile, updates, PIV admin,
-    media, emergency reports, grants)."""
+    """Seeds of the parsers that landed after the first harnesses (location, updates, PIV admin, media,
+    emergency reports, grants behind the signature)."""
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     from roamline.wire import grant, identity, media, update
-    from roamline.wire import profile as wire_profile
 
     logs = ROOT / "tests" / "firmware" / "location" / "data"
     nmea = [p.read_bytes()[:256] for p in sorted(logs.glob("*.nmea"))]
@@ -114,13 +115,6 @@ def later_seeds() -> dict[str, list[bytes]]:
                   {"class": "TPV", "device": "/dev/pts/3", "mode": 3, "lat": 39.78, "lon": -89.65,
                    "altHAE": 148.5, "eph": 6.2, "time": "2026-12-01T12:00:00.000Z"}]
     gpsd = b"".join(json.dumps(x).encode() + b"\n" for x in gpsd_lines)
-    prof = {"rings": [{"number": "+15550100001", "cadence": "us-dr2"}],
-            "speed_dials": [{"key": "3", "number": "+15550400004", "label": "Pizza"}],
-            "voicemail": {"timeout_s": 20}, "waiting": 1}
-    try:
-        profile_seed = wire_profile.parse(prof).dumps().encode()
-    except wire_profile.ProfileError:
-        profile_seed = json.dumps(prof).encode()
     manifest = update.Manifest(version="0.2.0", payload_sha256="00" * 32, payload_size=10,
                                health=("roamline", "box", "health"))
     key = identity.generate_key()
@@ -136,13 +130,38 @@ def later_seeds() -> dict[str, list[bytes]]:
     return {
         "nmea": [b"\x03" + n for n in nmea],
         "gpsd_json": [b"\x05" + gpsd],
-        "holder_profile": [profile_seed, b"{}"],
         "update_header": [b"\x02" + header],
         "piv_generate": [generated],
         "media_datagram": [rtp],
         "emergency_report": [json.dumps(report).encode()],
         "grant_token": [b"\x01" + body, b"\x00" + grant.sign(unlimited, key).encode()],
     }
+def holder_profiles() -> list[bytes]:
+    from roamline.wire import profile
+
+    full = profile.parse({
+        "timezone": "America/Chicago", "rings": [{"number": "+15550100001", "cadence": "us-dr2"}],
+        "schedules": [{"name": "evenings", "windows": [{"days": [0, 1, 2, 3, 4], "start": "19:00",
+                                                         "end": "07:00"}],
+                       "periods": [{"start": "2026-12-24T18:00", "end": "2027-01-02T08:00"}]}],
+        "filters": [{"name": "spam", "action": "block", "names": ["*SALES*"], "prefixes": ["+1900"],
+                     "refusal": "silent"},
+                    {"name": "late", "action": "voicemail", "schedule": "evenings", "withheld": True},
+                    {"name": "fwd", "action": "forward", "forward_to": "+15550200002"}],
+        "speed_dials": [{"key": "2", "number": "+15550400004", "label": "Pizza"}],
+        "voicemail": {"timeout_s": 20, "greeting": "g1", "pin_hash": profile.hash_pin("1234", salt=bytes(16),
+                                                                                      iterations=1000)},
+        "waiting": 2})
+    return [full.dumps().encode(), b"{}", profile.EMPTY.dumps().encode()]
+
+
+def grants() -> list[bytes]:
+    from roamline.wire import grant, identity
+
+    key = identity.CertificateAuthority.create(now=1_800_000_000.0).key
+    tok = grant.issue(key, call_id="c-00000000000000a1", line="+15551230000", number="+15559990000",
+                      account="a", now=1_800_000_000.0, max_call_s=60.0)
+    return [tok.encode(), tok[: len(tok) // 2].encode(), b"", b"a.b"]
 
 
 def main() -> None:
