@@ -6,4 +6,5 @@ COMMANDS: dict[str, str] = {
     "box label": "roamline.provisioning.box_label_cmd",
     "card issue": "roamline.provisioning.card_issue_cmd",
     "flash": "roamline.provisioning.flash_cmd",
+    "image build": "roamline.provisioning.image_build_cmd",
 }
