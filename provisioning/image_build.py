@@ -294,8 +294,10 @@ def python_site(cache: Path, work: Path, report: Reporter, wheel: Path | None = 
     run_tool([sys.executable, "-m", "pip", "download", "-q", *common, "--find-links", str(wheels),
               "-d", str(wheels), *pins], "aarch64 wheels")
     site = work / "site"
+    # the root is read-only: byte-code compiled here (same Python minor version) or never cached there
+    compile_opt = [] if sys.version_info[:2] == (3, 11) else ["--no-compile"]
     run_tool([sys.executable, "-m", "pip", "install", "-q", *common, "--no-index", "--find-links",
-              str(wheels), "--target", str(site), "--no-compile", str(wheel), *pins], "pip --target")
+              str(wheels), "--target", str(site), *compile_opt, str(wheel), *pins], "pip --target")
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this machine's Python
     return site
 

@@ -90,7 +90,9 @@ ConditionPathExists=/data/box.toml
 
 [Service]
 Type=simple
-Environment=PYTHONPATH=/opt/roamline/site PYTHONUNBUFFERED=1
+Environment=PYTHONPATH=/opt/roamline/site PYTHONUNBUFFERED=1 ROAMLINE_LOG_LEVEL=info
+StandardOutput=journal+console
+StandardError=journal+console
 WorkingDirectory=/data
 ExecStart=/usr/local/bin/roamline box run --config /data/box.toml
 Restart=always
