@@ -290,9 +290,14 @@ def python_site(cache: Path, work: Path, report: Reporter, wheel: Path | None = 
     common = [*plat, "--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:",
               "--no-deps"]
     pins = [f"{n}=={v}" for n, v in reqs.items()]
-    report.note(f"{len(pins)} dependencies (pyscard from Debian): pip download into {wheels}")
-    run_tool([sys.executable, "-m", "pip", "download", "-q", *common, "--find-links", str(wheels),
-              "-d", str(wheels), *pins], "aarch64 wheels")
+    have = {w.name.lower() for w in wheels.glob("*.whl")}
+    fetch = [f"{n}=={v}" for n, v in reqs.items()
+             if not any(h.startswith(f"{n.replace('-', '_')}-{v}-") for h in have)]
+    report.note(f"{len(pins)} dependencies (pyscard from Debian), {len(pins) - len(fetch)} cached in "
+                f"{wheels}")
+    if fetch:
+        run_tool([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(wheels), *fetch],
+                 "aarch64 wheels")
     site = work / "site"
     # the root is read-only: byte-code compiled here (same Python minor version) or never cached there
     compile_opt = [] if sys.version_info[:2] == (3, 11) else ["--no-compile"]

@@ -146,15 +146,17 @@ class BoardBoot:
     """What the Pi's boot partition needs for one board: firmware files and the device trees."""
     model: str
     firmware: tuple[str, ...]  # from raspi-firmware (/usr/lib/raspi-firmware)
-    dtbs: tuple[str, ...]  # from the kernel package (/usr/lib/linux-image-*/broadcom)
+    dtbs: tuple[str, ...]  # from the kernel package (/usr/lib/linux-image-*/broadcom): the first is
+    # required (the board's own), the others (its variants) are copied when the kernel has them
     note: str
 
 
 BOARDS: dict[str, BoardBoot] = {
     "pi3": BoardBoot("pi3", ("bootcode.bin", "start.elf", "fixup.dat"),
-                     ("bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb"), "arm64 mode (arm_64bit=1)"),
+                     ("bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb", "bcm2837-rpi-3-a-plus.dtb"),
+                     "arm64 mode (arm_64bit=1)"),
     "pi4": BoardBoot("pi4", ("start4.elf", "fixup4.dat"),
-                     ("bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4.dtb"), ""),
+                     ("bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4-io.dtb"), ""),
     "pi5": BoardBoot("pi5", (), ("bcm2712-rpi-5-b.dtb",), "the Pi 5's firmware is in its EEPROM"),
     "sim": BoardBoot("sim", (), (), "no Pi firmware: boots under qemu (aarch64 virt) for tests"),
 }

@@ -230,7 +230,9 @@ def boot_files(root: Path, pi_model: str) -> tuple[dict[str, Path], str, str]:
             if extra.is_file():
                 files.setdefault(extra.name, extra)
     dtb_dir = root / "usr/lib" / f"linux-image-{version}" / "broadcom"
-    for name in board.dtbs:
+    for i, name in enumerate(board.dtbs):
+        if i > 0 and not (dtb_dir / name).exists():
+            continue  # a variant this kernel lacks
         if not (dtb_dir / name).exists():
             raise image_plan.PlanError(
                 f"Debian's kernel {version} has no device tree {name} for the {pi_model}: this board "

@@ -131,7 +131,7 @@ def main() -> int:
         result = json.loads(out.strip().splitlines()[-1])
         build_s = time.monotonic() - t
         disk_id = result["layout"]["disk_id"]
-        on_disk = os.stat(image).st_blocks * 512
+        on_disk = image.stat().st_blocks * 512
         say(f"image {result['size_bytes'] >> 20} MiB ({on_disk >> 20} MiB allocated), built in "
             f"{build_s:.0f} s, sha256 {result['sha256']}")
 
@@ -140,7 +140,8 @@ def main() -> int:
         cloud = work / "cloud"
         shutil.rmtree(cloud, ignore_errors=True)
         run([*ROAMLINE, "cloud", "ca", "init", "--data", str(cloud)])
-        token = run([*ROAMLINE, "cloud", "token", "issue", "--data", str(cloud), "--kind", "box"]).stdout.strip()
+        token = run([*ROAMLINE, "cloud", "token", "issue", "--data", str(cloud), "--kind", "box"]
+                    ).stdout.strip()
         port = free_port()
         serve = subprocess.Popen([*ROAMLINE, "--log-level", "info", "cloud", "serve", "--data", str(cloud),
                                   "--host", "0.0.0.0", "--port", str(port)],
@@ -178,7 +179,8 @@ def main() -> int:
                 "-nographic", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
                 "-drive", f"file={card},format=raw,if=none,id=sd", "-device", "virtio-blk-device,drive=sd",
                 "-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0",
-                "-object", "rng-random,filename=/dev/urandom,id=rng0", "-device", "virtio-rng-device,rng=rng0"]
+                "-object", "rng-random,filename=/dev/urandom,id=rng0",
+                "-device", "virtio-rng-device,rng=rng0"]
         say("4/5 booting under qemu-system-aarch64 (virt, TCG): " + " ".join(qemu[:12]) + " …")
         t_boot = time.monotonic()
         guest = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -205,7 +207,8 @@ def main() -> int:
             fail(f"the registry saw no verified hello from box {box_id} within {args.boot_timeout:.0f} s "
                  f"(see {work / 'console.log'}, {work / 'cloud.log'})")
         marks["link up"] = time.monotonic() - t_boot
-        say(f"   link up (the registry's box-hello for {box_id}): {marks['link up']:.0f} s after qemu started")
+        say(f"   link up (the registry's box-hello for {box_id}): {marks['link up']:.0f} s after qemu "
+            "started")
 
         # 5. figures
         report = {"image_bytes": result["size_bytes"], "image_allocated_bytes": on_disk,

@@ -34,7 +34,7 @@ def tiny_debian_tree(root: Path) -> Path:
     write(root, f"boot/initrd.img-{KVER}", b"INITRD" * 100)
     for name in ("start4.elf", "fixup4.dat", "bootcode.bin", "start.elf", "fixup.dat"):
         write(root, f"usr/lib/raspi-firmware/{name}", f"firmware {name}")
-    for name in ("bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4.dtb",
+    for name in ("bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4-io.dtb",
                  "bcm2837-rpi-3-b.dtb"):
         write(root, f"usr/lib/linux-image-{KVER}/broadcom/{name}", f"dtb {name}")
     for unit in ("pcscd.socket", "gpsd.socket", "systemd-networkd.service",

@@ -16,8 +16,8 @@ from roamline.provisioning.mbr import parse_mbr
 from .conftest import debugfs, mdir, mtype, need, partition_file, sfdisk_json, tiny_site, write
 from .test_image_build import build
 
-RPI_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID=3e247b30-02 rootfstype=ext4 fsck.repair=yes "
-               "rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot cfg80211.ieee80211_regdom=GB\n")
+RPI_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID=3e247b30-02 rootfstype=ext4 "
+               "fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot cfg80211.ieee80211_regdom=GB\n")
 STATUS = "".join(f"Package: {p}\nStatus: install ok installed\nVersion: 1\n\n"
                  for p in ("python3", "python3-pyscard", "pcscd", "gpsd", "raspberrypi-kernel"))
 
@@ -32,7 +32,7 @@ def synthetic_rpi_os(tmp: Path, *, status: str = STATUS) -> Path:
     os.chown(root / "home/pi/.profile", 1000, 1000)
     os.chown(root / "home/pi", 1000, 1000)
     (root / "usr/bin").mkdir(parents=True)
-    os.symlink("python3.11", root / "usr/bin/python3")
+    (root / "usr/bin/python3").symlink_to("python3.11")
     ext4 = tmp / "rpi-root.ext4"
     with ext4.open("wb") as f:
         f.truncate(32 << 20)
@@ -50,7 +50,8 @@ def synthetic_rpi_os(tmp: Path, *, status: str = STATUS) -> Path:
     write(boot, "overlays/vc4-kms-v3d.dtbo", "overlay")
     subprocess.run(["mcopy", "-s", "-i", str(fat), *map(str, boot.iterdir()), "::/"], check=True, env=env)
     image = tmp / "rpi-os-lite.img"
-    table = "label: dos\nlabel-id: 0x3e247b30\nstart=8192, size=65536, type=c\nstart=73728, size=65536, type=83\n"
+    table = ("label: dos\nlabel-id: 0x3e247b30\nstart=8192, size=65536, type=c\n"
+             "start=73728, size=65536, type=83\n")
     with image.open("wb") as f:
         f.truncate((73728 + 65536) * 512)
     subprocess.run(["sfdisk", "-q", str(image)], input=table.encode(), check=True)
