@@ -17,7 +17,8 @@ from .conftest import debugfs, mdir, mtype, need, partition_file, sfdisk_json, t
 from .test_image_build import build
 
 RPI_CMDLINE = ("console=serial0,115200 console=tty1 root=PARTUUID=3e247b30-02 rootfstype=ext4 "
-               "fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot cfg80211.ieee80211_regdom=GB\n")
+               "fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot "
+               "cfg80211.ieee80211_regdom=GB\n")
 STATUS = "".join(f"Package: {p}\nStatus: install ok installed\nVersion: 1\n\n"
                  for p in ("python3", "python3-pyscard", "pcscd", "gpsd", "raspberrypi-kernel"))
 
