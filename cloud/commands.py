@@ -13,5 +13,11 @@ COMMANDS: dict[str, str] = {
     "services import": "roamline.cloud.cmd.services_import",
     "services nearest": "roamline.cloud.cmd.services_nearest",
     "calls": "roamline.cloud.cmd.calls",
+    "emergencies": "roamline.cloud.cmd.emergencies",
     "line grant": "roamline.cloud.cmd.line_grant",
+    "rights": "roamline.cloud.cmd.rights",
+    "filters": "roamline.cloud.cmd.filters",
+    "speed-dials": "roamline.cloud.cmd.speed_dials",
+    "profile show": "roamline.cloud.cmd.profile_show",
+    "profile set": "roamline.cloud.cmd.profile_set",
 }

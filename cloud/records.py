@@ -62,6 +62,34 @@ class Registration:
     proven_at: float = 0.0  # when the nonce the card signed was issued: orders registrations of one card
 
 
+@dataclass(frozen=True, slots=True)
+class LineRight:
+    """What an account may do on a host line (its owner decides; ``roamline cloud rights``).
+
+    ``receive``: the line's incoming calls may ring this account's holders; ``call_out``: the account may
+    call out through it, to numbers starting with one of ``prefixes`` (none: any number in the line's
+    area), never to ``blocked`` (numbers or prefixes), for at most ``max_call_s`` per call, while
+    ``spent`` + the call's cost at ``rate_per_min`` stays within ``spend_limit`` (None: no limit)."""
+
+    line_number: str
+    account_id: str
+    call_out: bool = True
+    receive: bool = True
+    max_call_s: float | None = None
+    prefixes: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+    spend_limit: float | None = None
+    rate_per_min: float = 0.0
+    spent: float = 0.0
+
+    def to_json(self) -> Json:
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["prefixes"], out["blocked"] = list(self.prefixes), list(self.blocked)
+        return out
+
+
 TokenKind = Literal["box", "card", "any"]
 """What an installer token may enroll."""
 
@@ -132,6 +160,46 @@ class CallRecord:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class EmergencyRecord:
+    """One emergency call (DESIGN §6.4; docs/protocol.md §4.2), keyed by the box's call id.
+
+    ``at``: when the box dialled (Unix seconds; None if its report had no usable time); ``received``: when
+    the registry heard of it (later than ``at`` when the box's outbox held the report while offline).
+    ``account_id``/``holder``: the holder whose card was chosen at the box, if any. ``location``: the box's
+    snapshot in the report, else its recorded location. ``contacts``: who was to be told (the box's
+    emergency contacts then); ``notifications``: one result per contact (``contact``, ``ok``, ``attempts``,
+    ``at``, ``error``); ``notify_state``: ``pending`` | ``sent`` | ``partial`` | ``failed`` | ``no-contacts``.
+    """
+
+    call_id: str
+    box_id: str
+    at: float | None
+    received: float
+    number: str
+    route: str
+    box_name: str = ""
+    card_id: str | None = None
+    account_id: str | None = None
+    holder: str | None = None
+    call_back: str | None = None
+    location: Json | None = None
+    contacts: tuple[str, ...] = ()
+    notify_state: str = "pending"
+    notifications: tuple[Json, ...] = ()
+    notified_at: float | None = None
+    problems: tuple[str, ...] = ()
+
+    def to_json(self) -> Json:
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["contacts"] = list(self.contacts)
+        out["notifications"] = list(self.notifications)
+        out["problems"] = list(self.problems)
+        return out
+
+
 class RegistryStore(Protocol):
     """What the registry needs from storage. Methods that write join the caller's open transaction."""
 
@@ -173,10 +241,21 @@ class RegistryStore(Protocol):
     def add_delivery(self, key: str, box_id: str, kind: str, payload: Json, at: float) -> bool: ...
     def add_event(self, at: float, kind: str, fields: Json) -> None: ...
 
-    # host lines and who may call out through them (issue 10 extends rights)
+    # host lines and the rights of accounts on them
     def grant_line(self, account_id: str, line_number: str) -> None: ...
-    def line_rights_of(self, account_id: str) -> list[str]: ...
+    def line_rights_of(self, account_id: str) -> list[str]: ...  # lines the account may call out through
+    def put_line_right(self, right: LineRight) -> None: ...
+    def line_right(self, account_id: str, line_number: str) -> LineRight | None: ...
+    def line_rights_on(self, line_number: str) -> list[LineRight]: ...
+    def add_spent(self, account_id: str, line_number: str, amount: float) -> None: ...
     def host_lines(self) -> list[tuple[str, str]]: ...
+
+    # holders' profiles (wire.profile JSON), one per account; ``version`` grows with every change
+    def put_profile(self, account_id: str, profile: Json, now: float) -> int: ...
+    def get_profile(self, account_id: str) -> tuple[Json, int] | None: ...
+    def profiles_changed_since(self, version: int) -> list[tuple[str, int]]: ...
+    def profile_version(self) -> int: ...
+    def last_emergency_at(self, box_id: str) -> float | None: ...
 
     # call records: one row per call id
     def open_call(self, rec: CallRecord) -> bool: ...
@@ -194,6 +273,15 @@ class RegistryStore(Protocol):
     def calls(self, number: str | None = None, limit: int = 100) -> list[CallRecord]: ...
     def open_calls(self) -> list[CallRecord]: ...
     def events(self, limit: int = 100) -> list[Event]: ...
+
+    # emergency calls: one row per call id (cloud.notify sends the notifications)
+    def add_emergency(self, rec: EmergencyRecord) -> bool: ...
+    def get_emergency(self, call_id: str) -> EmergencyRecord | None: ...
+    def emergencies(self, limit: int = 100) -> list[EmergencyRecord]: ...  # oldest first
+    def pending_emergencies(self) -> list[EmergencyRecord]: ...
+    def set_emergency_notified(
+        self, call_id: str, *, state: str, notifications: tuple[Json, ...], at: float
+    ) -> None: ...
 
     def replace_services(self, services: list[Service]) -> None: ...
     def services(self, category: str | None = None) -> list[Service]: ...

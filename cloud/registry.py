@@ -27,8 +27,9 @@ from enum import StrEnum
 from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
-from roamline.cloud.records import Registration, RegistryStore
+from roamline.cloud.records import EmergencyRecord, Registration, RegistryStore
 from roamline.wire import civic, identity, signing
+from roamline.wire import emergency as wire_emergency
 from roamline.wire import location as wire_location
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.errors import ErrorCode, LinkError
@@ -90,6 +91,18 @@ class Outgoing:
     close: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class NotifyEmergency:
+    """Tell the emergency contacts of the call ``call_id`` (its record is stored): the server hands it
+    to ``cloud.notify``, which sends off the event loop and writes the results to the record."""
+
+    call_id: str
+
+
+Action = Outgoing | NotifyEmergency
+"""What ``Registry.handle`` returns: messages to send, and notifications to start."""
+
+
 class ConnState(StrEnum):
     OPEN = "open"  # connected, box not proven
     AUTHENTICATED = "authenticated"  # hello verified
@@ -147,6 +160,7 @@ class Registry:
         # Registry-wide rather than per connection so that presenting one on the wrong connection burns it.
         self._nonces: dict[bytes, _IssuedNonce] = {}
         self._enrollment = Enrollment(store, ca)
+        self._profiles_seen: int | None = None  # the newest profile version pushed (None: not looked yet)
 
     @property
     def config(self) -> RegistryConfig:
@@ -180,12 +194,12 @@ class Registry:
 
     # --- messages ------------------------------------------------------------------------------------
 
-    def handle(self, conn_id: str, env: Envelope, now: float) -> list[Outgoing]:
+    def handle(self, conn_id: str, env: Envelope, now: float) -> list[Action]:
         conn = self._conns.get(conn_id)
         if conn is None:
             raise UsageError(f"message on unknown connection {conn_id}")
         msg = env.message
-        out: list[Outgoing] = []
+        out: list[Action] = []
         if isinstance(msg, Error):  # the box could not handle something we sent: note it, never answer it
             log.warning("box-push-failed", extra={"fields": {"conn": conn_id, "box": conn.box_id,
                                                              "code": str(msg.code), "message": msg.message}})
@@ -214,7 +228,7 @@ class Registry:
             out.append(Outgoing(conn_id, reply, env.id))
         return out
 
-    def _dispatch(self, conn: _Conn, msg: Message, now: float, out: list[Outgoing]) -> Message | None:
+    def _dispatch(self, conn: _Conn, msg: Message, now: float, out: list[Action]) -> Message | None:
         if isinstance(msg, NonceRequest):
             return self._nonce(conn, msg, now)
         if isinstance(msg, Hello):
@@ -232,7 +246,7 @@ class Registry:
         if isinstance(msg, Refresh):
             return self._refresh(conn, msg, now, out)
         if isinstance(msg, Deliver):
-            return self._deliver(conn, msg, now)
+            return self._deliver(conn, msg, now, out)
         if isinstance(msg, (LocationUnconfirmed, LocationConfirmed)):
             return self._location(conn, msg, now)
         if isinstance(msg, HolderProfile):
@@ -240,7 +254,7 @@ class Registry:
             return None
         raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not handled by the registry")
 
-    def _check_box_standing(self, conn: _Conn, now: float, out: list[Outgoing]) -> None:
+    def _check_box_standing(self, conn: _Conn, now: float, out: list[Action]) -> None:
         assert conn.box_id is not None
         box = self._store.get_box(conn.box_id)
         if box is None or box.revoked:
@@ -289,7 +303,7 @@ class Registry:
 
     # --- hello ---------------------------------------------------------------------------------------
 
-    def _hello(self, conn: _Conn, msg: Hello, now: float, out: list[Outgoing]) -> Welcome:
+    def _hello(self, conn: _Conn, msg: Hello, now: float, out: list[Action]) -> Welcome:
         if conn.state is ConnState.AUTHENTICATED:
             raise Refused(ErrorCode.FORBIDDEN, "hello was already accepted on this connection")
         nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.HELLO, now)  # burnt whatever follows
@@ -378,7 +392,7 @@ class Registry:
 
     # --- registrations -------------------------------------------------------------------------------
 
-    def _register(self, conn: _Conn, msg: Register, now: float, out: list[Outgoing]) -> Registered:
+    def _register(self, conn: _Conn, msg: Register, now: float, out: list[Action]) -> Registered:
         box_id = conn.box_id
         assert box_id is not None
         nonce = self._take_nonce(conn, msg.nonce, NoncePurpose.REGISTER, now)  # burnt whatever follows
@@ -419,13 +433,15 @@ class Registry:
                 self._store.add_event(now, "superseded", {"card": ident.id, "box": prev.box_id,
                                                           "registration": prev.registration_id, "by": box_id})
             numbers = self._store.numbers_of(account.account_id)
+            stored = self._store.get_profile(account.account_id)
         if prev is not None and prev.box_id != box_id:
             gone = Superseded(card_id=ident.id, registration_id=prev.registration_id, at=now)
             self._push(prev.box_id, gone, out)
         log.info("registered", extra={"fields": {"card": ident.id, "box": box_id, "seq": reg.seq}})
         return Registered(
             registration_id=reg.registration_id, card_id=ident.id, account=account.account_id,
-            holder=account.name, numbers=tuple(numbers), profile={}, lease_s=self._config.lease_s,
+            holder=account.name, numbers=tuple(numbers), profile=stored[0] if stored is not None else {},
+            lease_s=self._config.lease_s,
             seq=reg.seq,
         )
 
@@ -438,7 +454,7 @@ class Registry:
                 self._store.add_event(now, "deregistered", {"card": msg.card_id, "box": conn.box_id})
         return Ok()
 
-    def _refresh(self, conn: _Conn, msg: Refresh, now: float, out: list[Outgoing]) -> Refreshed:
+    def _refresh(self, conn: _Conn, msg: Refresh, now: float, out: list[Action]) -> Refreshed:
         missing: list[str] = []
         with self._store.transaction():
             for card_id in msg.card_ids:
@@ -455,16 +471,59 @@ class Registry:
                 self._store.extend_lease(reg.registration_id, now + self._config.lease_s)
         return Refreshed(lease_s=self._config.lease_s, missing=tuple(missing))
 
-    def _deliver(self, conn: _Conn, msg: Deliver, now: float) -> Ack:
+    def _deliver(self, conn: _Conn, msg: Deliver, now: float, out: list[Action]) -> Ack:
         assert conn.box_id is not None
+        emergency: EmergencyRecord | None = None
         with self._store.transaction():
             fresh = self._store.add_delivery(msg.key, conn.box_id, msg.kind, msg.payload, now)
             call_id = msg.payload.get("call_id")
             if fresh and msg.kind == CALL_RECORD_KIND and isinstance(call_id, str) and 0 < len(call_id) <= 64:
                 # the box's side of a call: folded into the call's one record (docs/protocol.md §10.5)
                 self._store.merge_call_report(call_id, conn.box_id, msg.payload, now)
+            if fresh and msg.kind == wire_emergency.EMERGENCY_CALL_KIND:
+                emergency = self._emergency_record(conn.box_id, msg.payload, now)
+                if emergency is not None and self._store.add_emergency(emergency):
+                    self._store.add_event(now, "emergency-call", {"box": conn.box_id,
+                                                                  "call": emergency.call_id,
+                                                                  "route": emergency.route})
+                else:
+                    emergency = None
+        if emergency is not None:
+            log.warning("emergency-call", extra={"fields": {"box": conn.box_id, "call": emergency.call_id,
+                                                            "number": emergency.number,
+                                                            "route": emergency.route,
+                                                            "contacts": len(emergency.contacts)}})
+            out.append(NotifyEmergency(emergency.call_id))
         log.info("delivered", extra={"fields": {"box": conn.box_id, "key": msg.key, "duplicate": not fresh}})
         return Ack(keys=(msg.key,))
+
+    def _emergency_record(self, box_id: str, payload: dict[str, object],
+                          now: float) -> EmergencyRecord | None:
+        """The record of an emergency call from the box's report: never refused for a malformed field
+        (the field is left empty and named in ``problems``); only a report without a call id is dropped
+        (its raw delivery is kept)."""
+        try:
+            report, problems = wire_emergency.check_report(payload)
+        except WireUsageError as exc:
+            log.error("emergency-report-unusable", extra={"fields": {"box": box_id, "reason": str(exc)}})
+            return None
+        box = self._store.get_box(box_id)
+        assert box is not None  # _check_box_standing ran
+        card_id = report["card_id"] or None
+        account_id = holder = None
+        if card_id is not None:
+            card = self._store.get_card(card_id)
+            account = self._store.get_account(card.account_id) if card is not None else None
+            if account is not None:
+                account_id, holder = account.account_id, account.name
+        location = report["location"] if report["location"] is not None else box.location
+        return EmergencyRecord(
+            call_id=report["call_id"], box_id=box_id, at=report["dialled_at"], received=now,
+            number=report["number"], route=report["route"], box_name=box.name, card_id=card_id,
+            account_id=account_id, holder=holder, call_back=report["line"] or box.line_number,
+            location=location, contacts=box.emergency_contacts,
+            notify_state="pending" if box.emergency_contacts else "no-contacts", problems=tuple(problems),
+        )
 
     # --- timers --------------------------------------------------------------------------------------
 
@@ -487,12 +546,32 @@ class Registry:
                 if box is None or box.revoked:
                     out.append(Outgoing(conn_id, Revoked(kind=RevokedKind.BOX, id=box_id), close=True))
                     del self._box_conn[box_id]
+        out += self.push_profiles()
         for value, rec in list(self._nonces.items()):  # expired and never presented: forget them
             if rec.expires <= now:
                 del self._nonces[value]
                 owner = self._conns.get(rec.conn_id)
                 if owner is not None:
                     owner.outstanding.discard(value)
+        return out
+
+    def push_profiles(self) -> list[Outgoing]:
+        """Profiles changed since the last look (an operator command wrote the store): push each to the
+        boxes where that account's cards are registered now (``profile``, ``seq`` = its version). The
+        first look only takes the current version: registrations carried the profile as it was."""
+        out: list[Outgoing] = []
+        if self._profiles_seen is None:
+            self._profiles_seen = self._store.profile_version()
+            return out
+        for account_id, version in self._store.profiles_changed_since(self._profiles_seen):
+            self._profiles_seen = max(self._profiles_seen, version)
+            stored = self._store.get_profile(account_id)
+            if stored is None:
+                continue
+            for reg in self._store.active_registrations_for(account_id):
+                push = HolderProfile(card_id=reg.card_id, profile=stored[0], seq=version)
+                self._push(reg.box_id, push, out)
+            log.info("profile-pushed", extra={"fields": {"account": account_id, "version": version}})
         return out
 
     def next_deadline(self, now: float) -> float:
@@ -508,7 +587,7 @@ class Registry:
 
     # --- helpers -------------------------------------------------------------------------------------
 
-    def _push(self, box_id: str, message: Message, out: list[Outgoing]) -> None:
+    def _push(self, box_id: str, message: Message, out: list[Outgoing] | list[Action]) -> None:
         conn_id = self._box_conn.get(box_id)
         if conn_id is not None:
             out.append(Outgoing(conn_id, message))

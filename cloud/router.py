@@ -21,9 +21,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from roamline.cloud import filters
 from roamline.cloud.errors import PeerError, UsageError
-from roamline.cloud.lookup import where
-from roamline.cloud.records import CallRecord, RegistryStore
+from roamline.cloud.lookup import WhereEntry, where
+from roamline.cloud.records import CallRecord, LineRight, RegistryStore
+from roamline.wire import grant as wire_grant
+from roamline.wire import identity
+from roamline.wire import profile as wire_profile
 from roamline.wire.calls import (
     AnswerResult,
     CallAnswer,
@@ -67,6 +71,7 @@ CADENCES = ("us-dr1", "us-dr2", "us-dr3", "us-dr4")
 
 @dataclass(frozen=True, slots=True)
 class RouterConfig:
+    warn_before_s: float = 30.0  # a call out with a length or budget limit is warned this long before
     no_answer_s: float = 30.0  # offers unanswered this long are cancelled (timeout)
     answer_line_s: float = 10.0  # how long the host may take to answer its line
     ended_memory: int = 4096  # recently ended call ids remembered (late messages, duplicate ids)
@@ -175,6 +180,7 @@ class Offer:
     cadence: str
     flow_id: int
     state: OfferState = OfferState.SENT
+    number: str = ""  # the holder's number rung ("" : the number called; a forward's target otherwise)
 
 
 @dataclass(slots=True)
@@ -198,6 +204,10 @@ class Call:
     deadline: float | None = None
     ringing_told: bool = False
     winner: Offer | None = None
+    filtered: dict[str, filters.Decision] = field(default_factory=dict)  # account -> a non-ring decision
+    limit_at: float | None = None  # host-line rights: the call is cut then (length or budget)
+    warn_at: float | None = None
+    rate_per_min: float = 0.0  # what a minute through the host line costs the account
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -233,9 +243,14 @@ def area_of(e164: str) -> str:
 
 class Router:
     def __init__(
-        self, store: RegistryStore, config: RouterConfig | None = None, flow_ids: Iterable[int] | None = None
+        self,
+        store: RegistryStore,
+        config: RouterConfig | None = None,
+        flow_ids: Iterable[int] | None = None,
+        grant_key: identity.PrivateKey | None = None,
     ) -> None:
         self._store = store
+        self._grant_key = grant_key  # the CA key: host lines' dials carry the rights signed with it
         self._config = config or RouterConfig()
         self._flows = iter(flow_ids) if flow_ids is not None else itertools.count(1)
         self._calls: dict[str, Call] = {}
@@ -370,12 +385,18 @@ class Router:
             line=msg.line,
             host_box=box_id,
         )
-        out: list[Action] = [Send(conn_id, LineRouted(call_id=msg.call_id, offered=0), env.id)]
-        offers = self._offer_targets(call, msg.line, exclude_box=None, now=now)
+        callback = self._is_callback(box_id, now)
+        offers = self._offer_targets(call, msg.line, exclude_box=None, now=now, caller=msg.caller,
+                                     callback=callback)
         if not offers:
+            how = self._filtered_outcome(call)
+            routed = LineRouted(call_id=msg.call_id, offered=0, filtered=how)
+            out: list[Action] = [Send(conn_id, routed, env.id)]
             self._open_record(call)
             self._calls[call.call_id] = call
-            out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False,
+                             outcome="filtered" if how in ("block", "reject") else None,
+                             end_reason=f"filtered-{how}" if how else None)
             return out
         out = [Send(conn_id, LineRouted(call_id=msg.call_id, offered=len(offers)), env.id)]
         self._calls[call.call_id] = call
@@ -383,21 +404,112 @@ class Router:
         out += self._send_offers(call, offers, msg.caller, now)
         return out
 
-    def _offer_targets(self, call: Call, number: str, exclude_box: str | None, now: float) -> list[Offer]:
+    def _offer_targets(
+        self,
+        call: Call,
+        number: str,
+        exclude_box: str | None,
+        now: float,
+        caller: CallerId | None = None,
+        callback: bool = False,
+    ) -> list[Offer]:
+        """The boxes to ring for ``number``: every registered card of a subscribed account, after that
+        holder's filters (evaluated once per account, before any box rings) and the line's receive
+        rights. A forward rings the forward number's holders instead (their filters are not applied
+        again: no forwarding loops)."""
         offers: list[Offer] = []
-        for entry in where(self._store, number, now):
+        entries = where(self._store, number, now)
+        decided: dict[str, filters.Decision] = {}
+        forwards: list[str] = []
+        refused = self._no_receive(call.line) if call.route == "incoming" else set()
+        for entry in entries:
+            if entry.account_id in refused:
+                call.filtered.setdefault(entry.account_id, filters.Decision(
+                    wire_profile.Action.BLOCK, "no-receive-right", wire_profile.Refusal.SILENT))
+                continue
+            if caller is not None and entry.account_id not in decided:
+                decided[entry.account_id] = self._decide(entry, caller, now, callback)
+                d = decided[entry.account_id]
+                if not d.rings:
+                    call.filtered[entry.account_id] = d
+                    self._store.add_event(now, "call-filtered", {
+                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
+                        "rule": d.rule, "refusal": d.refusal.value, "forward_to": d.forward_to})
+                    log.info("call-filtered", extra={"fields": {
+                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
+                        "rule": d.rule}})
+                    if d.action is wire_profile.Action.FORWARD and d.forward_to is not None:
+                        forwards.append(d.forward_to)
+            if caller is not None and not decided[entry.account_id].rings:
+                continue
             if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
                 continue
-            offers.append(
-                Offer(
-                    entry.box_id,
-                    entry.card_id,
-                    entry.account_id,
-                    self._cadence(entry.box_id, entry.card_id),
-                    self._flow(entry.box_id, call.call_id),
-                )
-            )
+            offers.append(self._offer(call, entry, number))
+        for target in dict.fromkeys(forwards):
+            for entry in where(self._store, target, now):
+                if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
+                    continue
+                if any(o.box_id == entry.box_id and o.card_id == entry.card_id for o in offers):
+                    continue
+                offers.append(self._offer(call, entry, target))
         return offers
+
+    def _offer(self, call: Call, entry: WhereEntry, number: str) -> Offer:
+        cadence = None
+        stored = self._store.get_profile(entry.account_id)
+        if stored is not None:
+            try:
+                cadence = wire_profile.parse(stored[0]).cadence_for(number)
+            except wire_profile.ProfileError:
+                cadence = None
+        return Offer(
+            entry.box_id,
+            entry.card_id,
+            entry.account_id,
+            cadence or self._cadence(entry.box_id, entry.card_id),
+            self._flow(entry.box_id, call.call_id),
+            number="" if number == call.called else number,
+        )
+
+    def _decide(self, entry: WhereEntry, caller: CallerId, now: float, callback: bool) -> filters.Decision:
+        """The holder's filters for this caller now (a profile that does not parse filters nothing)."""
+        stored = self._store.get_profile(entry.account_id)
+        if stored is None:
+            return filters.RING
+        try:
+            profile = wire_profile.parse(stored[0])
+        except wire_profile.ProfileError:
+            return filters.RING
+        box = self._store.get_box(entry.box_id)
+        tz = filters.number_zone(box.line_number if box is not None else None) or filters.UTC
+        return filters.evaluate(profile, filters.Caller(caller.number, caller.name), now, tz,
+                                callback=callback)
+
+    def _is_callback(self, host_box: str, now: float) -> bool:
+        """A call to a line whose box placed an emergency call within the hour (DESIGN §6.4)."""
+        last = self._store.last_emergency_at(host_box)
+        return last is not None and now - last <= filters.CALLBACK_WINDOW_S
+
+    def _no_receive(self, line: str | None) -> set[str]:
+        if line is None:
+            return set()
+        return {r.account_id for r in self._store.line_rights_on(line) if not r.receive}
+
+    @staticmethod
+    def _filtered_outcome(call: Call) -> str:
+        """What the host is told when filters left nobody to ring: block (spoken refusal), reject
+        (silent), voicemail, or "" (nobody was filtered: simply nobody to ring)."""
+        kinds = list(call.filtered.values())
+        if not kinds:
+            return ""
+        if any(d.action is wire_profile.Action.VOICEMAIL for d in kinds):
+            return "voicemail"
+        if any(d.action is wire_profile.Action.BLOCK and d.refusal is wire_profile.Refusal.SPOKEN
+               for d in kinds):
+            return "block"
+        if any(d.action is wire_profile.Action.FORWARD for d in kinds):
+            return "voicemail"  # forwarded to nobody reachable: a missed call
+        return "reject"
 
     def _cadence(self, box_id: str, card_id: str) -> str:
         regs = sorted(self._store.active_registrations_at(box_id), key=lambda r: (r.since, r.card_id))
@@ -413,7 +525,7 @@ class Router:
             msg = CallOffer(
                 call_id=call.call_id,
                 card_id=offer.card_id,
-                number=call.called,
+                number=offer.number or call.called,
                 caller=caller,
                 cadence=offer.cadence,
                 flow_id=offer.flow_id,
@@ -738,14 +850,16 @@ class Router:
             ]
 
     def _place_box(self, conn_id: str, env: Envelope, call: Call, now: float) -> list[Action]:
-        offers = self._offer_targets(call, call.called, exclude_box=call.origin_box, now=now)
+        caller = CallerId(number=call.caller or None)
+        offers = self._offer_targets(call, call.called, exclude_box=call.origin_box, now=now, caller=caller)
         if not offers:
+            if call.filtered:
+                raise _Refuse(RefuseReason.FILTERED, f"{call.called} does not take this call now")
             raise _Refuse(RefuseReason.NOT_REACHABLE, f"{call.called} has no card registered anywhere")
         call.origin_flow = self._flow(call.origin_box, call.call_id)
         self._calls[call.call_id] = call
         self._open_record(call)
         placed = CallPlaced(call_id=call.call_id, route=Route.BOX, flow_id=call.origin_flow)
-        caller = CallerId(number=call.caller or None)
         return [Send(conn_id, placed, env.id), *self._send_offers(call, offers, caller, now)]
 
     def _place_pstn(
@@ -761,13 +875,24 @@ class Router:
             self._open_record(call)
             return [Send(conn_id, CallPlaced(call_id=call.call_id, route=Route.OWN_LINE), env.id)]
         area = area_of(call.called)
-        rights = set(self._store.line_rights_of(account_id))
         in_area = [(line, b) for line, b in self._store.host_lines() if area_of(line) == area]
         if not in_area:
             raise _Refuse(RefuseReason.NO_ROUTE, f"no host line serves {area}")
-        allowed = [(line, b) for line, b in in_area if line in rights]
+        granted = {line: r for line, _ in in_area
+                   if (r := self._store.line_right(account_id, line)) is not None}
+        allowed: list[tuple[str, str]] = []
+        why = f"no right to call out through a line in {area}"
+        for line, b in in_area:
+            right = granted.get(line)
+            if right is None or not right.call_out:
+                continue
+            reason = _right_refuses(right, call.called)
+            if reason is not None:
+                why = reason
+                continue
+            allowed.append((line, b))
         if not allowed:
-            raise _Refuse(RefuseReason.NO_RIGHTS, f"no right to call out through a line in {area}")
+            raise _Refuse(RefuseReason.NO_RIGHTS, why)
         busy = {c.line for c in self._calls.values() if c.line is not None}
         usable = [(line, b) for line, b in allowed if b in self._box_conn and line not in busy]
         if not usable:
@@ -776,9 +901,15 @@ class Router:
                 raise _Refuse(RefuseReason.LINE_BUSY, f"the host lines in {area} are in use")
             raise _Refuse(RefuseReason.NO_ROUTE, f"no host line in {area} is reachable now")
         line, host = usable[0]
+        right = granted[line]
+        max_call_s = _longest_call(right)
         call.route = "host-line"
         call.line = line
         call.host_box = host
+        call.rate_per_min = right.rate_per_min
+        if max_call_s is not None:
+            call.limit_at = now + max_call_s
+            call.warn_at = max(now, call.limit_at - self._config.warn_before_s)
         call.origin_flow = self._flow(call.origin_box, call.call_id)
         call.host_flow = self._flow(host, call.call_id)
         call.state = CallState.DIALLING
@@ -786,12 +917,16 @@ class Router:
         self._open_record(call)
         placed = CallPlaced(call_id=call.call_id, route=Route.HOST_LINE, flow_id=call.origin_flow, via=line)
         host_conn = self._box_conn[host]
+        token = ""
+        if self._grant_key is not None:
+            token = wire_grant.issue(self._grant_key, call_id=call.call_id, line=line, number=call.called,
+                                     account=account_id, now=now, max_call_s=max_call_s)
         return [
             Send(conn_id, placed, env.id),
             Bridge(call.call_id, call.origin_flow, conn_id, call.host_flow, host_conn),
             Request(
                 host_conn,
-                LineDial(call_id=call.call_id, number=call.called, flow_id=call.host_flow),
+                LineDial(call_id=call.call_id, number=call.called, flow_id=call.host_flow, grant=token),
                 PendingRef(call.call_id, host, "line-dial"),
             ),
         ]
@@ -824,12 +959,21 @@ class Router:
     # --- timers ------------------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        times = [c.deadline for c in self._calls.values() if c.deadline is not None]
+        times = [t for c in self._calls.values() for t in (c.deadline, c.warn_at, c.limit_at)
+                 if t is not None]
         return min(times) if times else None
 
     def poll(self, now: float) -> list[Action]:
         out: list[Action] = []
         for call in list(self._calls.values()):
+            if call.warn_at is not None and now >= call.warn_at:
+                call.warn_at = None
+                out += self._progress(call, ProgressState.WARNING)
+            if call.limit_at is not None and now >= call.limit_at:
+                call.limit_at = None
+                log.info("call-limit", extra={"fields": {"call": call.call_id, "line": call.line}})
+                out += self._end(call, EndReason.LIMIT, now)
+                continue
             if call.deadline is None or now < call.deadline:
                 continue
             call.deadline = None
@@ -854,6 +998,7 @@ class Router:
         tell_winner: bool = True,
         tell_host: bool = True,
         outcome: str | None = None,
+        end_reason: str | None = None,
     ) -> list[Action]:
         """End ``call`` for every leg still up, close its record, release its flows."""
         if call.state is CallState.ENDED:
@@ -903,13 +1048,17 @@ class Router:
         answered = call.answered_at is not None
         winner = call.winner
         account = winner.account_id if winner else call.origin_account
+        if call.route == "host-line" and call.answered_at is not None and call.rate_per_min > 0 \
+                and call.origin_account and call.line:
+            cost = max(0.0, now - call.answered_at) / 60.0 * call.rate_per_min
+            self._store.add_spent(call.origin_account, call.line, cost)
         if account is None and call.offers:
             account = next(iter(call.offers.values())).account_id
         self._store.close_call(
             call.call_id,
             ended_at=now,
             outcome=outcome or ("answered" if answered else "missed"),
-            end_reason=reason.value,
+            end_reason=end_reason or reason.value,
             answered_at=call.answered_at,
             answer_inferred=call.answer_inferred,
             account_id=account,
@@ -976,6 +1125,25 @@ class Router:
 
 class _Forbidden(PeerError):
     """A box sent a call message about a call it is not a party to."""
+
+
+def _right_refuses(right: LineRight, number: str) -> str | None:
+    """Why ``right`` does not cover calling ``number`` (None: it does)."""
+    if any(number.startswith(p) for p in right.blocked):
+        return f"{number} is blocked on this line"
+    if right.prefixes and not any(number.startswith(p) for p in right.prefixes):
+        return f"{number} is not among the numbers allowed on this line"
+    if right.spend_limit is not None and right.spent >= right.spend_limit:
+        return "the budget on this line is spent"
+    return None
+
+
+def _longest_call(right: LineRight) -> float | None:
+    """The longest this call may last: the right's length limit and what the budget left buys."""
+    limits = [right.max_call_s] if right.max_call_s is not None else []
+    if right.spend_limit is not None and right.rate_per_min > 0:
+        limits.append(max(0.0, right.spend_limit - right.spent) / right.rate_per_min * 60.0)
+    return min(limits) if limits else None
 
 
 _END_FOR_LINE: dict[LineState, EndReason] = {

@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from roamline.cloud.errors import UsageError
+from roamline.cloud.notify import EmergencyNotifier
 from roamline.cloud.records import RegistryStore
-from roamline.cloud.registry import Outgoing, Registry
+from roamline.cloud.registry import Action as RegistryAction
+from roamline.cloud.registry import NotifyEmergency, Outgoing, Registry
 from roamline.cloud.relay import Relay, RelayConfig
 from roamline.cloud.router import Action, Bind, Bridge, Request, Router, RouterConfig, Send, Unbridge
 from roamline.wire import calls as call_messages
-from roamline.wire import quic
+from roamline.wire import identity, quic
 from roamline.wire.errors import LinkClosed, PeerError
 from roamline.wire.link import LinkConnection
 from roamline.wire.messages import Envelope, Welcome
@@ -53,6 +55,7 @@ class CallSetup:
     router: RouterConfig = field(default_factory=RouterConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
     tick_s: float = 0.5  # relay silence checks and router timers
+    grant_key: identity.PrivateKey | None = None  # the CA key: signs host-line rights into line.dial
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,10 @@ class RegistryServer:
         calls: CallSetup | None = None,
         hello_deadline_s: float | None = 5.0,
         max_unauthenticated_per_source: int | None = 32,
+        notifier: EmergencyNotifier | None = None,
     ) -> None:
         self._registry = registry
+        self.notifier = notifier
         self._hello_deadline_s = hello_deadline_s
         self._max_unauthenticated = max_unauthenticated_per_source
         self._host = host
@@ -127,13 +132,16 @@ class RegistryServer:
     async def start(self) -> None:
         if self._server is not None:
             return
+        if self.notifier is not None:
+            self.notifier.open()
+            await self.notifier.resume()  # emergency notifications a previous process left unsent
         if self._calls is not None and self._worker is None:
             self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="router")
             setup = self._calls
 
             def make_router() -> tuple[Router, list[str]]:
                 setup.store.open()
-                router = Router(setup.store, setup.router)
+                router = Router(setup.store, setup.router, grant_key=setup.grant_key)
                 return router, router.recover(self._wall())
 
             self._router, self.recovered = await self._in_router(make_router)
@@ -171,6 +179,8 @@ class RegistryServer:
             task.cancel()
         if self._call_tasks:
             await asyncio.gather(*self._call_tasks, return_exceptions=True)
+        if self.notifier is not None:
+            await self.notifier.close()
         worker, self._worker = self._worker, None
         if worker is not None:
             if self._calls is not None:
@@ -301,9 +311,17 @@ class RegistryServer:
                 log.exception("call-tick-failed")
 
     async def _deliver(
-        self, out: list[Outgoing], conn_id: str | None = None, env: Envelope | None = None
+        self, out: list[Outgoing] | list[RegistryAction], conn_id: str | None = None,
+        env: Envelope | None = None,
     ) -> None:
         for item in out:
+            if isinstance(item, NotifyEmergency):
+                if self.notifier is None:
+                    log.error("emergency-not-notified", extra={"fields": {
+                        "call": item.call_id, "why": "the server runs without a notifier"}})
+                else:
+                    self.notifier.notify(item.call_id)
+                continue
             link = self._links.get(item.conn_id)
             if link is None or link.closed:
                 log.info("undeliverable", extra={"fields": {"conn": item.conn_id, "type": item.message.TYPE}})

@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from roamline.cloud.records import Box, CallRecord, Json, Registration
+from roamline.cloud.records import Box, CallRecord, EmergencyRecord, Json, LineRight, Registration
 
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "accounts": ({"account_id": str, "name": str, "created": float}, "account_id"),
@@ -37,12 +37,24 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         {"category": str, "number": str, "name": str, "lat": float, "lon": float, "radius_m": float},
         ("category", "number"),
     ),
-    "line_rights": ({"line_number": str, "account_id": str}, ("line_number", "account_id")),
+    "line_rights": (
+        {"line_number": str, "account_id": str, "call_out": int, "receive": int, "max_call_s": float,
+         "prefixes": str, "blocked": str, "spend_limit": float, "rate_per_min": float, "spent": float},
+        ("line_number", "account_id"),
+    ),
+    "profiles": ({"account_id": str, "profile": str, "version": int, "updated": float}, "account_id"),
     "calls": (
         {"call_id": str, "route": str, "caller": str, "called": str, "created": float, "state": str,
          "line": str, "account_id": str, "card_id": str, "host_box": str, "terminal_box": str,
          "offered": str, "answered_at": float, "ended_at": float, "duration_s": float,
          "answer_inferred": int, "outcome": str, "end_reason": str, "reports": str},
+        "call_id",
+    ),
+    "emergencies": (
+        {"call_id": str, "box_id": str, "at": float, "received": float, "number": str, "route": str,
+         "box_name": str, "card_id": str, "account_id": str, "holder": str, "call_back": str,
+         "location": str, "contacts": str, "notify_state": str, "notifications": str,
+         "notified_at": float, "problems": str},
         "call_id",
     ),
 }
@@ -58,7 +70,11 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS numbers_account ON numbers(account_id)",
     "CREATE INDEX IF NOT EXISTS line_rights_account ON line_rights(account_id)",
     "CREATE INDEX IF NOT EXISTS calls_open ON calls(state)",
+    "CREATE INDEX IF NOT EXISTS profiles_version ON profiles(version)",
+    "CREATE INDEX IF NOT EXISTS deliveries_kind ON deliveries(box_id, kind, at)",
     "CREATE INDEX IF NOT EXISTS calls_created ON calls(created)",
+    "CREATE INDEX IF NOT EXISTS emergencies_received ON emergencies(received)",
+    "CREATE INDEX IF NOT EXISTS emergencies_pending ON emergencies(notify_state)",
 ]
 
 # Tables of earlier versions that nothing uses any more, dropped on open (nonces live in the registry's
@@ -94,4 +110,26 @@ def call_from_row(r: sqlite3.Row | dict[str, Any]) -> CallRecord:
         offered=tuple(json.loads(r["offered"] or "[]")), answered_at=r["answered_at"], ended_at=r["ended_at"],
         duration_s=r["duration_s"], answer_inferred=bool(r["answer_inferred"]), outcome=r["outcome"],
         end_reason=r["end_reason"], reports=json_or_none(r["reports"]),
+    )
+
+
+def right_from_row(r: sqlite3.Row | dict[str, Any]) -> LineRight:
+    return LineRight(
+        line_number=r["line_number"], account_id=r["account_id"],
+        call_out=bool(1 if r["call_out"] is None else r["call_out"]),
+        receive=bool(1 if r["receive"] is None else r["receive"]), max_call_s=r["max_call_s"],
+        prefixes=tuple(json.loads(r["prefixes"] or "[]")), blocked=tuple(json.loads(r["blocked"] or "[]")),
+        spend_limit=r["spend_limit"], rate_per_min=r["rate_per_min"] or 0.0, spent=r["spent"] or 0.0,
+    )
+
+
+def emergency_from_row(r: sqlite3.Row | dict[str, Any]) -> EmergencyRecord:
+    return EmergencyRecord(
+        call_id=r["call_id"], box_id=r["box_id"], at=r["at"], received=r["received"],
+        number=r["number"] or "", route=r["route"] or "", box_name=r["box_name"] or "",
+        card_id=r["card_id"], account_id=r["account_id"],
+        holder=r["holder"], call_back=r["call_back"], location=json_or_none(r["location"]),
+        contacts=tuple(json.loads(r["contacts"] or "[]")), notify_state=r["notify_state"] or "pending",
+        notifications=tuple(json.loads(r["notifications"] or "[]")), notified_at=r["notified_at"],
+        problems=tuple(json.loads(r["problems"] or "[]")),
     )

@@ -9,6 +9,7 @@ the bare connection (cached statements) and caches rarely written rows, checked 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -19,15 +20,29 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from roamline.cloud.errors import StoreError
-from roamline.cloud.records import Account, Box, CallRecord, Card, Event, Json, Registration, Service, Token
+from roamline.cloud.records import (
+    Account,
+    Box,
+    CallRecord,
+    Card,
+    EmergencyRecord,
+    Event,
+    Json,
+    LineRight,
+    Registration,
+    Service,
+    Token,
+)
 from roamline.cloud.sqlite_schema import (
     INDEXES,
     RETIRED,
     TABLES,
     box_from_row,
     call_from_row,
+    emergency_from_row,
     json_or_none,
     reg_from_row,
+    right_from_row,
 )
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 
@@ -383,13 +398,69 @@ class SqliteStore:
                 for r in rows]
     # host lines and rights on them
     def grant_line(self, account_id: str, line_number: str) -> None:
-        self._write("INSERT OR IGNORE INTO line_rights(line_number, account_id) VALUES (?, ?)",
-                    (line_number, account_id))
+        """The account may call out through the line (other rights as they were, or the defaults)."""
+        with self._atomic():
+            right = self.line_right(account_id, line_number) or LineRight(line_number, account_id)
+            self.put_line_right(dataclasses.replace(right, call_out=True))
 
     def line_rights_of(self, account_id: str) -> list[str]:
-        rows = self._all("SELECT line_number FROM line_rights WHERE account_id = ? ORDER BY line_number",
-                         (account_id,))
+        rows = self._all("SELECT line_number FROM line_rights WHERE account_id = ? "
+                         "AND COALESCE(call_out, 1) = 1 ORDER BY line_number", (account_id,))
         return [r["line_number"] for r in rows]
+
+    def put_line_right(self, right: LineRight) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO line_rights(line_number, account_id, call_out, receive, max_call_s, "
+            "prefixes, blocked, spend_limit, rate_per_min, spent) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (right.line_number, right.account_id, int(right.call_out), int(right.receive), right.max_call_s,
+             json.dumps(list(right.prefixes)), json.dumps(list(right.blocked)), right.spend_limit,
+             right.rate_per_min, right.spent),
+        )
+
+    def line_right(self, account_id: str, line_number: str) -> LineRight | None:
+        r = self._one("SELECT * FROM line_rights WHERE account_id = ? AND line_number = ?",
+                      (account_id, line_number))
+        return None if r is None else right_from_row(r)
+
+    def line_rights_on(self, line_number: str) -> list[LineRight]:
+        rows = self._all("SELECT * FROM line_rights WHERE line_number = ? ORDER BY account_id",
+                         (line_number,))
+        return [right_from_row(r) for r in rows]
+
+    def add_spent(self, account_id: str, line_number: str, amount: float) -> None:
+        self._write("UPDATE line_rights SET spent = COALESCE(spent, 0) + ? WHERE account_id = ? "
+                    "AND line_number = ?", (amount, account_id, line_number))
+
+    # holders' profiles
+    def put_profile(self, account_id: str, profile: Json, now: float) -> int:
+        with self._atomic():
+            row = self._one("SELECT COALESCE(MAX(version), 0) AS v FROM profiles")
+            version = (int(row["v"]) if row is not None else 0) + 1
+            self._write("INSERT OR REPLACE INTO profiles(account_id, profile, version, updated) "
+                        "VALUES (?, ?, ?, ?)", (account_id, json.dumps(profile), version, now))
+        return version
+
+    def get_profile(self, account_id: str) -> tuple[Json, int] | None:
+        r = self._one("SELECT profile, version FROM profiles WHERE account_id = ?", (account_id,))
+        return None if r is None else (dict(json.loads(r["profile"])), int(r["version"]))
+
+    def profiles_changed_since(self, version: int) -> list[tuple[str, int]]:
+        rows = self._all("SELECT account_id, version FROM profiles WHERE version > ? ORDER BY version",
+                         (version,))
+        return [(r["account_id"], int(r["version"])) for r in rows]
+
+    def profile_version(self) -> int:
+        row = self._one("SELECT COALESCE(MAX(version), 0) AS v FROM profiles")
+        return int(row["v"]) if row is not None else 0
+
+    def last_emergency_at(self, box_id: str) -> float | None:
+        """When the box last placed an emergency call, as its outbox told us (None: never)."""
+        r = self._one("SELECT payload, at FROM deliveries WHERE box_id = ? AND kind = 'emergency' "
+                      "ORDER BY at DESC LIMIT 1", (box_id,))
+        if r is None:
+            return None
+        dialled = json.loads(r["payload"]).get("dialled_at")
+        return float(dialled) if isinstance(dialled, int | float) else float(r["at"])
 
     def host_lines(self) -> list[tuple[str, str]]:
         """(line number, box id) of every box with a line that is not revoked."""
@@ -500,6 +571,42 @@ class SqliteStore:
 
     def open_calls(self) -> list[CallRecord]:
         return [call_from_row(r) for r in self._all("SELECT * FROM calls WHERE state = 'open'")]
+
+    # emergency calls
+    def add_emergency(self, rec: EmergencyRecord) -> bool:
+        """Insert the record of an emergency call; False (nothing changes) if the call id has one."""
+        n = self._write(
+            "INSERT OR IGNORE INTO emergencies(call_id, box_id, at, received, number, route, box_name, "
+            "card_id, "
+            "account_id, holder, call_back, location, contacts, notify_state, notifications, notified_at, "
+            "problems) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rec.call_id, rec.box_id, rec.at, rec.received, rec.number, rec.route, rec.box_name, rec.card_id,
+             rec.account_id, rec.holder, rec.call_back,
+             None if rec.location is None else json.dumps(rec.location),
+             json.dumps(list(rec.contacts)), rec.notify_state, json.dumps(list(rec.notifications)),
+             rec.notified_at, json.dumps(list(rec.problems))),
+        )
+        return n > 0
+
+    def get_emergency(self, call_id: str) -> EmergencyRecord | None:
+        r = self._one("SELECT * FROM emergencies WHERE call_id = ?", (call_id,))
+        return None if r is None else emergency_from_row(r)
+
+    def emergencies(self, limit: int = 100) -> list[EmergencyRecord]:
+        """The newest ``limit`` emergency calls, oldest first."""
+        rows = self._all("SELECT * FROM emergencies ORDER BY received DESC, call_id LIMIT ?", (limit,))
+        return [emergency_from_row(r) for r in reversed(rows)]
+
+    def pending_emergencies(self) -> list[EmergencyRecord]:
+        rows = self._all("SELECT * FROM emergencies WHERE notify_state = 'pending' ORDER BY received")
+        return [emergency_from_row(r) for r in rows]
+
+    def set_emergency_notified(
+        self, call_id: str, *, state: str, notifications: tuple[Json, ...], at: float
+    ) -> None:
+        self._write("UPDATE emergencies SET notify_state = ?, notifications = ?, notified_at = ? "
+                    "WHERE call_id = ?",
+                    (state, json.dumps(list(notifications)), at, call_id))
 
 
 def _str_or_none(value: object) -> str | None:

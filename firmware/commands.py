@@ -7,4 +7,8 @@ COMMANDS: dict[str, str] = {
     "diag modem": "roamline.firmware.line.diag_cmd",
     "diag gps": "roamline.firmware.location.diag_gps_cmd",
     "diag location": "roamline.firmware.location.diag_location_cmd",
+    "update apply": "roamline.firmware.update.apply_cmd",
+    "update boot": "roamline.firmware.update.boot_cmd",
+    "update health": "roamline.firmware.update.health_cmd",
+    "update status": "roamline.firmware.update.status_cmd",
 }

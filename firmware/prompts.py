@@ -32,12 +32,48 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "refused-line-error": "The line failed. Please try again later.",
         "refused-duplicate-call": "Your call cannot be completed.",
         "half-duplex": "This line cannot carry a conversation.",
+        "no-speed-dial": "There is no number on this speed-dial.",
+        "refused-filtered": "The person you are calling does not take this call now.",
+        "voicemail-unavailable": "The person you are calling cannot take your call. Your call has been "
+                                 "noted. Goodbye.",
     }
     for n in range(2, max_slots + 1):
         keys = range(min(n, len(choice_keys)))
         parts = [f"For the {ORDINALS[i]} card, press {choice_keys[i]}." for i in keys]
         out[f"choose-holder-{n}"] = "Who is calling? " + " ".join(parts)
     return out
+
+
+def _synthesise(final: Path, text: str, voice: str) -> None:
+    espeak, sox = shutil.which("espeak-ng"), shutil.which("sox")
+    if espeak is None or sox is None:
+        raise UsageError(f"cannot make prompt {final.stem}: espeak-ng/sox are not installed "
+                         "(scripts/bootstrap.sh)")
+    raw = final.with_suffix(".raw.wav")
+    try:
+        subprocess.run([espeak, "-v", voice, "-s", "150", "-w", str(raw), text], check=True,
+                       capture_output=True, timeout=30)
+        subprocess.run([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", str(final)], check=True,
+                       capture_output=True, timeout=30)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        raise UsageError(f"cannot make prompt {final.stem}: {exc}") from None
+    finally:
+        raw.unlink(missing_ok=True)
+
+
+def spoken(folder: Path, name: str, text: str, voice: str = "en-us") -> Any:
+    """A prompt whose words change with the box's configuration (the 933 readback): made with espeak-ng
+    when ``text`` differs from what ``name.wav`` says (``name.txt`` keeps the words), then loaded."""
+    folder.mkdir(parents=True, exist_ok=True)
+    said = folder / f"{name}.txt"
+    try:
+        current = said.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current != text or not (folder / f"{name}.wav").is_file():
+        _synthesise(folder / f"{name}.wav", text, voice)
+        said.write_text(text, encoding="utf-8")
+    return load_prompts(folder, [name])[name]
 
 
 def ensure_prompts(folder: Path, *, choice_keys: str, max_slots: int, voice: str = "en-us") -> list[str]:

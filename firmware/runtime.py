@@ -33,7 +33,7 @@ from roamline.firmware.card import events as card_ev
 from roamline.firmware.card.errors import CardError
 from roamline.firmware.config import BoxConfig, load_box_config
 from roamline.firmware.core import events as ev
-from roamline.firmware.core.box import BoxCore, CoreConfig
+from roamline.firmware.core.box import READBACK_PROMPT, BoxCore, CoreConfig
 from roamline.firmware.errors import UsageError
 from roamline.firmware.link.client import BoxIdentity, LinkClient, RegistryEndpoint
 from roamline.firmware.store import BoxStore
@@ -116,7 +116,6 @@ class LineBridge:
 
     def _run(self) -> None:
         from roamline.firmware.line import events as line_ev
-        from roamline.firmware.line.errors import CallFailed, ModemError
 
         port = self.port
         self._wake_r, self._wake_w = os.pipe()
@@ -137,45 +136,10 @@ class LineBridge:
         try:
             while not self._stop.is_set():
                 try:
-                    item = self._ops.get_nowait()
-                except queue.Empty:
-                    item = None
-                if item is not None:
-                    op, number = item
-                    ok, result = True, "ok"
-                    try:
-                        if op == "dial":
-                            port.dial(number)
-                        else:
-                            {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
-                    except (CallFailed, ModemError) as exc:
-                        ok, result = False, str(exc)
-                    for e in port.pump(0):
-                        self._event(e, line_ev)
-                    self._deliver(ev.LineOpDone(op, ok, result))
-                    continue
-                while True:
-                    try:
-                        port.send_voice(self._voice.get_nowait())
-                    except queue.Empty:
-                        break
-                src = self.tx_source
-                if src is None:
-                    self._next_tx = None
-                else:
-                    now = time.monotonic()
-                    if self._next_tx is None or now - self._next_tx > 0.2:
-                        self._next_tx = now
-                    while self._next_tx <= now:
-                        port.send_voice(src())
-                        self._next_tx += 0.02
-                if src is None and port.session.core.voice is None and not port.session.busy:
-                    self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
-                    timeout = 0.0
-                else:
-                    timeout = 0.01 if src is not None else 0.02
-                for e in port.pump(timeout):
-                    self._event(e, line_ev)
+                    self._step(port, line_ev)
+                except Exception:  # a bug in one step must not stop the pump: 911 needs the line
+                    log.exception("line-pump-step-failed")
+                    time.sleep(0.02)
         finally:
             try:
                 port.hangup()
@@ -185,6 +149,64 @@ class LineBridge:
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
             self._wake_r = self._wake_w = -1
+
+    def _step(self, port: backends.LinePort, line_ev: Any) -> None:
+        from roamline.firmware.line.errors import CallFailed, LineUsageError, ModemError
+
+        try:
+            item = self._ops.get_nowait()
+        except queue.Empty:
+            item = None
+        if item is not None:
+            op, number = item
+            ok, result = True, "ok"
+            try:
+                if op == "dial":
+                    port.dial(number)
+                else:
+                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
+            except (CallFailed, ModemError) as exc:
+                ok, result = False, str(exc)
+            except Exception as exc:  # a driver bug must not stop the pump (911 needs the line)
+                log.exception("line-op-failed", extra={"fields": {"op": op}})
+                ok, result = False, f"{type(exc).__name__}: {exc}"
+            try:
+                for e in port.pump(0):
+                    self._event(e, line_ev)
+            finally:
+                self._deliver(ev.LineOpDone(op, ok, result))  # the core always hears how it went
+            return
+        while True:
+            try:
+                data = self._voice.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                port.send_voice(data)
+            except LineUsageError:  # the stream just ended (a hang-up): the mouthpiece audio is dropped
+                self._voice = queue.Queue(maxsize=50)
+                break
+        src = self.tx_source
+        if src is None:
+            self._next_tx = None
+        else:
+            now = time.monotonic()
+            if self._next_tx is None or now - self._next_tx > 0.2:
+                self._next_tx = now
+            while self._next_tx <= now:
+                try:
+                    port.send_voice(src())
+                except LineUsageError:  # no transmit stream (yet, or any more)
+                    self._next_tx = now + 0.02
+                    break
+                self._next_tx += 0.02
+        if src is None and port.session.core.voice is None and not port.session.busy:
+            self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
+            timeout = 0.0
+        else:
+            timeout = 0.01 if src is not None else 0.02
+        for e in port.pump(timeout):
+            self._event(e, line_ev)
 
     def _idle_wait(self, port: backends.LinePort, timeout: float) -> None:
         fd = port.fileno()
@@ -378,6 +400,20 @@ class BoxRuntime:
                                      audio=tee)  # type: ignore[arg-type]  # TeeAudio wraps an AudioDevice
         self.handset.start()
 
+    def _grant_checker(self) -> Callable[[str, str, str, str], Any]:
+        """Check the registry's signed rights on a dial with the CA this box pins (wire.grant)."""
+        from roamline.wire import grant, identity
+
+        ca = identity.load_certificate(endpoint(self.config).ca_pem.decode("ascii"))
+        key = ca.public_key()
+        clock = self.clock
+
+        def check(token: str, call_id: str, line: str, number: str) -> Any:
+            return grant.verify(token, key, call_id=call_id, line=line, number=number,  # type: ignore[arg-type]
+                                now=clock.wall())
+
+        return check
+
     # -- running ------------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         from roamline.board.errors import UsageError as BoardUsageError
@@ -425,8 +461,16 @@ class BoxRuntime:
                                            line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
                                            first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys),
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
-                                new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}")
+                                new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
+                                check_grant=self._grant_checker())
             self.post(ev.LocationSnapshot(self.where.snapshot()))
+            if self._handset_ports is not None:  # the 933 readback ready before anyone dials it
+                from roamline.firmware.location.readback import readback_text
+                from roamline.firmware.prompts import spoken
+
+                self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
+                    spoken, cfg.data_dir / "prompts", READBACK_PROMPT,
+                    readback_text(self.where.snapshot(), line_number))
             if self.readers is not None:
                 self.readers.start()
             stop_task: asyncio.Task[Any] | None = None
@@ -628,6 +672,8 @@ class BoxRuntime:
             if self.line is not None:
                 self.line.do(a.op, a.number)
         elif isinstance(a, ev.PlayPrompt):
+            if a.name == READBACK_PROMPT:
+                await self._refresh_readback()
             self._handset_voice(self._prompt_source(a.name))
             return a.name
         elif isinstance(a, ev.PlayTone):
@@ -644,6 +690,19 @@ class BoxRuntime:
         elif isinstance(a, ev.Connect):
             self._connect(a)
         return prompt
+
+    async def _refresh_readback(self) -> None:
+        """The 933 readback says the address and call-back number the core has now (remade when they
+        changed since it was made: a confirmed new address, a line number)."""
+        from roamline.firmware.location.readback import readback_text
+        from roamline.firmware.prompts import spoken
+
+        core = self.core
+        if core is None or self._handset_ports is None:
+            return
+        text = readback_text(core.location, core.cfg.line_number)
+        self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
+            spoken, self.config.data_dir / "prompts", READBACK_PROMPT, text)
 
     async def _flush(self) -> None:
         from roamline.firmware.link.outbox import OutboxCourier
@@ -751,6 +810,9 @@ class BoxRuntime:
                 self._leg_calls.pop(flow, None)
 
     def _connect(self, a: ev.Connect) -> None:
+        if a.a == "line" and a.b is not None and a.b.startswith("prompt:") and self.line is not None:
+            self._line_prompt(a.b.removeprefix("prompt:"))
+            return
         if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
@@ -789,6 +851,33 @@ class BoxRuntime:
             self._forget_legs()
         else:
             log.info("media-flow-not-bridged", extra={"fields": {"a": a.a, "b": a.b}})
+
+    def _line_prompt(self, name: str) -> None:
+        """Speak a prompt to the far end of the line (a refusal), then silence, 20 ms per pull."""
+        import numpy as np
+
+        from roamline.firmware.audio import g711
+
+        assert self.line is not None
+        samples = self._prompts.get(name)
+        if samples is None:
+            samples = self._prompts.get("refused")
+        if samples is None:
+            log.warning("prompt-missing", extra={"fields": {"prompt": name}})
+            return
+        law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
+        frames = [samples[i:i + 160] for i in range(0, len(samples), 160)]
+        silence = np.zeros(160, dtype=np.int16)
+        queue = iter(frames)
+
+        def next_frame() -> bytes:
+            frame = next(queue, silence)
+            if len(frame) < 160:
+                frame = np.concatenate([frame, silence[: 160 - len(frame)]])
+            return bytes(g711.encode(law, frame))
+
+        self._line_leg = None
+        self.line.tx_source = next_frame
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""

@@ -21,4 +21,5 @@ BENCH: dict[str, str] = {
     "flood": "roamline.hil.bench_flood",
     "resample": "roamline.hil.bench_resample",
     "calls": "roamline.hil.bench_calls",
+    "e911": "roamline.hil.bench_e911",
 }

@@ -25,7 +25,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from roamline.wire.config import Frozen, load_toml
 
@@ -112,6 +112,18 @@ class BoxSpec(Frozen):
     country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     line: LineSpec | None = None
     phone: PhoneSpec | None = None
+    emergency_contacts: tuple[str, ...] = ()  # e-mail addresses / webhook URLs told of every 911 call
+
+    @field_validator("emergency_contacts")
+    @classmethod
+    def _contacts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from roamline.wire.contacts import check_contacts
+        from roamline.wire.errors import UsageError as WireUsageError
+
+        try:
+            return tuple(check_contacts(list(value)))
+        except WireUsageError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class PstnPhoneSpec(Frozen):
@@ -128,6 +140,9 @@ class ExchangeSpec(Frozen):
     time_scale: float = Field(default=1.0, gt=0, le=100)
     no_answer_timeout: float = Field(default=180.0, gt=0)
     phones: tuple[PstnPhoneSpec, ...] = ()
+    calling_party_control_s: float = Field(default=0.0, ge=0, le=600)  # hold after the callee hangs up
+    # emergency numbers ("911") on the exchange: an answering point that picks up at the first ring
+    answering_points: tuple[Annotated[str, Field(pattern=r"^[0-9]{2,6}$")], ...] = ()
 
 
 class RigSpec(Frozen):

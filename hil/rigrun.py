@@ -131,6 +131,7 @@ class RigRunner:
     exchange: ManagedProcess | None = None
     port: int = 0
     run_dir: Path | None = None  # short private directory for sockets and pty links
+    registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --smtp-port)
 
     @property
     def sockets(self) -> Path:
@@ -159,7 +160,8 @@ class RigRunner:
     def serve_registry(self, port: int = 0) -> None:
         self.registry = ManagedProcess(
             "registry", [*ROAMLINE, "--log-level", self.log_level, "cloud", "serve", "--data",
-                         str(self.cloud_dir), "--host", self.spec.cloud.host, "--port", str(port)],
+                         str(self.cloud_dir), "--host", self.spec.cloud.host, "--port", str(port),
+                         *self.registry_args],
             ready=r'"port": (\d+)')
         m = self.registry.start()
         assert m is not None
@@ -192,8 +194,12 @@ class RigRunner:
             if p.name is not None:
                 phone["name"] = p.name
             phones.append(phone)
+        for number in ex.answering_points:
+            phones.append({"number": number, "name": "PSAP", "answer_after": 1, "busy": False,
+                           "hangs_up": True})
         return {"exchange": {"time_scale": ex.time_scale, "device_dir": str(self.sockets),
                              "control": str(self.exchange_control), "no_answer_timeout": ex.no_answer_timeout,
+                             "calling_party_control_s": ex.calling_party_control_s,
                              "lines": lines, "phones": phones}}
 
     def start_exchange(self) -> None:
@@ -253,6 +259,7 @@ class RigRunner:
             args += [a for k, v in spec.civic.items() for a in ("--civic", f"{k}={v}")]
             if spec.line is not None:
                 args += ["--line-number", spec.line.number]
+            args += [a for c in spec.emergency_contacts for a in ("--emergency-contact", c)]
             info = last_json(roamline("provision", "box", "enroll", *args))
             pcscd = PcscDaemon(self.workdir / "pcscd" / spec.name, name=f"Roamline {spec.name}")
             proc = ManagedProcess(f"box {spec.name}", [*ROAMLINE, "--log-level", self.log_level, "box", "run",

@@ -20,6 +20,10 @@ Layout::
     pin_retries = 3      # tries left (and the reset value after a PUK unblock)
     puk_retries = 3
 
+    [admin]              # optional: the card management key (9B); the factory 3DES key by default
+    alg = "3des"         # 3des, aes128, aes192 or aes256 (SP 800-78-4)
+    key = "010203040506070801020304050607080102030405060708"
+
 The card id used everywhere in Roamline is the GUID as 32 lowercase hex digits (``CardFile.card_id``).
 """
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import tomli_w
 from cryptography import x509
@@ -114,11 +118,29 @@ class PinFields(Frozen):
     puk_retries: Annotated[int, Field(ge=0, le=15)] = 3
 
 
+ADMIN_KEY_BYTES = {"3des": 24, "aes128": 16, "aes192": 24, "aes256": 32}
+FACTORY_ADMIN_KEY = "010203040506070801020304050607080102030405060708"
+
+
+class AdminFields(Frozen):
+    """The card management key (key reference 9B) and its algorithm."""
+
+    alg: Literal["3des", "aes128", "aes192", "aes256"] = "3des"
+    key: Annotated[str, _hex_bytes(16, 32)] = FACTORY_ADMIN_KEY
+
+    @model_validator(mode="after")
+    def _length(self) -> AdminFields:
+        if len(self.key) // 2 != ADMIN_KEY_BYTES[self.alg]:
+            raise ValueError(f"a {self.alg} management key is {ADMIN_KEY_BYTES[self.alg]} bytes")
+        return self
+
+
 class CardFile(Frozen):
     chuid: ChuidFields
     slot_9e: SlotKey
     slot_9a: SlotKey | None = None
     pin: PinFields = PinFields()
+    admin: AdminFields = AdminFields()
 
     @property
     def card_id(self) -> str:
@@ -159,6 +181,7 @@ def cert_pem(cert: x509.Certificate) -> str:
 
 
 __all__ = [
+    "AdminFields",
     "CardFile",
     "ChuidFields",
     "ConfigError",

@@ -162,3 +162,70 @@ def start_pending(out: Path, account: str, guid: str | None, with_9a: bool) -> V
 
 def finish_pending(out: Path) -> None:
     pending_path(out).unlink(missing_ok=True)
+
+
+# --- pending issuance of a real card (its keys stay on the card: only public keys are kept) ----------
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write there: {exc.strerror or exc}") from None
+
+
+class PivPending:
+    """``OUT.pending`` of a real-card issuance: the card's GUID, the account, the public keys made on the
+    card so far and the final steps already done (PIN, PUK, management key), so that running the same
+    command again after a failure finishes the same card with the same keys and the same token."""
+
+    def __init__(self, out: Path, account: str, guid: str, reader: str) -> None:
+        self.path = pending_path(out)
+        self.account, self.guid, self.reader = account, guid, reader
+        self.keys: dict[str, str] = {}  # slot -> public key PEM
+        self.done: list[str] = []
+
+    @classmethod
+    def start(cls, out: Path, account: str, guid: str | None, reader: str) -> PivPending:
+        from roamline.provisioning.pivcard import random_guid
+
+        path = pending_path(out)
+        if not path.exists():
+            pending = cls(out, account, guid or random_guid(), reader)
+            pending.save()  # proves the directory writable before anything touches the card
+            return pending
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            old = cls(out, str(data["account"]), str(data["guid"]), str(data["reader"]))
+            old.keys = {str(k): str(v) for k, v in dict(data.get("public_keys", {})).items()}
+            old.done = [str(x) for x in list(data.get("done", []))]
+            if data.get("kind") != "piv":
+                raise ValueError("not a real-card issuance")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            why = f"{path}: unreadable pending issuance ({exc}); remove it to start over"
+            raise UsageError(why) from None
+        if guid is not None and guid != old.guid:
+            raise UsageError(f"{path}: an unfinished issuance of card {old.guid} (not {guid}) is pending")
+        if account != old.account:
+            raise UsageError(f"{path}: an unfinished issuance for account {old.account} is pending")
+        log.info("card-issue-resumed", extra={"fields": {"card": old.guid, "pending": str(path)}})
+        return old
+
+    def save(self) -> None:
+        body = {"kind": "piv", "guid": self.guid, "account": self.account, "reader": self.reader,
+                "public_keys": self.keys, "done": self.done}
+        _write_private(self.path, tomli_w.dumps(body, multiline_strings=True))
+
+    def finish(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def write_receipt(out: Path, body: dict[str, object]) -> None:
+    """The record of a real card's issuance (no secrets but the new management key if one was made)."""
+    _write_private(out, tomli_w.dumps(body, multiline_strings=True))

@@ -7,4 +7,6 @@ COMMANDS: dict[str, str] = {
     "card issue": "roamline.provisioning.card_issue_cmd",
     "flash": "roamline.provisioning.flash_cmd",
     "image build": "roamline.provisioning.image_build_cmd",
+    "update build": "roamline.provisioning.update_build_cmd",
+    "update keygen": "roamline.provisioning.update_keygen_cmd",
 }

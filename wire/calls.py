@@ -129,6 +129,7 @@ class RefuseReason(StrEnum):
     NO_DIALTONE = "no-dialtone"
     LINE_ERROR = "line-error"
     DUPLICATE_CALL = "duplicate-call"  # the call id is already in use
+    FILTERED = "filtered"  # the called holder's filters do not take this call (wire.profile)
 
 
 class ProgressState(StrEnum):
@@ -137,6 +138,7 @@ class ProgressState(StrEnum):
     BUSY = "busy"
     REFUSED = "refused"
     ENDED = "ended"  # ended before answer for another reason (no-answer, media-silence …)
+    WARNING = "warning"  # the call reaches its length or budget limit soon: warn the caller
 
 
 class EndReason(StrEnum):
@@ -150,6 +152,7 @@ class EndReason(StrEnum):
     LINK_LOST = "link-lost"
     LINE_LOST = "line-lost"
     CLOUD_RESTART = "cloud-restart"
+    LIMIT = "limit"  # the host line's rights: the longest call, or the budget, was reached
     ERROR = "error"
 
 
@@ -193,6 +196,7 @@ class LineRouted(Message):
     SENDER: ClassVar[Sender] = "cloud"
     call_id: CallId
     offered: Annotated[int, Field(ge=0)]
+    filtered: str = ""  # offered 0 because of holders' filters: "block" | "reject" | "voicemail" | ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,6 +234,7 @@ class LineDial(Message):
     call_id: CallId
     number: E164
     flow_id: FlowId
+    grant: Annotated[str, Field(max_length=2048)] = ""  # the registry's signed rights (wire.grant)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

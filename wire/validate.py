@@ -424,6 +424,15 @@ class ExistingDir(Validator):
         return p
 
 
+class AnyDir(ExistingDir):
+    """Any directory that exists (a working directory the command fills, e.g. a boot-state directory)."""
+
+    kind = "anydir"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
 class NewDir(Validator):
     """A directory to use or create: if it exists it is a directory; if not, it can be made (the
     nearest existing ancestor is a directory). Nothing is created while checking."""

@@ -1,5 +1,6 @@
 """`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433] [--hello-timeout S]
-[--max-unauthenticated N]`."""
+[--max-unauthenticated N] [--smtp-host HOST] [--smtp-port N] [--smtp-from ADDR] [--smtp-starttls]
+[--webhook-secret-file FILE] [--notify-timeout S] [--notify-attempts N]`."""
 
 from __future__ import annotations
 
@@ -29,6 +30,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds a connection may stay open without a verified hello (default 5)")
     parser.add_argument("--max-unauthenticated", type=validate.count(1, 100_000), default=32,
                         help="unauthenticated connections one source address may hold at once (default 32)")
+    notify = parser.add_argument_group("emergency notifications (every 911 call tells the box's contacts)")
+    notify.add_argument("--smtp-host", type=validate.Host(),
+                        help="SMTP relay for e-mail contacts (none: e-mail contacts are recorded not told)")
+    notify.add_argument("--smtp-port", type=validate.Port(), default=25, help="SMTP relay port (default 25)")
+    notify.add_argument("--smtp-from", type=validate.Parsed("sender address", _sender, "registry@example.com",
+                                                            max_len=254),
+                        help="the e-mails' From address (default roamline-registry@localhost)")
+    notify.add_argument("--smtp-starttls", action="store_true", help="STARTTLS on the SMTP connection")
+    notify.add_argument("--webhook-secret-file", type=validate.ExistingFile(), metavar="FILE",
+                        help="sign webhook bodies: X-Roamline-Signature: sha256=HMAC(secret, body)")
+    notify.add_argument("--notify-timeout", type=validate.seconds(120.0), default=5.0,
+                        help="seconds per attempt per contact (default 5)")
+    notify.add_argument("--notify-attempts", type=validate.count(1, 20), default=3,
+                        help="attempts per contact, with 1 s, 2 s, 4 s ... between them (default 3)")
+
+
+def _sender(text: str) -> str:
+    from roamline.wire.contacts import check_contact
+
+    if "://" in text:
+        raise ValueError(f"--smtp-from: an e-mail address, not {text[:40]!r}")
+    return check_contact(text).removeprefix("mailto:")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
     from roamline.cloud.cmd.common import DataDir, open_store
     from roamline.cloud.errors import UsageError
+    from roamline.cloud.notify import EmergencyNotifier, NotifyConfig
     from roamline.cloud.registry import Registry, RegistryConfig
     from roamline.cloud.relay import RelayConfig
     from roamline.cloud.router import RouterConfig
@@ -52,8 +76,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{d.root}: no registry certificate (run `roamline cloud ca init --data {d.root}`)")
     ca = CertificateAuthority.load(d.root)
     config = RegistryConfig(lease_s=args.lease, keepalive_s=args.keepalive)
+    secret = None
+    if args.webhook_secret_file is not None:
+        try:
+            secret = args.webhook_secret_file.read_bytes().strip()
+        except OSError as exc:
+            raise UsageError(f"--webhook-secret-file: {exc.strerror}") from None
+        if len(secret) < 16:
+            raise UsageError("--webhook-secret-file: the secret must be at least 16 bytes")
+    sender = {"smtp_from": args.smtp_from} if args.smtp_from else {}
+    notify = NotifyConfig(smtp_host=args.smtp_host, smtp_port=args.smtp_port, **sender,
+                          smtp_starttls=args.smtp_starttls, timeout_s=args.notify_timeout,
+                          attempts=args.notify_attempts, webhook_secret=secret)
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
-                      relay=RelayConfig(silence_s=args.media_silence))
+                      relay=RelayConfig(silence_s=args.media_silence), grant_key=ca.key)
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
@@ -61,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
             Registry(store, ca, config), host=args.host, port=args.port, wall=time.time,
             tls_cert_pem=d.server_cert.read_bytes(), tls_key_pem=d.server_key.read_bytes(), calls=calls,
             hello_deadline_s=args.hello_timeout, max_unauthenticated_per_source=args.max_unauthenticated,
+            notifier=EmergencyNotifier(store, notify, time.time),
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -30,11 +30,19 @@ from roamline.firmware.dialplan import Classified, Classifier, Collecting, Digit
 from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
 from roamline.firmware.line import events as line_ev
+from roamline.wire import calls as wire_calls
+from roamline.wire import grant as wire_grant
 from roamline.wire import messages, signing
+from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
+from roamline.wire.emergency import EMERGENCY_CALL_KIND, report_key
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
 Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
+
+REDIAL_PAUSE_S = 0.5  # an emergency dial that failed (no dial tone: the line still held) is tried again
+REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back on hook
+READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,8 @@ class CoreConfig:
     revoked_backoff_s: float = 300.0
     location: dict[str, Any] | None = None
     choice_keys: str = "2345678"  # "who is calling?" keys (chosen not to start an emergency string)
+    announce_s: float = 6.0  # a refusal spoken on the line (a holder's filter) lasts this long
+    cut_grace_s: float = 2.0  # the box cuts a call out over its grant's length this much after the cloud
 
 
 @dataclass(slots=True)
@@ -64,6 +74,7 @@ class Slot:
     registration_id: str = ""
     holder: str = ""
     numbers: tuple[str, ...] = ()
+    profile: wire_profile.Profile = wire_profile.EMPTY  # the holder's profile while the card is in
 
 
 @dataclass(slots=True)
@@ -96,19 +107,35 @@ class LineUse:
     inferred: bool = False
     then_dial: str = ""  # the lifeline: dial this once the line is back on hook
     reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
+    prompt: str = ""  # announcing: what the line is told before it hangs up
+    cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
+    number: str = ""  # emergency: what is dialled (again, after a failed attempt)
+    attempts: int = 0  # emergency: dial attempts so far
 
 
 @dataclass(slots=True)
 class _Timers:
     refresh: float | None = None
     waiting_tone_off: float | None = None
+    announce_end: float | None = None  # hang up the line after a spoken refusal
+    redial: float | None = None  # the emergency call's next dial attempt
 
 
 class BoxCore:
     def __init__(
-        self, config: CoreConfig, classifier: Classifier, now: float, *, new_id: Callable[[], str]
+        self,
+        config: CoreConfig,
+        classifier: Classifier,
+        now: float,
+        *,
+        new_id: Callable[[], str],
+        check_grant: Callable[[str, str, str, str], wire_grant.Grant] | None = None,
     ) -> None:
         self.cfg = config
+        # (token, call id, line, number) -> the registry's grant, or GrantError (forged, stale, other call).
+        # None: this box dials for the cloud without one (tests of other parts; a real box always checks).
+        self._check_grant = check_grant
+        self._grants_used: dict[str, None] = {}
         self.classifier = classifier
         self._new_id = new_id
         self.slots: dict[str, Slot] = {}
@@ -126,6 +153,8 @@ class BoxCore:
         self.held: Call | None = None  # the other call while switching with hook flash
         self.line: LineUse | None = None
         self._line_caller: ev.CallerInfo | None = None
+        self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
+        self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -141,6 +170,9 @@ class BoxCore:
             for t in (
                 self.timers.refresh,
                 self.timers.waiting_tone_off,
+                self.timers.announce_end,
+                self.line.cut_at if self.line is not None else None,
+                self.timers.redial,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -197,10 +229,23 @@ class BoxCore:
             ids = tuple(s.card_id for s in self.registered())
             if ids and self.link_up:
                 out.append(ev.Request(self._key("refresh"), messages.Refresh(card_ids=ids)))
+        if self.timers.redial is not None and now >= self.timers.redial:
+            self.timers.redial = None
+            self._redial(now, out)
         if self.timers.waiting_tone_off is not None and now >= self.timers.waiting_tone_off:
             self.timers.waiting_tone_off = None
             if self.phone.state is Phone.CONNECTED:
                 out.append(ev.PlayTone(None))
+        if self.timers.announce_end is not None and now >= self.timers.announce_end:
+            self.timers.announce_end = None
+            if self.line is not None and self.line.state == "announcing":
+                self._line_hangup(self.line, "filtered", out)
+        line = self.line
+        if line is not None and line.cut_at is not None and now >= line.cut_at:
+            line.cut_at = None
+            if line.kind == "host-out" and line.state != "hanging-up":
+                out.append(ev.Emit("line.cut", {"call_id": line.call_id, "why": "longest call reached"}))
+                self._line_hangup(line, "limit", out)
         if self.collector is not None:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
@@ -243,6 +288,8 @@ class BoxCore:
         slot = self.slots.pop(reader, None)
         if slot is not None and slot.card_id:
             out.append(ev.WipeHolder(slot.card_id))
+            slot.profile = wire_profile.EMPTY
+            self._tell_message_waiting(out)
             out.append(ev.Emit("holder-wiped", {"card_id": slot.card_id, "why": why}))
             for call in [c for c in self.offers.values() if c.card_id == slot.card_id]:
                 if call is not self.active:
@@ -329,11 +376,7 @@ class BoxCore:
                 return
             slot.state, slot.registration_id = "registered", msg.registration_id
             slot.holder, slot.numbers = msg.holder, tuple(msg.numbers)
-            out.append(
-                ev.CacheHolder(
-                    slot.card_id, {"holder": msg.holder, "numbers": list(msg.numbers), **msg.profile}
-                )
-            )
+            self._take_profile(slot, msg.profile, out)
             out.append(
                 ev.Emit(
                     "registered",
@@ -345,6 +388,8 @@ class BoxCore:
                     },
                 )
             )
+        elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
+            self._filtered_ring(msg, now, out)
         elif kind == "dereg":
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
@@ -378,6 +423,13 @@ class BoxCore:
                     self._fail(out, "reorder", prompt="cloud-unreachable" if e.unreachable else "refused")
 
     def _push(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
+        self._push_one(msg, now, out)
+        for s in self.slots.values():
+            if s.state != "registered":
+                s.profile = wire_profile.EMPTY
+        self._tell_message_waiting(out)
+
+    def _push_one(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
         if isinstance(msg, messages.Superseded):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state != "superseded":
@@ -403,9 +455,41 @@ class BoxCore:
         elif isinstance(msg, messages.HolderProfile):
             for s in self.slots.values():
                 if s.card_id == msg.card_id and s.state == "registered":
-                    out.append(ev.CacheHolder(s.card_id, msg.profile))
+                    self._take_profile(s, msg.profile, out)
+                    out.append(ev.Emit("profile-updated", {"card_id": s.card_id, "seq": msg.seq}))
         else:
             out.append(ev.Emit("push-ignored", {"type": msg.TYPE}))
+
+    def _filtered_ring(self, msg: wire_calls.LineRouted, now: float, out: list[ev.Action]) -> None:
+        """The registry's filters left nobody to ring for a call on our line: say so on the line (a
+        spoken refusal, or "voicemail" until voicemail exists) or, for a silent reject, let it ring."""
+        line = self.line
+        out.append(ev.Emit("call.filtered", {"call_id": msg.call_id, "how": msg.filtered}))
+        if line is None or line.kind != "host-in" or line.call_id != msg.call_id or line.state != "ringing":
+            return
+        if msg.filtered not in ("block", "voicemail"):
+            return
+        line.state = "announcing"
+        line.prompt = "refused-filtered" if msg.filtered == "block" else "voicemail-unavailable"
+        out.append(ev.LineDo("answer"))
+
+    def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
+        """The holder's profile from the registry: parsed (a bad one is refused and the holder keeps an
+        empty profile), cached in the store while the card is in, message waiting told to the handset."""
+        try:
+            slot.profile = wire_profile.parse(raw)
+        except wire_profile.ProfileError as exc:
+            slot.profile = wire_profile.EMPTY
+            out.append(ev.Emit("profile-refused", {"card_id": slot.card_id, "reason": str(exc)}))
+        out.append(ev.CacheHolder(slot.card_id, {"holder": slot.holder, "numbers": list(slot.numbers),
+                                                 "profile": slot.profile.to_json()}))
+        self._tell_message_waiting(out)
+
+    def _tell_message_waiting(self, out: list[ev.Action]) -> None:
+        waiting = any(s.profile.waiting > 0 for s in self.registered())
+        if waiting != self.message_waiting:
+            self.message_waiting = waiting
+            out.append(ev.MessageWaiting(waiting))
 
     # ---- the handset -------------------------------------------------------------------------------
     def _handset(self, e: hs.HandsetEvent, now: float, out: list[ev.Action]) -> None:
@@ -420,6 +504,7 @@ class BoxCore:
                 self._hang_up(now, out)
         elif isinstance(e, hs.Digit):
             if st in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
+                self._digit_at = e.at
                 self._digit(e.digit, now, out)
             elif st is Phone.CONNECTED and self.active is not None:
                 self.phone.fire(Trig.DIGIT)
@@ -474,12 +559,16 @@ class BoxCore:
         if self.phone.state is Phone.DIAL_TONE:  # the first-digit timeout
             self._fail(out, "reorder")
             return
-        if d.is_emergency:
+        if d.kind is Kind.EMERGENCY_TEST:
+            self._readback(d, out)
+        elif d.is_emergency:
             self._emergency(d, now, out)
         elif d.kind is Kind.NUMBER:
             assert d.e164 is not None
             self._place(d.e164, d.dialled, now, out)
-        elif d.kind in (Kind.LOCATION, Kind.FEATURE, Kind.PERSONAL):
+        elif d.kind is Kind.PERSONAL:
+            self._speed_dial(d, now, out)
+        elif d.kind in (Kind.LOCATION, Kind.FEATURE):
             out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
         else:
@@ -494,8 +583,26 @@ class BoxCore:
             out.append(ev.PlayPrompt(prompt))
         out.append(ev.PlayTone(tone))
 
+    def _speed_dial(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        """``#N`` from the calling holder's profile (the one chosen when several cards are in), routed
+        as any other number."""
+        slot = self.slot_for(self.holder_card) if self.holder_card else None
+        if slot is None or slot.state != "registered":
+            out.append(ev.Emit("call-refused", {"dialled": d.dialled, "reason": "no card"}))
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        entry = slot.profile.speed_dial(d.code or "")
+        if entry is None:
+            out.append(ev.Emit("speed-dial-empty", {"code": d.code, "card_id": slot.card_id}))
+            self._fail(out, "reorder", prompt="no-speed-dial")
+            return
+        out.append(ev.Emit("speed-dial", {"code": d.code, "number": entry.number, "card_id": slot.card_id}))
+        self._place(entry.number, d.dialled, now, out)
+
     # ---- emergency: the lifeline ---------------------------------------------------------------------
     def _emergency(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        """Dial at once, before anything else is written anywhere (the store, the log, the cloud): the
+        dial command is the first action; the outbox report and the log follow it."""
         call = Call(
             call_id=self._new_id(),
             direction="out",
@@ -506,41 +613,23 @@ class BoxCore:
         )
         self.phone.fire(Trig.ROUTE)
         self.active = call
-        out.append(
-            ev.Emit(
-                "emergency.dialled",
-                {
-                    "number": d.dialled,
-                    "call_id": call.call_id,
-                    "route": "own-line" if self.cfg.has_line else "cloud",
-                },
-            )
-        )
-        out.append(
-            ev.Enqueue(
-                "emergency",
-                {
-                    "call_id": call.call_id,
-                    "number": d.dialled,
-                    "box_id": self.cfg.box_id,
-                    "dialled_at": now,
-                    "location": self.location,
-                },
-                key=f"emergency:{call.call_id}",
-            )
-        )
+        self.timers.redial = None
+        route = "own-line" if self.cfg.has_line else "cloud"
         if self.cfg.has_line:
             line = self.line
-            if line is not None and line.kind != "emergency":
-                # whatever the line was doing gives way (a host call for someone else, a local call)
+            if line is not None and (line.kind != "emergency" or line.state == "hanging-up"):
+                # whatever the line was doing gives way (a host call for someone else, a local call, the
+                # last emergency call still going on hook): dial once it is back on hook
                 line.then_dial = d.dialled
                 self._line_hangup(line, "emergency", out)
-                self.line = LineUse("emergency", call.call_id, "hanging-up", started=now, then_dial=d.dialled)
-                return
-            self.line = LineUse("emergency", call.call_id, "dialling", started=now)
-            out.append(ev.LineDo("dial", d.dialled))
+                self.line = LineUse("emergency", call.call_id, "hanging-up", started=now, then_dial=d.dialled,
+                                    number=d.dialled)
+            else:
+                self.line = LineUse("emergency", call.call_id, "dialling", started=now, number=d.dialled,
+                                    attempts=1)
+                out.insert(0, ev.LineDo("dial", d.dialled))
         else:
-            # no own line: the cloud's emergency route (DESIGN §4.6(1)); later issues give it a PIDF-LO
+            # no own line: the cloud's emergency route (DESIGN §4.6(1), §6.4)
             out.append(
                 ev.CallSignal(
                     "call.place",
@@ -549,6 +638,53 @@ class BoxCore:
                     fields={"card_id": self.holder_card, "number": d.dialled, "emergency": True},
                 )
             )
+        out.append(
+            ev.Emit(
+                "emergency.dialled",
+                {"number": d.dialled, "call_id": call.call_id, "route": route,
+                 "digit_at": self._digit_at, "decided_at": now},
+            )
+        )
+        out.append(
+            ev.Enqueue(
+                EMERGENCY_CALL_KIND,
+                {
+                    "call_id": call.call_id,
+                    "number": d.dialled,
+                    "box_id": self.cfg.box_id,
+                    "dialled_at": now,
+                    "route": route,
+                    "card_id": self.holder_card,
+                    "line": self.cfg.line_number,
+                    "location": self.location,
+                },
+                key=report_key(call.call_id),
+            )
+        )
+
+    def _emergency_line_live(self, line: LineUse) -> bool:
+        """The emergency call this line carries is still wanted (the handset has not hung up)."""
+        return (line.kind == "emergency" and self.active is not None and self.active.call_id == line.call_id
+                and self.phone.state in (Phone.ROUTING, Phone.ALERTING, Phone.CONNECTED))
+
+    def _redial(self, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        if line is None or line.state not in ("redial", "dial-failed") or not self._emergency_line_live(line):
+            return
+        line.state, line.attempts = "dialling", line.attempts + 1
+        out.append(ev.LineDo("dial", line.number))
+        out.append(ev.Emit("emergency.redial", {"call_id": line.call_id, "attempt": line.attempts}))
+
+    def _readback(self, d: Classified, out: list[ev.Action]) -> None:
+        """The test number (933 in the US): the box reads its address and call-back number back, from
+        its own configuration — no line, card or cloud needed; nothing is dialled or reported."""
+        from roamline.firmware.location.readback import readback_text
+
+        text = readback_text(self.location, self.cfg.line_number)
+        self.phone.fire(Trig.FAIL)  # the table's "done: a sound until on-hook (or new digits)"
+        out.append(ev.Connect("handset", None))
+        out.append(ev.PlayPrompt(READBACK_PROMPT))
+        out.append(ev.Emit("emergency.readback", {"number": d.dialled, "text": text}))
 
     # ---- outgoing calls --------------------------------------------------------------------------------
     def _line_free(self) -> bool:
@@ -636,6 +772,12 @@ class BoxCore:
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
                 out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
+        elif e.state == "warning":
+            # the host line's rights end this call soon: a short tone over the conversation
+            out.append(ev.Emit("call.limit-warning", {"call_id": call.call_id}))
+            if st is Phone.CONNECTED:
+                out.append(ev.PlayTone("call_waiting"))
+                self.timers.waiting_tone_off = now + 0.6
         elif e.state in ("busy", "refused", "ended", "answered-elsewhere", "gone"):
             if call is self.active and st in (
                 Phone.ROUTING,
@@ -946,7 +1088,16 @@ class BoxCore:
                 out.append(ev.PlayTone(None))
 
     def _line_ended(self, reason: str, now: float, out: list[ev.Action]) -> None:
-        line, self.line = self.line, None
+        line = self.line
+        if line is not None and line.state in ("dialling", "dial-failed") and self._emergency_line_live(line):
+            # the emergency dial did not get through (no dial tone: the exchange still holds the line for
+            # the last caller, or a dead line): the line is back on hook, try again shortly
+            line.state = "redial"
+            self.timers.redial = now + REDIAL_PAUSE_S
+            out.append(ev.Emit("emergency.dial-failed", {"call_id": line.call_id, "reason": reason,
+                                                         "attempt": line.attempts}))
+            return
+        self.line = None
         self._line_caller = None
         if line is None:
             return
@@ -983,9 +1134,10 @@ class BoxCore:
             )
         if line.then_dial:
             self.line = LineUse(
-                "emergency", self.active.call_id if self.active else self._new_id(), "dialling", started=now
+                "emergency", self.active.call_id if self.active else self._new_id(), "dialling", started=now,
+                number=line.then_dial, attempts=1,
             )
-            out.append(ev.LineDo("dial", line.then_dial))
+            out.insert(0, ev.LineDo("dial", line.then_dial))
             return
         if (
             line.kind in ("local", "emergency")
@@ -1037,7 +1189,25 @@ class BoxCore:
             if line is not None:
                 out.append(ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "busy"}))
                 return
-            self.line = LineUse("host-out", e.call_id, "dialling", flow_id=e.flow_id, key=e.key, started=now)
+            cut_at = None
+            if self._check_grant is not None:
+                try:
+                    if e.call_id in self._grants_used:
+                        raise wire_grant.GrantError("grant already used")
+                    g = self._check_grant(e.grant, e.call_id, self.cfg.line_number, e.number)
+                except wire_grant.GrantError as exc:
+                    out.append(ev.Emit("line.dial-refused", {"call_id": e.call_id, "number": e.number,
+                                                             "reason": str(exc)}))
+                    out.append(ev.CallSignal("line.result", e.call_id, key=e.key,
+                                             fields={"result": "error", "detail": f"refused: {exc}"}))
+                    return
+                self._grants_used[e.call_id] = None
+                while len(self._grants_used) > 1024:
+                    self._grants_used.pop(next(iter(self._grants_used)))
+                if g.max_call_s is not None:
+                    cut_at = now + g.max_call_s + self.cfg.cut_grace_s
+            self.line = LineUse("host-out", e.call_id, "dialling", flow_id=e.flow_id, key=e.key, started=now,
+                                cut_at=cut_at)
             out.append(ev.LineDo("dial", self._dial_string(e.number)))
         elif e.op == "hangup":
             if line is not None and line.call_id == e.call_id and line.kind in ("host-in", "host-out"):
@@ -1052,7 +1222,14 @@ class BoxCore:
         line = self.line
         if line is None:
             return
-        if e.op == "answer" and line.state == "answering":
+        if e.op == "answer" and line.state == "announcing":
+            if e.ok:
+                line.answered = now
+                out.append(ev.Connect("line", f"prompt:{line.prompt}", line.call_id))
+                self.timers.announce_end = now + self.cfg.announce_s
+            else:
+                self._line_hangup(line, "filtered", out)
+        elif e.op == "answer" and line.state == "answering":
             if e.ok:
                 line.state, line.answered = "connected", now
                 out.append(
@@ -1086,6 +1263,9 @@ class BoxCore:
                 if e.ok:
                     line.state = "alerting"
                     out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
+            elif not e.ok and self._emergency_line_live(line):
+                line.state = "dial-failed"  # redialled when the line is back on hook (or after a while)
+                self.timers.redial = now + REDIAL_FALLBACK_S
             elif e.ok:  # local or emergency: the handset talks to the line directly
                 line.state = "alerting"
                 out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind,

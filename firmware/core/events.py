@@ -147,6 +147,7 @@ class LineCommand(Input):
     call_id: str
     number: str = ""
     flow_id: int | None = None
+    grant: str = ""  # dial: the registry's signed rights for this call (wire.grant)
 
 
 # -- inputs: results of line operations ------------------------------------------------------------------

@@ -31,7 +31,8 @@ def incoming(env: Envelope) -> ev.Input | None:
     if isinstance(m, wc.LineAnswer):
         return ev.LineCommand(key=key, op="answer", call_id=m.call_id, flow_id=m.flow_id)
     if isinstance(m, wc.LineDial):
-        return ev.LineCommand(key=key, op="dial", call_id=m.call_id, number=m.number, flow_id=m.flow_id)
+        return ev.LineCommand(key=key, op="dial", call_id=m.call_id, number=m.number, flow_id=m.flow_id,
+                              grant=m.grant)
     if isinstance(m, wc.LineHangup):
         return ev.LineCommand(key=key, op="hangup", call_id=m.call_id)
     if isinstance(m, wc.CallProgress):

@@ -7,23 +7,41 @@ pending chained command/response are lost; retry counters survive (they live in 
 Supported: SELECT (full or right-truncated PIV AID), GET DATA (CHUID 5FC102, certificates 5FC101/9E and
 5FC105/9A, discovery 7E), GET RESPONSE (61xx chaining), command chaining (CLA 10), GENERAL AUTHENTICATE
 (ECC P-256 signature, alg 11, keys 9E and 9A), VERIFY (PIV PIN, key reference 80), CHANGE REFERENCE
-DATA (new PIN) and RESET RETRY COUNTER (unblock with the PUK).
+DATA (new PIN or PUK) and RESET RETRY COUNTER (unblock with the PUK).
+
+Administration (SP 800-73-4 Part 2, with the card management key 9B, 3DES or AES as SP 800-78-4 lists):
+GENERAL AUTHENTICATE with key 9B, both the external (``7C{81 00}`` challenge, ``7C{82 E(c)}``) and the
+mutual (``7C{80 00}`` witness, ``7C{80 w 81 c}``) forms; GENERATE ASYMMETRIC KEY PAIR (INS 47, ECC P-256,
+keys 9A/9E); PUT DATA (INS DB: CHUID, certificate objects); SET MANAGEMENT KEY (YubiKey's INS FF). A
+card starts blank with ``VirtualCard.blank()`` (factory PIN/PUK/management key) and gives its state back
+as a card file with ``export()``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cryptography.hazmat.primitives import hashes
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from roamline.hil.card import tlv
 from roamline.hil.errors import PeerError
-from roamline.provisioning.cardfile import CardFile, SlotKey
+from roamline.provisioning.cardfile import (
+    AdminFields,
+    CardFile,
+    ChuidFields,
+    PinFields,
+    SlotKey,
+    cert_pem,
+    key_pem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +51,11 @@ ALG_ECC_P256 = 0x11
 KEY_PIV_AUTH = 0x9A
 KEY_CARD_AUTH = 0x9E
 PIN_REF = 0x80
+PUK_REF = 0x81
+KEY_MANAGEMENT = 0x9B
+ADMIN_ALGS = {"3des": 0x03, "aes128": 0x08, "aes192": 0x0A, "aes256": 0x0C}
+ADMIN_KEY_LENGTHS = {0x03: 24, 0x08: 16, 0x0A: 24, 0x0C: 32}
+FACTORY_ADMIN_KEY = bytes.fromhex("010203040506070801020304050607080102030405060708")
 # A T=1 ATR with historical bytes "RoamlinePIV" and a correct TCK.
 _ATR_BODY = bytes([0x3B, 0x8B, 0x80, 0x01]) + b"RoamlinePIV"
 MAX_CHAIN = 4096  # longest chained command we accept
@@ -143,28 +166,53 @@ def _status_word(sw1: int, sw2: int) -> bytes:
     return bytes([sw1, sw2])
 
 
+def _admin_cipher(alg: int, key: bytes) -> Cipher[modes.ECB]:
+    if alg == 0x03:
+        from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+
+        return Cipher(TripleDES(key), modes.ECB())
+    return Cipher(algorithms.AES(key), modes.ECB())
+
+
+def _ecb(alg: int, key: bytes, block: bytes, *, decrypt: bool = False) -> bytes:
+    c = _admin_cipher(alg, key)
+    op = c.decryptor() if decrypt else c.encryptor()
+    return op.update(block) + op.finalize()
+
+
 class VirtualCard:
     """One card's state machine. Not thread-safe: the vpcd client calls it from one thread."""
 
-    def __init__(self, card: CardFile, *, on_command: Callable[[Command], None] | None = None) -> None:
-        self.card = card
+    def __init__(self, card: CardFile | None = None, *,
+                 on_command: Callable[[Command], None] | None = None) -> None:
+        """A card personalised as ``card`` says; ``None`` (or :meth:`blank`) is a blank card from the
+        factory: no keys, no certificates, no CHUID, PIN 123456, PUK 12345678, the factory 3DES key."""
         self.on_command = on_command  # test hook, called before each well-formed command is handled
-        self.pin = card.pin.pin.encode("ascii")
-        self.puk = card.pin.puk.encode("ascii")
-        self.pin_tries_left = card.pin.pin_retries
-        self.pin_max = max(card.pin.pin_retries, 1)
-        self.puk_tries_left = card.pin.puk_retries
-        self._objects: dict[int, bytes] = {
-            OBJ_CHUID: tlv.tlv(0x53, encode_chuid(card)),
-            OBJ_CERT_9E: tlv.tlv(0x53, encode_cert_container(card.slot_9e.cert_der())),
-            OBJ_DISCOVERY: discovery_object(),
-        }
-        if card.slot_9a is not None:
-            self._objects[OBJ_CERT_9A] = tlv.tlv(0x53, encode_cert_container(card.slot_9a.cert_der()))
-        self._keys: dict[int, SlotKey] = {KEY_CARD_AUTH: card.slot_9e}
-        if card.slot_9a is not None:
-            self._keys[KEY_PIV_AUTH] = card.slot_9a
+        self.card = card  # the card file it was made from (None: made blank)
+        pins = card.pin if card is not None else PinFields()
+        admin = card.admin if card is not None else AdminFields()
+        self.pin = pins.pin.encode("ascii")
+        self.puk = pins.puk.encode("ascii")
+        self.pin_tries_left = pins.pin_retries
+        self.pin_max = max(pins.pin_retries, 1)
+        self.puk_tries_left = pins.puk_retries
+        self.puk_max = max(pins.puk_retries, 1)
+        self.admin_alg = ADMIN_ALGS[admin.alg]
+        self.admin_key = bytes.fromhex(admin.key)
+        self._objects: dict[int, bytes] = {OBJ_DISCOVERY: discovery_object()}
+        self._keys: dict[int, ec.EllipticCurvePrivateKey] = {}
+        if card is not None:
+            self._objects[OBJ_CHUID] = tlv.tlv(0x53, encode_chuid(card))
+            self._objects[OBJ_CERT_9E] = tlv.tlv(0x53, encode_cert_container(card.slot_9e.cert_der()))
+            self._keys[KEY_CARD_AUTH] = card.slot_9e.private_key()
+            if card.slot_9a is not None:
+                self._objects[OBJ_CERT_9A] = tlv.tlv(0x53, encode_cert_container(card.slot_9a.cert_der()))
+                self._keys[KEY_PIV_AUTH] = card.slot_9a.private_key()
         self.reset()
+
+    @classmethod
+    def blank(cls, *, on_command: Callable[[Command], None] | None = None) -> VirtualCard:
+        return cls(None, on_command=on_command)
 
     @property
     def atr(self) -> bytes:
@@ -173,9 +221,52 @@ class VirtualCard:
     def reset(self) -> None:
         self.selected = False
         self.pin_verified = False
+        self.admin_verified = False
+        self._auth: tuple[str, bytes] | None = None  # a management-key challenge in progress
         self._pending = b""  # response bytes still to fetch with GET RESPONSE
         self._chain: tuple[int, int, int] | None = None  # INS P1 P2 of a command chain in progress
         self._chain_data = b""
+
+    # -- what the card holds (for tests and `hil card serve --save`) ----------------------------------
+
+    def public_key(self, slot: int) -> ec.EllipticCurvePublicKey | None:
+        key = self._keys.get(slot)
+        return key.public_key() if key is not None else None
+
+    def object(self, tag: int) -> bytes | None:
+        """The stored value of data object ``tag`` (inside its 53 container), or None."""
+        raw = self._objects.get(tag)
+        if raw is None:
+            return None
+        items = tlv.parse(raw)
+        return items[0][1] if items and items[0][0] == 0x53 else raw
+
+    def export(self) -> CardFile:
+        """The card's state as a card file (needs a CHUID and a certified 9E key)."""
+        chuid_raw = self.object(OBJ_CHUID)
+        if chuid_raw is None:
+            raise PeerError("the card has no CHUID yet")
+        chuid = dict(tlv.parse(chuid_raw))
+        slots: dict[int, SlotKey] = {}
+        for slot, obj in ((KEY_CARD_AUTH, OBJ_CERT_9E), (KEY_PIV_AUTH, OBJ_CERT_9A)):
+            contents, key = self.object(obj), self._keys.get(slot)
+            if contents is None or key is None:
+                continue
+            der = dict(tlv.parse(contents)).get(0x70, b"")
+            cert = x509.load_der_x509_certificate(der)
+            slots[slot] = SlotKey(key_pem=key_pem(key), cert_pem=cert_pem(cert))
+        if KEY_CARD_AUTH not in slots:
+            raise PeerError("the card has no certified 9E key yet")
+        alg = next(name for name, value in ADMIN_ALGS.items() if value == self.admin_alg)
+        return CardFile(
+            chuid=ChuidFields(fasc_n=chuid.get(0x30, b"").hex(), guid=chuid.get(0x34, b"").hex(),
+                              expiry=chuid.get(0x35, b"20991231").decode("ascii", "replace")),
+            slot_9e=slots[KEY_CARD_AUTH],
+            slot_9a=slots.get(KEY_PIV_AUTH),
+            pin=PinFields(pin=self.pin.decode(), puk=self.puk.decode(), pin_retries=self.pin_max,
+                          puk_retries=self.puk_max),
+            admin=AdminFields(alg=alg, key=self.admin_key.hex()),
+        )
 
     # -- dispatch --------------------------------------------------------------------------------------
 
@@ -207,6 +298,8 @@ class VirtualCard:
         if self._chain is not None:
             cmd = Command(0x00, cmd.ins, cmd.p1, cmd.p2, self._chain_data + cmd.data, cmd.le)
             self._chain, self._chain_data = None, b""
+        if cmd.ins != 0x87:
+            self._auth = None  # a management-key challenge is answered by the very next command
         handler = self._handlers.get(cmd.ins)
         if handler is None:
             return SW_INS
@@ -293,22 +386,24 @@ class VirtualCard:
         log.info("card-wrong-pin", extra={"fields": {"tries_left": self.pin_tries_left}})
         return b"", _status_word(0x63, 0xC0 | self.pin_tries_left)
 
-    def _pin_pair_refused(self, cmd: Command) -> bytes | None:
+    def _pin_pair_refused(self, cmd: Command, refs: tuple[int, ...] = (PIN_REF,)) -> bytes | None:
         """The checks CHANGE REFERENCE DATA and RESET RETRY COUNTER share: a status word, or None."""
         if not self.selected:
             return SW_CONDITIONS
         if cmd.p1 != 0x00:
             return SW_WRONG_P1P2
-        if cmd.p2 != PIN_REF:
+        if cmd.p2 not in refs:
             return SW_REF_NOT_FOUND
         if len(cmd.data) != 16:
             return SW_WRONG_LENGTH
         return None
 
     def _change_reference_data(self, cmd: Command) -> tuple[bytes, bytes]:
-        """INS 24: current PIN (8, FF-padded) + new PIN (8)."""
-        if (refused := self._pin_pair_refused(cmd)) is not None:
+        """INS 24: current PIN (8, FF-padded) + new PIN (8); or, for reference 81, the PUK likewise."""
+        if (refused := self._pin_pair_refused(cmd, (PIN_REF, PUK_REF))) is not None:
             return b"", refused
+        if cmd.p2 == PUK_REF:
+            return self._change_puk(cmd)
         if self.pin_tries_left == 0:
             return b"", SW_BLOCKED
         new = _pin_value(cmd.data[8:])
@@ -319,6 +414,18 @@ class VirtualCard:
         if new is None:
             return b"", SW_WRONG_DATA
         self.pin, self.pin_tries_left = new, self.pin_max
+        return b"", SW_OK
+
+    def _change_puk(self, cmd: Command) -> tuple[bytes, bytes]:
+        if self.puk_tries_left == 0:
+            return b"", SW_BLOCKED
+        new = _pin_value(cmd.data[8:])
+        if cmd.data[:8].rstrip(b"\xff") != self.puk:
+            self.puk_tries_left -= 1
+            return b"", _status_word(0x63, 0xC0 | self.puk_tries_left)
+        if new is None:
+            return b"", SW_WRONG_DATA
+        self.puk, self.puk_tries_left = new, self.puk_max
         return b"", SW_OK
 
     def _reset_retry_counter(self, cmd: Command) -> tuple[bytes, bytes]:
@@ -334,7 +441,7 @@ class VirtualCard:
         if new is None:
             return b"", SW_WRONG_DATA
         self.pin, self.pin_tries_left, self.pin_verified = new, self.pin_max, False
-        self.puk_tries_left = max(self.card.pin.puk_retries, 1)
+        self.puk_tries_left = self.puk_max
         return b"", SW_OK
 
     def _tries_sw(self) -> bytes:
@@ -345,24 +452,121 @@ class VirtualCard:
     def _general_authenticate(self, cmd: Command) -> tuple[bytes, bytes]:
         if not self.selected:
             return b"", SW_CONDITIONS
-        if cmd.p1 != ALG_ECC_P256 or cmd.p2 not in (KEY_CARD_AUTH, KEY_PIV_AUTH):
-            return b"", SW_WRONG_P1P2
-        key = self._keys.get(cmd.p2)
-        if key is None:
-            return b"", SW_REF_NOT_FOUND
-        if cmd.p2 == KEY_PIV_AUTH and not self.pin_verified:
-            return b"", SW_SECURITY
+        if cmd.p2 != KEY_MANAGEMENT:
+            self._auth = None
+            if cmd.p1 != ALG_ECC_P256 or cmd.p2 not in (KEY_CARD_AUTH, KEY_PIV_AUTH):
+                return b"", SW_WRONG_P1P2
+            key = self._keys.get(cmd.p2)
+            if key is None:
+                return b"", SW_REF_NOT_FOUND
+            if cmd.p2 == KEY_PIV_AUTH and not self.pin_verified:
+                return b"", SW_SECURITY
         try:
             outer = tlv.parse(cmd.data)
             if len(outer) != 1 or outer[0][0] != 0x7C:
                 raise tlv.TlvFormatError("no dynamic authentication template")
             inner = dict(tlv.parse(outer[0][1]))
         except tlv.TlvFormatError:
+            self._auth = None
             return b"", SW_WRONG_DATA
+        if cmd.p2 == KEY_MANAGEMENT:
+            return self._management_authenticate(cmd, inner)
         if inner.get(0x82) != b"" or len(inner.get(0x81, b"")) != 32:
             return b"", SW_WRONG_DATA
-        sig = key.private_key().sign(inner[0x81], ec.ECDSA(Prehashed(hashes.SHA256())))
+        sig = self._keys[cmd.p2].sign(inner[0x81], ec.ECDSA(Prehashed(hashes.SHA256())))
         return tlv.tlv(0x7C, tlv.tlv(0x82, sig)), SW_OK
+
+    def _management_authenticate(self, cmd: Command, inner: dict[int, bytes]) -> tuple[bytes, bytes]:
+        """Key 9B: external (81 00 → challenge; 82 E(challenge)) or mutual (80 00 → E(witness);
+        80 witness 81 challenge → 82 E(challenge)) authentication of the client."""
+        pending, self._auth = self._auth, None
+        if cmd.p1 != self.admin_alg:
+            return b"", SW_WRONG_P1P2  # the key is of another algorithm
+        block = 8 if self.admin_alg == 0x03 else 16
+        alg, key = self.admin_alg, self.admin_key
+        if inner.get(0x80) == b"" and set(inner) == {0x80}:  # mutual, step 1: witness request
+            witness = os.urandom(block)
+            self._auth = ("witness", witness)
+            return tlv.tlv(0x7C, tlv.tlv(0x80, _ecb(alg, key, witness))), SW_OK
+        if inner.get(0x81) == b"" and set(inner) == {0x81}:  # external, step 1: challenge request
+            challenge = os.urandom(block)
+            self._auth = ("challenge", challenge)
+            return tlv.tlv(0x7C, tlv.tlv(0x81, challenge)), SW_OK
+        if set(inner) == {0x80, 0x81} and pending is not None and pending[0] == "witness":
+            if inner[0x80] != pending[1] or len(inner[0x81]) != block:
+                self.admin_verified = False
+                log.info("card-admin-auth-failed", extra={"fields": {"mode": "mutual"}})
+                return b"", SW_SECURITY
+            self.admin_verified = True
+            return tlv.tlv(0x7C, tlv.tlv(0x82, _ecb(alg, key, inner[0x81]))), SW_OK
+        if set(inner) == {0x82} and pending is not None and pending[0] == "challenge":
+            if len(inner[0x82]) != block or _ecb(alg, key, inner[0x82], decrypt=True) != pending[1]:
+                self.admin_verified = False
+                log.info("card-admin-auth-failed", extra={"fields": {"mode": "external"}})
+                return b"", SW_SECURITY
+            self.admin_verified = True
+            return b"", SW_OK
+        return b"", SW_WRONG_DATA if pending is None else SW_SECURITY
+
+    def _generate(self, cmd: Command) -> tuple[bytes, bytes]:
+        """INS 47: a new key pair in slot P2; the answer is 7F49{86 point}."""
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if cmd.p1 != 0x00 or cmd.p2 not in (KEY_CARD_AUTH, KEY_PIV_AUTH):
+            return b"", SW_WRONG_P1P2
+        if not self.admin_verified:
+            return b"", SW_SECURITY
+        try:
+            items = tlv.parse(cmd.data)
+            if len(items) != 1 or items[0][0] != 0xAC:
+                raise tlv.TlvFormatError("no control reference template")
+            params = dict(tlv.parse(items[0][1]))
+        except tlv.TlvFormatError:
+            return b"", SW_WRONG_DATA
+        if params.get(0x80) != bytes([ALG_ECC_P256]):
+            return b"", SW_WRONG_DATA  # only ECC P-256 keys are made here
+        key = ec.generate_private_key(ec.SECP256R1())
+        self._keys[cmd.p2] = key
+        point = key.public_key().public_bytes(serialization.Encoding.X962,
+                                              serialization.PublicFormat.UncompressedPoint)
+        log.info("card-key-generated", extra={"fields": {"slot": f"{cmd.p2:02X}"}})
+        return tlv.tlv(0x7F49, tlv.tlv(0x86, point)), SW_OK
+
+    def _put_data(self, cmd: Command) -> tuple[bytes, bytes]:
+        """INS DB: 5C{tag} 53{contents} stores a data object (CHUID, certificates)."""
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if (cmd.p1, cmd.p2) != (0x3F, 0xFF):
+            return b"", SW_WRONG_P1P2
+        if not self.admin_verified:
+            return b"", SW_SECURITY
+        try:
+            items = tlv.parse(cmd.data)
+        except tlv.TlvFormatError:
+            return b"", SW_WRONG_DATA
+        if len(items) != 2 or items[0][0] != 0x5C or items[1][0] != 0x53 or not 1 <= len(items[0][1]) <= 3:
+            return b"", SW_WRONG_DATA
+        tag = int.from_bytes(items[0][1], "big")
+        if tag not in (OBJ_CHUID, OBJ_CERT_9E, OBJ_CERT_9A):
+            return b"", SW_NOT_FOUND  # the objects this card has room for
+        self._objects[tag] = tlv.tlv(0x53, items[1][1])
+        log.info("card-object-written", extra={"fields": {"tag": f"{tag:X}", "bytes": len(items[1][1])}})
+        return b"", SW_OK
+
+    def _set_management_key(self, cmd: Command) -> tuple[bytes, bytes]:
+        """YubiKey's INS FF (P1 FF, P2 FF/FE): alg 9B len key replaces the management key."""
+        if not self.selected:
+            return b"", SW_CONDITIONS
+        if cmd.p1 != 0xFF or cmd.p2 not in (0xFF, 0xFE):
+            return b"", SW_WRONG_P1P2
+        if not self.admin_verified:
+            return b"", SW_SECURITY
+        d = cmd.data
+        if len(d) < 3 or d[1] != KEY_MANAGEMENT or d[2] != len(d) - 3 or ADMIN_KEY_LENGTHS.get(d[0]) != d[2]:
+            return b"", SW_WRONG_DATA
+        self.admin_alg, self.admin_key = d[0], bytes(d[3:])
+        log.info("card-admin-key-changed", extra={"fields": {"alg": f"{d[0]:02X}"}})
+        return b"", SW_OK
 
     _handlers: ClassVar[dict[int, Callable[[VirtualCard, Command], tuple[bytes, bytes]]]] = {
         0xA4: _select,
@@ -371,4 +575,7 @@ class VirtualCard:
         0x87: _general_authenticate,
         0x24: _change_reference_data,
         0x2C: _reset_retry_counter,
+        0x47: _generate,
+        0xDB: _put_data,
+        0xFF: _set_management_key,
     }

@@ -1,8 +1,9 @@
 """A small control socket for a running exchange: one JSON object per line in, one per line out.
 
 Requests (``op`` plus fields): ``call`` {to, from, name?, presentation?, cid_timing?, cid_format?,
-cadence?, answer_after?}, ``answer`` {number}, ``hangup`` {number, signal?}, ``dtmf`` {number, digits},
-``play`` {number, wav}, ``record`` {number, wav}, ``status``, ``unplug``/``replug`` {number},
+cadence?, answer_after?, cpc_s?}, ``answer`` {number}, ``hangup`` {number, signal?}, ``dtmf``
+{number, digits}, ``play`` {number, wav}, ``record`` {number, wav}, ``status``,
+``unplug``/``replug`` {number},
 ``silent`` {number, on?}. Replies: ``{"ok": true, ...}`` or ``{"ok": false, "error": "..."}``.
 """
 
@@ -106,7 +107,9 @@ class ControlServer:
             with ex.lock:
                 calls = [{"id": c.id, "caller": c.caller.number, "callee": getattr(c.callee, "number", None),
                           "state": c.state, "reason": c.end_reason} for c in ex.calls]
-            return {"endpoints": r.describe(), "calls": calls, "sim_time": round(r.sim_now(), 3)}
+                dials = [{"at": at, "number": n, "command": cmd} for at, n, cmd in r.dials]
+            return {"endpoints": r.describe(), "calls": calls, "sim_time": round(r.sim_now(), 3),
+                    "dials": dials}
         if op == "call":
             src = str(req.get("from", "5550100"))
             with ex.lock:
@@ -115,9 +118,12 @@ class ControlServer:
                 if req.get("name") is not None:
                     phone.name = req["name"]
             cadence = tuple(float(x) for x in req["cadence"]) if req.get("cadence") else None
+            cpc = req.get("cpc_s")
+            if cpc is not None and (isinstance(cpc, bool) or not isinstance(cpc, int | float)):
+                raise UsageError("cpc_s is a number of seconds")
             call = phone.dial(str(req["to"]), presentation=req.get("presentation", "number+name"),
                               cid_timing=req.get("cid_timing"), cid_format=req.get("cid_format", "mdmf"),
-                              cadence=cadence)
+                              cadence=cadence, cpc_s=None if cpc is None else float(cpc))
             return {"call": call.id, "from": src, "to": str(req["to"])}
         if op in ("unplug", "replug", "silent"):
             number = str(req["number"])

@@ -37,7 +37,9 @@ class Call:
     presentation: callerid.Presentation | None = None
     cid_timing: str = "between"
     cadence: tuple[float, ...] = US_RING
-    state: str = "ringing"  # ringing | waiting (call-waiting) | connected | held | busy | ended
+    state: str = "ringing"  # ringing | waiting (call-waiting) | connected | held | cpc | busy | ended
+    cpc_s: float = 0.0  # calling-party control: the callee hanging up holds the call this long
+    cpc_until: float | None = None  # when a callee's hang-up under calling-party control releases it
     answered_at: float | None = None
     ended_at: float | None = None
     end_reason: str = ""
@@ -60,7 +62,13 @@ class Call:
 
 
 class Exchange:
-    def __init__(self, *, no_answer_timeout: float = 180.0, wall_clock: bool = True) -> None:
+    def __init__(self, *, no_answer_timeout: float = 180.0, wall_clock: bool = True,
+                 calling_party_control_s: float = 0.0) -> None:
+        """``calling_party_control_s``: how long a call stays up after its callee hangs up while the
+        caller has not (as many exchanges do: the calling party controls the call); 0: released at once."""
+        if not 0 <= calling_party_control_s <= 600:
+            raise UsageError("calling-party control hold is 0..600 s")
+        self.calling_party_control_s = calling_party_control_s
         self.lock = threading.RLock()
         self.lines: dict[str, Line] = {}
         self.phones: dict[str, Phone] = {}
@@ -99,7 +107,8 @@ class Exchange:
 
     # ---- call control ----
     def originate(self, caller: Endpoint, to: str, *, presentation: callerid.Presentation | None,
-                  cid_timing: str | None = None, cadence: tuple[float, ...] | None = None) -> Call:
+                  cid_timing: str | None = None, cadence: tuple[float, ...] | None = None,
+                  cpc_s: float | None = None) -> Call:
         now = self.now
         self._ids += 1
         callee = self.endpoint(to)
@@ -108,7 +117,10 @@ class Exchange:
             timing = "none"
         if cadence is not None and (len(cadence) % 2 or any(x <= 0 for x in cadence)):
             raise UsageError(f"a ring cadence is on/off pairs of positive seconds: {cadence}")
-        call = Call(self._ids, caller, callee, now, presentation, timing, cadence or US_RING)
+        call = Call(self._ids, caller, callee, now, presentation, timing, cadence or US_RING,
+                    cpc_s=self.calling_party_control_s if cpc_s is None else cpc_s)
+        if not 0 <= call.cpc_s <= 600:
+            raise UsageError("calling-party control hold is 0..600 s")
         self.calls.append(call)
         caller.call = call
         self._log("call", call, to=to)
@@ -165,6 +177,17 @@ class Exchange:
             ep.call = waiting
         if call is None or call.state == "ended":
             return
+        if (call.state == "connected" and ep is call.callee and call.cpc_s > 0 and call.caller.off_hook
+                and call.caller.call is call):
+            # calling-party control: the callee hung up but the caller has not, so the exchange keeps the
+            # call (and the callee's line) until the caller hangs up or the hold runs out. The hold runs
+            # from the callee's first hang-up: going off hook again re-answers without restarting it.
+            ep.call = call
+            call.state = "cpc"
+            if call.cpc_until is None:
+                call.cpc_until = self.now + call.cpc_s
+            self._log("cpc-hold", call, until=f"{call.cpc_until:.3f}")
+            return
         if call.state in ("waiting", "held"):  # the waiting (or held) party gave up
             line = call.callee if ep is call.caller else call.caller
             if line is not None and line.waiting is call:
@@ -178,6 +201,9 @@ class Exchange:
             if was_connected:
                 sig = signal or (other.disconnect if isinstance(other, Line) else "loop_drop")
                 other.far_disconnect(sig, self.now)
+                if isinstance(other, Phone) and other.hangs_up:
+                    other.off_hook = False
+                    other.set_tone(None, self.now)
                 other.call = None if not other.off_hook else call  # still off-hook: hears the signal
             else:
                 other.call = None  # ringing simply stops
@@ -242,6 +268,10 @@ class Exchange:
         line.off_hook = True
         if line.call is not None and line.call.callee is line and line.call.state == "ringing":
             self.answer(line)
+        elif line.call is not None and line.call.callee is line and line.call.state == "cpc":
+            line.call.state = "connected"  # re-answer: back to the caller who still holds the call, no tone
+            line.set_tone(None, self.now)
+            self._log("cpc-reanswer", line.call)
         elif line.call is None:
             line.set_tone("dial" if line.dial_tone else None, self.now)
 
@@ -281,6 +311,15 @@ class Exchange:
             self.calls = [c for c in self.calls if c.state != "ended" or now - (c.ended_at or 0) < 60]
 
     def _schedule(self, call: Call, now: float) -> None:
+        if call.state == "cpc" and call.cpc_until is not None and now >= call.cpc_until:
+            callee = call.callee
+            self._end(call, "calling-party control released")
+            if callee is not None and callee.call is call:
+                callee.call = None
+            if call.caller.call is call:
+                call.caller.far_disconnect("loop_drop", now)
+                call.caller.call = None if not call.caller.off_hook else call
+            return
         overdue = now - call.started >= self.no_answer_timeout
         if call.state == "waiting" and call.callee is not None and overdue:
             call.callee.waiting = None

@@ -125,15 +125,17 @@ class Phone(Endpoint):
     """A scriptable PSTN phone. Every public method is thread-safe (takes the exchange's lock).
 
     ``answer_after``: answer incoming calls after that many rings (None: never answer);
-    ``busy``: the phone is always busy (calls to it get busy tone).
+    ``busy``: the phone is always busy (calls to it get busy tone); ``hangs_up``: it hangs up as soon as
+    the other party does (an operator, an answering point), instead of staying off hook.
     """
 
     def __init__(self, exchange: Exchange, number: str, *, name: str | None = None,
-                 answer_after: int | None = 2, busy: bool = False) -> None:
+                 answer_after: int | None = 2, busy: bool = False, hangs_up: bool = False) -> None:
         super().__init__(number, name)
         self._ex = exchange
         self.answer_after = answer_after
         self.always_busy = busy
+        self.hangs_up = hangs_up
         self.rings = 0
         self.events: list[Heard] = []
         self.caller_ids: list[callerid.Presentation] = []
@@ -146,15 +148,17 @@ class Phone(Endpoint):
     # --- scripting API ---
     def dial(self, to: str, *, presentation: str | callerid.Presentation = "number+name",
              cid_timing: str | None = None, cid_format: str = "mdmf",
-             cadence: tuple[float, ...] | None = None) -> Call:
+             cadence: tuple[float, ...] | None = None, cpc_s: float | None = None) -> Call:
         """Go off-hook and dial ``to``. ``presentation``: "number+name", "number", "private",
-        "unavailable", "none", or an explicit Presentation. ``cadence``: ring on/off seconds."""
+        "unavailable", "none", or an explicit Presentation. ``cadence``: ring on/off seconds.
+        ``cpc_s``: calling-party control hold for this call (None: the exchange's)."""
         with self._ex.lock:
             if self.busy():
                 raise UsageError(f"phone {self.number} is already in a call")
             p = self._presentation(presentation, cid_format)
             self.off_hook = True
-            return self._ex.originate(self, to, presentation=p, cid_timing=cid_timing, cadence=cadence)
+            return self._ex.originate(self, to, presentation=p, cid_timing=cid_timing, cadence=cadence,
+                                      cpc_s=cpc_s)
 
     def answer(self) -> None:
         with self._ex.lock:
@@ -201,7 +205,8 @@ class Phone(Endpoint):
     @property
     def state(self) -> str:
         """idle | calling (ringback) | waiting (ringback; callee hears call waiting) | ringing (incoming)
-        | connected | held (the line flashed over to its waiting call) | busy | ended."""
+        | connected | held (the line flashed over to its waiting call) | cpc (the callee hung up, this
+        caller still holds the call) | busy | ended."""
         with self._ex.lock:
             c = self.call
             if c is None:

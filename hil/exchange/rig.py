@@ -28,6 +28,7 @@ class PhoneSpec(Frozen):
     name: str | None = None
     answer_after: int = Field(default=2, ge=0)  # 0: never answers
     busy: bool = False
+    hangs_up: bool = False  # hangs up when the other party does (an answering point)
 
 
 class ExchangeSpec(Frozen):
@@ -35,6 +36,7 @@ class ExchangeSpec(Frozen):
     device_dir: str = "/tmp/roamline-exchange"
     control: str | None = None  # control socket path; default DEVICE_DIR/control.sock
     no_answer_timeout: float = Field(default=180.0, gt=0)
+    calling_party_control_s: float = Field(default=0.0, ge=0, le=600)  # hold after the callee hangs up
     lines: tuple[LineSpec, ...] = ()
     phones: tuple[PhoneSpec, ...] = ()
 
@@ -68,11 +70,13 @@ def parse_phones(text: str) -> tuple[PhoneSpec, ...]:
 def build(spec: ExchangeSpec) -> ExchangeRunner:
     from roamline.hil.exchange.core import Exchange
 
-    runner = ExchangeRunner(Exchange(no_answer_timeout=spec.no_answer_timeout), time_scale=spec.time_scale,
-                            device_dir=spec.device_dir)
+    runner = ExchangeRunner(Exchange(no_answer_timeout=spec.no_answer_timeout,
+                                     calling_party_control_s=spec.calling_party_control_s),
+                            time_scale=spec.time_scale, device_dir=spec.device_dir)
     for ln in spec.lines:
         runner.add_line(ln.number, ln.modem, path=ln.path, name=ln.name, cid_timing=ln.cid_timing,
                         disconnect=ln.disconnect, dial_tone=ln.dial_tone, call_waiting=ln.call_waiting)
     for ph in spec.phones:
-        runner.add_phone(ph.number, name=ph.name, answer_after=ph.answer_after or None, busy=ph.busy)
+        runner.add_phone(ph.number, name=ph.name, answer_after=ph.answer_after or None, busy=ph.busy,
+                         hangs_up=ph.hangs_up)
     return runner

@@ -26,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where the modem device links go")
     parser.add_argument("--control", default=None, type=validate.NewFile(overwrite=True),
                         help="control socket (default DEVICE_DIR/control.sock)")
+    parser.add_argument("--calling-party-control", dest="cpc", type=validate.seconds(600.0), default=None,
+                        metavar="SECONDS", help="a call stays up this long after its callee hangs up while "
+                        "the caller has not (default 0: released at once)")
     parser.add_argument("--for", dest="duration", type=validate.seconds(), default=None, metavar="SECONDS",
                         help="stop after this many real seconds (default: until Ctrl-C)")
 
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         updates["phones"] = spec.phones + args.phones
     if args.time_scale is not None:
         updates["time_scale"] = args.time_scale
+    if args.cpc is not None:
+        updates["calling_party_control_s"] = args.cpc
     if args.device_dir:
         updates["device_dir"] = str(args.device_dir)
     if args.control:

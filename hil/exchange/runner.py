@@ -6,6 +6,7 @@ frames all run ``time_scale`` times faster (at 1.0, voice crosses in real time, 
 
 from __future__ import annotations
 
+import collections
 import logging
 import select
 import tempfile
@@ -41,6 +42,10 @@ class ExchangeRunner:
         self._stop = threading.Event()
         self._t0 = time.monotonic()
         self.errors: list[BaseException] = []
+        # every dial command a modem was sent: (time.monotonic() the bytes arrived, line, the command);
+        # comparable with the box process's clock (CLOCK_MONOTONIC is one clock per machine)
+        self.dials: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=200)
+        self._partial: dict[str, bytes] = {}
 
     # ---- building ----
     def add_line(self, number: str, modem: str = "cx93001", *, path: str | Path | None = None,
@@ -159,6 +164,17 @@ class ExchangeRunner:
         time.sleep(off_seconds)
         self.replug(number)
 
+    def _note_dials(self, number: str, data: bytes, at: float) -> None:
+        """Keep the arrival time of each ``ATD…`` command line (the time its carriage return came)."""
+        buf = self._partial.get(number, b"") + data
+        *lines, rest = buf.split(b"\r")
+        self._partial[number] = rest[-64:]  # a command line is short; voice data in between is not kept
+        for raw in lines:
+            text = raw[-64:].decode("ascii", "replace").upper()
+            start = text.rfind("ATD")
+            if start >= 0:
+                self.dials.append((at, number, text[start:].strip()))
+
     # ---- the loop ----
     def _loop(self) -> None:
         ex = self.exchange
@@ -172,6 +188,7 @@ class ExchangeRunner:
                     readable, _, _ = select.select(list(fds), pending, [], timeout)
                 except (OSError, ValueError):
                     continue  # a port was closed under us (unplug): rebuild the set
+                arrived = time.monotonic()
                 now = self.sim_now()
                 with ex.lock:
                     for fd in readable:
@@ -180,6 +197,8 @@ class ExchangeRunner:
                         if port is None or port.master != fd or line is None:
                             continue
                         data = port.read()
+                        if data:
+                            self._note_dials(fds[fd], data, arrived)
                         if data and line.modem is not None:
                             line.modem.feed(data, now)
                     ex.tick(now)

@@ -155,6 +155,7 @@ def good(action: argparse.Action, w: World) -> str | None:
         "file": lambda: str(w.file),
         "pem": lambda: str(w.ca),
         "dir": lambda: str(w.data),
+        "anydir": lambda: str(w.root),
         "outdir": lambda: str(w.root / "new-dir"),
         "outfile": lambda: str(w.root / "new-file.toml"),
         "socket": lambda: str(w.sock),
@@ -209,6 +210,7 @@ def bad(action: argparse.Action, w: World) -> list[str]:
         "file": lambda: files,
         "pem": lambda: [*files, str(w.text), str(w.empty), str(w.key_pem), str(w.torn_pem)],
         "dir": lambda: ["", missing, str(w.file), LONG, under_file, str(w.root)],  # root: not a registry
+        "anydir": lambda: ["", missing, str(w.file), LONG, under_file],
         "outdir": lambda: ["", str(w.file), under_file, LONG],
         "outfile": lambda: ["", str(w.root), under_file, LONG, *([] if v.overwrite else [str(w.file)])],  # type: ignore[union-attr]
         "socket": lambda: ["", missing, str(w.file), str(w.root), LONG],

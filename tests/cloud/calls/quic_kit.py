@@ -56,6 +56,7 @@ class Cloud:
             router=RouterConfig(no_answer_s=self.no_answer_s),
             relay=RelayConfig(silence_s=self.silence_s),
             tick_s=0.1,
+            grant_key=self.ca.key,
         )
         self.server = RegistryServer(
             Registry(self.store, self.ca, RegistryConfig(lease_s=60.0, sweep_s=0.2)),

@@ -584,3 +584,34 @@ def test_the_registry_refuses_an_undispatchable_address(world: Any, box: dict[st
     assert isinstance(ok, Enrolled)  # the refusal did not spend the token
     stored = h.store.get_box(ok.id)
     assert stored is not None and stored.location == {"civic": HOME, "method": "installer"}  # floor kept
+
+
+# --- the holder's profile ------------------------------------------------------------------------------
+
+
+def test_registered_carries_the_profile_and_changes_are_pushed_while_the_card_is_in(world: Any) -> None:
+    from roamline.wire import profile as wp
+    from roamline.wire.messages import HolderProfile
+
+    h = world
+    stored = wp.parse({"speed_dials": [{"key": "2", "number": "+15550400004"}], "waiting": 1}).to_json()
+    h.store.put_profile(h.acct, stored, h.now)
+    assert h.registry.sweep(h.now) == []  # the first look only takes the version
+    authed(h, "c1", h.box_a)
+    r = h.reply("c1", h.register_msg("c1", h.box_a, h.card))
+    assert isinstance(r, Registered) and wp.parse(r.profile) == wp.parse(stored)
+    changed = wp.parse({**stored, "waiting": 4}).to_json()
+    version = h.store.put_profile(h.acct, changed, h.now)  # e.g. `roamline cloud speed-dials`
+    pushes = h.registry.sweep(h.now)
+    assert pushes == [Outgoing("c1", HolderProfile(card_id=h.card.card_id, profile=changed, seq=version))]
+    assert h.registry.sweep(h.now) == []  # pushed once
+    assert isinstance(h.reply("c1", Deregister(card_id=h.card.card_id)), Ok)
+    h.store.put_profile(h.acct, stored, h.now)
+    assert h.registry.sweep(h.now) == []  # the card left: nothing to push to
+
+
+def test_an_account_without_a_profile_registers_with_an_empty_one(world: Any) -> None:
+    h = world
+    authed(h, "c1", h.box_a)
+    r = h.reply("c1", h.register_msg("c1", h.box_a, h.card))
+    assert isinstance(r, Registered) and r.profile == {}

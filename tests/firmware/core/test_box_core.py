@@ -19,6 +19,7 @@ from roamline.firmware.handset.events import Digit, HookFlash, OffHook, OnHook
 from roamline.firmware.line import events as line_ev
 from roamline.wire import messages, signing
 from roamline.wire.clock import ManualClock
+from roamline.wire.emergency import EMERGENCY_CALL_KIND, check_report
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
 BOX = "b" * 32
@@ -54,7 +55,7 @@ class Rig:
         self.actions += out
         return out
 
-    def register(self, reader: str, card_id: str) -> None:
+    def register(self, reader: str, card_id: str, profile: dict[str, Any] | None = None) -> None:
         """Walk one card through insert → read → nonce → sign → register (link must be up)."""
         (read,) = [
             a
@@ -88,7 +89,7 @@ class Rig:
                     account="acct",
                     holder=f"holder-{reader}",
                     numbers=("+15550100001",),
-                    profile={},
+                    profile=profile or {},
                     lease_s=30,
                     seq=1,
                 ),
@@ -226,7 +227,12 @@ def test_911_with_no_card_and_no_cloud_goes_out_the_line_at_its_last_digit() -> 
     out = r.digits("1")
     assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
     assert r.core.deadline() is None or r.core.deadline() > r.now  # nothing waits on a timer
-    assert kinds(out, ev.Enqueue)[0].kind == "emergency"
+    (report,) = kinds(out, ev.Enqueue)
+    assert report.kind == EMERGENCY_CALL_KIND == "emergency-call"
+    assert report.key == f"emergency-call:{report.payload['call_id']}"
+    assert report.payload["route"] == "own-line" and report.payload["line"] == "+12175551000"
+    assert report.payload["card_id"] == "" and report.payload["number"] == "911"
+    assert isinstance(out[0], ev.LineDo)  # the dial goes first: before the store, the log, the cloud
     out = r.do(ev.LineOpDone("dial", True))
     assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
     assert r.core.phone.state is Phone.CONNECTED
@@ -244,6 +250,108 @@ def test_911_takes_the_line_from_a_host_call_for_someone_else() -> None:
     assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
 
 
+def test_an_emergency_dial_that_gets_no_dial_tone_is_tried_again_until_it_goes_through() -> None:
+    """Calling-party control: the exchange holds the line for the last caller after the box hung up on
+    it, so the modem hears no dial tone; the box redials while the handset stays off hook."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.Ring(1))
+    lift(r)
+    r.digits("911")
+    out = r.do(line_ev.CallEnded("local-hangup"))
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+    for attempt in range(2, 5):
+        r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+        out = r.do(line_ev.CallEnded("no-dialtone"))  # the modem hung up after NO DIALTONE
+        assert not kinds(out, ev.LineDo) and r.core.phone.state is Phone.ROUTING
+        assert not kinds(r.tick(0.2), ev.LineDo)
+        out = r.tick(0.4)
+        assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+        assert r.core.line is not None and r.core.line.attempts == attempt
+    out = r.do(ev.LineOpDone("dial", True))
+    assert any(isinstance(a, ev.Connect) and a.b == "line" for a in out)
+    assert r.core.phone.state is Phone.CONNECTED
+    # exactly one report for the one emergency call, however many attempts
+    assert len([a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]) == 1
+
+
+def test_911_again_while_the_last_one_is_still_going_on_hook_dials_once_the_line_is_free() -> None:
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    r.do(OnHook(r.now))  # the line starts hanging up (the modem takes a moment)
+    lift(r)
+    r.digits("91")
+    out = r.digits("1")
+    assert not [a for a in kinds(out, ev.LineDo) if a.op == "dial"]  # not onto a line still hanging up
+    out = r.do(line_ev.CallEnded("local-hangup"))  # the last call's line is back on hook
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+    assert not kinds(r.do(ev.LineOpDone("hangup", True)), ev.LineDo)  # its late result changes nothing
+    out = r.do(ev.LineOpDone("dial", True))
+    assert r.core.phone.state is Phone.CONNECTED and not kinds(r.tick(5.0), ev.LineDo)
+
+
+def test_a_failed_emergency_dial_without_an_on_hook_report_is_still_retried() -> None:
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", False, "modem went away"))
+    out = r.tick(3.1)
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+
+
+def test_hanging_up_stops_the_redialling() -> None:
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+    r.do(line_ev.CallEnded("no-dialtone"))
+    out = r.do(OnHook(r.now))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    assert not kinds(r.tick(5.0), ev.LineDo)
+
+
+def test_933_reads_the_address_and_call_back_number_back_with_no_card_no_cloud_no_dial() -> None:
+    r = Rig()
+    civic = {"country": "US", "A1": "IL", "A3": "Shelbyville", "HNO": "400", "RD": "Harbour Road",
+             "ROOM": "B2", "PC": "62565"}
+    r.do(ev.LocationSnapshot({"civic": civic, "method": "installer", "state": "confirmed"}))
+    lift(r)
+    out = r.digits("933")
+    assert not kinds(out, ev.LineDo) and not kinds(out, ev.Enqueue) and not kinds(out, ev.CallSignal)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["readback"]
+    (said,) = [e for e in kinds(out, ev.Emit) if e.event == "emergency.readback"]
+    text = said.fields["text"]
+    assert "400 Harbour Road" in text and "room B2" in text and "Shelbyville" in text
+    assert "2, 1, 7, 5, 5, 5, 1, 0, 0, 0" in text  # the call-back number, digit by digit
+    out = r.digits("911")  # and 911 still dials from there, without hanging up
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+
+
+def test_933_says_when_no_address_is_recorded_or_the_box_may_have_moved() -> None:
+    from roamline.firmware.location.readback import readback_text
+
+    assert "no address is recorded" in readback_text(None, "")
+    assert "no call-back number" in readback_text(None, "")
+    moved = {"civic": {"country": "US", "A1": "IL", "A3": "X", "HNO": "1", "RD": "Main"},
+             "state": "unconfirmed"}
+    assert "not confirmed" in readback_text(moved, "+12175551000")
+
+
+def test_the_emergency_report_carries_the_chosen_holder_and_the_location() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    loc = {"civic": {"country": "US", "A1": "IL", "A3": "X", "HNO": "1", "RD": "Main"}, "method": "installer",
+           "state": "confirmed"}
+    r.do(ev.LocationSnapshot(loc))
+    lift(r)
+    (report,) = kinds(r.digits("911"), ev.Enqueue)
+    fields, problems = check_report(report.payload)
+    assert problems == [] and fields["card_id"] == CARDS[0] and fields["location"]["civic"]["RD"] == "Main"
+
+
 setups = st.fixed_dictionaries(
     {
         "cards": st.integers(0, 2),
@@ -251,6 +359,12 @@ setups = st.fixed_dictionaries(
         "ring": st.booleans(),
         "misdial": st.text("0123456789*#", max_size=6),
         "country": st.sampled_from(["US", "GB", "DE", "AU"]),
+        "line_call": st.sampled_from(["none", "host-in", "host-out", "answered", "local"]),
+        "offer": st.booleans(),  # a call for the holder rings (or waits) at the box
+        "bridge": st.booleans(),
+        "revoked": st.booleans(),
+        "moved": st.booleans(),
+        "no_dialtone": st.integers(0, 3),  # dial attempts that find the line held (calling-party control)
     }
 )
 
@@ -260,16 +374,34 @@ setups = st.fixed_dictionaries(
 def test_no_state_keeps_an_emergency_string_from_going_out_the_line(
     s: dict[str, Any], data: st.DataObject
 ) -> None:
-    r = Rig(country=s["country"])
-    if s["link"] or s["cards"]:
+    r = Rig(country=s["country"], bridge=s["bridge"])
+    if s["link"] or s["cards"] or s["offer"]:
         r.do(ev.LinkUp(BOX))
     for i in range(s["cards"]):
         r.register(f"R{i}", CARDS[i])
+    if s["offer"] and s["cards"]:
+        r.do(offer("call-p0000001", CARDS[0]))
+    if s["moved"]:
+        r.do(ev.LocationSnapshot({"civic": {"country": "US", "A1": "IL", "A3": "X", "HNO": "1", "RD": "Main"},
+                                  "state": "unconfirmed"}))
+    if s["line_call"] == "host-in" or s["ring"]:
+        r.do(line_ev.Ring(1))
+    elif s["line_call"] in ("host-out", "answered"):
+        r.do(ev.LineCommand("k-d", "dial", "call-h0000001", number="+13125550123", flow_id=9))
+        r.do(ev.LineOpDone("dial", True))
+        if s["line_call"] == "answered":
+            r.do(line_ev.AnswerInferred(r.now))
+    if s["revoked"]:
+        r.do(ev.Pushed(messages.Revoked(kind=RevokedKind.BOX, id=BOX)))
     if not s["link"]:
         r.do(ev.LinkDown("cut"))
-    if s["ring"]:
-        r.do(line_ev.Ring(1))
+    if r.core.phone.state is Phone.RINGING:
+        r.do(OffHook(r.now))  # lifting answers the ringing call: hang it up again
+        r.do(OnHook(r.now))
     lift(r)
+    if s["line_call"] == "local" and r.core.phone.state is not Phone.CHOOSING:
+        r.digits("2175550123")  # a call of its own out the line (or refused without a card)
+        r.tick(30.0)
     r.digits(s["misdial"])
     r.tick(30.0)  # whatever was dialled has been decided (or timed out) by now
     if r.core.phone.state not in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
@@ -277,12 +409,52 @@ def test_no_state_keeps_an_emergency_string_from_going_out_the_line(
         r.clock.advance(1)
         lift(r)
     emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
-    out = r.digits(emergency)
+    r.digits(emergency[:-1])
+    out = r.digits(emergency[-1])  # the last digit's actions alone
     dials = [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"]
     if r.core.line is not None and r.core.line.state == "hanging-up":
         out = r.do(line_ev.CallEnded("local-hangup"))
         dials = [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"]
     assert dials == [emergency]
+    assert isinstance(out[0], ev.LineDo) and out[0].op == "dial"  # nothing is carried out before the dial
+    for _ in range(s["no_dialtone"]):  # the line is held for a while: every attempt fails, the box goes on
+        r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+        r.do(line_ev.CallEnded("no-dialtone"))
+        again = [a.number for a in kinds(r.tick(1.0), ev.LineDo) if a.op == "dial"]
+        assert again == [emergency]
+    out = r.do(ev.LineOpDone("dial", True))
+    assert r.core.phone.state is Phone.CONNECTED
+    if s["bridge"]:
+        assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
+    reports = [a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]
+    assert len(reports) == 1 and reports[0].payload["number"] == emergency
+
+
+@settings(max_examples=60, deadline=None)
+@given(s=setups, data=st.data())
+def test_with_no_line_an_emergency_still_leaves_for_the_cloud_route_and_is_reported(
+    s: dict[str, Any], data: st.DataObject
+) -> None:
+    r = Rig(country=s["country"], has_line=False)
+    if s["link"] or s["cards"]:
+        r.do(ev.LinkUp(BOX))
+    for i in range(s["cards"]):
+        r.register(f"R{i}", CARDS[i])
+    if not s["link"]:
+        r.do(ev.LinkDown("cut"))
+    lift(r)
+    r.digits(s["misdial"])
+    r.tick(30.0)
+    if r.core.phone.state not in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
+        r.do(OnHook(r.now))
+        r.clock.advance(1)
+        lift(r)
+    emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
+    out = r.digits(emergency)
+    places = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert len(places) == 1 and places[0].fields["emergency"] is True
+    (report,) = [a for a in kinds(out, ev.Enqueue) if a.kind == EMERGENCY_CALL_KIND]
+    assert report.payload["route"] == "cloud" and report.payload["number"] == emergency
 
 
 # -- outgoing calls -----------------------------------------------------------------------------------------
@@ -555,3 +727,142 @@ def test_a_revoked_box_reports_its_cards_refused_not_unreachable() -> None:
     assert request_failed("k", RequestTimeout("slow")).unreachable
     refused = request_failed("k", RemoteError("no", ErrorCode.FORBIDDEN))
     assert not refused.unreachable
+
+
+# -- the holder's profile: speed-dials, message waiting, cache and wipe -------------------------------
+
+ALICE_DIALS = {"speed_dials": [{"key": "2", "number": "+15550400004", "label": "Pizza"}], "waiting": 2}
+CAROL_DIALS = {"speed_dials": [{"key": "2", "number": "+442079460000"}]}
+
+
+def test_a_speed_dial_from_the_holders_profile_is_placed_as_a_number() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], ALICE_DIALS)
+    (cached,) = kinds(r.actions, ev.CacheHolder)
+    assert cached.profile["profile"]["speed_dials"][0]["number"] == "+15550400004"
+    assert kinds(r.actions, ev.MessageWaiting) == [ev.MessageWaiting(True)]  # 2 messages wait
+    lift(r)
+    out = r.digits("#2")
+    (place,) = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert place.fields == {"card_id": CARDS[0], "number": "+15550400004"}
+    r.do(OnHook(r.now))
+    lift(r)
+    out = r.digits("#7")  # nothing on #7
+    assert not [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["no-speed-dial"]
+
+
+def test_with_two_cards_the_chosen_holders_speed_dials_apply() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], ALICE_DIALS)
+    r.register("R1", CARDS[1], CAROL_DIALS)
+    for key, card, number in (("2", CARDS[0], "+15550400004"), ("3", CARDS[1], "+442079460000")):
+        lift(r)
+        r.digits(key)  # who is calling?
+        (place,) = [a for a in kinds(r.digits("#2"), ev.CallSignal) if a.kind == "call.place"]
+        assert place.fields == {"card_id": card, "number": number}
+        r.do(OnHook(r.now))
+
+
+def test_a_pushed_profile_replaces_the_cached_one_and_removal_wipes_it() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0], {})
+    assert r.core.slots["R0"].profile.speed_dial("2") is None
+    out = r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile=ALICE_DIALS, seq=7)))
+    assert r.core.slots["R0"].profile.speed_dial("2") is not None
+    assert kinds(out, ev.MessageWaiting) == [ev.MessageWaiting(True)]
+    (cached,) = kinds(out, ev.CacheHolder)
+    assert cached.profile["holder"] == "holder-R0" and cached.profile["profile"]["waiting"] == 2
+    out = r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile={"waiting": "lots"}, seq=8)))
+    assert next(e.event for e in kinds(out, ev.Emit)) == "profile-refused"  # a bad profile is not kept
+    assert r.core.slots["R0"].profile.speed_dial("2") is None and kinds(out, ev.MessageWaiting)
+    r.do(ev.Pushed(messages.HolderProfile(card_id=CARDS[0], profile=ALICE_DIALS, seq=9)))
+    out = r.do(CardRemoved(at=r.now, reader="R0"))
+    assert kinds(out, ev.WipeHolder) == [ev.WipeHolder(CARDS[0])]
+    assert kinds(out, ev.MessageWaiting) == [ev.MessageWaiting(False)]
+    lift(r)
+    out = r.digits("#2")  # no card: no speed-dials
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["insert-card"]
+
+
+@pytest.mark.parametrize(("how", "prompt"), [("block", "refused-filtered"),
+                                             ("voicemail", "voicemail-unavailable"), ("reject", None)])
+def test_a_filtered_call_on_the_host_line_is_refused_on_the_line(how: str, prompt: str | None) -> None:
+    from roamline.wire.calls import LineRouted
+
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("19005550123", "ACME SALES"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    out = r.do(ev.Reply(ring.key, LineRouted(call_id=ring.call_id, offered=0, filtered=how)))
+    assert [e.fields["how"] for e in kinds(out, ev.Emit) if e.event == "call.filtered"] == [how]
+    if prompt is None:  # a silent reject: the line is left ringing
+        assert not kinds(out, ev.LineDo)
+        return
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    assert [(a.a, a.b) for a in kinds(out, ev.Connect)] == [("line", f"prompt:{prompt}")]
+    assert not kinds(r.tick(5.9), ev.LineDo)
+    assert [a.op for a in kinds(r.tick(0.2), ev.LineDo)] == ["hangup"]  # after the announcement
+
+
+def _grant_rig(now_wall: float) -> tuple[Rig, object]:
+    from roamline.wire import grant as wg
+    from roamline.wire import identity
+
+    ca = identity.CertificateAuthority.create(now=now_wall)
+    r = Rig()
+    pub = ca.certificate.public_key()
+
+    def check(tok: str, call_id: str, line: str, number: str) -> wg.Grant:
+        return wg.verify(tok, pub, call_id=call_id, line=line, number=number, now=now_wall)  # type: ignore[arg-type]
+
+    r.core._check_grant = check
+    return r, ca
+
+
+@pytest.mark.parametrize("case", ["genuine", "forged", "other-number", "stale", "missing", "replayed"])
+def test_the_host_box_checks_the_registrys_grant_before_it_dials(case: str) -> None:
+    from roamline.wire import grant as wg
+    from roamline.wire import identity
+
+    wall = 1_800_000_000.0
+    r, ca = _grant_rig(wall)
+    r.do(ev.LinkUp(BOX))
+    key = ca.key if case != "forged" else identity.CertificateAuthority.create(now=wall).key  # type: ignore[attr-defined]
+    issued = wall - 600 if case == "stale" else wall
+    number = "+15559990001" if case == "other-number" else "+15559990000"
+    tok = "" if case == "missing" else wg.issue(key, call_id="call-x0000001", line="+12175551000",
+                                                 number=number, account="a", now=issued, max_call_s=60.0)
+    out = r.do(ev.LineCommand("k1", "dial", "call-x0000001", number="+15559990000", flow_id=3, grant=tok))
+    if case == "replayed":
+        r.do(ev.LineOpDone("dial", False, "no dial tone"))
+        r.core.line = None
+        out = r.do(ev.LineCommand("k2", "dial", "call-x0000001", number="+15559990000", flow_id=3, grant=tok))
+    if case == "genuine":
+        assert [a.op for a in kinds(out, ev.LineDo)] == ["dial"]
+        r.do(ev.LineOpDone("dial", True))
+        assert not kinds(r.tick(61.0), ev.LineDo)
+        out = r.tick(1.5)  # the grant's 60 s plus the box's grace: cut by the box itself
+        assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+        assert any(e.event == "line.cut" for e in kinds(out, ev.Emit))
+        return
+    assert not kinds(out, ev.LineDo)
+    (res,) = kinds(out, ev.CallSignal)
+    assert res.fields["result"] == "error" and res.fields["detail"].startswith("refused")
+
+
+def test_the_caller_hears_a_warning_before_the_line_rights_cut_the_call() -> None:
+    r = Rig(has_line=False)
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    r.do(ev.Progress(place.call_id, "placed", flow_id=4))
+    r.do(ev.Progress(place.call_id, "answered"))
+    out = r.do(ev.Progress(place.call_id, "warning"))
+    assert [t.tone for t in kinds(out, ev.PlayTone)] == ["call_waiting"]
+    assert [t.tone for t in kinds(r.tick(0.7), ev.PlayTone)] == [None]  # a short tone, then the call goes on
