@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(VENV)/bin/roamline bench resample --json
 	$(VENV)/bin/roamline bench calls --json
 	$(VENV)/bin/roamline bench e911 --json
+	$(VENV)/bin/roamline bench box --json
 
 # Coverage-guided fuzzing (atheris) of every parser facing a device, a card or the network; not part of
 # `make test` (which replays fuzz/corpus). FUZZ_RUNS inputs per harness; FUZZ_JOBS harnesses at once.

@@ -229,7 +229,7 @@ class EmergencyNotifier:
             try:
                 assert self._pool is not None
                 await loop.run_in_executor(self._pool, send)
-            except (OSError, smtplib.SMTPException, ValueError) as exc:  # urllib/ssl/socket: OSErrors
+            except (OSError, ValueError) as exc:  # smtplib, urllib, ssl, socket errors are OSErrors
                 sent.error = f"{type(exc).__name__}: {exc}"[:200]
                 fields = {"call": rec.call_id, "contact": contact, "attempt": attempt, "error": sent.error}
                 log.warning("notify-attempt-failed", extra={"fields": fields})

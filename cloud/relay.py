@@ -55,6 +55,10 @@ class RelayStats:
     peer_unbound: int = 0
     malformed: Counter[str] = field(default_factory=Counter)
 
+    def dropped(self) -> int:
+        """Datagrams refused so far, whatever the reason."""
+        return self.unknown_flow + self.rate_limited + self.peer_unbound + sum(self.malformed.values())
+
     def to_json(self) -> dict[str, object]:
         return {
             "forwarded": self.forwarded,

@@ -3,8 +3,9 @@ in; messages, requests and relay instructions out (docs/protocol.md §10).
 
 It decides where an incoming call rings (host line → subscribed accounts → the boxes their cards are
 at, each holder with a distinct cadence), which offer wins (the first ``call.answer``), which way a
-placed call goes (box to box by follow-me number; the caller's own line; a host line in the
-destination's area the caller has rights on; else refused), and tears every leg down when either end
+placed call goes (box to box by follow-me number; the line of the caller's box when the
+caller has rights on it; else a host line in the destination's area the caller has rights on; else
+refused: rights are ``cloud line grant``'s), and tears every leg down when either end
 hangs up, a timer fires or media goes silent. Each call's record is opened in the store when the call
 is set up and closed when it ends (one row per call id, so a restart cannot lose or double it).
 
@@ -74,6 +75,9 @@ class RouterConfig:
     warn_before_s: float = 30.0  # a call out with a length or budget limit is warned this long before
     no_answer_s: float = 30.0  # offers unanswered this long are cancelled (timeout)
     answer_line_s: float = 10.0  # how long the host may take to answer its line
+    # How long a host may take to report its dial result: a modem in voice mode may answer ATDT only
+    # once the far end answers (the box itself gives a dial 60 s and starting the voice stream 5 s).
+    dial_line_s: float = 75.0
     ended_memory: int = 4096  # recently ended call ids remembered (late messages, duplicate ids)
 
 
@@ -654,6 +658,7 @@ class Router:
             if call.state is CallState.CONNECTING:
                 call.step("line-answered")
                 call.deadline = None
+                return self._rearm(call)
             return []
         if ref.purpose == "line-dial":
             if isinstance(message, LineResultReply) and message.result is LineResult.DIALLED:
@@ -666,8 +671,11 @@ class Router:
             if isinstance(message, LineResultReply):
                 reason = refused.get(message.result, RefuseReason.LINE_ERROR)
             out = self._progress(call, ProgressState.REFUSED, refused=reason)
+            # A host that answered has its line on hook again; one that did not answer (timeout, a lost
+            # link, an error reply) may still be dialling: tell it to hang up.
+            answered = isinstance(message, LineResultReply)
             return out + self._end(
-                call, EndReason.ERROR, now, tell_origin=False, tell_host=False, outcome="refused"
+                call, EndReason.ERROR, now, tell_origin=False, tell_host=not answered, outcome="refused"
             )
         return []
 
@@ -729,7 +737,7 @@ class Router:
                 account_id=None,
                 card_id=None,
             )
-            return self._progress(call, ProgressState.ANSWERED, inferred=msg.inferred)
+            return self._progress(call, ProgressState.ANSWERED, inferred=msg.inferred) + self._rearm(call)
         if state is LineState.BUSY and call.state is CallState.DIALLING:
             return self._progress(call, ProgressState.BUSY) + self._end(
                 call, EndReason.BUSY, now, tell_origin=False
@@ -786,13 +794,28 @@ class Router:
         return [Bind(msg.flow_id, conn_id), Send(conn_id, Ok(), env.id)]
 
     def media_silent(self, flows: Iterable[int], now: float) -> list[Action]:
-        """The relay saw no datagram on these bridged flows for its silence timeout."""
+        """The relay saw no datagram on these bridged flows for its silence timeout. A call whose host
+        line is still dialling or answering is not ended for it: a modem sends voice only once its line
+        is up, and ``line.dial``/``line.answer`` have their own timeouts (the flows are re-armed when
+        the call connects)."""
         out: list[Action] = []
         for flow in flows:
             call_id = self._by_flow.get(flow)
             call = self._calls.get(call_id) if call_id is not None else None
-            if call is not None and call.state is not CallState.ENDED:
-                out += self._end(call, EndReason.MEDIA_SILENCE, now)
+            if call is None or call.state in (CallState.ENDED, CallState.DIALLING, CallState.CONNECTING):
+                continue
+            out += self._end(call, EndReason.MEDIA_SILENCE, now)
+        return out
+
+    def _rearm(self, call: Call) -> list[Action]:
+        """The call is connected: every bound leg gets a full silence period from now (a ``Bind`` to
+        the connection it already has), so a leg that was allowed to be silent must speak now."""
+        out: list[Action] = []
+        bridged = (call.origin_flow, call.host_flow, call.winner.flow_id if call.winner else None)
+        for flow in (f for f in bridged if f is not None):
+            conn = self._box_conn.get(self._flow_box.get(flow, ""))
+            if conn is not None:
+                out.append(Bind(flow, conn))
         return out
 
     # --- placed calls ----------------------------------------------------------------------------------
@@ -866,9 +889,13 @@ class Router:
         self, conn_id: str, env: Envelope, call: Call, account_id: str, now: float
     ) -> list[Action]:
         box = self._store.get_box(call.origin_box)
-        if box is not None and box.line_number:
+        own = box.line_number if box is not None else None
+        own_right = self._store.line_right(account_id, own) if own else None
+        if (own and own_right is not None and own_right.call_out
+                and _right_refuses(own_right, call.called) is None):
+            # the caller may use the line of the box the card is in (else a host line they may use)
             call.route = "own-line"
-            call.line = box.line_number
+            call.line = own
             call.host_box = call.origin_box
             call.state = CallState.DIALLING
             self._calls[call.call_id] = call
@@ -877,6 +904,9 @@ class Router:
         area = area_of(call.called)
         in_area = [(line, b) for line, b in self._store.host_lines() if area_of(line) == area]
         if not in_area:
+            if own:  # the line is right here, but not this caller's to use
+                raise _Refuse(RefuseReason.NO_RIGHTS, f"no right to call out through this box's line, "
+                                                      f"and no host line serves {area}")
             raise _Refuse(RefuseReason.NO_ROUTE, f"no host line serves {area}")
         granted = {line: r for line, _ in in_area
                    if (r := self._store.line_right(account_id, line)) is not None}
@@ -928,6 +958,7 @@ class Router:
                 host_conn,
                 LineDial(call_id=call.call_id, number=call.called, flow_id=call.host_flow, grant=token),
                 PendingRef(call.call_id, host, "line-dial"),
+                timeout_s=self._config.dial_line_s,
             ),
         ]
 

@@ -302,6 +302,7 @@ class RegistryServer:
         def tick(silent: list[int], now: float) -> list[Action]:
             return router.media_silent(silent, now) + router.poll(now)
 
+        told = relay.stats.dropped()
         while True:
             await asyncio.sleep(self._calls.tick_s)
             try:
@@ -309,6 +310,14 @@ class RegistryServer:
                 await self._apply(actions)
             except Exception:  # a failing tick must not stop later ticks
                 log.exception("call-tick-failed")
+            dropped = relay.stats.dropped()
+            if dropped != told:  # what the relay refused since the last tick, by kind (totals so far)
+                told = dropped
+                st = relay.stats
+                fields = {"forwarded": st.forwarded, "unknown_flow": st.unknown_flow,
+                          "rate_limited": st.rate_limited, "peer_unbound": st.peer_unbound,
+                          **{f"malformed_{k.replace('-', '_')}": v for k, v in sorted(st.malformed.items())}}
+                log.warning("relay-drops", extra={"fields": fields})
 
     async def _deliver(
         self, out: list[Outgoing] | list[RegistryAction], conn_id: str | None = None,

@@ -45,6 +45,7 @@ from roamline.cloud.sqlite_schema import (
     right_from_row,
 )
 from roamline.cloud.wal_checkpoint import WalCheckpointer
+from roamline.wire.emergency import EMERGENCY_CALL_KIND
 
 log = logging.getLogger(__name__)
 
@@ -455,8 +456,8 @@ class SqliteStore:
 
     def last_emergency_at(self, box_id: str) -> float | None:
         """When the box last placed an emergency call, as its outbox told us (None: never)."""
-        r = self._one("SELECT payload, at FROM deliveries WHERE box_id = ? AND kind = 'emergency' "
-                      "ORDER BY at DESC LIMIT 1", (box_id,))
+        r = self._one("SELECT payload, at FROM deliveries WHERE box_id = ? AND kind = ? "
+                      "ORDER BY at DESC LIMIT 1", (box_id, EMERGENCY_CALL_KIND))
         if r is None:
             return None
         dialled = json.loads(r["payload"]).get("dialled_at")

@@ -16,9 +16,10 @@ backend must not start threads of its own in its constructor, only in ``open`` (
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from roamline.firmware.errors import UsageError
@@ -96,15 +97,29 @@ HandsetFactory = Callable[[BackendContext], HandsetPorts]
 CardFactory = Callable[[BackendContext], "PcscBackend"]
 
 
+@functools.cache
+def _registered() -> dict[str, tuple[EntryPoint, ...]]:
+    """Every ``roamline.backends.*`` entry point, by group, from one scan of the installed packages
+    (each ``entry_points()`` call reads every distribution's metadata: ~0.2 s on a loaded machine, and a
+    box asks once per kind at every start). What is installed does not change while a process runs."""
+    prefix = GROUP.format(kind="")
+    found = entry_points()
+    return {g: tuple(found.select(group=g)) for g in found.groups if g.startswith(prefix)}
+
+
+def _group(kind: str) -> tuple[EntryPoint, ...]:
+    return _registered().get(GROUP.format(kind=kind), ())
+
+
 def available(kind: Kind) -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=GROUP.format(kind=kind)))
+    return sorted(ep.name for ep in _group(kind))
 
 
 def factory(kind: Kind, name: str) -> Callable[[BackendContext], Any]:
     """The factory registered as ``name`` for ``kind``; UsageError naming what exists if none is."""
     if kind not in KINDS:
         raise UsageError(f"no peripheral kind {kind!r} (have {', '.join(KINDS)})")
-    eps = {ep.name: ep for ep in entry_points(group=GROUP.format(kind=kind))}
+    eps = {ep.name: ep for ep in _group(kind)}
     if name not in eps:
         have = ", ".join(sorted(eps)) or "none installed"
         raise UsageError(f"no {kind} backend {name!r} (entry points in {GROUP.format(kind=kind)}: {have})")

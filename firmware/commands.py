@@ -7,6 +7,7 @@ COMMANDS: dict[str, str] = {
     "diag modem": "roamline.firmware.line.diag_cmd",
     "diag gps": "roamline.firmware.location.diag_gps_cmd",
     "diag location": "roamline.firmware.location.diag_location_cmd",
+    "health": "roamline.firmware.update.probe_cmd",
     "update apply": "roamline.firmware.update.apply_cmd",
     "update boot": "roamline.firmware.update.boot_cmd",
     "update health": "roamline.firmware.update.health_cmd",

@@ -73,6 +73,10 @@ class LinkConfig(Frozen):
     request_timeout_s: float = Field(default=5.0, gt=0)
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
+    # a relayed call with no voice datagram this long ends at the box (the handset hears reorder, a host
+    # line is hung up) while the link is down; with the link up the cloud's own silence timeout decides
+    # (the box steps in only after twice this, should the cloud not)
+    media_silence_s: float = Field(default=10.0, gt=0, le=3600)
 
 
 class LocationConfig(Frozen):

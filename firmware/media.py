@@ -18,20 +18,21 @@ import numpy as np
 import numpy.typing as npt
 
 from roamline.firmware.audio import g711
-from roamline.firmware.audio.jitter import JitterBuffer, MediaPacket
+from roamline.firmware.audio.jitter import JitterBuffer, MediaPacket, PlayoutFrame
 from roamline.wire import media
 
 FRAME = media.PCMU_FRAME_BYTES  # 160 samples = 20 ms
 Int16Array = npt.NDArray[np.int16]
 
 
-class MediaLeg:
-    def __init__(self, flow_id: int, *, echo: bool = True, plc: bool = True, ssrc: int | None = None) -> None:
-        self.flow_id = flow_id
-        self.ssrc = ssrc if ssrc is not None else secrets.randbits(32)
-        self._seq = secrets.randbits(16)
-        self._ts = secrets.randbits(32)
-        self._jitter = JitterBuffer(8000, FRAME, plc=plc)
+class EchoPath:
+    """Echo cancelled on what comes back out of a hybrid (a line's 2-to-4-wire hybrid, or a handset's
+    earpiece-to-mouthpiece path): ``played`` is told what went in, ``clean`` takes what came out (any
+    lengths, from another thread) and returns the whole 20 ms frames with the echo of what was played
+    removed (the Speex canceller behind the delay estimator, ``firmware.audio.echo``). Relayed legs and
+    the box's local handset ⇄ line bridge use the same one. Without speexdsp it passes audio through."""
+
+    def __init__(self, *, echo: bool = True) -> None:
         self._lock = threading.Lock()
         self._echo: Any = None
         if echo:
@@ -41,16 +42,22 @@ class MediaLeg:
                 self._echo = EchoCanceller(8000)
             except Exception:  # no speexdsp on this machine: voice goes on, echo is not cancelled
                 self._echo = None
-        self._played = np.zeros(0, dtype=np.int16)  # far-end audio played into the hybrid, not yet used
-        self._pending = np.zeros(0, dtype=np.int16)  # near-end audio short of a whole frame
-        self.sent = 0
-        self.received = 0
-        self.dropped = 0
+        self._played = np.zeros(0, dtype=np.int16)  # audio played into the hybrid, not yet used
+        self._pending = np.zeros(0, dtype=np.int16)  # returning audio short of a whole frame
 
-    # -- sending -----------------------------------------------------------------------------------------
-    def send(self, near: Int16Array) -> list[bytes]:
-        """Near-end audio (any length) → datagrams for every whole 20 ms frame."""
-        out: list[bytes] = []
+    @property
+    def cancelling(self) -> bool:
+        return self._echo is not None
+
+    def played(self, samples: Int16Array) -> None:
+        if self._echo is None:
+            return
+        with self._lock:  # a little history: the two sides' threads do not run in lock step
+            self._played = np.concatenate([self._played[-4 * FRAME:], np.asarray(samples, dtype=np.int16)])
+
+    def frames(self, near: Int16Array) -> list[Int16Array]:
+        """``near`` (any length) → every whole 20 ms frame now complete, echo removed."""
+        out: list[Int16Array] = []
         with self._lock:
             self._pending = np.concatenate([self._pending, np.asarray(near, dtype=np.int16)])
             while len(self._pending) >= FRAME:
@@ -61,6 +68,36 @@ class MediaLeg:
                         far = np.concatenate([far, np.zeros(FRAME - len(far), dtype=np.int16)])
                     self._played = self._played[FRAME:]
                     frame = self._echo.process(frame, far)
+                out.append(frame)
+        return out
+
+    def clean(self, near: Int16Array) -> Int16Array:
+        frames = self.frames(near)
+        return np.concatenate(frames) if frames else np.zeros(0, dtype=np.int16)
+
+
+class MediaLeg:
+    def __init__(self, flow_id: int, *, echo: bool = True, plc: bool = True, ssrc: int | None = None,
+                 now: float = 0.0) -> None:
+        self.flow_id = flow_id
+        self.heard_at = now  # when the last datagram for this flow came (or the leg was made)
+        self.ssrc = ssrc if ssrc is not None else secrets.randbits(32)
+        self._seq = secrets.randbits(16)
+        self._ts = secrets.randbits(32)
+        self._jitter = JitterBuffer(8000, FRAME, plc=plc)
+        self._lock = threading.Lock()
+        self._echo = EchoPath(echo=echo)
+        self.sent = 0
+        self.received = 0
+        self.dropped = 0
+
+    # -- sending -----------------------------------------------------------------------------------------
+    def send(self, near: Int16Array) -> list[bytes]:
+        """Near-end audio (any length) → datagrams for every whole 20 ms frame."""
+        out: list[bytes] = []
+        frames = self._echo.frames(near)
+        with self._lock:
+            for frame in frames:
                 pkt = media.RtpPacket(seq=self._seq, timestamp=self._ts, ssrc=self.ssrc,
                                       payload=g711.encode("ulaw", frame))
                 self._seq = (self._seq + 1) & 0xFFFF
@@ -84,21 +121,26 @@ class MediaLeg:
         with self._lock:
             self._jitter.push(MediaPacket(d.packet.seq, d.packet.timestamp, samples), now)
             self.received += 1
+            self.heard_at = now
         return True
 
     def pull(self, now: float) -> Int16Array:
         """The next 20 ms to play (earpiece or modem); remembered as the echo canceller's far end."""
+        return self.pull_frame(now).samples
+
+    def pull_frame(self, now: float) -> PlayoutFrame:
+        """``pull`` with what the jitter buffer knows of the frame: real audio or concealed, and the
+        RTP timestamp of its first sample (``timestamp``, unwrapped)."""
         with self._lock:
-            frame = self._jitter.pull(now).samples
-            if self._echo is not None:
-                self._played = np.concatenate([self._played[-4 * FRAME:], frame])
-        return frame
+            f = self._jitter.pull(now)
+        self._echo.played(f.samples)
+        return f
 
     @property
     def stats(self) -> dict[str, int]:
         s = self._jitter.stats
         return {"sent": self.sent, "received": self.received, "dropped": self.dropped, "late": s.late,
-                "concealed": s.concealed}
+                "concealed": s.concealed, "played": s.played}
 
 
 class LegSource:

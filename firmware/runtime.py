@@ -236,12 +236,14 @@ class LineBridge:
 class VoiceQueue:
     """A BlockSource fed from another thread (far-end audio for the earpiece); silence when empty."""
 
-    def __init__(self) -> None:
+    def __init__(self, played: Callable[[Any], None] | None = None) -> None:
+        """``played``: told each block given to the earpiece (the echo path's far end)."""
         import numpy as np
 
         self._np = np
         self._buf = np.zeros(0, dtype=np.int16)
         self._lock = threading.Lock()
+        self._played = played
 
     @property
     def finished(self) -> bool:
@@ -257,7 +259,9 @@ class VoiceQueue:
             part = self._buf[:n]
             out[:len(part)] = part
             self._buf = self._buf[n:]
-            return out
+        if self._played is not None:
+            self._played(out)
+        return out
 
 
 class Chain:
@@ -328,6 +332,10 @@ class BoxRuntime:
         self._cloud_requests: dict[str, Envelope] = {}
         self._bridge_handset_line = False
         self._earpiece: VoiceQueue | None = None
+        # the local handset ⇄ line bridge's echo paths (firmware.media.EchoPath, as on relayed legs):
+        # the line's hybrid echo of the mouthpiece, and the earpiece's echo in the mouthpiece
+        self._line_echo: Any = None
+        self._ear_echo: Any = None
         self._tee: TeeAudio | None = None
         self._law = "ulaw"
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -336,6 +344,9 @@ class BoxRuntime:
         self._handset_leg: Any = None
         self._line_leg: Any = None
         self.where: Any = None  # firmware.location.service.LocationService, built in run()
+        self._running: dict[str, Any] | None = None  # the "running" line, once every peripheral is open
+        self._started = 0.0
+        self._ready_told = False
 
     # -- feeding the core from any thread ----------------------------------------------------------------
     def post(self, event: Any) -> None:
@@ -439,7 +450,7 @@ class BoxRuntime:
         store = BoxStore(cfg.data_dir / "box.db")
         await self._store(store.open)
         self.store = store
-        started = time.monotonic()
+        started = self._started = time.monotonic()
         try:
             if self._handset_ports is not None:
                 folder = cfg.data_dir / "prompts"
@@ -459,7 +470,8 @@ class BoxRuntime:
             line_number = _e164(cfg.line.number, cfg.country)
             self.core = BoxCore(CoreConfig(box_id=box.box_id, has_line=has_line, line_can_bridge=can_bridge,
                                            line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
-                                           first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys),
+                                           first_digit_s=cfg.handset.first_digit_s, choice_keys=choice_keys,
+                                           ring_cadence={"GB": "uk", "DE": "de"}.get(cfg.country, "us")),
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
                                 new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
                                 check_grant=self._grant_checker())
@@ -481,14 +493,19 @@ class BoxRuntime:
                 from roamline.firmware.location.follow import follow_gps
 
                 gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
-                self._print({"box_id": box.box_id, "name": cfg.name, "state": "running",
-                             "line": has_line, "bridge": can_bridge, "handset": self.handset is not None,
-                             "cards": self.readers is not None,
+                watch_task = tg.create_task(self._watch_media(), name="media-watch")
+                self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
+                                 "bridge": can_bridge, "handset": self.handset is not None,
+                                 "cards": self.readers is not None}
+                self._print({**self._running, "state": "running",
                              "ready_s": round(time.monotonic() - started, 3)})
+                if self.link.is_up:
+                    self._tell_ready()
                 stop_task = tg.create_task(stop.wait(), name="box-stop")
                 await stop_task
                 core_task.cancel()
                 gps_task.cancel()
+                watch_task.cancel()
                 for t in list(self._tasks):
                     t.cancel()
                 await self.link.stop()
@@ -528,6 +545,29 @@ class BoxRuntime:
                     continue
             await self._carry_out(actions)
 
+    async def _watch_media(self) -> None:
+        """Each relayed leg in a call: no datagram for ``link.media_silence_s`` while the link is down (or
+        for twice that, link or not) → the core hears MediaLost once for that call."""
+        limit = self.config.link.media_silence_s
+        told: set[tuple[int, str]] = set()
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = self.clock.monotonic()
+            up = self.link is not None and self.link.is_up
+            live: set[tuple[int, str]] = set()
+            for leg in (self._handset_leg, self._line_leg):
+                call_id = self._leg_calls.get(leg.flow_id) if leg is not None else None
+                if leg is None or call_id is None:
+                    continue
+                live.add((leg.flow_id, call_id))
+                quiet = now - leg.heard_at
+                if (leg.flow_id, call_id) not in told and (quiet >= 2 * limit or (not up and quiet >= limit)):
+                    told.add((leg.flow_id, call_id))
+                    log.info("media-silent", extra={"fields": {"call_id": call_id, "flow": leg.flow_id,
+                                                                "quiet_s": round(quiet, 1), "link_up": up}})
+                    self.post(ev.MediaLost(call_id, "media-silence"))
+            told &= live
+
     # -- the link -----------------------------------------------------------------------------------------
     async def _send_location(self, msg: messages.Message) -> None:
         """A location message (moved, confirmed) to the registry; the core's snapshot follows the change."""
@@ -549,11 +589,22 @@ class BoxRuntime:
                                 extra={"fields": {"type": msg.TYPE, "error": str(exc)}})
             self.post(ev.LocationSnapshot(self.where.snapshot()))
         self.post(ev.LinkUp(welcome.box_id))
+        self._tell_ready()
         from roamline.wire import calls as wc
 
         for flow, call_id in list(self._leg_calls.items()):  # flows re-bound to this new connection
             self._spawn(self._request(f"bind:{call_id}", wc.MediaBind(call_id=call_id, flow_id=flow)),
                         "media-bind")
+
+    def _tell_ready(self) -> None:
+        """Once: the "ready" line, when the link is up and every configured peripheral is open (the
+        "running" line came first; it does not wait for the cloud, which a box may never reach)."""
+        if self._ready_told or self._running is None:
+            return
+        self._ready_told = True
+        _release_startup_memory()
+        self._print({**self._running, "state": "ready", "link": True,
+                     "ready_s": round(time.monotonic() - self._started, 3)})
 
     def _datagram(self, data: bytes) -> None:
         """Event loop: a media datagram → its leg's jitter buffer."""
@@ -796,8 +847,9 @@ class BoxRuntime:
 
         flow = int(b.removeprefix("flow:"))
         leg = self._legs.get(flow)
-        if leg is None:
-            leg = self._legs[flow] = MediaLeg(flow, echo=echo)
+        if leg is None or (call_id and self._leg_calls.get(flow) not in (None, call_id)):
+            # a new leg (a flow id of an ended call, e.g. from before a cloud restart, is not reused)
+            leg = self._legs[flow] = MediaLeg(flow, echo=echo, now=self.clock.monotonic())
         if call_id:
             self._leg_calls[flow] = call_id
         return leg
@@ -832,14 +884,18 @@ class BoxRuntime:
             self._forget_legs()
             return
         if a.a == "handset" and a.b == "line":
+            from roamline.firmware.media import EchoPath
+
+            self._line_echo, self._ear_echo = EchoPath(), EchoPath()
             self._bridge_handset_line = True
-            self._earpiece = VoiceQueue()
+            self._earpiece = VoiceQueue(played=self._ear_echo.played)
             if self.handset is not None:
                 ear = self._earpiece
                 self.handset.call(lambda c, _now: (c.play(None), c.set_voice(ear)))
         elif a.b is None and a.a in ("handset", "line"):
             self._bridge_handset_line = False
             self._earpiece = None
+            self._line_echo = self._ear_echo = None
             if a.a == "handset":
                 self._handset_leg = None
                 if self.handset is not None:
@@ -881,25 +937,45 @@ class BoxRuntime:
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""
-        ear, leg = self._earpiece, self._line_leg
+        ear, leg, echo = self._earpiece, self._line_leg, self._line_echo
         if (ear is not None or leg is not None) and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
 
             samples = g711.decode(self._law, data)
             if ear is not None:
-                ear.push(samples)
+                ear.push(echo.clean(samples) if echo is not None else samples)
             if leg is not None:
                 self._send_datagrams(leg.send(samples))
 
     def _mic(self, samples: Any) -> None:
         """Handset audio thread: the mouthpiece → the line, when bridged."""
+        line_echo, ear_echo = self._line_echo, self._ear_echo
         if self._bridge_handset_line and self.line is not None and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
 
-            self.line.send_voice(g711.encode(self._law, samples))
+            out = ear_echo.clean(samples) if ear_echo is not None else samples
+            if line_echo is not None:
+                line_echo.played(out)  # what goes into the line's hybrid comes back as its echo
+            if len(out):
+                self.line.send_voice(g711.encode(self._law, out))
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))
+
+
+def _release_startup_memory() -> None:
+    """Give the C heap's free pages back to the system once the box is up (glibc ``malloc_trim``):
+    starting (imports, prompts, the TLS handshake) leaves freed memory a Pi's RSS would keep."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _wall_times(payload: dict[str, Any], offset: float) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 SUMMARY = "relay CPU per relayed call: N concurrent calls relayed by one registry process"
 
@@ -31,6 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="measured window, seconds")
     parser.add_argument("--warmup", type=validate.Number(0.0, 3600.0, unit="seconds"), default=2.0,
                         help="seconds of media before the window")
+    parser.add_argument("--m2e-calls", type=validate.count(0, 1000), default=2,
+                        help="calls whose two directions are jittered and measured mouth to ear (0: none)")
+    parser.add_argument("--jitter-ms", type=validate.Number(0.0, 200.0, unit="ms"), default=20.0,
+                        help="extra uniform 0..N ms delay per datagram on the measured calls")
+    parser.add_argument("--setup-samples", type=validate.count(0, 1000), default=20,
+                        help="calls set up through real box processes for setup_p50/p99_ms (0: skip)")
     parser.add_argument("--profile", action="store_true", help="also profile the registry (cProfile)")
     parser.add_argument("--workdir", type=validate.NewDir(),
                         help="keep the data directory here (default: a temporary one)")
@@ -45,9 +52,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.calls < 1 or args.seconds <= 0 or args.warmup < 0:
         raise UsageError("--calls and --seconds must be positive, --warmup not negative")
+    if args.m2e_calls > args.calls:
+        raise UsageError("--m2e-calls cannot exceed --calls")
     with tempfile.TemporaryDirectory(prefix="roamline-bench-calls-") as tmp:
         root = Path(args.workdir) if args.workdir else Path(tmp)
-        result = measure(root / "plain", args.calls, args.seconds, args.warmup, profile=False)
+        result: dict[str, object] = {}
+        if args.setup_samples:
+            result.update(measure_setup(root / "setup", args.setup_samples))
+        result.update(measure(root / "plain", args.calls, args.seconds, args.warmup, profile=False,
+                              m2e_calls=args.m2e_calls, jitter_ms=args.jitter_ms))
         if args.profile:
             prof = measure(root / "profiled", args.calls, min(args.seconds, 5.0), 1.0, profile=True)
             result["profile_by_area_pct"] = prof.get("profile_by_area_pct", {})
@@ -113,7 +126,8 @@ def _make_fleet(data: Path, calls: int) -> Path:
     return path
 
 
-def measure(root: Path, calls: int, seconds: float, warmup: float, *, profile: bool) -> dict[str, object]:
+def measure(root: Path, calls: int, seconds: float, warmup: float, *, profile: bool, m2e_calls: int = 0,
+            jitter_ms: float = 20.0) -> dict[str, object]:
     import contextlib
     import json
     import pstats
@@ -147,7 +161,8 @@ def measure(root: Path, calls: int, seconds: float, warmup: float, *, profile: b
     assert match is not None
     port = int(match.group(1))
     print(f"bench calls: registry on port {port}, setting up {calls} calls", file=sys.stderr)
-    gen = subprocess.Popen([sys.executable, "-m", "roamline.hil.bench.callload", str(fleet), str(port)],
+    gen = subprocess.Popen([sys.executable, "-m", "roamline.hil.bench.callload", str(fleet), str(port),
+                            str(m2e_calls), str(jitter_ms)],
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert gen.stdin is not None and gen.stdout is not None
@@ -193,9 +208,22 @@ def measure(root: Path, calls: int, seconds: float, warmup: float, *, profile: b
         "generator_cpu_pct": round(100 * (g1 - g0) / (w1 - w0), 1),
         "generator_ticks_skipped": res["ticks_skipped"],
         "generator_dropped_queued": res.get("dropped_queued", 0),
+        "load_avg_1m": round(__import__("os").getloadavg()[0], 2),
         "fits_one_core": cpu_pct <= 100.0 and res["received_in_window"] >= 0.99 * handled,
         "projected_cpu_pct_per_call": round(1e4 * (c1 - c0) / max(1, int(res["received_in_window"])), 2),
     }
+    if res.get("m2e_flows"):
+        result.update({
+            "mouth_to_ear_added_ms": res["m2e_ms"],
+            "mouth_to_ear_p95_ms": res["m2e_p95_ms"],
+            "m2e_parts_ms": {"packetisation": res["m2e_packetisation_ms"], "network": res["m2e_network_ms"],
+                             "jitter_buffer": res["m2e_buffer_ms"]},
+            "late_loss_pct": res["m2e_late_pct"],
+            "concealed_pct": res["m2e_concealed_pct"],
+            "m2e_flows": res["m2e_flows"],
+            "m2e_frames": res["m2e_frames"],
+            "jitter_ms": jitter_ms,
+        })
     if profile and prof_file.exists():
         stats = pstats.Stats(str(prof_file))
         total = stats.total_tt  # type: ignore[attr-defined]
@@ -211,3 +239,86 @@ def measure(root: Path, calls: int, seconds: float, warmup: float, *, profile: b
             for (fn, ln, name), (_cc, _nc, tt, _ct, _callers) in rows
         ]
     return result
+
+
+# -- call setup through real box processes ------------------------------------------------------------
+
+ALICE = "+15550100001"  # the follow-me number: host box-a's line
+BOB = "+15550300003"  # the PSTN caller
+
+
+def setup_rig() -> Any:
+    """A host box with a line (cx93001) and no handset, a terminal box with a handset and no line, one
+    holder whose number is the host's line and whose card is in the terminal box."""
+    from roamline.hil.rig import RigSpec
+
+    civic = {"country": "US", "A1": "IL", "A3": "Springfield", "HNO": "12", "RD": "Elm Street", "PC": "62701"}
+    return RigSpec.model_validate({
+        "name": "bench-setup",
+        "accounts": [{"name": "alice", "numbers": [ALICE]}],
+        "cards": [{"name": "alice-card", "account": "alice"}],
+        "boxes": [{"name": "host", "civic": civic, "line": {"number": ALICE, "modem": "cx93001"}},
+                  {"name": "term", "civic": civic, "phone": {"backend": "sim", "seed": None}}],
+        "exchange": {"phones": [{"number": BOB, "name": "BOB JONES"}]},
+    })
+
+
+def log_wall(line: str) -> float:
+    """The Unix time of a box log line (its local ``HH:MM:SS.mmm`` stamp, today)."""
+    import re
+    import time
+
+    m = re.search(r"(\d\d):(\d\d):(\d\d)\.(\d{3})", line)
+    if m is None:
+        raise ValueError(f"no time stamp in {line!r}")
+    h, mi, sec, ms = (int(g) for g in m.groups())
+    lt = time.localtime()
+    midnight = time.mktime((lt.tm_year, lt.tm_mon, lt.tm_mday, 0, 0, 0, 0, 0, -1))
+    t = midnight + 3600 * h + 60 * mi + sec + ms / 1000
+    if t - time.time() > 43200:  # stamped before midnight, read after it
+        t -= 86400
+    return t
+
+
+def measure_setup(root: Path, samples: int) -> dict[str, object]:
+    """``samples`` PSTN calls to the holder's number: host box's ``line.ring`` report (its log stamp) →
+    the terminal box's handset ringing (the simulated bell's first burst, ``time.monotonic`` system-wide
+    → Unix time). Each call is answered at the terminal and hung up by the caller before the next."""
+    import sys
+    import time
+
+    import numpy as np
+
+    from roamline.hil.rigrun import RigRunner
+
+    rig = RigRunner(setup_rig(), root)
+    setups: list[float] = []
+    with rig:
+        mark = rig.box_log_mark("term")
+        rig.insert("alice-card", "term")
+        rig.wait_box_event("term", "registered", mark, timeout=30)
+        phone = rig.handset("term")
+        bob = rig.pstn(BOB)
+        print(f"bench calls: setup through real box processes, {samples} calls", file=sys.stderr)
+        for _ in range(samples):
+            host_mark, term_mark = rig.box_log_mark("host"), rig.box_log_mark("term")
+            before = len(phone.rings())
+            bob.call(ALICE)
+            try:
+                ring = phone.wait_ring(after=before, bursts=1, timeout=30)
+                reported = rig.wait_box_event("host", "line.ring", host_mark, timeout=10)
+                offset = time.time() - time.monotonic()
+                setups.append(ring["start"] + offset - log_wall(reported))
+                phone.lift()
+                rig.wait_box_event("term", "call.answered", term_mark, timeout=15)
+            finally:
+                bob.hang_up()
+            rig.wait_box_event("term", "call.ended", term_mark, timeout=20)
+            phone.hang_up()
+            rig.wait_box_event("host", "line.ended", host_mark, timeout=20)
+            time.sleep(0.3)
+    ms = np.array(setups) * 1000
+    print(f"bench calls: setup ms {[round(x) for x in ms]}", file=sys.stderr)
+    return {"setup_p50_ms": round(float(np.quantile(ms, 0.5)), 1),
+            "setup_p99_ms": round(float(np.quantile(ms, 0.99)), 1),
+            "setup_max_ms": round(float(ms.max()), 1), "setup_samples": len(ms)}

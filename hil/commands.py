@@ -22,4 +22,5 @@ BENCH: dict[str, str] = {
     "resample": "roamline.hil.bench_resample",
     "calls": "roamline.hil.bench_calls",
     "e911": "roamline.hil.bench_e911",
+    "box": "roamline.hil.bench_box",
 }

@@ -21,8 +21,15 @@ class ProcessFailed(PeerError):
     """A child process exited or did not become ready in time; the message carries its last output."""
 
 
+KEEP_LINES = 4000  # output lines kept per process (for diagnosis and ``wait_for``)
+
+
 class ManagedProcess:
-    """One child process. ``start`` waits until a line matches ``ready``; ``stop`` is idempotent."""
+    """One child process. ``start`` waits until a line matches ``ready``; ``stop`` is idempotent.
+
+    Output lines are numbered from the first one the process printed: :meth:`mark` is the number the
+    next line will have, and ``wait_for(after=mark)`` looks only at lines from there on (however many
+    older lines have been dropped from what is kept)."""
 
     def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None,
                  ready: str | None = None, cwd: str | None = None) -> None:
@@ -32,7 +39,8 @@ class ManagedProcess:
         self._ready = re.compile(ready) if ready else None
         self._cwd = cwd
         self._proc: subprocess.Popen[str] | None = None
-        self._lines: collections.deque[str] = collections.deque(maxlen=400)
+        self._lines: collections.deque[str] = collections.deque(maxlen=KEEP_LINES)
+        self._count = 0  # lines seen in all (marks count from the first line, past what is kept)
         self._cond = threading.Condition()
         self._reader: threading.Thread | None = None
         self._ready_match: re.Match[str] | None = None
@@ -70,17 +78,20 @@ class ManagedProcess:
             line = line.rstrip("\n")
             with self._cond:
                 self._lines.append(line)
+                self._count += 1
                 if self._ready is not None and self._ready_match is None:
                     self._ready_match = self._ready.search(line)
                 self._cond.notify_all()
 
     def wait_for(self, pattern: str, timeout: float = 10.0, after: int = 0) -> re.Match[str]:
-        """Wait for a line matching ``pattern`` among output lines numbered ``after`` and later."""
+        """Wait for a line matching ``pattern`` among output lines numbered ``after`` (a :meth:`mark`)
+        and later."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for line in list(self._lines)[after:]:
+                first_kept = self._count - len(self._lines)
+                for line in list(self._lines)[max(0, after - first_kept):]:
                     m = rx.search(line)
                     if m:
                         return m
@@ -91,8 +102,14 @@ class ManagedProcess:
                 self._cond.wait(min(left, 0.1))
 
     def output(self) -> list[str]:
+        """The kept output lines (the last ``KEEP_LINES``)."""
         with self._cond:
             return list(self._lines)
+
+    def mark(self) -> int:
+        """The number the next output line will have (for ``wait_for(after=…)``)."""
+        with self._cond:
+            return self._count
 
     def tail(self, n: int = 8) -> str:
         return " | ".join(self.output()[-n:])

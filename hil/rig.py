@@ -3,13 +3,14 @@
 One schema describes everything a rig runs (``docs/rigs.md`` has the reference):
 
 - ``[cloud]``: where the registry listens;
-- ``[[accounts]]`` with their follow-me numbers, ``[[cards]]`` issued to accounts;
+- ``[[accounts]]`` with their follow-me numbers and the host lines they may call out through
+  (``lines``: line grants), ``[[cards]]`` issued to accounts;
 - ``[[boxes]]``: each box's dispatchable address (``civic``), card readers, country, and optionally
   ``[boxes.line]`` (a POTS line on the simulated exchange: number, modem profile, which exchange, what
   the line is for) and ``[boxes.phone]`` (the handset: the ``sim`` backend attached through a control
   socket);
 - ``[exchange]``: the simulated telephone exchange the lines hang on, with its ``[[exchange.phones]]``
-  (scriptable PSTN phones).
+  (scriptable PSTN phones, E.164 or a short code such as ``911`` for an answering point).
 
 Unknown keys anywhere are errors, names and numbers are unique, references resolve, and a line meant
 for conversations has a full-duplex modem (cx93001, mt9234mu; per the firmware's modem profiles) — a
@@ -41,6 +42,14 @@ def _e164(v: str) -> str:
     return v
 
 
+def _phone_number(v: str) -> str:
+    """A PSTN phone's number: E.164, or a short service code the exchange routes as dialled (``911``,
+    ``112``: the answering point of an emergency test)."""
+    if re.fullmatch(r"[0-9]{3,6}", v):
+        return v
+    return _e164(v)
+
+
 def _name(v: str) -> str:
     if not re.fullmatch(NAME_RE, v):
         raise ValueError(f"a name of lower-case letters, digits, '-' and '_' (a letter first), not {v!r}")
@@ -48,6 +57,7 @@ def _name(v: str) -> str:
 
 
 E164 = Annotated[str, AfterValidator(_e164)]
+PhoneNumber = Annotated[str, AfterValidator(_phone_number)]
 Name = Annotated[str, AfterValidator(_name)]
 
 
@@ -71,6 +81,7 @@ class CloudSpec(Frozen):
 class AccountSpec(Frozen):
     name: Name
     numbers: tuple[E164, ...] = ()  # follow-me numbers
+    lines: tuple[E164, ...] = ()  # host lines (boxes' line numbers) it may call out through: line grants
 
 
 class CardSpec(Frozen):
@@ -129,7 +140,7 @@ class BoxSpec(Frozen):
 class PstnPhoneSpec(Frozen):
     """A scriptable telephone on the exchange (places and answers calls through its control socket)."""
 
-    number: E164
+    number: PhoneNumber  # E.164, or a short code such as 911 (an answering point)
     name: str | None = Field(default=None, max_length=15)  # caller-ID name
     answer_after: int = Field(default=0, ge=0, le=20)  # rings before it answers by itself; 0: never
     busy: bool = False
@@ -165,6 +176,11 @@ class RigSpec(Frozen):
             if dup:
                 raise ValueError(f"duplicate {kind} names: {', '.join(dup)}")
         lines = [b.line for b in self.boxes if b.line is not None]
+        for account in self.accounts:
+            unknown = sorted(set(account.lines) - {ln.number for ln in lines})
+            if unknown:
+                raise ValueError(f"account {account.name!r} has rights on {', '.join(unknown)}, "
+                                 "which is no box's line")
         if lines and self.exchange is None:
             raise ValueError("boxes have lines but the rig has no [exchange]")
         for box in self.boxes:

@@ -33,6 +33,7 @@ from roamline.hil.card.vpcd import CardSocket
 from roamline.hil.errors import UsageError
 from roamline.hil.exchange.control import request as exchange_request
 from roamline.hil.handset_control import HandsetClient
+from roamline.hil.netpath import NetPathProcess
 from roamline.hil.pcsc import PcscDaemon
 from roamline.hil.proc import ManagedProcess, ProcessFailed
 from roamline.hil.rig import RigSpec, exchange_number
@@ -66,8 +67,12 @@ class RunningBox:
     line_device: Path | None = None
     handset_control: Path | None = None
 
-    def reader_port(self) -> int:
-        return self.pcscd.readers[0].port
+    def reader_port(self, taken: set[int] | frozenset[int] = frozenset(), readers: int = 1) -> int:
+        """The vpcd port of this box's first reader (of its first ``readers``) no card is in."""
+        for r in self.pcscd.readers[:readers]:
+            if r.port not in taken:
+                return r.port
+        raise UsageError(f"every card reader of {self.name} holds a card ({readers} configured)")
 
 
 class PstnPhone:
@@ -131,7 +136,11 @@ class RigRunner:
     exchange: ManagedProcess | None = None
     port: int = 0
     run_dir: Path | None = None  # short private directory for sockets and pty links
-    registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --smtp-port)
+    registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --media-silence 3)
+    box_link: dict[str, Any] = field(default_factory=dict)  # [link] settings for every box.toml
+    via_paths: bool = False  # each box reaches the registry through its own net path process (cut-able)
+    idle_boxes: frozenset[str] = frozenset()  # enrolled, but no box process is run (a test drives them)
+    paths: dict[str, NetPathProcess] = field(default_factory=dict)
 
     @property
     def sockets(self) -> Path:
@@ -171,11 +180,23 @@ class RigRunner:
         if self.registry is not None:
             self.registry.stop()
 
+    def restart_registry(self, down_s: float = 0.0) -> None:
+        """Stop the registry process (SIGTERM, as an operator's restart) and start a new one on the same
+        port and data directory after ``down_s`` seconds."""
+        self.stop_registry()
+        time.sleep(down_s)
+        self.serve_registry(self.port)
+
     def _token(self, kind: str) -> str:
         return roamline("cloud", "token", "issue", "--data", str(self.cloud_dir), "--kind", kind).strip()
 
     def where(self, number: str) -> list[dict[str, Any]]:
         return list(last_json(roamline("cloud", "where", "--data", str(self.cloud_dir), "--json", number)))
+
+    def calls(self, number: str | None = None) -> list[dict[str, Any]]:
+        """The registry's call records (`roamline cloud calls --json`), newest last."""
+        extra = ["--number", number] if number is not None else []
+        return list(last_json(roamline("cloud", "calls", "--data", str(self.cloud_dir), "--json", *extra)))
 
     # -- the telephone exchange ---------------------------------------------------------------------
 
@@ -239,6 +260,11 @@ class RigRunner:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         data["country"] = spec.country
         box = self.boxes[name]
+        if self.box_link:
+            data["link"] = {**data.get("link", {}), **self.box_link}
+        if self.via_paths:
+            net = self.paths[name] = NetPathProcess((self.spec.cloud.host, self.port)).open()
+            data["registry"] = {**data["registry"], "port": net.port}
         if spec.line is not None:
             box.line_device = self.sockets / f"{name}.tty"
             data["line"] = {"backend": "serial", "device": str(box.line_device), "profile": spec.line.modem,
@@ -274,11 +300,20 @@ class RigRunner:
                      "--ca", ca, "--token", self._token("card"), "--account", card.account,
                      "--out", str(path), "--pin", card.pin)
             self.cards[card.name] = load_cardfile(path)
+        self.grant_lines()
+
+    def grant_lines(self) -> None:
+        """Each account's rights on host lines (the rig's ``lines``): `roamline cloud line grant`."""
+        for account in self.spec.accounts:
+            for line in account.lines:
+                roamline("cloud", "line", "grant", "--data", str(self.cloud_dir), account.name, line)
 
     def start_boxes(self) -> None:
         """Start every box process (and the exchange first, whose ptys are the boxes' lines)."""
         self.start_exchange()
-        for box in self.boxes.values():
+        for name, box in self.boxes.items():
+            if name in self.idle_boxes:
+                continue
             box.pcscd.start()
             box.process.start()
 
@@ -297,8 +332,10 @@ class RigRunner:
         if card not in self.cards or box not in self.boxes:
             raise UsageError(f"no card {card!r} or box {box!r} in this rig")
         self.remove(card)
+        taken = {s.port for c, s in self.card_sockets.items() if self.card_place.get(c) == box}
+        port = self.boxes[box].reader_port({p for p in taken if p is not None}, self.spec.box(box).readers)
         sock = CardSocket(VirtualCard(self.cards[card]))
-        sock.insert(self.boxes[box].reader_port())
+        sock.insert(port)
         self.card_sockets[card], self.card_place[card] = sock, box
 
     def insert_copy(self, card: str, box: str, *, yank_when: Callable[[Command], bool] | None = None
@@ -320,7 +357,7 @@ class RigRunner:
             sock.remove()
 
     def box_log_mark(self, box: str) -> int:
-        return len(self.boxes[box].process.output())
+        return self.boxes[box].process.mark()
 
     def wait_box_event(self, box: str, event: str, after: int, timeout: float = 20.0) -> str:
         """Wait for the box to log ``event``; returns the line."""
@@ -351,6 +388,8 @@ class RigRunner:
         """Until every box has seen each card that went in come out again (per its own event log)."""
         deadline = time.monotonic() + timeout
         for box in self.boxes:
+            if box in self.idle_boxes:
+                continue
             while True:
                 ins, outs = (len(self.box_events(box, k)) for k in ("card-inserted", "card-removed"))
                 if ins == outs:
@@ -386,6 +425,9 @@ class RigRunner:
             box.pcscd.stop()
         self.stop_exchange()
         self.stop_registry()
+        for path in self.paths.values():
+            path.close()
+        self.paths.clear()
         if self.run_dir is not None:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None

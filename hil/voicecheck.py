@@ -94,6 +94,16 @@ class PstnEnd:
         return self._heard()[self._mark:]
 
 
+def greeting() -> Int16Array:
+    """What a called party says on answering ("hello, Dave's pizza"): espeak-ng speech, or a voice-band
+    tone pair where espeak-ng is missing. A modem in voice mode infers an answer from voice on the line."""
+    from roamline.hil import speech
+
+    if speech.available():
+        return speech.speak("Hello, Dave's pizza.", rate=RATE)
+    return tone_audio((440.0, 880.0), 1500, RATE, level_dbfs=-12.0)
+
+
 @dataclass(frozen=True)
 class Probe:
     """What to send: ``kind`` "tone" (``hz``), "dtmf" or "speech" (``digits``)."""

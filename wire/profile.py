@@ -225,7 +225,7 @@ def loads(data: str | bytes) -> Profile:
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         obj = json.loads(text, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise ProfileError(f"profile: not JSON: {str(exc).splitlines()[0][:80]}") from None
     return parse(obj)
 

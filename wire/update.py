@@ -54,7 +54,7 @@ class Manifest:
     def decode(cls, raw: bytes) -> Manifest:
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:  # UnicodeDecodeError included
             raise BundleError("bundle manifest is not JSON") from None
         if not isinstance(body, dict):
             raise BundleError("bundle manifest is not a JSON object")

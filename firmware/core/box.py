@@ -58,6 +58,8 @@ class CoreConfig:
     location: dict[str, Any] | None = None
     choice_keys: str = "2345678"  # "who is calling?" keys (chosen not to start an emergency string)
     announce_s: float = 6.0  # a refusal spoken on the line (a holder's filter) lasts this long
+    callback_window_s: float = 3600.0  # after an emergency call, calls to the line ring here directly
+    ring_cadence: str = "us"  # the country's plain ring (the call-back window rings with it)
     cut_grace_s: float = 2.0  # the box cuts a call out over its grant's length this much after the cloud
 
 
@@ -107,18 +109,18 @@ class LineUse:
     inferred: bool = False
     then_dial: str = ""  # the lifeline: dial this once the line is back on hook
     reported: bool = False  # the ring went to the cloud (held back at the first ring for caller ID)
-    prompt: str = ""  # announcing: what the line is told before it hangs up
-    cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
     number: str = ""  # emergency: what is dialled (again, after a failed attempt)
     attempts: int = 0  # emergency: dial attempts so far
+    prompt: str = ""  # announcing: what the line is told before it hangs up
+    cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
 
 
 @dataclass(slots=True)
 class _Timers:
     refresh: float | None = None
     waiting_tone_off: float | None = None
-    announce_end: float | None = None  # hang up the line after a spoken refusal
     redial: float | None = None  # the emergency call's next dial attempt
+    announce_end: float | None = None  # hang up the line after a spoken refusal
 
 
 class BoxCore:
@@ -153,8 +155,9 @@ class BoxCore:
         self.held: Call | None = None  # the other call while switching with hook flash
         self.line: LineUse | None = None
         self._line_caller: ev.CallerInfo | None = None
-        self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
         self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
+        self.callback_until: float | None = None  # the answering point's call-back window ends then
+        self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -170,9 +173,9 @@ class BoxCore:
             for t in (
                 self.timers.refresh,
                 self.timers.waiting_tone_off,
+                self.timers.redial,
                 self.timers.announce_end,
                 self.line.cut_at if self.line is not None else None,
-                self.timers.redial,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -212,6 +215,8 @@ class BoxCore:
             self._cancelled(event, now, out)
         elif isinstance(event, ev.RemoteHangup):
             self._remote_hangup(event, now, out)
+        elif isinstance(event, ev.MediaLost):
+            self._media_lost(event, now, out)
         elif isinstance(event, ev.Progress):
             self._progress(event, now, out)
         elif isinstance(event, ev.LineCommand):
@@ -414,8 +419,13 @@ class BoxCore:
             card_id = e.key.split(":")[1]
             if e.unreachable and self.slot_for(card_id) is None:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
+        elif kind == "bind" and not e.unreachable:
+            # the cloud no longer knows this call (it restarted, or ended the call while we were away)
+            self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
         elif kind == "place":
             call_id = e.key.split(":")[1]
+            if self.active is not None and self.active.route == "emergency" and self.cfg.has_line:
+                return  # an emergency call on the own line asks the cloud nothing
             if self.active is not None and self.active.call_id == call_id:
                 if e.unreachable and self._line_free():
                     self._dial_out_own_line(self.active, now, out, reason="cloud unreachable")
@@ -614,6 +624,7 @@ class BoxCore:
         self.phone.fire(Trig.ROUTE)
         self.active = call
         self.timers.redial = None
+        self.callback_until = now + self.cfg.callback_window_s
         route = "own-line" if self.cfg.has_line else "cloud"
         if self.cfg.has_line:
             line = self.line
@@ -746,8 +757,8 @@ class BoxCore:
 
     def _progress(self, e: ev.Progress, now: float, out: list[ev.Action]) -> None:
         call = self._call(e.call_id)
-        if call is None:
-            return
+        if call is None or (call.route == "emergency" and self.cfg.has_line):
+            return  # an emergency call on the box's own line is the line's, whatever the cloud says
         st = self.phone.state
         if e.state == "placed":
             call.flow_id = e.flow_id
@@ -892,7 +903,23 @@ class BoxCore:
             return
         self._after_offer_gone(out)
 
+    def _in_callback_window(self, now: float) -> bool:
+        return (self.callback_until is not None and now < self.callback_until and self.cfg.has_line
+                and self.phone.state is Phone.IDLE and not self.offers)
+
     def _answer(self, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        if line is not None and line.kind == "callback" and line.state == "ringing":
+            self.phone.fire(Trig.LIFT_ANSWER)
+            out.append(ev.StopRinging())
+            line.state = "answering"
+            caller = line.caller.number if line.caller is not None else ""
+            self.active = Call(call_id=line.call_id, direction="in", route="emergency-callback",
+                               number=caller or "", started=now)
+            out.insert(0, ev.LineDo("answer"))
+            for other in list(self.offers.values()):
+                self._drop_offer(other, "busy", out)
+            return
         call = next(iter(self.offers.values()))
         self.phone.fire(Trig.LIFT_ANSWER)
         self.active = call
@@ -932,12 +959,31 @@ class BoxCore:
     def _remote_hangup(self, e: ev.RemoteHangup, now: float, out: list[ev.Action]) -> None:
         out.append(ev.CallSignal("ack", e.call_id, key=e.key))
         call = self._call(e.call_id)
-        if call is None:
+        if call is None or (call.route == "emergency" and self.cfg.has_line):
+            return  # the cloud cannot end an emergency call on the box's own line
+        self._far_end_gone(call, e.reason, now, out)
+
+    def _media_lost(self, e: ev.MediaLost, now: float, out: list[ev.Action]) -> None:
+        """A relayed call's voice is gone (silence with the link down, or the cloud forgot the call):
+        end it here — a host line is hung up, a handset hears reorder — and record it."""
+        line = self.line
+        if line is not None and line.call_id == e.call_id and line.kind in ("host-in", "host-out"):
+            out.append(ev.Emit("call.media-lost", {"call_id": e.call_id, "reason": e.reason, "side": "host"}))
+            self._line_hangup(line, e.reason, out)
             return
+        call = self._call(e.call_id)
+        if call is None or call.route != "cloud":
+            return
+        out.append(ev.Emit("call.media-lost", {"call_id": e.call_id, "reason": e.reason, "side": "terminal"}))
+        if self.link_up and e.reason == "media-silence":
+            out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "media-silence"}))
+        self._far_end_gone(call, e.reason, now, out)
+
+    def _far_end_gone(self, call: Call, reason: str, now: float, out: list[ev.Action]) -> None:
         out.append(
-            ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": e.reason})
+            ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
         )
-        self._record(call, now, e.reason, out)
+        self._record(call, now, reason, out)
         if call is self.held:
             self.held = None
         elif call is self.active:
@@ -1030,11 +1076,22 @@ class BoxCore:
                 self.line = line = LineUse("host-in", self._new_id(), "ringing", started=now,
                                            caller=self._line_caller, rings=1)
                 self._report_ring(line, out)
+            elif line is not None and line.kind == "callback":
+                line.caller = self._line_caller  # the answering point's number, for the call's record
             elif line is not None and line.kind == "host-in":
                 line.caller = self._line_caller
                 if line.state == "ringing" and line.rings and not line.reported:
                     self._report_ring(line, out)  # the caller ID the first ring waited for
         elif isinstance(e, line_ev.Ring):
+            if line is None and self._in_callback_window(now):
+                # the answering point calling back: ring this handset directly — no cloud, no card,
+                # no filter, no voicemail (DESIGN §6.4)
+                self.line = line = LineUse("callback", self._new_id(), "ringing", started=now,
+                                           caller=self._line_caller, rings=e.count)
+                self.phone.fire(Trig.OFFER)
+                out.append(ev.RingHandset(self.cfg.ring_cadence, self._line_caller))
+                out.append(ev.Emit("emergency.callback-ringing", {"call_id": line.call_id}))
+                return
             if line is None:
                 self.line = line = LineUse(
                     "host-in", self._new_id(), "ringing", started=now, caller=self._line_caller
@@ -1059,6 +1116,10 @@ class BoxCore:
                 out.append(ev.CallSignal("line.state", line.call_id, fields={"state": "ringback"}))
         elif isinstance(e, line_ev.CallEnded):
             self._line_ended(e.reason, now, out)
+        elif isinstance(e, line_ev.ModemLost):
+            out.append(ev.Emit("line.modem-lost", {"reason": e.reason}))
+        elif isinstance(e, line_ev.ModemFound):
+            out.append(ev.Emit("line.modem-found", {"device": e.device}))
 
     def _report_ring(self, line: LineUse, out: list[ev.Action]) -> None:
         caller = line.caller or ev.CallerInfo(absent="unavailable")
@@ -1103,10 +1164,19 @@ class BoxCore:
             return
         out.append(ev.Connect("line", None))
         out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
+        if line.key:
+            # the cloud's line request still waits (the line bridge reports CallEnded before the
+            # operation's LineOpDone, which then finds no line): answer it now, once
+            result = {"hanging-up": "hung-up", "answering": "caller-gone"}.get(line.state, "error")
+            out.append(ev.CallSignal("line.result", line.call_id, key=line.key,
+                                     fields={"result": result, "detail": reason}))
+            line.key = ""
         if line.kind in ("host-in", "host-out") and line.state != "hanging-up":
             state = (
                 "caller-gone"
                 if line.state == "ringing"
+                else "line-lost"
+                if reason.startswith("modem-lost")
                 else (
                     "busy" if reason == "busy" else "no-answer" if reason == "no-answer" else "far-end-hangup"
                 )
@@ -1132,6 +1202,10 @@ class BoxCore:
                     key=f"{CALL_RECORD_KIND}:{line.call_id}:{self.cfg.box_id}:host",
                 )
             )
+        if line.kind == "callback" and self.phone.state is Phone.RINGING:
+            self.phone.fire(Trig.CANCEL_LAST)  # the caller gave up before anyone lifted
+            out.append(ev.StopRinging())
+            return
         if line.then_dial:
             self.line = LineUse(
                 "emergency", self.active.call_id if self.active else self._new_id(), "dialling", started=now,
@@ -1140,7 +1214,7 @@ class BoxCore:
             out.insert(0, ev.LineDo("dial", line.then_dial))
             return
         if (
-            line.kind in ("local", "emergency")
+            line.kind in ("local", "emergency", "callback")
             and self.active is not None
             and self.active.call_id == line.call_id
         ):
@@ -1222,6 +1296,17 @@ class BoxCore:
         line = self.line
         if line is None:
             return
+        if e.op == "answer" and line.state == "answering" and line.kind == "callback":
+            if e.ok and self.active is not None and self.active.call_id == line.call_id:
+                line.state, line.answered = "connected", now
+                self.active.answered = now
+                if self.phone.can(Trig.ANSWERED):
+                    self.phone.fire(Trig.ANSWERED)
+                out.append(ev.Connect("handset", "line"))
+                out.append(ev.Emit("emergency.callback-answered", {"call_id": line.call_id}))
+            elif not e.ok:
+                self._fail(out, "reorder")
+            return
         if e.op == "answer" and line.state == "announcing":
             if e.ok:
                 line.answered = now
@@ -1235,6 +1320,7 @@ class BoxCore:
                 out.append(
                     ev.CallSignal("line.result", line.call_id, key=line.key, fields={"result": "answered"})
                 )
+                line.key = ""  # answered: the request is done
                 out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
             else:
                 out.append(
@@ -1245,6 +1331,7 @@ class BoxCore:
                         fields={"result": "error", "detail": e.result},
                     )
                 )
+                line.key = ""
         elif e.op == "dial" and line.state == "dialling":
             if line.kind == "host-out":
                 out.append(
@@ -1260,6 +1347,9 @@ class BoxCore:
                         },
                     )
                 )
+                line.key = ""
+                out.append(ev.Emit("line.dialled", {"call_id": line.call_id, "use": line.kind, "ok": e.ok,
+                                                    "result": e.result}))
                 if e.ok:
                     line.state = "alerting"
                     out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))

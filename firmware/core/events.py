@@ -139,6 +139,16 @@ class Progress(Input):
 
 
 @dataclass(frozen=True, slots=True)
+class MediaLost(Input):
+    """A relayed call's voice is gone for good: ``reason`` "media-silence" (no datagram on the call's
+    leg for the box's silence timeout while the link is down) or "call-gone" (after a reconnect the cloud
+    refused to re-bind the leg: it no longer knows the call, e.g. it restarted)."""
+
+    call_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class LineCommand(Input):
     """The cloud tells this host box to ``op`` ("answer" | "dial" | "hangup") its line for call_id."""
 

@@ -253,6 +253,12 @@ class HandsetController:
         self._tx, self._tx_kind, self._tx_playing = [], None, False
         self._line_reversed = False
 
+    @property
+    def line_idle(self) -> bool:
+        """On-hook with nothing to send down the line (no ring, caller ID, message-waiting burst or tone):
+        the audio path has nothing to do (DTMF is only listened for off-hook; hook and ring are pins)."""
+        return self._line_idle()
+
     def _line_idle(self) -> bool:
         return not (self.off_hook or self.ringing or self._tx_kind is not None or self._playing is not None
                     or self._cid_at is not None)

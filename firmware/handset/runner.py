@@ -33,6 +33,7 @@ from roamline.wire.clock import Clock
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 0.25  # wake at least this often even with nothing due (cheap; guards against lost wakeups)
+IDLE_AUDIO_WAIT_S = 1.0  # the audio thread, parked while the line is idle, re-checks at least this often
 T = TypeVar("T")
 
 
@@ -53,6 +54,7 @@ class HandsetRunner:
         self._lock = threading.RLock()
         self._edges: deque[tuple[bool, float]] = deque(maxlen=4096)  # bounded: chatter cannot eat memory
         self._wake = threading.Event()
+        self._audio_wake = threading.Event()  # a parked audio thread: any edge, command or poll wakes it
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._written: tuple[bool, bool] | None = None
@@ -62,6 +64,7 @@ class HandsetRunner:
     def _on_edge(self, off_hook: bool) -> None:
         self._edges.append((off_hook, self.clock.monotonic()))
         self._wake.set()
+        self._audio_wake.set()
 
     def open(self) -> None:
         """Claim the pins and the audio device and start listening for edges (no thread yet)."""
@@ -92,6 +95,7 @@ class HandsetRunner:
                 self._apply()
         finally:
             self._wake.set()
+            self._audio_wake.set()
         return result
 
     def ring(self, cadence: str | tuple[int, ...], *, cycles: int = 0,
@@ -122,6 +126,8 @@ class HandsetRunner:
                 self.controller.hook_edge(level, at)
             events = self.controller.poll(self.clock.monotonic())
             self._apply()
+            if not self.controller.line_idle:  # e.g. a message-waiting burst the poll started
+                self._audio_wake.set()
         for e in events:
             try:
                 self.on_event(e)
@@ -170,6 +176,7 @@ class HandsetRunner:
             return
         self._stop.set()
         self._wake.set()
+        self._audio_wake.set()
         for t in self._threads:
             t.join(timeout=5)
         self._threads = []
@@ -186,8 +193,20 @@ class HandsetRunner:
                 self._wake.wait(wait)
             self._wake.clear()
 
+    def audio_idle(self) -> bool:
+        """Whether the audio thread may park: on-hook and nothing to send (``controller.line_idle``)."""
+        with self._lock:
+            return self.controller.line_idle
+
     def _audio_loop(self) -> None:
+        """One block at a time while the line is in use; parked (no device reads, no CPU) while it is
+        on-hook and idle, until a hook edge, a command (ring, tone, message waiting) or a poll that
+        started a transmission wakes it."""
         while not self._stop.is_set():
+            self._audio_wake.clear()
+            if self.audio_idle():
+                self._audio_wake.wait(IDLE_AUDIO_WAIT_S)
+                continue
             try:
                 self.audio_step()
             except Exception:

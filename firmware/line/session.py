@@ -47,7 +47,7 @@ class LineSession:
     def __init__(self, profile: ModemProfile | None = None, *, ring_gap_s: float = 8.0,
                  cid_quiet_s: float = 1.5, command_timeout: float = 3.0, dial_timeout: float = 60.0,
                  no_answer_s: float = 60.0, ringback_on_s: float = 2.5, voice_threshold: float = 300.0,
-                 voice_min_s: float = 0.6, unformatted_cid: bool = False) -> None:
+                 voice_min_s: float = 0.6, voice_gap_s: float = 0.25, unformatted_cid: bool = False) -> None:
         self.profile = profile
         self.profile_forced = profile is not None
         self.core = ModemCore(eos=profile.voice.eos if profile else "single",
@@ -55,7 +55,9 @@ class LineSession:
         self.calls = CallStateMachine()
         self.ring_gap_s, self.command_timeout, self.dial_timeout = ring_gap_s, command_timeout, dial_timeout
         self.no_answer_s, self.ringback_on_s = no_answer_s, ringback_on_s
-        self.voice_threshold, self.voice_min_s = voice_threshold, voice_min_s
+        # an answer is inferred from voice_min_s of voice on the line, through pauses up to voice_gap_s
+        # (the gaps between a greeting's syllables and words: "hello, Dave's pizza")
+        self.voice_threshold, self.voice_min_s, self.voice_gap_s = voice_threshold, voice_min_s, voice_gap_s
         self.unformatted_cid = unformatted_cid
         self.identity: dict[str, str] = {}
         self.voice_supported: bool | None = None
@@ -67,6 +69,7 @@ class LineSession:
         self._alert_deadline: float | None = None
         self._last_ringback: float | None = None
         self._voice_s = 0.0
+        self._quiet_s = 0.0
         self._end_reason: ev.EndReason = "local-hangup"
         self._pending_out: list[ev.LineEvent] = []
 
@@ -348,10 +351,14 @@ class LineSession:
     def _infer_answer(self, data: bytes, now: float) -> list[ev.LineEvent]:
         if self._last_ringback is not None and now - self._last_ringback < self.ringback_on_s:
             return []  # energy now is the ringback tone itself
+        seconds = audio.samples_in(data, self.encoding) / 8000
         if audio.mean_abs(data, self.encoding) < self.voice_threshold:
-            self._voice_s = 0.0
+            self._quiet_s += seconds
+            if self._quiet_s > self.voice_gap_s:
+                self._voice_s = 0.0
             return []
-        self._voice_s += audio.samples_in(data, self.encoding) / 8000
+        self._quiet_s = 0.0
+        self._voice_s += seconds
         if self._voice_s < self.voice_min_s:
             return []
         self.answer_inferred_at = now

@@ -100,12 +100,10 @@ def test_incoming_call_first_answer_wins_and_everything_is_torn_down(kit: Kit) -
     ]
     late = kit.send("box-b", CallAnswer(call_id=CID, card_id=ob.card_id))
     assert sends(late) == [CallAnswered(call_id=CID, result=AnswerResult.ANSWERED_ELSEWHERE)]
-    assert (
-        kit.router.reply_received(
-            line_answer.ref, LineResultReply(call_id=CID, result=LineResult.ANSWERED), kit.now
-        )
-        == []
-    )
+    # connected: the two bridged legs get a full silence period from now (re-armed), nothing else
+    assert kit.router.reply_received(
+        line_answer.ref, LineResultReply(call_id=CID, result=LineResult.ANSWERED), kit.now
+    ) == [Bind(host_flow, "conn-host"), Bind(oa.flow_id, "conn-a")]
     assert kit.router.calls()[CID].state == "connected"
     kit.send("box-host", CallDtmf(call_id=CID, digits="1"))  # the host is a party: forwarded to a
     assert sends(kit.send("box-host", CallDtmf(call_id=CID, digits="1")), "conn-a") == [
@@ -210,7 +208,8 @@ def test_pstn_routes_own_line_host_line_rights_and_refusals(kit: Kit) -> None:
     a = kit.box("a")
     ada = kit.holder("ada", "+15551110000", at=a)
     olga = kit.holder("olga", "+15554440000", at=own)
-    # own line first
+    kit.store.grant_line("acct-olga", "+15553334444")
+    # the line of the caller's box first, when the caller has rights on it
     out = kit.send("box-own", CallPlace(call_id="c-00000000000000c1", card_id=olga, number="+12125550000"))
     assert sends(out) == [CallPlaced(call_id="c-00000000000000c1", route=Route.OWN_LINE)]
     kit.send(
@@ -271,6 +270,38 @@ def test_pstn_routes_own_line_host_line_rights_and_refusals(kit: Kit) -> None:
     assert len(kit.store.calls()) == 5
 
 
+def test_a_visitor_without_rights_on_the_boxs_line_goes_out_a_host_line_they_have_rights_on(kit: Kit) -> None:
+    """A card away from home: the box it is in has a line, but it is not the holder's to use, so the call
+    leaves by the holder's own host line in the destination's area (the one ``line grant`` gave them)."""
+    home = kit.box("home", line=HOST_LINE)  # area +1555
+    kit.box("visited", line="+15557770000")  # also area +1555, someone else's line
+    ada = kit.holder("ada", HOST_LINE, at="box-visited")
+    # no rights anywhere: the line right here is not ada's, and the one at home is not granted
+    out = kit.send("box-visited", CallPlace(call_id="c-00000000000000d1", card_id=ada, number="+15559990000"))
+    refused = [(type(m), getattr(m, "reason", None)) for m in sends(out)]
+    assert refused == [(CallRefused, RefuseReason.NO_RIGHTS)]
+    # not in the area either and no host line there: still no-rights (the box's line is right here)
+    out = kit.send("box-visited", CallPlace(call_id="c-00000000000000d2", card_id=ada, number="+13125550000"))
+    assert sends(out)[0].reason is RefuseReason.NO_RIGHTS  # type: ignore[attr-defined]
+    kit.store.grant_line("acct-ada", HOST_LINE)
+    cid = "c-00000000000000d3"
+    out = kit.send("box-visited", CallPlace(call_id=cid, card_id=ada, number="+15559990000"))
+    (placed,) = sends(out)
+    assert isinstance(placed, CallPlaced) and placed.route is Route.HOST_LINE and placed.via == HOST_LINE
+    (dial,) = requests(out, "conn-home")
+    assert isinstance(dial.message, LineDial) and dial.message.number == "+15559990000"
+    assert requests(out, "conn-visited") == []  # the visited box's line is not touched
+    kit.now += 3
+    kit.send("box-visited", CallHangup(call_id=cid))
+    rec = kit.store.get_call(cid)
+    assert rec is not None and rec.route == "host-line" and rec.line == HOST_LINE and rec.host_box == home
+    assert rec.terminal_box == "box-visited" and rec.account_id == "acct-ada"
+    # granted the visited box's line too: that line (the one right here) is preferred
+    kit.store.grant_line("acct-ada", "+15557770000")
+    out = kit.send("box-visited", CallPlace(call_id="c-00000000000000d4", card_id=ada, number="+15559990000"))
+    assert sends(out) == [CallPlaced(call_id="c-00000000000000d4", route=Route.OWN_LINE)]
+
+
 def test_host_line_without_dial_tone_refuses_the_call(kit: Kit) -> None:
     kit.box("host", line=HOST_LINE)
     a = kit.box("a")
@@ -284,7 +315,31 @@ def test_host_line_without_dial_tone_refuses_the_call(kit: Kit) -> None:
     assert sends(out, "conn-a") == [
         CallProgress(call_id=CID, state=ProgressState.REFUSED, refused=RefuseReason.NO_DIALTONE)
     ]
+    assert requests(out, "conn-host") == []  # it answered: its line is on hook again
     assert kit.store.get_call(CID).outcome == "refused"  # type: ignore[union-attr]
+
+
+def test_a_host_slow_to_report_its_dial_gets_the_modems_time_and_is_hung_up_when_it_never_does(
+    kit: Kit,
+) -> None:
+    """A modem in voice mode may answer ATDT only once the far end picks up: the line.dial request
+    waits longer than the box's own 60 s dial timeout. If no result ever comes, the host may still be
+    dialling out: the router hangs its line up (so it does not stay off hook with nobody on the call)."""
+    kit.box("host", line=HOST_LINE)
+    a = kit.box("a")
+    ada = kit.holder("ada", "+15551110000", at=a)
+    kit.store.grant_line("acct-ada", HOST_LINE)
+    out = kit.send("box-a", CallPlace(call_id=CID, card_id=ada, number="+15559990000"))
+    (dial,) = requests(out, "conn-host")
+    assert dial.timeout_s == kit.router.config.dial_line_s and dial.timeout_s > 60 + 5
+    out = kit.router.request_failed(dial.ref, kit.now + dial.timeout_s)
+    assert sends(out, "conn-a") == [
+        CallProgress(call_id=CID, state=ProgressState.REFUSED, refused=RefuseReason.LINE_ERROR)
+    ]
+    hangups = [r.message for r in requests(out, "conn-host")]
+    assert hangups == [LineHangup(call_id=CID, reason=EndReason.ERROR)]
+    assert kit.store.get_call(CID).outcome == "refused"  # type: ignore[union-attr]
+    assert kit.router.calls() == {}
 
 
 def test_unknown_card_and_strangers_are_refused(kit: Kit) -> None:
@@ -321,6 +376,33 @@ def test_media_silence_ends_the_call_and_tells_both_sides(kit: Kit) -> None:
     ]
     rec = kit.store.get_call(CID)
     assert rec is not None and rec.end_reason == "media-silence" and rec.outcome == "answered"
+
+
+def test_a_host_line_still_dialling_is_not_ended_for_silence_and_its_legs_are_rearmed_on_answer(
+    kit: Kit,
+) -> None:
+    """The host's modem sends voice only once its dial completes (some modems report it when the far
+    end answers): silence on a dialling call's flows does not end it. Once answered, both legs get a
+    full silence period from then on, and silence ends the call as for any connected call."""
+    kit.box("host", line=HOST_LINE)
+    a = kit.box("a")
+    ada = kit.holder("ada", "+15551110000", at=a)
+    kit.store.grant_line("acct-ada", HOST_LINE)
+    out = kit.send("box-a", CallPlace(call_id=CID, card_id=ada, number="+15559990000"))
+    (bridge,) = [x for x in out if isinstance(x, Bridge)]
+    (dial,) = requests(out, "conn-host")
+    assert kit.router.media_silent([bridge.b], kit.now + 10) == []
+    assert CID in kit.router.calls()
+    kit.router.reply_received(dial.ref, LineResultReply(call_id=CID, result=LineResult.DIALLED), kit.now)
+    out = kit.send("box-host", LineStateReport(call_id=CID, state=LineState.ANSWERED, inferred=True))
+    assert sorted((b.flow_id, b.conn_id) for b in out if isinstance(b, Bind)) == sorted(
+        [(bridge.a, "conn-a"), (bridge.b, "conn-host")]
+    )
+    out = kit.router.media_silent([bridge.b], kit.now + 20)
+    silence = EndReason.MEDIA_SILENCE
+    assert [r.message for r in requests(out, "conn-a")] == [CallHangup(call_id=CID, reason=silence)]
+    assert [r.message for r in requests(out, "conn-host")] == [LineHangup(call_id=CID, reason=silence)]
+    assert kit.store.get_call(CID).end_reason == "media-silence"  # type: ignore[union-attr]
 
 
 def test_reconnect_rebinds_flows_with_media_bind(kit: Kit) -> None:

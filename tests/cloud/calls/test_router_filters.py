@@ -20,6 +20,7 @@ from roamline.wire.calls import (
     LineRouted,
     RefuseReason,
 )
+from roamline.wire.emergency import EMERGENCY_CALL_KIND
 
 from .routing_kit import Kit, make_kit, requests, sends
 
@@ -119,7 +120,9 @@ def test_emergency_callbacks_bypass_every_filter(kit: Kit) -> None:
     profile(kit, "acct-ada", filters=[{"name": "anon", "action": "block", "withheld": True}])
     withheld = CallerId(absent="unavailable")  # type: ignore[arg-type]
     assert offers(ring(kit, withheld)) == {}
-    kit.store.add_delivery("emergency:c-1", host, "emergency", {"dialled_at": kit.now - 600}, kit.now)
+    # the box's outbox report of its 911 call (docs/protocol.md §4.2: one kind name at both ends)
+    kit.store.add_delivery("emergency-call:c-1", host, EMERGENCY_CALL_KIND, {"dialled_at": kit.now - 600},
+                           kit.now)
     assert set(offers(ring(kit, withheld, call_id="c-00000000000000f5"))) == {"conn-a"}
     kit.now += 3600  # more than an hour after the 911 call: filters apply again
     assert offers(ring(kit, withheld, call_id="c-00000000000000f6")) == {}

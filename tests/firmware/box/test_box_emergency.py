@@ -118,6 +118,33 @@ def ids(calls: list[dict[str, Any]]) -> set[int]:
     return {int(c["id"]) for c in calls}
 
 
+def test_911_takes_the_line_from_a_caller_who_holds_it_under_calling_party_control(rig: RigRunner) -> None:
+    """(First: no emergency call yet, so no call-back window in which BOB's call would ring the handset.)
+    BOB's call rings box-b's line (for nobody here); someone lifts the handset and dials 911: the box
+    drops BOB's call, but the exchange keeps the line for BOB (calling-party control, 4 s here) — every
+    dial attempt gets no dial tone — until the hold runs out; then 911 goes through."""
+    bob = rig.pstn("+15550300003")
+    phone = rig.handset("box-b")
+    before = ids(psap_calls(rig))
+    mark = rig.box_log_mark("box-b")
+    try:
+        bob.call("+15550200002")
+        rig.wait_box_event("box-b", r"line\.ring(-held)?", mark, timeout=15)
+        phone.lift()
+        phone.key_dtmf("911")
+        keyed = time.monotonic()
+        rig.wait_box_event("box-b", r"emergency\.dial-failed", mark, timeout=15)  # the line was held
+        calls = wait_psap_call(rig, before, timeout=20)
+        took = time.monotonic() - keyed
+        assert len(calls) == 1 and calls[-1]["caller"] == "15550200002", calls
+        assert 4.0 <= took < 12.0, took  # the hold, plus at most one dial attempt's wait for dial tone
+        (held,) = [c for c in rig.exchange_status()["calls"] if c["caller"] == "15550300003"]
+        assert held["state"] == "ended" and held["reason"] == "calling-party control released", held
+    finally:
+        hang_up(rig, phone)
+        bob.hang_up()
+
+
 def test_911_with_a_card_in_tells_the_contacts_within_seconds_and_is_recorded(
     rig: RigRunner, sinks: tuple[SmtpSink, WebhookSink]
 ) -> None:
@@ -228,27 +255,27 @@ def test_933_reads_the_address_and_call_back_number_in_the_earpiece(rig: RigRunn
         hang_up(rig, phone)
 
 
-def test_911_takes_the_line_from_a_caller_who_holds_it_under_calling_party_control(rig: RigRunner) -> None:
-    """BOB's call rings box-b's line (for nobody here); someone lifts the handset and dials 911: the box
-    drops BOB's call, but the exchange keeps the line for BOB (calling-party control, 4 s here) — every
-    dial attempt gets no dial tone — until the hold runs out; then 911 goes through."""
-    bob = rig.pstn("+15550300003")
+def test_the_answering_points_call_back_rings_the_handset_with_no_card(rig: RigRunner) -> None:
+    """Within the hour after 911 the answering point calls the box's line back: the handset rings (no
+    card is in, so the cloud would ring nobody) and lifting it answers the line."""
+    from roamline.hil.exchange.control import request as exchange_request
+
     phone = rig.handset("box-b")
-    before = ids(psap_calls(rig))
+    before = len(phone.rings())
     mark = rig.box_log_mark("box-b")
+    exchange_request(rig.exchange_control, {"op": "call", "from": "911", "to": "15550200002"})
     try:
-        bob.call("+15550200002")
-        rig.wait_box_event("box-b", r"line\.ring(-held)?", mark, timeout=15)
+        rig.wait_box_event("box-b", r"emergency\.callback-ringing", mark, timeout=15)
+        phone.wait_ring(after=before, bursts=1, timeout=15)
         phone.lift()
-        phone.key_dtmf("911")
-        keyed = time.monotonic()
-        rig.wait_box_event("box-b", r"emergency\.dial-failed", mark, timeout=15)  # the line was held
-        calls = wait_psap_call(rig, before, timeout=20)
-        took = time.monotonic() - keyed
-        assert len(calls) == 1 and calls[-1]["caller"] == "15550200002", calls
-        assert 4.0 <= took < 12.0, took  # the hold, plus at most one dial attempt's wait for dial tone
-        (held,) = [c for c in rig.exchange_status()["calls"] if c["caller"] == "15550300003"]
-        assert held["state"] == "ended" and held["reason"] == "calling-party control released", held
+        rig.wait_box_event("box-b", r"emergency\.callback-answered", mark, timeout=15)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            calls = [c for c in rig.exchange_status()["calls"] if c["caller"] == "911"]
+            if calls and calls[-1]["state"] == "connected":
+                break
+            time.sleep(0.1)
+        assert calls and calls[-1]["state"] == "connected", calls
     finally:
         hang_up(rig, phone)
-        bob.hang_up()
+        exchange_request(rig.exchange_control, {"op": "hangup", "number": "911"})

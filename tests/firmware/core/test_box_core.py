@@ -292,6 +292,51 @@ def test_911_again_while_the_last_one_is_still_going_on_hook_dials_once_the_line
     assert r.core.phone.state is Phone.CONNECTED and not kinds(r.tick(5.0), ev.LineDo)
 
 
+def _after_911(r: Rig) -> None:
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    r.do(OnHook(r.now))
+    r.do(line_ev.CallEnded("local-hangup"))
+    assert r.core.line is None and r.core.phone.state is Phone.IDLE
+
+
+def test_the_answering_points_call_back_rings_the_handset_directly_for_an_hour() -> None:
+    """No card, the cloud up: a ring on the line within the hour after 911 is not offered to the cloud
+    (no filters, voicemail or holder): the handset rings and lifting it answers the line itself."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    _after_911(r)
+    r.clock.advance(1800)
+    out = r.do(line_ev.Ring(1))
+    assert [a.cadence for a in kinds(out, ev.RingHandset)] == ["us"] and not kinds(out, ev.CallSignal)
+    assert r.core.phone.state is Phone.RINGING
+    assert not kinds(r.do(cid("911", "PSAP")), ev.CallSignal)
+    assert not kinds(r.do(line_ev.Ring(2)), ev.CallSignal)
+    out = lift(r)
+    assert kinds(out, ev.StopRinging) and [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
+    assert r.core.phone.state is Phone.CONNECTED
+    out = r.do(OnHook(r.now))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["route"] == "emergency-callback" and rec.payload["number"] == "911"
+
+
+def test_after_the_hour_a_ring_goes_to_the_cloud_again_and_a_caller_giving_up_stops_the_ringing() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    _after_911(r)
+    r.do(line_ev.Ring(1))
+    r.do(line_ev.CallEnded("caller-gave-up"))
+    assert r.core.phone.state is Phone.IDLE and r.core.line is None
+    r.clock.advance(3601)
+    r.do(cid("5550300003", "BOB"))
+    out = r.do(line_ev.Ring(1))
+    assert not kinds(out, ev.RingHandset) and [a.kind for a in kinds(out, ev.CallSignal)] == ["line.ring"]
+
+
 def test_a_failed_emergency_dial_without_an_on_hook_report_is_still_retried() -> None:
     r = Rig()
     lift(r)
@@ -455,6 +500,77 @@ def test_with_no_line_an_emergency_still_leaves_for_the_cloud_route_and_is_repor
     assert len(places) == 1 and places[0].fields["emergency"] is True
     (report,) = [a for a in kinds(out, ev.Enqueue) if a.kind == EMERGENCY_CALL_KIND]
     assert report.payload["route"] == "cloud" and report.payload["number"] == emergency
+
+
+def _storm_event(draw: Any, r: Rig) -> Any:
+    """One event of any kind the core takes, aimed at the calls and line it has now (or made up)."""
+    active = r.core.active.call_id if r.core.active is not None else "call-x"
+    line = r.core.line.call_id if r.core.line is not None else "call-y"
+    target = draw(st.sampled_from([active, line, "call-z"]))
+    card = draw(st.sampled_from(CARDS))
+    reason = draw(st.sampled_from(["far-end", "busy", "refused", "timeout", "no-route"]))
+    return draw(st.sampled_from([
+        ev.LinkUp(BOX), ev.LinkDown("cut"),
+        ev.Pushed(messages.Superseded(card_id=card, registration_id="x", at=1.0)),
+        ev.Pushed(messages.Revoked(kind=RevokedKind.CARD, id=card)),
+        ev.Pushed(messages.Revoked(kind=RevokedKind.BOX, id=BOX)),
+        ev.Pushed(messages.HolderProfile(card_id=card, profile={"x": 1})),
+        offer("call-s" + draw(st.sampled_from("01")), card),
+        ev.Cancelled("k", target, reason), ev.RemoteHangup("k", target, reason),
+        ev.Progress(target, draw(st.sampled_from(["placed", "own-line", "ringing", "answered", "busy",
+                                                  "refused", "ended", "gone"])), reason, flow_id=3),
+        ev.LineCommand("k", draw(st.sampled_from(["answer", "dial", "hangup"])), target,
+                       number="+13125550123", flow_id=4),
+        ev.RequestFailed(f"place:{target}", reason, unreachable=draw(st.booleans())),
+        ev.RequestFailed(f"register:R0:{draw(st.integers(0, 3))}", reason, unreachable=True),
+        line_ev.Ring(draw(st.integers(1, 4))), cid("5550300003", "BOB"),
+        line_ev.CallEnded(reason), line_ev.AnswerInferred(r.now), line_ev.Ringback(),
+        ev.LineOpDone(draw(st.sampled_from(["dial", "answer", "hangup", "flash"])), draw(st.booleans()),
+                      reason),
+        OffHook(r.now), OnHook(r.now), HookFlash(r.now, 300),
+        Digit(r.now, draw(st.sampled_from("0123456789*#")), "dtmf"),
+        ev.LocationSnapshot(None),
+    ]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), cards=st.integers(0, 2), steps=st.integers(0, 25))
+def test_no_storm_of_events_before_it_keeps_911_from_going_out_the_line(
+    data: st.DataObject, cards: int, steps: int
+) -> None:
+    """Whatever the cloud, the line, the cards and the handset did before (in any order, about any call,
+    sensible or not), lifting and keying 911 dials 911 out the line — at once, or as soon as the line is
+    back on hook — and nothing the cloud says afterwards ends it."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    for i in range(cards):
+        r.register(f"R{i}", CARDS[i])
+    for _ in range(steps):
+        r.do(_storm_event(data.draw, r))
+        r.tick(data.draw(st.sampled_from([0.0, 0.3, 5.0])))
+    if r.core.phone.state is not Phone.IDLE:
+        r.do(OnHook(r.now))
+        r.tick(1.0)
+    if r.core.phone.state is Phone.RINGING:
+        r.do(OffHook(r.now))
+        r.do(OnHook(r.now))
+    lift(r)
+    r.digits("911")
+    for _ in range(3):  # the modem finishes whatever it was doing: the line comes back on hook
+        if any(isinstance(a, ev.LineDo) and a.op == "dial" and a.number == "911" for a in r.actions[-40:]):
+            break
+        r.do(line_ev.CallEnded("local-hangup"))
+        r.do(ev.LineOpDone("hangup", True))
+        r.tick(1.0)
+    call = r.core.active
+    assert call is not None and call.route == "emergency", r.core.phone.state
+    assert r.core.line is not None and r.core.line.kind == "emergency" and r.core.line.call_id == call.call_id
+    assert r.core.line.state in ("dialling", "redial", "dial-failed"), r.core.line
+    # the cloud cannot end it
+    r.do(ev.RemoteHangup("k", call.call_id, "far-end"))
+    r.do(ev.Progress(call.call_id, "ended", "error"))
+    r.do(ev.RequestFailed(f"place:{call.call_id}", "gone", unreachable=True))
+    assert r.core.active is call and r.core.phone.state is not Phone.FAILED
 
 
 # -- outgoing calls -----------------------------------------------------------------------------------------
@@ -630,6 +746,31 @@ def test_a_ring_on_the_host_line_is_reported_with_caller_id_and_the_cloud_answer
     assert any(isinstance(a, ev.Connect) and a.a == "line" and a.b == "flow:5" for a in out)
 
 
+def test_the_clouds_line_hangup_is_answered_once_even_when_the_line_reports_its_end_first() -> None:
+    """The line bridge posts CallEnded before the hang-up's LineOpDone: the cloud's ``line.hangup``
+    still gets its ``line.result`` (once), and the earlier answer's key is not answered again."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.LineCommand("k2", "hangup", ring.call_id))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    out = r.do(line_ev.CallEnded("local-hangup")) + r.do(ev.LineOpDone("hangup", True))
+    results = [(a.key, a.fields["result"]) for a in kinds(out, ev.CallSignal) if a.kind == "line.result"]
+    assert results == [("k2", "hung-up")]
+    # and in the other order (LineOpDone first) it is answered once as well
+    r.do(cid("2175550198", "JOHN DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k3", "answer", ring.call_id, flow_id=6))
+    r.do(ev.LineOpDone("answer", True))
+    r.do(ev.LineCommand("k4", "hangup", ring.call_id))
+    out = r.do(ev.LineOpDone("hangup", True)) + r.do(line_ev.CallEnded("local-hangup"))
+    results = [(a.key, a.fields["result"]) for a in kinds(out, ev.CallSignal) if a.kind == "line.result"]
+    assert results == [("k4", "hung-up")]
+
+
 def test_a_half_duplex_modem_says_it_cannot_bridge() -> None:
     r = Rig(bridge=False)
     r.do(ev.LinkUp(BOX))
@@ -727,6 +868,74 @@ def test_a_revoked_box_reports_its_cards_refused_not_unreachable() -> None:
     assert request_failed("k", RequestTimeout("slow")).unreachable
     refused = request_failed("k", RemoteError("no", ErrorCode.FORBIDDEN))
     assert not refused.unreachable
+
+
+# -- a relayed call whose voice is gone ------------------------------------------------------------------
+
+
+def answered_offer(r: Rig, call_id: str) -> None:
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    r.do(offer(call_id, CARDS[0]))
+    lift(r)
+    r.do(ev.Progress(call_id, "answered", flow_id=11))
+    assert r.core.phone.state is Phone.CONNECTED
+
+
+def test_media_silence_with_the_link_down_ends_the_call_with_reorder_and_one_record() -> None:
+    r = Rig()
+    answered_offer(r, "call-m0000001")
+    r.do(ev.LinkDown("dead"))
+    out = r.do(ev.MediaLost("call-m0000001", "media-silence"))
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder"
+    assert not kinds(out, ev.CallSignal)  # nobody to tell: the cloud ends it by its own silence timeout
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["reason"] == "media-silence" and rec.payload["side"] == "terminal"
+    assert r.core.active is None
+    assert not r.do(ev.MediaLost("call-m0000001", "media-silence"))  # once
+
+
+def test_a_refused_re_bind_after_a_reconnect_ends_the_call() -> None:
+    r = Rig()
+    answered_offer(r, "call-m0000002")
+    refused = ev.RequestFailed("bind:call-m0000002", "forbidden: not this box's live leg", unreachable=False)
+    out = r.do(refused)
+    assert [e.fields["reason"] for e in kinds(out, ev.Emit) if e.event == "call.ended"] == ["call-gone"]
+    assert kinds(out, ev.PlayTone)[-1].tone == "reorder" and len(kinds(out, ev.Enqueue)) == 1
+    # an unreachable cloud is not a refusal: the call waits for the next connect (or silence)
+    r2 = Rig()
+    answered_offer(r2, "call-m0000003")
+    assert not r2.do(ev.RequestFailed("bind:call-m0000003", "link closed", unreachable=True))
+
+
+def test_a_host_line_whose_relayed_voice_is_gone_is_hung_up() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.MediaLost(ring.call_id, "call-gone"))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    assert any(isinstance(a, ev.Connect) and a.a == "line" and a.b is None for a in out)
+    out = r.do(ev.LineOpDone("hangup", True))
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["side"] == "host" and rec.payload["outcome"] == "answered"
+
+
+def test_a_modem_lost_mid_call_is_reported_as_the_line_lost() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    r.do(ev.LineCommand("k1", "answer", ring.call_id, flow_id=5))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(line_ev.ModemLost("unplugged: EIO"))
+    assert [e.event for e in kinds(out, ev.Emit)] == ["line.modem-lost"]
+    out = r.do(line_ev.CallEnded("modem-lost: unplugged: EIO"))
+    (state,) = [a for a in kinds(out, ev.CallSignal) if a.kind == "line.state"]
+    assert state.fields["state"] == "line-lost"
+    assert len(kinds(out, ev.Enqueue)) == 1
 
 
 # -- the holder's profile: speed-dials, message waiting, cache and wipe -------------------------------

@@ -137,3 +137,58 @@ def test_commands_from_many_threads_are_serialised_and_errors_reach_the_caller()
             runner.audio_step()
     finally:
         runner.close()
+
+
+class CountingDevice:
+    """The audio device as the runner sees it, counting the blocks the audio thread reads."""
+
+    def __init__(self, device: object) -> None:
+        self._d = device
+        self.rate = device.rate  # type: ignore[attr-defined]
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._d, name)
+
+    def read(self, n: int) -> object:
+        self.reads += 1
+        return self._d.read(n)  # type: ignore[attr-defined]
+
+
+def test_the_audio_thread_parks_on_hook_and_idle_and_wakes_for_a_ring_and_a_lift() -> None:
+    """On-hook with nothing to send, the audio path is idle (no device reads: no CPU); a ring (the
+    caller-ID burst rides on the audio path) and a lift (dial tone, DTMF) bring it back at once."""
+    clock = SystemClock()
+    events: list[HandsetEvent] = []
+    line = LoopbackLine(WORK_RATE, clock=clock)  # paced on the clock
+    dev = CountingDevice(line.a)
+    runner = _runner(clock, dev, events)
+    try:
+        runner.open()
+        line.b.open()
+        runner.start()
+        time.sleep(0.3)
+        parked = dev.reads
+        time.sleep(0.6)
+        assert runner.audio_idle() and dev.reads - parked <= 1  # 30 blocks would have been read
+        runner.ring("us")
+        time.sleep(0.5)
+        assert dev.reads - parked >= 10  # ringing: the audio path runs again
+        runner.stop_ring()
+        time.sleep(0.3)
+        parked = dev.reads
+        time.sleep(0.5)
+        assert dev.reads - parked <= 1  # idle again: parked
+        runner.pins.factory.pin(17).drive_high()  # lift
+        deadline = time.monotonic() + 3
+        while not any(isinstance(e, OffHook) for e in events) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # the phone's end still holds the silence written while it rang: read past it, then dial tone
+        for _ in range(10):
+            ear = line.b.read(WORK_RATE // 5)
+            if np.sqrt(np.mean(ear.astype(float) ** 2)) > 300:
+                break
+        assert peak_freqs(ear, WORK_RATE, 2) == pytest.approx([350, 440], abs=6)
+        assert not runner.audio_idle()
+    finally:
+        runner.close()

@@ -160,6 +160,29 @@ def test_outgoing_answer_inferred_after_ringback_stops(mk: Any) -> None:
     assert w.s.state is CallState.CONNECTED and w.s.answer_inferred_at is not None
 
 
+@pytest.mark.parametrize(("gap_s", "inferred"), [(0.1, True), (0.2, True), (0.5, False)])
+def test_an_answer_is_inferred_from_a_spoken_greeting_through_its_short_pauses(
+    mk: Any, gap_s: float, inferred: bool
+) -> None:
+    """A called party's "hello, Dave's pizza" has pauses between words: 0.4 s of voice, a pause, 0.4 s
+    more is an answer when the pause is short (≤ voice_gap_s, 0.25 s), not when it is long (two
+    unrelated bursts of noise)."""
+    w = mk("cx93001", ident=IDENTS["cx93001"])
+    w.ready()
+    w.s.dial("5551234", w.now)
+    assert w.op("dial").ok and w.s.state is CallState.ALERTING
+    w.advance(3.0)  # well after any ringback
+    loud, quiet = bytes([0x80, 0x00]) * 400, b"\xff" * 800  # 0.1 s each of µ-law voice / silence
+    w.m.voice(loud * 4)
+    w.advance(0.05)
+    w.m.voice(quiet * round(gap_s * 10))
+    w.advance(0.05)
+    w.m.voice(loud * 4)
+    w.advance(0.1)
+    assert len(_of(ev.AnswerInferred, w.events)) == (1 if inferred else 0)
+    assert (w.s.state is CallState.CONNECTED) is inferred
+
+
 def test_busy_tone_while_alerting_and_no_answer_timeout(mk: Any) -> None:
     w = mk("cx93001", ident=IDENTS["cx93001"])
     w.ready()

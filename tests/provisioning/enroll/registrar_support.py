@@ -55,6 +55,9 @@ class Registrar:
         asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
 
     def stop(self) -> None:
+        """Idempotent (a test may stop the registry itself)."""
+        if not self.thread.is_alive():
+            return
         asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
         self.call(self.store.close)
         self.loop.call_soon_threadsafe(self.loop.stop)
