@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.bootstrapped
 STRICT := -p roamline.errors -p roamline.wire -p roamline.board -p roamline.firmware -p roamline.cloud
 LOOSE  := -p roamline.provisioning -p roamline.hil -p roamline.cli
 
-.PHONY: deps demo test unit lint wheel-smoke bench fuzz fuzz-corpus clean
+.PHONY: deps demo test unit lint wheel-smoke bench fuzz fuzz-corpus image-test clean
 
 deps: $(STAMP)
 
@@ -56,6 +56,13 @@ fuzz: $(STAMP)
 # After `make fuzz`: merge the inputs that added coverage into fuzz/corpus (then commit them).
 fuzz-corpus: $(STAMP)
 	$(PY) fuzz/run.py --minimize
+
+# Build the sim board's image from Debian arm64 (cached in ~/.cache/roamline-image), flash it with an
+# enrolled identity, boot it under qemu-system-aarch64 and check the firmware's link reaches a registry
+# on this machine. Slow (minutes under emulation); not part of `make test`. KEEP=1 keeps its folder.
+image-test: $(STAMP)
+	scripts/bootstrap.sh --image
+	$(PY) -P scripts/image_test.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

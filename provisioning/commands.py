@@ -6,6 +6,7 @@ COMMANDS: dict[str, str] = {
     "box label": "roamline.provisioning.box_label_cmd",
     "card issue": "roamline.provisioning.card_issue_cmd",
     "flash": "roamline.provisioning.flash_cmd",
+    "image build": "roamline.provisioning.image_build_cmd",
     "update build": "roamline.provisioning.update_build_cmd",
     "update keygen": "roamline.provisioning.update_keygen_cmd",
 }

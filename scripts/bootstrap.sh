@@ -9,10 +9,18 @@ APT_PACKAGES=(
   socat                                                                   # serial/pty tooling
   portaudio19-dev libspeexdsp-dev                                         # audio backends, echo canceller
   minimodem espeak-ng sox                                                 # independent FSK peer, speech, audio tools
-  mtools dosfstools fdisk                                                 # boot partitions without mounting (flashing, images)
+  mtools dosfstools fdisk e2fsprogs                                       # partitions without mounting (flashing, images: mkfs.ext4 -d, debugfs)
   fonts-dejavu-core zbar-tools poppler-utils                              # box labels (font), QR and PDF text read back in tests
   gpsd gpsd-clients                                                       # real gpsd + gpsfake (NMEA replay) for GPS tests
 )
+
+# `scripts/bootstrap.sh --image` (make image-test, `provision image build` from Debian): an arm64 root
+# filesystem built here (mmdebstrap, arm64 binaries run by qemu-user-static through binfmt_misc) and
+# booted under qemu-system-aarch64.
+IMAGE_PACKAGES=(mmdebstrap qemu-user-static binfmt-support arch-test qemu-system-arm)
+if [ "${1:-}" = "--image" ]; then
+  APT_PACKAGES+=("${IMAGE_PACKAGES[@]}")
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -23,6 +31,15 @@ if ((${#missing[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" = "--image" ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # the kernel has binfmt_misc, not always mounted; then let qemu-aarch64 run arm64 binaries
+  mountpoint -q /proc/sys/fs/binfmt_misc || $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  $SUDO update-binfmts --enable qemu-aarch64 2>/dev/null || true
+  arch-test arm64 >/dev/null || { echo "bootstrap: arm64 binaries do not run here (binfmt_misc)" >&2; exit 1; }
+  echo "bootstrap: arm64 binaries run here (qemu-user-static, binfmt_misc)"
 fi
 
 if [ ! -x .venv/bin/python ]; then

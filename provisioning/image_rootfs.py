@@ -1,0 +1,241 @@
+"""Turn a root filesystem directory into a Roamline root slot (works on a directory: no mounting, no
+chroot). What it writes is listed in docs/image.md; ``customise`` returns the paths it wrote.
+
+The firmware runs from ``/opt/roamline/site`` (the Roamline wheel and its pure/aarch64 wheels, installed
+with ``pip --target``) on the root filesystem's Python; pyscard comes from Debian (``python3-pyscard``),
+since PyPI has no aarch64 wheel for it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from roamline.provisioning import image_plan
+
+SITE = "opt/roamline/site"
+UNIT_DIR = "etc/systemd/system"
+WANTS = f"{UNIT_DIR}/multi-user.target.wants"
+SOCKETS_WANTS = f"{UNIT_DIR}/sockets.target.wants"
+FIRSTBOOT = "usr/local/sbin/roamline-firstboot"
+LAUNCHER = "usr/local/bin/roamline"
+
+LAUNCHER_TEXT = """#!/bin/sh
+# Roamline's command (docs/image.md): the wheel and its dependencies live in /opt/roamline/site
+export PYTHONPATH=/opt/roamline/site
+exec /usr/bin/python3 -c 'import sys; from roamline.cli.main import entry; sys.argv[0] = "roamline"; \
+entry()' "$@"
+"""
+
+# First boot: take the identity bundle that `provision flash` / `box enroll` put on the boot partition,
+# keep it on /data (0600 key), and remove the private key from the FAT partition (readable by anyone
+# holding the card). Paths come from the environment so tests run it on directories.
+FIRSTBOOT_TEXT = """#!/bin/sh
+# Roamline first boot (docs/image.md): move the box identity from the boot partition to /data.
+set -eu
+BOOT="${ROAMLINE_BOOT:-/boot/firmware}/roamline"
+DATA="${ROAMLINE_DATA:-/data}"
+for f in box.key box.pem ca.pem box.toml; do
+  if [ ! -s "$BOOT/$f" ]; then
+    echo "roamline-firstboot: $BOOT/$f missing: no identity bundle on the boot partition" >&2
+    exit 1
+  fi
+done
+umask 077
+mkdir -p "$DATA/.firstboot"
+for f in box.pem ca.pem box.toml box.key; do
+  cp "$BOOT/$f" "$DATA/.firstboot/$f"
+done
+chmod 0600 "$DATA/.firstboot/box.key"
+chmod 0644 "$DATA/.firstboot/box.pem" "$DATA/.firstboot/ca.pem" "$DATA/.firstboot/box.toml"
+sync
+for f in box.key box.pem ca.pem; do
+  mv "$DATA/.firstboot/$f" "$DATA/$f"
+done
+mv "$DATA/.firstboot/box.toml" "$DATA/box.toml"   # last: its presence means the bundle is complete
+rmdir "$DATA/.firstboot"
+sync
+rm -f "$BOOT/box.key"
+echo "roamline-firstboot: identity taken into $DATA; the private key is off the boot partition"
+"""
+
+FIRSTBOOT_UNIT = """[Unit]
+Description=Roamline first boot: take the box identity from the boot partition
+DefaultDependencies=yes
+RequiresMountsFor=/data /boot/firmware
+ConditionPathExists=/boot/firmware/roamline/box.toml
+ConditionPathExists=!/data/box.toml
+Before=roamline-box.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/roamline-firstboot
+RemainAfterExit=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def box_unit(*, wants: tuple[str, ...]) -> str:
+    after = " ".join(("network-online.target", "roamline-firstboot.service", *wants))
+    return f"""[Unit]
+Description=Roamline box firmware (cards, link, line, handset, emergency lifeline)
+Wants=network-online.target {" ".join(wants)}
+After={after}
+RequiresMountsFor=/data
+ConditionPathExists=/data/box.toml
+
+[Service]
+Type=simple
+Environment=PYTHONPATH=/opt/roamline/site PYTHONUNBUFFERED=1 ROAMLINE_LOG_LEVEL=info
+StandardOutput=journal+console
+StandardError=journal+console
+WorkingDirectory=/data
+ExecStart=/usr/local/bin/roamline box run --config /data/box.toml
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+NETWORK = """[Match]
+Name=eth0 end0 enp* eth*
+
+[Network]
+DHCP=yes
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RootSpec:
+    board: str  # a board profile name
+    pi_model: str
+    layout: image_plan.ImageLayout
+    source: str  # "debian" or "base:<file name>"
+    card_readers: bool  # the board has card readers: pcscd
+    gps: bool  # the board has a GPS: gpsd
+    hostname: str = "roamline"
+
+
+def _write(root: Path, rel: str, text: str, mode: int = 0o644) -> str:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return rel
+
+
+def _enable(root: Path, wants_dir: str, unit_path: str) -> str:
+    """What ``systemctl enable`` does for a WantedBy= unit: a symlink in the target's .wants folder."""
+    link = root / wants_dir / Path(unit_path).name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(unit_path)
+    return f"{wants_dir}/{link.name}"
+
+
+def _unit_path(root: Path, name: str) -> str:
+    for d in ("usr/lib/systemd/system", "lib/systemd/system"):
+        if (root / d / name).exists() or (root / d / name).is_symlink():
+            return f"/{d}/{name}"
+    return f"/lib/systemd/system/{name}"
+
+
+def customise(root: Path, spec: RootSpec, site: Path | None) -> list[str]:
+    """Make ``root`` a Roamline root slot; ``site`` (a ``pip --target`` folder) goes to /opt/roamline/site."""
+    wrote: list[str] = []
+    for d in ("data", "boot/firmware", "etc/roamline"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    wrote.append(_write(root, "etc/fstab", image_plan.fstab()))
+    wrote.append(_write(root, "etc/hostname", spec.hostname + "\n"))
+    wrote.append(_write(root, "etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{spec.hostname}\n"))
+    # an empty machine-id: systemd makes a transient one on the read-only root at each boot
+    wrote.append(_write(root, "etc/machine-id", ""))
+    wrote.append(_write(root, "etc/roamline/image.json",
+                        image_plan.image_json(spec.layout, board=spec.board, pi_model=spec.pi_model,
+                                              source=spec.source)))
+    wrote.append(_write(root, LAUNCHER, LAUNCHER_TEXT, 0o755))
+    wrote.append(_write(root, FIRSTBOOT, FIRSTBOOT_TEXT, 0o755))
+    wrote.append(_write(root, f"{UNIT_DIR}/roamline-firstboot.service", FIRSTBOOT_UNIT))
+    wants: list[str] = []
+    if spec.card_readers:
+        wants.append("pcscd.socket")
+        wrote.append(_enable(root, SOCKETS_WANTS, _unit_path(root, "pcscd.socket")))
+    if spec.gps:
+        wants.append("gpsd.socket")
+        wrote.append(_enable(root, SOCKETS_WANTS, _unit_path(root, "gpsd.socket")))
+        wrote.append(_write(root, "etc/default/gpsd",
+                            'START_DAEMON="true"\nUSBAUTO="true"\nDEVICES=""\nGPSD_OPTIONS="-n"\n'))
+    wrote.append(_write(root, f"{UNIT_DIR}/roamline-box.service", box_unit(wants=tuple(wants))))
+    wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-firstboot.service"))
+    wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-box.service"))
+    wrote.append(_write(root, "etc/systemd/network/20-wired.network", NETWORK))
+    networkd = _unit_path(root, "systemd-networkd.service")
+    if (root / networkd.lstrip("/")).exists():
+        wrote.append(_enable(root, WANTS, networkd))
+        wrote.append(_enable(root, f"{UNIT_DIR}/network-online.target.wants",
+                             _unit_path(root, "systemd-networkd-wait-online.service")))
+    if site is not None:
+        dest = root / SITE
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(site, dest, symlinks=True)
+        wrote.append(SITE)
+    return wrote
+
+
+def tree_bytes(root: Path) -> int:
+    """Bytes a directory tree needs on ext4, roughly: file sizes rounded to 4 KiB plus an inode each."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in filenames + dirnames:
+            try:
+                st = (Path(dirpath) / name).lstat()
+            except OSError:
+                continue
+            total += -(-st.st_size // 4096) * 4096 + 256
+    return total
+
+
+def boot_files(root: Path, pi_model: str) -> tuple[dict[str, Path], str, str]:
+    """The boot partition's files from a Debian root: {name on FAT: source}, kernel name, initrd name.
+    Raises PlanError when the board's firmware or device tree is not in the root (e.g. Debian's kernel
+    lacks a board's device tree)."""
+    board = image_plan.board_boot(pi_model)
+    kernels = sorted((root / "boot").glob("vmlinuz-*"))
+    if not kernels:
+        raise image_plan.PlanError(f"{root}/boot has no vmlinuz-*: the root needs linux-image-arm64")
+    kernel = kernels[-1]
+    version = kernel.name.removeprefix("vmlinuz-")
+    initrd = root / "boot" / f"initrd.img-{version}"
+    if not initrd.exists():
+        raise image_plan.PlanError(f"{initrd} missing: the root needs initramfs-tools")
+    files: dict[str, Path] = {kernel.name: kernel, initrd.name: initrd}
+    fw = root / "usr/lib/raspi-firmware"
+    for name in board.firmware:
+        if not (fw / name).exists():
+            raise image_plan.PlanError(f"{fw}/{name} missing: the root needs raspi-firmware")
+        files[name] = fw / name
+    if board.firmware:  # the rest of the firmware (other models' files are small and harmless)
+        for extra in sorted(fw.glob("*")):
+            if extra.is_file():
+                files.setdefault(extra.name, extra)
+    dtb_dir = root / "usr/lib" / f"linux-image-{version}" / "broadcom"
+    for i, name in enumerate(board.dtbs):
+        if i > 0 and not (dtb_dir / name).exists():
+            continue  # a variant this kernel lacks
+        if not (dtb_dir / name).exists():
+            raise image_plan.PlanError(
+                f"Debian's kernel {version} has no device tree {name} for the {pi_model}: this board "
+                "cannot boot Debian's kernel (docs/image.md)")
+        files[name] = dtb_dir / name
+    return files, kernel.name, initrd.name

@@ -1,0 +1,228 @@
+"""`make image-test`: build the sim board's image from Debian arm64 (the rootfs tarball and the aarch64
+wheels are cached in ~/.cache/roamline-image), enroll a box with a registry running on this machine,
+flash the image to an image file with that identity (`provision flash`), boot it under
+qemu-system-aarch64 (`virt` machine, TCG, Debian's arm64 kernel and initrd from the image's root), and
+check that first boot took the identity, the firmware service started and its link reached the registry
+(the registry logs the box's verified hello). Prints the image size, build time and boot times.
+
+Slow: minutes under emulation. Not part of `make test`. Run as root (mmdebstrap, mkfs -d owners).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ROAMLINE = [sys.executable, "-P", "-m", "roamline.cli.main"]
+T0 = time.monotonic()
+
+
+def say(text: str) -> None:
+    print(f"image-test [{time.monotonic() - T0:6.0f} s] {text}", flush=True)
+
+
+def fail(text: str) -> None:
+    say(f"FAILED: {text}")
+    raise SystemExit(1)
+
+
+def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    if done.returncode != 0:
+        fail(f"{' '.join(argv[:6])}…: exit {done.returncode}: {done.stderr.strip()[-800:]}")
+    return done
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+class Watch:
+    """Lines of a process's output, kept and matched as they come."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path, echo: tuple[str, ...] = ()) -> None:
+        self.lines: list[str] = []
+        self.cond = threading.Condition()
+        self.echo = echo
+        self.log = log.open("w", encoding="utf-8")
+        assert proc.stdout is not None
+        threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
+
+    def _read(self, stream: object) -> None:
+        for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            self.log.write(line + "\n")
+            self.log.flush()
+            if any(e in line for e in self.echo):
+                say("  | " + re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line)[:160])
+            with self.cond:
+                self.lines.append(line)
+                self.cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float) -> str | None:
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self.cond:
+            while True:
+                for line in self.lines[seen:]:
+                    if rx.search(line):
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(min(left, 5))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=None, help="keep everything here (default: a temp dir)")
+    ap.add_argument("--boot-timeout", type=float, default=1500.0, help="seconds for the guest to link up")
+    ap.add_argument("--memory", default="1536", help="guest MiB")
+    args = ap.parse_args()
+    for tool in ("qemu-system-aarch64", "mmdebstrap", "mkfs.ext4", "mcopy", "debugfs"):
+        if shutil.which(tool) is None:
+            fail(f"{tool} missing: run scripts/bootstrap.sh --image")
+    work = args.work or Path(tempfile.mkdtemp(prefix="roamline-image-test-"))
+    work.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def stop_all() -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    try:
+        # 1. the image
+        say("1/5 building the sim board's image from Debian (cached rootfs and wheels are reused)")
+        image, keep = work / "box.img", work / "build"
+        shutil.rmtree(keep, ignore_errors=True)
+        t = time.monotonic()
+        proc = subprocess.Popen([*ROAMLINE, "provision", "image", "build", "--board", "sim", "--out",
+                                 str(image), "--keep-work", str(keep), "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None and proc.stdout is not None
+        for line in proc.stderr:
+            say("  " + line.rstrip())
+        out = proc.stdout.read()
+        if proc.wait() != 0:
+            fail("image build failed")
+        result = json.loads(out.strip().splitlines()[-1])
+        build_s = time.monotonic() - t
+        disk_id = result["layout"]["disk_id"]
+        on_disk = image.stat().st_blocks * 512
+        say(f"image {result['size_bytes'] >> 20} MiB ({on_disk >> 20} MiB allocated), built in "
+            f"{build_s:.0f} s, sha256 {result['sha256']}")
+
+        # 2. a registry on this machine, reachable from the guest at 10.0.2.2 (qemu user networking)
+        say("2/5 registry: ca init, token, cloud serve --host 0.0.0.0")
+        cloud = work / "cloud"
+        shutil.rmtree(cloud, ignore_errors=True)
+        run([*ROAMLINE, "cloud", "ca", "init", "--data", str(cloud)])
+        token = run([*ROAMLINE, "cloud", "token", "issue", "--data", str(cloud), "--kind", "box"]
+                    ).stdout.strip()
+        port = free_port()
+        serve = subprocess.Popen([*ROAMLINE, "--log-level", "info", "cloud", "serve", "--data", str(cloud),
+                                  "--host", "0.0.0.0", "--port", str(port)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        procs.append(serve)
+        cloud_log = Watch(serve, work / "cloud.log", echo=("box-hello", "registered", "Error"))
+        time.sleep(3)
+        if serve.poll() is not None:
+            fail(f"cloud serve exited: {(work / 'cloud.log').read_text()[-500:]}")
+
+        # 3. enroll a box (the installer's step), then flash the image with its identity
+        say("3/5 enroll a box and flash the image with its identity (provision flash to an image file)")
+        bundle = work / "bundle"
+        shutil.rmtree(bundle, ignore_errors=True)
+        run([*ROAMLINE, "provision", "box", "enroll", "--registry", f"127.0.0.1:{port}", "--ca",
+             str(cloud / "ca.pem"), "--token", token, "--out", str(bundle), "--board", "sim",
+             "--box-name", "qemu-box"])
+        box_id = json.loads((bundle / "enrollment.json").read_text())["box_id"]
+        # The installer enrolled through this machine's loopback; the guest sees this machine at
+        # 10.0.2.2. The box is told the address it will use (what an installer on another network
+        # would type), nothing else in the bundle changes.
+        toml = (bundle / "box.toml").read_text()
+        (bundle / "box.toml").write_text(re.sub(r'(?m)^host = "127\.0\.0\.1"$', 'host = "10.0.2.2"', toml))
+        card = work / "sd.img"
+        run([*ROAMLINE, "provision", "flash", str(image), str(card), "--identity", str(bundle), "--quiet"])
+        say(f"box {box_id} enrolled, its identity on {card.name}'s boot partition")
+
+        # 4. boot under qemu (TCG), Debian's kernel and initrd from the root slot
+        root = keep / "root"
+        kernel = root / "boot" / result["kernel"]
+        initrd = root / "boot" / result["initrd"]
+        append = f"console=ttyAMA0 root=PARTUUID={disk_id}-02 rootfstype=ext4 ro rootwait net.ifnames=0 " \
+                 "systemd.show_status=1"
+        qemu = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", args.memory,
+                "-nographic", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
+                "-drive", f"file={card},format=raw,if=none,id=sd", "-device", "virtio-blk-device,drive=sd",
+                "-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0",
+                "-object", "rng-random,filename=/dev/urandom,id=rng0",
+                "-device", "virtio-rng-device,rng=rng0"]
+        say("4/5 booting under qemu-system-aarch64 (virt, TCG): " + " ".join(qemu[:12]) + " …")
+        t_boot = time.monotonic()
+        guest = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT)
+        procs.append(guest)
+        console = Watch(guest, work / "console.log",
+                        echo=("Linux version", "Run /init", "Mounted", "roamline", "Roamline", "FAILED",
+                              "Reached target", "Kernel panic", "login:"))
+        marks: dict[str, float] = {}
+        for name, pattern, limit in (
+            ("kernel", r"Linux version", 300),
+            ("userspace", r"systemd\[1\]: |Welcome to", args.boot_timeout),
+            ("first boot", r"roamline-firstboot: identity taken|Finished.*first boot", args.boot_timeout),
+            ("firmware started", r"Started.*Roamline box firmware", args.boot_timeout),
+        ):
+            left = max(1.0, limit - (time.monotonic() - t_boot))
+            if console.wait_for(pattern, left) is None:
+                fail(f"no '{name}' on the console within {limit:.0f} s (see {work / 'console.log'})")
+            marks[name] = time.monotonic() - t_boot
+            say(f"   {name}: {marks[name]:.0f} s after qemu started")
+        left = max(1.0, args.boot_timeout - (time.monotonic() - t_boot))
+        hello = cloud_log.wait_for(rf"box-hello.*{box_id}", left)
+        if hello is None:
+            fail(f"the registry saw no verified hello from box {box_id} within {args.boot_timeout:.0f} s "
+                 f"(see {work / 'console.log'}, {work / 'cloud.log'})")
+        marks["link up"] = time.monotonic() - t_boot
+        say(f"   link up (the registry's box-hello for {box_id}): {marks['link up']:.0f} s after qemu "
+            "started")
+
+        # 5. figures
+        report = {"image_bytes": result["size_bytes"], "image_allocated_bytes": on_disk,
+                  "build_s": round(build_s, 1), **{f"boot_{k.replace(' ', '_')}_s": round(v, 1)
+                                                   for k, v in marks.items()}}
+        say("5/5 PASSED: first boot took the identity, the firmware service started, its link reached "
+            "the registry")
+        print(json.dumps(report), flush=True)
+        return 0
+    finally:
+        stop_all()
+        if args.work is None and os.environ.get("KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""`roamline provision image build` end to end on a tiny root (seconds): the partition table, the FAT
+boot partition (mtools), the root slots and data partition (debugfs), units, fstab, first boot."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from roamline.provisioning import bootinject, image_plan
+from roamline.provisioning.mbr import boot_partition, parse_mbr
+
+from .conftest import KVER, debugfs, mdir, mtype, need, partition_file, sfdisk_json, tiny_site, tiny_tar
+
+
+def build(tmp: Path, *extra: str, board: str = "pi4") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-P", "-m", "roamline.cli.main", "provision", "image", "build",
+                           "--board", board, "--out", str(tmp / "box.img"), "--boot-mib", "32",
+                           "--data-mib", "16", "--cache", str(tmp / "cache"), "--json", *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    need("mkfs.ext4", "debugfs", "mkfs.vfat", "mcopy", "sfdisk")
+    tmp = tmp_path_factory.mktemp("image")
+    done = build(tmp, "--rootfs-tar", str(tiny_tar(tmp)), "--site", str(tiny_site(tmp)))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return tmp / "box.img", {"result": result, "stderr": done.stderr}
+
+
+def test_progress_and_digest(built: tuple[Path, dict]) -> None:
+    image, info = built
+    steps = [line for line in info["stderr"].splitlines() if "] " in line and line.startswith("image: [")]
+    assert [s.split("]")[0] for s in steps] == [f"image: [{i}/7" for i in range(1, 8)]
+    assert "assemble 100%" in info["stderr"] and "sha256 100%" in info["stderr"]
+    assert info["result"]["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert info["result"]["size_bytes"] == image.stat().st_size
+
+
+def test_partition_table(built: tuple[Path, dict]) -> None:
+    image, info = built
+    table = sfdisk_json(image)
+    assert table["label"] == "dos"
+    disk_id = info["result"]["layout"]["disk_id"]
+    assert table["id"] == f"0x{disk_id}"
+    parts = table["partitions"]
+    assert [p["type"] for p in parts] == ["e", "83", "83", "83"]  # FAT16 below 256 MiB
+    assert parts[0].get("bootable") is True
+    assert all(p["start"] % 8192 == 0 for p in parts)  # 4 MiB aligned
+    assert parts[1]["size"] == parts[2]["size"]  # the two slots hold the same
+    end = parts[-1]["start"] + parts[-1]["size"]
+    assert end * 512 == image.stat().st_size
+
+
+def test_boot_partition(built: tuple[Path, dict]) -> None:
+    image, info = built
+    boot = boot_partition(parse_mbr(image.read_bytes()[:512]), image.stat().st_size)
+    names = mdir(image, boot.offset)
+    for want in ("config.txt", "cmdline.txt", f"vmlinuz-{KVER}", f"initrd.img-{KVER}", "start4.elf",
+                 "fixup4.dat", "bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb"):
+        assert want in names, names
+    assert "bcm2837-rpi-3-b.dtb" not in names  # only this board's device trees
+    assert mtype(image, boot.offset, f"vmlinuz-{KVER}") == b"KERNEL" * 100
+    cmd = mtype(image, boot.offset, "cmdline.txt").decode()
+    disk_id = info["result"]["layout"]["disk_id"]
+    assert f"root=PARTUUID={disk_id}-02" in cmd and " ro " in cmd
+    cfg = mtype(image, boot.offset, "config.txt").decode()
+    assert f"kernel=vmlinuz-{KVER}" in cfg and f"initramfs initrd.img-{KVER} followkernel" in cfg
+    assert "arm_64bit=1" in cfg
+
+
+def _slot(image: Path, tmp: Path, number: int) -> Path:
+    p = parse_mbr(image.read_bytes()[:512])[number - 1]
+    return partition_file(image, p.offset, p.size, tmp / f"p{number}.ext4")
+
+
+def test_root_slot_a(built: tuple[Path, dict], tmp_path: Path) -> None:
+    image, info = built
+    fs = _slot(image, tmp_path, 2)
+    assert "Filesystem volume name:   rootA" in subprocess.run(
+        ["dumpe2fs", "-h", str(fs)], capture_output=True, text=True, check=True).stdout
+    fstab = debugfs(fs, "cat /etc/fstab")
+    rows = {r.split()[1]: r.split() for r in fstab.splitlines() if r.strip() and not r.startswith("#")}
+    assert rows["/"][3].split(",")[0] == "ro"
+    assert rows["/data"][0] == "LABEL=roamdata" and "rw" in rows["/data"][3].split(",")
+    assert rows["/boot/firmware"][0] == "LABEL=ROAMBOOT" and rows["/boot/firmware"][2] == "vfat"
+    assert rows["/var/log"][2] == "tmpfs" and rows["/tmp"][2] == "tmpfs"
+    unit = debugfs(fs, "cat /etc/systemd/system/roamline-box.service")
+    assert "ExecStart=/usr/local/bin/roamline box run --config /data/box.toml" in unit
+    assert "pcscd.socket" in unit and "gpsd.socket" in unit and "Restart=always" in unit
+    first = debugfs(fs, "cat /etc/systemd/system/roamline-firstboot.service")
+    assert "ConditionPathExists=/boot/firmware/roamline/box.toml" in first
+    assert "ExecStart=/usr/local/sbin/roamline-firstboot" in first
+    for link, target in (("multi-user.target.wants/roamline-box.service",
+                          "/etc/systemd/system/roamline-box.service"),
+                         ("multi-user.target.wants/roamline-firstboot.service",
+                          "/etc/systemd/system/roamline-firstboot.service"),
+                         ("sockets.target.wants/pcscd.socket", "/lib/systemd/system/pcscd.socket"),
+                         ("sockets.target.wants/gpsd.socket", "/lib/systemd/system/gpsd.socket"),
+                         ("multi-user.target.wants/systemd-networkd.service",
+                          "/lib/systemd/system/systemd-networkd.service")):
+        st = debugfs(fs, f"stat /etc/systemd/system/{link}")
+        assert "Type: symlink" in st and f'Fast link dest: "{target}"' in st, (link, st)
+    launcher = debugfs(fs, "stat /usr/local/bin/roamline")
+    assert "Mode:  0755" in launcher and "User:     0" in launcher
+    assert "PYTHONPATH=/opt/roamline/site" in debugfs(fs, "cat /usr/local/bin/roamline")
+    assert "Name: roamline" in debugfs(fs, "cat /opt/roamline/site/roamline-0.1.0.dist-info/METADATA")
+    record = json.loads(debugfs(fs, "cat /etc/roamline/image.json"))
+    assert record["slots"]["A"]["partuuid"] == f"{info['result']['layout']['disk_id']}-02"
+    assert record["slots"]["B"]["number"] == 3 and record["data"]["label"] == "roamdata"
+    assert record["board"] == "pi4-ag1171" and record["source"] == "debian"
+    assert debugfs(fs, "cat /etc/machine-id") == ""  # systemd makes one per boot on the read-only root
+    assert "data" in debugfs(fs, "ls -l /") and "firmware" in debugfs(fs, "ls -l /boot")
+
+
+def test_slot_b_and_data_are_empty_filesystems(built: tuple[Path, dict], tmp_path: Path) -> None:
+    image, _ = built
+    for number, label in ((3, "rootB"), (4, "roamdata")):
+        fs = _slot(image, tmp_path, number)
+        head = subprocess.run(["dumpe2fs", "-h", str(fs)], capture_output=True, text=True, check=True).stdout
+        assert f"Filesystem volume name:   {label}" in head
+        names = [n for n in debugfs(fs, "ls -p /").splitlines() if n.strip()]
+        assert sorted(n.split("/")[5] for n in names) == [".", "..", "lost+found"]
+
+
+def test_identity_injected_then_taken_by_first_boot(built: tuple[Path, dict], tmp_path: Path) -> None:
+    """`provision flash`'s injection lands where first boot looks; the first-boot script (the one on the
+    image) moves it to /data and takes the key off the FAT partition."""
+    from tests.provisioning.flash.conftest import make_bundle
+
+    image, _ = built
+    copy = tmp_path / "copy.img"
+    copy.write_bytes(image.read_bytes())
+    boot = boot_partition(parse_mbr(copy.read_bytes()[:512]), copy.stat().st_size)
+    bundle = bootinject.load_bundle(make_bundle(tmp_path / "bundle"))
+    bootinject.inject(str(copy), boot, bundle)
+    assert mdir(copy, boot.offset, image_plan.BOOT_DIR) == sorted(bootinject.BUNDLE_FILES)
+    script = debugfs(_slot(image, tmp_path, 2), "cat /usr/local/sbin/roamline-firstboot")
+    fat, data = tmp_path / "fat", tmp_path / "data"
+    (fat / "roamline").mkdir(parents=True)
+    data.mkdir()
+    for name in bootinject.BUNDLE_FILES:
+        (fat / "roamline" / name).write_bytes(mtype(copy, boot.offset, f"roamline/{name}"))
+    (tmp_path / "firstboot").write_text(script)
+    env = {**os.environ, "ROAMLINE_BOOT": str(fat), "ROAMLINE_DATA": str(data)}
+    done = subprocess.run(["sh", str(tmp_path / "firstboot")], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    files = dict(bundle.files)
+    for name in bootinject.BUNDLE_FILES:
+        assert (data / name).read_bytes() == files[name]
+    assert (data / "box.key").stat().st_mode & 0o777 == 0o600
+    assert not (fat / "roamline" / "box.key").exists()
+    assert (fat / "roamline" / "box.toml").exists()
+    from roamline.firmware.config import load_box_config
+
+    assert load_box_config(data / "box.toml").resolved(data).identity.key == data / "box.key"
+
+
+def test_first_boot_refuses_an_incomplete_bundle(tmp_path: Path, built: tuple[Path, dict]) -> None:
+    image, _ = built
+    script = debugfs(_slot(image, tmp_path, 2), "cat /usr/local/sbin/roamline-firstboot")
+    fat, data = tmp_path / "fat", tmp_path / "data"
+    (fat / "roamline").mkdir(parents=True)
+    data.mkdir()
+    (fat / "roamline" / "box.toml").write_text("name = 'x'\n")
+    (tmp_path / "firstboot").write_text(script)
+    env = {**os.environ, "ROAMLINE_BOOT": str(fat), "ROAMLINE_DATA": str(data)}
+    done = subprocess.run(["sh", str(tmp_path / "firstboot")], env=env, capture_output=True, text=True)
+    assert done.returncode == 1 and "box.key missing" in done.stderr
+    assert list(data.iterdir()) == []  # nothing half-taken
+
+
+def test_board_without_a_device_tree_is_refused(tmp_path: Path) -> None:
+    """Debian's kernel lacking a board's device tree (the Pi 5 on bookworm's 6.1) is a clear refusal."""
+    done = build(tmp_path, "--rootfs-tar", str(tiny_tar(tmp_path)), "--site", str(tiny_site(tmp_path)),
+                 board="pi5")
+    assert done.returncode == 2, done.stderr
+    assert "no device tree bcm2712-rpi-5-b.dtb" in done.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "box.img").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".roamline-image-")]
