@@ -293,8 +293,8 @@ class LineSession:
     def _far_end(self, reason: ev.HangupSignal | Literal["busy", "no-answer"],
                  now: float) -> list[ev.LineEvent]:
         """The far end hung up (a hang-up signal), or the call attempt failed (busy, no answer)."""
-        if reason == "busy" or reason == "no-answer":
-            out = self._transition(Trigger.FAILED)
+        if reason == "busy" or reason == "no-answer" or self.calls.state is CallState.DIALING:
+            out = self._transition(Trigger.FAILED)  # while dialling, any end is a failed attempt
         else:
             out = [ev.FarEndHangup(reason), *self._transition(Trigger.FAR_END_HANGUP)]
         return out + self._start_hangup(now, reason)
@@ -336,7 +336,8 @@ class LineSession:
                 out.append(e)
                 self._last_ringback, self._voice_s = now, 0.0
             elif st in IN_CALL and type(e) in _HANGUP_SIGNALS and not (
-                    st is CallState.ALERTING and isinstance(e, ev.DialTone)):
+                    st in (CallState.DIALING, CallState.ALERTING) and isinstance(e, ev.DialTone)):
+                # dial tone is heard before and while the number is dialled: not the far end's end
                 out.append(e)
                 out += self._far_end(_HANGUP_SIGNALS[type(e)], now)
             elif isinstance(e, ev.ResultCode) and e.code == "NO CARRIER" and st in IN_CALL:

@@ -265,3 +265,19 @@ def test_dial_string_pause_and_flash_reach_the_modem(mk: Any) -> None:
     for bad in ("555 1234", "5551234;", "ATZ", ""):
         with pytest.raises(LineUsageError):
             w.s.dial(bad, w.now)
+
+
+@pytest.mark.parametrize("signal", [b"\x10d", b"\x10l", b"\x10b"])
+def test_a_hangup_signal_while_dialling_never_breaks_the_session(mk: Any, signal: bytes) -> None:
+    """While ATD runs the modem hears the exchange's dial tone (and may see loop current drop or busy):
+    once an IllegalTransition (far-end-hangup while dialing) that killed the box's host-line dials."""
+    w = mk("cx93001", ident=IDENTS["cx93001"])
+    w.ready()
+    w.s.dial("5551234", w.now)
+    w.s.outgoing()  # the ATD… is on its way; the modem has not answered it yet
+    w.s.feed(signal, w.now)  # raised IllegalTransition before
+    if signal == b"\x10d":
+        assert w.s.state is CallState.DIALING  # dial tone before dialling is expected, not an end
+    else:
+        w.advance(1)
+        assert w.s.state in (CallState.HANGING_UP, CallState.IDLE)
