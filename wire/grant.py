@@ -112,6 +112,6 @@ def _s(body: dict[str, Any], key: str) -> str:
 
 def _f(body: dict[str, Any], key: str) -> float:
     value = body.get(key)
-    if type(value) not in (int, float):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(key)
     return float(value)
