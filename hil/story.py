@@ -389,7 +389,11 @@ class Story:
         rig.pstn(caller).hang_up()
         line = rig.wait_box_event(box, "call.ended", mark, timeout=20)
         reason = _field(line, "reason")
+        mark = rig.box_log_mark(box)
         rig.handset(box).hang_up()
+        # the box tells on-hook only once the hook has stayed down past a flash: a lift before that is
+        # a hook flash (on a quiet machine the next step lifts within milliseconds)
+        rig.wait_box_event(box, "on-hook", mark, timeout=10)
         self.events.emit("call.ended", box=box, number=number, reason=reason)
         return f"{box} heard the far end go ({reason}) and the handset went back on hook"
 
