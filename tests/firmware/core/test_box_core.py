@@ -454,6 +454,7 @@ def test_no_state_keeps_an_emergency_string_from_going_out_the_line(
         r.clock.advance(1)
         lift(r)
     emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
+    mark = len(r.actions)  # the "misdial" may itself have been an emergency call, reported on its own
     r.digits(emergency[:-1])
     out = r.digits(emergency[-1])  # the last digit's actions alone
     dials = [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"]
@@ -471,7 +472,7 @@ def test_no_state_keeps_an_emergency_string_from_going_out_the_line(
     assert r.core.phone.state is Phone.CONNECTED
     if s["bridge"]:
         assert any(isinstance(a, ev.Connect) and a.a == "handset" and a.b == "line" for a in out)
-    reports = [a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]
+    reports = [a for a in r.actions[mark:] if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]
     assert len(reports) == 1 and reports[0].payload["number"] == emergency
 
 
