@@ -9,7 +9,7 @@ holder's virtual PIV card inserted before the box starts.
 
 - ``ready_s``: on a restart (the box was started once, made its spoken prompts and stopped, as after a
   power cut; ``first_start_ready_s`` is that first start), from starting the box process (``Popen``)
-  to its ``"state": "ready"`` line — printed
+  to its ``"state": "ready"`` line (``ready_cpu_s``: the box process's CPU seconds up to then) — printed
   once the link is up (hello done) and every configured peripheral is open (line initialised, handset
   pins and audio open, card readers watched); ``running_s`` is the earlier ``"running"`` line
   (peripherals open, link not yet up), ``registered_s`` when the card in the reader was registered;
@@ -118,6 +118,8 @@ def measure(workdir: Path, *, idle_s: float, settle_s: float, handset: bool = Tr
         t_running = time.monotonic()
         m = proc.wait_for(r'"state": "ready"', timeout=60, after=mark)
         t_ready = time.monotonic()
+        assert proc.pid is not None
+        ready_cpu = proc_cpu_s(proc.pid)  # CPU to ready: less load-sensitive than the wall time
         line = m.string
         ready = json.loads(line[line.index("{"):])
         proc.wait_for(r" registered( |$)", timeout=60, after=mark)
@@ -142,6 +144,7 @@ def measure(workdir: Path, *, idle_s: float, settle_s: float, handset: bool = Tr
         "idle_cpu_pct": round(100 * (c1 - c0) / (w1 - w0), 2),
         "idle_window_s": round(w1 - w0, 2),
         "ready_s": round(t_ready - t0, 2),
+        "ready_cpu_s": round(ready_cpu, 2),
         "first_start_ready_s": round(first_ready, 2),
         "running_s": round(t_running - t0, 2),
         "registered_s": round(t_registered - t0, 2),
