@@ -23,22 +23,14 @@ requests; each connection is served by its own thread, so a long ``record`` does
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from roamline.hil.errors import HilError, PeerError, UsageError
+from roamline.hil import jsonline
+from roamline.hil.errors import UsageError
 from roamline.hil.handset_phone import Phone
-
-log = logging.getLogger(__name__)
-
-MAX_REQUEST = 64 * 1024
-MAX_CONNECTIONS = 16
+from roamline.hil.jsonline import JsonLineServer
 
 
 def _num(req: dict[str, Any], key: str, default: float) -> float:
@@ -48,104 +40,14 @@ def _num(req: dict[str, Any], key: str, default: float) -> float:
     return float(v)
 
 
-class HandsetControlServer:
-    """Serves one phone on a Unix socket. ``open``/``close`` are explicit and idempotent."""
+class HandsetControlServer(JsonLineServer):
+    """Serves one phone on a Unix socket, each connection in its own thread."""
+
+    name = "handset-control"
 
     def __init__(self, phone: Phone, path: str | Path) -> None:
+        super().__init__(path, concurrent=True)
         self.phone = phone
-        self.path = Path(path)
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._sessions: set[threading.Thread] = set()
-        self._lock = threading.Lock()
-
-    def open(self) -> None:
-        if self._sock is not None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.path))
-        self.path.chmod(0o600)
-        sock.listen(8)
-        sock.settimeout(0.5)
-        self._sock = sock
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._serve, name="handset-control", daemon=True)
-        self._thread.start()
-        log.info("handset-control-open", extra={"fields": {"path": str(self.path)}})
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-        with self._lock:
-            sessions = list(self._sessions)
-        for t in sessions:
-            t.join(timeout=1)
-
-    def _serve(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self._sessions = {t for t in self._sessions if t.is_alive()}
-                if len(self._sessions) >= MAX_CONNECTIONS:
-                    with conn:
-                        conn.sendall(b'{"ok": false, "error": "too many connections"}\n')
-                    continue
-                t = threading.Thread(target=self._session, args=(conn,), name="handset-session", daemon=True)
-                self._sessions.add(t)
-            t.start()
-
-    def _session(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(1.0)
-            buf = b""
-            while not self._stop.is_set():
-                try:
-                    chunk = conn.recv(4096)
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                if not chunk:
-                    return
-                buf += chunk
-                while b"\n" in buf:
-                    raw, buf = buf.split(b"\n", 1)
-                    if raw.strip():
-                        reply = self.handle_line(raw)
-                        try:
-                            conn.sendall(json.dumps(reply).encode() + b"\n")
-                        except OSError:
-                            return
-                if len(buf) > MAX_REQUEST:
-                    with contextlib.suppress(OSError):
-                        conn.sendall(b'{"ok": false, "error": "request too long"}\n')
-                    return
-
-    def handle_line(self, raw: bytes) -> dict[str, Any]:
-        try:
-            req = json.loads(raw)
-            if not isinstance(req, dict):
-                raise UsageError("a request is a JSON object")
-            return {"ok": True, **self.handle(req)}
-        except (ValueError, HilError, KeyError, TypeError) as exc:
-            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         p = self.phone
@@ -205,30 +107,7 @@ class HandsetControlServer:
 
 def request(path: str | Path, req: dict[str, Any], timeout: float = 15.0) -> dict[str, Any]:
     """Send one request to a phone's control socket; its reply (PeerError if none came)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(str(path))
-        except OSError as exc:
-            raise UsageError(f"no handset listening at {path}: {exc.strerror or exc}") from None
-        s.sendall(json.dumps(req).encode() + b"\n")
-        buf = b""
-        try:
-            while b"\n" not in buf:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        except TimeoutError:
-            raise PeerError(f"the handset at {path} did not answer {req.get('op')!r} "
-                            f"in {timeout:.0f}s") from None
-    try:
-        reply = json.loads(buf.decode() or "null")
-    except ValueError:
-        raise PeerError("the handset sent a reply that is not JSON") from None
-    if not isinstance(reply, dict):
-        raise PeerError("the handset sent a reply that is not a JSON object")
-    return reply
+    return jsonline.request(path, req, timeout, "handset")
 
 
 class HandsetClient:

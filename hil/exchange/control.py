@@ -9,96 +9,25 @@ cadence?, answer_after?, cpc_s?}, ``answer`` {number}, ``hangup`` {number, signa
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
-import socket
-import threading
 from pathlib import Path
 from typing import Any
 
-from roamline.hil.errors import HilError, UsageError
+from roamline.hil import jsonline
+from roamline.hil.errors import UsageError
 from roamline.hil.exchange import audio
 from roamline.hil.exchange.endpoints import Phone
 from roamline.hil.exchange.runner import ExchangeRunner
-
-log = logging.getLogger(__name__)
-
-MAX_REQUEST = 64 * 1024
+from roamline.hil.jsonline import JsonLineServer
 
 
-class ControlServer:
+class ControlServer(JsonLineServer):
+    """Serves a running exchange; connections one after another (requests never run at once)."""
+
+    name = "exchange-control"
+
     def __init__(self, runner: ExchangeRunner, path: str | Path) -> None:
+        super().__init__(path, concurrent=False)
         self.runner = runner
-        self.path = Path(path)
-        self._sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    def open(self) -> None:
-        if self._sock is not None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.path))
-        sock.listen(8)
-        sock.settimeout(0.2)
-        self._sock = sock
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._serve, name="exchange-control", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-            self._thread = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-
-    def _serve(self) -> None:
-        assert self._sock is not None
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                conn.settimeout(2.0)
-                self._session(conn)
-
-    def _session(self, conn: socket.socket) -> None:
-        buf = b""
-        while b"\n" not in buf:
-            try:
-                chunk = conn.recv(4096)
-            except OSError:
-                return
-            if not chunk:
-                break
-            buf += chunk
-            if len(buf) > MAX_REQUEST:
-                conn.sendall(b'{"ok": false, "error": "request too long"}\n')
-                return
-        for raw in buf.splitlines():
-            if raw.strip():
-                conn.sendall(json.dumps(self.handle_line(raw)).encode() + b"\n")
-
-    def handle_line(self, raw: bytes) -> dict[str, Any]:
-        try:
-            req = json.loads(raw)
-            if not isinstance(req, dict):
-                raise UsageError("a request is a JSON object")
-            return {"ok": True, **self.handle(req)}
-        except (ValueError, HilError, KeyError, TypeError) as exc:
-            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         r, ex = self.runner, self.runner.exchange
@@ -158,20 +87,4 @@ class ControlServer:
 
 def request(path: str | Path, req: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
     """Send one request to a running exchange's control socket and return its reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(str(path))
-        except OSError as exc:
-            raise UsageError(f"no exchange listening at {path}: {exc.strerror}") from None
-        s.sendall(json.dumps(req).encode() + b"\n")
-        buf = b""
-        while b"\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    reply = json.loads(buf.decode() or "{}")
-    if not isinstance(reply, dict):
-        raise UsageError("the exchange sent a reply that is not a JSON object")
-    return reply
+    return jsonline.request(path, req, timeout, "exchange")

@@ -96,6 +96,19 @@ def test_forward_rings_the_forward_numbers_holders_instead(kit: Kit) -> None:
     assert sends(out, "conn-host") == [LineRouted(call_id=CID, offered=1)]
 
 
+def test_a_forward_to_a_plain_pstn_number_rings_nobody_and_is_a_missed_call(kit: Kit) -> None:
+    """No holder has the forward number: the host line cannot carry a second call out, so (until a forward
+    goes out another line) the call is a missed call that says why, not a silent drop."""
+    kit.box("host", line=HOST_LINE)
+    kit.holder("ada", HOST_LINE, at=kit.box("a"))
+    profile(kit, "acct-ada", filters=[{"name": "all", "action": "forward", "forward_to": "+15559990000"}])
+    out = ring(kit, BOB)
+    assert offers(out) == {}
+    assert sends(out, "conn-host") == [LineRouted(call_id=CID, offered=0, filtered="voicemail")]
+    rec = kit.store.get_call(CID)
+    assert rec is not None and rec.outcome == "missed"
+
+
 def test_a_schedule_decides_by_the_time_in_the_boxs_zone(kit: Kit) -> None:
     """The terminal box's line (+1 217: Chicago) gives its zone: 09:00–17:00 there is "at work"."""
     import datetime as dt
