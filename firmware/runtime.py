@@ -735,12 +735,25 @@ class BoxRuntime:
         elif isinstance(a, ev.StopRinging):
             if self.handset is not None:
                 self.handset.stop_ring()
+        elif isinstance(a, ev.MakePrompt):
+            await self._make_prompt(a)
         elif isinstance(a, ev.MessageWaiting):
             if self.handset is not None:
                 self.handset.message_waiting(a.active)
         elif isinstance(a, ev.Connect):
             self._connect(a)
         return prompt
+
+    async def _make_prompt(self, a: ev.MakePrompt) -> None:
+        """A prompt whose words come from the registry (the attendant's menu): made with espeak-ng the
+        first time these words are needed, then reused from the data dir until they change."""
+        from roamline.firmware.prompts import spoken
+
+        try:
+            self._prompts[a.name] = await asyncio.to_thread(
+                spoken, self.config.data_dir / "prompts", a.name, a.text)
+        except UsageError as exc:  # no espeak-ng: the line says the general "refused" prompt instead
+            log.warning("prompt-not-made", extra={"fields": {"prompt": a.name, "reason": str(exc)}})
 
     async def _refresh_readback(self) -> None:
         """The 933 readback says the address and call-back number the core has now (remade when they
@@ -865,6 +878,9 @@ class BoxRuntime:
         if a.a == "line" and a.b is not None and a.b.startswith("prompt:") and self.line is not None:
             self._line_prompt(a.b.removeprefix("prompt:"))
             return
+        if a.a == "line" and a.b is not None and a.b.startswith("tone:") and self.line is not None:
+            self._line_tone(a.b.removeprefix("tone:"))
+            return
         if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
@@ -934,6 +950,22 @@ class BoxRuntime:
 
         self._line_leg = None
         self.line.tx_source = next_frame
+
+    def _line_tone(self, name: str) -> None:
+        """A call-progress tone of the box's country to the far end of the line (the attendant's
+        ringback while the chosen holder's boxes ring), 20 ms per pull."""
+        from roamline.firmware.audio import g711
+        from roamline.firmware.handset.ports import PlanTones
+
+        assert self.line is not None
+        country = self.config.country.lower()
+        tones = self._tones
+        if tones is None:
+            tones = PlanTones({"gb": "uk"}.get(country, country), 8000)
+        source = tones.tone(name)
+        law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
+        self._line_leg = None
+        self.line.tx_source = lambda: bytes(g711.encode(law, source.read(160)))
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""
