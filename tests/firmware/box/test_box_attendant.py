@@ -50,7 +50,9 @@ def heard_score(rig: RigRunner, bob: Any, tmp_path: Path, prompt: str) -> float:
     heard = tmp_path / f"bob-heard-{prompt}.wav"
     bob.record(heard)
     said = rig.boxes["box-a"].dir / "data" / "prompts" / f"{prompt}.wav"
-    return best_match(wav_samples(heard), wav_samples(said))
+    score = best_match(wav_samples(heard), wav_samples(said))
+    print(f"bob heard {prompt}: correlation {score:.2f}")
+    return score
 
 
 @pytest.fixture
