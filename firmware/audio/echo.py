@@ -22,7 +22,8 @@ adaptive filters restart.
 
 ``process(near, far)``: ``near`` is what the microphone/line delivered (near speech + echo of ``far``),
 ``far`` is what was played into the hybrid over the same interval; both int16 of a multiple of
-``frame`` samples (20 ms by default; the fast filter runs on half frames). Returns the near-end signal with the echo removed.
+``frame`` samples (20 ms by default; the fast filter runs on half frames). Returns the near-end
+signal with the echo removed.
 """
 
 from __future__ import annotations
