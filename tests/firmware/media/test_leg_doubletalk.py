@@ -11,9 +11,8 @@ and each one shifts the far end, so the same call could measure differently from
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import secrets
+from pathlib import Path
 
 import numpy as np
 import pytest
