@@ -60,3 +60,13 @@ def doubletalk_erle_db(echo: np.ndarray, out: np.ndarray, near: np.ndarray) -> f
     would pass (``through_front_end``). Comparing with ``near`` itself would count the notch's change
     to the near speech as echo (about 1 dB "ERLE" whatever the canceller does)."""
     return erle_db(echo, np.asarray(out, dtype=float) - through_front_end(near))
+
+
+def linear_share_db(ref: np.ndarray, out: np.ndarray, lo: int = -8, hi: int = 96) -> float:
+    """How much of ``out`` is a linear filtering of ``ref`` (least squares over lags ``lo..hi-1``), in dB:
+    the near speech's share of what left a canceller. Speex's notch filters the near speech, which is
+    not damage; residual echo, clipping or gating are."""
+    r, o = np.asarray(ref, dtype=float), np.asarray(out, dtype=float)
+    cols = np.column_stack([np.roll(r, k) for k in range(lo, hi)])
+    fit = cols @ np.linalg.lstsq(cols, o, rcond=None)[0]
+    return float(10 * np.log10(np.sum(fit**2) / (np.sum((o - fit) ** 2) + 1e-9)))
