@@ -5,9 +5,9 @@ Echo reduction is measured on the echo component (``hybrid_sim.doubletalk_erle_d
 the near-end signal as the canceller's front end passes it), so the near speech is not counted as echo;
 and the near speech must still come through.
 
-The legs' random RTP sequence numbers and timestamps are fixed here: the jitter buffer's frame
-insertions on this jitter-free model fall on rounding boundaries that move with the random timestamp,
-and each one shifts the far end, so the same call could measure differently from run to run."""
+The legs' random RTP sequence numbers and timestamps are fixed here: how many frames the jitter buffer
+skips on this jitter-free model moves with the random timestamp (2 or 3 in 10 s), and each skip shifts
+what the far end plays, so the same call could measure differently from run to run."""
 
 from __future__ import annotations
 
