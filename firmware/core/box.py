@@ -26,6 +26,7 @@ from typing import Any
 from roamline.firmware.card import events as card_ev
 from roamline.firmware.core import events as ev
 from roamline.firmware.core.calls import OFF_HOOK, Phone, PhoneTable, Trig
+from roamline.firmware.core.moved_prompt import MovedPrompt, Where
 from roamline.firmware.dialplan import Classified, Classifier, Collecting, DigitCollector, Kind
 from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
@@ -132,8 +133,11 @@ class BoxCore:
         *,
         new_id: Callable[[], str],
         check_grant: Callable[[str, str, str, str], wire_grant.Grant] | None = None,
+        where: Where | None = None,
     ) -> None:
         self.cfg = config
+        # the box's location service: with it, an off-hook while the location is unconfirmed asks first
+        self._moved = MovedPrompt(where) if where is not None else None
         # (token, call id, line, number) -> the registry's grant, or GrantError (forged, stale, other call).
         # None: this box dials for the cloud without one (tests of other parts; a real box always checks).
         self._check_grant = check_grant
@@ -536,8 +540,28 @@ class BoxCore:
         else:
             self.phone.fire(Trig.LIFT)
             self.holder_card = regs[0].card_id if regs else ""
-            out.append(ev.PlayTone("dial"))
+            self._dial_tone(out)
         out.append(ev.Emit("off-hook", {"cards": len(regs)}))
+
+    def _dial_tone(self, out: list[ev.Action]) -> None:
+        """Dial tone for a lifted handset whose holder is known — after the moved-location prompt when
+        the box's location is unconfirmed (``firmware.core.moved_prompt``)."""
+        asked = self._moved.lift(self.holder_card) if self._moved is not None else []
+        out.extend(asked or [ev.PlayTone("dial")])
+
+    def _moved_key(self, key: str, now: float, out: list[ev.Action]) -> bool:
+        """The moved prompt's confirm/next key (True), or not ours: the prompt ends, the key is dialled."""
+        taken = self._moved.key(key) if self._moved is not None else None
+        if taken is None:
+            return False
+        actions, snapshot = taken
+        out.extend(actions)
+        if snapshot is not None:
+            self.location = snapshot  # 911 and 933 say the confirmed address from now on
+        self.collector = DigitCollector(  # the first-digit wait starts again after the prompt
+            self.classifier, now, interdigit_s=self.cfg.interdigit_s, first_digit_s=self.cfg.first_digit_s
+        )
+        return True
 
     def _choices(self) -> dict[str, Slot]:
         regs = sorted(self.registered(), key=lambda s: s.reader)
@@ -550,8 +574,11 @@ class BoxCore:
             if chosen is not None:
                 self.phone.fire(Trig.CHOSEN)
                 self.holder_card = chosen.card_id
-                out.append(ev.PlayTone("dial"))
+                self._dial_tone(out)
                 out.append(ev.Emit("holder-chosen", {"card_id": chosen.card_id, "holder": chosen.holder}))
+                return
+        if st is Phone.DIAL_TONE and self._moved is not None and self._moved.active:
+            if self._moved_key(key, now, out):
                 return
         if st is Phone.FAILED or self.collector is None or self.collector.decided is not None:
             self.collector = DigitCollector(
@@ -1003,6 +1030,8 @@ class BoxCore:
 
     def _hang_up(self, now: float, out: list[ev.Action]) -> None:
         self.phone.fire(Trig.HANG_UP)
+        if self._moved is not None:
+            self._moved.hang_up()  # not confirmed: asked again at the next off-hook
         self.collector = None
         self.holder_card = ""
         out.append(ev.PlayTone(None))
