@@ -493,7 +493,8 @@ class BoxRuntime:
                     spoken, cfg.data_dir / "prompts", READBACK_PROMPT,
                     readback_text(self.where.snapshot(), line_number))
                 for name, text in self.where.prompt_texts().items():  # the moved-location prompts
-                    self._prompts[name] = await asyncio.to_thread(spoken, cfg.data_dir / "prompts", name, text)
+                    self._prompts[name] = await asyncio.to_thread(spoken, cfg.data_dir / "prompts", name,
+                                                                  text)
             if self.readers is not None:
                 self.readers.start()
             stop_task: asyncio.Task[Any] | None = None

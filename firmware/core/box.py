@@ -577,9 +577,9 @@ class BoxCore:
                 self._dial_tone(out)
                 out.append(ev.Emit("holder-chosen", {"card_id": chosen.card_id, "holder": chosen.holder}))
                 return
-        if st is Phone.DIAL_TONE and self._moved is not None and self._moved.active:
-            if self._moved_key(key, now, out):
-                return
+        if (st is Phone.DIAL_TONE and self._moved is not None and self._moved.active
+                and self._moved_key(key, now, out)):
+            return
         if st is Phone.FAILED or self.collector is None or self.collector.decided is not None:
             self.collector = DigitCollector(
                 self.classifier, now, interdigit_s=self.cfg.interdigit_s, first_digit_s=self.cfg.first_digit_s
