@@ -19,6 +19,7 @@ the cloud unreachable they leave by the box's own line, and the record waits in 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from roamline.wire import messages, signing
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.emergency import EMERGENCY_CALL_KIND, report_key
+from roamline.wire.local_services import LOCAL_CODE_PATTERN, Outcome, ServiceResolve, ServiceResolved
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
 Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
@@ -162,6 +164,7 @@ class BoxCore:
         self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
         self.callback_until: float | None = None  # the answering point's call-back window ends then
         self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
+        self._resolving: str | None = None  # the location speed-dial asked of the registry (its key)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -401,6 +404,8 @@ class BoxCore:
             self._filtered_ring(msg, now, out)
         elif kind == "dereg":
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
+        elif kind == "svc":
+            self._local_resolved(e.key, msg if isinstance(msg, ServiceResolved) else "refused", now, out)
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
             for slot in self.slots.values():
                 if slot.card_id in msg.missing and slot.state == "registered":
@@ -423,6 +428,8 @@ class BoxCore:
             card_id = e.key.split(":")[1]
             if e.unreachable and self.slot_for(card_id) is None:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
+        elif kind == "svc":
+            self._local_resolved(e.key, "unreachable" if e.unreachable else "refused", now, out)
         elif kind == "bind" and not e.unreachable:
             # the cloud no longer knows this call (it restarted, or ended the call while we were away)
             self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
@@ -605,7 +612,9 @@ class BoxCore:
             self._place(d.e164, d.dialled, now, out)
         elif d.kind is Kind.PERSONAL:
             self._speed_dial(d, now, out)
-        elif d.kind in (Kind.LOCATION, Kind.FEATURE):
+        elif d.kind is Kind.LOCATION:
+            self._local_dial(d, now, out)
+        elif d.kind is Kind.FEATURE:
             out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
         else:
@@ -635,6 +644,50 @@ class BoxCore:
             return
         out.append(ev.Emit("speed-dial", {"code": d.code, "number": entry.number, "card_id": slot.card_id}))
         self._place(entry.number, d.dialled, now, out)
+
+    # ---- location speed-dials (**1, 311) ----------------------------------------------------------------
+    def _local_dial(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        """``**N`` or an N11 code: the registry says which local service near this box it reaches
+        (``service.resolve``); the call is then placed to that number like any other."""
+        slot = self.slot_for(self.holder_card) if self.holder_card else None
+        if slot is None or slot.state != "registered":
+            out.append(ev.Emit("call-refused", {"dialled": d.dialled, "reason": "no card"}))
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        if re.fullmatch(LOCAL_CODE_PATTERN, d.dialled) is None:
+            out.append(ev.Emit("local-dial.unresolved", {"code": d.dialled, "outcome": "no-code"}))
+            self._fail(out, "reorder", prompt="local-no-code")
+            return
+        if not self.link_up:
+            out.append(ev.Emit("local-dial.unresolved", {"code": d.dialled, "outcome": "cloud-unreachable"}))
+            self._fail(out, "reorder", prompt="cloud-unreachable")
+            return
+        self._resolving = self._key("svc")
+        out.append(ev.Request(self._resolving, ServiceResolve(card_id=slot.card_id, code=d.dialled)))
+        out.append(ev.Emit("local-dial", {"code": d.dialled, "card_id": slot.card_id}))
+
+    def _local_resolved(self, key: str, msg: ServiceResolved | str, now: float, out: list[ev.Action]) -> None:
+        """The registry's answer, or why there is none ("unreachable", "refused"): the call placed, or a
+        spoken reason — unless the handset moved on meanwhile (hung up, dialled something else)."""
+        if key != self._resolving:
+            return
+        self._resolving = None
+        if self.phone.state is not Phone.COLLECTING or self.collector is not None:
+            return
+        if isinstance(msg, str):
+            out.append(ev.Emit("local-dial.unresolved", {"outcome": msg}))
+            self._fail(out, "reorder", prompt="cloud-unreachable" if msg == "unreachable" else "refused")
+            return
+        if msg.outcome is Outcome.RESOLVED and msg.number:
+            out.append(ev.Emit("local-dial.resolved", {
+                "code": msg.code, "number": msg.number, "name": msg.name, "category": msg.category,
+                "distance_m": msg.distance_m}))
+            self._place(msg.number, msg.code, now, out)
+            return
+        out.append(ev.Emit("local-dial.unresolved", {"code": msg.code, "outcome": str(msg.outcome),
+                                                     "category": msg.category}))
+        prompt = "refused-unknown-card" if msg.outcome is Outcome.NO_CARD else f"local-{msg.outcome}"
+        self._fail(out, "reorder", prompt=prompt)
 
     # ---- emergency: the lifeline ---------------------------------------------------------------------
     def _emergency(self, d: Classified, now: float, out: list[ev.Action]) -> None:
