@@ -105,6 +105,7 @@ class Call:
     offer_key: str = ""
     cadence: str = ""
     caller: ev.CallerInfo | None = None
+    cloud_routed: bool = False  # own-line by the cloud's choice: the cloud has the call open, tell it
 
 
 @dataclass(slots=True)
@@ -935,6 +936,7 @@ class BoxCore:
             call.flow_id = e.flow_id
         elif e.state == "own-line":
             if self._line_free():
+                call.cloud_routed = True
                 self._dial_out_own_line(call, now, out, reason="cloud chose own line")
             else:
                 self._fail(out, "busy")
@@ -1185,6 +1187,8 @@ class BoxCore:
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)
+            if call.cloud_routed:  # the cloud chose our line: its record closes with our hang-up
+                out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": "hangup"})
             )
@@ -1320,6 +1324,9 @@ class BoxCore:
             and self.active.call_id == line.call_id
         ):
             self.active.answered, self.active.answer_inferred = now, line.inferred
+            if self.active.cloud_routed:
+                out.append(ev.CallSignal("line.state", line.call_id,
+                                         fields={"state": "answered", "inferred": line.inferred}))
             if self.phone.state in (Phone.ROUTING, Phone.ALERTING):
                 self.phone.fire(Trig.ANSWERED)
                 out.append(ev.PlayTone(None))
@@ -1398,6 +1405,10 @@ class BoxCore:
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
             )
+            if call.cloud_routed:  # the far end went (or the dial failed): the cloud closes its record
+                state = ("busy" if reason == "busy" else "no-answer" if reason == "no-answer" else
+                         "line-lost" if reason.startswith("modem-lost") else "far-end-hangup")
+                out.append(ev.CallSignal("line.state", call.call_id, fields={"state": state, "detail": reason}))
             self._record(call, now, reason, out)
             tone = "busy" if reason == "busy" else "reorder"
             if self.phone.state is Phone.CONNECTED:
