@@ -467,6 +467,7 @@ class Story(ServiceSteps):
         from_line, to = exchange_number(via), exchange_number(callee)
         self._exchange_call(rig, lambda x: x["caller"] == from_line and x["callee"] == to, "ended",
                             timeout=15)
+        rig.pstn(callee).hang_up()  # the called party puts the phone down too (else the next call is busy)
         self.events.emit("call.ended", box=box, number=callee, reason="hangup", via=via)
         return f"{callee} heard {via} drop"
 

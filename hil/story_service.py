@@ -43,7 +43,11 @@ def prompt_heard(heard: np.ndarray[Any, Any], said: np.ndarray[Any, Any]) -> flo
     n = 1 << int(np.ceil(np.log2(len(heard) + len(probe))))
     corr = np.fft.irfft(np.fft.rfft(heard, n) * np.conj(np.fft.rfft(probe, n)), n)[: len(heard) - len(probe)]
     energy = np.sqrt(np.convolve(heard**2, np.ones(len(probe)), "valid")[: len(corr)]) * np.linalg.norm(probe)
-    return float(np.max(corr / np.maximum(energy, 1e-9)))
+    # windows of (near) digital silence: the FFT's rounding noise over ~0 energy is no match
+    audible = energy > 1e-3 * float(energy.max(initial=0.0))
+    if not np.any(audible):
+        return 0.0
+    return float(np.max(corr[audible] / energy[audible]))
 
 
 class ServiceSteps:

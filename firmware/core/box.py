@@ -1408,7 +1408,8 @@ class BoxCore:
             if call.cloud_routed:  # the far end went (or the dial failed): the cloud closes its record
                 state = ("busy" if reason == "busy" else "no-answer" if reason == "no-answer" else
                          "line-lost" if reason.startswith("modem-lost") else "far-end-hangup")
-                out.append(ev.CallSignal("line.state", call.call_id, fields={"state": state, "detail": reason}))
+                out.append(ev.CallSignal("line.state", call.call_id,
+                                         fields={"state": state, "detail": reason}))
             self._record(call, now, reason, out)
             tone = "busy" if reason == "busy" else "reorder"
             if self.phone.state is Phone.CONNECTED:

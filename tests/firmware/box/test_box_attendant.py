@@ -17,8 +17,9 @@ import pytest
 
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner, last_json, roamline
+from roamline.hil.story_service import prompt_heard
 
-from .test_box_profile import best_match, wav_samples
+from .test_box_profile import wav_samples
 
 ALICE = "+15550100001"  # box-a's host line: alice's follow-me number, and now carol's too
 BOB = "+15550300003"  # a PSTN phone, "BOB JONES"
@@ -50,7 +51,7 @@ def heard_score(rig: RigRunner, bob: Any, tmp_path: Path, prompt: str) -> float:
     heard = tmp_path / f"bob-heard-{prompt}.wav"
     bob.record(heard)
     said = rig.boxes["box-a"].dir / "data" / "prompts" / f"{prompt}.wav"
-    score = best_match(wav_samples(heard), wav_samples(said))
+    score = prompt_heard(wav_samples(heard), wav_samples(said))
     print(f"bob heard {prompt}: correlation {score:.2f}")
     return score
 
