@@ -82,16 +82,32 @@ class ServiceSteps:
             if time.monotonic() > deadline:
                 raise ServiceStepFailed(f"the exchange never connected {line} to {callee}")
             time.sleep(0.1)
+        # the called party answers with a greeting: the modem infers the answer from the voice
+        from roamline.firmware.audio.device_file import write_wav
+        from roamline.hil.voicecheck import RATE, greeting
+
+        wav = rig.workdir / "greeting.wav"
+        write_wav(wav, greeting(), RATE)
+        for hello in range(1, 6):  # "hello? … hello?": until the modem streams and hears it
+            rig.pstn(callee).play(wav)
+            try:
+                rig.wait_box_event(box, r"call\.answered .*route=own-line", mark, timeout=4)
+                break
+            except PeerError:  # ProcessFailed: not yet
+                if hello == 5:
+                    raise
         phone.hang_up()
         rig.pstn(callee).hang_up()
         rig.wait_box_event(box, r"line\.ended", mark, timeout=20)
         self.events.emit("call.answered", box=box, number=callee, via=line, speed_dial=f"#{key}")
-        return f"#{key} → {callee}: the exchange connected {line} → {callee}; hung up"
+        return (f"#{key} → {callee}: the exchange connected {line} → {callee}, it answered with a greeting "
+                f"({hello}×) and {box} heard it; hung up")
 
     def _speed_dial_record(self, rig: RigRunner, box: str, callee: str, line: str, holder: str) -> str:
         rec = self._fresh_record(rig, callee)
         problems = [f"{k} is {got!r}, expected {exp!r}" for k, got, exp in (
-            ("route", rec["route"], "own-line"), ("terminal_box", rec["terminal_box"], rig.boxes[box].box_id),
+            ("route", rec["route"], "own-line"), ("outcome", rec["outcome"], "answered"),
+            ("terminal_box", rec["terminal_box"], rig.boxes[box].box_id),
             ("line", rec["line"], line), ("account_id", rec["account_id"], holder)) if got != exp]
         if problems:
             raise ServiceStepFailed(f"record {rec['call_id']}: " + "; ".join(problems))

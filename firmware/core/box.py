@@ -1324,6 +1324,9 @@ class BoxCore:
             and self.active.call_id == line.call_id
         ):
             self.active.answered, self.active.answer_inferred = now, line.inferred
+            if line.kind == "local":
+                out.append(ev.Emit("call.answered", {"call_id": line.call_id, "number": self.active.number,
+                                                     "route": "own-line", "inferred": line.inferred}))
             if self.active.cloud_routed:
                 out.append(ev.CallSignal("line.state", line.call_id,
                                          fields={"state": "answered", "inferred": line.inferred}))
