@@ -82,6 +82,8 @@ class LineBridge:
         self.on_voice: Callable[[bytes], None] | None = None
         self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
         self._next_tx: float | None = None
+        self._held_tx: bytes | None = None  # a frame the modem could not take yet (no transmit stream)
+        self._tx_of: Callable[[], bytes] | None = None  # the source _held_tx came from
         self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
 
     def start(self) -> None:
@@ -187,6 +189,8 @@ class LineBridge:
                 self._voice = queue.Queue(maxsize=50)
                 break
         src = self.tx_source
+        if src is not self._tx_of:
+            self._tx_of, self._held_tx = src, None  # a new source: a frame held for the old one is dropped
         if src is None:
             self._next_tx = None
         else:
@@ -194,11 +198,14 @@ class LineBridge:
             if self._next_tx is None or now - self._next_tx > 0.2:
                 self._next_tx = now
             while self._next_tx <= now:
+                frame = self._held_tx if self._held_tx is not None else src()
                 try:
-                    port.send_voice(src())
-                except LineUsageError:  # no transmit stream (yet, or any more)
+                    port.send_voice(frame)
+                except LineUsageError:  # no transmit stream (yet, or any more): keep the frame for it
+                    self._held_tx = frame  # (a prompt's first words are not lost while the stream starts)
                     self._next_tx = now + 0.02
                     break
+                self._held_tx = None
                 self._next_tx += 0.02
         if src is None and port.session.core.voice is None and not port.session.busy:
             self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
