@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -390,6 +391,7 @@ class LocationConfirmed(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {}
 _ADAPTERS: dict[type[Message], TypeAdapter[Any]] = {}
+_ADAPTERS_BUILDING = threading.Lock()
 
 
 def register_message(cls: type[Message]) -> type[Message]:
@@ -404,12 +406,15 @@ def register_message(cls: type[Message]) -> type[Message]:
 
 
 def _adapter(cls: type[Message]) -> TypeAdapter[Any]:
-    """The pydantic adapter of a registered message class, built once on first use."""
+    """The pydantic adapter of a registered message class, built once on first use (from any thread)."""
     adapter = _ADAPTERS.get(cls)
     if adapter is None:
         if MESSAGE_TYPES.get(cls.TYPE) is not cls:
             raise UnknownType(f"message class {cls.__name__} is not registered")
-        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+        with _ADAPTERS_BUILDING:
+            adapter = _ADAPTERS.get(cls)
+            if adapter is None:
+                adapter = _ADAPTERS[cls] = TypeAdapter(cls)
     return adapter
 
 
