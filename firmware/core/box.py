@@ -14,6 +14,10 @@ Calls (DESIGN §4.6, §6.2–6.4): the handset follows the table in ``firmware.c
 strings go out the box's own line at their last digit — with or without a card or the cloud, whatever
 the line was doing. Other numbers need a registered holder and go to the cloud (``call.place``); with
 the cloud unreachable they leave by the box's own line, and the record waits in the outbox.
+
+Location (issue 11): with the location service passed in (``where``), an off-hook while the box's
+location is unconfirmed asks first (``firmware.core.moved_prompt``); location speed-dials (``**1``, 311)
+are resolved by the registry (``service.resolve``) and then placed like any number.
 """
 
 from __future__ import annotations
