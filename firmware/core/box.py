@@ -100,6 +100,7 @@ class Call:
     offer_key: str = ""
     cadence: str = ""
     caller: ev.CallerInfo | None = None
+    cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
 
 
 @dataclass(slots=True)
@@ -848,6 +849,7 @@ class BoxCore:
             call.flow_id = e.flow_id
         elif e.state == "own-line":
             if self._line_free():
+                call.cloud_open = True
                 self._dial_out_own_line(call, now, out, reason="cloud chose own line")
             else:
                 self._fail(out, "busy")
@@ -1098,6 +1100,7 @@ class BoxCore:
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)
+            self._tell_own_line_end(call, "hangup", out)
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": "hangup"})
             )
@@ -1106,6 +1109,12 @@ class BoxCore:
         for call in list(self.offers.values()):  # a waiting call nobody took
             self._drop_offer(call, "busy", out)
         out.append(ev.Emit("on-hook", {}))
+
+    def _tell_own_line_end(self, call: Call, reason: str, out: list[ev.Action]) -> None:
+        """An own-line call the cloud placed is open at the router until the box says it ended."""
+        if call.route == "own-line" and call.cloud_open and self.link_up:
+            call.cloud_open = False
+            out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": reason}))
 
     def _record(self, call: Call, now: float, reason: str, out: list[ev.Action]) -> None:
         # Times are the core's clock; the runtime turns every ``*_at`` into Unix seconds when it enqueues.
@@ -1308,6 +1317,7 @@ class BoxCore:
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
             )
+            self._tell_own_line_end(call, "busy" if reason == "busy" else "far-end", out)
             self._record(call, now, reason, out)
             tone = "busy" if reason == "busy" else "reorder"
             if self.phone.state is Phone.CONNECTED:
