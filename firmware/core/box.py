@@ -14,6 +14,10 @@ Calls (DESIGN §4.6, §6.2–6.4): the handset follows the table in ``firmware.c
 strings go out the box's own line at their last digit — with or without a card or the cloud, whatever
 the line was doing. Other numbers need a registered holder and go to the cloud (``call.place``); with
 the cloud unreachable they leave by the box's own line, and the record waits in the outbox.
+
+Location (issue 11): with the location service passed in (``where``), an off-hook while the box's
+location is unconfirmed asks first (``firmware.core.moved_prompt``); location speed-dials (``**1``, 311)
+are resolved by the registry (``service.resolve``) and then placed like any number.
 """
 
 from __future__ import annotations
@@ -96,6 +100,7 @@ class Call:
     offer_key: str = ""
     cadence: str = ""
     caller: ev.CallerInfo | None = None
+    cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
 
 
 @dataclass(slots=True)
@@ -844,6 +849,7 @@ class BoxCore:
             call.flow_id = e.flow_id
         elif e.state == "own-line":
             if self._line_free():
+                call.cloud_open = True
                 self._dial_out_own_line(call, now, out, reason="cloud chose own line")
             else:
                 self._fail(out, "busy")
@@ -1094,6 +1100,7 @@ class BoxCore:
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)
+            self._tell_own_line_end(call, "hangup", out)
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": "hangup"})
             )
@@ -1102,6 +1109,12 @@ class BoxCore:
         for call in list(self.offers.values()):  # a waiting call nobody took
             self._drop_offer(call, "busy", out)
         out.append(ev.Emit("on-hook", {}))
+
+    def _tell_own_line_end(self, call: Call, reason: str, out: list[ev.Action]) -> None:
+        """An own-line call the cloud placed is open at the router until the box says it ended."""
+        if call.route == "own-line" and call.cloud_open and self.link_up:
+            call.cloud_open = False
+            out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": reason}))
 
     def _record(self, call: Call, now: float, reason: str, out: list[ev.Action]) -> None:
         # Times are the core's clock; the runtime turns every ``*_at`` into Unix seconds when it enqueues.
@@ -1304,6 +1317,7 @@ class BoxCore:
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
             )
+            self._tell_own_line_end(call, "busy" if reason == "busy" else "far-end", out)
             self._record(call, now, reason, out)
             tone = "busy" if reason == "busy" else "reorder"
             if self.phone.state is Phone.CONNECTED:
