@@ -360,10 +360,15 @@ class Registry:
                 except WireUsageError as exc:
                     raise Refused(ErrorCode.BAD_BODY, f"location.confirmed: {exc}") from None
                 by = msg.by[:64]
+                # who: the account of the card, if that card is registered at this box now (a box
+                # cannot name another box's holder); None for "handset" (no card in)
+                reg = self._store.active_registration(by) if by != "handset" else None
+                holder = reg.account_id if reg is not None and reg.box_id == box.box_id else None
                 record.update(state="confirmed", civic=chosen,
-                              confirmed={"at": msg.at, "by": by, "address": msg.address})
+                              confirmed={"at": msg.at, "by": by, "holder": holder, "address": msg.address})
                 record.pop("unconfirmed", None)
-                event = {"box": box.box_id, "by": by, "address": msg.address, "civic": chosen, "at": msg.at}
+                event = {"box": box.box_id, "by": by, "holder": holder, "address": msg.address,
+                         "civic": chosen, "at": msg.at}
             self._store.put_box(replace(box, location=record))
             self._store.add_event(now, msg.TYPE.replace(".", "-"), event)
         log.info(msg.TYPE, extra={"fields": {"box": conn.box_id}})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import json
 import logging
 import os
@@ -511,7 +512,10 @@ class BoxRuntime:
                 core_task = tg.create_task(self._core_loop(), name="box-core")
                 from roamline.firmware.location.follow import follow_gps
 
-                gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
+                gps = board.gps
+                if cfg.location.gpsd is not None:
+                    gps = dataclasses.replace(gps, gpsd=cfg.location.gpsd, serial=None)
+                gps_task = tg.create_task(follow_gps(gps, self.where, self._send_location), name="gps")
                 watch_task = tg.create_task(self._watch_media(), name="media-watch")
                 self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
                                  "bridge": can_bridge, "handset": self.handset is not None,

@@ -14,7 +14,8 @@ double-talk (measured on the hybrid model: 6 dB of echo reduction left, 0.6 dB i
 second, where the same filter held 25 dB with the far end alone); with 20 ms frames it holds through
 double-talk but converges about half as fast. Both see the same near-end input through the same fixed
 front end (Speex's DC notch), so the near speech in their outputs is the same and the quieter output
-is the one with less echo left.
+is the one with less echo left. When the choice changes, the first 2 ms of the block fade from the
+other filter's output, so the residual echo does not step at the block edge.
 
 Until the first delay estimate (about 0.25 s of far-end speech) the near-end signal passes unchanged.
 If the echo path moves (a different line), the estimate changes after two consistent readings and the
@@ -57,7 +58,7 @@ def gcc_phat_delay(far: npt.NDArray[np.float64], near: npt.NDArray[np.float64], 
 class EchoCanceller:
     def __init__(self, rate: int = 8000, frame: int = 160, tail_ms: float = 32.0, max_delay_ms: float = 200.0,
                  margin_ms: float = 4.0, estimate_every_ms: float = 250.0, window_ms: float = 500.0,
-                 min_prominence: float = 12.0) -> None:
+                 min_prominence: float = 12.0, fade_ms: float = 2.0) -> None:
         try:
             from speexdsp import EchoCanceller as SpeexEchoCanceller
         except ImportError:
@@ -82,6 +83,9 @@ class EchoCanceller:
         self._speex: tuple[Any, Any] | None = None  # (10 ms frames, 20 ms frames) on the same reference
         self.restarts = 0
         self.robust_blocks = 0  # blocks where the 20 ms filter's output was the quieter one
+        self._robust_last = False
+        fade = round(fade_ms * rate / 1000)
+        self._fade = np.arange(1, fade + 1) / (fade + 1)  # gain of the new filter's output, per sample
 
     @property
     def delay_ms(self) -> float | None:
@@ -89,6 +93,7 @@ class EchoCanceller:
 
     def reset(self) -> None:
         self.delay, self._candidate, self._speex = None, None, None
+        self._robust_last = False
         self._far_hist[:] = 0
         self._near_hist[:] = 0
         self._seen = self._since_estimate = 0
@@ -152,7 +157,12 @@ class EchoCanceller:
         a = np.concatenate([np.frombuffer(fast.process(near[j : j + h].tobytes(), ref16[j : j + h].tobytes()),
                                           dtype=np.int16) for j in (0, h)])
         b = np.frombuffer(robust.process(near.tobytes(), ref16.tobytes()), dtype=np.int16)
-        if np.sum(b.astype(np.float64) ** 2) < np.sum(a.astype(np.float64) ** 2):
-            self.robust_blocks += 1
-            return b.copy()
-        return a
+        robust_now = bool(np.sum(b.astype(np.float64) ** 2) < np.sum(a.astype(np.float64) ** 2))
+        self.robust_blocks += robust_now
+        new, old = (b, a) if robust_now else (a, b)
+        out = new.astype(np.float64)
+        if robust_now != self._robust_last:  # the other filter's residual takes over: fade, not step
+            k = min(len(self._fade), m)
+            out[:k] = old[:k] * (1 - self._fade[:k]) + new[:k] * self._fade[:k]
+        self._robust_last = robust_now
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)

@@ -14,6 +14,10 @@ Calls (DESIGN §4.6, §6.2–6.4): the handset follows the table in ``firmware.c
 strings go out the box's own line at their last digit — with or without a card or the cloud, whatever
 the line was doing. Other numbers need a registered holder and go to the cloud (``call.place``); with
 the cloud unreachable they leave by the box's own line, and the record waits in the outbox.
+
+Location (issue 11): with the location service passed in (``where``), an off-hook while the box's
+location is unconfirmed asks first (``firmware.core.moved_prompt``); location speed-dials (``**1``, 311)
+are resolved by the registry (``service.resolve``) and then placed like any number.
 """
 
 from __future__ import annotations
@@ -105,7 +109,7 @@ class Call:
     offer_key: str = ""
     cadence: str = ""
     caller: ev.CallerInfo | None = None
-    cloud_routed: bool = False  # own-line by the cloud's choice: the cloud has the call open, tell it
+    cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
 
 
 @dataclass(slots=True)
@@ -936,7 +940,7 @@ class BoxCore:
             call.flow_id = e.flow_id
         elif e.state == "own-line":
             if self._line_free():
-                call.cloud_routed = True
+                call.cloud_open = True
                 self._dial_out_own_line(call, now, out, reason="cloud chose own line")
             else:
                 self._fail(out, "busy")
@@ -1187,8 +1191,7 @@ class BoxCore:
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)
-            if call.cloud_routed:  # the cloud chose our line: its record closes with our hang-up
-                out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
+            self._tell_own_line_end(call, "hangup", out)
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": "hangup"})
             )
@@ -1197,6 +1200,12 @@ class BoxCore:
         for call in list(self.offers.values()):  # a waiting call nobody took
             self._drop_offer(call, "busy", out)
         out.append(ev.Emit("on-hook", {}))
+
+    def _tell_own_line_end(self, call: Call, reason: str, out: list[ev.Action]) -> None:
+        """An own-line call the cloud placed is open at the router until the box says it ended."""
+        if call.route == "own-line" and call.cloud_open and self.link_up:
+            call.cloud_open = False
+            out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": reason}))
 
     def _record(self, call: Call, now: float, reason: str, out: list[ev.Action]) -> None:
         # Times are the core's clock; the runtime turns every ``*_at`` into Unix seconds when it enqueues.
@@ -1327,7 +1336,7 @@ class BoxCore:
             if line.kind == "local":
                 out.append(ev.Emit("call.answered", {"call_id": line.call_id, "number": self.active.number,
                                                      "route": "own-line", "inferred": line.inferred}))
-            if self.active.cloud_routed:
+            if self.active.cloud_open:  # the cloud's record of the call: answered
                 out.append(ev.CallSignal("line.state", line.call_id,
                                          fields={"state": "answered", "inferred": line.inferred}))
             if self.phone.state in (Phone.ROUTING, Phone.ALERTING):
@@ -1408,11 +1417,7 @@ class BoxCore:
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
             )
-            if call.cloud_routed:  # the far end went (or the dial failed): the cloud closes its record
-                state = ("busy" if reason == "busy" else "no-answer" if reason == "no-answer" else
-                         "line-lost" if reason.startswith("modem-lost") else "far-end-hangup")
-                out.append(ev.CallSignal("line.state", call.call_id,
-                                         fields={"state": state, "detail": reason}))
+            self._tell_own_line_end(call, "busy" if reason == "busy" else "far-end", out)
             self._record(call, now, reason, out)
             tone = "busy" if reason == "busy" else "reorder"
             if self.phone.state is Phone.CONNECTED:

@@ -611,8 +611,8 @@ def test_a_pstn_call_goes_to_the_cloud_with_ringback_answer_and_one_record() -> 
 @pytest.mark.parametrize("end", ["hang-up", "far-end"])
 def test_a_call_the_cloud_sends_out_the_own_line_is_told_back_to_it_answered_and_ended(end: str) -> None:
     """The cloud has the call open (its record, the line counted busy for host-line calls) until the box
-    says it ended: the inferred answer as ``line.state answered``, then ``call.hangup`` (the holder hung
-    up) or ``line.state far-end-hangup`` (the far end did)."""
+    says it ended: the inferred answer as ``line.state answered``, then ``call.hangup`` (``hangup``: the
+    holder hung up, ``far-end``: the far end did)."""
     r = Rig()
     r.do(ev.LinkUp(BOX))
     r.register("R0", CARDS[0])
@@ -630,8 +630,8 @@ def test_a_call_the_cloud_sends_out_the_own_line_is_told_back_to_it_answered_and
         assert [a.kind for a in kinds(out, ev.CallSignal)] == ["call.hangup"]
     else:
         out = r.do(line_ev.CallEnded("loop-current-loss"))
-        assert [(a.kind, a.fields["state"]) for a in kinds(out, ev.CallSignal)] == [
-            ("line.state", "far-end-hangup")]
+        told = [(a.kind, a.fields["reason"]) for a in kinds(out, ev.CallSignal)]
+        assert told == [("call.hangup", "far-end")]
     (rec,) = kinds(out, ev.Enqueue)
     assert rec.payload["outcome"] == "answered" and rec.payload["route"] == "own-line"
 
