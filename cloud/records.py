@@ -47,6 +47,28 @@ class Box:
 
 
 @dataclass(frozen=True, slots=True)
+class VoicemailRecord:
+    """One voicemail message (cloud.voicemail): taken when the registry asked a host line to record it
+    (``recording``), ``new`` once all its chunks arrived, ``saved`` when the holder kept it."""
+
+    message_id: str
+    account_id: str
+    number: str  # the holder's number that was called
+    call_id: str  # the call's (missed-call) record
+    host_box: str
+    created: float  # when the registry asked for it
+    state: str  # recording | new | saved
+    caller: str | None = None
+    caller_name: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float = 0.0
+    ended: str = ""
+    audio_bytes: int = 0
+    received: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     registration_id: str
     card_id: str
@@ -284,4 +306,15 @@ class RegistryStore(Protocol):
     ) -> None: ...
 
     def replace_services(self, services: list[Service]) -> None: ...
+    # voicemail (cloud.voicemail)
+    def add_voicemail(self, rec: VoicemailRecord) -> bool: ...
+    def get_voicemail(self, message_id: str) -> VoicemailRecord | None: ...
+    def voicemails(self, account_id: str) -> list[VoicemailRecord]: ...
+    def voicemail_audio(self, message_id: str) -> bytes | None: ...
+    def add_voicemail_chunk(self, message_id: str, seq: int, audio: bytes, meta: Json | None) -> bool: ...
+    def voicemail_chunks(self, message_id: str) -> list[tuple[int, bytes, Json | None]]: ...
+    def finish_voicemail(self, message_id: str, audio: bytes, meta: Json, received: float) -> bool: ...
+    def set_voicemail_state(self, message_id: str, state: str) -> bool: ...
+    def delete_voicemail(self, message_id: str) -> bool: ...
+    def count_new_voicemails(self, account_id: str) -> int: ...
     def services(self, category: str | None = None) -> list[Service]: ...

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from roamline.cloud import voicemail
 from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
@@ -31,6 +32,7 @@ from roamline.cloud.records import EmergencyRecord, Registration, RegistryStore
 from roamline.wire import civic, identity, signing
 from roamline.wire import emergency as wire_emergency
 from roamline.wire import location as wire_location
+from roamline.wire import voicemail as wire_vm
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.errors import UsageError as WireUsageError
@@ -475,6 +477,8 @@ class Registry:
         assert conn.box_id is not None
         emergency: EmergencyRecord | None = None
         with self._store.transaction():
+            if msg.kind == wire_vm.VOICEMAIL_CHUNK_KIND:
+                return self._voicemail_chunk(conn.box_id, msg, now)
             fresh = self._store.add_delivery(msg.key, conn.box_id, msg.kind, msg.payload, now)
             call_id = msg.payload.get("call_id")
             if fresh and msg.kind == CALL_RECORD_KIND and isinstance(call_id, str) and 0 < len(call_id) <= 64:
@@ -495,6 +499,18 @@ class Registry:
                                                             "contacts": len(emergency.contacts)}})
             out.append(NotifyEmergency(emergency.call_id))
         log.info("delivered", extra={"fields": {"box": conn.box_id, "key": msg.key, "duplicate": not fresh}})
+        return Ack(keys=(msg.key,))
+
+    def _voicemail_chunk(self, box_id: str, msg: Deliver, now: float) -> Ack:
+        """A piece of a recorded message (cloud.voicemail): its delivery is kept without the audio, which
+        goes to the message; acknowledged also when refused (a bad chunk must not block the outbox)."""
+        audio = msg.payload.get("audio")
+        kept = {**msg.payload, "audio": len(audio) if isinstance(audio, str) else None}
+        if self._store.add_delivery(msg.key, box_id, msg.kind, kept, now):
+            outcome = voicemail.receive_chunk(self._store, box_id, msg.payload, now)
+        else:
+            outcome = "duplicate"
+        log.info("delivered", extra={"fields": {"box": box_id, "key": msg.key, "voicemail": outcome}})
         return Ack(keys=(msg.key,))
 
     def _emergency_record(self, box_id: str, payload: dict[str, object],

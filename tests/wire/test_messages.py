@@ -50,6 +50,7 @@ from roamline.wire.messages import (
     from_frame,
     to_frame,
 )
+from roamline.wire.voicemail import VoicemailTake
 
 SAMPLES: list[Message] = [
     NonceRequest(purpose=NoncePurpose.HELLO),
@@ -96,6 +97,7 @@ SAMPLES: list[Message] = [
                         location={"civic": {"country": "US"}, "state": "unconfirmed"}),
     LocationUnconfirmed(at=1.8e9, reason="network changed: gateway"),
     LocationConfirmed(at=1.8e9, by="00" * 16, address=1, civic={"country": "US", "RD": "Oak Avenue"}),
+    VoicemailTake(call_id="box-a-0000000000000001", message_id="vm-00000000000000a1", number="+15550100001"),
 ]
 
 
