@@ -158,6 +158,7 @@ class BoxCore:
         self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
         self.callback_until: float | None = None  # the answering point's call-back window ends then
         self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
+        self.deposits: dict[str, Deposit] = {}  # voicemail being taken on the line, by message id
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -223,6 +224,10 @@ class BoxCore:
             self._line_command(event, now, out)
         elif isinstance(event, ev.LineOpDone):
             self._line_done(event, now, out)
+        elif isinstance(event, ev.TakeVoicemail):
+            self._take_voicemail(event, now, out)
+        elif isinstance(event, ev.LineRecorded):
+            self._voicemail_recorded(event, now, out)
         else:
             raise UsageError(f"the box core takes no {type(event).__name__}")
         return out
@@ -472,15 +477,15 @@ class BoxCore:
 
     def _filtered_ring(self, msg: wire_calls.LineRouted, now: float, out: list[ev.Action]) -> None:
         """The registry's filters left nobody to ring for a call on our line: say so on the line (a
-        spoken refusal, or "voicemail" until voicemail exists) or, for a silent reject, let it ring."""
+        spoken refusal) or, for a silent reject or voicemail (the registry asks for it), let it ring."""
         line = self.line
         out.append(ev.Emit("call.filtered", {"call_id": msg.call_id, "how": msg.filtered}))
         if line is None or line.kind != "host-in" or line.call_id != msg.call_id or line.state != "ringing":
             return
-        if msg.filtered not in ("block", "voicemail"):
-            return
+        if msg.filtered != "block":
+            return  # reject: let it ring; voicemail: the registry's voicemail.take follows
         line.state = "announcing"
-        line.prompt = "refused-filtered" if msg.filtered == "block" else "voicemail-unavailable"
+        line.prompt = "refused-filtered"
         out.append(ev.LineDo("answer"))
 
     def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
@@ -1044,6 +1049,8 @@ class BoxCore:
 
     # ---- the box's own line -------------------------------------------------------------------------------
     def _line_hangup(self, line: LineUse, reason: str, out: list[ev.Action]) -> None:
+        if line.kind == "host-in":
+            self._stop_deposit(line.call_id, "cancelled", out)
         if line.state != "hanging-up":
             line.state = "hanging-up"
             out.append(ev.LineDo("hangup"))
@@ -1164,6 +1171,8 @@ class BoxCore:
             return
         out.append(ev.Connect("line", None))
         out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
+        lost = "line-lost" if reason.startswith("modem-lost") else "hangup"
+        deposit = self._stop_deposit(line.call_id, lost, out)
         if line.key:
             # the cloud's line request still waits (the line bridge reports CallEnded before the
             # operation's LineOpDone, which then finds no line): answer it now, once
@@ -1198,6 +1207,7 @@ class BoxCore:
                         "answer_inferred": line.inferred,
                         "outcome": "answered" if line.answered is not None else "missed",
                         "reason": reason,
+                        **({"voicemail": deposit.message_id} if deposit is not None else {}),
                     },
                     key=f"{CALL_RECORD_KIND}:{line.call_id}:{self.cfg.box_id}:host",
                 )
@@ -1307,6 +1317,9 @@ class BoxCore:
             elif not e.ok:
                 self._fail(out, "reorder")
             return
+        if e.op == "answer" and line.state == "vm-answering":
+            self._voicemail_answered(line, e, now, out)
+            return
         if e.op == "answer" and line.state == "announcing":
             if e.ok:
                 line.answered = now
@@ -1376,6 +1389,98 @@ class BoxCore:
                 )
                 line.key = ""
             self._line_ended("local-hangup", now, out)
+
+    # ---- voicemail: the host line takes a message (docs/protocol.md §14) -----------------------------
+    def _deposit_for(self, call_id: str) -> Deposit | None:
+        return next((d for d in self.deposits.values() if d.call_id == call_id), None)
+
+    def _stop_deposit(self, call_id: str, reason: str, out: list[ev.Action]) -> Deposit | None:
+        """The line of a message being taken goes (hung up, taken for 911, lost): end the recording once."""
+        d = self._deposit_for(call_id)
+        if d is not None and not d.stopped:
+            d.stopped = True
+            out.append(ev.StopRecording(d.message_id, reason))
+        return d
+
+    def _take_voicemail(self, e: ev.TakeVoicemail, now: float, out: list[ev.Action]) -> None:
+        """Answer the ringing call and record a message, if that call still rings here; else say why not
+        (the registry then keeps only the missed call)."""
+        line = self.line
+        why = ""
+        if not self.cfg.has_line:
+            why = "no line"
+        elif not self.cfg.line_can_bridge:
+            why = "this modem cannot record a caller"
+        elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
+            why = "the call no longer rings here"
+        elif e.message_id in self.deposits:
+            why = "message already taken"
+        if why:
+            out.append(ev.CallSignal("refuse", e.call_id, key=e.key, fields={"detail": why}))
+            out.append(ev.Emit("voicemail.refused", {"call_id": e.call_id, "message_id": e.message_id,
+                                                     "why": why}))
+            return
+        assert line is not None
+        caller = line.caller or ev.CallerInfo()
+        self.deposits[e.message_id] = Deposit(e.message_id, e.call_id, e.number, caller, e.greeting, e.max_s,
+                                              e.silence_s)
+        line.state = "vm-answering"
+        out.append(ev.CallSignal("ack", e.call_id, key=e.key))
+        out.append(ev.LineDo("answer"))
+        out.append(ev.Emit("voicemail.answering", {"call_id": e.call_id, "message_id": e.message_id,
+                                                   "number": e.number}))
+
+    def _voicemail_answered(self, line: LineUse, e: ev.LineOpDone, now: float, out: list[ev.Action]) -> None:
+        d = self._deposit_for(line.call_id)
+        if d is None:
+            return
+        if not e.ok:
+            out.append(ev.Emit("voicemail.answer-failed", {"call_id": line.call_id, "result": e.result}))
+            self.deposits.pop(d.message_id, None)
+            self._line_hangup(line, "voicemail", out)
+            return
+        line.state = "voicemail"  # answered by the box, not the holder: the record stays a missed call
+        out.append(ev.RecordLine(d.message_id, d.number, d.greeting, d.max_s, d.silence_s))
+        out.append(ev.Emit("voicemail.recording", {"call_id": line.call_id, "message_id": d.message_id}))
+
+    def _voicemail_recorded(self, e: ev.LineRecorded, now: float, out: list[ev.Action]) -> None:
+        """The recording is over: the message goes to the outbox in chunks (exactly once, whenever the
+        cloud is reachable); a line still up (silence, the longest message) is hung up."""
+        from roamline.wire import voicemail as wvm
+
+        d = self.deposits.pop(e.message_id, None)
+        if d is None:
+            return
+        line = self.line
+        if line is not None and line.call_id == d.call_id and line.state == "voicemail":
+            self._line_hangup(line, "voicemail-" + e.reason, out)
+        duration = round(len(e.audio) / wvm.RATE, 3)
+        caller = d.caller.number if d.caller.number and all(c in "0123456789*#+" for c in d.caller.number) \
+            else None
+        meta = wvm.Meta(call_id=d.call_id, number=d.number, caller=caller, caller_name=d.caller.name,
+                        started_at=round(e.started_wall, 3),
+                        ended_at=round(max(e.ended_wall, e.started_wall), 3),
+                        duration_s=duration, ended=e.reason if e.reason in wvm.END_REASONS else "hangup")
+        chunks = wvm.split(d.message_id, e.audio, meta)
+        for c in chunks:
+            out.append(ev.Enqueue(wvm.VOICEMAIL_CHUNK_KIND, c.to_json(), key=c.key))
+        out.append(ev.Emit("voicemail.recorded", {"call_id": d.call_id, "message_id": d.message_id,
+                                                  "bytes": len(e.audio), "duration_s": duration,
+                                                  "chunks": len(chunks), "ended": meta.ended}))
+
+
+@dataclass(slots=True)
+class Deposit:
+    """A message being taken on the host line."""
+
+    message_id: str
+    call_id: str
+    number: str
+    caller: ev.CallerInfo
+    greeting: str
+    max_s: float
+    silence_s: float
+    stopped: bool = False  # StopRecording was asked for
 
 
 def replace_config(core: BoxCore, **changes: Any) -> None:

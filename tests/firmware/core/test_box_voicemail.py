@@ -1,0 +1,111 @@
+"""The host line takes a message for the registry (voicemail.take) on a manual clock: answered only while
+that call rings here, recorded by the runtime, queued in the outbox as chunks, the line hung up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roamline.firmware.core import events as ev
+from roamline.firmware.line import events as line_ev
+from roamline.wire import voicemail as wvm
+
+from .test_box_core import BOX, Rig, cid, kinds
+
+NUMBER = "+12175551000"
+
+
+def ringing(r: Rig) -> str:
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    return str(ring.call_id)
+
+
+def take(call_id: str, message_id: str = "vm-000000000000000a1") -> ev.TakeVoicemail:
+    return ev.TakeVoicemail(key="k9", call_id=call_id, message_id=message_id, number=NUMBER, max_s=60,
+                            silence_s=5)
+
+
+def replies(out: list[ev.Action]) -> list[tuple[str, Any]]:
+    return [(a.kind, a.fields.get("detail")) for a in kinds(out, ev.CallSignal) if a.key == "k9"]
+
+
+def chunks(out: list[ev.Action]) -> list[wvm.Chunk]:
+    return [wvm.parse_chunk(a.payload) for a in kinds(out, ev.Enqueue) if a.kind == wvm.VOICEMAIL_CHUNK_KIND]
+
+
+def test_a_take_answers_the_ringing_call_records_and_queues_the_message_in_chunks() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    out = r.do(take(call_id))
+    assert replies(out) == [("ack", None)] and [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    (rec,) = kinds(out, ev.RecordLine)
+    assert (rec.message_id, rec.number, rec.greeting, rec.max_s, rec.silence_s) == (
+        "vm-000000000000000a1", NUMBER, "default", 60, 5)
+    audio = bytes(range(256)) * 300  # 76 800 bytes: 9.6 s, three chunks
+    out = r.do(line_ev.CallEnded("far-end-hangup"))  # the caller hangs up
+    assert [s.reason for s in kinds(out, ev.StopRecording)] == ["hangup"]
+    (host,) = [a for a in kinds(out, ev.Enqueue) if a.kind == "call-record"]
+    assert host.payload["outcome"] == "missed" and host.payload["voicemail"] == "vm-000000000000000a1"
+    out = r.do(ev.LineRecorded("vm-000000000000000a1", audio, "hangup", 1_800_000_000.0, 1_800_000_009.6))
+    got = chunks(out)
+    assert [c.seq for c in got] == [0, 1, 2] and wvm.assemble(got) == audio
+    meta = got[-1].meta
+    assert meta is not None
+    assert (meta.call_id, meta.caller, meta.caller_name, meta.duration_s, meta.ended) == (
+        call_id, "2175550199", "JANE DOE", 9.6, "hangup")
+    assert {a.key for a in kinds(out, ev.Enqueue)} == {c.key for c in got}  # idempotency keys
+    assert chunks(r.do(ev.LineRecorded("vm-000000000000000a1", audio, "hangup", 0.0, 1.0))) == []  # once
+
+
+def test_silence_or_the_longest_message_hangs_the_line_up() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    r.do(take(call_id))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.LineRecorded("vm-000000000000000a1", b"\xff" * 8000, "silence", 10.0, 11.0))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    (only,) = chunks(out)
+    assert only.last and only.meta is not None and only.meta.ended == "silence"
+    out = r.do(ev.LineOpDone("hangup", True))
+    assert not kinds(out, ev.StopRecording)  # already over
+
+
+def test_a_take_for_a_call_that_no_longer_rings_here_is_refused() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    assert replies(r.do(take("c-0000000000other"))) == [("refuse", "the call no longer rings here")]
+    r.do(line_ev.CallEnded("caller-gone"))
+    assert replies(r.do(take(call_id))) == [("refuse", "the call no longer rings here")]
+    half = Rig(bridge=False)
+    assert replies(half.do(take(ringing(half)))) == [("refuse", "this modem cannot record a caller")]
+
+
+def test_a_caller_gone_before_the_answer_leaves_an_empty_message() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    r.do(take(call_id))
+    out = r.do(line_ev.CallEnded("caller-gone"))
+    (stop,) = kinds(out, ev.StopRecording)
+    out = r.do(ev.LineRecorded(stop.message_id, b"", stop.reason, 5.0, 5.0))
+    (only,) = chunks(out)
+    assert only.audio == b"" and only.last
+
+
+def test_911_during_a_message_takes_the_line_and_the_message_is_kept() -> None:
+    from roamline.firmware.handset.events import OffHook
+
+    r = Rig()
+    call_id = ringing(r)
+    r.do(take(call_id))
+    r.do(ev.LineOpDone("answer", True))
+    r.do(OffHook(r.now))
+    out = r.digits("911")
+    assert "hangup" in [a.op for a in kinds(out, ev.LineDo)] or any(
+        a.op == "dial" for a in kinds(out, ev.LineDo))
+    out = r.do(line_ev.CallEnded("local-hangup"))
+    (stop,) = kinds(r.actions, ev.StopRecording)
+    out = r.do(ev.LineRecorded(stop.message_id, b"\x10" * 800, "hangup", 1.0, 1.1))
+    assert len(chunks(out)) == 1
+    assert [a.number for a in kinds(r.actions, ev.LineDo) if a.op == "dial"] == ["911"]
