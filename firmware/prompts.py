@@ -44,6 +44,35 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
     return out
 
 
+def greeting_name(number: str) -> str:
+    """The prompt file of the default voicemail greeting for ``number`` (E.164)."""
+    return "greeting-" + "".join(c for c in number if c.isdigit())
+
+
+def greeting_text(number: str) -> str:
+    """The default voicemail greeting: names the number called, digit by digit (NANP: 3-3-4 groups)."""
+    digits = "".join(c for c in number if c.isdigit())
+    if number.startswith("+1") and len(digits) == 11:
+        groups = [digits[1:4], digits[4:7], digits[7:]]
+    else:
+        groups = [digits[i:i + 3] for i in range(0, len(digits), 3)]
+    said = ", ".join(" ".join(g) for g in groups)
+    return f"You have reached {said}. Please leave a message after the tone."
+
+
+def beep(rate: int = 8000, hz: float = 1000.0, seconds: float = 0.4, dbfs: float = -10.0) -> Any:
+    """The tone after a voicemail greeting (int16, with 5 ms ramps so it does not click)."""
+    import numpy as np
+
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    x = np.sin(2 * np.pi * hz * t) * (32767 * 10 ** (dbfs / 20))
+    ramp = min(n // 2, int(rate * 0.005))
+    env = np.ones(n)
+    env[:ramp], env[n - ramp:] = np.linspace(0, 1, ramp), np.linspace(1, 0, ramp)
+    return (x * env).astype(np.int16)
+
+
 def _synthesise(final: Path, text: str, voice: str) -> None:
     espeak, sox = shutil.which("espeak-ng"), shutil.which("sox")
     if espeak is None or sox is None:
