@@ -254,7 +254,32 @@ class Registry:
         if isinstance(msg, HolderProfile):
             log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
             return None
+        if isinstance(msg, (wire_vm.VoicemailList, wire_vm.VoicemailFetch, wire_vm.VoicemailMark)):
+            return self._mailbox(conn, msg, now)
         raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not handled by the registry")
+
+    def _mailbox(self, conn: _Conn,
+                 msg: wire_vm.VoicemailList | wire_vm.VoicemailFetch | wire_vm.VoicemailMark,
+                 now: float) -> Message:
+        """The holder at this box reads, saves or deletes their messages (``*98``): only for a card
+        registered here now, only that account's messages."""
+        reg = self._store.active_registration(msg.card_id)
+        if reg is None or reg.box_id != conn.box_id:
+            raise Refused(ErrorCode.UNKNOWN_CARD, f"card {msg.card_id} is not registered at this box")
+        if isinstance(msg, wire_vm.VoicemailList):
+            return voicemail.listing(self._store, reg.account_id, msg.card_id)
+        rec = self._store.get_voicemail(msg.message_id)
+        if rec is None or rec.account_id != reg.account_id or rec.state not in voicemail.STATES:
+            raise Refused(ErrorCode.FORBIDDEN, f"no message {msg.message_id} for this holder")
+        if isinstance(msg, wire_vm.VoicemailFetch):
+            return voicemail.piece(self._store, msg.message_id, msg.seq)
+        if msg.action is wire_vm.MarkAction.DELETE:
+            voicemail.delete(self._store, msg.message_id, now)
+        else:
+            voicemail.set_state(self._store, msg.message_id, "saved", now)
+        log.info("voicemail-marked", extra={"fields": {"box": conn.box_id, "message": msg.message_id,
+                                                       "action": msg.action.value}})
+        return Ok()
 
     def _check_box_standing(self, conn: _Conn, now: float, out: list[Action]) -> None:
         assert conn.box_id is not None

@@ -152,4 +152,25 @@ def delete(store: RegistryStore, message_id: str, now: float) -> VoicemailRecord
         return rec
 
 
-__all__ = ["delete", "new_message_id", "receive_chunk", "recount", "set_state", "take"]
+def listing(store: RegistryStore, account_id: str, card_id: str) -> wire_vm.VoicemailListed:
+    """The holder's messages for their box (``*98``): new first, then saved, each oldest first."""
+    recs = store.voicemails(account_id)
+    ordered = [r for r in recs if r.state == "new"] + [r for r in recs if r.state == "saved"]
+    return wire_vm.VoicemailListed(card_id=card_id, messages=tuple(
+        wire_vm.ListedMessage(message_id=r.message_id, state=r.state, caller=r.caller,
+                              caller_name=(r.caller_name or None) and r.caller_name[:64],
+                              started_at=r.started_at or 0.0, duration_s=r.duration_s,
+                              audio_bytes=r.audio_bytes)
+        for r in ordered[:wire_vm.MAX_LISTED]))
+
+
+def piece(store: RegistryStore, message_id: str, seq: int) -> wire_vm.VoicemailAudio:
+    """Piece ``seq`` of a message's audio (32 000 bytes each; past the end: an empty last piece)."""
+    audio = store.voicemail_audio(message_id) or b""
+    size = wire_vm.MAX_CHUNK_AUDIO
+    part = audio[seq * size:(seq + 1) * size]
+    return wire_vm.VoicemailAudio(message_id=message_id, seq=seq, last=(seq + 1) * size >= len(audio),
+                                  audio=part)
+
+
+__all__ = ["delete", "listing", "new_message_id", "piece", "receive_chunk", "recount", "set_state", "take"]

@@ -36,6 +36,13 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "refused-filtered": "The person you are calling does not take this call now.",
         "voicemail-unavailable": "The person you are calling cannot take your call. Your call has been "
                                  "noted. Goodbye.",
+        # the holder's mailbox (*98)
+        "vm-none": "You have no messages.",
+        "vm-menu": "To delete this message, press 7. To save it, press 9. For the next message, press the "
+                   "pound key.",
+        "vm-deleted": "Message deleted.",
+        "vm-saved": "Message saved.",
+        "vm-end": "You have no more messages. Goodbye.",
     }
     for n in range(2, max_slots + 1):
         keys = range(min(n, len(choice_keys)))

@@ -748,12 +748,26 @@ class BoxRuntime:
                 self.handset.message_waiting(a.active)
         elif isinstance(a, ev.Connect):
             self._connect(a)
+        elif isinstance(a, ev.PlayMessage):
+            self._play_message(a)
+            return None
         elif isinstance(a, ev.RecordLine):
             self._vm_starting.add(a.message_id)
             self._spawn(self._record_line(a), f"voicemail-{a.message_id}")
         elif isinstance(a, ev.StopRecording):
             self._end_recording(a.message_id, a.reason)
         return prompt
+
+    def _play_message(self, a: ev.PlayMessage) -> None:
+        """*98: a prompt, the message, the menu, one after another in the earpiece."""
+        from roamline.firmware.audio import g711
+        from roamline.firmware.handset.ports import ArraySource
+
+        parts = [self._prompt_source(a.before)] if a.before else []
+        if a.audio:
+            parts.append(ArraySource(g711.decode("ulaw", a.audio)))
+        parts.append(self._prompt_source(a.then))
+        self._handset_voice(Chain(*parts))
 
     # -- voicemail on the line ------------------------------------------------------------------------------
     async def _greeting_ahead(self, number: str) -> None:

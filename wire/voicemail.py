@@ -20,13 +20,14 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from roamline.wire.calls import CALL_ID_PATTERN, DIALLED_PATTERN, E164, E164_PATTERN, CallId
 from roamline.wire.errors import BadBody
-from roamline.wire.messages import Kind, Message, Sender, register_message
+from roamline.wire.messages import _BODY_CONFIG, B64Bytes, Kind, Message, Sender, register_message
 
 VOICEMAIL_CHUNK_KIND = "voicemail.chunk"
 """``deliver`` kind of one piece of a recorded message (key ``voicemail.chunk:MESSAGE:SEQ``)."""
@@ -66,7 +67,92 @@ class VoicemailTake(Message):
     silence_s: Annotated[float, Field(ge=SILENCE_S[0], le=SILENCE_S[1])] = DEFAULT_SILENCE_S
 
 
-register_message(VoicemailTake)
+# --- the holder's mailbox at the box where their card is (``*98``) -------------------------------------
+
+CardIdField = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+MAX_LISTED = 100
+
+
+class MarkAction(StrEnum):
+    SAVE = "save"  # kept, no longer waiting
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListedMessage:
+    __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
+    message_id: CallId
+    state: Annotated[str, Field(pattern=r"^(new|saved)$")]
+    caller: Annotated[str, Field(pattern=DIALLED_PATTERN)] | None = None
+    caller_name: Annotated[str, Field(max_length=64)] | None = None
+    started_at: Annotated[float, Field(ge=0, le=1e11)] = 0.0
+    duration_s: Annotated[float, Field(ge=0, le=MAX_MESSAGE_S[1] + 1)] = 0.0
+    audio_bytes: Annotated[int, Field(ge=0, le=MAX_CHUNKS * MAX_CHUNK_AUDIO)] = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailList(Message):
+    """Box → registry: the messages of the holder of ``card_id`` (registered at this box)."""
+
+    TYPE: ClassVar[str] = "voicemail.list"
+    KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
+    card_id: CardIdField
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailListed(Message):
+    """Reply to ``voicemail.list``: new messages first, then saved, each oldest first (≤ 100)."""
+
+    TYPE: ClassVar[str] = "voicemail.listed"
+    KIND: ClassVar[Kind] = "reply"
+    SENDER: ClassVar[Sender] = "cloud"
+    card_id: CardIdField
+    messages: Annotated[tuple[ListedMessage, ...], Field(max_length=MAX_LISTED)] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailFetch(Message):
+    """Box → registry: piece ``seq`` (of ≤ 32 000 bytes) of one of the holder's messages."""
+
+    TYPE: ClassVar[str] = "voicemail.fetch"
+    KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
+    card_id: CardIdField
+    message_id: CallId
+    seq: Annotated[int, Field(ge=0, lt=MAX_CHUNKS)] = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailAudio(Message):
+    """Reply to ``voicemail.fetch``: µ-law 8 kHz; ``last`` on the message's last piece."""
+
+    TYPE: ClassVar[str] = "voicemail.audio"
+    KIND: ClassVar[Kind] = "reply"
+    SENDER: ClassVar[Sender] = "cloud"
+    message_id: CallId
+    seq: Annotated[int, Field(ge=0, lt=MAX_CHUNKS)]
+    last: bool
+    audio: Annotated[B64Bytes, Field(max_length=MAX_CHUNK_AUDIO)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailMark(Message):
+    """Box → registry: the holder saved or deleted a message (answered ``ok``)."""
+
+    TYPE: ClassVar[str] = "voicemail.mark"
+    KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
+    card_id: CardIdField
+    message_id: CallId
+    action: MarkAction
+
+
+for _cls in (VoicemailTake, VoicemailList, VoicemailListed, VoicemailFetch, VoicemailAudio, VoicemailMark):
+    register_message(_cls)
+
+VOICEMAIL_MESSAGES: tuple[type[Message], ...] = (VoicemailTake, VoicemailList, VoicemailListed,
+                                                 VoicemailFetch, VoicemailAudio, VoicemailMark)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from typing import Any
 from roamline.firmware.card import events as card_ev
 from roamline.firmware.core import events as ev
 from roamline.firmware.core.calls import OFF_HOOK, Phone, PhoneTable, Trig
+from roamline.firmware.core.mailbox import Mailbox
 from roamline.firmware.dialplan import Classified, Classifier, Collecting, DigitCollector, Kind
 from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
@@ -42,6 +43,7 @@ Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
 
 REDIAL_PAUSE_S = 0.5  # an emergency dial that failed (no dial tone: the line still held) is tried again
 REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back on hook
+MAILBOX_CODE = "98"  # *98: the holder's voicemail
 READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
 
 
@@ -159,6 +161,7 @@ class BoxCore:
         self.callback_until: float | None = None  # the answering point's call-back window ends then
         self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
         self.deposits: dict[str, Deposit] = {}  # voicemail being taken on the line, by message id
+        self.mailbox: Mailbox | None = None  # the holder listening to their messages (*98)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -301,6 +304,9 @@ class BoxCore:
             slot.profile = wire_profile.EMPTY
             self._tell_message_waiting(out)
             out.append(ev.Emit("holder-wiped", {"card_id": slot.card_id, "why": why}))
+            if self.mailbox is not None and self.mailbox.card_id == slot.card_id:
+                self.mailbox = None  # their messages stop with the card
+                self._mailbox_fail(out, "")
             for call in [c for c in self.offers.values() if c.card_id == slot.card_id]:
                 if call is not self.active:
                     self._drop_offer(call, "unknown-card", out)
@@ -398,6 +404,8 @@ class BoxCore:
                     },
                 )
             )
+        elif kind == "vm":
+            self._mailbox_reply(msg, out)
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
             self._filtered_ring(msg, now, out)
         elif kind == "dereg":
@@ -420,6 +428,10 @@ class BoxCore:
             else:
                 slot.state = "unusable"
                 out.append(ev.Emit("registration-refused", {"card_id": slot.card_id, "reason": e.reason}))
+        elif kind == "vm" and self.mailbox is not None:
+            self.mailbox = None
+            out.append(ev.Emit("voicemail.mailbox-failed", {"reason": e.reason}))
+            self._mailbox_fail(out, "cloud-unreachable" if e.unreachable else "refused")
         elif kind == "dereg":
             card_id = e.key.split(":")[1]
             if e.unreachable and self.slot_for(card_id) is None:
@@ -521,6 +533,8 @@ class BoxCore:
             if st in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
                 self._digit_at = e.at
                 self._digit(e.digit, now, out)
+            elif st is Phone.CONNECTED and self.mailbox is not None:
+                out += self.mailbox.pressed(e.digit)
             elif st is Phone.CONNECTED and self.active is not None:
                 self.phone.fire(Trig.DIGIT)
                 if self.active.route == "cloud":
@@ -583,6 +597,8 @@ class BoxCore:
             self._place(d.e164, d.dialled, now, out)
         elif d.kind is Kind.PERSONAL:
             self._speed_dial(d, now, out)
+        elif d.kind is Kind.FEATURE and d.code == MAILBOX_CODE:
+            self._mailbox_open(now, out)
         elif d.kind in (Kind.LOCATION, Kind.FEATURE):
             out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
@@ -1009,6 +1025,7 @@ class BoxCore:
     def _hang_up(self, now: float, out: list[ev.Action]) -> None:
         self.phone.fire(Trig.HANG_UP)
         self.collector = None
+        self.mailbox = None
         self.holder_card = ""
         out.append(ev.PlayTone(None))
         out.append(ev.Connect("handset", None))
@@ -1389,6 +1406,49 @@ class BoxCore:
                 )
                 line.key = ""
             self._line_ended("local-hangup", now, out)
+
+    # ---- the holder's mailbox (*98) --------------------------------------------------------------------
+    def _mailbox_open(self, now: float, out: list[ev.Action]) -> None:
+        slot = self.slot_for(self.holder_card) if self.holder_card else None
+        if slot is None or slot.state != "registered":
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        if not self.link_up:
+            self._fail(out, "reorder", prompt="cloud-unreachable")
+            return
+        self.phone.fire(Trig.ROUTE)
+        self.mailbox = Mailbox(slot.card_id)
+        out += self.mailbox.open()
+        out.append(ev.Emit("voicemail.mailbox", {"card_id": slot.card_id}))
+
+    def _mailbox_reply(self, msg: messages.Message, out: list[ev.Action]) -> None:
+        from roamline.wire import voicemail as wvm
+
+        box = self.mailbox
+        if box is None:
+            return
+        if isinstance(msg, wvm.VoicemailListed):
+            out += box.listed(msg)
+            if box.state == "done":  # nothing to hear
+                self.mailbox = None
+                self._fail(out, "reorder", prompt="vm-none")
+                return
+            if self.phone.can(Trig.ANSWERED):
+                self.phone.fire(Trig.ANSWERED)
+                out.append(ev.PlayTone(None))
+        elif isinstance(msg, wvm.VoicemailAudio):
+            out += box.piece(msg)
+        elif isinstance(msg, messages.Ok):
+            out += box.marked()
+
+    def _mailbox_fail(self, out: list[ev.Action], prompt: str) -> None:
+        if self.phone.state is Phone.CONNECTED:
+            self.phone.fire(Trig.FAR_END)
+            if prompt:
+                out.append(ev.PlayPrompt(prompt))
+            out.append(ev.PlayTone("reorder"))
+        elif self.phone.state is not Phone.IDLE:
+            self._fail(out, "reorder", prompt=prompt or None)
 
     # ---- voicemail: the host line takes a message (docs/protocol.md §14) -----------------------------
     def _deposit_for(self, call_id: str) -> Deposit | None:

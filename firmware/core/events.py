@@ -350,3 +350,13 @@ class StopRecording(Action):
 
     message_id: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayMessage(Action):
+    """The holder's mailbox (``*98``): in the earpiece, the prompt ``before`` (if any), the message's
+    µ-law ``audio``, then the prompt ``then``."""
+
+    audio: bytes
+    then: str
+    before: str = ""

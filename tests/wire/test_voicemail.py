@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from roamline.wire import voicemail as vm
 from roamline.wire.errors import BadBody
 from roamline.wire.framing import MAX_PAYLOAD, Frame, FrameDecoder
-from roamline.wire.messages import Deliver, encode_message, from_frame
+from roamline.wire.messages import Deliver, Message, encode_message, from_frame
 
 META = vm.Meta(call_id="box-a-0000000000000001", number="+15550100001", caller="+15550300003",
                caller_name="BOB JONES", started_at=1_800_000_000.0, ended_at=1_800_000_012.5,
@@ -28,12 +28,46 @@ def _fed_byte_by_byte(data: bytes) -> list[Frame]:
     return frames
 
 
-def test_take_round_trips_byte_by_byte_and_is_refused_from_a_box_sender_field() -> None:
-    take = vm.VoicemailTake(call_id="box-a-0000000000000001", message_id="vm-00000000000000a1",
-                            number="+15550100001", greeting="default", max_s=60.0, silence_s=5.0)
-    (frame,) = _fed_byte_by_byte(encode_message(take, id="r1"))
-    assert from_frame(frame).message == take
-    assert vm.VoicemailTake.SENDER == "cloud"
+CARD = "ab" * 16
+MID = "vm-00000000000000a1"
+SAMPLES = [
+    vm.VoicemailTake(call_id="box-a-0000000000000001", message_id=MID, number="+15550100001",
+                     greeting="default", max_s=60.0, silence_s=5.0),
+    vm.VoicemailList(card_id=CARD),
+    vm.VoicemailListed(card_id=CARD, messages=(
+        vm.ListedMessage(message_id=MID, state="new", caller="15550300003", caller_name="BOB JONES",
+                         started_at=1.8e9, duration_s=12.5, audio_bytes=100_000),
+        vm.ListedMessage(message_id="vm-00000000000000a2", state="saved"))),
+    vm.VoicemailFetch(card_id=CARD, message_id=MID, seq=3),
+    vm.VoicemailAudio(message_id=MID, seq=3, last=True, audio=b"\xff" * vm.MAX_CHUNK_AUDIO),
+    vm.VoicemailMark(card_id=CARD, message_id=MID, action=vm.MarkAction.DELETE),
+]
+
+
+def test_every_voicemail_type_has_a_sample() -> None:
+    assert {type(m) for m in SAMPLES} == set(vm.VOICEMAIL_MESSAGES)
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: m.TYPE)
+def test_messages_round_trip_fed_byte_by_byte(msg: Message) -> None:
+    ids = {"request": {"id": "r1"}, "reply": {"re": "r1"}, "push": {}}[msg.KIND]
+    data = encode_message(msg, **ids)
+    assert len(data) < MAX_PAYLOAD
+    (frame,) = _fed_byte_by_byte(data)
+    assert from_frame(frame).message == msg
+
+
+@pytest.mark.parametrize(("msg", "field", "value"), [
+    (SAMPLES[1], "card_id", "AB" * 16), (SAMPLES[3], "seq", vm.MAX_CHUNKS),
+    (SAMPLES[4], "audio", base64.b64encode(b"\0" * (vm.MAX_CHUNK_AUDIO + 1)).decode()),
+    (SAMPLES[5], "action", "forward"),
+])
+def test_mailbox_messages_out_of_bounds_are_bad_body(msg: Message, field: str, value: object) -> None:
+    ids = {"request": {"id": "r1"}, "reply": {"re": "r1"}, "push": {}}[msg.KIND]
+    (frame,) = FrameDecoder().feed(encode_message(msg, **ids))
+    body = dict(frame.body, **{field: value})
+    with pytest.raises(BadBody, match=field):
+        from_frame(Frame(v=frame.v, type=frame.type, body=body, **ids))
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -7,6 +7,7 @@ from typing import Any
 
 from roamline.firmware.core import events as ev
 from roamline.firmware.line import events as line_ev
+from roamline.wire import messages
 from roamline.wire import voicemail as wvm
 
 from .test_box_core import BOX, Rig, cid, kinds
@@ -109,3 +110,98 @@ def test_911_during_a_message_takes_the_line_and_the_message_is_kept() -> None:
     out = r.do(ev.LineRecorded(stop.message_id, b"\x10" * 800, "hangup", 1.0, 1.1))
     assert len(chunks(out)) == 1
     assert [a.number for a in kinds(r.actions, ev.LineDo) if a.op == "dial"] == ["911"]
+
+
+# --- the holder's mailbox (*98) -----------------------------------------------------------------------
+
+
+def _requests(out: list[ev.Action], cls: type) -> list[ev.Request]:
+    return [a for a in kinds(out, ev.Request) if isinstance(a.message, cls)]
+
+
+def _listed(*ids: str) -> wvm.VoicemailListed:
+    return wvm.VoicemailListed(card_id=CARD, messages=tuple(
+        wvm.ListedMessage(message_id=i, state="new", audio_bytes=40_000) for i in ids))
+
+
+CARD = "c" * 32
+M1, M2 = "vm-00000000000000001", "vm-00000000000000002"
+
+
+def dial_mailbox(r: Rig) -> list[ev.Action]:
+    from roamline.firmware.handset.events import OffHook
+
+    r.do(ev.LinkUp(BOX))
+    r.register("r0", CARD)
+    r.do(OffHook(r.now))
+    out = r.digits("*98")
+    out += r.tick(5.0)  # the interdigit timeout decides a code that could go on
+    return out
+
+
+def test_star_98_plays_each_message_then_the_menu_and_7_9_hash_act() -> None:
+    from roamline.firmware.handset.events import Digit
+
+    r = Rig()
+    out = dial_mailbox(r)
+    (listing,) = _requests(out, wvm.VoicemailList)
+    assert listing.message.card_id == CARD  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(listing.key, _listed(M1, M2)))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    assert (fetch.message.message_id, fetch.message.seq) == (M1, 0)  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M1, seq=0, last=False,
+                                                      audio=b"\x01" * 32000)))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    assert fetch.message.seq == 1  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M1, seq=1, last=True,
+                                                      audio=b"\x02" * 8000)))
+    (play,) = kinds(out, ev.PlayMessage)
+    assert (play.audio, play.then, play.before) == (b"\x01" * 32000 + b"\x02" * 8000, "vm-menu", "")
+    out = r.do(Digit(r.now, "7", "dtmf"))  # delete
+    (mark,) = _requests(out, wvm.VoicemailMark)
+    assert isinstance(mark.message, wvm.VoicemailMark)
+    assert (mark.message.message_id, mark.message.action) == (M1, wvm.MarkAction.DELETE)
+    out = r.do(ev.Reply(mark.key, messages.Ok()))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    assert fetch.message.message_id == M2  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M2, seq=0, last=True,
+                                                      audio=b"\x03" * 100)))
+    (play,) = kinds(out, ev.PlayMessage)
+    assert play.before == "vm-deleted"  # what the key did, said before the next message
+    out = r.do(Digit(r.now, "#", "dtmf"))  # skip: kept new, no request
+    assert not _requests(out, wvm.VoicemailMark)
+    (end,) = kinds(out, ev.PlayMessage)
+    assert (end.audio, end.then) == (b"", "vm-end")
+
+
+def test_star_98_with_no_messages_says_so_and_without_a_card_asks_for_one() -> None:
+    from roamline.firmware.handset.events import OffHook
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    out = r.do(ev.Reply(listing.key, _listed()))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-none"]
+    bare = Rig()
+    bare.do(ev.LinkUp(BOX))
+    bare.do(OffHook(bare.now))
+    out = bare.digits("*98") + bare.tick(5.0)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["insert-card"]
+    assert not _requests(out, wvm.VoicemailList)
+
+
+def test_the_card_leaving_stops_the_mailbox_and_a_refusal_is_said() -> None:
+    from roamline.firmware.card.events import CardRemoved
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    out = r.do(ev.Reply(listing.key, _listed(M1)))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    r.do(CardRemoved(at=r.now, reader="r0"))
+    assert r.core.mailbox is None
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M1, seq=0, last=True,
+                                                      audio=b"\x01" * 10)))
+    assert not kinds(out, ev.PlayMessage)  # nothing of theirs plays once the card is out
+    r2 = Rig()
+    (listing,) = _requests(dial_mailbox(r2), wvm.VoicemailList)
+    out = r2.do(ev.RequestFailed(listing.key, "card not registered", unreachable=False))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["refused"] and r2.core.mailbox is None
