@@ -208,3 +208,45 @@ def test_a_message_recorded_while_the_cloud_is_down_is_delivered_once_after(rig:
     assert left == []
     time.sleep(2.0)
     assert len(messages(rig)) == 1  # exactly once
+    cloud(rig, "voicemail", "delete", got[0]["message_id"])
+
+
+def test_star_98_at_the_holders_box_plays_the_message_and_7_deletes_it(rig: RigRunner,
+                                                                        tmp_path: Path) -> None:
+    mark = rig.box_log_mark("box-a")
+    leave_message(rig, tmp_path, hz=800.0, seconds=3.0, mark=mark)
+    rig.wait_box_event("box-a", "voicemail.recorded", mark, timeout=20)
+    (msg,) = wait_messages(rig, 1)
+    mark_b = rig.box_log_mark("box-b")
+    rig.insert("alice-card", "box-b")
+    rig.wait_box_event("box-b", "registered", mark_b)
+    phone = rig.handset("box-b")
+    deadline = time.monotonic() + 15
+    while not (phone.message_waiting() and phone.message_waiting()[-1]["active"]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert phone.message_waiting()[-1]["active"] is True  # MWI on, sent while the handset is on hook
+    phone.lift()
+    time.sleep(0.5)
+    phone.dial("*98")
+    rig.wait_box_event("box-b", "voicemail.mailbox", mark_b, timeout=15)
+    phone.record_start()
+    line = rig.wait_box_event("box-b", "voicemail.playing", mark_b, timeout=15)
+    assert msg["message_id"] in line, line
+    time.sleep(msg["duration_s"] + 1.0)
+    heard = tmp_path / "earpiece.wav"
+    phone.record_stop(heard)
+    assert tone_seconds(wav_samples(heard), 800.0) >= 2.0  # the message, in alice's earpiece at box-b
+    phone.key_dtmf("7")
+    rig.wait_box_event("box-b", "voicemail.marked", mark_b, timeout=15)
+    deadline = time.monotonic() + 15
+    while messages(rig) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert messages(rig) == []  # deleted at the registry
+    phone.hang_up()
+    deadline = time.monotonic() + 20  # MWI off goes once the handset is back on hook
+    while phone.message_waiting()[-1]["active"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert phone.message_waiting()[-1]["active"] is False
+    rig.remove("alice-card")
+    rig.wait_boxes_settled()
