@@ -679,7 +679,9 @@ class Router:
     def _maybe_all_gone(self, call: Call, now: float) -> list[Action]:
         if call.state is CallState.OFFERING and all(o.state is OfferState.GONE for o in call.offers.values()):
             reason = EndReason.BUSY if call.route == "box" else EndReason.NO_ANSWER
-            return self._end(call, reason, now)
+            # every holder declined, was busy or went away while it rang: their voicemail takes it
+            taken = self._voicemail(call, call.caller_id, now) if call.route == "incoming" else []
+            return taken + self._end(call, reason, now)
         return []
 
     # --- replies to the router's own requests --------------------------------------------------------

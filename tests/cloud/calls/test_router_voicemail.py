@@ -61,6 +61,18 @@ def test_nobody_answering_within_the_holders_timeout_asks_the_host_to_take_a_mes
     assert call is not None and call.outcome == "missed"  # the missed-call record the message belongs to
 
 
+def test_a_holder_who_declines_or_is_busy_goes_to_voicemail(kit: Kit) -> None:
+    from roamline.wire.calls import CallDeclined, DeclineReason
+
+    kit.box("host", line=HOST_LINE)
+    a = kit.box("a")
+    kit.holder("ada", HOST_LINE, at=a)
+    (offer,) = [r for r in requests(ring(kit)) if isinstance(r.message, CallOffer)]
+    out = kit.router.reply_received(offer.ref, CallDeclined(call_id=CID, reason=DeclineReason.BUSY), kit.now)
+    (take,) = takes(out)
+    assert take.call_id == CID
+
+
 def test_a_holder_whose_card_is_in_no_box_gets_a_message_at_once(kit: Kit) -> None:
     kit.box("host", line=HOST_LINE)
     kit.holder("ada", HOST_LINE)  # enrolled, card in no box
