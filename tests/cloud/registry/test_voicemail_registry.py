@@ -123,3 +123,22 @@ def _deposit_second(h: Any) -> str:
     for c in wvm.split(take.message_id, b"\x31" * 8000, meta):
         h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
     return take.message_id
+
+
+def test_a_card_moved_while_the_message_is_recorded_gets_message_waiting_where_it_is_now(world: Any) -> None:
+    h = world
+    assert isinstance(h.reply("a", h.register_msg("a", h.box_a, h.card)), Registered)
+    take = voicemail.take(h.store, call_id=CALL, account_id=h.acct, number=NUM, host_box=h.host.box_id,
+                          caller=None, caller_name=None, now=h.now)
+    box_b = h.enroll_box("b")
+    assert isinstance(h.hello("b", box_b), Welcome)
+    _, out = h.send("b", h.register_msg("b", box_b, h.card))  # the card moves mid-message
+    assert [o.conn_id for o in out] == ["a"]  # box-a is told (superseded)
+    h.registry.sweep(h.now)
+    meta = wvm.Meta(call_id=CALL, number=NUM, caller=None, caller_name=None, started_at=1.0, ended_at=5.0,
+                    duration_s=4.0, ended="hangup")
+    for c in wvm.split(take.message_id, b"\x40" * 32_000, meta):
+        h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+    pushes = h.registry.sweep(h.now)
+    assert [(p.conn_id, type(p.message)) for p in pushes] == [("b", HolderProfile)]
+    assert wp.parse(pushes[0].message.profile).waiting == 1  # type: ignore[attr-defined]
