@@ -254,13 +254,20 @@ class Registry:
         if isinstance(msg, HolderProfile):
             log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
             return None
-        if isinstance(msg, (wire_vm.VoicemailList, wire_vm.VoicemailFetch, wire_vm.VoicemailMark)):
+        if isinstance(msg, (wire_vm.VoicemailList, wire_vm.VoicemailFetch, wire_vm.VoicemailMark,
+                            wire_vm.VoicemailGreeting)):
             return self._mailbox(conn, msg, now)
+        if isinstance(msg, wire_vm.VoicemailGreetingFetch):
+            assert conn.box_id is not None
+            piece = voicemail.greeting_for(self._store, conn.box_id, msg.message_id, msg.seq)
+            if piece is None:
+                raise Refused(ErrorCode.FORBIDDEN, f"no recorded greeting for message {msg.message_id} here")
+            return piece
         raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not handled by the registry")
 
     def _mailbox(self, conn: _Conn,
-                 msg: wire_vm.VoicemailList | wire_vm.VoicemailFetch | wire_vm.VoicemailMark,
-                 now: float) -> Message:
+                 msg: wire_vm.VoicemailList | wire_vm.VoicemailFetch | wire_vm.VoicemailMark
+                 | wire_vm.VoicemailGreeting, now: float) -> Message:
         """The holder at this box reads, saves or deletes their messages (``*98``): only for a card
         registered here now, only that account's messages."""
         reg = self._store.active_registration(msg.card_id)
@@ -268,6 +275,9 @@ class Registry:
             raise Refused(ErrorCode.UNKNOWN_CARD, f"card {msg.card_id} is not registered at this box")
         if isinstance(msg, wire_vm.VoicemailList):
             return voicemail.listing(self._store, reg.account_id, msg.card_id)
+        if isinstance(msg, wire_vm.VoicemailGreeting):
+            voicemail.greeting_piece(self._store, reg.account_id, msg, now)
+            return Ok()
         rec = self._store.get_voicemail(msg.message_id)
         if rec is None or rec.account_id != reg.account_id or rec.state not in voicemail.STATES:
             raise Refused(ErrorCode.FORBIDDEN, f"no message {msg.message_id} for this holder")

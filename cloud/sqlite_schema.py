@@ -73,6 +73,11 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         "message_id",
     ),
     "voicemail_chunks": ({"message_id": str, "seq": int, "audio": bytes, "meta": str}, ("message_id", "seq")),
+    # greetings holders recorded at a handset (*98 *), and the pieces of one still arriving
+    "greetings": ({"account_id": str, "greeting_id": str, "audio": bytes, "created": float},
+                  ("account_id", "greeting_id")),
+    "greeting_pieces": ({"account_id": str, "greeting_id": str, "seq": int, "audio": bytes, "last": int},
+                        ("account_id", "greeting_id", "seq")),
 }
 
 INDEXES = [

@@ -679,6 +679,29 @@ class SqliteStore:
                       (account_id,))
         return int(r["n"]) if r is not None else 0
 
+    # greetings recorded at a handset
+    def add_greeting_piece(self, account_id: str, greeting_id: str, seq: int, audio: bytes,
+                           last: bool) -> None:
+        self._write("INSERT OR IGNORE INTO greeting_pieces(account_id, greeting_id, seq, audio, last) "
+                    "VALUES (?,?,?,?,?)", (account_id, greeting_id, seq, audio, int(last)))
+
+    def greeting_pieces(self, account_id: str, greeting_id: str) -> list[tuple[int, bytes, bool]]:
+        rows = self._all("SELECT seq, audio, last FROM greeting_pieces WHERE account_id = ? "
+                         "AND greeting_id = ? ORDER BY seq", (account_id, greeting_id))
+        return [(int(r["seq"]), bytes(r["audio"]), bool(r["last"])) for r in rows]
+
+    def put_greeting(self, account_id: str, greeting_id: str, audio: bytes, now: float) -> None:
+        with self._atomic():
+            self._write("INSERT OR REPLACE INTO greetings(account_id, greeting_id, audio, created) "
+                        "VALUES (?,?,?,?)", (account_id, greeting_id, audio, now))
+            self._write("DELETE FROM greeting_pieces WHERE account_id = ? AND greeting_id = ?",
+                        (account_id, greeting_id))
+
+    def greeting_audio(self, account_id: str, greeting_id: str) -> bytes | None:
+        r = self._one("SELECT audio FROM greetings WHERE account_id = ? AND greeting_id = ?",
+                      (account_id, greeting_id))
+        return None if r is None else bytes(r["audio"])
+
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) and value else None

@@ -173,4 +173,51 @@ def piece(store: RegistryStore, message_id: str, seq: int) -> wire_vm.VoicemailA
                                   audio=part)
 
 
-__all__ = ["delete", "listing", "new_message_id", "piece", "receive_chunk", "recount", "set_state", "take"]
+def greeting_piece(store: RegistryStore, account_id: str, msg: wire_vm.VoicemailGreeting,
+                   now: float) -> bool:
+    """A piece of a greeting the holder recorded; True when it is whole and has become their greeting
+    (the profile's ``voicemail.greeting``: a new version, pushed like any change)."""
+    with store.transaction():
+        store.add_greeting_piece(account_id, msg.greeting_id, msg.seq, msg.audio, msg.last)
+        pieces = store.greeting_pieces(account_id, msg.greeting_id)
+        lasts = [seq for seq, _a, last in pieces if last]
+        if not lasts or [seq for seq, _a, _l in pieces] != list(range(lasts[0] + 1)):
+            return False
+        audio = b"".join(a for _s, a, _l in pieces)
+        store.put_greeting(account_id, msg.greeting_id, audio, now)
+        stored = store.get_profile(account_id)
+        try:
+            current = wire_profile.parse(stored[0] if stored is not None else {})
+        except wire_profile.ProfileError:
+            current = wire_profile.EMPTY
+        vm = dataclasses.replace(current.voicemail, greeting=msg.greeting_id)
+        store.put_profile(account_id, dataclasses.replace(current, voicemail=vm).to_json(), now)
+        store.add_event(now, "voicemail-greeting", {"account": account_id, "greeting": msg.greeting_id,
+                                                    "bytes": len(audio)})
+    log.info("voicemail-greeting", extra={"fields": {"account": account_id, "greeting": msg.greeting_id,
+                                                     "bytes": len(audio)}})
+    return True
+
+
+def greeting_for(store: RegistryStore, box_id: str, message_id: str,
+                 seq: int) -> wire_vm.VoicemailAudio | None:
+    """Piece ``seq`` of the greeting for the message ``message_id`` this host box is taking (None: no
+    such message asked of this box, or its holder has no recorded greeting)."""
+    rec = store.get_voicemail(message_id)
+    if rec is None or rec.host_box != box_id or rec.state != "recording":
+        return None
+    stored = store.get_profile(rec.account_id)
+    try:
+        greeting = wire_profile.parse(stored[0]).voicemail.greeting if stored is not None else "default"
+    except wire_profile.ProfileError:
+        return None
+    audio = store.greeting_audio(rec.account_id, greeting) if greeting != "default" else None
+    if audio is None:
+        return None
+    size = wire_vm.MAX_CHUNK_AUDIO
+    return wire_vm.VoicemailAudio(message_id=message_id, seq=seq, last=(seq + 1) * size >= len(audio),
+                                  audio=audio[seq * size:(seq + 1) * size])
+
+
+__all__ = ["delete", "greeting_for", "greeting_piece", "listing", "new_message_id", "piece", "receive_chunk",
+           "recount", "set_state", "take"]

@@ -148,11 +148,42 @@ class VoicemailMark(Message):
     action: MarkAction
 
 
-for _cls in (VoicemailTake, VoicemailList, VoicemailListed, VoicemailFetch, VoicemailAudio, VoicemailMark):
-    register_message(_cls)
+GREETING_PATTERN = r"^g-[0-9a-f]{16}$"  # a greeting the holder recorded (``default``: the spoken one)
+MAX_GREETING_S = 60.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailGreeting(Message):
+    """Box → registry: piece ``seq`` of a greeting the holder of ``card_id`` recorded at the handset
+    (µ-law, ≤ 32 000 bytes a piece, ≤ 60 s); after the ``last`` piece it becomes their greeting."""
+
+    TYPE: ClassVar[str] = "voicemail.greeting"
+    KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
+    card_id: CardIdField
+    greeting_id: Annotated[str, Field(pattern=GREETING_PATTERN)]
+    seq: Annotated[int, Field(ge=0, lt=int(MAX_GREETING_S * RATE) // MAX_CHUNK_AUDIO + 1)]
+    last: bool
+    audio: Annotated[B64Bytes, Field(max_length=MAX_CHUNK_AUDIO)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailGreetingFetch(Message):
+    """Host box → registry: piece ``seq`` of the greeting of the holder message ``message_id`` (asked of
+    this box by ``voicemail.take``) is for; answered ``voicemail.audio`` (``message_id`` = this one)."""
+
+    TYPE: ClassVar[str] = "voicemail.greeting-fetch"
+    KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
+    message_id: CallId
+    seq: Annotated[int, Field(ge=0, lt=MAX_CHUNKS)] = 0
+
 
 VOICEMAIL_MESSAGES: tuple[type[Message], ...] = (VoicemailTake, VoicemailList, VoicemailListed,
-                                                 VoicemailFetch, VoicemailAudio, VoicemailMark)
+                                                 VoicemailFetch, VoicemailAudio, VoicemailMark,
+                                                 VoicemailGreeting, VoicemailGreetingFetch)
+for _cls in VOICEMAIL_MESSAGES:
+    register_message(_cls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,9 @@ SAMPLES = [
     vm.VoicemailFetch(card_id=CARD, message_id=MID, seq=3),
     vm.VoicemailAudio(message_id=MID, seq=3, last=True, audio=b"\xff" * vm.MAX_CHUNK_AUDIO),
     vm.VoicemailMark(card_id=CARD, message_id=MID, action=vm.MarkAction.DELETE),
+    vm.VoicemailGreeting(card_id=CARD, greeting_id="g-0123456789abcdef", seq=1, last=True,
+                         audio=b"\x7f" * 1000),
+    vm.VoicemailGreetingFetch(message_id=MID, seq=2),
 ]
 
 
@@ -60,7 +63,7 @@ def test_messages_round_trip_fed_byte_by_byte(msg: Message) -> None:
 @pytest.mark.parametrize(("msg", "field", "value"), [
     (SAMPLES[1], "card_id", "AB" * 16), (SAMPLES[3], "seq", vm.MAX_CHUNKS),
     (SAMPLES[4], "audio", base64.b64encode(b"\0" * (vm.MAX_CHUNK_AUDIO + 1)).decode()),
-    (SAMPLES[5], "action", "forward"),
+    (SAMPLES[5], "action", "forward"), (SAMPLES[6], "greeting_id", "default"), (SAMPLES[6], "seq", 16),
 ])
 def test_mailbox_messages_out_of_bounds_are_bad_body(msg: Message, field: str, value: object) -> None:
     ids = {"request": {"id": "r1"}, "reply": {"re": "r1"}, "push": {}}[msg.KIND]

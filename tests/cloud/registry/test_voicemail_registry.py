@@ -142,3 +142,34 @@ def test_a_card_moved_while_the_message_is_recorded_gets_message_waiting_where_i
     pushes = h.registry.sweep(h.now)
     assert [(p.conn_id, type(p.message)) for p in pushes] == [("b", HolderProfile)]
     assert wp.parse(pushes[0].message.profile).waiting == 1  # type: ignore[attr-defined]
+
+
+def test_a_greeting_recorded_at_the_handset_becomes_the_holders_and_the_host_fetches_it(world: Any) -> None:
+    h = world
+    assert isinstance(h.reply("a", h.register_msg("a", h.box_a, h.card)), Registered)
+    gid = "g-00000000000000aa"
+    said = bytes(range(256)) * 200  # 51 200 bytes: two pieces
+    pieces = [said[:32_000], said[32_000:]]
+    for seq in (1, 0):  # any order
+        ok = h.reply("a", wvm.VoicemailGreeting(card_id=h.card.card_id, greeting_id=gid, seq=seq,
+                                                last=seq == 1, audio=pieces[seq]))
+        assert isinstance(ok, Ok)
+    stored = h.store.get_profile(h.acct)
+    assert stored is not None and wp.parse(stored[0]).voicemail.greeting == gid
+    take = voicemail.take(h.store, call_id=CALL, account_id=h.acct, number=NUM, host_box=h.host.box_id,
+                          caller=None, caller_name=None, now=h.now)
+    assert take.greeting == gid
+    got, seq = b"", 0
+    while True:
+        piece = h.reply("host", wvm.VoicemailGreetingFetch(message_id=take.message_id, seq=seq))
+        assert isinstance(piece, wvm.VoicemailAudio)
+        got += piece.audio
+        if piece.last:
+            break
+        seq += 1
+    assert got == said
+    refused = h.reply("a", wvm.VoicemailGreetingFetch(message_id=take.message_id))  # not asked of box a
+    assert isinstance(refused, Error) and refused.code is ErrorCode.FORBIDDEN
+    other = h.reply("host", wvm.VoicemailGreeting(card_id=h.card.card_id, greeting_id=gid, seq=0, last=True,
+                                                  audio=b"\x01"))  # the card is not at the host
+    assert isinstance(other, Error) and other.code is ErrorCode.UNKNOWN_CARD
