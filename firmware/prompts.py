@@ -37,12 +37,14 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "voicemail-unavailable": "The person you are calling cannot take your call. Your call has been "
                                  "noted. Goodbye.",
         # the holder's mailbox (*98)
-        "vm-none": "You have no messages.",
+        "vm-none": "You have no messages. To record your greeting, press star.",
         "vm-menu": "To delete this message, press 7. To save it, press 9. For the next message, press the "
                    "pound key.",
         "vm-deleted": "Message deleted.",
         "vm-saved": "Message saved.",
-        "vm-end": "You have no more messages. Goodbye.",
+        "vm-end": "You have no more messages. To record your greeting, press star.",
+        "vm-greeting": "After the tone, say your greeting. Then press the pound key.",
+        "vm-greeting-saved": "Your greeting is saved.",
     }
     for n in range(2, max_slots + 1):
         keys = range(min(n, len(choice_keys)))

@@ -351,6 +351,7 @@ class BoxRuntime:
         self._rec_lock = threading.Lock()
         self._vm_starting: set[str] = set()
         self._vm_stopped: dict[str, str] = {}
+        self._greeting_rec: _MicRecording | None = None  # *98 *: the holder's new greeting
         self._started = 0.0
         self._ready_told = False
 
@@ -756,7 +757,27 @@ class BoxRuntime:
             self._spawn(self._record_line(a), f"voicemail-{a.message_id}")
         elif isinstance(a, ev.StopRecording):
             self._end_recording(a.message_id, a.reason)
+        elif isinstance(a, ev.RecordGreeting):
+            self._record_greeting(a.greeting_id)
+        elif isinstance(a, ev.StopGreeting):
+            self._stop_greeting(a.greeting_id)
         return prompt
+
+    def _record_greeting(self, greeting_id: str) -> None:
+        """*98 *: the prompt and a beep in the earpiece, then the mouthpiece is kept (µ-law)."""
+        from roamline.firmware.handset.ports import ArraySource
+        from roamline.firmware.prompts import beep
+
+        source = Chain(self._prompt_source("vm-greeting"), ArraySource(beep()))
+        self._greeting_rec = _MicRecording(greeting_id, source)
+        self._handset_voice(source)
+
+    def _stop_greeting(self, greeting_id: str) -> None:
+        rec, self._greeting_rec = self._greeting_rec, None
+        if rec is None or rec.greeting_id != greeting_id:
+            return
+        audio = bytes(rec.buf[: max(0, len(rec.buf) - 2400)])  # without the closing # (0.3 s)
+        self.post(ev.GreetingRecorded(greeting_id, audio))
 
     def _play_message(self, a: ev.PlayMessage) -> None:
         """*98: a prompt, the message, the menu, one after another in the earpiece."""
@@ -770,6 +791,35 @@ class BoxRuntime:
         self._handset_voice(Chain(*parts))
 
     # -- voicemail on the line ------------------------------------------------------------------------------
+    async def _holders_greeting(self, a: ev.RecordLine) -> Any:
+        """The greeting the holder recorded (fetched from the registry for this message, kept by id);
+        None (the default one is said instead) when it cannot be had."""
+        from roamline.firmware.audio import g711
+        from roamline.wire import voicemail as wvm
+
+        name = f"greeting-{a.greeting}"
+        if name in self._prompts:
+            return self._prompts[name]
+        if self.link is None:
+            return None
+        audio, seq = b"", 0
+        try:
+            while True:
+                piece = messages.expect(await self.link.request(
+                    wvm.VoicemailGreetingFetch(message_id=a.message_id, seq=seq)), wvm.VoicemailAudio)
+                audio += piece.audio
+                if piece.last or seq + 1 >= wvm.MAX_CHUNKS:
+                    break
+                seq += 1
+        except PeerError as exc:
+            log.warning("voicemail-greeting-unfetched", extra={"fields": {"greeting": a.greeting,
+                                                                          "reason": str(exc)}})
+            return None
+        if not audio:
+            return None
+        self._prompts[name] = g711.decode("ulaw", audio)
+        return self._prompts[name]
+
     async def _greeting_ahead(self, number: str) -> None:
         """The own line's greeting is made at start, before any caller waits for it."""
         try:
@@ -796,11 +846,13 @@ class BoxRuntime:
         from roamline.firmware.audio.message_recorder import MessageRecorder
         from roamline.firmware.prompts import beep
 
-        try:
-            greeting = await self._greeting(a.number)
-        except UsageError as exc:  # no espeak-ng: the caller still gets the beep and may speak
-            log.error("voicemail-greeting-unavailable", extra={"fields": {"reason": str(exc)}})
-            greeting = np.zeros(0, dtype=np.int16)
+        greeting = await self._holders_greeting(a) if a.greeting != "default" else None
+        if greeting is None:
+            try:
+                greeting = await self._greeting(a.number)
+            except UsageError as exc:  # no espeak-ng: the caller still gets the beep and may speak
+                log.error("voicemail-greeting-unavailable", extra={"fields": {"reason": str(exc)}})
+                greeting = np.zeros(0, dtype=np.int16)
         self._vm_starting.discard(a.message_id)
         stopped = self._vm_stopped.pop(a.message_id, None)
         if stopped is not None or self.line is None:
@@ -1062,7 +1114,12 @@ class BoxRuntime:
                 self._send_datagrams(leg.send(samples))
 
     def _mic(self, samples: Any) -> None:
-        """Handset audio thread: the mouthpiece → the line, when bridged."""
+        """Handset audio thread: the mouthpiece → the line, when bridged (or a greeting being said)."""
+        greeting = self._greeting_rec
+        if greeting is not None and greeting.source.finished and len(greeting.buf) < 60 * 8000:
+            from roamline.firmware.audio import g711
+
+            greeting.buf += g711.encode("ulaw", samples)
         line_echo, ear_echo = self._line_echo, self._ear_echo
         if self._bridge_handset_line and self.line is not None and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
@@ -1075,6 +1132,15 @@ class BoxRuntime:
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))
+
+
+class _MicRecording:
+    """A greeting the holder is saying into the mouthpiece (kept once the prompt and beep are over)."""
+
+    def __init__(self, greeting_id: str, source: Any) -> None:
+        self.greeting_id = greeting_id
+        self.source = source
+        self.buf = bytearray()
 
 
 class _Recording:

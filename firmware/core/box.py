@@ -231,6 +231,8 @@ class BoxCore:
             self._take_voicemail(event, now, out)
         elif isinstance(event, ev.LineRecorded):
             self._voicemail_recorded(event, now, out)
+        elif isinstance(event, ev.GreetingRecorded):
+            self._greeting_recorded(event, out)
         else:
             raise UsageError(f"the box core takes no {type(event).__name__}")
         return out
@@ -534,7 +536,7 @@ class BoxCore:
                 self._digit_at = e.at
                 self._digit(e.digit, now, out)
             elif st is Phone.CONNECTED and self.mailbox is not None:
-                out += self.mailbox.pressed(e.digit)
+                out += self.mailbox.pressed(e.digit, self._greeting_id())
             elif st is Phone.CONNECTED and self.active is not None:
                 self.phone.fire(Trig.DIGIT)
                 if self.active.route == "cloud":
@@ -1025,6 +1027,8 @@ class BoxCore:
     def _hang_up(self, now: float, out: list[ev.Action]) -> None:
         self.phone.fire(Trig.HANG_UP)
         self.collector = None
+        if self.mailbox is not None and self.mailbox.state == "greeting":
+            out.append(ev.StopGreeting(self.mailbox.greeting_id))  # hung up mid-greeting: not kept
         self.mailbox = None
         self.holder_card = ""
         out.append(ev.PlayTone(None))
@@ -1429,17 +1433,24 @@ class BoxCore:
             return
         if isinstance(msg, wvm.VoicemailListed):
             out += box.listed(msg)
-            if box.state == "done":  # nothing to hear
-                self.mailbox = None
-                self._fail(out, "reorder", prompt="vm-none")
-                return
             if self.phone.can(Trig.ANSWERED):
                 self.phone.fire(Trig.ANSWERED)
                 out.append(ev.PlayTone(None))
+            if box.state == "done":  # nothing to hear (a greeting may still be recorded)
+                out.append(ev.PlayPrompt("vm-none"))
         elif isinstance(msg, wvm.VoicemailAudio):
             out += box.piece(msg)
         elif isinstance(msg, messages.Ok):
             out += box.marked()
+
+    def _greeting_id(self) -> str:
+        import hashlib
+
+        return "g-" + hashlib.sha256(self._new_id().encode()).hexdigest()[:16]
+
+    def _greeting_recorded(self, e: ev.GreetingRecorded, out: list[ev.Action]) -> None:
+        if self.mailbox is not None:
+            out += self.mailbox.greeting(e.greeting_id, e.audio)
 
     def _mailbox_fail(self, out: list[ev.Action], prompt: str) -> None:
         if self.phone.state is Phone.CONNECTED:

@@ -360,3 +360,24 @@ class PlayMessage(Action):
     audio: bytes
     then: str
     before: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordGreeting(Action):
+    """*98 then *: in the earpiece the prompt ``vm-greeting`` and a beep, then the mouthpiece is recorded
+    (µ-law, ≤ 60 s) until StopGreeting."""
+
+    greeting_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopGreeting(Action):
+    greeting_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GreetingRecorded(Input):
+    """What the mouthpiece said after the beep (µ-law 8 kHz, the closing # cut off)."""
+
+    greeting_id: str
+    audio: bytes

@@ -16,6 +16,7 @@ from roamline.wire import voicemail as wvm
 
 KEYS = {"7": wvm.MarkAction.DELETE, "9": wvm.MarkAction.SAVE}
 SKIP = "#"
+GREETING = "*"  # record a new greeting (# ends it)
 
 
 @dataclass(slots=True)
@@ -27,6 +28,9 @@ class Mailbox:
     audio: bytearray = field(default_factory=bytearray)
     said: str = ""  # the prompt to play before the next message (what the last key did)
     n: int = 0
+    greeting_id: str = ""  # being recorded or sent
+    resume: str = ""  # the state to go back to after a greeting
+    unacked: int = 0  # greeting pieces sent and not yet acknowledged
 
     def key(self, what: str) -> str:
         self.n += 1
@@ -68,8 +72,18 @@ class Mailbox:
                 ev.Emit("voicemail.playing", {"message_id": m.message_id, "bytes": len(self.audio),
                                               "state": m.state})]
 
-    def pressed(self, digit: str) -> list[ev.Action]:
-        """A key during a message or its menu."""
+    def pressed(self, digit: str, new_greeting_id: str = "") -> list[ev.Action]:
+        """A key during a message, its menu, or after the last one (``new_greeting_id``: the id a
+        greeting recorded now would get)."""
+        if self.state == "greeting":
+            if digit != SKIP:
+                return []
+            self.state = "sending"
+            return [ev.StopGreeting(self.greeting_id)]
+        if digit == GREETING and self.state in ("fetching", "menu", "done") and new_greeting_id:
+            self.resume = "menu" if self.state in ("fetching", "menu") else "done"
+            self.state, self.greeting_id = "greeting", new_greeting_id
+            return [ev.RecordGreeting(new_greeting_id), ev.Emit("voicemail.greeting-recording", {})]
         m = self.current
         if m is None or self.state not in ("fetching", "menu"):
             return []
@@ -85,7 +99,30 @@ class Mailbox:
         return []
 
     def marked(self) -> list[ev.Action]:
+        if self.state == "sending" and self.unacked > 0:
+            self.unacked -= 1
+            if self.unacked == 0:
+                self.state = self.resume
+                return [ev.PlayMessage(b"", "vm-menu" if self.state == "menu" else "vm-end",
+                                       "vm-greeting-saved"),
+                        ev.Emit("voicemail.greeting-saved", {"greeting_id": self.greeting_id})]
+            return []
         return self.next() if self.state == "marking" else []
+
+    def greeting(self, greeting_id: str, audio: bytes) -> list[ev.Action]:
+        """The recorded greeting: sent in pieces (the registry puts them together in any order)."""
+        if self.state != "sending" or greeting_id != self.greeting_id:
+            return []
+        audio = audio[: int(wvm.MAX_GREETING_S * wvm.RATE)]
+        if not audio:
+            self.state = self.resume
+            return [ev.PlayMessage(b"", "vm-menu" if self.state == "menu" else "vm-end")]
+        size = wvm.MAX_CHUNK_AUDIO
+        parts = [audio[i:i + size] for i in range(0, len(audio), size)]
+        self.unacked = len(parts)
+        return [ev.Request(self.key("greeting"), wvm.VoicemailGreeting(
+            card_id=self.card_id, greeting_id=greeting_id, seq=i, last=i == len(parts) - 1, audio=p))
+            for i, p in enumerate(parts)]
 
     def next(self) -> list[ev.Action]:
         self.index += 1

@@ -205,3 +205,39 @@ def test_the_card_leaving_stops_the_mailbox_and_a_refusal_is_said() -> None:
     (listing,) = _requests(dial_mailbox(r2), wvm.VoicemailList)
     out = r2.do(ev.RequestFailed(listing.key, "card not registered", unreachable=False))
     assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["refused"] and r2.core.mailbox is None
+
+
+def test_star_records_a_greeting_ended_by_hash_and_sends_it_in_pieces() -> None:
+    from roamline.firmware.handset.events import Digit
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    out = r.do(ev.Reply(listing.key, _listed()))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-none"] and r.core.mailbox is not None
+    out = r.do(Digit(r.now, "*", "dtmf"))
+    (rec,) = kinds(out, ev.RecordGreeting)
+    assert rec.greeting_id.startswith("g-") and len(rec.greeting_id) == 18
+    assert not kinds(r.do(Digit(r.now, "7", "dtmf")), ev.Request)  # keys other than # while recording
+    (stop,) = kinds(r.do(Digit(r.now, "#", "dtmf")), ev.StopGreeting)
+    assert stop.greeting_id == rec.greeting_id
+    said = bytes(range(256)) * 200  # 51 200 bytes: two pieces
+    out = r.do(ev.GreetingRecorded(rec.greeting_id, said))
+    sent = _requests(out, wvm.VoicemailGreeting)
+    pieces = [s.message for s in sent]
+    assert [(p.seq, p.last) for p in pieces] == [(0, False), (1, True)]  # type: ignore[attr-defined]
+    assert b"".join(p.audio for p in pieces) == said  # type: ignore[attr-defined]
+    assert not kinds(r.do(ev.Reply(sent[1].key, messages.Ok())), ev.PlayMessage)
+    (done,) = kinds(r.do(ev.Reply(sent[0].key, messages.Ok())), ev.PlayMessage)
+    assert (done.before, done.then) == ("vm-greeting-saved", "vm-end")
+
+
+def test_hanging_up_mid_greeting_keeps_nothing() -> None:
+    from roamline.firmware.handset.events import Digit, OnHook
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    r.do(ev.Reply(listing.key, _listed()))
+    (rec,) = kinds(r.do(Digit(r.now, "*", "dtmf")), ev.RecordGreeting)
+    out = r.do(OnHook(r.now))
+    assert [s.greeting_id for s in kinds(out, ev.StopGreeting)] == [rec.greeting_id]
+    assert not kinds(r.do(ev.GreetingRecorded(rec.greeting_id, b"\x01" * 8000)), ev.Request)
