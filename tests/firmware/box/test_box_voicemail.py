@@ -250,3 +250,39 @@ def test_star_98_at_the_holders_box_plays_the_message_and_7_deletes_it(rig: RigR
     assert phone.message_waiting()[-1]["active"] is False
     rig.remove("alice-card")
     rig.wait_boxes_settled()
+
+
+def test_a_greeting_recorded_from_the_handset_is_what_the_next_caller_hears(rig: RigRunner,
+                                                                             tmp_path: Path) -> None:
+    mark_b = rig.box_log_mark("box-b")
+    rig.insert("alice-card", "box-b")
+    rig.wait_box_event("box-b", "registered", mark_b)
+    phone = rig.handset("box-b")
+    phone.lift()
+    time.sleep(0.5)
+    phone.dial("*98")
+    rig.wait_box_event("box-b", "voicemail.mailbox", mark_b, timeout=15)
+    time.sleep(4.0)  # "You have no messages. To record your greeting, press star."
+    phone.key_dtmf("*")
+    rig.wait_box_event("box-b", "voicemail.greeting-recording", mark_b, timeout=15)
+    prompt = rig.boxes["box-b"].dir / "data" / "prompts" / "vm-greeting.wav"
+    time.sleep(len(wav_samples(prompt)) / 8000 + 0.4 + 0.5)  # the prompt, then the beep
+    phone.tone((440.0,), 2500)  # alice's greeting (a tone, so the caller's side can be checked)
+    time.sleep(0.3)
+    phone.key_dtmf("#")
+    rig.wait_box_event("box-b", "voicemail.greeting-saved", mark_b, timeout=20)
+    phone.hang_up()
+    shown = cloud(rig, "profile", "show", "alice")
+    greeting = shown["profile"]["voicemail"]["greeting"]
+    assert greeting.startswith("g-"), shown
+    rig.remove("alice-card")
+    rig.wait_boxes_settled()
+    # BOB calls: box-a's line plays alice's own greeting (fetched from the registry), then the beep
+    mark = rig.box_log_mark("box-a")
+    heard = leave_message(rig, tmp_path, hz=900.0, seconds=2.0, mark=mark)
+    rig.wait_box_event("box-a", "voicemail.recorded", mark, timeout=20)
+    bob_heard = wav_samples(heard)
+    assert tone_seconds(bob_heard, 440.0) >= 1.5, "BOB did not hear alice's greeting"
+    (msg,) = wait_messages(rig, 1)
+    cloud(rig, "voicemail", "delete", msg["message_id"])
+    cloud(rig, "profile", "set", "alice", "--greeting", "default")
