@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import json
 import logging
 import os
@@ -310,6 +311,13 @@ def request_failed(key: str, exc: PeerError) -> ev.RequestFailed:
     return ev.RequestFailed(key, str(exc), unreachable=False)
 
 
+def _prompt_keys(emergency: tuple[str, ...] | list[str]) -> tuple[str, str]:
+    """The moved prompt's confirm and next keys: 1 and 2 unless the country's emergency strings start
+    with one of them (112), so that an emergency string keyed during the prompt is dialled, not taken."""
+    free = [k for k in "1234567890" if not any(e.startswith(k) for e in emergency)]
+    return free[0], free[1]
+
+
 class BoxRuntime:
     def __init__(self, config: BoxConfig, *, clock: Clock | None = None,
                  print_state: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -448,9 +456,11 @@ class BoxRuntime:
         box = load_identity(cfg)
         from roamline.firmware.location.service import LocationService
 
-        self.where = LocationService(cfg.location.addresses, clock=self.clock,
-                                     threshold_m=cfg.location.moved_threshold_m)
         plan = load_plan(cfg.country)
+        confirm_key, next_key = _prompt_keys((*plan.emergency, *plan.emergency_test))
+        self.where = LocationService(cfg.location.addresses, clock=self.clock,
+                                     threshold_m=cfg.location.moved_threshold_m, confirm_key=confirm_key,
+                                     next_key=next_key)
         ctx = backends.BackendContext(config=cfg, board=board, clock=self.clock)
         self._build(board, ctx, box)
         choice_keys = "".join(k for k in "23456789" if not any(e.startswith(k) for e in plan.emergency))
@@ -481,7 +491,7 @@ class BoxRuntime:
                                            ring_cadence={"GB": "uk", "DE": "de"}.get(cfg.country, "us")),
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
                                 new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
-                                check_grant=self._grant_checker())
+                                check_grant=self._grant_checker(), where=self.where)
             self.post(ev.LocationSnapshot(self.where.snapshot()))
             if self._handset_ports is not None:  # the 933 readback ready before anyone dials it
                 from roamline.firmware.location.readback import readback_text
@@ -490,6 +500,9 @@ class BoxRuntime:
                 self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
                     spoken, cfg.data_dir / "prompts", READBACK_PROMPT,
                     readback_text(self.where.snapshot(), line_number))
+                for name, text in self.where.prompt_texts().items():  # the moved-location prompts
+                    self._prompts[name] = await asyncio.to_thread(spoken, cfg.data_dir / "prompts", name,
+                                                                  text)
             if self.readers is not None:
                 self.readers.start()
             if has_line and line_number:
@@ -501,7 +514,10 @@ class BoxRuntime:
                 core_task = tg.create_task(self._core_loop(), name="box-core")
                 from roamline.firmware.location.follow import follow_gps
 
-                gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
+                gps = board.gps
+                if cfg.location.gpsd is not None:
+                    gps = dataclasses.replace(gps, gpsd=cfg.location.gpsd, serial=None)
+                gps_task = tg.create_task(follow_gps(gps, self.where, self._send_location), name="gps")
                 watch_task = tg.create_task(self._watch_media(), name="media-watch")
                 self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
                                  "bridge": can_bridge, "handset": self.handset is not None,
