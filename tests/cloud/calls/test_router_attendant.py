@@ -32,6 +32,7 @@ from roamline.wire.calls import (
     LineState,
     LineStateReport,
 )
+from roamline.wire.voicemail import VoicemailTake
 
 from .routing_kit import Kit, make_kit, requests, sends
 
@@ -70,6 +71,20 @@ def choose(kit: Kit, key: str, call_id: str = CID) -> list[Any]:
 
 def fallbacks(out: list[Any]) -> list[LineFallback]:
     return [m for m in sends(out, "conn-host") if isinstance(m, LineFallback)]
+
+
+def takes(out: list[Any]) -> list[VoicemailTake]:
+    return [r.message for r in requests(out, "conn-host") if isinstance(r.message, VoicemailTake)]
+
+
+def voicemail_for(kit: Kit, out: list[Any], account: str) -> None:
+    """The host is asked to take a message on the answered line (voicemail.take), stored as the chosen
+    holder's (``recording`` until its chunks come), and told no LineFallback."""
+    (take,) = takes(out)
+    assert take.call_id == CID and take.number == HOST_LINE
+    rec = kit.store.get_voicemail(take.message_id)
+    assert rec is not None and rec.account_id == account and rec.state == "recording"
+    assert fallbacks(out) == []
 
 
 def test_one_holder_is_offered_at_once_and_two_get_the_menu_in_name_order(kit: Kit) -> None:
@@ -137,8 +152,8 @@ def test_no_answer_within_the_holders_timeout_falls_to_that_holders_voicemail(ki
     kit.now += 0.2
     out = kit.router.poll(kit.now)
     assert [r.message for r in requests(out, "conn-c")] == [CallCancel(call_id=CID, reason="timeout")]  # type: ignore[arg-type]
-    assert fallbacks(out) == [LineFallback(call_id=CID, outcome=Fallback.VOICEMAIL, account="acct-carol")]
-    # the host does the fallback and hangs up itself
+    voicemail_for(kit, out, "acct-carol")
+    # the host takes the message and hangs up itself
     assert not [r for r in requests(out, "conn-host") if isinstance(r.message, LineHangup)]
     rec = kit.store.get_call(CID)
     assert rec is not None and rec.outcome == "missed" and rec.end_reason == "no-answer"
@@ -151,7 +166,7 @@ def test_declined_everywhere_falls_to_voicemail_too(kit: Kit) -> None:
     ring(kit)
     choose(kit, "2")
     out = kit.send("box-c", CallReject(call_id=CID, reason=DeclineReason.DECLINED))
-    assert fallbacks(out) == [LineFallback(call_id=CID, outcome=Fallback.VOICEMAIL, account="acct-carol")]
+    voicemail_for(kit, out, "acct-carol")
 
 
 def test_a_chosen_holder_with_no_card_anywhere_goes_straight_to_voicemail(kit: Kit) -> None:
@@ -161,7 +176,7 @@ def test_a_chosen_holder_with_no_card_anywhere_goes_straight_to_voicemail(kit: K
     ring(kit)
     out = choose(kit, "1")
     assert offers(out) == {}
-    assert fallbacks(out) == [LineFallback(call_id=CID, outcome=Fallback.VOICEMAIL, account="acct-ada")]
+    voicemail_for(kit, out, "acct-ada")
     rec = kit.store.get_call(CID)
     assert rec is not None and rec.outcome == "missed" and rec.end_reason == "not-reachable"
 
@@ -181,12 +196,16 @@ def test_the_chosen_holders_filters_decide_after_the_choice(kit: Kit, action: st
     ring(kit)  # carol's filter does not keep her out of the menu
     out = choose(kit, "2")
     assert offers(out) == {}
-    assert fallbacks(out) == [LineFallback(call_id=CID, outcome=outcome, account="acct-carol")]
+    if outcome is Fallback.VOICEMAIL:
+        voicemail_for(kit, out, "acct-carol")
+    else:
+        assert fallbacks(out) == [LineFallback(call_id=CID, outcome=outcome, account="acct-carol")]
+        assert takes(out) == []
     rec = kit.store.get_call(CID)
     assert rec is not None and rec.outcome == record
 
 
-def test_no_valid_choice_rings_every_holder_and_no_answer_is_a_voicemail_for_nobody_in_particular(
+def test_no_valid_choice_rings_every_holder_and_no_answer_is_the_first_holders_voicemail(
         kit: Kit) -> None:
     shared(kit)
     ring(kit)
@@ -194,7 +213,9 @@ def test_no_valid_choice_rings_every_holder_and_no_answer_is_a_voicemail_for_nob
     assert set(offers(out)) == {"conn-a", "conn-a2", "conn-c"}
     kit.now += 31
     out = kit.router.poll(kit.now)
-    assert fallbacks(out) == [LineFallback(call_id=CID, outcome=Fallback.VOICEMAIL, account="")]
+    (take,) = takes(out)  # nobody chosen: the voicemail of a holder offered the number (main's rule)
+    rec = kit.store.get_voicemail(take.message_id)
+    assert rec is not None and rec.account_id in ("acct-ada", "acct-carol")
 
 
 def test_a_key_not_in_the_menu_from_a_buggy_host_is_the_default(kit: Kit) -> None:

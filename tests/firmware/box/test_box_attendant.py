@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from roamline.hil.exchange.audio import write_wav
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner, last_json, roamline
 from roamline.hil.story_service import prompt_heard
@@ -106,9 +108,12 @@ def test_the_caller_keys_2_and_only_the_second_holders_handset_rings(
     assert calls[-1]["terminal_box"] == rig.boxes["box-b"].box_id, calls[-1]
 
 
-def test_no_answer_after_the_choice_falls_to_the_holders_voicemail_outcome(
+def test_no_answer_after_the_choice_leaves_a_message_in_that_holders_voicemail(
         rig: RigRunner, both_in: None, tmp_path: Path) -> None:
+    """BOB keys 2, carol does not answer within her 8 s: box-a, whose line is off hook already, takes a
+    message for carol (the registry's voicemail.take): greeting, beep, BOB's 3 s tone; it is carol's."""
     cloud(rig, "profile", "set", "carol", "--voicemail-timeout", "8")
+    before = {m["message_id"] for m in cloud(rig, "voicemail", "list", "carol")}
     phone_b = rig.handset("box-b")
     before_b = len(phone_b.rings())
     mark_a = rig.box_log_mark("box-a")
@@ -121,13 +126,28 @@ def test_no_answer_after_the_choice_falls_to_the_holders_voicemail_outcome(
         bob.dtmf("2")  # while the menu is still being said
         rig.wait_box_event("box-a", r"attendant\.chosen", mark_a, timeout=10)
         phone_b.wait_ring(after=before_b, bursts=1, timeout=20)  # carol's handset rings; nobody lifts
-        fallback = rig.wait_box_event("box-a", r"attendant\.fallback", mark_a, timeout=20)
-        assert "outcome=voicemail" in fallback, fallback
-        rig.wait_box_event("box-a", "line.ended", mark_a, timeout=20)  # said, then box-a hung up
-        score = heard_score(rig, bob, tmp_path, "voicemail-unavailable")
-        assert score > 0.5, f"bob did not hear the voicemail outcome (correlation {score:.2f})"
+        rig.wait_box_event("box-a", r"voicemail\.recording", mark_a, timeout=25)
+        time.sleep(0.3)
+        greeting = rig.boxes["box-a"].dir / "data" / "prompts" / "greeting-15550100001.wav"
+        time.sleep(len(wav_samples(greeting)) / 8000 + 0.2 + 0.4 + 0.3)  # the greeting, a pause, the beep
+        t = np.arange(3 * 8000) / 8000.0
+        tone = tmp_path / "bob-says.wav"
+        write_wav(tone, (8000 * np.sin(2 * np.pi * 700.0 * t)).astype(np.int16))
+        bob.play(tone)
+        time.sleep(3.5)
     finally:
         bob.hang_up()
+    rig.wait_box_event("box-a", r"voicemail\.recorded", mark_a, timeout=20)
+    deadline = time.monotonic() + 30
+    while True:
+        fresh = [m for m in cloud(rig, "voicemail", "list", "carol") if m["message_id"] not in before]
+        if fresh or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(fresh) == 1, fresh
+    (msg,) = fresh
+    assert msg["number"] == ALICE and msg["caller_name"] == "BOB JONES" and msg["duration_s"] >= 2.5, msg
     calls = cloud(rig, "calls", "--number", ALICE)
-    assert calls[-1]["outcome"] == "missed" and calls[-1]["end_reason"] == "no-answer", calls[-1]
-    assert calls[-1]["account_id"] == cloud(rig, "profile", "show", "carol")["account_id"], calls[-1]
+    (rec,) = [c for c in calls if c["call_id"] == msg["call_id"]]
+    assert rec["outcome"] == "missed" and rec["end_reason"] == "no-answer", rec
+    assert rec["account_id"] == cloud(rig, "profile", "show", "carol")["account_id"], rec

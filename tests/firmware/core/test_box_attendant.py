@@ -189,3 +189,33 @@ def test_a_half_duplex_line_takes_the_default_without_answering() -> None:
 
 def test_the_words_are_the_menus() -> None:
     assert attendant_text((("1", "alice"),)) == "Press 1 for alice."
+
+
+@pytest.mark.parametrize("when", ["ringing-for-holder", "in-the-menu"])
+def test_the_holders_voicemail_is_recorded_on_the_line_the_attendant_answered(when: str) -> None:
+    """``voicemail.take`` for an attendant's call: the line is off hook already, so the box records at
+    once (greeting, beep, message) — no second answer."""
+    r = Rig()
+    call_id = r.answered_menu()
+    if when == "ringing-for-holder":
+        r.do(line_ev.DtmfDigit("2"))
+    out = r.do(ev.TakeVoicemail(key="k7", call_id=call_id, message_id="vm-0000000000000001",
+                                number="+15550100001"))
+    assert kinds(out, ev.LineDo) == []
+    (ack,) = [a for a in kinds(out, ev.CallSignal) if a.key == "k7"]
+    assert ack.kind == "ack"
+    (rec,) = kinds(out, ev.RecordLine)
+    assert rec.message_id == "vm-0000000000000001" and rec.number == "+15550100001"
+    assert r.core.line is not None and r.core.line.state == "voicemail"
+    assert choices(r.tick(60.0)) == []  # the menu's timer is gone
+
+
+def test_a_take_while_the_attendant_still_answers_records_once_the_line_is_up() -> None:
+    r = Rig()
+    call_id = r.ring_with_menu()
+    out = r.do(ev.TakeVoicemail(key="k8", call_id=call_id, message_id="vm-0000000000000002",
+                                number="+15550100001"))
+    assert kinds(out, ev.LineDo) == [] and kinds(out, ev.RecordLine) == []
+    out = r.do(ev.LineOpDone("answer", True))
+    assert [x.message_id for x in kinds(out, ev.RecordLine)] == ["vm-0000000000000002"]
+    assert line_connects(out) == []  # no menu
