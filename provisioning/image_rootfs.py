@@ -78,6 +78,8 @@ Before=roamline-box.service
 [Service]
 Type=oneshot
 ExecStart=/usr/local/sbin/roamline-firstboot
+StandardOutput=journal+console
+StandardError=journal+console
 RemainAfterExit=yes
 
 [Install]
@@ -139,6 +141,8 @@ Before=roamline-box.service
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/local/sbin/roamline-update-boot
+StandardOutput=journal+console
+StandardError=journal+console
 
 [Install]
 WantedBy=multi-user.target
@@ -154,6 +158,8 @@ After=roamline-box.service roamline-update-boot.service
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/local/sbin/roamline-update-health
+StandardOutput=journal+console
+StandardError=journal+console
 FailureAction=reboot
 
 [Install]
