@@ -100,7 +100,7 @@ STATE="${ROAMLINE_UPDATE_STATE:-/data/update}"
 RUN="${ROAMLINE_RUN:-/run/roamline}"
 ROAMLINE="${ROAMLINE_CMD:-/usr/local/bin/roamline}"
 FACTORY="${ROAMLINE_FACTORY_SITE:-/opt/roamline/site}"
-mkdir -p "$RUN"
+mkdir -p "$RUN" "$STATE"
 rm -f "$RUN/site" "$RUN/boot.json"
 # the boot decision runs from the factory install (this root), never from an update under trial
 if ! ROAMLINE_RUN=/nonexistent $ROAMLINE box update boot --state "$STATE" > "$RUN/boot.json.tmp"; then

@@ -73,9 +73,11 @@ class Watch:
                 self.lines.append(line)
                 self.cond.notify_all()
 
-    def wait_for(self, pattern: str, timeout: float, what: str = "") -> str | None:
-        """The first line (kept or to come) matching ``pattern``; every 30 s of waiting says so."""
+    def wait_for(self, pattern: str, timeout: float, what: str = "", stop: str | None = None) -> str | None:
+        """The first line (kept or to come) matching ``pattern``; every 30 s of waiting says so. A line
+        matching ``stop`` first ends the wait: the test fails with it."""
         rx = re.compile(pattern)
+        stop_rx = re.compile(stop) if stop else None
         start = time.monotonic()
         deadline, beat = start + timeout, start + 30
         seen = 0
@@ -84,6 +86,8 @@ class Watch:
                 for line in self.lines[seen:]:
                     if rx.search(line):
                         return line
+                    if stop_rx is not None and stop_rx.search(line):
+                        fail(f"waiting for {what or pattern}: {line.strip()[-300:]}")
                 seen = len(self.lines)
                 now = time.monotonic()
                 if now >= deadline:
@@ -94,6 +98,11 @@ class Watch:
                     last = last.strip()[:100]
                     say(f"   waiting for {what}: {now - start:.0f} s (console: {last})")
                 self.cond.wait(min(deadline - now, 5))
+
+
+# console lines that end the boot test at once: nothing good comes after them
+STOP = (r"Kernel panic|roamline-update-boot: box update boot failed|roamline-firstboot: .* missing|"
+        r"Failed to start roamline|Giving up waiting for root|ALERT! .* does not exist")
 
 
 def main() -> int:
@@ -204,16 +213,17 @@ def main() -> int:
             # console's width
             ("first boot", r"roamline-firstboot: identity taken|Finished roamline-firstboot\.service",
              args.boot_timeout),
-            ("update slot chosen",
-             r"roamline-update-boot: .*runs from|Finished roamline-update-boot\.service", args.boot_timeout),
+            ("update slot chosen", r'roamline-update-boot: \{"booted": "a".*runs from /opt/roamline/site',
+             args.boot_timeout),
             # once a getty holds the console systemd may stop printing status lines: the firmware's
             # own first state line (journal+console) says it runs
             ("firmware started",
              r'Started roamline-box\.service|roamline\[\d+\]: .*"state": "(running|ready)"',
              args.boot_timeout),
+            ("update health unit", r"roamline-update-health: no slot on trial", args.boot_timeout),
         ):
             left = max(1.0, limit - (time.monotonic() - t_boot))
-            if console.wait_for(pattern, left, name) is None:
+            if console.wait_for(pattern, left, name, stop=STOP) is None:
                 fail(f"no '{name}' on the console within {limit:.0f} s (see {work / 'console.log'})")
             marks[name] = time.monotonic() - t_boot
             say(f"   {name}: {marks[name]:.0f} s after qemu started")

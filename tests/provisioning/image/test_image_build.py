@@ -225,7 +225,6 @@ def test_update_scripts_pick_the_slot_and_roll_a_bad_one_back(built: tuple[Path,
     roamline = [sys.executable, "-P", "-m", "roamline.cli.main"]
     factory, state, run = tmp_path / "factory", tmp_path / "update", tmp_path / "run"
     (factory / "roamline").mkdir(parents=True)
-    state.mkdir()
     env = {**os.environ, "ROAMLINE_UPDATE_STATE": str(state), "ROAMLINE_RUN": str(run),
            "ROAMLINE_FACTORY_SITE": str(factory), "ROAMLINE_CMD": " ".join(roamline)}
 
@@ -249,12 +248,12 @@ def test_update_scripts_pick_the_slot_and_roll_a_bad_one_back(built: tuple[Path,
 
     (tmp_path / "ops").mkdir()
     cmd("provision", "update", "keygen", "--out", str(tmp_path / "ops"))
-    (state / "operator.pem").write_bytes((tmp_path / "ops" / "operator.pem").read_bytes())
-    # a fresh box: slot a (the factory install in the root), nothing on trial
+    # a fresh box (no /data/update yet): slot a, the factory install in the root, nothing on trial
     done = sh(boot_sh)
     assert done.returncode == 0, done.stderr
     assert json.loads((run / "boot.json").read_text())["booted"] == "a"
     assert (run / "site").resolve() == factory.resolve()
+    (state / "operator.pem").write_bytes((tmp_path / "ops" / "operator.pem").read_bytes())
     done = sh(health_sh)
     assert done.returncode == 0 and "nothing to check" in done.stdout
     # the launcher runs the firmware from the chosen site
