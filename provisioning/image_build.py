@@ -36,11 +36,12 @@ from roamline.provisioning.mbr import boot_partition, parse_mbr
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # What the root slot needs from Debian: init, the kernel and its initrd, the Pi firmware, Python, the
-# card and GPS daemons the boards use, networking, and the tools first boot and updates use.
+# card and GPS daemons the boards use, networking, and the tools first boot and updates use. Not
+# ca-certificates: the link pins the Roamline CA (wire/quic.py), and its two certificate rehashes
+# cost minutes of a cold build under emulation.
 DEBIAN_PACKAGES = (
     "systemd-sysv", "udev", "kmod", "initramfs-tools", "linux-image-arm64", "raspi-firmware",
-    "python3", "python3-pyscard", "pcscd", "gpsd", "iproute2", "ca-certificates", "netbase",
-    "e2fsprogs", "dosfstools",
+    "python3", "python3-pyscard", "pcscd", "gpsd", "iproute2", "netbase", "e2fsprogs", "dosfstools",
 )
 BASE_NEEDS = ("python3", "python3-pyscard", "pcscd", "gpsd")
 PY_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")

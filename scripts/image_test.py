@@ -39,7 +39,8 @@ def fail(text: str) -> None:
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        argv, capture_output=True, text=True, **kw)
     if done.returncode != 0:
         fail(f"{' '.join(argv[:6])}…: exit {done.returncode}: {done.stderr.strip()[-800:]}")
     return done
