@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from roamline.cloud.sqlite_store import SqliteStore
 from roamline.hil.proc import ProcessFailed
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner, last_json, roamline
@@ -191,3 +192,36 @@ def test_a_moved_box_asks_at_off_hook_and_the_holders_key_1_confirms(
         gone = rig.box_log_mark("box-a")
         rig.remove("alice-card")
     rig.wait_box_event("box-a", "holder-wiped", gone, timeout=15)
+
+
+def test_911_keyed_while_the_moved_prompt_plays_goes_out_the_line_at_once(
+        rig: RigRunner, receiver: tuple[Receiver, int]) -> None:
+    """The box moves again (back home, 2.3 km from where it was confirmed): the prompt plays at the next
+    off-hook, and 911 keyed over it is dialled out box-a's own line with no card in — the prompt holds
+    nothing up; the location stays unconfirmed afterwards."""
+    box_id = rig.boxes["box-a"].box_id
+
+    def unconfirmed() -> bool:
+        with SqliteStore(rig.cloud_dir / "registry.db") as store:
+            box = store.get_box(box_id)
+            return box is not None and (box.location or {}).get("state") == "unconfirmed"
+
+    receiver[0].at = HOME
+    wait_until(unconfirmed, 60, "the registry to mark box-a unconfirmed again")
+    phone = rig.handset("box-a")
+    mark = rig.box_log_mark("box-a")
+    try:
+        phone.lift()
+        rig.wait_box_event("box-a", r"location\.prompt", mark, timeout=10)
+        phone.key_dtmf("911")  # while the prompt plays
+        told = rig.wait_box_event("box-a", r"emergency\.dialled", mark, timeout=10)
+        assert "route=own-line" in told, told
+        deadline = time.monotonic() + 15
+        while not any(c["caller"] == "15550100001" and c["callee"] == "911"
+                      for c in rig.exchange_status()["calls"]):
+            assert time.monotonic() < deadline, rig.exchange_status()["calls"]
+            time.sleep(0.1)
+    finally:
+        phone.hang_up()
+        rig.pstn("911").hang_up()
+    assert unconfirmed()  # 911 confirmed nothing
