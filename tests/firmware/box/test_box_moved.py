@@ -133,8 +133,13 @@ def wav_samples(path: Path) -> np.ndarray[Any, Any]:
 
 
 def best_match(heard: np.ndarray[Any, Any], said: np.ndarray[Any, Any]) -> float:
-    """Highest normalised correlation of the prompt's first second against the recording (by FFT)."""
-    probe = said[:8000] - said[:8000].mean()
+    """Highest normalised correlation of any of the prompt's first three seconds against the recording
+    (by FFT): one second lost to a scheduling hiccup on a loaded machine does not hide the rest."""
+    return max(_match(heard, said[k * 8000:(k + 1) * 8000]) for k in range(3))
+
+
+def _match(heard: np.ndarray[Any, Any], said: np.ndarray[Any, Any]) -> float:
+    probe = said - said.mean()
     if len(heard) < len(probe):
         return 0.0
     n = 1 << int(np.ceil(np.log2(len(heard) + len(probe))))
@@ -170,7 +175,7 @@ def test_a_moved_box_asks_at_off_hook_and_the_holders_key_1_confirms(
         phone.record_start()
         phone.lift()
         rig.wait_box_event("box-a", r"location\.prompt", mark, timeout=10)
-        time.sleep(3.0)  # some of the prompt into the earpiece
+        time.sleep(5.0)  # most of the prompt into the earpiece
         phone.record_stop(heard)
         phone.key_dtmf("1")
         line = rig.wait_box_event("box-a", r"location\.confirmed", mark, timeout=10)
