@@ -263,3 +263,34 @@ def test_expect_names_the_wrong_reply() -> None:
     assert expect(pong, Pong) is pong
     with pytest.raises(BadBody, match="expected welcome, got pong"):
         expect(pong, Welcome)
+
+
+def test_an_unregistered_message_class_is_refused_and_adapters_are_built_once_across_threads() -> None:
+    import threading
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from roamline.wire import messages
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Stray(messages.Message):
+        TYPE: ClassVar[str] = "ping"  # a wire name that is registered, but to another class
+        KIND: ClassVar[messages.Kind] = "push"
+
+    with pytest.raises(UnknownType, match="not registered"):
+        messages.body_of(Stray())
+    cls = messages.MESSAGE_TYPES["box-listed"]
+    messages._ADAPTERS.pop(cls, None)  # as if never sent nor received in this process
+    got: list[object] = []
+    start = threading.Barrier(8)
+
+    def first_use() -> None:
+        start.wait()
+        got.append(messages._adapter(cls))
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(a is messages._ADAPTERS[cls] for a in got)
