@@ -181,7 +181,10 @@ def test_a_moved_box_asks_at_off_hook_and_the_holders_key_1_confirms(
         line = rig.wait_box_event("box-a", r"location\.confirmed", mark, timeout=10)
         assert rig.cards["alice-card"].card_id in line, line
     finally:
+        hung = rig.box_log_mark("box-a")
         phone.hang_up()
+    # on hook only once the hook stayed down past a flash (a lift before that would be a hook flash)
+    rig.wait_box_event("box-a", "on-hook", hung, timeout=10)
     score = best_match(wav_samples(heard), wav_samples(prompt))
     assert score > 0.5, f"the earpiece did not carry the moved prompt (correlation {score:.2f})"
     wait_until(lambda: state() == "confirmed", 15, "the registry to record the confirmation")
@@ -193,10 +196,11 @@ def test_a_moved_box_asks_at_off_hook_and_the_holders_key_1_confirms(
         with pytest.raises(ProcessFailed):
             rig.wait_box_event("box-a", r"location\.prompt", mark, timeout=1.5)
     finally:
-        phone.hang_up()
         gone = rig.box_log_mark("box-a")
+        phone.hang_up()
         rig.remove("alice-card")
     rig.wait_box_event("box-a", "holder-wiped", gone, timeout=15)
+    rig.wait_box_event("box-a", "on-hook", gone, timeout=10)  # before the next test lifts
 
 
 def test_911_keyed_while_the_moved_prompt_plays_goes_out_the_line_at_once(
@@ -227,6 +231,8 @@ def test_911_keyed_while_the_moved_prompt_plays_goes_out_the_line_at_once(
             assert time.monotonic() < deadline, rig.exchange_status()["calls"]
             time.sleep(0.1)
     finally:
+        hung = rig.box_log_mark("box-a")
         phone.hang_up()
         rig.pstn("911").hang_up()
+    rig.wait_box_event("box-a", "on-hook", hung, timeout=10)
     assert unconfirmed()  # 911 confirmed nothing
