@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roamline.firmware.location import pidf
-from roamline.firmware.location.errors import PeerError, UsageError
+from roamline.wire.errors import PeerError, UsageError
 from roamline.firmware.location.fix import Fix, Quality
 from roamline.wire.civic import CIVIC_ELEMENTS
 
