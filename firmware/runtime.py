@@ -842,14 +842,14 @@ class BoxRuntime:
                            number_absent=reason if a.caller.number is None else None)
         self.handset.ring(a.cadence, caller_id=cid)
 
-    def _leg(self, b: str, call_id: str, *, echo: bool) -> Any:
+    def _leg(self, b: str, call_id: str, *, echo: bool, plc: bool = True) -> Any:
         from roamline.firmware.media import MediaLeg
 
         flow = int(b.removeprefix("flow:"))
         leg = self._legs.get(flow)
         if leg is None or (call_id and self._leg_calls.get(flow) not in (None, call_id)):
             # a new leg (a flow id of an ended call, e.g. from before a cloud restart, is not reused)
-            leg = self._legs[flow] = MediaLeg(flow, echo=echo, now=self.clock.monotonic())
+            leg = self._legs[flow] = MediaLeg(flow, echo=echo, plc=plc, now=self.clock.monotonic())
         if call_id:
             self._leg_calls[flow] = call_id
         return leg
@@ -869,7 +869,8 @@ class BoxRuntime:
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
 
-                leg = self._handset_leg = self._leg(a.b, a.call_id, echo=True)
+                # an emergency call's flow plays missing frames as silence (TTY tones kept intact)
+                leg = self._handset_leg = self._leg(a.b, a.call_id, echo=True, plc=not a.tty_safe)
                 self._bridge_handset_line = False
                 self._earpiece = None
                 src = LegSource(leg, self.clock)

@@ -625,7 +625,7 @@ class BoxCore:
         self.active = call
         self.timers.redial = None
         self.callback_until = now + self.cfg.callback_window_s
-        route = "own-line" if self.cfg.has_line else "cloud"
+        route = "own-line" if self.cfg.has_line else "sip"
         if self.cfg.has_line:
             line = self.line
             if line is not None and (line.kind != "emergency" or line.state == "hanging-up"):
@@ -640,13 +640,15 @@ class BoxCore:
                                     attempts=1)
                 out.insert(0, ev.LineDo("dial", d.dialled))
         else:
-            # no own line: the cloud's emergency route (DESIGN §4.6(1), §6.4)
-            out.append(
+            # no own line: the cloud's emergency route, SIP to the answering point (DESIGN §4.6(1), §6.4);
+            # no card, right or filter is asked for (card_id is only recorded)
+            out.insert(0,
                 ev.CallSignal(
-                    "call.place",
+                    "call.emergency",
                     call.call_id,
                     key=f"place:{call.call_id}",
-                    fields={"card_id": self.holder_card, "number": d.dialled, "emergency": True},
+                    fields={"card_id": self.holder_card, "number": d.dialled, "line": self.cfg.line_number,
+                            "location": self.location},
                 )
             )
         out.append(
@@ -777,7 +779,8 @@ class BoxCore:
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
                 out.append(ev.PlayTone(None))
-                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id,
+                                      tty_safe=call.route == "emergency"))
                 out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
             elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
                 self.phone.fire(Trig.ANSWERED)
@@ -1008,7 +1011,7 @@ class BoxCore:
         out.append(ev.PlayTone(None))
         out.append(ev.Connect("handset", None))
         for call in [c for c in (self.active, self.held) if c is not None]:
-            if call.route == "cloud":
+            if call.route == "cloud" or (call.route == "emergency" and not self.cfg.has_line):
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)

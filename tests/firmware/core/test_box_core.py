@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.card.events import CardInserted, CardRemoved
 from roamline.firmware.core import events as ev
+from roamline.firmware.core import linkcalls
 from roamline.firmware.core.box import BoxCore, CoreConfig
 from roamline.firmware.core.calls import IllegalTransition, Phone, PhoneTable, Trig
 from roamline.firmware.dialplan import Classifier, load_plan
@@ -497,10 +498,14 @@ def test_with_no_line_an_emergency_still_leaves_for_the_cloud_route_and_is_repor
         lift(r)
     emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
     out = r.digits(emergency)
-    places = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
-    assert len(places) == 1 and places[0].fields["emergency"] is True
+    assert not [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]  # no card, rights, filters
+    places = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.emergency"]
+    assert len(places) == 1 and places[0].fields["number"] == emergency
     (report,) = [a for a in kinds(out, ev.Enqueue) if a.kind == EMERGENCY_CALL_KIND]
-    assert report.payload["route"] == "cloud" and report.payload["number"] == emergency
+    assert report.payload["route"] == "sip" and report.payload["number"] == emergency
+    assert out.index(places[0]) < out.index(report)  # the call leaves before the report is written
+    kind, message = linkcalls.outgoing(places[0])  # it has a wire form, whatever the holder state
+    assert kind == "request" and message.TYPE == "call.emergency"
 
 
 def _storm_event(draw: Any, r: Rig) -> Any:
