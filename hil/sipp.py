@@ -26,12 +26,13 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 
 class SippPeer:
     def __init__(self, scenario: Path, workdir: Path, *, host: str = "127.0.0.1", calls: int = 1,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, rtp_echo: bool = True) -> None:
         self.scenario = scenario
         self.workdir = workdir
         self.host = host
         self.calls = calls
         self.timeout_s = timeout_s
+        self.rtp_echo = rtp_echo
         self.port = 0
         self.media_port = 0
         self.process: subprocess.Popen[bytes] | None = None
@@ -49,7 +50,8 @@ class SippPeer:
         self.port = free_udp_port(self.host)
         self.media_port = free_udp_port(self.host)
         args = [exe, "-sf", str(self.scenario.resolve()), "-i", self.host, "-p", str(self.port), "-mi", self.host,
-                "-mp", str(self.media_port), "-rtp_echo", "-m", str(self.calls), "-nostdin",
+                "-mp", str(self.media_port), *(["-rtp_echo"] if self.rtp_echo else []),
+                "-m", str(self.calls), "-nostdin",
                 "-trace_msg", "-message_file", str(self.log), "-trace_err",
                 "-error_file", str(self.workdir / "sipp-errors.log"),
                 "-timeout", f"{int(self.timeout_s)}s", "-timeout_error"]
