@@ -14,10 +14,11 @@ state ``A1`` and the city ``A3``, RFC 5139, compared without case) is an adminis
 with neither is the default. URIs are ``sip:`` with a host (IPv4 or name) and optional port. A bad row
 is a UsageError naming its line; nothing is imported then.
 
-:func:`choose`: a valid GPS position inside circles picks the smallest such circle; else the civic
-address's most specific administrative match (city over state over country); else a circle containing
-a position given in neither; else the default; else None. A location that is missing or unconfirmed
-still picks (the call is never refused for it: at worst it goes to the default).
+:func:`candidates`: the answering points that cover a location, best first — circles holding a valid GPS
+position (smallest first), then the civic address's administrative matches (city over state over
+country), then defaults; :func:`choose` is the first. The router tries them in that order, the next when
+one fails (no answer, busy, an error). A location that is missing or unconfirmed still picks (the call
+is never refused for it: at worst it goes to a default).
 """
 
 from __future__ import annotations
@@ -107,31 +108,37 @@ def _fold(s: str) -> str:
     return " ".join(s.split()).casefold()
 
 
+def candidates(points: list[AnsweringPoint], location: dict[str, Any] | None) -> list[tuple[AnsweringPoint, str]]:
+    """Every answering point that covers ``location``, best first (the order of :func:`choose`: GPS
+    circles smallest first, then administrative areas most specific first, then defaults), one per URI:
+    where an emergency call goes next when the one before fails."""
+    geo = (location or {}).get("geo")
+    civic = (location or {}).get("civic") or {}
+    ranked: list[tuple[int, float, int, AnsweringPoint, str]] = []
+    country = str(civic.get("country", "")).upper()
+    for i, p in enumerate(points):
+        if p.kind == "circle" and geo is not None:
+            if distance_m(geo["lat"], geo["lon"], p.lat or 0.0, p.lon or 0.0) <= (p.radius_m or 0.0):
+                ranked.append((0, p.radius_m or 0.0, i, p, "gps"))
+        elif p.kind == "admin" and p.country == country:
+            if p.a1 and _fold(p.a1) != _fold(str(civic.get("A1", ""))):
+                continue
+            if p.a3 and _fold(p.a3) != _fold(str(civic.get("A3", ""))):
+                continue
+            ranked.append((1, -(bool(p.a1) + bool(p.a3)), i, p, "civic"))
+        elif p.kind == "default":
+            ranked.append((2, 0.0, i, p, "default"))
+    out: list[tuple[AnsweringPoint, str]] = []
+    seen: set[str] = set()
+    for *_, p, why in sorted(ranked, key=lambda r: r[:3]):
+        if p.uri not in seen:
+            seen.add(p.uri)
+            out.append((p, why))
+    return out
+
+
 def choose(points: list[AnsweringPoint], location: dict[str, Any] | None) -> tuple[AnsweringPoint, str] | None:
     """The answering point for a box's ``location`` object (wire.location, or None) and why it was chosen
     (``gps`` | ``civic`` | ``default``); None when the directory has nothing that covers it."""
-    geo = (location or {}).get("geo")
-    civic = (location or {}).get("civic") or {}
-    if geo is not None:
-        inside = [(p.radius_m or 0.0, i, p) for i, p in enumerate(points) if p.kind == "circle"
-                  and distance_m(geo["lat"], geo["lon"], p.lat or 0.0, p.lon or 0.0) <= (p.radius_m or 0.0)]
-        if inside:
-            return min(inside)[2], "gps"
-    best: tuple[int, int, AnsweringPoint] | None = None
-    country = str(civic.get("country", "")).upper()
-    for i, p in enumerate(points):
-        if p.kind != "admin" or p.country != country:
-            continue
-        if p.a1 and _fold(p.a1) != _fold(str(civic.get("A1", ""))):
-            continue
-        if p.a3 and _fold(p.a3) != _fold(str(civic.get("A3", ""))):
-            continue
-        score = 1 + bool(p.a1) + bool(p.a3)
-        if best is None or score > best[0]:
-            best = (score, i, p)
-    if best is not None:
-        return best[2], "civic"
-    for p in points:
-        if p.kind == "default":
-            return p, "default"
-    return None
+    found = candidates(points, location)
+    return found[0] if found else None

@@ -245,6 +245,8 @@ class Call:
     limit_at: float | None = None  # host-line rights: the call is cut then (length or budget)
     warn_at: float | None = None
     rate_per_min: float = 0.0  # what a minute through the host line costs the account
+    sos_dial: SosDial | None = None  # an emergency call's SIP leg, as last dialled
+    sos_next: list[str] = field(default_factory=list)  # answering points to try next if that one fails
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -955,7 +957,8 @@ class Router:
         if not call_back and account_id is not None:
             numbers = self._store.numbers_of(account_id)
             call_back = numbers[0] if numbers else ""
-        chosen = psap.choose(self._store.answering_points(), location)
+        found = psap.candidates(self._store.answering_points(), location)
+        chosen = found[0] if found else None
         call = Call(call_id=msg.call_id, route="sos", caller=call_back, called=msg.number, created=now,
                     origin_box=box_id, origin_flow=None, origin_card=card_id, origin_account=account_id,
                     state=CallState.DIALLING)
@@ -971,6 +974,7 @@ class Router:
                                   message="no answering point is known for this location")
             return [Send(conn_id, refused, env.id)]
         point, why = chosen
+        call.sos_next = [p.uri for p, _ in found[1:]]
         pidf: bytes | None = None
         if location is not None:
             try:
@@ -986,10 +990,11 @@ class Router:
                                                 "uri": point.uri, "by": why, "call_back": call_back,
                                                 "pidf": pidf is not None}})
         placed = CallPlaced(call_id=call.call_id, route=Route.SOS, flow_id=call.origin_flow)
+        call.sos_dial = SosDial(call.call_id, point.uri, call_back, box_id, pidf, call.host_flow)
         return [
             Send(conn_id, placed, env.id),
             Bridge(call.call_id, call.origin_flow, conn_id, call.host_flow, sos_conn(call.call_id)),
-            SosDial(call.call_id, point.uri, call_back, box_id, pidf, call.host_flow),
+            call.sos_dial,
         ]
 
     def sos_event(self, call_id: str, kind: str, status: int, now: float) -> list[Action]:
@@ -1009,6 +1014,15 @@ class Router:
             return [*self._progress(call, ProgressState.ANSWERED), *self._rearm(call)]
         if kind == "ended":
             return self._end(call, EndReason.FAR_END, now, tell_host=False)
+        if kind == "failed" and call.state is CallState.DIALLING and call.sos_next and call.sos_dial:
+            # that answering point did not take the call: the next one that covers the location does
+            uri = call.sos_next.pop(0)
+            log.warning("sos-failover", extra={"fields": {"call": call_id, "failed": call.sos_dial.psap_uri,
+                                                          "status": status, "next": uri}})
+            call.sos_dial = SosDial(call_id, uri, call.sos_dial.call_back, call.sos_dial.box_id,
+                                    call.sos_dial.pidf, call.sos_dial.flow_id)
+            call.line = uri
+            return [call.sos_dial]
         if kind == "failed":
             reason = EndReason.BUSY if status in (486, 600) else (
                 EndReason.NO_ANSWER if status in (0, 408, 480) else EndReason.ERROR)

@@ -348,7 +348,9 @@ class SosCall:
             self._go(State.CONFIRMED)
             events.append(Event("answered", status=status, rtp=self.remote_rtp))
             return out, events
-        # a final failure: ACK it (same transaction)
+        # a final failure: ACK it (same transaction); one after a 2xx is the peer's confusion: ignored
+        if self.state not in (State.CALLING, State.PROCEEDING, State.CANCELLING, State.FAILED, State.ENDED):
+            return [], []
         if self._ack is None:
             self._to_tag = sip.tag_of(msg.need("To"))
             self._ack = self._ack_for(msg, success=False)
