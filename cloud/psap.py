@@ -88,7 +88,8 @@ def _row(cells: list[str]) -> AnsweringPoint:
             raise UsageError("a circle needs lat, lon and radius_m")
         if country or a1 or a3:
             raise UsageError("a row is a circle or an administrative area, not both")
-        return AnsweringPoint(name, uri, "circle", _number(lat, -90, 90, "lat"), _number(lon, -180, 180, "lon"),
+        return AnsweringPoint(name, uri, "circle", _number(lat, -90, 90, "lat"),
+                              _number(lon, -180, 180, "lon"),
                               _number(radius, 1, MAX_RADIUS_M, "radius_m"))
     if country:
         if re.fullmatch(r"[A-Za-z]{2}", country) is None:
@@ -108,7 +109,8 @@ def _fold(s: str) -> str:
     return " ".join(s.split()).casefold()
 
 
-def candidates(points: list[AnsweringPoint], location: dict[str, Any] | None) -> list[tuple[AnsweringPoint, str]]:
+def candidates(points: list[AnsweringPoint],
+               location: dict[str, Any] | None) -> list[tuple[AnsweringPoint, str]]:
     """Every answering point that covers ``location``, best first (the order of :func:`choose`: GPS
     circles smallest first, then administrative areas most specific first, then defaults), one per URI:
     where an emergency call goes next when the one before fails."""
@@ -137,7 +139,8 @@ def candidates(points: list[AnsweringPoint], location: dict[str, Any] | None) ->
     return out
 
 
-def choose(points: list[AnsweringPoint], location: dict[str, Any] | None) -> tuple[AnsweringPoint, str] | None:
+def choose(points: list[AnsweringPoint],
+           location: dict[str, Any] | None) -> tuple[AnsweringPoint, str] | None:
     """The answering point for a box's ``location`` object (wire.location, or None) and why it was chosen
     (``gps`` | ``civic`` | ``default``); None when the directory has nothing that covers it."""
     found = candidates(points, location)

@@ -81,7 +81,7 @@ class SosGateway:
         _, proto = await loop.create_datagram_endpoint(lambda: _Udp(self._sip_in),
                                                        local_addr=(self._host, self._port))
         self._sip = proto
-        log.info("sos-sip-listening", extra={"fields": {"address": "%s:%d" % self.sip_address}})
+        log.info("sos-sip-listening", extra={"fields": {"address": "{}:{}".format(*self.sip_address)}})
 
     async def close(self) -> None:
         for call_id in list(self._legs):
@@ -100,7 +100,8 @@ class SosGateway:
                                                      local_addr=(self._host, 0))
         assert rtp.transport is not None
         rtp_port = int(rtp.transport.get_extra_info("sockname")[1])
-        req = SosRequest(call_id=call_id, psap_uri=psap_uri, local=self.sip_address, rtp=(self._host, rtp_port),
+        req = SosRequest(call_id=call_id, psap_uri=psap_uri, local=self.sip_address,
+                         rtp=(self._host, rtp_port),
                          call_back=call_back, box_id=box_id, pidf=pidf)
         call = SosCall(req, tag=secrets.token_hex(6), branch_seed=secrets.token_hex(6))
         leg = _Leg(call, rtp)
@@ -137,7 +138,8 @@ class SosGateway:
         call_id = self._sip_call_of(data)
         leg = self._legs.get(call_id) if call_id is not None else None
         if leg is None:
-            log.info("sos-sip-unknown", extra={"fields": {"from": "%s:%d" % addr, "bytes": len(data)}})
+            fields = {"from": f"{addr[0]}:{addr[1]}", "bytes": len(data)}
+            log.info("sos-sip-unknown", extra={"fields": fields})
             return
         out, events = leg.call.datagram(data, asyncio.get_running_loop().time())
         self._send(out)
@@ -155,7 +157,8 @@ class SosGateway:
 
     def _events(self, call_id: str, events: list[Event]) -> None:
         for e in events:
-            log.info("sos-" + e.kind, extra={"fields": {"call": call_id, "status": e.status, "reason": e.reason}})
+            fields = {"call": call_id, "status": e.status, "reason": e.reason}
+            log.info("sos-" + e.kind, extra={"fields": fields})
             if e.kind in ("ended", "failed"):
                 self._drop(call_id)
             self._on_event(call_id, e)

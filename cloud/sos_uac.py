@@ -198,7 +198,7 @@ class SosCall:
             raise UsageError(f"emergency SIP call: no transition {self.state} → {to}")
         self.state = to
 
-    def _send(self, data: bytes, now: float, *, retransmit: bool, interval_cap: float | None = None) -> Outgoing:
+    def _send(self, data: bytes, now: float, *, retransmit: bool) -> Outgoing:
         if retransmit:
             self._pending = data
             self._interval = T1
@@ -337,7 +337,8 @@ class SosCall:
             try:
                 offer = sip.parse_sdp(_sdp_of(msg))
             except PeerError as exc:
-                log.warning("sos-sip-bad-answer", extra={"fields": {"call": self.req.call_id, "reason": str(exc)}})
+                log.warning("sos-sip-bad-answer",
+                            extra={"fields": {"call": self.req.call_id, "reason": str(exc)}})
                 self._go(State.CONFIRMED)
                 self._go(State.CLOSING)
                 self._cseq += 1

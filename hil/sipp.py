@@ -49,7 +49,8 @@ class SippPeer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_udp_port(self.host)
         self.media_port = free_udp_port(self.host)
-        args = [exe, "-sf", str(self.scenario.resolve()), "-i", self.host, "-p", str(self.port), "-mi", self.host,
+        args = [exe, "-sf", str(self.scenario.resolve()), "-i", self.host, "-p", str(self.port),
+                "-mi", self.host,
                 "-mp", str(self.media_port), *(["-rtp_echo"] if self.rtp_echo else []),
                 "-m", str(self.calls), "-nostdin",
                 "-trace_msg", "-message_file", str(self.log), "-trace_err",

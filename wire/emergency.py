@@ -5,7 +5,8 @@ dials (key ``emergency-call:CALL_ID``); a box that cannot reach the registry kee
 reconnection. The registry records the call and notifies the box's emergency contacts.
 
     {"call_id": str, "box_id": str, "number": "911", "dialled_at": Unix seconds,
-     "route": "own-line" | "sip" (| "cloud", older boxes), "card_id": holder's card id or "", "line": the call-back number
+     "route": "own-line" | "sip" (| "cloud", older boxes), "card_id": holder's card id or "",
+     "line": the call-back number
      (E.164 of the box's own line) or "", "location": a ``location`` object (wire.location) or null}
 
 :func:`check_report` is lenient on purpose: an emergency report is never refused. A field that is

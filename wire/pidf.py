@@ -28,10 +28,9 @@ import datetime as dt
 import functools
 import math
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from dataclasses import dataclass
 
 from roamline.wire import civic as civic_rules
 from roamline.wire.errors import PeerError, UsageError

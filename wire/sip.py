@@ -206,11 +206,7 @@ def tag_of(value: str) -> str | None:
 
 def uri_of(value: str) -> str:
     """The URI of a name-addr (``"x" <sip:a@b>;tag=1``) or addr-spec value."""
-    if "<" in value:
-        inner = value.partition("<")[2].partition(">")[0]
-    else:
-        inner = value.split(";")[0]
-    inner = inner.strip()
+    inner = (value.partition("<")[2].partition(">")[0] if "<" in value else value.split(";")[0]).strip()
     if _URI.fullmatch(inner) is None:
         raise SipSyntaxError(f"bad URI in {value[:60]!r}")
     return inner

@@ -30,7 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds a connection may stay open without a verified hello (default 5)")
     parser.add_argument("--max-unauthenticated", type=validate.count(1, 100_000), default=32,
                         help="unauthenticated connections one source address may hold at once (default 32)")
-    sos = parser.add_argument_group("the emergency route (SIP to the answering points of `cloud psap import`)")
+    sos = parser.add_argument_group(
+        "the emergency route (SIP to the answering points of `cloud psap import`)")
     sos.add_argument("--sos-host", type=validate.Host(),
                      help="address of the emergency route's SIP and RTP sockets (default: --host)")
     sos.add_argument("--sos-port", type=validate.Port(allow_zero=True), default=0,

@@ -125,7 +125,8 @@ def test_sdp_offer_and_answer() -> None:
     offer = sip.sdp_offer("127.0.0.1", 40000, session_id=7)
     a = sip.parse_sdp(offer)
     assert (a.address, a.port, a.payload_types) == ("127.0.0.1", 40000, (0,))
-    answer = b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=video 5000 RTP/AVP 96\r\nm=audio 6000 RTP/AVP 8 0\r\nc=IN IP4 10.0.0.2\r\n"
+    answer = (b"v=0\r\nc=IN IP4 10.0.0.1\r\nm=video 5000 RTP/AVP 96\r\nm=audio 6000 RTP/AVP 8 0\r\n"
+              b"c=IN IP4 10.0.0.2\r\n")
     assert sip.parse_sdp(answer) == sip.AudioOffer("10.0.0.2", 6000, (8, 0))
     for bad, why in [(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 6000 RTP/AVP 8\r\n", "PCMU"),
                      (b"v=0\r\nm=audio 6000 RTP/AVP 0\r\n", "connection"),
@@ -147,11 +148,13 @@ def test_multipart_round_trip_and_refusals() -> None:
     with pytest.raises(sip.SipSyntaxError, match="boundary"):
         sip.parse_multipart(body, "application/sdp")
     with pytest.raises(PeerError):
-        sip.parse_multipart(body.replace(b"Content-Type: application/sdp\r\n", b""), "multipart/mixed;boundary=b1")
+        sip.parse_multipart(body.replace(b"Content-Type: application/sdp\r\n", b""),
+                            "multipart/mixed;boundary=b1")
 
 
 def test_uris_and_hosts() -> None:
-    assert sip.uri_of('"PSAP" <sip:psap@10.0.0.1:5070;transport=udp>;tag=1') == "sip:psap@10.0.0.1:5070;transport=udp"
+    named = '"PSAP" <sip:psap@10.0.0.1:5070;transport=udp>;tag=1'
+    assert sip.uri_of(named) == "sip:psap@10.0.0.1:5070;transport=udp"
     assert sip.host_port("sip:psap@10.0.0.1:5070;lr") == ("10.0.0.1", 5070)
     assert sip.host_port("sip:psap.example.net") == ("psap.example.net", 5060)
     assert sip.host_port("sip:[::1]:5062") == ("::1", 5062)

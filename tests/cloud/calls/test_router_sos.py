@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from roamline.cloud.errors import UsageError
 from roamline.cloud.psap import choose, parse_csv
 from roamline.cloud.records import AnsweringPoint, Box
 from roamline.cloud.router import Bind, Bridge, SosDial, SosHangup, Unbridge, sos_conn
-from roamline.cloud.errors import UsageError
 from roamline.wire import pidf
 from roamline.wire.calls import (
     CallEmergency,
@@ -87,7 +87,8 @@ def test_progress_from_the_sip_leg_reaches_the_box_and_either_end_hangs_up(kit: 
     assert sends(out, "conn-c") == [CallProgress(call_id=CID, state=ProgressState.RINGING)]
     out = kit.router.sos_event(CID, "answered", 200, kit.now + 2)
     assert sends(out, "conn-c") == [CallProgress(call_id=CID, state=ProgressState.ANSWERED)]
-    assert Bind(kit.router.calls()[CID].host_flow or 0, sos_conn(CID)) in out  # the SIP leg gets a silence period
+    sip_flow = kit.router.calls()[CID].host_flow or 0
+    assert Bind(sip_flow, sos_conn(CID)) in out  # the SIP leg gets a full silence period
     # the answering point's leg may stay silent (TTY, a caller who cannot speak): not ended for it
     assert kit.router.media_silent([kit.router.calls()[CID].host_flow or 0], kit.now + 30) == []
     out = kit.send(box, CallHangup(call_id=CID, reason=EndReason.HANGUP))
@@ -157,12 +158,14 @@ def test_choose_prefers_gps_then_the_most_specific_admin_area_then_the_default()
 
 def test_the_directory_csv_is_checked_row_by_row() -> None:
     head = "name,uri,lat,lon,radius_m,country,A1,A3\n"
-    rows = parse_csv(head + "a,sip:p@10.0.0.1:5060,39.4,-88.8,5000,,,\nb,sip:p@h,,,,us,IL,X\nc,sip:p@h,,,,,,\n")
+    rows = parse_csv(head + "a,sip:p@10.0.0.1:5060,39.4,-88.8,5000,,,\n"
+                     "b,sip:p@h,,,,us,IL,X\nc,sip:p@h,,,,,,\n")
     assert [p.kind for p in rows] == ["circle", "admin", "default"] and rows[1].country == "US"
     for bad, why in [("a,http://x,,,,,,", "sip: URI"), ("a,sip:p@h,39,,,,,", "circle needs"),
                      ("a,sip:p@h,39,-88,5,US,,", "not both"), ("a,sip:p@h,,,,USA,,", "two-letter"),
                      ("a,sip:p@h,,,,US,,X", "needs its state"), ("a,sip:p@h,,,,,IL,", "needs its country"),
-                     ("a,sip:p@h,99,0,5,,,", "outside"), ("a,sip:p@h", "columns"), ("!,sip:p@h,,,,,,", "name")]:
+                     ("a,sip:p@h,99,0,5,,,", "outside"), ("a,sip:p@h", "columns"),
+                     ("!,sip:p@h,,,,,,", "name")]:
         with pytest.raises(UsageError, match=f"line 2: .*{why}"):
             parse_csv(head + bad + "\n")
     with pytest.raises(UsageError, match="line 1"):

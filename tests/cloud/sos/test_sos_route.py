@@ -69,7 +69,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
 def import_psaps(rig: RigRunner, tmp: Path, rows: list[str]) -> dict[str, Any]:
     f = tmp / "psaps.csv"
     f.write_text("name,uri,lat,lon,radius_m,country,A1,A3\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    return dict(last_json(roamline("cloud", "psap", "import", str(f), "--data", str(rig.cloud_dir), "--json")))
+    out = roamline("cloud", "psap", "import", str(f), "--data", str(rig.cloud_dir), "--json")
+    return dict(last_json(out))
 
 
 def emergencies(rig: RigRunner) -> list[dict[str, Any]]:
