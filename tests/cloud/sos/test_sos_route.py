@@ -176,3 +176,46 @@ def test_911_with_no_line_goes_by_sip_to_the_answering_point_for_the_address_and
         time.sleep(0.2)
     assert call["called"] == "911" and call["line"] == peer.uri and call["caller"] == "+15550400004"
     assert call["outcome"] == "answered" and call["answered_at"] is not None, call
+
+
+def test_911_with_no_card_and_no_call_back_number_passes_a_busy_answering_point_to_the_next(
+    rig: RigRunner, tmp_path: Path
+) -> None:
+    """No card is in and the box has no line, so there is no call-back number: From names the box and
+    there is no P-Asserted-Identity. The city's answering point is busy (486): the state's takes it."""
+    from roamline.hil.voicecheck import HandsetEnd, Probe, verify
+
+    busy_scenario = SCENARIO.with_name("psap_busy.xml")
+    with SippPeer(busy_scenario, tmp_path / "busy") as busy, \
+            SippPeer(scenario(tmp_path, call_back=False), tmp_path / "sipp") as peer:
+        import_psaps(rig, tmp_path, [
+            f"shelbyville,{busy.uri},,,,US,IL,Shelbyville",
+            f"illinois,{peer.uri},,,,US,IL,",
+        ])
+        phone = rig.handset("box-c")
+        mark = rig.box_log_mark("box-c")
+        count = len(emergencies(rig))
+        try:
+            phone.lift()
+            phone.key_dtmf("911")
+            rig.wait_box_event("box-c", r"call\.answered", mark, timeout=20)
+            time.sleep(0.5)
+            hs = HandsetEnd(phone, workdir=tmp_path)
+            echoed = verify(hs, hs, Probe("speech", digits="29"), settle_s=1.5)
+            assert echoed.ok, echoed
+        finally:
+            hang_up(rig, phone)
+        assert busy.wait(timeout=20) == 0, busy.output()[-2000:]
+        assert peer.wait(timeout=20) == 0, peer.output()[-3000:]
+        invite = the_invite(peer)
+    assert invite.get("P-Asserted-Identity") is None
+    box_id = sip.uri_of(invite.need("From")).removeprefix("sip:").partition("@")[0]
+    assert box_id == rig.boxes["box-c"].box_id
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        recs = emergencies(rig)
+        if len(recs) > count:
+            break
+        time.sleep(0.2)
+    rec = recs[-1]
+    assert rec["route"] == "sip" and rec["holder"] is None
