@@ -96,12 +96,21 @@ class SippPeer:
 
     def messages(self) -> list[str]:
         """The SIP messages SIPp logged (each as it was on the wire, CRLF line ends)."""
+        return [text for _, text in self.timed_messages()]
+
+    def timed_messages(self) -> list[tuple[float, str]]:
+        """(Unix seconds SIPp logged it at, the message) for each SIP message sent or received."""
         if not self.log.exists():
             return []
         text = self.log.read_text(encoding="utf-8", errors="replace")
+        head = r"\n-+ ([0-9-]+ [0-9:.]+)\n(?:UDP )?message (?:received|sent) [^\n]*\n\n"
+        parts = re.split(head, "\n" + text)
         out = []
-        for block in re.split(r"\n-+ [^\n]*\n(?:UDP )?message (?:received|sent) [^\n]*\n\n", "\n" + text)[1:]:
-            out.append(block.rstrip("\n"))
+        for stamp, block in zip(parts[1::2], parts[2::2], strict=True):
+            day, _, clock = stamp.partition(" ")
+            whole, _, frac = clock.partition(".")
+            at = time.mktime(time.strptime(f"{day} {whole}", "%Y-%m-%d %H:%M:%S")) + float(f"0.{frac or 0}")
+            out.append((at, block.rstrip("\n")))
         return out
 
     def __enter__(self) -> SippPeer:

@@ -133,7 +133,9 @@ def test_911_with_no_line_goes_by_sip_to_the_answering_point_for_the_address_and
         count = len(emergencies(rig))
         try:
             phone.lift()
-            phone.key_dtmf("911")
+            keyed = time.time()
+            phone.key_dtmf("911")  # 80 ms tones, 80 ms gaps: the last tone starts 320 ms in
+            last_tone_start = keyed + 0.320
             rig.wait_box_event("box-c", r"emergency\.dialled", mark, timeout=10)
             rig.wait_box_event("box-c", r"call\.answered", mark, timeout=15)
             time.sleep(0.5)
@@ -147,6 +149,9 @@ def test_911_with_no_line_goes_by_sip_to_the_answering_point_for_the_address_and
             rig.remove("dana-card")
         assert peer.wait(timeout=20) == 0, peer.output()[-3000:]  # SIPp's own checks passed
         invite = the_invite(peer)
+        (invite_at,) = [at for at, m in peer.timed_messages() if m.startswith("INVITE ")]
+    # a figure, not a pass mark (no timing assertions): the last DTMF tone's start → SIPp logs the INVITE
+    print(f"last_digit_to_invite_ms {1000 * (invite_at - last_tone_start):.0f}")
     assert invite.uri == "urn:service:sos" and sip.uri_of(invite.need("To")) == "urn:service:sos"
     assert invite.need("P-Asserted-Identity") == "<tel:+15550400004>"
     assert "+15550400004@" in invite.need("From")
