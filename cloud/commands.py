@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "rights": "roamline.cloud.cmd.rights",
     "filters": "roamline.cloud.cmd.filters",
     "speed-dials": "roamline.cloud.cmd.speed_dials",
+    "local-dials": "roamline.cloud.cmd.local_dials",
     "profile show": "roamline.cloud.cmd.profile_show",
     "profile set": "roamline.cloud.cmd.profile_set",
 }

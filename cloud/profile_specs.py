@@ -25,6 +25,7 @@ FILTER_EXAMPLE = "spam:block:names=*SALES*,prefixes=+1900"
 SCHEDULE_EXAMPLE = "evenings=mon-fri@19:00-07:00"
 SPEED_DIAL_EXAMPLE = "2=+15550400004,Pizza"
 RING_EXAMPLE = "+15550100001=us-dr2"
+LOCAL_DIAL_EXAMPLE = "1=pizza"
 
 
 def filter_spec(text: str) -> dict[str, Any]:
@@ -100,6 +101,15 @@ def speed_dial_spec(text: str) -> dict[str, Any]:
     number, _, label = rest.partition(",")
     out = {"key": key, "number": number, "label": label}
     wp.parse({"speed_dials": [out]})
+    return out
+
+
+def local_dial_spec(text: str) -> dict[str, Any]:
+    code, eq, category = text.partition("=")
+    if not eq:
+        raise ProfileError(f"a location speed-dial is CODE=CATEGORY, like {LOCAL_DIAL_EXAMPLE}")
+    out = {"code": code, "category": category}
+    wp.parse({"local_dials": [out]})
     return out
 
 

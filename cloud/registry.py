@@ -34,6 +34,8 @@ from roamline.wire import location as wire_location
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.errors import UsageError as WireUsageError
+from roamline.wire.local_services import Outcome as LocalOutcome
+from roamline.wire.local_services import ServiceResolve, ServiceResolved
 from roamline.wire.messages import (
     ALLOWED_BEFORE_HELLO,
     Ack,
@@ -249,6 +251,8 @@ class Registry:
             return self._deliver(conn, msg, now, out)
         if isinstance(msg, (LocationUnconfirmed, LocationConfirmed)):
             return self._location(conn, msg, now)
+        if isinstance(msg, ServiceResolve):
+            return self._resolve_service(conn, msg, now)
         if isinstance(msg, HolderProfile):
             log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
             return None
@@ -364,6 +368,32 @@ class Registry:
             self._store.add_event(now, msg.TYPE.replace(".", "-"), event)
         log.info(msg.TYPE, extra={"fields": {"box": conn.box_id}})
         return Ok()
+
+    def _resolve_service(self, conn: _Conn, msg: ServiceResolve, now: float) -> ServiceResolved:
+        """A location speed-dial (``**1``, ``311``) from a card registered at this box: the nearest
+        matching local service (``cloud.local_dial``); the box then places the call to its number."""
+        from roamline.cloud import local_dial
+        from roamline.wire import profile as wire_profile
+
+        assert conn.box_id is not None
+        reg = self._store.active_registration(msg.card_id)
+        if reg is None or reg.box_id != conn.box_id or reg.lease_expiry <= now:
+            answer = ServiceResolved(code=msg.code, outcome=LocalOutcome.NO_CARD)
+        else:
+            stored = self._store.get_profile(reg.account_id)
+            try:
+                profile = wire_profile.parse(stored[0]) if stored is not None else wire_profile.EMPTY
+            except wire_profile.ProfileError:
+                profile = wire_profile.EMPTY
+            box = self._store.get_box(conn.box_id)
+            place = local_dial.place_of(reg.location, box.location if box is not None else None, now)
+            category = local_dial.category_of(msg.code, profile)
+            services = self._store.services(category) if category is not None else []
+            answer = local_dial.resolve(msg.code, profile, services, place)
+        log.info("service-resolved", extra={"fields": {"box": conn.box_id, "code": msg.code,
+                                                       "outcome": str(answer.outcome),
+                                                       "number": answer.number}})
+        return answer
 
     def _installer_hello(self, conn: _Conn, msg: Hello, now: float) -> Welcome:
         """An installer's tool proves its installer certificate (from this CA); Welcome names it."""

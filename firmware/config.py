@@ -86,6 +86,20 @@ class LocationConfig(Frozen):
 
     addresses: tuple[dict[str, Any], ...] = ()
     moved_threshold_m: float = Field(default=200.0, gt=0)
+    # e-mail addresses / https webhooks told of every emergency call (the registry sends; the box knows
+    # them with no cloud, as enrollment wrote them)
+    emergency_contacts: tuple[str, ...] = ()
+
+    @field_validator("emergency_contacts")
+    @classmethod
+    def _contacts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from roamline.wire.contacts import check_contacts
+        from roamline.wire.errors import UsageError
+
+        try:
+            return tuple(check_contacts(list(value))) if value else ()
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("addresses")
     @classmethod

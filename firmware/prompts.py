@@ -33,6 +33,9 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "refused-duplicate-call": "Your call cannot be completed.",
         "half-duplex": "This line cannot carry a conversation.",
         "no-speed-dial": "There is no number on this speed-dial.",
+        "local-no-code": "There is no local service on this code.",
+        "local-no-location": "The location of this telephone is not known, so no local service can be found.",
+        "local-no-service": "There is no such service near this telephone.",
         "refused-filtered": "The person you are calling does not take this call now.",
         "voicemail-unavailable": "The person you are calling cannot take your call. Your call has been "
                                  "noted. Goodbye.",

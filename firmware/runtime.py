@@ -310,6 +310,13 @@ def request_failed(key: str, exc: PeerError) -> ev.RequestFailed:
     return ev.RequestFailed(key, str(exc), unreachable=False)
 
 
+def _prompt_keys(emergency: tuple[str, ...] | list[str]) -> tuple[str, str]:
+    """The moved prompt's confirm and next keys: 1 and 2 unless the country's emergency strings start
+    with one of them (112), so that an emergency string keyed during the prompt is dialled, not taken."""
+    free = [k for k in "1234567890" if not any(e.startswith(k) for e in emergency)]
+    return free[0], free[1]
+
+
 class BoxRuntime:
     def __init__(self, config: BoxConfig, *, clock: Clock | None = None,
                  print_state: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -441,9 +448,11 @@ class BoxRuntime:
         box = load_identity(cfg)
         from roamline.firmware.location.service import LocationService
 
-        self.where = LocationService(cfg.location.addresses, clock=self.clock,
-                                     threshold_m=cfg.location.moved_threshold_m)
         plan = load_plan(cfg.country)
+        confirm_key, next_key = _prompt_keys((*plan.emergency, *plan.emergency_test))
+        self.where = LocationService(cfg.location.addresses, clock=self.clock,
+                                     threshold_m=cfg.location.moved_threshold_m, confirm_key=confirm_key,
+                                     next_key=next_key)
         ctx = backends.BackendContext(config=cfg, board=board, clock=self.clock)
         self._build(board, ctx, box)
         choice_keys = "".join(k for k in "23456789" if not any(e.startswith(k) for e in plan.emergency))
@@ -474,7 +483,7 @@ class BoxRuntime:
                                            ring_cadence={"GB": "uk", "DE": "de"}.get(cfg.country, "us")),
                                 Classifier(plan, line_number=line_number), self.clock.monotonic(),
                                 new_id=lambda: f"{box.box_id[:8]}-{secrets.token_hex(8)}",
-                                check_grant=self._grant_checker())
+                                check_grant=self._grant_checker(), where=self.where)
             self.post(ev.LocationSnapshot(self.where.snapshot()))
             if self._handset_ports is not None:  # the 933 readback ready before anyone dials it
                 from roamline.firmware.location.readback import readback_text
@@ -483,6 +492,9 @@ class BoxRuntime:
                 self._prompts[READBACK_PROMPT] = await asyncio.to_thread(
                     spoken, cfg.data_dir / "prompts", READBACK_PROMPT,
                     readback_text(self.where.snapshot(), line_number))
+                for name, text in self.where.prompt_texts().items():  # the moved-location prompts
+                    self._prompts[name] = await asyncio.to_thread(spoken, cfg.data_dir / "prompts", name,
+                                                                  text)
             if self.readers is not None:
                 self.readers.start()
             stop_task: asyncio.Task[Any] | None = None

@@ -12,6 +12,13 @@ Figures (last stdout line, one JSON object; progress goes to stderr):
 - ``aec_erle_db``: the smallest ERLE, over simulated hybrids with 4/16/32/64 ms echo paths, measured on
   espeak-ng speech from 1 s after the call starts to its end; ``aec_erle_db_by_path`` has each.
 - ``aec_cpu_ms_per_audio_s``: echo canceller CPU (estimator + Speex) per second of audio.
+- ``aec_doubletalk_erle_db``: the smallest echo reduction while both ends talk, over hybrids with
+  4/8/16/32/64 ms paths that also saturate (tanh) and add −70 dBFS noise: the far end talks for 10 s,
+  the near end (another espeak-ng voice, louder than the echo) over it from 4 s to 9 s; measured on the
+  echo component (``hybrid_sim.doubletalk_erle_db``: output less the near speech as the canceller's
+  front end passes it). ``..._by_path`` has each, ``aec_doubletalk_worst_500ms_db`` the worst half
+  second of any path, ``aec_doubletalk_near_share_db`` the smallest share of the output that is the
+  near speech (``hybrid_sim.linear_share_db``: the near speech over what is not a linear filtering of it).
 A part that cannot run is reported as null with its reason under ``unavailable``.
 """
 
@@ -104,11 +111,49 @@ def _aec(quick: bool) -> dict[str, Any]:
     }
 
 
+def _aec_doubletalk(quick: bool) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from roamline.firmware.audio.echo import EchoCanceller
+    from roamline.hil import speech
+    from roamline.hil.hybrid_sim import HybridEcho, doubletalk_erle_db, linear_share_db
+
+    rate = 8000
+    with tempfile.TemporaryDirectory() as tmp:
+        far = np.tile(speech.speak(speech.FAR_TEXT, "en-us", Path(tmp)), 3)[: 10 * rate].astype(float)
+        voice = speech.speak(speech.NEAR_TEXT, "en-gb+f3", Path(tmp), words_per_minute=140)
+    talk = slice(4 * rate, 9 * rate)
+    by_path: dict[str, float] = {}
+    halves: list[float] = []
+    shares: list[float] = []
+    for delay in (8, 32, 64) if quick else (4, 8, 16, 32, 64):
+        near = np.random.default_rng(delay).normal(0, 10, len(far))
+        near[talk] += 0.7 * np.tile(voice, 2)[: talk.stop - talk.start]
+        echo = 12000 * np.tanh(HybridEcho(delay, erl_db=6.0, seed=delay).process(far) / 12000)
+        mic = np.clip(np.rint(echo + near), -32768, 32767).astype(np.int16)
+        out = EchoCanceller(rate).process(mic, far.astype(np.int16)).astype(float)
+        by_path[f"{delay}ms"] = round(doubletalk_erle_db(echo[talk], out[talk], near[talk]), 2)
+        for i in range(talk.start, talk.stop, rate // 2):
+            half = slice(i, i + rate // 2)
+            halves.append(doubletalk_erle_db(echo[half], out[half], near[half]))
+        shares.append(linear_share_db(near[talk], out[talk]))
+    return {
+        "aec_doubletalk_erle_db": min(by_path.values()),
+        "aec_doubletalk_erle_db_by_path": by_path,
+        "aec_doubletalk_worst_500ms_db": round(min(halves), 2),
+        "aec_doubletalk_near_share_db": round(min(shares), 2),
+    }
+
+
 PARTS = (
     ("dtmf", _dtmf, ("dtmf_cpu_ms_per_audio_s",)),
     ("jitter buffer", _jitter, ("jitter_buffer_added_ms",)),
     ("ring trip", _ring, ("ring_trip_ms",)),
     ("echo cancellation", _aec, ("aec_erle_db", "aec_cpu_ms_per_audio_s")),
+    ("echo cancellation in double-talk", _aec_doubletalk, ("aec_doubletalk_erle_db",)),
 )
 
 

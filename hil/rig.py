@@ -119,6 +119,7 @@ class PhoneSpec(Frozen):
 class BoxSpec(Frozen):
     name: Name
     civic: dict[str, str] = Field(default_factory=dict)  # RFC 5139 elements: the dispatchable address
+    point: tuple[float, float] | None = None  # (lat, lon) of the address (location speed-dials: from here)
     readers: int = Field(default=1, ge=1, le=4)
     country: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     line: LineSpec | None = None

@@ -283,6 +283,8 @@ class RigRunner:
             args = ["--registry", f"{self.spec.cloud.host}:{self.port}", "--ca", ca,
                     "--token", self._token("box"), "--out", str(out), "--box-name", spec.name]
             args += [a for k, v in spec.civic.items() for a in ("--civic", f"{k}={v}")]
+            if spec.point is not None:
+                args += ["--point", f"{spec.point[0]},{spec.point[1]}"]
             if spec.line is not None:
                 args += ["--line-number", spec.line.number]
             args += [a for c in spec.emergency_contacts for a in ("--emergency-contact", c)]

@@ -24,6 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "A1 (state), A3 (city), RD (road) and HNO (house number) are required, "
                              "P.O. boxes are refused (country=US A1=IL A3=Springfield HNO=12 "
                              "RD='Elm Street' FLR=2 ROOM=201 PC=62701)")
+    parser.add_argument("--point", default=None, metavar="LAT,LON", type=point_arg(),
+                        help="where the address is (WGS 84 degrees, e.g. 39.7990,-89.6440): location "
+                             "speed-dials (**1, 311) measure from it when the box has no GPS fix")
     parser.add_argument("--emergency-contact", action="append", default=[], dest="contacts",
                         type=emergency_contact(), metavar="EMAIL|URL",
                         help="who is told when 911 is dialled at this box: an e-mail address or an https:// "
@@ -47,6 +50,13 @@ def board_names() -> Any:
         return available_profiles()
 
     return validate.OneOf("board profile", names)
+
+
+def point_arg() -> Any:
+    from roamline.wire import validate
+    from roamline.wire.civic import parse_point
+
+    return validate.Parsed("point", parse_point, example="39.7990,-89.6440", max_len=64)
 
 
 def civic_element() -> Any:
@@ -74,8 +84,12 @@ def run(args: argparse.Namespace) -> int:
         civic = parse_civic(args.civic)
     except errors.UsageError as exc:
         raise UsageError(f"--civic: {exc}") from None
+    if args.point is not None and not civic:
+        raise UsageError("--point: needs the address it locates (--civic)")
     if civic:
         details["location"] = {"civic": civic, "method": "installer"}
+        if args.point is not None:
+            details["location"] = {**details["location"], "point": args.point}  # type: ignore[dict-item]
     if args.contacts:
         from roamline.wire.contacts import check_contacts
 

@@ -136,10 +136,13 @@ def write_box_bundle(out: Path, *, key: identity.PrivateKey, enrolled: Enrolled,
             identity=IdentityConfig(cert=Path("box.pem"), key=Path("box.key")),
         )
         data: dict[str, Any] = config.model_dump(mode="json")
-        # what 911 and 933 need with no cloud: the recorded address and the line's own number
+        # what 911 and 933 need with no cloud: the recorded address, the line's own number and who is told
         recorded = details or {}
         if recorded.get("location"):
             data["location"] = {**data.get("location", {}), "addresses": [recorded["location"]]}
+        if recorded.get("emergency_contacts"):
+            data["location"] = {**data.get("location", {}),
+                                "emergency_contacts": list(recorded["emergency_contacts"])}
         if recorded.get("line_number"):
             data["line"] = {**data.get("line", {}), "number": str(recorded["line_number"])}
         (stage / "box.toml").write_text(tomli_w.dumps(data), encoding="utf-8")

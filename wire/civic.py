@@ -6,6 +6,7 @@ and shows it) and, later, the box's PIDF-LO for emergency calls.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from typing import Any
 
@@ -91,16 +92,47 @@ def parse_civic(pairs: list[str]) -> dict[str, str]:
 
 
 def check_location(location: object) -> dict[str, Any]:
-    """A recorded location as enrollment carries it: ``{"civic": {...}, "method": "installer"}``."""
+    """A recorded location as enrollment carries it: ``{"civic": {...}, "method": "installer"}``, and
+    optionally ``point``: ``{"lat", "lon"}`` (WGS 84 degrees) where the address is, as the installer
+    surveyed it — what location speed-dials measure from when the box has no GPS fix."""
     if not isinstance(location, dict):
         raise UsageError("a location must be an object with a civic address")
-    unknown = set(location) - {"civic", "method"}
+    unknown = set(location) - {"civic", "method", "point"}
     if unknown:
         raise UsageError(f"location has unknown fields: {', '.join(sorted(map(str, unknown)))}")
     method = location.get("method", "installer")
     if not isinstance(method, str) or not method or len(method) > 32:
         raise UsageError("location method must be a short text (installer, operator)")
-    return {"civic": check_civic(location.get("civic")), "method": method}
+    out: dict[str, Any] = {"civic": check_civic(location.get("civic")), "method": method}
+    if location.get("point") is not None:
+        out["point"] = check_point(location["point"])
+    return out
+
+
+def check_point(point: object) -> dict[str, float]:
+    """``{"lat", "lon"}`` in WGS 84 degrees (0, 0 is refused: a receiver's or a form's default)."""
+    if not isinstance(point, dict) or set(point) != {"lat", "lon"}:
+        raise UsageError("location point must be an object with lat and lon")
+    out: dict[str, float] = {}
+    for key, limit in (("lat", 90.0), ("lon", 180.0)):
+        v = point[key]
+        if type(v) not in (int, float) or not math.isfinite(v) or not -limit <= v <= limit:
+            raise UsageError(f"location point {key} must be a number in [{-limit:g}, {limit:g}]")
+        out[key] = float(v)
+    if out["lat"] == 0.0 and out["lon"] == 0.0:
+        raise UsageError("location point 0,0 is no place a box is")
+    return out
+
+
+def parse_point(text: str) -> dict[str, float]:
+    """``LAT,LON`` as typed on a command line (``39.7990,-89.6440``)."""
+    lat, sep, lon = text.partition(",")
+    try:
+        if not sep:
+            raise ValueError
+        return check_point({"lat": float(lat), "lon": float(lon)})
+    except ValueError:
+        raise UsageError("a point is LAT,LON in degrees, like 39.7990,-89.6440") from None
 
 
 def describe(location: dict[str, Any] | None) -> str:

@@ -493,3 +493,4 @@ def expect(reply: Message, cls: type[M]) -> M:
 # The call signalling messages register themselves with the registry above (imported last: they build
 # on this module).
 from roamline.wire import calls as _calls  # noqa: E402, F401
+from roamline.wire import local_services as _local_services  # noqa: E402, F401

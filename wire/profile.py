@@ -13,6 +13,9 @@ card is in (speed-dials, rings, message waiting) and wipes it when the card leav
   ``ring``, ``block`` (``refusal`` ``spoken`` or ``silent``), ``forward`` (to ``forward_to``) or
   ``voicemail``. No rule matching means ``ring``. Emergency call-backs are never filtered (the router);
 - ``speed_dials``: ``#2`` … ``#9`` → E.164 numbers (with a label);
+- ``local_dials``: location speed-dials, ``**1`` … ``**99`` → a category of the registry's local-services
+  directory (``pizza``): the registry rings the nearest such service whose radius covers the box the
+  card is in (a form that shadows no real number: 912 is an area code);
 - ``voicemail``: ``timeout_s`` (no answer → voicemail), ``greeting`` id, ``pin_hash`` (PBKDF2; the PIN
   itself is never stored or sent);
 - ``waiting``: the number of voicemail messages waiting.
@@ -56,6 +59,9 @@ DEFAULT_VOICEMAIL_TIMEOUT_S = 25.0
 MAX_PERIOD_DAYS = 366
 CADENCES = ("us-dr1", "us-dr2", "us-dr3", "us-dr4")
 SPEED_DIAL_KEYS = tuple("23456789")
+MAX_LOCAL_DIALS = 16
+_LOCAL_CODE_RE = re.compile(r"[0-9]{1,2}")  # dialled after the plan's location prefix: **1 … **99
+_CATEGORY_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")  # as the local-services directory's categories
 PIN_ITERATIONS = 100_000
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 _PREFIX_RE = re.compile(r"\+[0-9]{1,15}")
@@ -140,6 +146,12 @@ class SpeedDial:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalDial:
+    code: str  # "1" … "99": dialled as **1 … **99
+    category: str  # a local-services category: the nearest such service near the box answers
+
+
+@dataclass(frozen=True, slots=True)
 class Voicemail:
     timeout_s: float = 25.0  # DEFAULT_VOICEMAIL_TIMEOUT_S
     greeting: str = "default"
@@ -153,6 +165,7 @@ class Profile:
     schedules: tuple[Schedule, ...] = ()
     filters: tuple[Filter, ...] = ()
     speed_dials: tuple[SpeedDial, ...] = ()
+    local_dials: tuple[LocalDial, ...] = ()
     voicemail: Voicemail = field(default_factory=Voicemail)
     waiting: int = 0
 
@@ -161,6 +174,9 @@ class Profile:
 
     def speed_dial(self, key: str) -> SpeedDial | None:
         return next((d for d in self.speed_dials if d.key == key), None)
+
+    def local_dial(self, code: str) -> LocalDial | None:
+        return next((d for d in self.local_dials if d.code == code), None)
 
     def cadence_for(self, number: str) -> str | None:
         return next((r.cadence for r in self.rings if r.number == number), None)
@@ -182,6 +198,7 @@ class Profile:
             ],
             "filters": [_filter_json(f) for f in self.filters],
             "speed_dials": [{"key": d.key, "number": d.number, "label": d.label} for d in self.speed_dials],
+            "local_dials": [{"code": d.code, "category": d.category} for d in self.local_dials],
             "voicemail": {"timeout_s": self.voicemail.timeout_s, "greeting": self.voicemail.greeting,
                           "pin_hash": self.voicemail.pin_hash},
             "waiting": self.waiting,
@@ -236,8 +253,8 @@ def _no_constant(name: str) -> Any:
 
 def parse(obj: object) -> Profile:
     """A profile from its JSON object; ``{}`` is the empty profile. Raises ProfileError only."""
-    o = _obj(obj, "profile", {"v", "timezone", "rings", "schedules", "filters", "speed_dials", "voicemail",
-                              "waiting"})
+    o = _obj(obj, "profile", {"v", "timezone", "rings", "schedules", "filters", "speed_dials", "local_dials",
+                              "voicemail", "waiting"})
     v = o.get("v", PROFILE_VERSION)
     if type(v) is not int or v != PROFILE_VERSION:
         raise ProfileError(f"profile.v: must be {PROFILE_VERSION}")
@@ -260,12 +277,15 @@ def parse(obj: object) -> Profile:
     dials = tuple(_speed_dial(x, f"speed_dials[{i}]")
                   for i, x in enumerate(_list(o.get("speed_dials", []), "speed_dials", len(SPEED_DIAL_KEYS))))
     _unique([d.key for d in dials], "speed_dials", "key")
+    local = tuple(_local_dial(x, f"local_dials[{i}]")
+                  for i, x in enumerate(_list(o.get("local_dials", []), "local_dials", MAX_LOCAL_DIALS)))
+    _unique([d.code for d in local], "local_dials", "code")
     vm = _voicemail(o.get("voicemail", {}), "voicemail")
     waiting = o.get("waiting", 0)
     if type(waiting) is not int or not 0 <= waiting <= MAX_WAITING:
         raise ProfileError(f"waiting: must be an integer from 0 to {MAX_WAITING}")
     return Profile(timezone=tz, rings=rings, schedules=schedules, filters=filters, speed_dials=dials,
-                   voicemail=vm, waiting=waiting)
+                   local_dials=local, voicemail=vm, waiting=waiting)
 
 
 def _obj(x: object, where: str, allowed: set[str]) -> dict[str, Any]:
@@ -455,6 +475,17 @@ def _speed_dial(x: object, where: str) -> SpeedDial:
         raise ProfileError(f"{where}.key: must be one of 2–9 (dialled #2 … #9)")
     label = _str(o.get("label", ""), f"{where}.label", MAX_LABEL_LEN, empty=True)
     return SpeedDial(key, _e164(o.get("number"), f"{where}.number"), label)
+
+
+def _local_dial(x: object, where: str) -> LocalDial:
+    o = _obj(x, where, {"code", "category"})
+    code = _str(o.get("code"), f"{where}.code", 2)
+    if _LOCAL_CODE_RE.fullmatch(code) is None:
+        raise ProfileError(f"{where}.code: must be 1–2 digits (dialled **1 … **99)")
+    category = _str(o.get("category"), f"{where}.category", 32)
+    if _CATEGORY_RE.fullmatch(category) is None:
+        raise ProfileError(f"{where}.category: a lowercase word like pizza or city-services")
+    return LocalDial(code, category)
 
 
 def _voicemail(x: object, where: str) -> Voicemail:

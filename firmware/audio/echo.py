@@ -7,13 +7,24 @@ mostly pure delay (codec, USB and relay buffering) followed by a short dispersiv
 the bulk delay by GCC-PHAT cross-correlation of far-end and near-end signals, delay the far-end reference
 by it (minus a small margin), and give Speex a short tail (32 ms), which converges within a second.
 
+Two Speex filters run side by side on the same delay-aligned reference, one with 10 ms frames and one
+with 20 ms frames, and each 20 ms block leaves as the one of their two outputs with less energy. Why:
+with 10 ms frames Speex converges in under a second but, on some echo paths, diverges during sustained
+double-talk (measured on the hybrid model: 6 dB of echo reduction left, 0.6 dB in the worst half
+second, where the same filter held 25 dB with the far end alone); with 20 ms frames it holds through
+double-talk but converges about half as fast. Both see the same near-end input through the same fixed
+front end (Speex's DC notch), so the near speech in their outputs is the same and the quieter output
+is the one with less echo left. When the choice changes, the first 2 ms of the block fade from the
+other filter's output, so the residual echo does not step at the block edge.
+
 Until the first delay estimate (about 0.25 s of far-end speech) the near-end signal passes unchanged.
 If the echo path moves (a different line), the estimate changes after two consistent readings and the
-adaptive filter restarts.
+adaptive filters restart.
 
 ``process(near, far)``: ``near`` is what the microphone/line delivered (near speech + echo of ``far``),
 ``far`` is what was played into the hybrid over the same interval; both int16 of a multiple of
-``frame`` samples. Returns the near-end signal with the echo removed.
+``frame`` samples (20 ms by default; the fast filter runs on half frames). Returns the near-end
+signal with the echo removed.
 """
 
 from __future__ import annotations
@@ -45,18 +56,18 @@ def gcc_phat_delay(far: npt.NDArray[np.float64], near: npt.NDArray[np.float64], 
 
 
 class EchoCanceller:
-    def __init__(self, rate: int = 8000, frame: int = 80, tail_ms: float = 32.0, max_delay_ms: float = 200.0,
+    def __init__(self, rate: int = 8000, frame: int = 160, tail_ms: float = 32.0, max_delay_ms: float = 200.0,
                  margin_ms: float = 4.0, estimate_every_ms: float = 250.0, window_ms: float = 500.0,
-                 min_prominence: float = 12.0) -> None:
+                 min_prominence: float = 12.0, fade_ms: float = 2.0) -> None:
         try:
             from speexdsp import EchoCanceller as SpeexEchoCanceller
         except ImportError:
             raise AudioUsageError("echo cancellation needs speexdsp (libspeexdsp-dev + pip)") from None
         self._speex_cls: Any = SpeexEchoCanceller
-        if frame <= 0 or rate <= 0:
-            raise AudioUsageError("frame and rate must be positive")
+        if frame <= 0 or rate <= 0 or frame % 2:
+            raise AudioUsageError("frame and rate must be positive, frame even")
         self.rate, self.frame = rate, frame
-        self._tail = max(frame, round(tail_ms * rate / 1000 / frame) * frame)
+        self._tail = round(tail_ms * rate / 1000)  # samples; each filter rounds it to its frames
         self._max_lag = round(max_delay_ms * rate / 1000)
         self._margin = round(margin_ms * rate / 1000)
         self._every = round(estimate_every_ms * rate / 1000)
@@ -69,8 +80,12 @@ class EchoCanceller:
         self._seen = 0
         self.delay: int | None = None  # current bulk delay estimate, samples
         self._candidate: int | None = None
-        self._speex: Any = None
+        self._speex: tuple[Any, Any] | None = None  # (10 ms frames, 20 ms frames) on the same reference
         self.restarts = 0
+        self.robust_blocks = 0  # blocks where the 20 ms filter's output was the quieter one
+        self._robust_last = False
+        fade = round(fade_ms * rate / 1000)
+        self._fade = np.arange(1, fade + 1) / (fade + 1)  # gain of the new filter's output, per sample
 
     @property
     def delay_ms(self) -> float | None:
@@ -78,6 +93,7 @@ class EchoCanceller:
 
     def reset(self) -> None:
         self.delay, self._candidate, self._speex = None, None, None
+        self._robust_last = False
         self._far_hist[:] = 0
         self._near_hist[:] = 0
         self._seen = self._since_estimate = 0
@@ -99,7 +115,9 @@ class EchoCanceller:
         fields = {"delay_ms": lag * 1000 / self.rate, "prominence": round(prominence, 1)}
         log.info("echo-delay", extra={"fields": fields})
         self.delay, self._candidate = lag, None
-        self._speex = self._speex_cls.create(self.frame, self._tail, self.rate)
+        fast, robust = (self._speex_cls.create(f, max(f, round(self._tail / f) * f), self.rate)
+                        for f in (self.frame // 2, self.frame))
+        self._speex = (fast, robust)
         self.restarts += 1
 
     def _lag(self, far: npt.NDArray[np.float64], near: npt.NDArray[np.float64]) -> tuple[int, float]:
@@ -134,5 +152,17 @@ class EchoCanceller:
         end = len(self._far_hist) - shift
         ref = self._far_hist[end - m : end]
         ref16 = np.clip(np.rint(ref), -32768, 32767).astype(np.int16)
-        res = self._speex.process(near.tobytes(), ref16.tobytes())
-        return np.frombuffer(res, dtype=np.int16).copy()
+        fast, robust = self._speex
+        h = m // 2
+        a = np.concatenate([np.frombuffer(fast.process(near[j : j + h].tobytes(), ref16[j : j + h].tobytes()),
+                                          dtype=np.int16) for j in (0, h)])
+        b = np.frombuffer(robust.process(near.tobytes(), ref16.tobytes()), dtype=np.int16)
+        robust_now = bool(np.sum(b.astype(np.float64) ** 2) < np.sum(a.astype(np.float64) ** 2))
+        self.robust_blocks += robust_now
+        new, old = (b, a) if robust_now else (a, b)
+        out = new.astype(np.float64)
+        if robust_now != self._robust_last:  # the other filter's residual takes over: fade, not step
+            k = min(len(self._fade), m)
+            out[:k] = old[:k] * (1 - self._fade[:k]) + new[:k] * self._fade[:k]
+        self._robust_last = robust_now
+        return np.clip(np.rint(out), -32768, 32767).astype(np.int16)

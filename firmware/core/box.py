@@ -19,6 +19,7 @@ the cloud unreachable they leave by the box's own line, and the record waits in 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from roamline.firmware.card import events as card_ev
 from roamline.firmware.core import events as ev
 from roamline.firmware.core.calls import OFF_HOOK, Phone, PhoneTable, Trig
+from roamline.firmware.core.moved_prompt import MovedPrompt, Where
 from roamline.firmware.dialplan import Classified, Classifier, Collecting, DigitCollector, Kind
 from roamline.firmware.errors import UsageError
 from roamline.firmware.handset import events as hs
@@ -36,6 +38,7 @@ from roamline.wire import messages, signing
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.emergency import EMERGENCY_CALL_KIND, report_key
+from roamline.wire.local_services import LOCAL_CODE_PATTERN, Outcome, ServiceResolve, ServiceResolved
 from roamline.wire.messages import NoncePurpose, RevokedKind
 
 Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
@@ -133,8 +136,11 @@ class BoxCore:
         *,
         new_id: Callable[[], str],
         check_grant: Callable[[str, str, str, str], wire_grant.Grant] | None = None,
+        where: Where | None = None,
     ) -> None:
         self.cfg = config
+        # the box's location service: with it, an off-hook while the location is unconfirmed asks first
+        self._moved = MovedPrompt(where) if where is not None else None
         # (token, call id, line, number) -> the registry's grant, or GrantError (forged, stale, other call).
         # None: this box dials for the cloud without one (tests of other parts; a real box always checks).
         self._check_grant = check_grant
@@ -159,6 +165,7 @@ class BoxCore:
         self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
         self.callback_until: float | None = None  # the answering point's call-back window ends then
         self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
+        self._resolving: str | None = None  # the location speed-dial asked of the registry (its key)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
     # ---- queries -----------------------------------------------------------------------------------
@@ -401,6 +408,8 @@ class BoxCore:
             self._filtered_ring(msg, now, out)
         elif kind == "dereg":
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
+        elif kind == "svc":
+            self._local_resolved(e.key, msg if isinstance(msg, ServiceResolved) else "refused", now, out)
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
             for slot in self.slots.values():
                 if slot.card_id in msg.missing and slot.state == "registered":
@@ -423,6 +432,8 @@ class BoxCore:
             card_id = e.key.split(":")[1]
             if e.unreachable and self.slot_for(card_id) is None:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
+        elif kind == "svc":
+            self._local_resolved(e.key, "unreachable" if e.unreachable else "refused", now, out)
         elif kind == "bind" and not e.unreachable:
             # the cloud no longer knows this call (it restarted, or ended the call while we were away)
             self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
@@ -548,8 +559,28 @@ class BoxCore:
         else:
             self.phone.fire(Trig.LIFT)
             self.holder_card = regs[0].card_id if regs else ""
-            out.append(ev.PlayTone("dial"))
+            self._dial_tone(out)
         out.append(ev.Emit("off-hook", {"cards": len(regs)}))
+
+    def _dial_tone(self, out: list[ev.Action]) -> None:
+        """Dial tone for a lifted handset whose holder is known — after the moved-location prompt when
+        the box's location is unconfirmed (``firmware.core.moved_prompt``)."""
+        asked = self._moved.lift(self.holder_card) if self._moved is not None else []
+        out.extend(asked or [ev.PlayTone("dial")])
+
+    def _moved_key(self, key: str, now: float, out: list[ev.Action]) -> bool:
+        """The moved prompt's confirm/next key (True), or not ours: the prompt ends, the key is dialled."""
+        taken = self._moved.key(key) if self._moved is not None else None
+        if taken is None:
+            return False
+        actions, snapshot = taken
+        out.extend(actions)
+        if snapshot is not None:
+            self.location = snapshot  # 911 and 933 say the confirmed address from now on
+        self.collector = DigitCollector(  # the first-digit wait starts again after the prompt
+            self.classifier, now, interdigit_s=self.cfg.interdigit_s, first_digit_s=self.cfg.first_digit_s
+        )
+        return True
 
     def _choices(self) -> dict[str, Slot]:
         regs = sorted(self.registered(), key=lambda s: s.reader)
@@ -562,9 +593,12 @@ class BoxCore:
             if chosen is not None:
                 self.phone.fire(Trig.CHOSEN)
                 self.holder_card = chosen.card_id
-                out.append(ev.PlayTone("dial"))
+                self._dial_tone(out)
                 out.append(ev.Emit("holder-chosen", {"card_id": chosen.card_id, "holder": chosen.holder}))
                 return
+        if (st is Phone.DIAL_TONE and self._moved is not None and self._moved.active
+                and self._moved_key(key, now, out)):
+            return
         if st is Phone.FAILED or self.collector is None or self.collector.decided is not None:
             self.collector = DigitCollector(
                 self.classifier, now, interdigit_s=self.cfg.interdigit_s, first_digit_s=self.cfg.first_digit_s
@@ -590,7 +624,9 @@ class BoxCore:
             self._place(d.e164, d.dialled, now, out)
         elif d.kind is Kind.PERSONAL:
             self._speed_dial(d, now, out)
-        elif d.kind in (Kind.LOCATION, Kind.FEATURE):
+        elif d.kind is Kind.LOCATION:
+            self._local_dial(d, now, out)
+        elif d.kind is Kind.FEATURE:
             out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
         else:
@@ -620,6 +656,50 @@ class BoxCore:
             return
         out.append(ev.Emit("speed-dial", {"code": d.code, "number": entry.number, "card_id": slot.card_id}))
         self._place(entry.number, d.dialled, now, out)
+
+    # ---- location speed-dials (**1, 311) ----------------------------------------------------------------
+    def _local_dial(self, d: Classified, now: float, out: list[ev.Action]) -> None:
+        """``**N`` or an N11 code: the registry says which local service near this box it reaches
+        (``service.resolve``); the call is then placed to that number like any other."""
+        slot = self.slot_for(self.holder_card) if self.holder_card else None
+        if slot is None or slot.state != "registered":
+            out.append(ev.Emit("call-refused", {"dialled": d.dialled, "reason": "no card"}))
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        if re.fullmatch(LOCAL_CODE_PATTERN, d.dialled) is None:
+            out.append(ev.Emit("local-dial.unresolved", {"code": d.dialled, "outcome": "no-code"}))
+            self._fail(out, "reorder", prompt="local-no-code")
+            return
+        if not self.link_up:
+            out.append(ev.Emit("local-dial.unresolved", {"code": d.dialled, "outcome": "cloud-unreachable"}))
+            self._fail(out, "reorder", prompt="cloud-unreachable")
+            return
+        self._resolving = self._key("svc")
+        out.append(ev.Request(self._resolving, ServiceResolve(card_id=slot.card_id, code=d.dialled)))
+        out.append(ev.Emit("local-dial", {"code": d.dialled, "card_id": slot.card_id}))
+
+    def _local_resolved(self, key: str, msg: ServiceResolved | str, now: float, out: list[ev.Action]) -> None:
+        """The registry's answer, or why there is none ("unreachable", "refused"): the call placed, or a
+        spoken reason — unless the handset moved on meanwhile (hung up, dialled something else)."""
+        if key != self._resolving:
+            return
+        self._resolving = None
+        if self.phone.state is not Phone.COLLECTING or self.collector is not None:
+            return
+        if isinstance(msg, str):
+            out.append(ev.Emit("local-dial.unresolved", {"outcome": msg}))
+            self._fail(out, "reorder", prompt="cloud-unreachable" if msg == "unreachable" else "refused")
+            return
+        if msg.outcome is Outcome.RESOLVED and msg.number:
+            out.append(ev.Emit("local-dial.resolved", {
+                "code": msg.code, "number": msg.number, "name": msg.name, "category": msg.category,
+                "distance_m": msg.distance_m}))
+            self._place(msg.number, msg.code, now, out)
+            return
+        out.append(ev.Emit("local-dial.unresolved", {"code": msg.code, "outcome": str(msg.outcome),
+                                                     "category": msg.category}))
+        prompt = "refused-unknown-card" if msg.outcome is Outcome.NO_CARD else f"local-{msg.outcome}"
+        self._fail(out, "reorder", prompt=prompt)
 
     # ---- emergency: the lifeline ---------------------------------------------------------------------
     def _emergency(self, d: Classified, now: float, out: list[ev.Action]) -> None:
@@ -1026,6 +1106,8 @@ class BoxCore:
 
     def _hang_up(self, now: float, out: list[ev.Action]) -> None:
         self.phone.fire(Trig.HANG_UP)
+        if self._moved is not None:
+            self._moved.hang_up()  # not confirmed: asked again at the next off-hook
         self.collector = None
         self.holder_card = ""
         out.append(ev.PlayTone(None))

@@ -5,7 +5,8 @@ Valid fixes displaced beyond ``threshold_m`` (plus both fixes' error estimates) 
 ``persist`` consecutive fixes, or a changed network fingerprint, mark the location *unconfirmed*: the
 core returns :class:`ReportUnconfirmed` (the runtime sends ``location.unconfirmed``). On the next
 off-hook :meth:`MovedDetector.offhook` returns the spoken prompt with the recorded address; the holder
-presses 1 to confirm it or 2 to hear the next recorded address (handset only). Confirmation returns
+presses 1 to confirm it or 2 to hear the next recorded address (handset only; the keys are chosen
+per country so that neither starts an emergency string). Confirmation returns
 :class:`ReportConfirmed` (``location.confirmed``: who, which address, when) and makes the current fix and
 fingerprint the new reference.
 
@@ -21,6 +22,7 @@ from typing import Any
 from roamline.firmware.location.errors import UsageError
 from roamline.firmware.location.fingerprint import Fingerprint
 from roamline.firmware.location.fix import Fix, distance_m
+from roamline.firmware.location.readback import address_text
 from roamline.wire import civic
 
 
@@ -61,6 +63,7 @@ class ReportConfirmed:
 @dataclass(frozen=True, slots=True)
 class Say:
     text: str  # the prompt to speak to the handset
+    name: str = ""  # the prompt file it is made into ahead of time (``MovedDetector.prompt_texts``)
 
 
 Action = ReportUnconfirmed | ReportConfirmed | Say
@@ -68,11 +71,15 @@ Action = ReportUnconfirmed | ReportConfirmed | Say
 
 class MovedDetector:
     def __init__(self, addresses: list[dict[str, Any]], *, threshold_m: float = 200.0, persist: int = 3,
-                 state: State = State.CONFIRMED) -> None:
+                 state: State = State.CONFIRMED, confirm_key: str = "1", next_key: str = "2") -> None:
         if not addresses:
             raise UsageError("moved detection needs at least one recorded address")
         if threshold_m <= 0 or persist < 1:
             raise UsageError("threshold_m must be > 0 and persist ≥ 1")
+        if (len(confirm_key) != 1 or len(next_key) != 1 or confirm_key == next_key
+                or not (confirm_key + next_key).isdigit()):
+            raise UsageError("the confirm and next keys must be two different digits")
+        self.confirm_key, self.next_key = confirm_key, next_key
         self._addresses = [civic.check_location(a) for a in addresses]
         self._threshold = threshold_m
         self._persist = persist
@@ -141,11 +148,27 @@ class MovedDetector:
 
     # --- the handset flow --------------------------------------------------------------------------
 
+    def _ask_text(self, index: int) -> str:
+        where = address_text(self._addresses[index]) or civic.describe(self._addresses[index])
+        more = f" Press {self.next_key} for the next recorded address." if len(self._addresses) > 1 else ""
+        return (f"This phone may have moved. It is recorded at {where}. "
+                f"Press {self.confirm_key} to confirm.{more}")
+
+    def _thanks_text(self, index: int) -> str:
+        where = address_text(self._addresses[index]) or civic.describe(self._addresses[index])
+        return f"Thank you. The address is confirmed: {where}."
+
+    def prompt_texts(self) -> dict[str, str]:
+        """Every prompt this flow can say, by file name: made with espeak-ng at start, before any
+        off-hook needs one (``moved-N`` asks about address N, ``moved-ok-N`` thanks for confirming it)."""
+        out: dict[str, str] = {}
+        for i in range(len(self._addresses)):
+            out[f"moved-{i}"] = self._ask_text(i)
+            out[f"moved-ok-{i}"] = self._thanks_text(i)
+        return out
+
     def _prompt(self) -> Say:
-        where = civic.describe(self._addresses[self._offered])
-        more = " Press 2 for the next recorded address." if len(self._addresses) > 1 else ""
-        return Say(f"This phone may have moved. Its address for emergency calls is {where}. "
-                   f"Press 1 to confirm.{more}")
+        return Say(self._ask_text(self._offered), f"moved-{self._offered}")
 
     def offhook(self, holder: str = "") -> list[Action]:
         """The handset was lifted: the prompt to play, or nothing when the location is confirmed."""
@@ -156,15 +179,16 @@ class MovedDetector:
         return [self._prompt()]
 
     def key(self, digit: str, wall: float) -> list[Action]:
-        """A key pressed while the prompt plays: 1 confirms the offered address, 2 offers the next one.
-        Other keys are not for us (the dial plan gets them; 911 is never held up by this prompt)."""
+        """A key pressed while the prompt plays: the confirm key (1) confirms the offered address, the next
+        key (2) offers the next one. Other keys are not for us (the dial plan gets them; 911 is never held
+        up by this prompt)."""
         if self.state is not State.PROMPTING:
             raise UsageError(f"location: a key is not expected while {self.state}")
-        if digit == "2" and len(self._addresses) > 1:
+        if digit == self.next_key and len(self._addresses) > 1:
             self._step("next")
             self._offered = (self._offered + 1) % len(self._addresses)
             return [self._prompt()]
-        if digit != "1":
+        if digit != self.confirm_key:
             return []
         self._step("confirm")
         self.reference = self._latest or self.reference
@@ -172,7 +196,7 @@ class MovedDetector:
         self._far = 0
         chosen = self._addresses[self._offered]
         return [ReportConfirmed(wall, self._holder or "handset", self._offered, dict(chosen["civic"])),
-                Say(f"Thank you. The address is confirmed: {civic.describe(chosen)}.")]
+                Say(self._thanks_text(self._offered), f"moved-ok-{self._offered}")]
 
     def onhook(self) -> None:
         if self.state is State.PROMPTING:

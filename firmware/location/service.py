@@ -3,10 +3,11 @@ fingerprint and moved detection. Sans-I/O: fixes, fingerprints and handset event
 actions and link messages out. The box's composition root feeds it (GPS adapter, ``welcome``, the route
 table) and asks it for the snapshot registrations carry and for the PIDF-LO of an emergency call.
 
-Handset wiring (not done here; the box core owns off-hook): on off-hook call :meth:`offhook`, play each
-:class:`~roamline.firmware.location.moved.Say`, pass keys to :meth:`key` while
-``detector.state is State.PROMPTING`` (911 digits always go to the dial plan first), send the returned
-messages, and call :meth:`onhook` on hang-up.
+Handset wiring (``firmware.core.moved_prompt``, used by the box core, which owns off-hook): on off-hook
+it calls :meth:`offhook`, plays each :class:`~roamline.firmware.location.moved.Say` (prompts made ahead
+of time from :meth:`prompt_texts`), passes the confirm/next keys to :meth:`key` while :attr:`prompting`
+(any other key — 911 first of all — ends the prompt and goes to the dial plan), has the runtime send the
+returned messages, and calls :meth:`onhook` on hang-up.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any
 from roamline.firmware.location import pidf
 from roamline.firmware.location.fingerprint import Fingerprint, host_of
 from roamline.firmware.location.fix import DEFAULT_POLICY, Fix, Policy
-from roamline.firmware.location.moved import Action, MovedDetector, ReportConfirmed, ReportUnconfirmed
+from roamline.firmware.location.moved import (
+    Action,
+    MovedDetector,
+    ReportConfirmed,
+    ReportUnconfirmed,
+    State,
+)
 from roamline.firmware.location.snapshot import snapshot
 from roamline.firmware.location.tracker import Tracker
 from roamline.wire.clock import Clock
@@ -25,10 +32,12 @@ from roamline.wire.messages import LocationConfirmed, LocationUnconfirmed, Messa
 
 class LocationService:
     def __init__(self, addresses: list[dict[str, Any]] | tuple[dict[str, Any], ...], *, clock: Clock,
-                 policy: Policy = DEFAULT_POLICY, threshold_m: float = 200.0) -> None:
+                 policy: Policy = DEFAULT_POLICY, threshold_m: float = 200.0, confirm_key: str = "1",
+                 next_key: str = "2") -> None:
         self._clock = clock
         self.tracker = Tracker(policy)
-        self.detector = MovedDetector(list(addresses), threshold_m=threshold_m) if addresses else None
+        self.detector = (MovedDetector(list(addresses), threshold_m=threshold_m, confirm_key=confirm_key,
+                                       next_key=next_key) if addresses else None)
         self._public: str | None = None
         self._gateway: str | None = None
         self._best: tuple[Fix, float] | None = None  # the latest valid fix and the wall time it came
@@ -52,6 +61,15 @@ class LocationService:
         if self.detector is None or (fp.public is None and fp.gateway is None):
             return []
         return self._messages(self.detector.on_fingerprint(fp, self._clock.wall()))
+
+    @property
+    def prompting(self) -> bool:
+        """The moved prompt is playing to an off-hook handset (its keys come here)."""
+        return self.detector is not None and self.detector.state is State.PROMPTING
+
+    def prompt_texts(self) -> dict[str, str]:
+        """The moved prompts to make ahead of time (none with no recorded address)."""
+        return self.detector.prompt_texts() if self.detector is not None else {}
 
     def offhook(self, holder: str = "") -> list[Action]:
         return self.detector.offhook(holder) if self.detector else []

@@ -14,6 +14,8 @@ from roamline.wire.errors import (
     UnsupportedVersion,
 )
 from roamline.wire.framing import Frame, FrameDecoder
+from roamline.wire.local_services import Outcome as LocalOutcome
+from roamline.wire.local_services import ServiceResolve, ServiceResolved
 from roamline.wire.messages import (
     MESSAGE_TYPES,
     Ack,
@@ -96,6 +98,11 @@ SAMPLES: list[Message] = [
                         location={"civic": {"country": "US"}, "state": "unconfirmed"}),
     LocationUnconfirmed(at=1.8e9, reason="network changed: gateway"),
     LocationConfirmed(at=1.8e9, by="00" * 16, address=1, civic={"country": "US", "RD": "Oak Avenue"}),
+    ServiceResolve(card_id="0a" * 16, code="**1"),
+    ServiceResolve(card_id="0a" * 16, code="311"),
+    ServiceResolved(code="**1", outcome=LocalOutcome.RESOLVED, number="+12175550101", name="Luigi's",
+                    category="pizza", distance_m=140.2),
+    ServiceResolved(code="411", outcome=LocalOutcome.NO_SERVICE, category="411"),
 ]
 
 

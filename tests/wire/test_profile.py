@@ -29,6 +29,7 @@ GOOD: dict[str, Any] = {
         {"name": "away", "action": "forward", "schedule": "vacation", "forward_to": "+15550200002"},
     ],
     "speed_dials": [{"key": "2", "number": "+15550400004", "label": "Pizza"}],
+    "local_dials": [{"code": "1", "category": "pizza"}, {"code": "42", "category": "city-services"}],
     "voicemail": {"timeout_s": 20, "greeting": "g-1", "pin_hash": wp.hash_pin("1234", iterations=1000)},
     "waiting": 3,
 }
@@ -40,6 +41,7 @@ def test_a_full_profile_parses_and_round_trips() -> None:
     assert p.cadence_for("+15550100001") == "us-dr2" and p.cadence_for("+15550999999") is None
     assert p.speed_dial("2") is not None and p.speed_dial("2").number == "+15550400004"  # type: ignore[union-attr]
     assert p.speed_dial("3") is None
+    assert p.local_dial("1") == wp.LocalDial("1", "pizza") and p.local_dial("2") is None
     assert p.filters[0].refusal is wp.Refusal.SILENT and p.filters[2].forward_to == "+15550200002"
     assert p.schedule("evenings").windows[0].end == 7 * 60  # type: ignore[union-attr]
     assert wp.parse(p.to_json()) == p
@@ -85,6 +87,11 @@ def _per(start: str, end: str) -> dict[str, Any]:
         (_per("2026-01-01T00:00", "2028-01-01T00:00"), "longer than"),
         ({"speed_dials": [{"key": "1", "number": "+15550400004"}]}, "speed_dials[0].key"),
         ({"speed_dials": [{"key": "2", "number": "+15550400004"}] * 2}, "appears twice"),
+        ({"local_dials": [{"code": "123", "category": "pizza"}]}, "local_dials[0].code"),
+        ({"local_dials": [{"code": "*1", "category": "pizza"}]}, "local_dials[0].code"),
+        ({"local_dials": [{"code": "1", "category": "Pizza!"}]}, "local_dials[0].category"),
+        ({"local_dials": [{"code": "1"}]}, "local_dials[0].category"),
+        ({"local_dials": [{"code": "1", "category": "pizza"}] * 2}, "appears twice"),
         ({"voicemail": {"timeout_s": 1}}, "voicemail.timeout_s"),
         ({"voicemail": {"timeout_s": True}}, "voicemail.timeout_s"),
         ({"voicemail": {"pin_hash": "1234"}}, "voicemail.pin_hash"),
@@ -172,8 +179,11 @@ def profiles(draw: st.DrawFn) -> dict[str, Any]:
              for n in draw(st.lists(_numbers, max_size=3, unique=True))]
     dials = [{"key": k, "number": draw(_numbers), "label": draw(_labels)}
              for k in draw(st.lists(st.sampled_from(wp.SPEED_DIAL_KEYS), max_size=8, unique=True))]
+    local = [{"code": c, "category": draw(st.from_regex(r"[a-z0-9][a-z0-9-]{0,31}", fullmatch=True))}
+             for c in draw(st.lists(st.from_regex(r"[0-9]{1,2}", fullmatch=True), max_size=4, unique=True))]
     return {"v": 1, "timezone": draw(st.sampled_from(["", "UTC", "Europe/London", "America/New_York"])),
             "rings": rings, "schedules": schedules, "filters": filters, "speed_dials": dials,
+            "local_dials": local,
             "voicemail": {"timeout_s": draw(st.floats(5, 120)), "greeting": draw(_names)},
             "waiting": draw(st.integers(0, wp.MAX_WAITING))}
 
@@ -192,8 +202,8 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=30,
 )
-_keys = st.sampled_from(["v", "timezone", "rings", "schedules", "filters", "speed_dials", "voicemail",
-                         "waiting"])
+_keys = st.sampled_from(["v", "timezone", "rings", "schedules", "filters", "speed_dials", "local_dials",
+                         "voicemail", "waiting"])
 
 
 @settings(max_examples=150, deadline=None)

@@ -86,6 +86,20 @@ def test_speed_dials_set_and_clear(data: Path, capsys: Any) -> None:
         assert rc == 2 and "--set" in err
 
 
+def test_local_dials_set_and_clear(data: Path, capsys: Any) -> None:
+    rc, shown, _ = run(capsys, "cloud", "local-dials", "--data", str(data), "alice", "--json",
+                       "--set", "1=pizza", "--set", "12=taxi", "--set", "1=late-pizza")
+    assert rc == 0 and shown["local_dials"] == [{"code": "1", "category": "late-pizza"},
+                                                {"code": "12", "category": "taxi"}]
+    assert stored(data).local_dial("12") == wp.LocalDial("12", "taxi")
+    rc, shown, _ = run(capsys, "cloud", "local-dials", "--data", str(data), "alice", "--clear", "12",
+                       "--json")
+    assert shown["local_dials"] == [{"code": "1", "category": "late-pizza"}]
+    for bad in ("123=pizza", "1=Pizza", "x=pizza", "1", "1="):
+        rc, _, err = run(capsys, "cloud", "local-dials", "--data", str(data), "alice", "--set", bad)
+        assert rc == 2 and "--set" in err and len(err.strip().splitlines()) == 1
+
+
 def test_profile_set_keeps_only_a_hash_of_the_pin_and_show_prints_it_all(data: Path, capsys: Any) -> None:
     rc, shown, _ = run(capsys, "cloud", "profile", "set", "--data", str(data), "alice", "--json", "--pin",
                        "246810", "--timezone", "America/Chicago", "--ring", "+15550100001=us-dr3",

@@ -24,6 +24,17 @@ def test_aec_part_reports_erle_and_cpu() -> None:
     assert r["aec_cpu_ms_per_audio_s"] > 0
 
 
+@pytest.mark.skipif(not speech.available(), reason="espeak-ng not installed")
+@pytest.mark.filterwarnings("ignore:the imp module is deprecated:DeprecationWarning")
+def test_aec_doubletalk_part_reports_echo_reduction_while_both_talk() -> None:
+    r = bench_handset._aec_doubletalk(quick=True)
+    # before the 20 ms filter joined the 10 ms one: 12.7 dB on the 8 ms path, 7.3 in its worst 0.5 s
+    assert set(r["aec_doubletalk_erle_db_by_path"]) == {"8ms", "32ms", "64ms"}
+    assert r["aec_doubletalk_erle_db"] >= 15
+    assert r["aec_doubletalk_worst_500ms_db"] >= 10
+    assert r["aec_doubletalk_near_share_db"] >= 15
+
+
 def test_a_missing_part_is_null_with_a_reason(monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     def broken(quick: bool) -> dict[str, object]:

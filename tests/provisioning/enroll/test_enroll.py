@@ -124,3 +124,28 @@ def test_a_bundle_that_fails_part_way_leaves_nothing(tmp_path: Path, monkeypatch
         assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     else:
         assert not out.exists()
+
+
+def test_the_bundle_carries_the_location_section_so_the_box_knows_it_with_no_cloud(tmp_path: Path) -> None:
+    """Address(es), the line's own number and the emergency contacts land in box.toml's ``[location]``
+    and ``[line]`` (911, 933 and PIDF-LO work from them with no cloud)."""
+    from roamline.firmware.config import load_box_config
+
+    ca = identity.CertificateAuthority.create(now=time.time())
+    key = identity.generate_key()
+    home = {"civic": {"country": "US", "A1": "IL", "A3": "Springfield", "RD": "Elm", "HNO": "12"},
+            "method": "installer"}
+    details = {"location": home, "line_number": "+12175551000",
+               "emergency_contacts": ["ops@example.com", "https://hooks.example.com/e911"]}
+    path = write_box_bundle(tmp_path / "b", key=key, enrolled=_issue(ca, key), ca_pem=ca.cert_pem,
+                            address=RegistryAddress("127.0.0.1", 5000), box_name="kiosk", board="sim",
+                            details=details)
+    cfg = load_box_config(path)
+    assert [a["civic"] for a in cfg.location.addresses] == [home["civic"]]
+    assert cfg.line.number == "+12175551000"
+    assert cfg.location.emergency_contacts == ("mailto:ops@example.com", "https://hooks.example.com/e911")
+    # a contact that is no contact is refused when the box loads its configuration
+    text = path.read_text().replace("https://hooks.example.com/e911", "ftp://x")
+    path.write_text(text)
+    with pytest.raises(Exception, match="ftp"):
+        load_box_config(path)
