@@ -175,7 +175,10 @@ def test_a_moved_box_asks_at_off_hook_and_the_holders_key_1_confirms(
         line = rig.wait_box_event("box-a", r"location\.confirmed", mark, timeout=10)
         assert rig.cards["alice-card"].card_id in line, line
     finally:
+        down = rig.box_log_mark("box-a")
         phone.hang_up()
+    # the next lift must come after the box saw on-hook: a lift within the flash window is a hook flash
+    rig.wait_box_event("box-a", "on-hook", down, timeout=10)
     score = best_match(wav_samples(heard), wav_samples(prompt))
     assert score > 0.5, f"the earpiece did not carry the moved prompt (correlation {score:.2f})"
     wait_until(lambda: state() == "confirmed", 15, "the registry to record the confirmation")
