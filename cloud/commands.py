@@ -10,6 +10,8 @@ COMMANDS: dict[str, str] = {
     "card revoke": "roamline.cloud.cmd.card_revoke",
     "box revoke": "roamline.cloud.cmd.box_revoke",
     "where": "roamline.cloud.cmd.where",
+    "psap import": "roamline.cloud.cmd.psap_import",
+    "psap list": "roamline.cloud.cmd.psap_list",
     "services import": "roamline.cloud.cmd.services_import",
     "services nearest": "roamline.cloud.cmd.services_nearest",
     "calls": "roamline.cloud.cmd.calls",
@@ -21,4 +23,7 @@ COMMANDS: dict[str, str] = {
     "local-dials": "roamline.cloud.cmd.local_dials",
     "profile show": "roamline.cloud.cmd.profile_show",
     "profile set": "roamline.cloud.cmd.profile_set",
+    "voicemail list": "roamline.cloud.cmd.voicemail_list",
+    "voicemail play": "roamline.cloud.cmd.voicemail_play",
+    "voicemail delete": "roamline.cloud.cmd.voicemail_delete",
 }

@@ -47,6 +47,28 @@ class Box:
 
 
 @dataclass(frozen=True, slots=True)
+class VoicemailRecord:
+    """One voicemail message (cloud.voicemail): taken when the registry asked a host line to record it
+    (``recording``), ``new`` once all its chunks arrived, ``saved`` when the holder kept it."""
+
+    message_id: str
+    account_id: str
+    number: str  # the holder's number that was called
+    call_id: str  # the call's (missed-call) record
+    host_box: str
+    created: float  # when the registry asked for it
+    state: str  # recording | new | saved
+    caller: str | None = None
+    caller_name: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    duration_s: float = 0.0
+    ended: str = ""
+    audio_bytes: int = 0
+    received: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     registration_id: str
     card_id: str
@@ -108,6 +130,23 @@ class Event:
     at: float
     kind: str
     fields: Json
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweringPoint:
+    """One entry of the answering-point directory (cloud.psap): the SIP URI of a PSAP and one service
+    area: ``kind`` ``circle`` (``lat``, ``lon``, ``radius_m``), ``admin`` (``country``, and optionally
+    ``a1`` state and ``a3`` city, RFC 5139) or ``default`` (anywhere no other entry covers)."""
+
+    name: str
+    uri: str
+    kind: str
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
+    country: str = ""
+    a1: str = ""
+    a3: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,4 +323,23 @@ class RegistryStore(Protocol):
     ) -> None: ...
 
     def replace_services(self, services: list[Service]) -> None: ...
+    def replace_answering_points(self, points: list[AnsweringPoint]) -> None: ...
+    def answering_points(self) -> list[AnsweringPoint]: ...
+    # voicemail (cloud.voicemail)
+    def add_voicemail(self, rec: VoicemailRecord) -> bool: ...
+    def get_voicemail(self, message_id: str) -> VoicemailRecord | None: ...
+    def voicemails(self, account_id: str) -> list[VoicemailRecord]: ...
+    def voicemail_audio(self, message_id: str) -> bytes | None: ...
+    def add_voicemail_chunk(self, message_id: str, seq: int, audio: bytes, meta: Json | None) -> bool: ...
+    def voicemail_chunks(self, message_id: str) -> list[tuple[int, bytes, Json | None]]: ...
+    def finish_voicemail(self, message_id: str, audio: bytes, meta: Json, received: float) -> bool: ...
+    def set_voicemail_state(self, message_id: str, state: str) -> bool: ...
+    def delete_voicemail(self, message_id: str) -> bool: ...
+    def count_new_voicemails(self, account_id: str) -> int: ...
+    def add_greeting_piece(self, account_id: str, greeting_id: str, seq: int, audio: bytes,
+                           last: bool) -> None: ...
+    def greeting_pieces(self, account_id: str, greeting_id: str) -> list[tuple[int, bytes, bool]]: ...
+    def put_greeting(self, account_id: str, greeting_id: str, audio: bytes, now: float) -> None: ...
+    def greeting_audio(self, account_id: str, greeting_id: str) -> bytes | None: ...
     def services(self, category: str | None = None) -> list[Service]: ...
+    def services_near(self, category: str, lat: float, lon: float) -> list[Service]: ...
