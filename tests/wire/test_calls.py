@@ -18,6 +18,7 @@ from roamline.wire.calls import (
     CallCancel,
     CallDeclined,
     CallDtmf,
+    CallEmergency,
     CallerId,
     CallerIdAbsence,
     CallHangup,
@@ -92,6 +93,11 @@ SAMPLES: list[Message] = [
     LineChoice(call_id=CID, key="2"),
     LineChoice(call_id=CID),
     LineFallback(call_id=CID, outcome=Fallback.VOICEMAIL, account="acct-carol"),
+    CallEmergency(call_id=CID, number="911"),
+    CallEmergency(call_id=CID, number="112", card_id=CARD, line="+15550200002",
+                  location={"civic": {"country": "US", "A1": "IL", "A3": "Shelbyville", "RD": "Mill Lane",
+                                      "HNO": "12"}, "method": "installer"}),
+    CallPlaced(call_id=CID, route=Route.SOS, flow_id=11),
 ]
 ATTENDANT = next(i for i, m in enumerate(SAMPLES) if isinstance(m, LineRouted) and m.attendant)
 
@@ -195,6 +201,10 @@ def _body(msg: Message, **changes: Any) -> Frame:
         (SAMPLES[ATTENDANT + 1], {"key": "0"}),
         (SAMPLES[ATTENDANT + 1], {"key": "#"}),
         (SAMPLES[ATTENDANT + 3], {"outcome": "forward"}),
+        (SAMPLES[-3], {"number": "9a1"}),
+        (SAMPLES[-3], {"number": "+15550200002"}),  # emergency digits, not a number to route
+        (SAMPLES[-2], {"card_id": "ABC"}),
+        (SAMPLES[-2], {"line": "5550200002"}),
     ],
 )
 def test_bad_bodies_are_refused(msg: Message, changes: dict[str, Any]) -> None:
