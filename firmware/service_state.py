@@ -120,6 +120,10 @@ def assess(state: ServiceState, *, boot_id: str, monotonic: float, pid_alive: bo
     if age > STALE_BEATS * state.heartbeat_s + 1.0:
         return Verdict(healthy=False, reason=f"the service state is stale (last heartbeat {age:.1f} s ago, "
                                              f"every {state.heartbeat_s:g} s expected)", checks=checks)
+    if expected_slot is not None and state.firmware.slot is None:
+        return Verdict(healthy=False, reason="the box service does not say which slot it runs "
+                                             "(ROAMLINE_SLOT unset in its environment), "
+                                             f"slot {expected_slot} is checked", checks=checks)
     if expected_slot is not None and state.firmware.slot != expected_slot:
         return Verdict(healthy=False, reason=f"the box service runs slot {state.firmware.slot}, "
                                              f"not slot {expected_slot}", checks=checks)

@@ -35,6 +35,9 @@ def test_healthy_and_each_failure_has_its_reason() -> None:
     assert verdict(s) == (True, "healthy")
     assert verdict(s, slot="b") == (True, "healthy")
     assert verdict(s, slot="a") == (False, "the box service runs slot b, not slot a")
+    unsaid = running(firmware=Firmware(package="0.1"))
+    assert verdict(unsaid)[0] is True  # no slot checked: none needed
+    assert "does not say which slot it runs (ROAMLINE_SLOT unset" in verdict(unsaid, slot="a")[1]
     stale = verdict(s, now=50.0 + 3 * 2.0 + 1.5)[1]
     assert stale.startswith("the service state is stale (last heartbeat 7.5 s")
     assert verdict(s, now=50.0 + 3 * 2.0 + 0.5)[0] is True  # within three beats (and a second)

@@ -117,7 +117,8 @@ def test_health_reads_the_running_service_and_leaves_its_link_alone(
         for _ in range(3):
             t0 = time.perf_counter()
             rc, out, err = health(capsys, config)
-            print(f"box health from the service state: {time.perf_counter() - t0:.3f} s")
+            with capsys.disabled():
+                print(f"\nbox health from the service state: {time.perf_counter() - t0:.3f} s")
             assert rc == 0, err
             assert out["healthy"] is True and out["source"] == "service"
             assert out["link"].startswith("up") and out["pid"] == box.pid
