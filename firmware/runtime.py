@@ -397,7 +397,8 @@ class BoxRuntime:
     async def _start_state(self, box_id: str) -> None:
         import importlib.metadata
 
-        from roamline.firmware.service_state import Firmware, ServiceState
+        import roamline.firmware
+        from roamline.firmware.service_state import Firmware, ServiceState, slot_of
         from roamline.firmware.state_file import StatePublisher, boot_id
 
         cfg = self.config
@@ -407,10 +408,11 @@ class BoxRuntime:
             package = ""
         assert cfg.state.file is not None  # resolved by load_box_config
         self._publisher = StatePublisher(cfg.state.file)
+        here = await asyncio.to_thread(lambda: str(Path(roamline.firmware.__file__).resolve()))
         self._state = ServiceState(
             pid=os.getpid(), boot_id=await asyncio.to_thread(boot_id), box_id=box_id,
             started_at=self.clock.wall(), heartbeat_s=cfg.state.heartbeat_s,
-            firmware=Firmware(package=package, slot=os.environ.get("ROAMLINE_SLOT") or None,
+            firmware=Firmware(package=package, slot=os.environ.get("ROAMLINE_SLOT") or slot_of(here),
                               version=os.environ.get("ROAMLINE_VERSION") or None))
         self._publish()
 

@@ -43,7 +43,7 @@ class Peripheral(_Model):
 
 class Firmware(_Model):
     package: str = ""  # the installed roamline version
-    slot: str | None = None  # the update slot this service runs from (ROAMLINE_SLOT), if any
+    slot: str | None = None  # the update slot it runs from (ROAMLINE_SLOT, or its package path), if any
     version: str | None = None  # the bundle version of that slot (ROAMLINE_VERSION), if any
 
 
@@ -81,6 +81,16 @@ class ServiceState(_Model):
 
     def with_phase(self, phase: Phase) -> ServiceState:
         return self if phase == self.phase else self.model_copy(update={"phase": phase})
+
+
+def slot_of(package_path: str) -> str | None:
+    """The update slot a package path (symlinks resolved) lies in: ``…/slots/a/…`` → ``"a"``
+    (``FileBootState``'s layout, which the image's update boot points the firmware's site at)."""
+    parts = package_path.split("/")
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "slots" and parts[i + 1] in ("a", "b"):
+            return parts[i + 1]
+    return None
 
 
 def encode(state: ServiceState) -> bytes:
@@ -121,8 +131,8 @@ def assess(state: ServiceState, *, boot_id: str, monotonic: float, pid_alive: bo
         return Verdict(healthy=False, reason=f"the service state is stale (last heartbeat {age:.1f} s ago, "
                                              f"every {state.heartbeat_s:g} s expected)", checks=checks)
     if expected_slot is not None and state.firmware.slot is None:
-        return Verdict(healthy=False, reason="the box service does not say which slot it runs "
-                                             "(ROAMLINE_SLOT unset in its environment), "
+        return Verdict(healthy=False, reason="the box service does not run from an update slot "
+                                             "(no ROAMLINE_SLOT, its package not under slots/X), "
                                              f"slot {expected_slot} is checked", checks=checks)
     if expected_slot is not None and state.firmware.slot != expected_slot:
         return Verdict(healthy=False, reason=f"the box service runs slot {state.firmware.slot}, "
@@ -138,4 +148,5 @@ def assess(state: ServiceState, *, boot_id: str, monotonic: float, pid_alive: bo
     return Verdict(healthy=not failed, reason="; ".join(failed) or "healthy", checks=checks)
 
 
-__all__ = ["Firmware", "Link", "Peripheral", "ServiceState", "Verdict", "assess", "decode", "encode"]
+__all__ = ["Firmware", "Link", "Peripheral", "ServiceState", "Verdict", "assess", "decode", "encode",
+           "slot_of"]

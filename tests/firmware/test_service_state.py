@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from roamline.firmware.errors import PeerError
-from roamline.firmware.service_state import Firmware, ServiceState, assess, decode, encode
+from roamline.firmware.service_state import Firmware, ServiceState, assess, decode, encode, slot_of
 from roamline.firmware.state_file import StatePublisher, write_atomic
 
 BOOT = "6a1f0c1e-boot"
@@ -37,7 +37,7 @@ def test_healthy_and_each_failure_has_its_reason() -> None:
     assert verdict(s, slot="a") == (False, "the box service runs slot b, not slot a")
     unsaid = running(firmware=Firmware(package="0.1"))
     assert verdict(unsaid)[0] is True  # no slot checked: none needed
-    assert "does not say which slot it runs (ROAMLINE_SLOT unset" in verdict(unsaid, slot="a")[1]
+    assert "does not run from an update slot (no ROAMLINE_SLOT" in verdict(unsaid, slot="a")[1]
     stale = verdict(s, now=50.0 + 3 * 2.0 + 1.5)[1]
     assert stale.startswith("the service state is stale (last heartbeat 7.5 s")
     assert verdict(s, now=50.0 + 3 * 2.0 + 0.5)[0] is True  # within three beats (and a second)
@@ -125,3 +125,10 @@ def test_an_unwritable_state_is_logged_not_raised(tmp_path: Path) -> None:
     pub.publish(running())
     pub.close()
     assert pub.writes == 0 and pub.last_error is not None
+
+
+def test_the_slot_a_package_runs_from() -> None:
+    site = "/data/update/slots/b/site/roamline/firmware/__init__.py"
+    assert slot_of(site) == "b"
+    assert slot_of("/opt/roamline/site/roamline/firmware/__init__.py") is None  # the factory install
+    assert slot_of("/data/update/slots/c/site/roamline/__init__.py") is None
