@@ -568,13 +568,14 @@ class Router:
         call.winner = offer
         call.answered_at = now
         call.deadline = None
+        incoming = call.route == "incoming"  # a placed (box) call stays billed to its caller's holder
         self._store.answer_call(
             call.call_id,
             answered_at=now,
             answer_inferred=False,
             terminal_box=box_id,
-            account_id=offer.account_id,
-            card_id=offer.card_id,
+            account_id=offer.account_id if incoming else None,
+            card_id=offer.card_id if incoming else None,
         )
         out: list[Action] = [
             Send(
@@ -1090,7 +1091,9 @@ class Router:
         self._remember(call.call_id)
         answered = call.answered_at is not None
         winner = call.winner
-        account = winner.account_id if winner else call.origin_account
+        # an incoming call is the answering holder's; a placed one stays billed to its caller (DESIGN §4)
+        holder = winner if winner is not None and call.route == "incoming" else None
+        account = holder.account_id if holder else call.origin_account
         if call.route == "host-line" and call.answered_at is not None and call.rate_per_min > 0 \
                 and call.origin_account and call.line:
             cost = max(0.0, now - call.answered_at) / 60.0 * call.rate_per_min
@@ -1105,7 +1108,7 @@ class Router:
             answered_at=call.answered_at,
             answer_inferred=call.answer_inferred,
             account_id=account,
-            card_id=winner.card_id if winner else call.origin_card,
+            card_id=holder.card_id if holder else call.origin_card,
             terminal_box=winner.box_id if winner else (None if call.route == "incoming" else call.origin_box),
             host_box=call.host_box,
             line=call.line,

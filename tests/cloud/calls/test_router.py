@@ -199,6 +199,8 @@ def test_box_to_box_call_by_follow_me_number(kit: Kit) -> None:
     rec = kit.store.get_call(CID)
     assert rec is not None and rec.route == "box" and rec.outcome == "answered"
     assert rec.caller == "+15551110000" and rec.called == "+15552220000" and rec.duration_s == 5
+    # a placed call is billed to the caller's holder (DESIGN §4), also once the callee answered
+    assert (rec.account_id, rec.card_id, rec.terminal_box) == ("acct-ada", ada, "box-b"), rec
 
 
 def test_pstn_routes_own_line_host_line_rights_and_refusals(kit: Kit) -> None:
