@@ -639,8 +639,10 @@ class Router:
 
     def _maybe_all_gone(self, call: Call, now: float) -> list[Action]:
         if call.state is CallState.OFFERING and all(o.state is OfferState.GONE for o in call.offers.values()):
-            reason = EndReason.BUSY if call.route == "box" else EndReason.NO_ANSWER
-            return self._end(call, reason, now)
+            if call.route == "box":  # every callee's box declined: the caller hears busy, not reorder
+                return self._progress(call, ProgressState.BUSY) + self._end(
+                    call, EndReason.BUSY, now, tell_origin=False)
+            return self._end(call, EndReason.NO_ANSWER, now)
         return []
 
     # --- replies to the router's own requests --------------------------------------------------------
