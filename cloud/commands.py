@@ -21,4 +21,7 @@ COMMANDS: dict[str, str] = {
     "local-dials": "roamline.cloud.cmd.local_dials",
     "profile show": "roamline.cloud.cmd.profile_show",
     "profile set": "roamline.cloud.cmd.profile_set",
+    "voicemail list": "roamline.cloud.cmd.voicemail_list",
+    "voicemail play": "roamline.cloud.cmd.voicemail_play",
+    "voicemail delete": "roamline.cloud.cmd.voicemail_delete",
 }

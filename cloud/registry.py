@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from roamline.cloud import voicemail
 from roamline.cloud.enrollment import Enrollment
 from roamline.cloud.errors import Refused, UsageError
 from roamline.cloud.lookup import WhereEntry, where
@@ -31,6 +32,7 @@ from roamline.cloud.records import EmergencyRecord, Registration, RegistryStore
 from roamline.wire import civic, identity, signing
 from roamline.wire import emergency as wire_emergency
 from roamline.wire import location as wire_location
+from roamline.wire import voicemail as wire_vm
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.errors import ErrorCode, LinkError
 from roamline.wire.errors import UsageError as WireUsageError
@@ -256,7 +258,42 @@ class Registry:
         if isinstance(msg, HolderProfile):
             log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
             return None
+        if isinstance(msg, (wire_vm.VoicemailList, wire_vm.VoicemailFetch, wire_vm.VoicemailMark,
+                            wire_vm.VoicemailGreeting)):
+            return self._mailbox(conn, msg, now)
+        if isinstance(msg, wire_vm.VoicemailGreetingFetch):
+            assert conn.box_id is not None
+            piece = voicemail.greeting_for(self._store, conn.box_id, msg.message_id, msg.seq)
+            if piece is None:
+                raise Refused(ErrorCode.FORBIDDEN, f"no recorded greeting for message {msg.message_id} here")
+            return piece
         raise Refused(ErrorCode.FORBIDDEN, f"{msg.TYPE} is not handled by the registry")
+
+    def _mailbox(self, conn: _Conn,
+                 msg: wire_vm.VoicemailList | wire_vm.VoicemailFetch | wire_vm.VoicemailMark
+                 | wire_vm.VoicemailGreeting, now: float) -> Message:
+        """The holder at this box reads, saves or deletes their messages (``*98``): only for a card
+        registered here now, only that account's messages."""
+        reg = self._store.active_registration(msg.card_id)
+        if reg is None or reg.box_id != conn.box_id:
+            raise Refused(ErrorCode.UNKNOWN_CARD, f"card {msg.card_id} is not registered at this box")
+        if isinstance(msg, wire_vm.VoicemailList):
+            return voicemail.listing(self._store, reg.account_id, msg.card_id)
+        if isinstance(msg, wire_vm.VoicemailGreeting):
+            voicemail.greeting_piece(self._store, reg.account_id, msg, now)
+            return Ok()
+        rec = self._store.get_voicemail(msg.message_id)
+        if rec is None or rec.account_id != reg.account_id or rec.state not in voicemail.STATES:
+            raise Refused(ErrorCode.FORBIDDEN, f"no message {msg.message_id} for this holder")
+        if isinstance(msg, wire_vm.VoicemailFetch):
+            return voicemail.piece(self._store, msg.message_id, msg.seq)
+        if msg.action is wire_vm.MarkAction.DELETE:
+            voicemail.delete(self._store, msg.message_id, now)
+        else:
+            voicemail.set_state(self._store, msg.message_id, "saved", now)
+        log.info("voicemail-marked", extra={"fields": {"box": conn.box_id, "message": msg.message_id,
+                                                       "action": msg.action.value}})
+        return Ok()
 
     def _check_box_standing(self, conn: _Conn, now: float, out: list[Action]) -> None:
         assert conn.box_id is not None
@@ -360,10 +397,15 @@ class Registry:
                 except WireUsageError as exc:
                     raise Refused(ErrorCode.BAD_BODY, f"location.confirmed: {exc}") from None
                 by = msg.by[:64]
+                # who: the account of the card, if that card is registered at this box now (a box
+                # cannot name another box's holder); None for "handset" (no card in)
+                reg = self._store.active_registration(by) if by != "handset" else None
+                holder = reg.account_id if reg is not None and reg.box_id == box.box_id else None
                 record.update(state="confirmed", civic=chosen,
-                              confirmed={"at": msg.at, "by": by, "address": msg.address})
+                              confirmed={"at": msg.at, "by": by, "holder": holder, "address": msg.address})
                 record.pop("unconfirmed", None)
-                event = {"box": box.box_id, "by": by, "address": msg.address, "civic": chosen, "at": msg.at}
+                event = {"box": box.box_id, "by": by, "holder": holder, "address": msg.address,
+                         "civic": chosen, "at": msg.at}
             self._store.put_box(replace(box, location=record))
             self._store.add_event(now, msg.TYPE.replace(".", "-"), event)
         log.info(msg.TYPE, extra={"fields": {"box": conn.box_id}})
@@ -505,6 +547,8 @@ class Registry:
         assert conn.box_id is not None
         emergency: EmergencyRecord | None = None
         with self._store.transaction():
+            if msg.kind == wire_vm.VOICEMAIL_CHUNK_KIND:
+                return self._voicemail_chunk(conn.box_id, msg, now)
             fresh = self._store.add_delivery(msg.key, conn.box_id, msg.kind, msg.payload, now)
             call_id = msg.payload.get("call_id")
             if fresh and msg.kind == CALL_RECORD_KIND and isinstance(call_id, str) and 0 < len(call_id) <= 64:
@@ -525,6 +569,18 @@ class Registry:
                                                             "contacts": len(emergency.contacts)}})
             out.append(NotifyEmergency(emergency.call_id))
         log.info("delivered", extra={"fields": {"box": conn.box_id, "key": msg.key, "duplicate": not fresh}})
+        return Ack(keys=(msg.key,))
+
+    def _voicemail_chunk(self, box_id: str, msg: Deliver, now: float) -> Ack:
+        """A piece of a recorded message (cloud.voicemail): its delivery is kept without the audio, which
+        goes to the message; acknowledged also when refused (a bad chunk must not block the outbox)."""
+        audio = msg.payload.get("audio")
+        kept = {**msg.payload, "audio": len(audio) if isinstance(audio, str) else None}
+        if self._store.add_delivery(msg.key, box_id, msg.kind, kept, now):
+            outcome = voicemail.receive_chunk(self._store, box_id, msg.payload, now)
+        else:
+            outcome = "duplicate"
+        log.info("delivered", extra={"fields": {"box": box_id, "key": msg.key, "voicemail": outcome}})
         return Ack(keys=(msg.key,))
 
     def _emergency_record(self, box_id: str, payload: dict[str, object],

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from roamline.cloud import filters
+from roamline.cloud import filters, voicemail
 from roamline.cloud.errors import PeerError, UsageError
 from roamline.cloud.lookup import WhereEntry, where
 from roamline.cloud.records import CallRecord, LineRight, RegistryStore
@@ -212,6 +212,7 @@ class Call:
     limit_at: float | None = None  # host-line rights: the call is cut then (length or budget)
     warn_at: float | None = None
     rate_per_min: float = 0.0  # what a minute through the host line costs the account
+    caller_id: CallerId = field(default_factory=CallerId)  # as the host line gave it (voicemail's caller)
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -390,6 +391,7 @@ class Router:
             origin_flow=self._flow(box_id, msg.call_id),
             line=msg.line,
             host_box=box_id,
+            caller_id=msg.caller,
         )
         callback = self._is_callback(box_id, now)
         offers = self._offer_targets(call, msg.line, exclude_box=None, now=now, caller=msg.caller,
@@ -400,6 +402,8 @@ class Router:
             out: list[Action] = [Send(conn_id, routed, env.id)]
             self._open_record(call)
             self._calls[call.call_id] = call
+            if how in ("voicemail", "") and not callback:
+                out += self._voicemail(call, msg.caller, now)
             out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False,
                              outcome="filtered" if how in ("block", "reject") else None,
                              end_reason=f"filtered-{how}" if how else None)
@@ -549,8 +553,44 @@ class Router:
             out.append(
                 Request(self._box_conn[offer.box_id], msg, PendingRef(call.call_id, offer.box_id, "offer"))
             )
-        call.deadline = now + self._config.no_answer_s
+        call.deadline = now + self._no_answer_s(call, offers)
         return out
+
+    # --- voicemail (cloud.voicemail) ------------------------------------------------------------------
+
+    def _no_answer_s(self, call: Call, offers: list[Offer]) -> float:
+        """How long an incoming call rings before voicemail: the shortest voicemail timeout of the
+        offered holders who set a profile; else the router's no-answer time."""
+        if call.route != "incoming":
+            return self._config.no_answer_s
+        times = [p.voicemail.timeout_s for o in offers
+                 if (p := self._profile(o.account_id)) is not None]
+        return min(times) if times else self._config.no_answer_s
+
+    def _voicemail_account(self, call: Call) -> str | None:
+        """Whose voicemail takes an unanswered incoming call: a holder whose filter said voicemail (or
+        forward), else a holder offered the called number, else the first account on the number."""
+        for account_id, d in call.filtered.items():
+            if d.action in (wire_profile.Action.VOICEMAIL, wire_profile.Action.FORWARD):
+                return account_id
+        for o in call.offers.values():
+            if not o.number:
+                return o.account_id
+        accounts = self._store.accounts_for_number(call.called)
+        return accounts[0] if accounts else None
+
+    def _voicemail(self, call: Call, caller: CallerId, now: float) -> list[Action]:
+        """Ask the host line to take a message for the called holder (nobody answered, nobody to ring,
+        or their filters said voicemail)."""
+        conn = self._box_conn.get(call.origin_box)
+        account_id = self._voicemail_account(call)
+        if conn is None or account_id is None:
+            return []
+        take = voicemail.take(self._store, call_id=call.call_id, account_id=account_id, number=call.called,
+                              host_box=call.origin_box, caller=caller.number, caller_name=caller.name,
+                              now=now)
+        ref = PendingRef(call.call_id, call.origin_box, f"voicemail-take:{take.message_id}")
+        return [Request(conn, take, ref, timeout_s=self._config.answer_line_s)]
 
     def _answer(self, conn_id: str, box_id: str, env: Envelope, msg: CallAnswer, now: float) -> list[Action]:
         call = self._calls.get(msg.call_id)
@@ -642,12 +682,21 @@ class Router:
             if call.route == "box":  # every callee's box declined: the caller hears busy, not reorder
                 return self._progress(call, ProgressState.BUSY) + self._end(
                     call, EndReason.BUSY, now, tell_origin=False)
-            return self._end(call, EndReason.NO_ANSWER, now)
+            # every holder declined, was busy or went away while it rang: their voicemail takes it
+            taken = self._voicemail(call, call.caller_id, now) if call.route == "incoming" else []
+            return taken + self._end(call, EndReason.NO_ANSWER, now)
         return []
 
     # --- replies to the router's own requests --------------------------------------------------------
 
     def reply_received(self, ref: PendingRef, message: Message, now: float) -> list[Action]:
+        if ref.purpose.startswith("voicemail-take:"):
+            if isinstance(message, Error):  # the host could not take it: only the missed call remains
+                message_id = ref.purpose.partition(":")[2]
+                self._store.delete_voicemail(message_id)
+                log.info("voicemail-not-taken", extra={"fields": {"call": ref.call_id, "box": ref.box_id,
+                                                                  "why": message.message}})
+            return []
         call = self._calls.get(ref.call_id)
         if call is None:
             return []
@@ -1027,6 +1076,8 @@ class Router:
                 out += self._cancel_others(call, CancelReason.TIMEOUT)
                 if call.route == "box":
                     out += self._progress(call, ProgressState.ENDED, reason=EndReason.NO_ANSWER)
+                if call.route == "incoming":
+                    out += self._voicemail(call, call.caller_id, now)
                 out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
             elif call.state is CallState.CONNECTING:
                 out += self._end(call, EndReason.ERROR, now, tell_origin=False)

@@ -6,7 +6,15 @@ import json
 import sqlite3
 from typing import Any
 
-from roamline.cloud.records import Box, CallRecord, EmergencyRecord, Json, LineRight, Registration
+from roamline.cloud.records import (
+    Box,
+    CallRecord,
+    EmergencyRecord,
+    Json,
+    LineRight,
+    Registration,
+    VoicemailRecord,
+)
 
 TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     "accounts": ({"account_id": str, "name": str, "created": float}, "account_id"),
@@ -57,6 +65,19 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
          "notified_at": float, "problems": str},
         "call_id",
     ),
+    # voicemail (cloud.voicemail): one row per message; its chunks wait in voicemail_chunks until all came
+    "voicemails": (
+        {"message_id": str, "account_id": str, "number": str, "call_id": str, "host_box": str,
+         "created": float, "state": str, "caller": str, "caller_name": str, "started_at": float,
+         "ended_at": float, "duration_s": float, "ended": str, "audio": bytes, "received": float},
+        "message_id",
+    ),
+    "voicemail_chunks": ({"message_id": str, "seq": int, "audio": bytes, "meta": str}, ("message_id", "seq")),
+    # greetings holders recorded at a handset (*98 *), and the pieces of one still arriving
+    "greetings": ({"account_id": str, "greeting_id": str, "audio": bytes, "created": float},
+                  ("account_id", "greeting_id")),
+    "greeting_pieces": ({"account_id": str, "greeting_id": str, "seq": int, "audio": bytes, "last": int},
+                        ("account_id", "greeting_id", "seq")),
 }
 
 INDEXES = [
@@ -75,6 +96,7 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS calls_created ON calls(created)",
     "CREATE INDEX IF NOT EXISTS emergencies_received ON emergencies(received)",
     "CREATE INDEX IF NOT EXISTS emergencies_pending ON emergencies(notify_state)",
+    "CREATE INDEX IF NOT EXISTS voicemails_account ON voicemails(account_id, state)",
 ]
 
 # Tables of earlier versions that nothing uses any more, dropped on open (nonces live in the registry's
@@ -132,4 +154,14 @@ def emergency_from_row(r: sqlite3.Row | dict[str, Any]) -> EmergencyRecord:
         contacts=tuple(json.loads(r["contacts"] or "[]")), notify_state=r["notify_state"] or "pending",
         notifications=tuple(json.loads(r["notifications"] or "[]")), notified_at=r["notified_at"],
         problems=tuple(json.loads(r["problems"] or "[]")),
+    )
+
+
+def voicemail_from_row(r: sqlite3.Row | dict[str, Any]) -> VoicemailRecord:
+    return VoicemailRecord(
+        message_id=r["message_id"], account_id=r["account_id"], number=r["number"] or "",
+        call_id=r["call_id"] or "", host_box=r["host_box"] or "", created=r["created"], state=r["state"],
+        caller=r["caller"], caller_name=r["caller_name"], started_at=r["started_at"], ended_at=r["ended_at"],
+        duration_s=r["duration_s"] or 0.0, ended=r["ended"] or "", audio_bytes=int(r["audio_bytes"] or 0),
+        received=r["received"],
     )

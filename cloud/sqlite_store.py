@@ -32,6 +32,7 @@ from roamline.cloud.records import (
     Registration,
     Service,
     Token,
+    VoicemailRecord,
 )
 from roamline.cloud.sqlite_schema import (
     INDEXES,
@@ -43,6 +44,7 @@ from roamline.cloud.sqlite_schema import (
     json_or_none,
     reg_from_row,
     right_from_row,
+    voicemail_from_row,
 )
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 from roamline.wire.emergency import EMERGENCY_CALL_KIND
@@ -618,6 +620,97 @@ class SqliteStore:
         self._write("UPDATE emergencies SET notify_state = ?, notifications = ?, notified_at = ? "
                     "WHERE call_id = ?",
                     (state, json.dumps(list(notifications)), at, call_id))
+
+    # voicemail (cloud.voicemail)
+    _VM_COLUMNS = ("message_id, account_id, number, call_id, host_box, created, state, caller, caller_name, "
+                   "started_at, ended_at, duration_s, ended, received, length(audio) AS audio_bytes")
+
+    def add_voicemail(self, rec: VoicemailRecord) -> bool:
+        """A message the registry asked a host to record (state ``recording``); False if the id exists."""
+        n = self._write(
+            "INSERT OR IGNORE INTO voicemails(message_id, account_id, number, call_id, host_box, created, "
+            "state, caller, caller_name, duration_s) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (rec.message_id, rec.account_id, rec.number, rec.call_id, rec.host_box, rec.created, rec.state,
+             rec.caller, rec.caller_name, rec.duration_s))
+        return n > 0
+
+    def get_voicemail(self, message_id: str) -> VoicemailRecord | None:
+        r = self._one(f"SELECT {self._VM_COLUMNS} FROM voicemails WHERE message_id = ?", (message_id,))
+        return None if r is None else voicemail_from_row(r)
+
+    def voicemails(self, account_id: str) -> list[VoicemailRecord]:
+        """The account's messages that have arrived (new and saved), oldest first."""
+        rows = self._all(f"SELECT {self._VM_COLUMNS} FROM voicemails WHERE account_id = ? "
+                         "AND state IN ('new', 'saved') ORDER BY started_at, message_id", (account_id,))
+        return [voicemail_from_row(r) for r in rows]
+
+    def voicemail_audio(self, message_id: str) -> bytes | None:
+        r = self._one("SELECT audio FROM voicemails WHERE message_id = ? AND state IN ('new', 'saved')",
+                      (message_id,))
+        return None if r is None or r["audio"] is None else bytes(r["audio"])
+
+    def add_voicemail_chunk(self, message_id: str, seq: int, audio: bytes, meta: Json | None) -> bool:
+        n = self._write("INSERT OR IGNORE INTO voicemail_chunks(message_id, seq, audio, meta) "
+                        "VALUES (?,?,?,?)",
+                        (message_id, seq, audio, None if meta is None else json.dumps(meta)))
+        return n > 0
+
+    def voicemail_chunks(self, message_id: str) -> list[tuple[int, bytes, Json | None]]:
+        rows = self._all("SELECT seq, audio, meta FROM voicemail_chunks WHERE message_id = ? ORDER BY seq",
+                         (message_id,))
+        return [(int(r["seq"]), bytes(r["audio"]), json_or_none(r["meta"])) for r in rows]
+
+    def finish_voicemail(self, message_id: str, audio: bytes, meta: Json, received: float) -> bool:
+        """All chunks came: the message becomes ``new`` with its audio; its chunks go. False unless it was
+        still ``recording``."""
+        with self._atomic():
+            n = self._write(
+                "UPDATE voicemails SET state = 'new', audio = ?, caller = ?, caller_name = ?, "
+                "started_at = ?, ended_at = ?, duration_s = ?, ended = ?, received = ? "
+                "WHERE message_id = ? AND state = 'recording'",
+                (audio, meta.get("caller"), meta.get("caller_name"), meta.get("started_at"),
+                 meta.get("ended_at"), meta.get("duration_s"), meta.get("ended"), received, message_id))
+            self._write("DELETE FROM voicemail_chunks WHERE message_id = ?", (message_id,))
+        return n > 0
+
+    def set_voicemail_state(self, message_id: str, state: str) -> bool:
+        n = self._write("UPDATE voicemails SET state = ? WHERE message_id = ? "
+                        "AND state IN ('new', 'saved')", (state, message_id))
+        return n > 0
+
+    def delete_voicemail(self, message_id: str) -> bool:
+        with self._atomic():
+            n = self._write("DELETE FROM voicemails WHERE message_id = ?", (message_id,))
+            self._write("DELETE FROM voicemail_chunks WHERE message_id = ?", (message_id,))
+        return n > 0
+
+    def count_new_voicemails(self, account_id: str) -> int:
+        r = self._one("SELECT COUNT(*) AS n FROM voicemails WHERE account_id = ? AND state = 'new'",
+                      (account_id,))
+        return int(r["n"]) if r is not None else 0
+
+    # greetings recorded at a handset
+    def add_greeting_piece(self, account_id: str, greeting_id: str, seq: int, audio: bytes,
+                           last: bool) -> None:
+        self._write("INSERT OR IGNORE INTO greeting_pieces(account_id, greeting_id, seq, audio, last) "
+                    "VALUES (?,?,?,?,?)", (account_id, greeting_id, seq, audio, int(last)))
+
+    def greeting_pieces(self, account_id: str, greeting_id: str) -> list[tuple[int, bytes, bool]]:
+        rows = self._all("SELECT seq, audio, last FROM greeting_pieces WHERE account_id = ? "
+                         "AND greeting_id = ? ORDER BY seq", (account_id, greeting_id))
+        return [(int(r["seq"]), bytes(r["audio"]), bool(r["last"])) for r in rows]
+
+    def put_greeting(self, account_id: str, greeting_id: str, audio: bytes, now: float) -> None:
+        with self._atomic():
+            self._write("INSERT OR REPLACE INTO greetings(account_id, greeting_id, audio, created) "
+                        "VALUES (?,?,?,?)", (account_id, greeting_id, audio, now))
+            self._write("DELETE FROM greeting_pieces WHERE account_id = ? AND greeting_id = ?",
+                        (account_id, greeting_id))
+
+    def greeting_audio(self, account_id: str, greeting_id: str) -> bytes | None:
+        r = self._one("SELECT audio FROM greetings WHERE account_id = ? AND greeting_id = ?",
+                      (account_id, greeting_id))
+        return None if r is None else bytes(r["audio"])
 
 
 def _str_or_none(value: object) -> str | None:

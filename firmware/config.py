@@ -89,6 +89,8 @@ class LocationConfig(Frozen):
     # e-mail addresses / https webhooks told of every emergency call (the registry sends; the box knows
     # them with no cloud, as enrollment wrote them)
     emergency_contacts: tuple[str, ...] = ()
+    # a gpsd (host:port) read instead of the board profile's [gps] (a receiver elsewhere; tests)
+    gpsd: str | None = Field(default=None, pattern=r"^[^:\s]+:[0-9]{1,5}$")
 
     @field_validator("emergency_contacts")
     @classmethod

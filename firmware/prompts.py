@@ -39,12 +39,50 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "refused-filtered": "The person you are calling does not take this call now.",
         "voicemail-unavailable": "The person you are calling cannot take your call. Your call has been "
                                  "noted. Goodbye.",
+        # the holder's mailbox (*98)
+        "vm-none": "You have no messages. To record your greeting, press star.",
+        "vm-menu": "To delete this message, press 7. To save it, press 9. For the next message, press the "
+                   "pound key.",
+        "vm-deleted": "Message deleted.",
+        "vm-saved": "Message saved.",
+        "vm-end": "You have no more messages. To record your greeting, press star.",
+        "vm-greeting": "After the tone, say your greeting. Then press the pound key.",
+        "vm-greeting-saved": "Your greeting is saved.",
     }
     for n in range(2, max_slots + 1):
         keys = range(min(n, len(choice_keys)))
         parts = [f"For the {ORDINALS[i]} card, press {choice_keys[i]}." for i in keys]
         out[f"choose-holder-{n}"] = "Who is calling? " + " ".join(parts)
     return out
+
+
+def greeting_name(number: str) -> str:
+    """The prompt file of the default voicemail greeting for ``number`` (E.164)."""
+    return "greeting-" + "".join(c for c in number if c.isdigit())
+
+
+def greeting_text(number: str) -> str:
+    """The default voicemail greeting: names the number called, digit by digit (NANP: 3-3-4 groups)."""
+    digits = "".join(c for c in number if c.isdigit())
+    if number.startswith("+1") and len(digits) == 11:
+        groups = [digits[1:4], digits[4:7], digits[7:]]
+    else:
+        groups = [digits[i:i + 3] for i in range(0, len(digits), 3)]
+    said = ", ".join(" ".join(g) for g in groups)
+    return f"You have reached {said}. Please leave a message after the tone."
+
+
+def beep(rate: int = 8000, hz: float = 1000.0, seconds: float = 0.4, dbfs: float = -10.0) -> Any:
+    """The tone after a voicemail greeting (int16, with 5 ms ramps so it does not click)."""
+    import numpy as np
+
+    n = int(rate * seconds)
+    t = np.arange(n) / rate
+    x = np.sin(2 * np.pi * hz * t) * (32767 * 10 ** (dbfs / 20))
+    ramp = min(n // 2, int(rate * 0.005))
+    env = np.ones(n)
+    env[:ramp], env[n - ramp:] = np.linspace(0, 1, ramp), np.linspace(1, 0, ramp)
+    return (x * env).astype(np.int16)
 
 
 def _synthesise(final: Path, text: str, voice: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import json
 import logging
 import os
@@ -352,6 +353,13 @@ class BoxRuntime:
         self._line_leg: Any = None
         self.where: Any = None  # firmware.location.service.LocationService, built in run()
         self._running: dict[str, Any] | None = None  # the "running" line, once every peripheral is open
+        # voicemail on the line (core RecordLine / StopRecording): the message being recorded, those whose
+        # greeting is still being made, and stops that came while it was
+        self._recording: _Recording | None = None
+        self._rec_lock = threading.Lock()
+        self._vm_starting: set[str] = set()
+        self._vm_stopped: dict[str, str] = {}
+        self._greeting_rec: _MicRecording | None = None  # *98 *: the holder's new greeting
         self._started = 0.0
         self._ready_told = False
 
@@ -497,6 +505,8 @@ class BoxRuntime:
                                                                   text)
             if self.readers is not None:
                 self.readers.start()
+            if has_line and line_number:
+                self._spawn(self._greeting_ahead(line_number), "voicemail-greeting")
             stop_task: asyncio.Task[Any] | None = None
             async with asyncio.TaskGroup() as tg:
                 assert self.link is not None
@@ -504,7 +514,10 @@ class BoxRuntime:
                 core_task = tg.create_task(self._core_loop(), name="box-core")
                 from roamline.firmware.location.follow import follow_gps
 
-                gps_task = tg.create_task(follow_gps(board.gps, self.where, self._send_location), name="gps")
+                gps = board.gps
+                if cfg.location.gpsd is not None:
+                    gps = dataclasses.replace(gps, gpsd=cfg.location.gpsd, serial=None)
+                gps_task = tg.create_task(follow_gps(gps, self.where, self._send_location), name="gps")
                 watch_task = tg.create_task(self._watch_media(), name="media-watch")
                 self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
                                  "bridge": can_bridge, "handset": self.handset is not None,
@@ -752,7 +765,159 @@ class BoxRuntime:
                 self.handset.message_waiting(a.active)
         elif isinstance(a, ev.Connect):
             self._connect(a)
+        elif isinstance(a, ev.PlayMessage):
+            self._play_message(a)
+            return None
+        elif isinstance(a, ev.RecordLine):
+            self._vm_starting.add(a.message_id)
+            self._spawn(self._record_line(a), f"voicemail-{a.message_id}")
+        elif isinstance(a, ev.StopRecording):
+            self._end_recording(a.message_id, a.reason)
+        elif isinstance(a, ev.RecordGreeting):
+            self._record_greeting(a.greeting_id)
+        elif isinstance(a, ev.StopGreeting):
+            self._stop_greeting(a.greeting_id)
         return prompt
+
+    def _record_greeting(self, greeting_id: str) -> None:
+        """*98 *: the prompt and a beep in the earpiece, then the mouthpiece is kept (µ-law)."""
+        from roamline.firmware.handset.ports import ArraySource
+        from roamline.firmware.prompts import beep
+
+        source = Chain(self._prompt_source("vm-greeting"), ArraySource(beep()))
+        self._greeting_rec = _MicRecording(greeting_id, source)
+        self._handset_voice(source)
+
+    def _stop_greeting(self, greeting_id: str) -> None:
+        rec, self._greeting_rec = self._greeting_rec, None
+        if rec is None or rec.greeting_id != greeting_id:
+            return
+        audio = bytes(rec.buf[: max(0, len(rec.buf) - 2400)])  # without the closing # (0.3 s)
+        self.post(ev.GreetingRecorded(greeting_id, audio))
+
+    def _play_message(self, a: ev.PlayMessage) -> None:
+        """*98: a prompt, the message, the menu, one after another in the earpiece."""
+        from roamline.firmware.audio import g711
+        from roamline.firmware.handset.ports import ArraySource
+
+        parts = [self._prompt_source(a.before)] if a.before else []
+        if a.audio:
+            parts.append(ArraySource(g711.decode("ulaw", a.audio)))
+        parts.append(self._prompt_source(a.then))
+        self._handset_voice(Chain(*parts))
+
+    # -- voicemail on the line ------------------------------------------------------------------------------
+    async def _holders_greeting(self, a: ev.RecordLine) -> Any:
+        """The greeting the holder recorded (fetched from the registry for this message, kept by id);
+        None (the default one is said instead) when it cannot be had."""
+        from roamline.firmware.audio import g711
+        from roamline.wire import voicemail as wvm
+
+        name = f"greeting-{a.greeting}"
+        if name in self._prompts:
+            return self._prompts[name]
+        if self.link is None:
+            return None
+        audio, seq = b"", 0
+        try:
+            while True:
+                piece = messages.expect(await self.link.request(
+                    wvm.VoicemailGreetingFetch(message_id=a.message_id, seq=seq)), wvm.VoicemailAudio)
+                audio += piece.audio
+                if piece.last or seq + 1 >= wvm.MAX_CHUNKS:
+                    break
+                seq += 1
+        except PeerError as exc:
+            log.warning("voicemail-greeting-unfetched", extra={"fields": {"greeting": a.greeting,
+                                                                          "reason": str(exc)}})
+            return None
+        if not audio:
+            return None
+        self._prompts[name] = g711.decode("ulaw", audio)
+        return self._prompts[name]
+
+    async def _greeting_ahead(self, number: str) -> None:
+        """The own line's greeting is made at start, before any caller waits for it."""
+        try:
+            await self._greeting(number)
+        except UsageError as exc:
+            log.warning("voicemail-greeting-unavailable", extra={"fields": {"reason": str(exc)}})
+
+    async def _greeting(self, number: str) -> Any:
+        """The default greeting naming ``number``: made with espeak-ng once, then kept in the data dir."""
+        from roamline.firmware.prompts import greeting_name, greeting_text, spoken
+
+        name = greeting_name(number)
+        if name not in self._prompts:
+            self._prompts[name] = await asyncio.to_thread(spoken, self.config.data_dir / "prompts", name,
+                                                          greeting_text(number))
+        return self._prompts[name]
+
+    async def _record_line(self, a: ev.RecordLine) -> None:
+        """Greeting, beep, then what the line hears goes to a MessageRecorder until it or the core ends it
+        (custom greetings are not built yet: every holder gets the default one naming the number)."""
+        import numpy as np
+
+        from roamline.firmware.audio import g711
+        from roamline.firmware.audio.message_recorder import MessageRecorder
+        from roamline.firmware.prompts import beep
+
+        greeting = await self._holders_greeting(a) if a.greeting != "default" else None
+        if greeting is None:
+            try:
+                greeting = await self._greeting(a.number)
+            except UsageError as exc:  # no espeak-ng: the caller still gets the beep and may speak
+                log.error("voicemail-greeting-unavailable", extra={"fields": {"reason": str(exc)}})
+                greeting = np.zeros(0, dtype=np.int16)
+        self._vm_starting.discard(a.message_id)
+        stopped = self._vm_stopped.pop(a.message_id, None)
+        if stopped is not None or self.line is None:
+            now = self.clock.wall()
+            self.post(ev.LineRecorded(a.message_id, b"", stopped or "line-lost", now, now))
+            return
+        law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
+        rec = _Recording(a.message_id, MessageRecorder(max_s=a.max_s, silence_s=a.silence_s, law=law))
+        said = np.concatenate([greeting, np.zeros(1600, dtype=np.int16), beep()])
+        frames = [said[i:i + 160] for i in range(0, len(said), 160)]
+        silence = np.zeros(160, dtype=np.int16)
+        queue = iter(frames)
+        clock = self.clock
+
+        def next_frame() -> bytes:
+            frame = next(queue, None)
+            if frame is None:
+                if not rec.started:
+                    rec.started, rec.started_wall = True, clock.wall()  # after the beep: record
+                frame = silence
+            elif len(frame) < 160:
+                frame = np.concatenate([frame, silence[: 160 - len(frame)]])
+            return bytes(g711.encode(law, frame))
+
+        with self._rec_lock:
+            self._recording = rec
+        self._line_leg = None
+        self.line.tx_source = next_frame
+        log.info("voicemail-greeting", extra={"fields": {"message_id": a.message_id, "number": a.number,
+                                                         "greeting_s": round(len(greeting) / 8000, 2)}})
+
+    def _end_recording(self, message_id: str, reason: str) -> None:
+        """Any thread: the recording ends (the core's stop, or the recorder's own silence / length)."""
+        with self._rec_lock:
+            rec = self._recording
+            if rec is None or rec.message_id != message_id:
+                rec = None
+            else:
+                self._recording = None
+        if rec is None:
+            if message_id in self._vm_starting:
+                self._vm_stopped[message_id] = reason  # the greeting is being made: told once it is
+            else:  # never answered (the caller gave up first): an empty message, only the missed call
+                now = self.clock.wall()
+                self.post(ev.LineRecorded(message_id, b"", reason, now, now))
+            return
+        now = self.clock.wall()
+        started = rec.started_wall if rec.started else now
+        self.post(ev.LineRecorded(message_id, rec.recorder.audio(), reason, started, now))
 
     async def _refresh_readback(self) -> None:
         """The 933 readback says the address and call-back number the core has now (remade when they
@@ -948,7 +1113,12 @@ class BoxRuntime:
         self.line.tx_source = next_frame
 
     def _line_voice(self, data: bytes) -> None:
-        """Line pump thread: far-end audio from the modem → the earpiece, when bridged."""
+        """Line pump thread: far-end audio from the modem → the earpiece, when bridged (or a message)."""
+        rec = self._recording
+        if rec is not None and rec.started:
+            ended = rec.recorder.feed(data)
+            if ended is not None:
+                self._end_recording(rec.message_id, ended)
         ear, leg, echo = self._earpiece, self._line_leg, self._line_echo
         if (ear is not None or leg is not None) and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
@@ -960,7 +1130,12 @@ class BoxRuntime:
                 self._send_datagrams(leg.send(samples))
 
     def _mic(self, samples: Any) -> None:
-        """Handset audio thread: the mouthpiece → the line, when bridged."""
+        """Handset audio thread: the mouthpiece → the line, when bridged (or a greeting being said)."""
+        greeting = self._greeting_rec
+        if greeting is not None and greeting.source.finished and len(greeting.buf) < 60 * 8000:
+            from roamline.firmware.audio import g711
+
+            greeting.buf += g711.encode("ulaw", samples)
         line_echo, ear_echo = self._line_echo, self._ear_echo
         if self._bridge_handset_line and self.line is not None and self._law in ("ulaw", "alaw"):
             from roamline.firmware.audio import g711
@@ -973,6 +1148,25 @@ class BoxRuntime:
         leg = self._handset_leg
         if leg is not None:
             self._send_datagrams(leg.send(samples))
+
+
+class _MicRecording:
+    """A greeting the holder is saying into the mouthpiece (kept once the prompt and beep are over)."""
+
+    def __init__(self, greeting_id: str, source: Any) -> None:
+        self.greeting_id = greeting_id
+        self.source = source
+        self.buf = bytearray()
+
+
+class _Recording:
+    """A message being recorded from the line (the line pump thread feeds it once the beep is over)."""
+
+    def __init__(self, message_id: str, recorder: Any) -> None:
+        self.message_id = message_id
+        self.recorder = recorder
+        self.started = False
+        self.started_wall = 0.0
 
 
 def _release_startup_memory() -> None:

@@ -135,7 +135,20 @@ def later_seeds() -> dict[str, list[bytes]]:
         "media_datagram": [rtp],
         "emergency_report": [json.dumps(report).encode()],
         "grant_token": [b"\x01" + body, b"\x00" + grant.sign(unlimited, key).encode()],
+        "voicemail_chunk": voicemail_chunks(),
     }
+
+
+def voicemail_chunks() -> list[bytes]:
+    from roamline.wire import voicemail
+
+    meta = voicemail.Meta(call_id="box-a-0000000000000001", number="+15550100001", caller="+15550300003",
+                          caller_name="BOB JONES", started_at=1.8e9, ended_at=1.8e9 + 2, duration_s=2.0,
+                          ended="hangup")
+    chunks = voicemail.split("vm-00000000000000a1", bytes(range(256)) * 2, meta)
+    empty = voicemail.split("vm-00000000000000a2", b"", meta)
+    return [json.dumps(c.to_json()).encode() for c in (*chunks, *empty)] + [
+        json.dumps({**chunks[0].to_json(), "last": False, "meta": None}).encode()]
 def holder_profiles() -> list[bytes]:
     from roamline.wire import profile
 

@@ -18,7 +18,8 @@ holder's virtual PIV card inserted before the box starts.
   (exchange, registry, pcscd, the virtual card's socket in this process) are other processes and are
   not counted. The simulated phone's pins and paced audio line are objects inside the box process (as a
   real SLIC and sound card are drivers in its kernel): what the box does with them is counted;
-- ``rss_mb``: ``VmRSS`` of the box process at the end of the idle window (``rss_peak_mb``: ``VmHWM``).
+- ``rss_mb``: ``VmRSS`` of the box process at the end of the idle window (``rss_peak_mb``: ``VmHWM``;
+  ``rss_anon_mb`` + ``rss_file_mb``: its anonymous and file-backed parts, ``RssAnon`` and ``RssFile``).
 
 Progress on stderr; the last stdout line is one JSON object.
 """
@@ -78,11 +79,11 @@ def proc_cpu_s(pid: int) -> float:
 
 
 def proc_mem_mb(pid: int) -> dict[str, float]:
-    """``VmRSS`` and ``VmHWM`` of a process, MB (10^6 bytes)."""
+    """``VmRSS``, ``VmHWM``, ``RssAnon`` and ``RssFile`` of a process, MB (10^6 bytes)."""
     out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
             out[key] = int(value.split()[0]) * 1024 / 1e6
     return out
 
@@ -141,6 +142,8 @@ def measure(workdir: Path, *, idle_s: float, settle_s: float, handset: bool = Tr
     return {
         "rss_mb": round(mem["VmRSS"], 1),
         "rss_peak_mb": round(mem["VmHWM"], 1),
+        "rss_anon_mb": round(mem["RssAnon"], 1),  # Python's heap, arenas, thread stacks, libraries' data
+        "rss_file_mb": round(mem["RssFile"], 1),  # pages of the interpreter and of extension modules
         "idle_cpu_pct": round(100 * (c1 - c0) / (w1 - w0), 2),
         "idle_window_s": round(w1 - w0, 2),
         "ready_s": round(t_ready - t0, 2),

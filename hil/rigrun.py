@@ -138,6 +138,7 @@ class RigRunner:
     run_dir: Path | None = None  # short private directory for sockets and pty links
     registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --media-silence 3)
     box_link: dict[str, Any] = field(default_factory=dict)  # [link] settings for every box.toml
+    box_gpsd: dict[str, str] = field(default_factory=dict)  # box name → the gpsd (host:port) it reads
     via_paths: bool = False  # each box reaches the registry through its own net path process (cut-able)
     idle_boxes: frozenset[str] = frozenset()  # enrolled, but no box process is run (a test drives them)
     paths: dict[str, NetPathProcess] = field(default_factory=dict)
@@ -262,6 +263,8 @@ class RigRunner:
         box = self.boxes[name]
         if self.box_link:
             data["link"] = {**data.get("link", {}), **self.box_link}
+        if name in self.box_gpsd:
+            data["location"] = {**data.get("location", {}), "gpsd": self.box_gpsd[name]}
         if self.via_paths:
             net = self.paths[name] = NetPathProcess((self.spec.cloud.host, self.port)).open()
             data["registry"] = {**data["registry"], "port": net.port}

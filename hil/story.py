@@ -193,6 +193,14 @@ class Story:
                   f"{a}'s line, at {a}", lambda: self._record(rig, number, route="incoming", terminal=a,
                                                                line=line_a, outcome="answered"))
 
+        # a location speed-dial at box A: **1 reaches the nearest pizza place that delivers to A
+        self.step(f"{c.holder.name} sets **1 to pizza; the registry's directory lists pizza places near "
+                  f"{a} and elsewhere", lambda: self._local_setup(rig, c, callee))
+        self.step(f"Dial **1 at {a}: the registry picks the nearest pizza place covering {a}'s address "
+                  f"({callee}) and {a} calls it like any number", lambda: self._local_dial(rig, a, callee))
+        self.step(f"Hang up at {a}; the registry recorded the **1 call once, placed at {a}",
+                  lambda: self._local_done(rig, a, callee))
+
         # the card moves: the same number rings box B
         self.step(f"Move {c.card.name} to {b}", lambda: self._insert(rig, c.card.name, b))
         self.step(f"Where does {number} ring now?", lambda: self._expect_where(rig, number, b))
@@ -440,6 +448,63 @@ class Story:
                             timeout=15)
         self.events.emit("call.ended", box=box, number=callee, reason="hangup", via=via)
         return f"{callee} heard {via} drop"
+
+    # -- a location speed-dial ------------------------------------------------------------------------
+
+    def _local_setup(self, rig: RigRunner, c: Cast, pizza: str) -> str:
+        from roamline.hil.rigrun import last_json, roamline
+
+        point = c.box_a.point
+        if point is None:
+            raise StepFailed(f"{c.box_a.name} has no recorded point (the rig's `point`)")
+        lat, lon = point
+        csv = rig.workdir / "services.csv"
+        csv.write_text("category,name,number,lat,lon,radius_m\n"
+                       f"pizza,Nearby Pizza,{pizza},{lat + 0.004:.4f},{lon - 0.003:.4f},8000\n"
+                       f"pizza,Far Pizza,+15550499999,{lat + 0.2:.4f},{lon:.4f},60000\n"
+                       f"pizza,Small Pizza,+15550488888,{lat - 0.05:.4f},{lon:.4f},1000\n", encoding="utf-8")
+        data = ("--data", str(rig.cloud_dir), "--json")
+        imported = last_json(roamline("cloud", "services", "import", str(csv), *data))
+        dials = last_json(roamline("cloud", "local-dials", c.holder.name, "--set", "1=pizza", *data))
+        return (f"`cloud services import`: {imported['imported']} services; `cloud local-dials`: "
+                f"{dials['local_dials']}")
+
+    def _local_dial(self, rig: RigRunner, box: str, pizza: str) -> str:
+        phone = rig.handset(box)
+        mark = rig.box_log_mark(box)
+        phone.lift()
+        phone.key_dtmf("**1")  # one digit after **: decided when the interdigit time runs out
+        resolved = rig.wait_box_event(box, r"local-dial\.resolved", mark, timeout=20)
+        if _field(resolved, "number") != pizza:
+            raise StepFailed(f"**1 resolved to {_field(resolved, 'number')}, not {pizza}")
+        placing = rig.wait_box_event(box, "call.placing", mark, timeout=15)
+        to = exchange_number(pizza)
+        self._exchange_call(rig, lambda x: x["callee"] == to, "connected", timeout=30)
+        self.events.emit("call.ringing", box=None, number=pizza, code="**1", placed_at=box, at_exchange=True)
+        return (f"resolved to {pizza} at {_field(resolved, 'distance_m')} m; {box} placed "
+                f"{_field(placing, 'call_id')}; the exchange connected it")
+
+    def _local_done(self, rig: RigRunner, box: str, pizza: str) -> str:
+        mark = rig.box_log_mark(box)
+        rig.handset(box).hang_up()
+        rig.wait_box_event(box, "call.ended", mark, timeout=15)
+        rig.pstn(pizza).hang_up()
+        self.events.emit("call.ended", box=box, number=pizza, reason="hangup")
+        deadline = time.monotonic() + 20
+        while True:
+            fresh = [r for r in rig.calls(pizza)
+                     if r["call_id"] not in self.records and r["state"] == "closed"]
+            if fresh:
+                break
+            if time.monotonic() > deadline:
+                raise StepFailed(f"no closed record for {pizza}")
+            time.sleep(0.3)
+        rec = fresh[-1]
+        if rec["terminal_box"] != rig.boxes[box].box_id:
+            raise StepFailed(f"record {rec['call_id']} was placed at {rec['terminal_box']}, not {box}")
+        self.records.add(rec["call_id"])
+        return (f"`roamline cloud calls`: {rec['call_id']} {rec['caller'] or 'unknown'} → {rec['called']} "
+                f"[{rec['route']}] {rec['outcome']}")
 
     # -- the lifeline ---------------------------------------------------------------------------------
 

@@ -135,7 +135,7 @@ def write_box_bundle(out: Path, *, key: identity.PrivateKey, enrolled: Enrolled,
                                     ca=Path("ca.pem")),
             identity=IdentityConfig(cert=Path("box.pem"), key=Path("box.key")),
         )
-        data: dict[str, Any] = config.model_dump(mode="json")
+        data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True)  # TOML has no null
         # what 911 and 933 need with no cloud: the recorded address, the line's own number and who is told
         recorded = details or {}
         if recorded.get("location"):

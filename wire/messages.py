@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -390,15 +391,31 @@ class LocationConfirmed(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {}
 _ADAPTERS: dict[type[Message], TypeAdapter[Any]] = {}
+_ADAPTERS_BUILDING = threading.Lock()
 
 
 def register_message(cls: type[Message]) -> type[Message]:
-    """Add a message class to the registry (later rooms' call/media/location messages use this too)."""
+    """Add a message class to the registry (later rooms' call/media/location messages use this too).
+
+    Its validator and serialiser are built on the class's first use (``_adapter``), not here: a box
+    sends and receives a few of the types every end knows, and each built adapter costs memory."""
     if not cls.TYPE or cls.TYPE in MESSAGE_TYPES:
         raise ValueError(f"message type {cls.TYPE!r} is empty or already registered")
     MESSAGE_TYPES[cls.TYPE] = cls
-    _ADAPTERS[cls] = TypeAdapter(cls)
     return cls
+
+
+def _adapter(cls: type[Message]) -> TypeAdapter[Any]:
+    """The pydantic adapter of a registered message class, built once on first use (from any thread)."""
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        if MESSAGE_TYPES.get(cls.TYPE) is not cls:
+            raise UnknownType(f"message class {cls.__name__} is not registered")
+        with _ADAPTERS_BUILDING:
+            adapter = _ADAPTERS.get(cls)
+            if adapter is None:
+                adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
 
 
 for _cls in (
@@ -424,10 +441,7 @@ class Envelope:
 
 def body_of(message: Message) -> dict[str, Any]:
     """The JSON body of ``message`` (bytes as base64, tuples as lists, enums as strings)."""
-    adapter = _ADAPTERS.get(type(message))
-    if adapter is None:
-        raise UnknownType(f"message class {type(message).__name__} is not registered")
-    body: dict[str, Any] = adapter.dump_python(message, mode="json")
+    body: dict[str, Any] = _adapter(type(message)).dump_python(message, mode="json")
     return body
 
 
@@ -467,7 +481,7 @@ def from_frame(frame: Frame) -> Envelope:
     if cls.KIND == "reply" and frame.re is None and cls is not Error:
         raise MalformedFrame(f"{frame.type} is a reply and needs re")
     try:
-        message = _ADAPTERS[cls].validate_json(json.dumps(frame.body), strict=True)
+        message = _adapter(cls).validate_json(json.dumps(frame.body), strict=True)
     except ValidationError as exc:
         raise BadBody(f"{frame.type}: {_one_line(exc)}") from None
     return Envelope(message=message, id=frame.id, re=frame.re, v=frame.v)
@@ -494,3 +508,4 @@ def expect(reply: Message, cls: type[M]) -> M:
 # on this module).
 from roamline.wire import calls as _calls  # noqa: E402, F401
 from roamline.wire import local_services as _local_services  # noqa: E402, F401
+from roamline.wire import voicemail as _voicemail  # noqa: E402, F401

@@ -14,6 +14,10 @@ Calls (DESIGN §4.6, §6.2–6.4): the handset follows the table in ``firmware.c
 strings go out the box's own line at their last digit — with or without a card or the cloud, whatever
 the line was doing. Other numbers need a registered holder and go to the cloud (``call.place``); with
 the cloud unreachable they leave by the box's own line, and the record waits in the outbox.
+
+Location (issue 11): with the location service passed in (``where``), an off-hook while the box's
+location is unconfirmed asks first (``firmware.core.moved_prompt``); location speed-dials (``**1``, 311)
+are resolved by the registry (``service.resolve``) and then placed like any number.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from roamline.firmware.card import events as card_ev
 from roamline.firmware.core import events as ev
 from roamline.firmware.core.calls import OFF_HOOK, Phone, PhoneTable, Trig
+from roamline.firmware.core.mailbox import Mailbox
 from roamline.firmware.core.moved_prompt import MovedPrompt, Where
 from roamline.firmware.dialplan import Classified, Classifier, Collecting, DigitCollector, Kind
 from roamline.firmware.errors import UsageError
@@ -45,6 +50,7 @@ Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
 
 REDIAL_PAUSE_S = 0.5  # an emergency dial that failed (no dial tone: the line still held) is tried again
 REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back on hook
+MAILBOX_CODE = "98"  # *98: the holder's voicemail
 READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
 
 
@@ -96,6 +102,7 @@ class Call:
     offer_key: str = ""
     cadence: str = ""
     caller: ev.CallerInfo | None = None
+    cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
 
 
 @dataclass(slots=True)
@@ -164,6 +171,8 @@ class BoxCore:
         self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
         self.callback_until: float | None = None  # the answering point's call-back window ends then
         self.message_waiting = False  # told to the handset (stutter dial tone, visual indicator)
+        self.deposits: dict[str, Deposit] = {}  # voicemail being taken on the line, by message id
+        self.mailbox: Mailbox | None = None  # the holder listening to their messages (*98)
         self._resolving: str | None = None  # the location speed-dial asked of the registry (its key)
         self.timers = _Timers(refresh=now + config.refresh_s)
 
@@ -230,6 +239,12 @@ class BoxCore:
             self._line_command(event, now, out)
         elif isinstance(event, ev.LineOpDone):
             self._line_done(event, now, out)
+        elif isinstance(event, ev.TakeVoicemail):
+            self._take_voicemail(event, now, out)
+        elif isinstance(event, ev.LineRecorded):
+            self._voicemail_recorded(event, now, out)
+        elif isinstance(event, ev.GreetingRecorded):
+            self._greeting_recorded(event, out)
         else:
             raise UsageError(f"the box core takes no {type(event).__name__}")
         return out
@@ -303,6 +318,9 @@ class BoxCore:
             slot.profile = wire_profile.EMPTY
             self._tell_message_waiting(out)
             out.append(ev.Emit("holder-wiped", {"card_id": slot.card_id, "why": why}))
+            if self.mailbox is not None and self.mailbox.card_id == slot.card_id:
+                self.mailbox = None  # their messages stop with the card
+                self._mailbox_fail(out, "")
             for call in [c for c in self.offers.values() if c.card_id == slot.card_id]:
                 if call is not self.active:
                     self._drop_offer(call, "unknown-card", out)
@@ -400,6 +418,8 @@ class BoxCore:
                     },
                 )
             )
+        elif kind == "vm":
+            self._mailbox_reply(msg, out)
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
             self._filtered_ring(msg, now, out)
         elif kind == "dereg":
@@ -424,6 +444,10 @@ class BoxCore:
             else:
                 slot.state = "unusable"
                 out.append(ev.Emit("registration-refused", {"card_id": slot.card_id, "reason": e.reason}))
+        elif kind == "vm" and self.mailbox is not None:
+            self.mailbox = None
+            out.append(ev.Emit("voicemail.mailbox-failed", {"reason": e.reason}))
+            self._mailbox_fail(out, "cloud-unreachable" if e.unreachable else "refused")
         elif kind == "dereg":
             card_id = e.key.split(":")[1]
             if e.unreachable and self.slot_for(card_id) is None:
@@ -483,15 +507,15 @@ class BoxCore:
 
     def _filtered_ring(self, msg: wire_calls.LineRouted, now: float, out: list[ev.Action]) -> None:
         """The registry's filters left nobody to ring for a call on our line: say so on the line (a
-        spoken refusal, or "voicemail" until voicemail exists) or, for a silent reject, let it ring."""
+        spoken refusal) or, for a silent reject or voicemail (the registry asks for it), let it ring."""
         line = self.line
         out.append(ev.Emit("call.filtered", {"call_id": msg.call_id, "how": msg.filtered}))
         if line is None or line.kind != "host-in" or line.call_id != msg.call_id or line.state != "ringing":
             return
-        if msg.filtered not in ("block", "voicemail"):
-            return
+        if msg.filtered != "block":
+            return  # reject: let it ring; voicemail: the registry's voicemail.take follows
         line.state = "announcing"
-        line.prompt = "refused-filtered" if msg.filtered == "block" else "voicemail-unavailable"
+        line.prompt = "refused-filtered"
         out.append(ev.LineDo("answer"))
 
     def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
@@ -527,6 +551,8 @@ class BoxCore:
             if st in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
                 self._digit_at = e.at
                 self._digit(e.digit, now, out)
+            elif st is Phone.CONNECTED and self.mailbox is not None:
+                out += self.mailbox.pressed(e.digit, self._greeting_id())
             elif st is Phone.CONNECTED and self.active is not None:
                 self.phone.fire(Trig.DIGIT)
                 if self.active.route == "cloud":
@@ -614,6 +640,8 @@ class BoxCore:
             self._speed_dial(d, now, out)
         elif d.kind is Kind.LOCATION:
             self._local_dial(d, now, out)
+        elif d.kind is Kind.FEATURE and d.code == MAILBOX_CODE:
+            self._mailbox_open(now, out)
         elif d.kind is Kind.FEATURE:
             out.append(ev.Emit("dial-reserved", {"class": d.kind.value, "code": d.code}))
             self._fail(out, "reorder", prompt="not-available")
@@ -844,6 +872,7 @@ class BoxCore:
             call.flow_id = e.flow_id
         elif e.state == "own-line":
             if self._line_free():
+                call.cloud_open = True
                 self._dial_out_own_line(call, now, out, reason="cloud chose own line")
             else:
                 self._fail(out, "busy")
@@ -1086,6 +1115,9 @@ class BoxCore:
         if self._moved is not None:
             self._moved.hang_up()  # not confirmed: asked again at the next off-hook
         self.collector = None
+        if self.mailbox is not None and self.mailbox.state == "greeting":
+            out.append(ev.StopGreeting(self.mailbox.greeting_id))  # hung up mid-greeting: not kept
+        self.mailbox = None
         self.holder_card = ""
         out.append(ev.PlayTone(None))
         out.append(ev.Connect("handset", None))
@@ -1094,6 +1126,7 @@ class BoxCore:
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)
+            self._tell_own_line_end(call, "hangup", out)
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": "hangup"})
             )
@@ -1102,6 +1135,12 @@ class BoxCore:
         for call in list(self.offers.values()):  # a waiting call nobody took
             self._drop_offer(call, "busy", out)
         out.append(ev.Emit("on-hook", {}))
+
+    def _tell_own_line_end(self, call: Call, reason: str, out: list[ev.Action]) -> None:
+        """An own-line call the cloud placed is open at the router until the box says it ended."""
+        if call.route == "own-line" and call.cloud_open and self.link_up:
+            call.cloud_open = False
+            out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": reason}))
 
     def _record(self, call: Call, now: float, reason: str, out: list[ev.Action]) -> None:
         # Times are the core's clock; the runtime turns every ``*_at`` into Unix seconds when it enqueues.
@@ -1126,6 +1165,8 @@ class BoxCore:
 
     # ---- the box's own line -------------------------------------------------------------------------------
     def _line_hangup(self, line: LineUse, reason: str, out: list[ev.Action]) -> None:
+        if line.kind == "host-in":
+            self._stop_deposit(line.call_id, "cancelled", out)
         if line.state != "hanging-up":
             line.state = "hanging-up"
             out.append(ev.LineDo("hangup"))
@@ -1246,6 +1287,8 @@ class BoxCore:
             return
         out.append(ev.Connect("line", None))
         out.append(ev.Emit("line.ended", {"call_id": line.call_id, "use": line.kind, "reason": reason}))
+        lost = "line-lost" if reason.startswith("modem-lost") else "hangup"
+        deposit = self._stop_deposit(line.call_id, lost, out)
         if line.key:
             # the cloud's line request still waits (the line bridge reports CallEnded before the
             # operation's LineOpDone, which then finds no line): answer it now, once
@@ -1280,6 +1323,7 @@ class BoxCore:
                         "answer_inferred": line.inferred,
                         "outcome": "answered" if line.answered is not None else "missed",
                         "reason": reason,
+                        **({"voicemail": deposit.message_id} if deposit is not None else {}),
                     },
                     key=f"{CALL_RECORD_KIND}:{line.call_id}:{self.cfg.box_id}:host",
                 )
@@ -1304,6 +1348,7 @@ class BoxCore:
             out.append(
                 ev.Emit("call.ended", {"call_id": call.call_id, "number": call.number, "reason": reason})
             )
+            self._tell_own_line_end(call, "busy" if reason == "busy" else "far-end", out)
             self._record(call, now, reason, out)
             tone = "busy" if reason == "busy" else "reorder"
             if self.phone.state is Phone.CONNECTED:
@@ -1389,6 +1434,9 @@ class BoxCore:
             elif not e.ok:
                 self._fail(out, "reorder")
             return
+        if e.op == "answer" and line.state == "vm-answering":
+            self._voicemail_answered(line, e, now, out)
+            return
         if e.op == "answer" and line.state == "announcing":
             if e.ok:
                 line.answered = now
@@ -1458,6 +1506,148 @@ class BoxCore:
                 )
                 line.key = ""
             self._line_ended("local-hangup", now, out)
+
+    # ---- the holder's mailbox (*98) --------------------------------------------------------------------
+    def _mailbox_open(self, now: float, out: list[ev.Action]) -> None:
+        slot = self.slot_for(self.holder_card) if self.holder_card else None
+        if slot is None or slot.state != "registered":
+            self._fail(out, "reorder", prompt="insert-card")
+            return
+        if not self.link_up:
+            self._fail(out, "reorder", prompt="cloud-unreachable")
+            return
+        self.phone.fire(Trig.ROUTE)
+        self.mailbox = Mailbox(slot.card_id)
+        out += self.mailbox.open()
+        out.append(ev.Emit("voicemail.mailbox", {"card_id": slot.card_id}))
+
+    def _mailbox_reply(self, msg: messages.Message, out: list[ev.Action]) -> None:
+        from roamline.wire import voicemail as wvm
+
+        box = self.mailbox
+        if box is None:
+            return
+        if isinstance(msg, wvm.VoicemailListed):
+            out += box.listed(msg)
+            if self.phone.can(Trig.ANSWERED):
+                self.phone.fire(Trig.ANSWERED)
+                out.append(ev.PlayTone(None))
+            if box.state == "done":  # nothing to hear (a greeting may still be recorded)
+                out.append(ev.PlayPrompt("vm-none"))
+        elif isinstance(msg, wvm.VoicemailAudio):
+            out += box.piece(msg)
+        elif isinstance(msg, messages.Ok):
+            out += box.marked()
+
+    def _greeting_id(self) -> str:
+        import hashlib
+
+        return "g-" + hashlib.sha256(self._new_id().encode()).hexdigest()[:16]
+
+    def _greeting_recorded(self, e: ev.GreetingRecorded, out: list[ev.Action]) -> None:
+        if self.mailbox is not None:
+            out += self.mailbox.greeting(e.greeting_id, e.audio)
+
+    def _mailbox_fail(self, out: list[ev.Action], prompt: str) -> None:
+        if self.phone.state is Phone.CONNECTED:
+            self.phone.fire(Trig.FAR_END)
+            if prompt:
+                out.append(ev.PlayPrompt(prompt))
+            out.append(ev.PlayTone("reorder"))
+        elif self.phone.state is not Phone.IDLE:
+            self._fail(out, "reorder", prompt=prompt or None)
+
+    # ---- voicemail: the host line takes a message (docs/protocol.md §14) -----------------------------
+    def _deposit_for(self, call_id: str) -> Deposit | None:
+        return next((d for d in self.deposits.values() if d.call_id == call_id), None)
+
+    def _stop_deposit(self, call_id: str, reason: str, out: list[ev.Action]) -> Deposit | None:
+        """The line of a message being taken goes (hung up, taken for 911, lost): end the recording once."""
+        d = self._deposit_for(call_id)
+        if d is not None and not d.stopped:
+            d.stopped = True
+            out.append(ev.StopRecording(d.message_id, reason))
+        return d
+
+    def _take_voicemail(self, e: ev.TakeVoicemail, now: float, out: list[ev.Action]) -> None:
+        """Answer the ringing call and record a message, if that call still rings here; else say why not
+        (the registry then keeps only the missed call)."""
+        line = self.line
+        why = ""
+        if not self.cfg.has_line:
+            why = "no line"
+        elif not self.cfg.line_can_bridge:
+            why = "this modem cannot record a caller"
+        elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
+            why = "the call no longer rings here"
+        elif e.message_id in self.deposits:
+            why = "message already taken"
+        if why:
+            out.append(ev.CallSignal("refuse", e.call_id, key=e.key, fields={"detail": why}))
+            out.append(ev.Emit("voicemail.refused", {"call_id": e.call_id, "message_id": e.message_id,
+                                                     "why": why}))
+            return
+        assert line is not None
+        caller = line.caller or ev.CallerInfo()
+        self.deposits[e.message_id] = Deposit(e.message_id, e.call_id, e.number, caller, e.greeting, e.max_s,
+                                              e.silence_s)
+        line.state = "vm-answering"
+        out.append(ev.CallSignal("ack", e.call_id, key=e.key))
+        out.append(ev.LineDo("answer"))
+        out.append(ev.Emit("voicemail.answering", {"call_id": e.call_id, "message_id": e.message_id,
+                                                   "number": e.number}))
+
+    def _voicemail_answered(self, line: LineUse, e: ev.LineOpDone, now: float, out: list[ev.Action]) -> None:
+        d = self._deposit_for(line.call_id)
+        if d is None:
+            return
+        if not e.ok:
+            out.append(ev.Emit("voicemail.answer-failed", {"call_id": line.call_id, "result": e.result}))
+            self.deposits.pop(d.message_id, None)
+            self._line_hangup(line, "voicemail", out)
+            return
+        line.state = "voicemail"  # answered by the box, not the holder: the record stays a missed call
+        out.append(ev.RecordLine(d.message_id, d.number, d.greeting, d.max_s, d.silence_s))
+        out.append(ev.Emit("voicemail.recording", {"call_id": line.call_id, "message_id": d.message_id}))
+
+    def _voicemail_recorded(self, e: ev.LineRecorded, now: float, out: list[ev.Action]) -> None:
+        """The recording is over: the message goes to the outbox in chunks (exactly once, whenever the
+        cloud is reachable); a line still up (silence, the longest message) is hung up."""
+        from roamline.wire import voicemail as wvm
+
+        d = self.deposits.pop(e.message_id, None)
+        if d is None:
+            return
+        line = self.line
+        if line is not None and line.call_id == d.call_id and line.state == "voicemail":
+            self._line_hangup(line, "voicemail-" + e.reason, out)
+        duration = round(len(e.audio) / wvm.RATE, 3)
+        caller = d.caller.number if d.caller.number and all(c in "0123456789*#+" for c in d.caller.number) \
+            else None
+        meta = wvm.Meta(call_id=d.call_id, number=d.number, caller=caller, caller_name=d.caller.name,
+                        started_at=round(e.started_wall, 3),
+                        ended_at=round(max(e.ended_wall, e.started_wall), 3),
+                        duration_s=duration, ended=e.reason if e.reason in wvm.END_REASONS else "hangup")
+        chunks = wvm.split(d.message_id, e.audio, meta)
+        for c in chunks:
+            out.append(ev.Enqueue(wvm.VOICEMAIL_CHUNK_KIND, c.to_json(), key=c.key))
+        out.append(ev.Emit("voicemail.recorded", {"call_id": d.call_id, "message_id": d.message_id,
+                                                  "bytes": len(e.audio), "duration_s": duration,
+                                                  "chunks": len(chunks), "ended": meta.ended}))
+
+
+@dataclass(slots=True)
+class Deposit:
+    """A message being taken on the host line."""
+
+    message_id: str
+    call_id: str
+    number: str
+    caller: ev.CallerInfo
+    greeting: str
+    max_s: float
+    silence_s: float
+    stopped: bool = False  # StopRecording was asked for
 
 
 def replace_config(core: BoxCore, **changes: Any) -> None:

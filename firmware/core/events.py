@@ -301,3 +301,83 @@ class Connect(Action):
     a: str
     b: str | None
     call_id: str = ""  # for flows: the call they belong to (re-bound after a reconnect)
+
+
+# -- voicemail (the host line takes a message: docs/protocol.md §14) ----------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TakeVoicemail(Input):
+    """The registry asks this host line to answer call ``call_id`` and record a message for ``number``;
+    answered (ok / error) under ``key``."""
+
+    key: str
+    call_id: str
+    message_id: str
+    number: str
+    greeting: str = "default"
+    max_s: float = 120.0
+    silence_s: float = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class LineRecorded(Input):
+    """The runtime's recording of a message ended (``reason``: silence, max-length, or the core's
+    StopRecording reason); ``audio`` is µ-law 8 kHz; times are wall-clock seconds (the recording's own)."""
+
+    message_id: str
+    audio: bytes
+    reason: str
+    started_wall: float
+    ended_wall: float
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLine(Action):
+    """Play the greeting for ``number`` (``greeting`` id; ``default`` names the number) and a beep to the
+    line, then record what it hears until ``silence_s`` without voice or ``max_s``; report LineRecorded."""
+
+    message_id: str
+    number: str
+    greeting: str
+    max_s: float
+    silence_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording(Action):
+    """End the recording now (the caller hung up, the line was taken for 911 …); LineRecorded follows."""
+
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayMessage(Action):
+    """The holder's mailbox (``*98``): in the earpiece, the prompt ``before`` (if any), the message's
+    µ-law ``audio``, then the prompt ``then``."""
+
+    audio: bytes
+    then: str
+    before: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordGreeting(Action):
+    """*98 then *: in the earpiece the prompt ``vm-greeting`` and a beep, then the mouthpiece is recorded
+    (µ-law, ≤ 60 s) until StopGreeting."""
+
+    greeting_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopGreeting(Action):
+    greeting_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GreetingRecorded(Input):
+    """What the mouthpiece said after the beep (µ-law 8 kHz, the closing # cut off)."""
+
+    greeting_id: str
+    audio: bytes

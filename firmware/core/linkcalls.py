@@ -12,6 +12,8 @@ from typing import Any
 from roamline.firmware.core import events as ev
 from roamline.wire import calls as wc
 from roamline.wire import messages
+from roamline.wire import voicemail as wvm
+from roamline.wire.errors import ErrorCode
 from roamline.wire.messages import Envelope, Message
 
 
@@ -35,6 +37,9 @@ def incoming(env: Envelope) -> ev.Input | None:
                               grant=m.grant)
     if isinstance(m, wc.LineHangup):
         return ev.LineCommand(key=key, op="hangup", call_id=m.call_id)
+    if isinstance(m, wvm.VoicemailTake):
+        return ev.TakeVoicemail(key=key, call_id=m.call_id, message_id=m.message_id, number=m.number,
+                                greeting=m.greeting, max_s=m.max_s, silence_s=m.silence_s)
     if isinstance(m, wc.CallProgress):
         reason = str(m.refused) if m.refused is not None else (str(m.reason) if m.reason is not None else "")
         return ev.Progress(call_id=m.call_id, state=str(m.state), reason=reason)
@@ -87,4 +92,6 @@ def outgoing(a: ev.CallSignal) -> tuple[str, Message]:
         return "reply", wc.CallDeclined(call_id=cid, reason=wc.DeclineReason(f["reason"]))
     if k == "ack":
         return "reply", messages.Ok()
+    if k == "refuse":
+        return "reply", messages.Error(code=ErrorCode.FORBIDDEN, message=str(f.get("detail", ""))[:200])
     raise ValueError(f"no wire form for call signal {k!r}")

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from roamline.board.profile import Gps
 from roamline.firmware.location.errors import PeerError, UsageError
 from roamline.firmware.location.gpsd_client import GpsdClient
-from roamline.firmware.location.serial_source import SerialNmeaSource
 from roamline.firmware.location.service import LocationService
 from roamline.wire.messages import Message
 from roamline.wire.session import Backoff
@@ -67,6 +66,8 @@ async def _gpsd(address: str, service: LocationService, send: Send) -> None:
 
 
 async def _serial(device: str, baud: int, service: LocationService, send: Send) -> None:
+    from roamline.firmware.location.serial_source import SerialNmeaSource  # the NMEA parser: only here
+
     src = SerialNmeaSource(device, baud=baud, now=time.monotonic)
     await asyncio.to_thread(src.open)
     try:

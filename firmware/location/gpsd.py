@@ -13,9 +13,9 @@ import json
 import math
 from typing import Any
 
+from roamline.firmware.location.counters import Counters
 from roamline.firmware.location.errors import UsageError
 from roamline.firmware.location.fix import Fix, Quality
-from roamline.firmware.location.nmea import Counters
 
 MAX_LINE = 65536  # gpsd's SKY with many satellites runs to a few kB
 

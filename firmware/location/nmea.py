@@ -20,6 +20,7 @@ from typing import Any
 
 import pynmea2
 
+from roamline.firmware.location.counters import Counters
 from roamline.firmware.location.errors import UsageError
 from roamline.firmware.location.fix import Fix, Quality
 
@@ -31,19 +32,6 @@ _GGA_QUALITY = {0: Quality.NONE, 1: Quality.GPS, 2: Quality.DGPS, 3: Quality.RTK
 # RMC/GLL/GNS mode indicator (NMEA 2.3+) → Quality
 _MODE_INDICATOR = {"A": Quality.GPS, "D": Quality.DGPS, "P": Quality.RTK, "R": Quality.RTK, "F": Quality.RTK,
                    "E": Quality.ESTIMATED, "M": Quality.MANUAL, "S": Quality.SIMULATED, "N": Quality.NONE}
-
-
-@dataclass(slots=True)
-class Counters:
-    sentences: int = 0  # checksummed sentences read
-    bad_checksum: int = 0
-    malformed: int = 0  # not ASCII, no checksum, fields unreadable
-    overlong: int = 0  # runs dropped for exceeding max_line
-    proprietary: int = 0
-    ignored: int = 0  # well-formed sentence types we do not use (GSV, VTG, TXT …)
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: int(getattr(self, k)) for k in self.__slots__}
 
 
 @dataclass(slots=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from roamline.firmware.location import pidf
 from roamline.firmware.location.fingerprint import Fingerprint, host_of
 from roamline.firmware.location.fix import DEFAULT_POLICY, Fix, Policy
 from roamline.firmware.location.moved import (
@@ -109,6 +108,8 @@ class LocationService:
         """The PIDF-LO an emergency call carries (None with no recorded address)."""
         if self.detector is None:
             return None
+        from roamline.firmware.location import pidf  # xml.etree: only where a document is built
+
         cur = self.current_fix()
         return pidf.build(entity=entity, civic=self.detector.offered["civic"], civic_at=self._clock.wall(),
                           fix=cur[0] if cur else None, fix_wall=cur[1] if cur else None)

@@ -23,6 +23,8 @@ def test_bench_box_short(tmp_path: Path) -> None:
     assert result["peripherals"] == {"line": True, "handset": True, "cards": True}
     assert 0 < result["running_s"] <= result["ready_s"] <= result["registered_s"]
     assert result["rss_mb"] > 10 and result["rss_peak_mb"] >= result["rss_mb"]
+    assert result["rss_anon_mb"] > 0 and result["rss_file_mb"] > 0  # VmRSS = anon + file + shmem
+    assert result["rss_anon_mb"] + result["rss_file_mb"] <= result["rss_mb"] + 0.2
     assert result["idle_cpu_pct"] >= 0 and result["idle_window_s"] >= 1.0
     assert result["threads"] > 1
 

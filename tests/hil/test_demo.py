@@ -56,7 +56,10 @@ def test_demo_json_tells_the_whole_story_and_exits_0() -> None:
     (sos,) = [e for e in events if e["type"] == "emergency.dialled"]
     assert sos["box"] == "box-b" and sos["number"] == "911"
     assert sos["exchange"] == {"caller": "15550200002", "callee": "911"}  # out box-b's own line
-    assert "All 32 steps held" in done.stderr
+    # **1 at box A reached the nearest pizza place (the directory and alice's preference, set by the demo)
+    assert any(e["type"] == "call.ringing" and e.get("code") == "**1" and e["number"] == "+15550400004"
+               and e.get("placed_at") == "box-a" for e in events)
+    assert "All 35 steps held" in done.stderr
 
 
 def test_a_rig_without_the_storys_parts_is_refused_in_one_line(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ from roamline.wire.messages import (
     from_frame,
     to_frame,
 )
+from roamline.wire.voicemail import VOICEMAIL_MESSAGES
 
 SAMPLES: list[Message] = [
     NonceRequest(purpose=NoncePurpose.HELLO),
@@ -111,8 +112,9 @@ def _envelope_ids(msg: Message) -> dict[str, str]:
 
 
 def test_every_registered_type_has_a_sample() -> None:
-    # the call messages have theirs in test_calls.py
-    assert {type(m) for m in SAMPLES} == set(MESSAGE_TYPES.values()) - set(CALL_MESSAGES)
+    # the call messages have theirs in test_calls.py, the voicemail ones in test_voicemail.py
+    assert {type(m) for m in SAMPLES} == set(MESSAGE_TYPES.values()) - set(CALL_MESSAGES) - set(
+        VOICEMAIL_MESSAGES)
 
 
 @pytest.mark.parametrize("msg", SAMPLES, ids=lambda m: m.TYPE)
@@ -263,3 +265,34 @@ def test_expect_names_the_wrong_reply() -> None:
     assert expect(pong, Pong) is pong
     with pytest.raises(BadBody, match="expected welcome, got pong"):
         expect(pong, Welcome)
+
+
+def test_an_unregistered_message_class_is_refused_and_adapters_are_built_once_across_threads() -> None:
+    import threading
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from roamline.wire import messages
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Stray(messages.Message):
+        TYPE: ClassVar[str] = "ping"  # a wire name that is registered, but to another class
+        KIND: ClassVar[messages.Kind] = "push"
+
+    with pytest.raises(UnknownType, match="not registered"):
+        messages.body_of(Stray())
+    cls = messages.MESSAGE_TYPES["box-listed"]
+    messages._ADAPTERS.pop(cls, None)  # as if never sent nor received in this process
+    got: list[object] = []
+    start = threading.Barrier(8)
+
+    def first_use() -> None:
+        start.wait()
+        got.append(messages._adapter(cls))
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(a is messages._ADAPTERS[cls] for a in got)

@@ -65,7 +65,8 @@ def test_unconfirmed_then_confirmed_by_the_holder_is_recorded_and_shown(world: A
     assert isinstance(r, Ok)
     box = h.store.get_box(h.box_a.box_id)
     assert box.location["state"] == "confirmed" and box.location["civic"] == WORK
-    assert box.location["confirmed"] == {"at": h.now + 5, "by": h.card.card_id, "address": 1}
+    assert box.location["confirmed"] == {"at": h.now + 5, "by": h.card.card_id, "holder": h.acct,
+                                         "address": 1}
     assert "unconfirmed" not in box.location
     [entry] = h.registry.where(NUM, h.now)
     assert entry.location_state == "confirmed"
@@ -88,3 +89,17 @@ def test_location_messages_need_a_verified_hello(world: Any) -> None:
     h.connect("c9")
     r = h.reply("c9", LocationUnconfirmed(at=h.now, reason="x"))
     assert isinstance(r, Error) and r.code is ErrorCode.NOT_AUTHENTICATED
+
+
+def test_the_confirming_holder_is_recorded_only_for_a_card_registered_at_this_box(world: Any) -> None:
+    h = world
+    h.hello("c1", h.box_a)
+    other = h.enroll_card(h.account("Bob", "+15551230002"))  # issued, but not registered at box a
+    for by, holder in (("handset", None), (other.card_id, None)):
+        assert isinstance(h.reply("c1", LocationConfirmed(at=h.now, by=by, address=0, civic=HOME)), Ok)
+        confirmed = h.store.get_box(h.box_a.box_id).location["confirmed"]
+        assert (confirmed["by"], confirmed["holder"]) == (by, holder)
+    assert isinstance(h.reply("c1", h.register_msg("c1", h.box_a, h.card)), Registered)
+    confirm = LocationConfirmed(at=h.now, by=h.card.card_id, address=0, civic=HOME)
+    assert isinstance(h.reply("c1", confirm), Ok)
+    assert h.store.get_box(h.box_a.box_id).location["confirmed"]["holder"] == h.acct

@@ -13,6 +13,7 @@ from roamline.firmware.core import events as ev
 from roamline.firmware.core.box import BoxCore, CoreConfig
 from roamline.firmware.dialplan import Classifier, load_plan
 from roamline.firmware.handset.events import Digit, OffHook, OnHook
+from roamline.firmware.line import events as line_ev
 from roamline.wire import messages
 from roamline.wire.local_services import Outcome, ServiceResolve, ServiceResolved
 from roamline.wire.messages import NoncePurpose
@@ -135,3 +136,31 @@ def test_an_answer_after_the_handset_moved_on_is_ignored_and_911_meanwhile_dials
     r.do(OnHook(r.t))  # hung up before the answer came
     late = r.do(ev.Reply(req.key, ServiceResolved(code="**1", outcome=Outcome.RESOLVED, number=LUIGI)))
     assert not kinds(late, ev.CallSignal) and r.core.phone.state.value == "idle"
+
+
+def _own_line_call(r: Rig) -> str:
+    req = r.ask("**1")
+    out = r.do(ev.Reply(req.key, ServiceResolved(code="**1", outcome=Outcome.RESOLVED, number=LUIGI)))
+    [place] = [a for a in out if isinstance(a, ev.CallSignal) and a.kind == "call.place"]
+    out = r.do(ev.Progress(place.call_id, "own-line"))  # the cloud chose the box's own line
+    assert kinds(out, ev.LineDo) == [ev.LineDo("dial", "12175550101")]
+    r.do(ev.LineOpDone("dial", True))
+    return place.call_id
+
+
+def test_an_own_line_call_the_cloud_placed_is_told_ended_when_the_handset_hangs_up() -> None:
+    """The router holds such a call's record open until the box says it ended (else it stays open)."""
+    r = Rig()
+    call_id = _own_line_call(r)
+    out = r.do(OnHook(r.t))
+    hangups = [a for a in out if isinstance(a, ev.CallSignal) and a.kind == "call.hangup"]
+    assert [(h.call_id, h.fields) for h in hangups] == [(call_id, {"reason": "hangup"})]
+
+
+def test_an_own_line_call_the_cloud_placed_is_told_ended_when_the_far_end_hangs_up() -> None:
+    r = Rig()
+    call_id = _own_line_call(r)
+    out = r.do(line_ev.CallEnded("far-end"))
+    hangups = [a for a in out if isinstance(a, ev.CallSignal) and a.kind == "call.hangup"]
+    assert [(h.call_id, h.fields) for h in hangups] == [(call_id, {"reason": "far-end"})]
+    assert not [a for a in r.do(OnHook(r.t)) if isinstance(a, ev.CallSignal)]  # told once

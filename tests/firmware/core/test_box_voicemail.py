@@ -1,0 +1,243 @@
+"""The host line takes a message for the registry (voicemail.take) on a manual clock: answered only while
+that call rings here, recorded by the runtime, queued in the outbox as chunks, the line hung up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from roamline.firmware.core import events as ev
+from roamline.firmware.line import events as line_ev
+from roamline.wire import messages
+from roamline.wire import voicemail as wvm
+
+from .test_box_core import BOX, Rig, cid, kinds
+
+NUMBER = "+12175551000"
+
+
+def ringing(r: Rig) -> str:
+    r.do(ev.LinkUp(BOX))
+    r.do(cid("2175550199", "JANE DOE"))
+    (ring,) = kinds(r.do(line_ev.Ring(1)), ev.CallSignal)
+    return str(ring.call_id)
+
+
+def take(call_id: str, message_id: str = "vm-000000000000000a1") -> ev.TakeVoicemail:
+    return ev.TakeVoicemail(key="k9", call_id=call_id, message_id=message_id, number=NUMBER, max_s=60,
+                            silence_s=5)
+
+
+def replies(out: list[ev.Action]) -> list[tuple[str, Any]]:
+    return [(a.kind, a.fields.get("detail")) for a in kinds(out, ev.CallSignal) if a.key == "k9"]
+
+
+def chunks(out: list[ev.Action]) -> list[wvm.Chunk]:
+    return [wvm.parse_chunk(a.payload) for a in kinds(out, ev.Enqueue) if a.kind == wvm.VOICEMAIL_CHUNK_KIND]
+
+
+def test_a_take_answers_the_ringing_call_records_and_queues_the_message_in_chunks() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    out = r.do(take(call_id))
+    assert replies(out) == [("ack", None)] and [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    out = r.do(ev.LineOpDone("answer", True))
+    (rec,) = kinds(out, ev.RecordLine)
+    assert (rec.message_id, rec.number, rec.greeting, rec.max_s, rec.silence_s) == (
+        "vm-000000000000000a1", NUMBER, "default", 60, 5)
+    audio = bytes(range(256)) * 300  # 76 800 bytes: 9.6 s, three chunks
+    out = r.do(line_ev.CallEnded("far-end-hangup"))  # the caller hangs up
+    assert [s.reason for s in kinds(out, ev.StopRecording)] == ["hangup"]
+    (host,) = [a for a in kinds(out, ev.Enqueue) if a.kind == "call-record"]
+    assert host.payload["outcome"] == "missed" and host.payload["voicemail"] == "vm-000000000000000a1"
+    out = r.do(ev.LineRecorded("vm-000000000000000a1", audio, "hangup", 1_800_000_000.0, 1_800_000_009.6))
+    got = chunks(out)
+    assert [c.seq for c in got] == [0, 1, 2] and wvm.assemble(got) == audio
+    meta = got[-1].meta
+    assert meta is not None
+    assert (meta.call_id, meta.caller, meta.caller_name, meta.duration_s, meta.ended) == (
+        call_id, "2175550199", "JANE DOE", 9.6, "hangup")
+    assert {a.key for a in kinds(out, ev.Enqueue)} == {c.key for c in got}  # idempotency keys
+    assert chunks(r.do(ev.LineRecorded("vm-000000000000000a1", audio, "hangup", 0.0, 1.0))) == []  # once
+
+
+def test_silence_or_the_longest_message_hangs_the_line_up() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    r.do(take(call_id))
+    r.do(ev.LineOpDone("answer", True))
+    out = r.do(ev.LineRecorded("vm-000000000000000a1", b"\xff" * 8000, "silence", 10.0, 11.0))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["hangup"]
+    (only,) = chunks(out)
+    assert only.last and only.meta is not None and only.meta.ended == "silence"
+    out = r.do(ev.LineOpDone("hangup", True))
+    assert not kinds(out, ev.StopRecording)  # already over
+
+
+def test_a_take_for_a_call_that_no_longer_rings_here_is_refused() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    assert replies(r.do(take("c-0000000000other"))) == [("refuse", "the call no longer rings here")]
+    r.do(line_ev.CallEnded("caller-gone"))
+    assert replies(r.do(take(call_id))) == [("refuse", "the call no longer rings here")]
+    half = Rig(bridge=False)
+    assert replies(half.do(take(ringing(half)))) == [("refuse", "this modem cannot record a caller")]
+
+
+def test_a_caller_gone_before_the_answer_leaves_an_empty_message() -> None:
+    r = Rig()
+    call_id = ringing(r)
+    r.do(take(call_id))
+    out = r.do(line_ev.CallEnded("caller-gone"))
+    (stop,) = kinds(out, ev.StopRecording)
+    out = r.do(ev.LineRecorded(stop.message_id, b"", stop.reason, 5.0, 5.0))
+    (only,) = chunks(out)
+    assert only.audio == b"" and only.last
+
+
+def test_911_during_a_message_takes_the_line_and_the_message_is_kept() -> None:
+    from roamline.firmware.handset.events import OffHook
+
+    r = Rig()
+    call_id = ringing(r)
+    r.do(take(call_id))
+    r.do(ev.LineOpDone("answer", True))
+    r.do(OffHook(r.now))
+    out = r.digits("911")
+    assert "hangup" in [a.op for a in kinds(out, ev.LineDo)] or any(
+        a.op == "dial" for a in kinds(out, ev.LineDo))
+    out = r.do(line_ev.CallEnded("local-hangup"))
+    (stop,) = kinds(r.actions, ev.StopRecording)
+    out = r.do(ev.LineRecorded(stop.message_id, b"\x10" * 800, "hangup", 1.0, 1.1))
+    assert len(chunks(out)) == 1
+    assert [a.number for a in kinds(r.actions, ev.LineDo) if a.op == "dial"] == ["911"]
+
+
+# --- the holder's mailbox (*98) -----------------------------------------------------------------------
+
+
+def _requests(out: list[ev.Action], cls: type) -> list[ev.Request]:
+    return [a for a in kinds(out, ev.Request) if isinstance(a.message, cls)]
+
+
+def _listed(*ids: str) -> wvm.VoicemailListed:
+    return wvm.VoicemailListed(card_id=CARD, messages=tuple(
+        wvm.ListedMessage(message_id=i, state="new", audio_bytes=40_000) for i in ids))
+
+
+CARD = "c" * 32
+M1, M2 = "vm-00000000000000001", "vm-00000000000000002"
+
+
+def dial_mailbox(r: Rig) -> list[ev.Action]:
+    from roamline.firmware.handset.events import OffHook
+
+    r.do(ev.LinkUp(BOX))
+    r.register("r0", CARD)
+    r.do(OffHook(r.now))
+    out = r.digits("*98")
+    out += r.tick(5.0)  # the interdigit timeout decides a code that could go on
+    return out
+
+
+def test_star_98_plays_each_message_then_the_menu_and_7_9_hash_act() -> None:
+    from roamline.firmware.handset.events import Digit
+
+    r = Rig()
+    out = dial_mailbox(r)
+    (listing,) = _requests(out, wvm.VoicemailList)
+    assert listing.message.card_id == CARD  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(listing.key, _listed(M1, M2)))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    assert (fetch.message.message_id, fetch.message.seq) == (M1, 0)  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M1, seq=0, last=False,
+                                                      audio=b"\x01" * 32000)))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    assert fetch.message.seq == 1  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M1, seq=1, last=True,
+                                                      audio=b"\x02" * 8000)))
+    (play,) = kinds(out, ev.PlayMessage)
+    assert (play.audio, play.then, play.before) == (b"\x01" * 32000 + b"\x02" * 8000, "vm-menu", "")
+    out = r.do(Digit(r.now, "7", "dtmf"))  # delete
+    (mark,) = _requests(out, wvm.VoicemailMark)
+    assert isinstance(mark.message, wvm.VoicemailMark)
+    assert (mark.message.message_id, mark.message.action) == (M1, wvm.MarkAction.DELETE)
+    out = r.do(ev.Reply(mark.key, messages.Ok()))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    assert fetch.message.message_id == M2  # type: ignore[attr-defined]
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M2, seq=0, last=True,
+                                                      audio=b"\x03" * 100)))
+    (play,) = kinds(out, ev.PlayMessage)
+    assert play.before == "vm-deleted"  # what the key did, said before the next message
+    out = r.do(Digit(r.now, "#", "dtmf"))  # skip: kept new, no request
+    assert not _requests(out, wvm.VoicemailMark)
+    (end,) = kinds(out, ev.PlayMessage)
+    assert (end.audio, end.then) == (b"", "vm-end")
+
+
+def test_star_98_with_no_messages_says_so_and_without_a_card_asks_for_one() -> None:
+    from roamline.firmware.handset.events import OffHook
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    out = r.do(ev.Reply(listing.key, _listed()))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-none"]
+    bare = Rig()
+    bare.do(ev.LinkUp(BOX))
+    bare.do(OffHook(bare.now))
+    out = bare.digits("*98") + bare.tick(5.0)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["insert-card"]
+    assert not _requests(out, wvm.VoicemailList)
+
+
+def test_the_card_leaving_stops_the_mailbox_and_a_refusal_is_said() -> None:
+    from roamline.firmware.card.events import CardRemoved
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    out = r.do(ev.Reply(listing.key, _listed(M1)))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    r.do(CardRemoved(at=r.now, reader="r0"))
+    assert r.core.mailbox is None
+    out = r.do(ev.Reply(fetch.key, wvm.VoicemailAudio(message_id=M1, seq=0, last=True,
+                                                      audio=b"\x01" * 10)))
+    assert not kinds(out, ev.PlayMessage)  # nothing of theirs plays once the card is out
+    r2 = Rig()
+    (listing,) = _requests(dial_mailbox(r2), wvm.VoicemailList)
+    out = r2.do(ev.RequestFailed(listing.key, "card not registered", unreachable=False))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["refused"] and r2.core.mailbox is None
+
+
+def test_star_records_a_greeting_ended_by_hash_and_sends_it_in_pieces() -> None:
+    from roamline.firmware.handset.events import Digit
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    out = r.do(ev.Reply(listing.key, _listed()))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-none"] and r.core.mailbox is not None
+    out = r.do(Digit(r.now, "*", "dtmf"))
+    (rec,) = kinds(out, ev.RecordGreeting)
+    assert rec.greeting_id.startswith("g-") and len(rec.greeting_id) == 18
+    assert not kinds(r.do(Digit(r.now, "7", "dtmf")), ev.Request)  # keys other than # while recording
+    (stop,) = kinds(r.do(Digit(r.now, "#", "dtmf")), ev.StopGreeting)
+    assert stop.greeting_id == rec.greeting_id
+    said = bytes(range(256)) * 200  # 51 200 bytes: two pieces
+    out = r.do(ev.GreetingRecorded(rec.greeting_id, said))
+    sent = _requests(out, wvm.VoicemailGreeting)
+    pieces = [s.message for s in sent]
+    assert [(p.seq, p.last) for p in pieces] == [(0, False), (1, True)]  # type: ignore[attr-defined]
+    assert b"".join(p.audio for p in pieces) == said  # type: ignore[attr-defined]
+    assert not kinds(r.do(ev.Reply(sent[1].key, messages.Ok())), ev.PlayMessage)
+    (done,) = kinds(r.do(ev.Reply(sent[0].key, messages.Ok())), ev.PlayMessage)
+    assert (done.before, done.then) == ("vm-greeting-saved", "vm-end")
+
+
+def test_hanging_up_mid_greeting_keeps_nothing() -> None:
+    from roamline.firmware.handset.events import Digit, OnHook
+
+    r = Rig()
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    r.do(ev.Reply(listing.key, _listed()))
+    (rec,) = kinds(r.do(Digit(r.now, "*", "dtmf")), ev.RecordGreeting)
+    out = r.do(OnHook(r.now))
+    assert [s.greeting_id for s in kinds(out, ev.StopGreeting)] == [rec.greeting_id]
+    assert not kinds(r.do(ev.GreetingRecorded(rec.greeting_id, b"\x01" * 8000)), ev.Request)
