@@ -22,6 +22,7 @@ import sqlite_utils
 from roamline.cloud.errors import StoreError
 from roamline.cloud.records import (
     Account,
+    AnsweringPoint,
     Box,
     CallRecord,
     Card,
@@ -393,6 +394,21 @@ class SqliteStore:
             self.conn.executemany(
                 "INSERT INTO services(category, number, name, lat, lon, radius_m) VALUES (?,?,?,?,?,?)",
                 [(s.category, s.number, s.name, s.lat, s.lon, s.radius_m) for s in services])
+
+    def replace_answering_points(self, points: list[AnsweringPoint]) -> None:
+        """The answering-point directory becomes exactly ``points`` (all or nothing)."""
+        with self._atomic():
+            self._write("DELETE FROM answering_points")
+            self.conn.executemany(
+                "INSERT INTO answering_points(seq, name, uri, kind, lat, lon, radius_m, country, a1, a3) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(i, p.name, p.uri, p.kind, p.lat, p.lon, p.radius_m, p.country, p.a1, p.a3)
+                 for i, p in enumerate(points)])
+
+    def answering_points(self) -> list[AnsweringPoint]:
+        rows = self._all("SELECT * FROM answering_points ORDER BY seq", ())
+        return [AnsweringPoint(r["name"], r["uri"], r["kind"], r["lat"], r["lon"], r["radius_m"],
+                               r["country"] or "", r["a1"] or "", r["a3"] or "") for r in rows]
 
     def services(self, category: str | None = None) -> list[Service]:
         where, params = (" WHERE category = ?", (category,)) if category is not None else ("", ())
