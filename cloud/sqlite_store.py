@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,10 +50,12 @@ from roamline.cloud.sqlite_schema import (
 )
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 from roamline.wire.emergency import EMERGENCY_CALL_KIND
+from roamline.wire.geo import EARTH_RADIUS_M
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_M_PER_DEGREE_LAT = EARTH_RADIUS_M * math.pi / 180  # a degree of latitude along a meridian (wire.geo)
 
 
 class SqliteStore:
@@ -413,6 +416,15 @@ class SqliteStore:
     def services(self, category: str | None = None) -> list[Service]:
         where, params = (" WHERE category = ?", (category,)) if category is not None else ("", ())
         rows = self._all(f"SELECT * FROM services{where} ORDER BY category, name, number", params)
+        return [Service(r["category"], r["name"], r["number"], r["lat"], r["lon"], r["radius_m"])
+                for r in rows]
+
+    def services_near(self, category: str, lat: float, lon: float) -> list[Service]:
+        """The services of ``category`` that may cover (lat, lon): those whose latitude alone does not
+        put them beyond their radius (a great-circle distance is at least the latitude difference's
+        meridian arc), so no covering service is left out; ``services.nearest`` decides among them."""
+        rows = self._all("SELECT * FROM services WHERE category = ? AND ABS(lat - ?) * ? <= radius_m "
+                         "ORDER BY name, number", (category, lat, _M_PER_DEGREE_LAT * 0.999))
         return [Service(r["category"], r["name"], r["number"], r["lat"], r["lon"], r["radius_m"])
                 for r in rows]
     # host lines and rights on them

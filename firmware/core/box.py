@@ -382,6 +382,8 @@ class BoxCore:
         for slot in self.slots.values():
             if slot.card_id and slot.state in ("read", "deferred", "registered"):
                 self._start_register(slot, out)
+        if self._moved is not None:
+            out.extend(self._moved.resend())
 
     def _slot_by_key(self, key: str) -> Slot | None:
         _head, _, rest = key.partition(":")
@@ -430,6 +432,8 @@ class BoxCore:
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
         elif kind == "svc":
             self._local_resolved(e.key, msg if isinstance(msg, ServiceResolved) else "refused", now, out)
+        elif kind == "location" and self._moved is not None:
+            self._moved.acknowledged(e.key)
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
             for slot in self.slots.values():
                 if slot.card_id in msg.missing and slot.state == "registered":
@@ -458,6 +462,8 @@ class BoxCore:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
         elif kind == "svc":
             self._local_resolved(e.key, "unreachable" if e.unreachable else "refused", now, out)
+        elif kind == "location" and self._moved is not None and not e.unreachable:
+            self._moved.acknowledged(e.key)  # refused: kept would only be refused again
         elif kind == "bind" and not e.unreachable:
             # the cloud no longer knows this call (it restarted, or ended the call while we were away)
             self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
