@@ -17,7 +17,8 @@ from typing import Any, TextIO
 from roamline.hil.errors import UsageError
 
 TYPES = frozenset({"card.registered", "call.ringing", "call.answered", "media.verified", "call.ended",
-                   "cdr.recorded", "emergency.dialled", "call.filtered"})
+                   "cdr.recorded", "emergency.dialled", "call.filtered",
+                   "voicemail.recorded", "mwi.on", "voicemail.played", "mwi.off"})
 
 
 class DemoEvents:

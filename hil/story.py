@@ -33,6 +33,7 @@ from roamline.hil.errors import PeerError
 from roamline.hil.rig import AccountSpec, BoxSpec, CardSpec, PstnPhoneSpec, RigSpec, exchange_number, load_rig
 from roamline.hil.rigrun import RigRunner
 from roamline.hil.story_service import ServiceSteps
+from roamline.hil.story_voicemail import VoicemailSteps
 from roamline.wire.civic import describe
 
 
@@ -109,7 +110,7 @@ def cast(spec: RigSpec) -> Cast:
                 callers[0], callees[0], psaps[0])
 
 
-class Story(ServiceSteps):
+class Story(ServiceSteps, VoicemailSteps):
     def __init__(self, rig: str, *, keep: bool = False, verbose: bool = False, json_events: bool = False
                  ) -> None:
         """``json_events``: print the story as JSON events on stdout (``hil.demo_events``), the
@@ -251,6 +252,18 @@ class Story(ServiceSteps):
                   lambda: self._filter_blocks(rig, c.holder.name, caller, number, a, b))
         self.step(f"The record: filtered on {a}'s line, rung nowhere",
                   lambda: self._filtered_record(rig, number, a, line_a))
+
+        # voicemail: nobody answers at box B; box A's host line records (B's own line is carol's)
+        vm_t0 = time.monotonic()
+        self.step(f"{caller} calls {number}; {b}'s handset rings and nobody lifts it: {a}'s line answers "
+                  "with the greeting and records the message; the registry holds it",
+                  lambda: self._vm_unanswered(rig, c.holder.name, caller, number, a, b))
+        self.step(f"The record: missed on {a}'s line", lambda: self._vm_missed_record(rig, number, a))
+        self.step(f"{b}'s handset: message waiting on; lifted, the earpiece hears stutter dial tone",
+                  lambda: self._vm_stutter(rig, number, b))
+        self.step(f"*98 at {b} plays the message ({caller}'s tone in the earpiece); 7 deletes it and "
+                  "message waiting goes off", lambda: self._vm_play(rig, number, b))
+        self.say(f"    (the voicemail steps took {time.monotonic() - vm_t0:.1f} s)")
 
         # a second holder at box B
         self.step(f"Insert {c.card2.name} into {b} as well ({b} has two holders now)",

@@ -54,10 +54,22 @@ def test_demo_json_tells_the_whole_story_and_exits_0() -> None:
                     ("incoming", "box-b", "+15550100001"),
                     ("host-line", "box-b", "+15550100001"), ("host-line", "box-b", "+15550100001"),  # #3 at B
                     ("incoming", "box-a", "+15550100001"),  # the filtered call: box-a's line said no
+                    ("incoming", "box-a", "+15550100001"),  # unanswered at box-b: voicemail on box-a's line
                     ("incoming", "box-b", "+15550200002"),
                     ("emergency", "box-b", None)]
-    assert len({e["call_id"] for e in events if e["type"] == "cdr.recorded"}) == 8
-    assert [e["outcome"] for e in events if e["type"] == "cdr.recorded"][5] == "filtered"
+    assert len({e["call_id"] for e in events if e["type"] == "cdr.recorded"}) == 9
+    outcomes = [e["outcome"] for e in events if e["type"] == "cdr.recorded"]
+    assert outcomes[5:7] == ["filtered", "missed"]
+    # voicemail: recorded on box-a's line (the registry holds it), stutter dial tone at box-b, *98 plays it
+    (vm,) = [e for e in events if e["type"] == "voicemail.recorded"]
+    assert vm["box"] == "box-a" and vm["number"] == "+15550100001" and vm["tone_s"] >= 2.5
+    (mwi,) = [e for e in events if e["type"] == "mwi.on"]
+    assert mwi["box"] == "box-b" and all(abs(r - 100) <= 15 for r in mwi["stutter_runs_ms"][1:])
+    (played,) = [e for e in events if e["type"] == "voicemail.played"]
+    assert played["box"] == "box-b" and played["message_id"] == vm["message_id"] and played["tone_s"] >= 2.0
+    order = [e["type"] for e in events if e["type"] in {"voicemail.recorded", "mwi.on", "voicemail.played",
+                                                        "mwi.off"}]
+    assert order == ["voicemail.recorded", "mwi.on", "voicemail.played", "mwi.off"]
     # the holder's speed-dial at box A and at box B
     dials = [(e["box"], e["via"]) for e in events
              if e["type"] == "call.answered" and e["number"] == "+15550400004"]
@@ -71,7 +83,7 @@ def test_demo_json_tells_the_whole_story_and_exits_0() -> None:
     # **1 at box A reached the nearest pizza place (the directory and alice's preference, set by the demo)
     assert any(e["type"] == "call.ringing" and e.get("code") == "**1" and e["number"] == "+15550400004"
                and e.get("placed_at") == "box-a" for e in events)
-    assert "All 43 steps held" in done.stderr
+    assert "All 47 steps held" in done.stderr
 
 
 def test_a_rig_without_the_storys_parts_is_refused_in_one_line(tmp_path: Path) -> None:
