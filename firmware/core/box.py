@@ -1571,13 +1571,12 @@ class BoxCore:
 
     def _take_voicemail(self, e: ev.TakeVoicemail, now: float, out: list[ev.Action]) -> None:
         """Answer the ringing call and record a message, if that call still rings here; else say why not
-        (the registry then keeps only the missed call)."""
+        (the registry then keeps only the missed call). A half-duplex modem takes messages too: the
+        runtime says the greeting in voice transmit and then records in voice receive."""
         line = self.line
         why = ""
         if not self.cfg.has_line:
             why = "no line"
-        elif not self.cfg.line_can_bridge:
-            why = "this modem cannot record a caller"
         elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
             why = "the call no longer rings here"
         elif e.message_id in self.deposits:

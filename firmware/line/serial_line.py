@@ -227,6 +227,18 @@ class SerialLine:
         if not done.ok:
             raise CallFailed(done.result.lower(), "flash")
 
+    def transmit(self) -> None:
+        """Half duplex: the call's stream to +VTX (a greeting to play); no-op on full duplex."""
+        done = self.run_op(self.session.transmit, "transmit", timeout=40)
+        if not done.ok:
+            raise CallFailed(done.result.lower(), "transmit")
+
+    def receive(self) -> None:
+        """Half duplex: the call's stream back to +VRX once what was sent has played out."""
+        done = self.run_op(self.session.receive, "receive", timeout=40)
+        if not done.ok:
+            raise CallFailed(done.result.lower(), "receive")
+
     def hangup(self) -> None:
         self.session.hangup(self.clock.monotonic())
         if self.session.busy:

@@ -79,8 +79,14 @@ def test_a_take_for_a_call_that_no_longer_rings_here_is_refused() -> None:
     assert replies(r.do(take("c-0000000000other"))) == [("refuse", "the call no longer rings here")]
     r.do(line_ev.CallEnded("caller-gone"))
     assert replies(r.do(take(call_id))) == [("refuse", "the call no longer rings here")]
+
+
+def test_a_half_duplex_line_takes_a_message_though_it_cannot_bridge_a_conversation() -> None:
     half = Rig(bridge=False)
-    assert replies(half.do(take(ringing(half)))) == [("refuse", "this modem cannot record a caller")]
+    out = half.do(take(ringing(half)))
+    assert replies(out) == [("ack", None)] and [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    (rec,) = kinds(half.do(ev.LineOpDone("answer", True)), ev.RecordLine)
+    assert rec.message_id == "vm-000000000000000a1"
 
 
 def test_a_caller_gone_before_the_answer_leaves_an_empty_message() -> None:
