@@ -134,7 +134,8 @@ class SerialLine:
             return out + self._gone(str(exc))
         if self._recovering:
             return out
-        if self.session.core.voice is not None and now - self._last_rx > self.stream_silence_s:
+        if self.session.core.voice in ("rx", "duplex") and now - self._last_rx > self.stream_silence_s:
+            # a receive stream always carries data; a transmit-only one (+VTX, half duplex) sends none
             out += self._silent("no data during a voice stream")
         if any(isinstance(e, ev.OpDone) and e.result == "TIMEOUT" and e.op != "probe" for e in out):
             out += self._silent("a command timed out")
