@@ -32,7 +32,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
         yield runner
 
 
-def test_a_half_duplex_line_takes_a_message_with_the_callers_voice_in_it(rig: RigRunner, tmp_path: Path) -> None:
+def test_a_half_duplex_line_takes_a_message_with_the_callers_voice_in_it(
+        rig: RigRunner, tmp_path: Path) -> None:
     # the box says at start that this line cannot bridge a conversation
     running = rig.boxes["box-a"].process.wait_for(r'"bridge": *(true|false)', timeout=5)
     assert running.group(1) == "false", running.string
