@@ -1,0 +1,83 @@
+"""The registry unreachable when the host line rings, through real box processes on the demo rig (the
+registry on SQLite, real QUIC, the exchange simulator's modems, virtual cards behind pcscd, attached
+handsets). Nobody can ask box-a for a message: box-a answers its own line itself after the line owner's
+voicemail timeout (the profile's default, 25 s), says the default greeting, records BOB's tone and queues
+it (id ``vo-…``); with the registry back the message is filed for alice exactly once with its missed-call
+record, and message waiting comes on at box-b where her card is."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from roamline.hil.rig import load_rig
+from roamline.hil.rigrun import RigRunner
+
+from .test_box_voicemail import ALICE, BOB, cloud, leave_message, tone_seconds, wait_messages, wav_samples
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
+    runner = RigRunner(load_rig("demo"), Path(tmp_path_factory.mktemp("vm-offline")))
+    with runner:
+        yield runner
+
+
+def test_a_message_taken_with_the_registry_down_is_filed_once_when_it_is_back(
+        rig: RigRunner, tmp_path: Path) -> None:
+    mark_b = rig.box_log_mark("box-b")
+    rig.insert("alice-card", "box-b")
+    rig.wait_box_event("box-b", "registered", mark_b)
+    phone = rig.handset("box-b")
+    mark = rig.box_log_mark("box-a")
+    rig.stop_registry()
+    rig.wait_box_event("box-a", "link-down", mark, timeout=60)
+    rings = len(phone.rings())
+    leave_message(rig, tmp_path, hz=500.0, seconds=3.0, mark=mark, timeout=45)
+    answering = rig.wait_box_event("box-a", "voicemail.answering", mark, timeout=5)
+    assert "offline=True" in answering, answering
+    line = rig.wait_box_event("box-a", "voicemail.recorded", mark, timeout=20)
+    assert "ended=hangup" in line, line
+    assert len(phone.rings()) == rings  # nobody could ring alice's handset: the registry was away
+    store = rig._box_store("box-a")
+    try:
+        waiting = [i.kind for i in store.pending()]
+    finally:
+        store.close()
+    assert "voicemail.chunk" in waiting and "call-record" in waiting, waiting
+    mark_b = rig.box_log_mark("box-b")
+    rig.serve_registry(rig.port)
+    got = wait_messages(rig, 1, timeout=60)
+    assert len(got) == 1, got
+    (msg,) = got
+    assert msg["message_id"].startswith("vo-") and msg["number"] == ALICE, msg
+    assert (msg["state"], msg["caller"].lstrip("+"), msg["call_record"]) == ("new", BOB[1:], True), msg
+    calls = cloud(rig, "calls", "--number", ALICE)
+    (rec,) = [c for c in calls if c["call_id"] == msg["call_id"]]
+    assert rec["outcome"] == "missed", rec
+    out = tmp_path / "offline.wav"
+    cloud(rig, "voicemail", "play", msg["message_id"], "--out", str(out))
+    assert tone_seconds(wav_samples(out), 500.0) >= 2.5  # what BOB said
+    # message waiting on at box-b, where alice's card is (registered again, or pushed)
+    deadline = time.monotonic() + 30
+    while not (phone.message_waiting() and phone.message_waiting()[-1]["active"]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert phone.message_waiting() and phone.message_waiting()[-1]["active"] is True
+    # exactly once: box-a's outbox is empty, and a while later there is still one message
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        store = rig._box_store("box-a")
+        try:
+            left = [i.kind for i in store.pending() if i.kind in ("voicemail.chunk", "call-record")]
+        finally:
+            store.close()
+        if not left:
+            break
+        time.sleep(0.5)
+    assert left == []
+    time.sleep(2.0)
+    assert len(wait_messages(rig, 2, timeout=1)) == 1
