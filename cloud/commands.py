@@ -10,6 +10,8 @@ COMMANDS: dict[str, str] = {
     "card revoke": "roamline.cloud.cmd.card_revoke",
     "box revoke": "roamline.cloud.cmd.box_revoke",
     "where": "roamline.cloud.cmd.where",
+    "psap import": "roamline.cloud.cmd.psap_import",
+    "psap list": "roamline.cloud.cmd.psap_list",
     "services import": "roamline.cloud.cmd.services_import",
     "services nearest": "roamline.cloud.cmd.services_nearest",
     "calls": "roamline.cloud.cmd.calls",

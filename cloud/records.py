@@ -133,6 +133,23 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class AnsweringPoint:
+    """One entry of the answering-point directory (cloud.psap): the SIP URI of a PSAP and one service
+    area: ``kind`` ``circle`` (``lat``, ``lon``, ``radius_m``), ``admin`` (``country``, and optionally
+    ``a1`` state and ``a3`` city, RFC 5139) or ``default`` (anywhere no other entry covers)."""
+
+    name: str
+    uri: str
+    kind: str
+    lat: float | None = None
+    lon: float | None = None
+    radius_m: float | None = None
+    country: str = ""
+    a1: str = ""
+    a3: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     """One entry of the local-services directory (cloud.services)."""
 
@@ -306,6 +323,8 @@ class RegistryStore(Protocol):
     ) -> None: ...
 
     def replace_services(self, services: list[Service]) -> None: ...
+    def replace_answering_points(self, points: list[AnsweringPoint]) -> None: ...
+    def answering_points(self) -> list[AnsweringPoint]: ...
     # voicemail (cloud.voicemail)
     def add_voicemail(self, rec: VoicemailRecord) -> bool: ...
     def get_voicemail(self, message_id: str) -> VoicemailRecord | None: ...
@@ -323,3 +342,4 @@ class RegistryStore(Protocol):
     def put_greeting(self, account_id: str, greeting_id: str, audio: bytes, now: float) -> None: ...
     def greeting_audio(self, account_id: str, greeting_id: str) -> bytes | None: ...
     def services(self, category: str | None = None) -> list[Service]: ...
+    def services_near(self, category: str, lat: float, lon: float) -> list[Service]: ...

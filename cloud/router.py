@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from roamline.cloud import filters, voicemail
+from roamline.cloud import filters, psap, voicemail
 from roamline.cloud.errors import PeerError, UsageError
 from roamline.cloud.lookup import WhereEntry, where
 from roamline.cloud.records import CallRecord, LineRight, RegistryStore
 from roamline.wire import grant as wire_grant
 from roamline.wire import identity
+from roamline.wire import location as wire_location
+from roamline.wire import pidf as wire_pidf
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import (
     AnswerResult,
@@ -36,6 +38,7 @@ from roamline.wire.calls import (
     CallCancel,
     CallDeclined,
     CallDtmf,
+    CallEmergency,
     CallerId,
     CallHangup,
     CallOffer,
@@ -62,6 +65,7 @@ from roamline.wire.calls import (
     Route,
 )
 from roamline.wire.errors import ErrorCode
+from roamline.wire.errors import UsageError as WireUsageError
 from roamline.wire.messages import Envelope, Error, Message, Ok
 
 log = logging.getLogger(__name__)
@@ -138,6 +142,35 @@ class Unbridge(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class SosDial(Action):
+    """Start the SIP leg of an emergency call (cloud.sos_gateway): INVITE ``psap_uri`` for
+    ``urn:service:sos`` with the PIDF-LO (None: no location known) and the call-back number. Its media
+    is the relay flow ``flow_id`` on the pseudo-connection :func:`sos_conn` (call id)."""
+
+    call_id: str
+    psap_uri: str
+    call_back: str
+    box_id: str
+    pidf: bytes | None
+    flow_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SosHangup(Action):
+    """End the SIP leg of an emergency call (CANCEL before the answer, BYE after)."""
+
+    call_id: str
+
+
+SOS_CONN_PREFIX = "sos:"
+
+
+def sos_conn(call_id: str) -> str:
+    """The relay's connection id for the SIP leg of emergency call ``call_id``."""
+    return SOS_CONN_PREFIX + call_id
+
+
+@dataclass(frozen=True, slots=True)
 class PendingRef:
     """What a request the router started was about."""
 
@@ -190,7 +223,7 @@ class Offer:
 @dataclass(slots=True)
 class Call:
     call_id: str
-    route: str  # incoming | box | own-line | host-line
+    route: str  # incoming | box | own-line | host-line | sos
     caller: str
     called: str
     created: float
@@ -212,6 +245,8 @@ class Call:
     limit_at: float | None = None  # host-line rights: the call is cut then (length or budget)
     warn_at: float | None = None
     rate_per_min: float = 0.0  # what a minute through the host line costs the account
+    sos_dial: SosDial | None = None  # an emergency call's SIP leg, as last dialled
+    sos_next: list[str] = field(default_factory=list)  # answering points to try next if that one fails
     caller_id: CallerId = field(default_factory=CallerId)  # as the host line gave it (voicemail's caller)
 
     def step(self, event: str) -> None:
@@ -356,6 +391,8 @@ class Router:
                 return [*out, Send(conn_id, Ok(), env.id)] if env.id is not None else out
             if isinstance(msg, CallPlace):
                 return self._place(conn_id, box_id, env, msg, now)
+            if isinstance(msg, CallEmergency):
+                return self._emergency(conn_id, box_id, env, msg, now)
             if isinstance(msg, MediaBind):
                 return self._bind(conn_id, box_id, env, msg)
         except _Forbidden as exc:
@@ -865,6 +902,8 @@ class Router:
             call = self._calls.get(call_id) if call_id is not None else None
             if call is None or call.state in (CallState.ENDED, CallState.DIALLING, CallState.CONNECTING):
                 continue
+            if call.route == "sos" and flow == call.host_flow:
+                continue  # an answering point may listen in silence (TTY, a caller who cannot speak)
             out += self._end(call, EndReason.MEDIA_SILENCE, now)
         return out
 
@@ -874,6 +913,9 @@ class Router:
         out: list[Action] = []
         bridged = (call.origin_flow, call.host_flow, call.winner.flow_id if call.winner else None)
         for flow in (f for f in bridged if f is not None):
+            if call.route == "sos" and flow == call.host_flow:
+                out.append(Bind(flow, sos_conn(call.call_id)))
+                continue
             conn = self._box_conn.get(self._flow_box.get(flow, ""))
             if conn is not None:
                 out.append(Bind(flow, conn))
@@ -932,6 +974,109 @@ class Router:
             return [
                 Send(conn_id, CallRefused(call_id=msg.call_id, reason=exc.reason, message=str(exc)), env.id)
             ]
+
+    # --- emergency calls through the cloud (DESIGN §6.4) ------------------------------------------------
+
+    def _emergency(self, conn_id: str, box_id: str, env: Envelope, msg: CallEmergency,
+                   now: float) -> list[Action]:
+        """A box with no line calls 911: never refused for a card, rights, budget or filters; only a
+        directory with no answering point at all (or a duplicate call id) refuses it."""
+        if msg.call_id in self._calls or msg.call_id in self._ended or self._store.get_call(msg.call_id):
+            refused = CallRefused(call_id=msg.call_id, reason=RefuseReason.DUPLICATE_CALL,
+                                  message="call id already in use")
+            return [Send(conn_id, refused, env.id)]
+        box = self._store.get_box(box_id)
+        location: dict[str, object] | None = None
+        if msg.location is not None:
+            try:
+                location = wire_location.check_snapshot(msg.location)
+            except WireUsageError as exc:
+                log.warning("sos-location-malformed", extra={"fields": {"box": box_id, "reason": str(exc)}})
+        if location is None and box is not None and isinstance(box.location, dict):
+            try:
+                location = wire_location.check_snapshot(box.location)
+            except WireUsageError:
+                location = None
+        card_id = msg.card_id or None
+        account_id: str | None = None
+        if card_id is not None:
+            card = self._store.get_card(card_id)
+            account_id = card.account_id if card is not None else None
+        call_back = msg.line or (box.line_number if box is not None and box.line_number else "")
+        if not call_back and account_id is not None:
+            numbers = self._store.numbers_of(account_id)
+            call_back = numbers[0] if numbers else ""
+        found = psap.candidates(self._store.answering_points(), location)
+        chosen = found[0] if found else None
+        call = Call(call_id=msg.call_id, route="sos", caller=call_back, called=msg.number, created=now,
+                    origin_box=box_id, origin_flow=None, origin_card=card_id, origin_account=account_id,
+                    state=CallState.DIALLING)
+        if chosen is None:
+            log.error("sos-no-answering-point", extra={"fields": {"box": box_id, "call": msg.call_id}})
+            self._store.open_call(CallRecord(
+                call_id=call.call_id, route="sos", caller=call_back, called=msg.number, created=now,
+                state="closed", account_id=account_id, card_id=card_id, terminal_box=box_id, ended_at=now,
+                duration_s=0.0, outcome="refused", end_reason=RefuseReason.NO_ROUTE.value))
+            self._remember(call.call_id)
+            self._notify(call.call_id)
+            refused = CallRefused(call_id=msg.call_id, reason=RefuseReason.NO_ROUTE,
+                                  message="no answering point is known for this location")
+            return [Send(conn_id, refused, env.id)]
+        point, why = chosen
+        call.sos_next = [p.uri for p, _ in found[1:]]
+        pidf: bytes | None = None
+        if location is not None:
+            try:
+                pidf = wire_pidf.from_snapshot(location, entity=f"pres:{box_id}@roamline.invalid", now=now)
+            except WireUsageError as exc:  # e.g. a recorded address no longer dispatchable: call anyway
+                log.warning("sos-pidf-unbuildable", extra={"fields": {"box": box_id, "reason": str(exc)}})
+        call.line = point.uri  # recorded as the call's "line": where it went
+        call.origin_flow = self._flow(box_id, call.call_id)
+        call.host_flow = self._flow(sos_conn(call.call_id), call.call_id)
+        self._calls[call.call_id] = call
+        self._open_record(call)
+        log.info("sos-route", extra={"fields": {"call": call.call_id, "box": box_id, "psap": point.name,
+                                                "uri": point.uri, "by": why, "call_back": call_back,
+                                                "pidf": pidf is not None}})
+        placed = CallPlaced(call_id=call.call_id, route=Route.SOS, flow_id=call.origin_flow)
+        call.sos_dial = SosDial(call.call_id, point.uri, call_back, box_id, pidf, call.host_flow)
+        return [
+            Send(conn_id, placed, env.id),
+            Bridge(call.call_id, call.origin_flow, conn_id, call.host_flow, sos_conn(call.call_id)),
+            call.sos_dial,
+        ]
+
+    def sos_event(self, call_id: str, kind: str, status: int, now: float) -> list[Action]:
+        """What the SIP leg of emergency call ``call_id`` reported (cloud.sos_uac.Event kinds)."""
+        call = self._calls.get(call_id)
+        if call is None or call.route != "sos" or call.state is CallState.ENDED:
+            return []
+        if kind == "ringing" and not call.ringing_told:
+            call.ringing_told = True
+            return self._progress(call, ProgressState.RINGING)
+        if kind == "answered" and call.state is CallState.DIALLING:
+            call.step("answered")
+            call.answered_at = now
+            self._store.answer_call(call.call_id, answered_at=now, answer_inferred=False,
+                                    terminal_box=call.origin_box, account_id=call.origin_account,
+                                    card_id=call.origin_card)
+            return [*self._progress(call, ProgressState.ANSWERED), *self._rearm(call)]
+        if kind == "ended":
+            return self._end(call, EndReason.FAR_END, now, tell_host=False)
+        if kind == "failed" and call.state is CallState.DIALLING and call.sos_next and call.sos_dial:
+            # that answering point did not take the call: the next one that covers the location does
+            uri = call.sos_next.pop(0)
+            log.warning("sos-failover", extra={"fields": {"call": call_id, "failed": call.sos_dial.psap_uri,
+                                                          "status": status, "next": uri}})
+            call.sos_dial = SosDial(call_id, uri, call.sos_dial.call_back, call.sos_dial.box_id,
+                                    call.sos_dial.pidf, call.sos_dial.flow_id)
+            call.line = uri
+            return [call.sos_dial]
+        if kind == "failed":
+            reason = EndReason.BUSY if status in (486, 600) else (
+                EndReason.NO_ANSWER if status in (0, 408, 480) else EndReason.ERROR)
+            return self._end(call, reason, now, tell_host=False, outcome="failed", end_reason=f"sip-{status}")
+        return []
 
     def _place_box(self, conn_id: str, env: Envelope, call: Call, now: float) -> list[Action]:
         caller = CallerId(number=call.caller or None)
@@ -1132,6 +1277,8 @@ class Router:
                         out += self._progress(call, ProgressState.ENDED, reason=reason)
             if call.route == "host-line" and call.host_box is not None and tell_host:
                 out += self._line_hangup(call, call.host_box, reason)
+            if call.route == "sos" and tell_host:
+                out.append(SosHangup(call.call_id))
         flows = call.flows()
         out.append(Unbridge(call.call_id, flows))
         for flow in flows:

@@ -31,11 +31,27 @@ from roamline.cloud.records import RegistryStore
 from roamline.cloud.registry import Action as RegistryAction
 from roamline.cloud.registry import NotifyEmergency, Outgoing, Registry
 from roamline.cloud.relay import Relay, RelayConfig
-from roamline.cloud.router import Action, Bind, Bridge, Request, Router, RouterConfig, Send, Unbridge
+from roamline.cloud.router import (
+    SOS_CONN_PREFIX,
+    Action,
+    Bind,
+    Bridge,
+    Request,
+    Router,
+    RouterConfig,
+    Send,
+    SosDial,
+    SosHangup,
+    Unbridge,
+    sos_conn,
+)
+from roamline.cloud.sos_gateway import SosGateway
+from roamline.cloud.sos_uac import Event as SosEvent
 from roamline.wire import calls as call_messages
 from roamline.wire import identity, quic
 from roamline.wire.errors import LinkClosed, PeerError
 from roamline.wire.link import LinkConnection
+from roamline.wire.media import decode_varint, encode_varint
 from roamline.wire.messages import Envelope, Welcome
 
 _T = TypeVar("_T")
@@ -56,6 +72,8 @@ class CallSetup:
     relay: RelayConfig = field(default_factory=RelayConfig)
     tick_s: float = 0.5  # relay silence checks and router timers
     grant_key: identity.PrivateKey | None = None  # the CA key: signs host-line rights into line.dial
+    sos_host: str | None = None  # the emergency route's SIP/RTP address (None: the server's --host)
+    sos_port: int = 0  # its SIP UDP port (0: any free port; `sip_address` tells which)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +118,8 @@ class RegistryServer:
         self._ticker: asyncio.Task[None] | None = None
         self.recovered: list[str] = []
         """Call ids whose records the router closed at start (calls of a previous process)."""
+        self.sos: SosGateway | None = None
+        self._sos_flows: dict[str, int] = {}  # emergency call id → the relay flow of its SIP leg
 
     @property
     def port(self) -> int:
@@ -145,6 +165,9 @@ class RegistryServer:
                 return router, router.recover(self._wall())
 
             self._router, self.recovered = await self._in_router(make_router)
+            self.sos = SosGateway(host=setup.sos_host or self._host, sip_port=setup.sos_port,
+                                  on_event=self._sos_event, on_media=self._sos_media)
+            await self.sos.open()
             self._ticker = asyncio.get_running_loop().create_task(self._tick_calls())
         self._server = await quic.serve(
             self._host, self._port, tls_cert_pem=self._cert, tls_key_pem=self._key,
@@ -179,6 +202,9 @@ class RegistryServer:
             task.cancel()
         if self._call_tasks:
             await asyncio.gather(*self._call_tasks, return_exceptions=True)
+        sos, self.sos = self.sos, None
+        if sos is not None:
+            await sos.close()
         if self.notifier is not None:
             await self.notifier.close()
         worker, self._worker = self._worker, None
@@ -204,6 +230,9 @@ class RegistryServer:
                     peer = links.get(out[0])
                     if peer is not None and not peer.closed:
                         peer.send_datagram(out[1])
+                    elif out[0].startswith(SOS_CONN_PREFIX) and self.sos is not None:
+                        _, rtp_at = decode_varint(out[1])  # the answering point gets the RTP as sent
+                        self.sos.send_media(out[0][len(SOS_CONN_PREFIX):], out[1][rtp_at:])
 
             link.on_datagram = media_in
         routed_box: str | None = None
@@ -276,6 +305,49 @@ class RegistryServer:
                 relay.bind(action.flow_id, action.conn_id, loop_now)
             elif relay is not None and isinstance(action, Unbridge):
                 relay.unbridge(action.call_id)
+                self._sos_flows.pop(action.call_id, None)
+            elif isinstance(action, SosDial):
+                self._sos_flows[action.call_id] = action.flow_id
+                task = asyncio.get_running_loop().create_task(self._sos_dial(action))
+                self._call_tasks.add(task)
+                task.add_done_callback(self._call_tasks.discard)
+            elif isinstance(action, SosHangup) and self.sos is not None:
+                self.sos.hangup(action.call_id)
+
+    # --- the emergency route's SIP leg -------------------------------------------------------------
+
+    async def _sos_dial(self, action: SosDial) -> None:
+        try:
+            if self.sos is None:
+                raise UsageError("the emergency SIP gateway is not open")
+            await self.sos.dial(call_id=action.call_id, psap_uri=action.psap_uri, call_back=action.call_back,
+                                box_id=action.box_id, pidf=action.pidf)
+        except Exception:  # an unusable URI, no socket: the call fails now (the box is told)
+            log.exception("sos-dial-failed", extra={"fields": {"call": action.call_id}})
+            self._sos_event(action.call_id, SosEvent("failed", status=0, reason="dial failed"))
+
+    def _sos_event(self, call_id: str, event: SosEvent) -> None:
+        router = self._router
+        if router is None:
+            return
+
+        async def feed() -> None:
+            actions = await self._in_router(router.sos_event, call_id, event.kind, event.status, self._wall())
+            await self._apply(actions)
+
+        task = asyncio.get_running_loop().create_task(feed())
+        self._call_tasks.add(task)
+        task.add_done_callback(self._call_tasks.discard)
+
+    def _sos_media(self, call_id: str, rtp: bytes) -> None:
+        relay, flow = self.relay, self._sos_flows.get(call_id)
+        if relay is None or flow is None:
+            return
+        out = relay.datagram(sos_conn(call_id), encode_varint(flow) + rtp, asyncio.get_running_loop().time())
+        if out is not None:
+            peer = self._links.get(out[0])
+            if peer is not None and not peer.closed:
+                peer.send_datagram(out[1])
 
     async def _run_request(self, action: Request) -> None:
         router = self._router

@@ -45,6 +45,12 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         {"category": str, "number": str, "name": str, "lat": float, "lon": float, "radius_m": float},
         ("category", "number"),
     ),
+    # the answering-point directory behind the emergency route (cloud.psap); rows in file order
+    "answering_points": (
+        {"seq": int, "name": str, "uri": str, "kind": str, "lat": float, "lon": float, "radius_m": float,
+         "country": str, "a1": str, "a3": str},
+        "seq",
+    ),
     "line_rights": (
         {"line_number": str, "account_id": str, "call_out": int, "receive": int, "max_call_s": float,
          "prefixes": str, "blocked": str, "spend_limit": float, "rate_per_min": float, "spent": float},

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ import sqlite_utils
 from roamline.cloud.errors import StoreError
 from roamline.cloud.records import (
     Account,
+    AnsweringPoint,
     Box,
     CallRecord,
     Card,
@@ -48,10 +50,12 @@ from roamline.cloud.sqlite_schema import (
 )
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 from roamline.wire.emergency import EMERGENCY_CALL_KIND
+from roamline.wire.geo import EARTH_RADIUS_M
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_M_PER_DEGREE_LAT = EARTH_RADIUS_M * math.pi / 180  # a degree of latitude along a meridian (wire.geo)
 
 
 class SqliteStore:
@@ -394,9 +398,33 @@ class SqliteStore:
                 "INSERT INTO services(category, number, name, lat, lon, radius_m) VALUES (?,?,?,?,?,?)",
                 [(s.category, s.number, s.name, s.lat, s.lon, s.radius_m) for s in services])
 
+    def replace_answering_points(self, points: list[AnsweringPoint]) -> None:
+        """The answering-point directory becomes exactly ``points`` (all or nothing)."""
+        with self._atomic():
+            self._write("DELETE FROM answering_points")
+            self.conn.executemany(
+                "INSERT INTO answering_points(seq, name, uri, kind, lat, lon, radius_m, country, a1, a3) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(i, p.name, p.uri, p.kind, p.lat, p.lon, p.radius_m, p.country, p.a1, p.a3)
+                 for i, p in enumerate(points)])
+
+    def answering_points(self) -> list[AnsweringPoint]:
+        rows = self._all("SELECT * FROM answering_points ORDER BY seq", ())
+        return [AnsweringPoint(r["name"], r["uri"], r["kind"], r["lat"], r["lon"], r["radius_m"],
+                               r["country"] or "", r["a1"] or "", r["a3"] or "") for r in rows]
+
     def services(self, category: str | None = None) -> list[Service]:
         where, params = (" WHERE category = ?", (category,)) if category is not None else ("", ())
         rows = self._all(f"SELECT * FROM services{where} ORDER BY category, name, number", params)
+        return [Service(r["category"], r["name"], r["number"], r["lat"], r["lon"], r["radius_m"])
+                for r in rows]
+
+    def services_near(self, category: str, lat: float, lon: float) -> list[Service]:
+        """The services of ``category`` that may cover (lat, lon): those whose latitude alone does not
+        put them beyond their radius (a great-circle distance is at least the latitude difference's
+        meridian arc), so no covering service is left out; ``services.nearest`` decides among them."""
+        rows = self._all("SELECT * FROM services WHERE category = ? AND ABS(lat - ?) * ? <= radius_m "
+                         "ORDER BY name, number", (category, lat, _M_PER_DEGREE_LAT * 0.999))
         return [Service(r["category"], r["name"], r["number"], r["lat"], r["lon"], r["radius_m"])
                 for r in rows]
     # host lines and rights on them

@@ -78,13 +78,14 @@ class EchoPath:
 
 class MediaLeg:
     def __init__(self, flow_id: int, *, echo: bool = True, plc: bool = True, ssrc: int | None = None,
-                 now: float = 0.0) -> None:
+                 now: float = 0.0, min_delay_ms: float = 0.0) -> None:
         self.flow_id = flow_id
         self.heard_at = now  # when the last datagram for this flow came (or the leg was made)
         self.ssrc = ssrc if ssrc is not None else secrets.randbits(32)
         self._seq = secrets.randbits(16)
         self._ts = secrets.randbits(32)
-        self._jitter = JitterBuffer(8000, FRAME, plc=plc)
+        self._jitter = JitterBuffer(8000, FRAME, plc=plc, min_delay_ms=min_delay_ms,
+                                    initial_delay_ms=max(60.0, min_delay_ms))
         self._lock = threading.Lock()
         self._echo = EchoPath(echo=echo)
         self.sent = 0

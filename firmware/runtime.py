@@ -44,6 +44,8 @@ from roamline.wire.errors import BoxRevoked, LinkClosed, PeerError, RequestTimeo
 from roamline.wire.messages import Envelope, Welcome
 from roamline.wire.session import Backoff
 
+TTY_MIN_DELAY_MS = 120.0  # the emergency flow's least jitter-buffer delay (TTY-safe audio)
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SLOT_CARD_AUTH = 0x9E
@@ -1041,14 +1043,15 @@ class BoxRuntime:
                            number_absent=reason if a.caller.number is None else None)
         self.handset.ring(a.cadence, caller_id=cid)
 
-    def _leg(self, b: str, call_id: str, *, echo: bool) -> Any:
+    def _leg(self, b: str, call_id: str, *, echo: bool, plc: bool = True, min_delay_ms: float = 0.0) -> Any:
         from roamline.firmware.media import MediaLeg
 
         flow = int(b.removeprefix("flow:"))
         leg = self._legs.get(flow)
         if leg is None or (call_id and self._leg_calls.get(flow) not in (None, call_id)):
             # a new leg (a flow id of an ended call, e.g. from before a cloud restart, is not reused)
-            leg = self._legs[flow] = MediaLeg(flow, echo=echo, now=self.clock.monotonic())
+            leg = self._legs[flow] = MediaLeg(flow, echo=echo, plc=plc, now=self.clock.monotonic(),
+                                              min_delay_ms=min_delay_ms)
         if call_id:
             self._leg_calls[flow] = call_id
         return leg
@@ -1068,7 +1071,13 @@ class BoxRuntime:
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
 
-                leg = self._handset_leg = self._leg(a.b, a.call_id, echo=True)
+                # an emergency call's flow (DESIGN §6.4) keeps TTY (Baudot) tones intact: no concealment or
+                # synthetic frames (missing ones play as silence), no echo canceller (it takes an echoed
+                # steady tone for echo and removes it), and a deeper jitter buffer so that late packets and
+                # delay adaptation (which drops or inserts whole frames) are rare
+                tty = a.tty_safe
+                leg = self._handset_leg = self._leg(a.b, a.call_id, echo=not tty, plc=not tty,
+                                                    min_delay_ms=TTY_MIN_DELAY_MS if tty else 0.0)
                 self._bridge_handset_line = False
                 self._earpiece = None
                 src = LegSource(leg, self.clock)

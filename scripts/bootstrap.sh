@@ -12,6 +12,7 @@ APT_PACKAGES=(
   mtools dosfstools fdisk e2fsprogs                                       # partitions without mounting (flashing, images: mkfs.ext4 -d, debugfs)
   fonts-dejavu-core zbar-tools poppler-utils                              # box labels (font), QR and PDF text read back in tests
   gpsd gpsd-clients                                                       # real gpsd + gpsfake (NMEA replay) for GPS tests
+  sip-tester                                                              # SIPp: the answering point of the SIP emergency route in tests
 )
 
 # `scripts/bootstrap.sh --image` (make image-test, `provision image build` from Debian): an arm64 root

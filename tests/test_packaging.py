@@ -61,6 +61,6 @@ def test_code_folders_are_packages_and_data_folders_are_package_data() -> None:
                 assert any(fnmatch.fnmatch(f"{folder}/{file.name}", p) for p in patterns), \
                     f"{file.relative_to(ROOT)} is not package data of {parent}"
         data_folders += 1
-    # board/profiles, firmware/audio/toneplans, firmware/line/profiles, firmware/location/schemas,
+    # board/profiles, firmware/audio/toneplans, firmware/line/profiles, wire/pidf_schemas,
     # firmware/dialplan/plans, hil/rigs
     assert data_folders == 6

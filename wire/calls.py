@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field
 
@@ -113,6 +113,7 @@ class Route(StrEnum):
     BOX = "box"  # box to box by follow-me number: media through the relay
     OWN_LINE = "own-line"  # out this box's own line: the box dials and bridges locally
     HOST_LINE = "host-line"  # out another box's host line: media through the relay
+    SOS = "sos"  # an emergency call through the cloud's SIP route (call.emergency): media through the relay
 
 
 class RefuseReason(StrEnum):
@@ -388,6 +389,28 @@ class CallPlace(Message):
     number: E164
 
 
+EMERGENCY_DIGITS_PATTERN = r"^[0-9]{2,6}$"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallEmergency(Message):
+    """Box → cloud: an emergency call from a box with no line of its own (DESIGN §6.4). Never refused for
+    a card, rights, budget or filters: ``card_id`` ("" with no card in) is only recorded. ``line`` is the
+    box's call-back number ("" when it has none: the cloud uses the holder's or the box's recorded one);
+    ``location`` the box's snapshot (wire.location) or None (the cloud uses the box's recorded one).
+    The reply is ``call.placed`` with route ``sos`` and a flow id (then ``call.progress`` as for any
+    placed call), or ``call.refused`` ``no-route`` when no answering point is known at all."""
+
+    TYPE: ClassVar[str] = "call.emergency"
+    KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
+    call_id: CallId
+    number: Annotated[str, Field(pattern=EMERGENCY_DIGITS_PATTERN)]
+    card_id: Annotated[str, Field(pattern=r"^([0-9a-f]{32})?$")] = ""
+    line: Annotated[str, Field(pattern=r"^(\+[1-9][0-9]{1,14})?$")] = ""
+    location: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallPlaced(Message):
     """Reply to ``call.place``: the route taken. ``flow_id`` for relayed routes (box, host-line), none
@@ -447,7 +470,7 @@ class MediaBind(Message):
 CALL_MESSAGES: tuple[type[Message], ...] = (
     LineRing, LineRouted, LineStateReport, LineAnswer, LineDial, LineHangup, LineResultReply,
     CallOffer, CallRinging, CallDeclined, CallCancel, CallAnswer, CallAnswered, CallReject,
-    CallHangup, CallDtmf, CallPlace, CallPlaced, CallRefused, CallProgress, MediaBind,
+    CallHangup, CallDtmf, CallPlace, CallEmergency, CallPlaced, CallRefused, CallProgress, MediaBind,
 )  # fmt: skip
 
 for _cls in CALL_MESSAGES:

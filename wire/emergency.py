@@ -5,7 +5,8 @@ dials (key ``emergency-call:CALL_ID``); a box that cannot reach the registry kee
 reconnection. The registry records the call and notifies the box's emergency contacts.
 
     {"call_id": str, "box_id": str, "number": "911", "dialled_at": Unix seconds,
-     "route": "own-line" | "cloud", "card_id": holder's card id or "", "line": the call-back number
+     "route": "own-line" | "sip" (| "cloud", older boxes), "card_id": holder's card id or "",
+     "line": the call-back number
      (E.164 of the box's own line) or "", "location": a ``location`` object (wire.location) or null}
 
 :func:`check_report` is lenient on purpose: an emergency report is never refused. A field that is
@@ -25,7 +26,9 @@ from roamline.wire.errors import UsageError
 EMERGENCY_CALL_KIND = "emergency-call"
 """The outbox ``deliver`` kind of an emergency call, the same at both ends."""
 
-ROUTES = ("own-line", "cloud")
+ROUTES = ("own-line", "sip", "cloud")
+"""``own-line``: out the box's own line; ``sip``: a box with no line, through the cloud's SIP route
+(``call.emergency``); ``cloud``: what boxes before the SIP route reported for a box with no line."""
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _DIGITS = re.compile(r"[0-9*#]{1,15}")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")

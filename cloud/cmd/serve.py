@@ -1,6 +1,6 @@
 """`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433] [--hello-timeout S]
 [--max-unauthenticated N] [--smtp-host HOST] [--smtp-port N] [--smtp-from ADDR] [--smtp-starttls]
-[--webhook-secret-file FILE] [--notify-timeout S] [--notify-attempts N]`."""
+[--webhook-secret-file FILE] [--notify-timeout S] [--notify-attempts N] [--sos-host HOST] [--sos-port N]`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="seconds a connection may stay open without a verified hello (default 5)")
     parser.add_argument("--max-unauthenticated", type=validate.count(1, 100_000), default=32,
                         help="unauthenticated connections one source address may hold at once (default 32)")
+    sos = parser.add_argument_group(
+        "the emergency route (SIP to the answering points of `cloud psap import`)")
+    sos.add_argument("--sos-host", type=validate.Host(),
+                     help="address of the emergency route's SIP and RTP sockets (default: --host)")
+    sos.add_argument("--sos-port", type=validate.Port(allow_zero=True), default=0,
+                     help="its SIP UDP port (default 0: any free port, printed in the readiness line)")
     notify = parser.add_argument_group("emergency notifications (every 911 call tells the box's contacts)")
     notify.add_argument("--smtp-host", type=validate.Host(),
                         help="SMTP relay for e-mail contacts (none: e-mail contacts are recorded not told)")
@@ -89,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
                           smtp_starttls=args.smtp_starttls, timeout_s=args.notify_timeout,
                           attempts=args.notify_attempts, webhook_secret=secret)
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
-                      relay=RelayConfig(silence_s=args.media_silence), grant_key=ca.key)
+                      relay=RelayConfig(silence_s=args.media_silence), grant_key=ca.key,
+                      sos_host=args.sos_host, sos_port=args.sos_port)
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
@@ -106,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             await server.start()
             # the readiness line (rigs wait for it): one JSON object
-            print(json.dumps({"listening": args.host, "port": server.port, "data": str(d.root)}), flush=True)
+            sos = server.sos.sip_address if server.sos is not None else None
+            print(json.dumps({"listening": args.host, "port": server.port, "data": str(d.root),
+                              "sos_sip": f"{sos[0]}:{sos[1]}" if sos else None}), flush=True)
             await stop.wait()
         finally:
             await server.close()

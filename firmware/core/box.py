@@ -50,6 +50,7 @@ Event = card_ev.CardEvent | line_ev.LineEvent | hs.HandsetEvent | ev.Input
 
 REDIAL_PAUSE_S = 0.5  # an emergency dial that failed (no dial tone: the line still held) is tried again
 REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back on hook
+SOS_RETRY_S = 1.0  # no line and the cloud unreachable: call.emergency is sent again (and at link-up)
 MAILBOX_CODE = "98"  # *98: the holder's voicemail
 READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
 
@@ -378,6 +379,9 @@ class BoxCore:
     def _link_up(self, e: ev.LinkUp, now: float, out: list[ev.Action]) -> None:
         self.link_up = True
         out.append(ev.Emit("link-up", {"box_id": e.box_id}))
+        if not self.cfg.has_line and self.timers.redial is not None:
+            self.timers.redial = None  # an emergency call waiting for the cloud goes now
+            self._sos_resend(out)
         out.append(ev.FlushOutbox())
         for card_id in sorted(self._pending_deregisters):
             out.append(ev.Request(f"dereg:{card_id}:{self._key('d')}", messages.Deregister(card_id=card_id)))
@@ -385,6 +389,8 @@ class BoxCore:
         for slot in self.slots.values():
             if slot.card_id and slot.state in ("read", "deferred", "registered"):
                 self._start_register(slot, out)
+        if self._moved is not None:
+            out.extend(self._moved.resend())
 
     def _slot_by_key(self, key: str) -> Slot | None:
         _head, _, rest = key.partition(":")
@@ -433,6 +439,8 @@ class BoxCore:
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
         elif kind == "svc":
             self._local_resolved(e.key, msg if isinstance(msg, ServiceResolved) else "refused", now, out)
+        elif kind == "location" and self._moved is not None:
+            self._moved.acknowledged(e.key)
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
             for slot in self.slots.values():
                 if slot.card_id in msg.missing and slot.state == "registered":
@@ -461,6 +469,8 @@ class BoxCore:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
         elif kind == "svc":
             self._local_resolved(e.key, "unreachable" if e.unreachable else "refused", now, out)
+        elif kind == "location" and self._moved is not None and not e.unreachable:
+            self._moved.acknowledged(e.key)  # refused: kept would only be refused again
         elif kind == "bind" and not e.unreachable:
             # the cloud no longer knows this call (it restarted, or ended the call while we were away)
             self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
@@ -468,6 +478,14 @@ class BoxCore:
             call_id = e.key.split(":")[1]
             if self.active is not None and self.active.route == "emergency" and self.cfg.has_line:
                 return  # an emergency call on the own line asks the cloud nothing
+            active = self.active
+            if (active is not None and active.route == "emergency" and active.call_id == call_id
+                    and e.unreachable and self.phone.state is Phone.ROUTING):
+                # no line and the cloud not reached (nothing was placed): ask again while off hook —
+                # every second, and at once when the link comes back
+                self.timers.redial = now + SOS_RETRY_S
+                out.append(ev.Emit("emergency.retry", {"call_id": call_id, "reason": e.reason}))
+                return
             if self.active is not None and self.active.call_id == call_id:
                 if e.unreachable and self._line_free():
                     self._dial_out_own_line(self.active, now, out, reason="cloud unreachable")
@@ -740,7 +758,7 @@ class BoxCore:
         self.active = call
         self.timers.redial = None
         self.callback_until = now + self.cfg.callback_window_s
-        route = "own-line" if self.cfg.has_line else "cloud"
+        route = "own-line" if self.cfg.has_line else "sip"
         if self.cfg.has_line:
             line = self.line
             if line is not None and (line.kind != "emergency" or line.state == "hanging-up"):
@@ -755,15 +773,9 @@ class BoxCore:
                                     attempts=1)
                 out.insert(0, ev.LineDo("dial", d.dialled))
         else:
-            # no own line: the cloud's emergency route (DESIGN §4.6(1), §6.4)
-            out.append(
-                ev.CallSignal(
-                    "call.place",
-                    call.call_id,
-                    key=f"place:{call.call_id}",
-                    fields={"card_id": self.holder_card, "number": d.dialled, "emergency": True},
-                )
-            )
+            # no own line: the cloud's emergency route, SIP to the answering point (DESIGN §4.6(1), §6.4);
+            # no card, right or filter is asked for (card_id is only recorded)
+            out.insert(0, self._sos_signal(call))
         out.append(
             ev.Emit(
                 "emergency.dialled",
@@ -794,12 +806,28 @@ class BoxCore:
                 and self.phone.state in (Phone.ROUTING, Phone.ALERTING, Phone.CONNECTED))
 
     def _redial(self, now: float, out: list[ev.Action]) -> None:
+        if not self.cfg.has_line:
+            self._sos_resend(out)
+            return
         line = self.line
         if line is None or line.state not in ("redial", "dial-failed") or not self._emergency_line_live(line):
             return
         line.state, line.attempts = "dialling", line.attempts + 1
         out.append(ev.LineDo("dial", line.number))
         out.append(ev.Emit("emergency.redial", {"call_id": line.call_id, "attempt": line.attempts}))
+
+    def _sos_signal(self, call: Call) -> ev.CallSignal:
+        """The ``call.emergency`` of a box with no line: no card, right or filter is asked for."""
+        return ev.CallSignal("call.emergency", call.call_id, key=f"place:{call.call_id}",
+                             fields={"card_id": call.card_id, "number": call.number,
+                                     "line": self.cfg.line_number, "location": self.location})
+
+    def _sos_resend(self, out: list[ev.Action]) -> None:
+        call = self.active
+        if call is None or call.route != "emergency" or self.phone.state is not Phone.ROUTING:
+            return
+        out.append(self._sos_signal(call))
+        out.append(ev.Emit("emergency.redial", {"call_id": call.call_id, "route": "sip"}))
 
     def _readback(self, d: Classified, out: list[ev.Action]) -> None:
         """The test number (933 in the US): the box reads its address and call-back number back, from
@@ -893,7 +921,8 @@ class BoxCore:
                 self.phone.fire(Trig.ANSWERED)
                 call.answered = now
                 out.append(ev.PlayTone(None))
-                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id))
+                out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id,
+                                      tty_safe=call.route == "emergency"))
                 out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
             elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
                 self.phone.fire(Trig.ANSWERED)
@@ -1129,7 +1158,7 @@ class BoxCore:
         out.append(ev.PlayTone(None))
         out.append(ev.Connect("handset", None))
         for call in [c for c in (self.active, self.held) if c is not None]:
-            if call.route == "cloud":
+            if call.route == "cloud" or (call.route == "emergency" and not self.cfg.has_line):
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)

@@ -301,6 +301,7 @@ class Connect(Action):
     a: str
     b: str | None
     call_id: str = ""  # for flows: the call they belong to (re-bound after a reconnect)
+    tty_safe: bool = False  # emergency audio: no concealment or comfort noise on this flow (DESIGN §6.4)
 
 
 # -- voicemail (the host line takes a message: docs/protocol.md §14) ----------------------------------------

@@ -78,6 +78,9 @@ def outgoing(a: ev.CallSignal) -> tuple[str, Message]:
                                            detail=str(f.get("detail", ""))[:200])
     if k == "call.place":
         return "request", wc.CallPlace(call_id=cid, card_id=f["card_id"], number=f["number"])
+    if k == "call.emergency":
+        return "request", wc.CallEmergency(call_id=cid, number=f["number"], card_id=f.get("card_id") or "",
+                                           line=f.get("line") or "", location=f.get("location"))
     if k == "call.answer":
         return "request", wc.CallAnswer(call_id=cid, card_id=f["card_id"])
     if k == "call.reject":

@@ -17,6 +17,7 @@ from roamline.wire.calls import (
     CallCancel,
     CallDeclined,
     CallDtmf,
+    CallEmergency,
     CallerId,
     CallerIdAbsence,
     CallHangup,
@@ -82,6 +83,11 @@ SAMPLES: list[Message] = [
     CallProgress(call_id=CID, state=ProgressState.ANSWERED, answer_inferred=True),
     CallProgress(call_id=CID, state=ProgressState.REFUSED, refused=RefuseReason.LINE_BUSY),
     MediaBind(call_id=CID, flow_id=8),
+    CallEmergency(call_id=CID, number="911"),
+    CallEmergency(call_id=CID, number="112", card_id=CARD, line="+15550200002",
+                  location={"civic": {"country": "US", "A1": "IL", "A3": "Shelbyville", "RD": "Mill Lane",
+                                      "HNO": "12"}, "method": "installer"}),
+    CallPlaced(call_id=CID, route=Route.SOS, flow_id=11),
 ]
 
 
@@ -169,6 +175,10 @@ def _body(msg: Message, **changes: Any) -> Frame:
         (SAMPLES[17], {"digits": "12x"}),
         (SAMPLES[17], {"duration_ms": 5}),
         (SAMPLES[19], {"route": "carrier-pigeon"}),
+        (SAMPLES[-3], {"number": "9a1"}),
+        (SAMPLES[-3], {"number": "+15550200002"}),  # emergency digits, not a number to route
+        (SAMPLES[-2], {"card_id": "ABC"}),
+        (SAMPLES[-2], {"line": "5550200002"}),
     ],
 )
 def test_bad_bodies_are_refused(msg: Message, changes: dict[str, Any]) -> None:

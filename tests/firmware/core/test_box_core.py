@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from roamline.firmware.callerid.codec import CallerId
 from roamline.firmware.card.events import CardInserted, CardRemoved
 from roamline.firmware.core import events as ev
-from roamline.firmware.core.box import BoxCore, CoreConfig
+from roamline.firmware.core import linkcalls
+from roamline.firmware.core.box import SOS_RETRY_S, BoxCore, CoreConfig
 from roamline.firmware.core.calls import IllegalTransition, Phone, PhoneTable, Trig
 from roamline.firmware.dialplan import Classifier, load_plan
 from roamline.firmware.handset.events import Digit, HookFlash, OffHook, OnHook
@@ -497,10 +498,91 @@ def test_with_no_line_an_emergency_still_leaves_for_the_cloud_route_and_is_repor
         lift(r)
     emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
     out = r.digits(emergency)
-    places = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]
-    assert len(places) == 1 and places[0].fields["emergency"] is True
+    assert not [a for a in kinds(out, ev.CallSignal) if a.kind == "call.place"]  # no card, rights, filters
+    places = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.emergency"]
+    assert len(places) == 1 and places[0].fields["number"] == emergency
     (report,) = [a for a in kinds(out, ev.Enqueue) if a.kind == EMERGENCY_CALL_KIND]
-    assert report.payload["route"] == "cloud" and report.payload["number"] == emergency
+    assert report.payload["route"] == "sip" and report.payload["number"] == emergency
+    assert out.index(places[0]) < out.index(report)  # the call leaves before the report is written
+    kind, message = linkcalls.outgoing(places[0])  # it has a wire form, whatever the holder state
+    assert kind == "request" and message.TYPE == "call.emergency"
+
+
+def _sos(r: Rig, number: str = "911") -> ev.CallSignal:
+    lift(r)
+    (sig,) = [a for a in r.digits(number) if isinstance(a, ev.CallSignal) and a.kind == "call.emergency"]
+    return sig
+
+
+def test_with_no_line_the_cloud_routes_the_call_and_its_audio_is_kept_free_of_concealment() -> None:
+    r = Rig(has_line=False)
+    r.do(ev.LinkUp(BOX))
+    sig = _sos(r)
+    assert sig.fields["card_id"] == "" and sig.fields["line"] == "+12175551000"
+    r.do(ev.Progress(sig.call_id, "placed", flow_id=7))
+    tones = kinds(r.do(ev.Progress(sig.call_id, "ringing")), ev.PlayTone)
+    assert [t.tone for t in tones] == ["ringback"]
+    out = r.do(ev.Progress(sig.call_id, "answered"))
+    (conn,) = kinds(out, ev.Connect)
+    assert conn.b == "flow:7" and conn.tty_safe  # no concealment or comfort noise (TTY tones kept)
+    assert r.core.phone.state is Phone.CONNECTED
+    out = r.do(OnHook(r.now))
+    hangups = [a for a in kinds(out, ev.CallSignal) if a.kind == "call.hangup"]
+    assert [h.call_id for h in hangups] == [sig.call_id]
+
+
+def test_an_ordinary_cloud_call_keeps_concealment() -> None:
+    r = Rig(has_line=False)
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    r.do(ev.Progress(place.call_id, "placed", flow_id=3))
+    (conn,) = kinds(r.do(ev.Progress(place.call_id, "answered")), ev.Connect)
+    assert not conn.tty_safe
+
+
+def test_with_no_line_and_the_cloud_unreachable_the_emergency_is_asked_again_until_it_gets_through() -> None:
+    r = Rig(has_line=False)
+    sig = _sos(r)  # the link is down
+    out = r.do(ev.RequestFailed(f"place:{sig.call_id}", "link closed", unreachable=True))
+    assert [a.event for a in kinds(out, ev.Emit)] == ["emergency.retry"]
+    assert not kinds(out, ev.PlayTone)  # no reorder: the caller waits on the line
+    again = [a for a in kinds(r.tick(SOS_RETRY_S), ev.CallSignal) if a.kind == "call.emergency"]
+    assert [a.call_id for a in again] == [sig.call_id]
+    r.do(ev.RequestFailed(f"place:{sig.call_id}", "link closed", unreachable=True))
+    out = r.do(ev.LinkUp(BOX))  # the link is back: at once, not at the next second
+    assert [a.call_id for a in kinds(out, ev.CallSignal) if a.kind == "call.emergency"] == [sig.call_id]
+    r.do(ev.Progress(sig.call_id, "placed", flow_id=5))
+    assert r.core.phone.state is Phone.ROUTING
+    # hung up while waiting: nothing more is sent
+    r.do(ev.RequestFailed(f"place:{sig.call_id}", "link closed", unreachable=True))
+    r.do(OnHook(r.now))
+    assert not [a for a in kinds(r.tick(5.0), ev.CallSignal) if a.kind == "call.emergency"]
+
+
+def test_with_no_line_a_refused_emergency_plays_reorder() -> None:
+    r = Rig(has_line=False)
+    r.do(ev.LinkUp(BOX))
+    sig = _sos(r)
+    out = r.do(ev.Progress(sig.call_id, "refused", reason="no-route"))
+    assert [t.tone for t in kinds(out, ev.PlayTone)] == ["reorder"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(s=setups, data=st.data())
+def test_with_no_line_any_holder_state_gets_the_emergency_answered_and_connected(
+    s: dict[str, Any], data: st.DataObject
+) -> None:
+    r = Rig(country=s["country"], has_line=False)
+    r.do(ev.LinkUp(BOX))
+    for i in range(s["cards"]):
+        r.register(f"R{i}", CARDS[i])
+    emergency = data.draw(st.sampled_from(load_plan(s["country"]).emergency))
+    sig = _sos(r, emergency)
+    r.do(ev.Progress(sig.call_id, "placed", flow_id=9))
+    (conn,) = kinds(r.do(ev.Progress(sig.call_id, "answered")), ev.Connect)
+    assert conn.b == "flow:9" and conn.tty_safe and r.core.phone.state is Phone.CONNECTED
 
 
 def _storm_event(draw: Any, r: Rig) -> Any:

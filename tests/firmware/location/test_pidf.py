@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roamline.firmware.location import pidf
-from roamline.firmware.location.errors import PeerError, UsageError
 from roamline.firmware.location.fix import Fix, Quality
 from roamline.wire.civic import CIVIC_ELEMENTS
+from roamline.wire.errors import PeerError, UsageError
 
 HOME = {"country": "US", "A1": "IL", "A3": "Springfield", "RD": "Elm Street", "HNO": "12", "FLR": "2",
         "ROOM": "201", "PC": "62701"}
