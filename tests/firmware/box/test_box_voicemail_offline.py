@@ -10,13 +10,23 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner
 
-from .test_box_voicemail import ALICE, BOB, cloud, leave_message, tone_seconds, wait_messages, wav_samples
+from .test_box_voicemail import (
+    ALICE,
+    BOB,
+    cloud,
+    leave_message,
+    tone_seconds,
+    wait_messages,
+    wav_samples,
+    write_tone,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +34,36 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
     runner = RigRunner(load_rig("demo"), Path(tmp_path_factory.mktemp("vm-offline")))
     with runner:
         yield runner
+
+
+CAROL = "+15550200002"  # box-b's host line (mt9234mu, full duplex)
+
+
+def test_box_b_mt9234mu_line_takes_a_message_for_carol(rig: RigRunner, tmp_path: Path) -> None:
+    """The full-duplex mt9234mu takes a message as the cx93001 does (carol's card is in no box)."""
+    mark = rig.box_log_mark("box-b")
+    bob = rig.pstn(BOB)
+    bob.call(CAROL)
+    try:
+        line = rig.wait_box_event("box-b", "voicemail.(recording|refused)", mark, timeout=30)
+        assert "voicemail.recording" in line, line
+        greeting = rig.boxes["box-b"].dir / "data" / "prompts" / "greeting-15550200002.wav"
+        time.sleep(0.3 + len(wav_samples(greeting)) / 8000 + 0.2 + 0.4 + 0.3)
+        bob.play(write_tone(tmp_path / "say-650.wav", 650.0, 3.0))
+        time.sleep(3.5)
+    finally:
+        bob.hang_up()
+    rig.wait_box_event("box-b", "voicemail.recorded", mark, timeout=20)
+    deadline = time.monotonic() + 30
+    got: list[Any] = []
+    while not got and time.monotonic() < deadline:
+        got = list(cloud(rig, "voicemail", "list", "carol"))
+        time.sleep(0.5)
+    (msg,) = got
+    out = tmp_path / "carol.wav"
+    cloud(rig, "voicemail", "play", msg["message_id"], "--out", str(out))
+    assert tone_seconds(wav_samples(out), 650.0) >= 2.5
+    cloud(rig, "voicemail", "delete", msg["message_id"])
 
 
 def test_a_message_taken_with_the_registry_down_is_filed_once_when_it_is_back(
