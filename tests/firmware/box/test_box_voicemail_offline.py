@@ -102,11 +102,13 @@ def test_a_message_taken_with_the_registry_down_is_filed_once_when_it_is_back(
     cloud(rig, "voicemail", "play", msg["message_id"], "--out", str(out))
     assert tone_seconds(wav_samples(out), 500.0) >= 2.5  # what BOB said
     # message waiting on at box-b, where alice's card is (registered again, or pushed)
+    rig.wait_box_event("box-b", "registered", mark_b, timeout=90)
     deadline = time.monotonic() + 30
     while not (phone.message_waiting() and phone.message_waiting()[-1]["active"]) \
             and time.monotonic() < deadline:
         time.sleep(0.3)
-    assert phone.message_waiting() and phone.message_waiting()[-1]["active"] is True
+    assert phone.message_waiting() and phone.message_waiting()[-1]["active"] is True, \
+        "\n".join(rig.boxes["box-b"].process.output()[-40:])
     # exactly once: box-a's outbox is empty, and a while later there is still one message
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -121,3 +123,46 @@ def test_a_message_taken_with_the_registry_down_is_filed_once_when_it_is_back(
     assert left == []
     time.sleep(2.0)
     assert len(wait_messages(rig, 2, timeout=1)) == 1
+
+
+def test_a_card_moved_mid_message_gets_message_waiting_where_it_is_now(
+        rig: RigRunner, tmp_path: Path) -> None:
+    """Issue 10's done-when "a card moved mid-message": alice's card in box-b, a 6 s timeout, nobody lifts;
+    while BOB's message is recorded at box-a the card moves from box-b into box-a. The message is stored
+    once, whole, and message waiting comes on at box-a (where the card is now), not left at box-b."""
+    for old in messages_of(rig, "alice"):
+        cloud(rig, "voicemail", "delete", old["message_id"])
+    cloud(rig, "profile", "set", "alice", "--voicemail-timeout", "6")
+    if rig.card_place.get("alice-card") != "box-b":
+        mark_b = rig.box_log_mark("box-b")
+        rig.insert("alice-card", "box-b")
+        rig.wait_box_event("box-b", "registered", mark_b)
+    phone_a = rig.handset("box-a")
+    mark_a2 = 0
+
+    def move() -> None:
+        nonlocal mark_a2
+        mark_a2 = rig.box_log_mark("box-a")
+        rig.insert("alice-card", "box-a")  # out of box-b, into box-a, while BOB speaks
+
+    mark = rig.box_log_mark("box-a")
+    leave_message(rig, tmp_path, hz=550.0, seconds=4.0, mark=mark, timeout=30, during=move)
+    line = rig.wait_box_event("box-a", "voicemail.recorded", mark, timeout=20)
+    assert "ended=hangup" in line, line
+    rig.wait_box_event("box-a", "registered", mark_a2, timeout=20)
+    (msg,) = wait_messages(rig, 1, timeout=30)
+    assert msg["call_record"] is True, msg
+    out = tmp_path / "moved.wav"
+    cloud(rig, "voicemail", "play", msg["message_id"], "--out", str(out))
+    assert tone_seconds(wav_samples(out), 550.0) >= 3.0  # the move did not cut the message
+    deadline = time.monotonic() + 20
+    while not (phone_a.message_waiting() and phone_a.message_waiting()[-1]["active"]) \
+            and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert phone_a.message_waiting() and phone_a.message_waiting()[-1]["active"] is True
+    time.sleep(2.0)
+    assert len(messages_of(rig, "alice")) == 1  # once
+
+
+def messages_of(rig: RigRunner, account: str) -> list[dict[str, Any]]:
+    return list(cloud(rig, "voicemail", "list", account))
