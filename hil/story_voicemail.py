@@ -127,7 +127,8 @@ class VoicemailSteps:
         self.events.emit("voicemail.recorded", box=host, number=number, message_id=msg["message_id"],
                          call_id=msg["call_id"], caller=msg["caller"], duration_s=msg["duration_s"],
                          audio_bytes=msg["audio_bytes"], tone_s=round(held, 2), holder=holder)
-        return (f"{terminal} rang, nobody lifted; {host}'s line answered ({line.split()[0]}…); "
+        chunks = line.split("chunks=")[1].split()[0] if "chunks=" in line else "?"
+        return (f"{terminal} rang, nobody lifted; {host}'s line answered and recorded ({chunks} chunks); "
                 f"`cloud voicemail list`: {msg['message_id']} {msg['duration_s']:.1f} s; "
                 f"`cloud voicemail play`: {held:.1f} s of {hz:g} Hz")
 
