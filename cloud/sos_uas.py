@@ -65,6 +65,11 @@ class Event:
     reason: str = ""
 
 
+def media_id(sip_call_id: str) -> str:
+    """The id a call-back's media is reported under (``on_media``), apart from outgoing calls' ids."""
+    return "cb:" + sip_call_id
+
+
 def called_number(uri: str) -> str:
     """The E.164 number a call-back INVITE is for (``sip:+1555…@host``, ``sip:+1555…@host;user=phone``
     or ``tel:+1555…``); SipSyntaxError for anything else."""

@@ -957,7 +957,7 @@ class BoxCore:
     def _offered(self, e: ev.Offered, now: float, out: list[ev.Action]) -> None:
         slot = self.slot_for(e.card_id)
         st = self.phone.state
-        if slot is None or slot.state != "registered":
+        if (slot is None or slot.state != "registered") and not e.emergency_callback:
             out.append(
                 ev.CallSignal("offer.declined", e.call_id, key=e.key, fields={"reason": "unknown-card"})
             )
@@ -990,7 +990,8 @@ class BoxCore:
                         "cadence": e.cadence,
                         "caller_number": e.caller.number,
                         "caller_name": e.caller.name,
-                        "holder": slot.holder,
+                        "holder": slot.holder if slot is not None else None,
+                        "emergency_callback": e.emergency_callback,
                     },
                 )
             )
