@@ -46,9 +46,9 @@ class _CallbackLeg:
     timer: asyncio.TimerHandle | None = None
 
 
-CallbackDecision = Callable[[str, str], "tuple[int, str] | None"]
-"""``(sip_call_id, called_number)`` → a SIP failure to answer at once, or None: ring (the caller then
-answers with :meth:`SosGateway.callback_answer` or ends with :meth:`SosGateway.callback_hangup`)."""
+CallbackArrived = Callable[[str, str, str], None]
+"""``(sip_call_id, called_number, caller_number)``: a checked call-back INVITE (100 Trying already sent).
+The owner decides and calls :meth:`SosGateway.callback_ring` or :meth:`SosGateway.callback_refuse`."""
 
 
 @dataclass(slots=True)
@@ -68,7 +68,7 @@ class SosGateway:
 
     def __init__(self, *, host: str, sip_port: int = 0, on_event: Callable[[str, Event], None],
                  on_media: Callable[[str, bytes], None],
-                 on_callback: CallbackDecision | None = None,
+                 on_callback: CallbackArrived | None = None,
                  on_callback_event: Callable[[str, sos_uas.Event], None] | None = None) -> None:
         self._host = host
         self._on_callback = on_callback
@@ -252,19 +252,27 @@ class SosGateway:
                                     branch_seed=secrets.token_hex(6))
         self._callbacks[sip_id] = _CallbackLeg(call)
         self._send(call.start(now))
-        verdict: tuple[int, str] | None = (404, "Not Found")
+        log.info("sos-callback-invite", extra={"fields": {"sip_call": sip_id, "number": invite.number}})
         if invite.offer is None:
-            verdict = (488, "Not Acceptable Here")
-        elif self._on_callback is not None:
-            verdict = self._on_callback(sip_id, invite.number)
-        log.info("sos-callback-invite", extra={"fields": {"sip_call": sip_id, "number": invite.number,
-                                                          "refused": verdict[0] if verdict else 0}})
-        if verdict is not None:
-            self._send(call.refuse(verdict[0], verdict[1], now))
+            self._send(call.refuse(488, "Not Acceptable Here", now))
+        elif self._on_callback is None:
+            self._send(call.refuse(404, "Not Found", now))
         else:
-            self._send(call.ring(now))
+            self._on_callback(sip_id, invite.number, _caller_number(msg))
         self._cb_arm(sip_id)
         return True
+
+    def callback_ring(self, sip_id: str) -> None:
+        leg = self._callbacks.get(sip_id)
+        if leg is not None:
+            self._send(leg.call.ring(asyncio.get_running_loop().time()))
+            self._cb_arm(sip_id)
+
+    def callback_refuse(self, sip_id: str, status: int, reason: str) -> None:
+        leg = self._callbacks.get(sip_id)
+        if leg is not None:
+            self._send(leg.call.refuse(status, reason, asyncio.get_running_loop().time()))
+            self._cb_arm(sip_id)
 
     async def callback_answer(self, sip_id: str) -> None:
         """The box answered the call-back: open its RTP socket and send the 200 OK."""
@@ -359,3 +367,20 @@ class SosGateway:
             return
         leg.media_in += 1
         self._on_media(call_id, data)
+
+
+def _caller_number(msg: object) -> str:
+    """The answering point's number from P-Asserted-Identity or From, when it is E.164 ("" otherwise)."""
+    from roamline.wire import sip
+    from roamline.wire.errors import PeerError
+
+    assert isinstance(msg, sip.SipMessage)
+    for name in ("P-Asserted-Identity", "From"):
+        value = msg.get(name)
+        if value is None:
+            continue
+        try:
+            return sos_uas.called_number(sip.uri_of(value))
+        except PeerError:
+            continue
+    return ""

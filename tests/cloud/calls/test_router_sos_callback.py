@@ -59,7 +59,8 @@ def emergency_from(kit: Kit, name: str = "c") -> str:
     cid = "e-" + secrets.token_hex(8)
     kit.send(box_id, CallEmergency(call_id=cid, number="911", card_id=card))
     kit.send(box_id, CallHangup(call_id=cid, reason=EndReason.HANGUP))
-    kit.store.end_registration(kit.store.active_registrations_at(box_id)[0].registration_id, kit.now, "removed")
+    (reg,) = kit.store.active_registrations_at(box_id)
+    kit.store.end_registration(reg.registration_id, kit.now, "removed")
     return box_id
 
 
