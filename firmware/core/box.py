@@ -104,6 +104,7 @@ class Call:
     cadence: str = ""
     caller: ev.CallerInfo | None = None
     cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
+    emergency_callback: bool = False  # the answering point calling back through the cloud (TTY-safe audio)
 
 
 @dataclass(slots=True)
@@ -909,7 +910,7 @@ class BoxCore:
                 call.answered = now
                 out.append(ev.PlayTone(None))
                 out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id,
-                                      tty_safe=call.route == "emergency"))
+                                      tty_safe=call.route == "emergency" or call.emergency_callback))
                 out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
             elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
                 self.phone.fire(Trig.ANSWERED)
@@ -973,6 +974,7 @@ class BoxCore:
             offer_key=e.key,
             cadence=e.cadence,
             caller=e.caller,
+            emergency_callback=e.emergency_callback,
         )
         if st in (Phone.IDLE, Phone.RINGING):
             first = st is Phone.IDLE

@@ -71,7 +71,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
 def call_back(rig: RigRunner, tmp: Path, name: str, number: str, *, refused: bool = False) -> SippPeer:
     scenario = HERE / ("psap_callback_refused.xml" if refused else "psap_callback.xml")
     assert rig.sos_sip is not None
-    return SippPeer(scenario, tmp / name, remote=rig.sos_sip, service=number, timeout_s=60).start()
+    return SippPeer(scenario, tmp / name, remote=rig.sos_sip, service=number, timeout_s=60)  # started by `with`
 
 
 def answer_hear_and_hang_up(rig: RigRunner, peer: SippPeer, tmp: Path, mark: int) -> None:
@@ -84,11 +84,16 @@ def answer_hear_and_hang_up(rig: RigRunner, peer: SippPeer, tmp: Path, mark: int
         time.sleep(1.0)
         hs = HandsetEnd(phone, workdir=tmp)
         echoed = verify(hs, hs, Probe("tone", hz=1004.0, seconds=1.0), settle_s=1.0)
-        assert echoed.ok, echoed  # the handset's tone went to SIPp and came back
+        assert echoed.ok, (echoed, rig.registry.tail() if rig.registry else "")  # the handset's tone went to SIPp and came back
     finally:
         m2 = rig.box_log_mark("box-c")
         phone.hang_up()
         rig.wait_box_event("box-c", "on-hook", m2, timeout=10)
+        import os
+        if os.environ.get("CB_DEBUG"):
+            (tmp / "box.log").write_text("\n".join(rig.boxes["box-c"].process.output()), encoding="utf-8")
+            assert rig.registry is not None
+            (tmp / "registry.log").write_text("\n".join(rig.registry.output()), encoding="utf-8")
     assert peer.wait(timeout=20) == 0, peer.output()[-3000:]  # SIPp got 180, 200 with PCMU, then our BYE
 
 
@@ -135,7 +140,7 @@ def test_the_answering_points_call_back_rings_the_box_with_no_card_within_the_ho
         answer_hear_and_hang_up(rig, peer, tmp_path, mark)
 
     # an hour later (the emergency call's record moved back 61 minutes in the registry's own database)
-    db = sqlite3.connect(str(next(rig.cloud_dir.glob("*.db*"))))
+    db = sqlite3.connect(str(rig.cloud_dir / "registry.db"), timeout=10)
     with db:
         db.execute("UPDATE calls SET created = created - 3660 WHERE route = 'sos'")
     db.close()
