@@ -23,7 +23,8 @@ PROFILE_DIR = Path(__file__).with_name("profiles")
 GPIO_PINS = range(28)  # BCM numbers on the 40-pin header
 
 # Which gpiozero pin factories suit which board: lgpio is the only one that works on a Pi 5.
-FACTORIES_FOR_MODEL = {"pi4": ("lgpio", "rpigpio"), "pi5": ("lgpio",), "sim": ("mock",)}
+FACTORIES_FOR_MODEL = {"pi3": ("lgpio", "rpigpio"), "pi4": ("lgpio", "rpigpio"), "pi5": ("lgpio",),
+                       "sim": ("mock",)}
 
 Level = Literal["high", "low"]
 
@@ -106,7 +107,7 @@ class Backends:
 @dataclasses.dataclass(frozen=True, slots=True)
 class BoardProfile:
     name: str
-    pi_model: Literal["pi4", "pi5", "sim"]
+    pi_model: Literal["pi3", "pi4", "pi5", "sim"]
     pin_factory: Literal["lgpio", "rpigpio", "mock"]
     slic: Slic
     handset_audio: HandsetAudio
@@ -228,7 +229,7 @@ def available_profiles() -> list[str]:
 
 
 def load_profile(name_or_path: str | Path) -> BoardProfile:
-    """A built-in profile by name ("pi4-ag1171", "pi5-ag1171", "sim") or a profile file by path."""
+    """A built-in profile by name ("pi3-ag1171", "pi4-ag1171", "pi5-ag1171", "sim") or a file path."""
     p = Path(name_or_path)
     if p.suffix != ".toml":
         p = PROFILE_DIR / f"{name_or_path}.toml"

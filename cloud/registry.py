@@ -430,7 +430,8 @@ class Registry:
             box = self._store.get_box(conn.box_id)
             place = local_dial.place_of(reg.location, box.location if box is not None else None, now)
             category = local_dial.category_of(msg.code, profile)
-            services = self._store.services(category) if category is not None else []
+            services = (self._store.services_near(category, place.lat, place.lon)
+                        if category is not None and place is not None else [])
             answer = local_dial.resolve(msg.code, profile, services, place)
         log.info("service-resolved", extra={"fields": {"box": conn.box_id, "code": msg.code,
                                                        "outcome": str(answer.outcome),

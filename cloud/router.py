@@ -34,6 +34,7 @@ from roamline.wire import pidf as wire_pidf
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import (
     AnswerResult,
+    AttendantChoice,
     CallAnswer,
     CallAnswered,
     CallCancel,
@@ -51,8 +52,11 @@ from roamline.wire.calls import (
     CallRinging,
     CancelReason,
     EndReason,
+    Fallback,
     LineAnswer,
+    LineChoice,
     LineDial,
+    LineFallback,
     LineHangup,
     LineResult,
     LineResultReply,
@@ -84,6 +88,7 @@ class RouterConfig:
     # once the far end answers (the box itself gives a dial 60 s and starting the voice stream 5 s).
     dial_line_s: float = 75.0
     ended_memory: int = 4096  # recently ended call ids remembered (late messages, duplicate ids)
+    choose_s: float = 60.0  # a shared line's attendant: the host must tell the caller's choice by then
 
 
 # --- actions out -------------------------------------------------------------------------------------
@@ -282,6 +287,9 @@ class Call:
     limit_at: float | None = None  # host-line rights: the call is cut then (length or budget)
     warn_at: float | None = None
     rate_per_min: float = 0.0  # what a minute through the host line costs the account
+    # a shared line's attendant (§10.6): the menu (key, account, label); ``choosing`` until line.choice
+    attendant: tuple[tuple[str, str, str], ...] = ()
+    choosing: bool = False
     sos_dial: SosDial | None = None  # an emergency call's SIP leg, as last dialled
     sos_next: list[str] = field(default_factory=list)  # answering points to try next if that one fails
     caller_id: CallerId = field(default_factory=CallerId)  # as the host line gave it (voicemail's caller)
@@ -414,6 +422,8 @@ class Router:
         try:
             if isinstance(msg, LineRing):
                 return self._line_ring(conn_id, box_id, env, msg, now)
+            if isinstance(msg, LineChoice):
+                return self._line_choice(box_id, msg, now)
             if isinstance(msg, LineStateReport):
                 out = self._line_state(box_id, msg, now)
                 return [*out, Send(conn_id, Ok(), env.id)] if env.id is not None else out
@@ -468,6 +478,9 @@ class Router:
             caller_id=msg.caller,
         )
         callback = self._is_callback(box_id, now)
+        menu = () if callback else self._attendant_menu(msg.line)
+        if menu:
+            return self._start_attendant(conn_id, env, call, msg.caller, menu, now)
         offers = self._offer_targets(call, msg.line, exclude_box=None, now=now, caller=msg.caller,
                                      callback=callback)
         if not offers:
@@ -488,6 +501,82 @@ class Router:
         out += self._send_offers(call, offers, msg.caller, now)
         return out
 
+    # --- the attendant on a shared line (docs/protocol.md §10.6) ----------------------------------------
+
+    def _attendant_menu(self, line: str) -> tuple[tuple[str, str, str], ...]:
+        """The menu for a call to ``line`` when more than one holder is subscribed to its number and may
+        receive its calls: (key, account, label) in order of the holders' names (then account ids), keys
+        1…9; () for one holder or none (the call is offered as always)."""
+        refused = self._no_receive(line)
+        accounts = [a for a in self._store.accounts_for_number(line) if a not in refused]
+        if len(accounts) < 2:
+            return ()
+        named = []
+        for account_id in accounts:
+            account = self._store.get_account(account_id)
+            named.append(((account.name if account is not None else "") or account_id, account_id))
+        named.sort()
+        return tuple((str(i + 1), account_id, label[:64]) for i, (label, account_id) in enumerate(named[:9]))
+
+    def _start_attendant(self, conn_id: str, env: Envelope, call: Call, caller: CallerId,
+                         menu: tuple[tuple[str, str, str], ...], now: float) -> list[Action]:
+        call.attendant, call.choosing, call.caller_id = menu, True, caller
+        call.deadline = now + self._config.choose_s
+        self._calls[call.call_id] = call
+        self._open_record(call)
+        log.info("attendant-menu", extra={"fields": {"call": call.call_id, "line": call.line,
+                                                     "holders": len(menu)}})
+        choices = tuple(AttendantChoice(key=k, label=label) for k, _, label in menu)
+        return [Send(conn_id, LineRouted(call_id=call.call_id, offered=0, attendant=choices), env.id)]
+
+    def _line_choice(self, box_id: str, msg: LineChoice, now: float) -> list[Action]:
+        """The caller chose (or the host's default, ``""``): ring only the chosen holder's boxes, after
+        that holder's filters; nobody to ring → the holder's fallback on the line."""
+        call = self._calls.get(msg.call_id)
+        if call is None:
+            return []
+        if call.origin_box != box_id or call.route != "incoming":
+            raise _Forbidden(f"call {msg.call_id} is not this box's")
+        if not call.choosing or call.state is not CallState.OFFERING:
+            return []  # told twice: the first choice stands
+        call.choosing = False
+        chosen = [(k, a) for k, a, _ in call.attendant if k == msg.key]
+        accounts = frozenset(a for _, a in chosen) or frozenset(a for _, a, _ in call.attendant)
+        if chosen:
+            call.origin_account = chosen[0][1]  # the record is this holder's missed call or answer
+        self._store.add_event(now, "attendant-choice", {"call": call.call_id, "key": msg.key,
+                                                        "accounts": sorted(accounts)})
+        offers = self._offer_targets(call, call.called, exclude_box=None, now=now, caller=call.caller_id,
+                                     accounts=accounts)
+        if not offers:
+            how = self._filtered_outcome(call)
+            outcome = Fallback(how) if how else Fallback.VOICEMAIL  # no card anywhere: voicemail
+            reason = f"filtered-{how}" if how else "not-reachable"
+            return self._attendant_fallback(call, outcome, now, end_reason=reason,
+                                            filtered=how in ("block", "reject"))
+        out = self._send_offers(call, offers, call.caller_id or CallerId(), now)
+        timeouts = [p.voicemail.timeout_s for a in accounts if (p := self._profile(a)) is not None]
+        if chosen and timeouts:
+            call.deadline = now + timeouts[0]  # the chosen holder's no-answer time
+        return out
+
+    def _attendant_fallback(self, call: Call, outcome: Fallback, now: float, *, end_reason: str,
+                            filtered: bool = False) -> list[Action]:
+        """Nobody takes the attendant's call: the host does ``outcome`` on its line (it answered it
+        already) and the call ends here (the record: the chosen holder's missed call, or filtered)."""
+        out: list[Action] = []
+        if outcome is Fallback.VOICEMAIL:
+            # the holder's voicemail takes it on the line the attendant already answered (voicemail.take)
+            out += self._voicemail(call, call.caller_id, now)
+        conn = self._box_conn.get(call.origin_box)
+        if conn is not None and not out:
+            account = call.origin_account or ""
+            out.append(Send(conn, LineFallback(call_id=call.call_id, outcome=outcome, account=account)))
+        log.info("attendant-fallback", extra={"fields": {"call": call.call_id, "outcome": outcome.value,
+                                                         "why": end_reason}})
+        return out + self._end(call, EndReason.NO_ANSWER, now, tell_origin=False,
+                               outcome="filtered" if filtered else None, end_reason=end_reason)
+
     def _offer_targets(
         self,
         call: Call,
@@ -496,13 +585,14 @@ class Router:
         now: float,
         caller: CallerId | None = None,
         callback: bool = False,
+        accounts: frozenset[str] | None = None,
     ) -> list[Offer]:
         """The boxes to ring for ``number``: every registered card of a subscribed account, after that
         holder's filters (evaluated once per account, before any box rings) and the line's receive
         rights. A forward rings the forward number's holders instead (their filters are not applied
-        again: no forwarding loops)."""
+        again: no forwarding loops). ``accounts``: only these holders (the attendant's choice)."""
         offers: list[Offer] = []
-        entries = where(self._store, number, now)
+        entries = [e for e in where(self._store, number, now) if accounts is None or e.account_id in accounts]
         decided: dict[str, filters.Decision] = {}
         forwards: list[str] = []
         refused = self._no_receive(call.line) if call.route == "incoming" else set()
@@ -643,7 +733,10 @@ class Router:
 
     def _voicemail_account(self, call: Call) -> str | None:
         """Whose voicemail takes an unanswered incoming call: a holder whose filter said voicemail (or
-        forward), else a holder offered the called number, else the first account on the number."""
+        forward), else a holder offered the called number, else the first account on the number. On a
+        shared line the attendant's chosen holder (§10.6)."""
+        if call.attendant and call.origin_account:
+            return call.origin_account
         for account_id, d in call.filtered.items():
             if d.action in (wire_profile.Action.VOICEMAIL, wire_profile.Action.FORWARD):
                 return account_id
@@ -682,13 +775,14 @@ class Router:
         call.winner = offer
         call.answered_at = now
         call.deadline = None
+        incoming = call.route == "incoming"  # a placed (box) call stays billed to its caller's holder
         self._store.answer_call(
             call.call_id,
             answered_at=now,
             answer_inferred=False,
             terminal_box=box_id,
-            account_id=offer.account_id,
-            card_id=offer.card_id,
+            account_id=offer.account_id if incoming else None,
+            card_id=offer.card_id if incoming else None,
         )
         out: list[Action] = [
             Send(
@@ -754,11 +848,17 @@ class Router:
         return self._maybe_all_gone(call, now)
 
     def _maybe_all_gone(self, call: Call, now: float) -> list[Action]:
+        if call.choosing:
+            return []  # the attendant is still asking the caller: nobody was offered the call yet
         if call.state is CallState.OFFERING and all(o.state is OfferState.GONE for o in call.offers.values()):
-            reason = EndReason.BUSY if call.route == "box" else EndReason.NO_ANSWER
+            if call.attendant:
+                return self._attendant_fallback(call, Fallback.VOICEMAIL, now, end_reason="no-answer")
+            if call.route == "box":  # every callee's box declined: the caller hears busy, not reorder
+                return self._progress(call, ProgressState.BUSY) + self._end(
+                    call, EndReason.BUSY, now, tell_origin=False)
             # every holder declined, was busy or went away while it rang: their voicemail takes it
             taken = self._voicemail(call, call.caller_id, now) if call.route == "incoming" else []
-            return taken + self._end(call, reason, now)
+            return taken + self._end(call, EndReason.NO_ANSWER, now)
         return []
 
     # --- replies to the router's own requests --------------------------------------------------------
@@ -1294,7 +1394,14 @@ class Router:
             if call.deadline is None or now < call.deadline:
                 continue
             call.deadline = None
-            if call.state is CallState.OFFERING:
+            if call.state is CallState.OFFERING and call.choosing:
+                log.info("attendant-no-choice", extra={"fields": {"call": call.call_id}})
+                out += self._line_hangup(call, call.origin_box, EndReason.NO_ANSWER)
+                out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            elif call.state is CallState.OFFERING and call.attendant:
+                out += self._cancel_others(call, CancelReason.TIMEOUT)
+                out += self._attendant_fallback(call, Fallback.VOICEMAIL, now, end_reason="no-answer")
+            elif call.state is CallState.OFFERING:
                 out += self._cancel_others(call, CancelReason.TIMEOUT)
                 if call.route == "box":
                     out += self._progress(call, ProgressState.ENDED, reason=EndReason.NO_ANSWER)
@@ -1370,7 +1477,9 @@ class Router:
         self._remember(call.call_id)
         answered = call.answered_at is not None
         winner = call.winner
-        account = winner.account_id if winner else call.origin_account
+        # an incoming call is the answering holder's; a placed one stays billed to its caller (DESIGN §4)
+        holder = winner if winner is not None and call.route == "incoming" else None
+        account = holder.account_id if holder else call.origin_account
         if call.route == "host-line" and call.answered_at is not None and call.rate_per_min > 0 \
                 and call.origin_account and call.line:
             cost = max(0.0, now - call.answered_at) / 60.0 * call.rate_per_min
@@ -1385,7 +1494,7 @@ class Router:
             answered_at=call.answered_at,
             answer_inferred=call.answer_inferred,
             account_id=account,
-            card_id=winner.card_id if winner else call.origin_card,
+            card_id=holder.card_id if holder else call.origin_card,
             terminal_box=winner.box_id if winner else (None if call.route == "incoming" else call.origin_box),
             host_box=call.host_box,
             line=call.line,

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,10 +50,12 @@ from roamline.cloud.sqlite_schema import (
 )
 from roamline.cloud.wal_checkpoint import WalCheckpointer
 from roamline.wire.emergency import EMERGENCY_CALL_KIND
+from roamline.wire.geo import EARTH_RADIUS_M
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_M_PER_DEGREE_LAT = EARTH_RADIUS_M * math.pi / 180  # a degree of latitude along a meridian (wire.geo)
 
 
 class SqliteStore:
@@ -415,6 +418,15 @@ class SqliteStore:
         rows = self._all(f"SELECT * FROM services{where} ORDER BY category, name, number", params)
         return [Service(r["category"], r["name"], r["number"], r["lat"], r["lon"], r["radius_m"])
                 for r in rows]
+
+    def services_near(self, category: str, lat: float, lon: float) -> list[Service]:
+        """The services of ``category`` that may cover (lat, lon): those whose latitude alone does not
+        put them beyond their radius (a great-circle distance is at least the latitude difference's
+        meridian arc), so no covering service is left out; ``services.nearest`` decides among them."""
+        rows = self._all("SELECT * FROM services WHERE category = ? AND ABS(lat - ?) * ? <= radius_m "
+                         "ORDER BY name, number", (category, lat, _M_PER_DEGREE_LAT * 0.999))
+        return [Service(r["category"], r["name"], r["number"], r["lat"], r["lon"], r["radius_m"])
+                for r in rows]
     # host lines and rights on them
     def grant_line(self, account_id: str, line_number: str) -> None:
         """The account may call out through the line (other rights as they were, or the defaults)."""
@@ -560,11 +572,21 @@ class SqliteStore:
             started = payload.get("started_at")
             created = float(started) if isinstance(started, int | float) else ended_at
             outcome = str(payload.get("outcome") or ("answered" if answered_at is not None else "missed"))
+            route = str(payload.get("route") or "own-line")
+            card_id = _str_or_none(payload.get("card_id"))
+            account = _str_or_none(payload.get("account"))
+            if account is None and card_id is not None:  # the holder the box's card names
+                card = self.get_card(card_id)
+                account = card.account_id if card is not None else None
+            line = _str_or_none(payload.get("line"))
+            if line is None and route == "own-line":  # the line of the box that made the call
+                box = self.get_box(box_id)
+                line = box.line_number if box is not None else None
             rec = CallRecord(
-                call_id=call_id, route=str(payload.get("route") or "own-line"),
-                caller=str(payload.get("caller") or ""), called=str(payload.get("number") or ""),
-                created=created, state="closed", line=_str_or_none(payload.get("line")),
-                account_id=_str_or_none(payload.get("account")), card_id=_str_or_none(payload.get("card_id")),
+                call_id=call_id, route=route,
+                caller=str(payload.get("caller") or line or ""), called=str(payload.get("number") or ""),
+                created=created, state="closed", line=line,
+                account_id=account, card_id=card_id,
                 terminal_box=box_id, answered_at=answered_at, ended_at=ended_at,
                 duration_s=0.0 if answered_at is None else max(0.0, ended_at - answered_at),
                 answer_inferred=inferred, outcome=outcome,

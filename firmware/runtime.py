@@ -85,6 +85,8 @@ class LineBridge:
         self.on_voice: Callable[[bytes], None] | None = None
         self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
         self._next_tx: float | None = None
+        self._held_tx: bytes | None = None  # a frame the modem could not take yet (no transmit stream)
+        self._tx_of: Callable[[], bytes] | None = None  # the source _held_tx came from
         self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
 
     def start(self) -> None:
@@ -190,6 +192,8 @@ class LineBridge:
                 self._voice = queue.Queue(maxsize=50)
                 break
         src = self.tx_source
+        if src is not self._tx_of:
+            self._tx_of, self._held_tx = src, None  # a new source: a frame held for the old one is dropped
         if src is None:
             self._next_tx = None
         else:
@@ -197,11 +201,14 @@ class LineBridge:
             if self._next_tx is None or now - self._next_tx > 0.2:
                 self._next_tx = now
             while self._next_tx <= now:
+                frame = self._held_tx if self._held_tx is not None else src()
                 try:
-                    port.send_voice(src())
-                except LineUsageError:  # no transmit stream (yet, or any more)
+                    port.send_voice(frame)
+                except LineUsageError:  # no transmit stream (yet, or any more): keep the frame for it
+                    self._held_tx = frame  # (a prompt's first words are not lost while the stream starts)
                     self._next_tx = now + 0.02
                     break
+                self._held_tx = None
                 self._next_tx += 0.02
         if src is None and port.session.core.voice is None and not port.session.busy:
             self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
@@ -364,6 +371,10 @@ class BoxRuntime:
         self._greeting_rec: _MicRecording | None = None  # *98 *: the holder's new greeting
         self._started = 0.0
         self._ready_told = False
+        self._state: Any = None  # firmware.service_state.ServiceState, built in run()
+        self._publisher: Any = None  # firmware.state_file.StatePublisher
+        self._pcsc_up = False
+        self._readers_seen: set[str] = set()
 
     # -- feeding the core from any thread ----------------------------------------------------------------
     def post(self, event: Any) -> None:
@@ -373,6 +384,73 @@ class BoxRuntime:
 
     async def _store(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, lambda: fn(*args, **kw))
+
+    # -- the published state (for `box health`) ---------------------------------------------------------
+    def _publish(self, change: Callable[[Any], Any] | None = None) -> None:
+        """Event loop: change the service state (a function of it), stamp the heartbeat, hand it to the
+        publisher's thread (which never blocks this loop)."""
+        state = self._state
+        if state is None or self._publisher is None:
+            return
+        if change is not None:
+            state = change(state)
+        self._state = state = state.beat(time.monotonic(), self.clock.wall())
+        self._publisher.publish(state)
+
+    def _peripheral(self, name: str, ok: bool, detail: str, *, required: bool = True) -> None:
+        wall = self.clock.wall()
+        self._publish(lambda s: s.with_peripheral(name, ok, detail, wall, required=required))
+
+    async def _start_state(self, box_id: str) -> None:
+        import importlib.metadata
+
+        import roamline.firmware
+        from roamline.firmware.service_state import Firmware, ServiceState, slot_of
+        from roamline.firmware.state_file import StatePublisher, boot_id
+
+        cfg = self.config
+        try:
+            package = importlib.metadata.version("roamline")
+        except importlib.metadata.PackageNotFoundError:
+            package = ""
+        assert cfg.state.file is not None  # resolved by load_box_config
+        self._publisher = StatePublisher(cfg.state.file)
+        here = await asyncio.to_thread(lambda: str(Path(roamline.firmware.__file__).resolve()))
+        self._state = ServiceState(
+            pid=os.getpid(), boot_id=await asyncio.to_thread(boot_id), box_id=box_id,
+            started_at=self.clock.wall(), heartbeat_s=cfg.state.heartbeat_s,
+            firmware=Firmware(package=package, slot=os.environ.get("ROAMLINE_SLOT") or slot_of(here),
+                              version=os.environ.get("ROAMLINE_VERSION") or None))
+        self._publish()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.state.heartbeat_s)
+            self._publish()
+
+    def _observe(self, event: Any) -> None:
+        """The card readers' state, from the events the core is given."""
+        if not isinstance(event, (card_ev.PcscAvailable, card_ev.PcscUnavailable, card_ev.ReaderAdded,
+                                  card_ev.ReaderLost)):
+            return
+        if isinstance(event, card_ev.PcscUnavailable):
+            self._pcsc_up, self._readers_seen = False, set()
+        elif isinstance(event, card_ev.PcscAvailable):
+            self._pcsc_up = True
+        elif isinstance(event, card_ev.ReaderAdded):
+            self._readers_seen.add(event.reader)
+        else:
+            self._readers_seen.discard(event.reader)
+        missing = [r for r in self.config.card.readers if r not in self._readers_seen]
+        if not self._pcsc_up:
+            self._peripheral("card", False, "pcscd not answering")
+        elif missing:
+            self._peripheral("card", False, "readers missing: " + ", ".join(missing))
+        else:
+            self._peripheral("card", True, f"{len(self._readers_seen)} reader(s)")
+
+    def _gps_state(self, ok: bool, detail: str) -> None:
+        self._peripheral("gps", ok, detail, required=False)
 
     # -- building ---------------------------------------------------------------------------------------
     def _build(self, board: Any, ctx: backends.BackendContext, box: BoxIdentity) -> None:
@@ -456,6 +534,7 @@ class BoxRuntime:
         except BoardUsageError as exc:
             raise UsageError(f"board: {exc}") from None
         box = load_identity(cfg)
+        await self._start_state(box.box_id)
         from roamline.firmware.location.service import LocationService
 
         plan = load_plan(cfg.country)
@@ -466,10 +545,17 @@ class BoxRuntime:
         ctx = backends.BackendContext(config=cfg, board=board, clock=self.clock)
         self._build(board, ctx, box)
         choice_keys = "".join(k for k in "23456789" if not any(e.startswith(k) for e in plan.emergency))
+        if self.line is not None:
+            self._peripheral("line", False, "opening")
+        if self._handset_ports is not None:
+            self._peripheral("handset", False, "opening")
+        if self.readers is not None:
+            self._peripheral("card", False, "pcscd not answering yet")
         store = BoxStore(cfg.data_dir / "box.db")
         await self._store(store.open)
         self.store = store
         started = self._started = time.monotonic()
+        stopped_cleanly = False
         try:
             if self._handset_ports is not None:
                 folder = cfg.data_dir / "prompts"
@@ -478,6 +564,7 @@ class BoxRuntime:
                 names = list(texts(choice_keys, max(2, board.card_slots)))
                 self._prompts = await asyncio.to_thread(load_prompts, folder, names)
                 await asyncio.to_thread(self._open_handset, board)
+                self._peripheral("handset", True, "open")
             has_line, can_bridge = False, False
             if self.line is not None:
                 self.line.start()
@@ -486,6 +573,10 @@ class BoxRuntime:
                     has_line = True
                     can_bridge = self.line.port.session.can_bridge
                     self._law = self.line.port.session.encoding
+                    self._peripheral("line", True, "modem answering")
+                else:
+                    self._peripheral("line", False, self.line.error if self.line.ready.is_set()
+                                     else "modem did not answer in 30 s")
             line_number = _e164(cfg.line.number, cfg.country)
             self.core = BoxCore(CoreConfig(box_id=box.box_id, has_line=has_line, line_can_bridge=can_bridge,
                                            line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
@@ -519,11 +610,16 @@ class BoxRuntime:
                 gps = board.gps
                 if cfg.location.gpsd is not None:
                     gps = dataclasses.replace(gps, gpsd=cfg.location.gpsd, serial=None)
-                gps_task = tg.create_task(follow_gps(gps, self.where, self._send_location), name="gps")
+                if gps.gpsd is not None or gps.serial is not None:
+                    self._gps_state(False, "opening")
+                gps_task = tg.create_task(follow_gps(gps, self.where, self._send_location,
+                                                     on_state=self._gps_state), name="gps")
+                beat_task = tg.create_task(self._heartbeat(), name="box-heartbeat")
                 watch_task = tg.create_task(self._watch_media(), name="media-watch")
                 self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
                                  "bridge": can_bridge, "handset": self.handset is not None,
                                  "cards": self.readers is not None}
+                self._publish(lambda s: s.with_phase("running"))
                 self._print({**self._running, "state": "running",
                              "ready_s": round(time.monotonic() - started, 3)})
                 if self.link.is_up:
@@ -532,15 +628,17 @@ class BoxRuntime:
                 await stop_task
                 core_task.cancel()
                 gps_task.cancel()
+                beat_task.cancel()
                 watch_task.cancel()
                 for t in list(self._tasks):
                     t.cancel()
                 await self.link.stop()
+            stopped_cleanly = True
         finally:
-            await self._shutdown()
+            await self._shutdown(stopped_cleanly)
         self._print({"box_id": box.box_id, "state": "stopped"})
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, stopped_cleanly: bool = False) -> None:
         if self.readers is not None:
             await asyncio.to_thread(self.readers.stop)
         if self.handset is not None:
@@ -553,6 +651,10 @@ class BoxRuntime:
             await self._store(self.store.close)
         self._db.shutdown(wait=True)
         self._cardx.shutdown(wait=True)
+        if self._publisher is not None:
+            if stopped_cleanly:  # a crash leaves the last state: its pid gone, health says so
+                self._publish(lambda s: s.with_phase("stopped"))
+            await asyncio.to_thread(self._publisher.close)
 
     async def _core_loop(self) -> None:
         core = self.core
@@ -565,6 +667,7 @@ class BoxRuntime:
             except TimeoutError:
                 actions = core.poll(self.clock.monotonic())
             else:
+                self._observe(event)
                 try:
                     actions = core.handle(event, self.clock.monotonic())
                 except UsageError:
@@ -604,6 +707,8 @@ class BoxRuntime:
             await self.link.request(msg)
 
     async def _on_up(self, welcome: Welcome) -> None:
+        wall = self.clock.wall()
+        self._publish(lambda s: s.with_link(True, "registry welcomed the box", wall))
         if self.where is not None:
             from roamline.firmware.location.fingerprint import read_gateway
 
@@ -653,6 +758,8 @@ class BoxRuntime:
 
     async def _on_down(self, reason: str) -> None:
         self.post(ev.LinkDown(reason))
+        wall = self.clock.wall()
+        self._publish(lambda s: s.with_link(False, reason or "link lost", wall))
 
     async def _on_push(self, envelope: Envelope) -> None:
         """Never raises: a bad message is logged, the link goes on."""
@@ -762,6 +869,8 @@ class BoxRuntime:
         elif isinstance(a, ev.StopRinging):
             if self.handset is not None:
                 self.handset.stop_ring()
+        elif isinstance(a, ev.MakePrompt):
+            await self._make_prompt(a)
         elif isinstance(a, ev.MessageWaiting):
             if self.handset is not None:
                 self.handset.message_waiting(a.active)
@@ -781,6 +890,16 @@ class BoxRuntime:
             self._stop_greeting(a.greeting_id)
         return prompt
 
+    async def _make_prompt(self, a: ev.MakePrompt) -> None:
+        """A prompt whose words come from the registry (the attendant's menu): made with espeak-ng the
+        first time these words are needed, then reused from the data dir until they change."""
+        from roamline.firmware.prompts import spoken
+
+        try:
+            self._prompts[a.name] = await asyncio.to_thread(
+                spoken, self.config.data_dir / "prompts", a.name, a.text)
+        except UsageError as exc:  # no espeak-ng: the line says the general "refused" prompt instead
+            log.warning("prompt-not-made", extra={"fields": {"prompt": a.name, "reason": str(exc)}})
     def _record_greeting(self, greeting_id: str) -> None:
         """*98 *: the prompt and a beep in the earpiece, then the mouthpiece is kept (µ-law)."""
         from roamline.firmware.handset.ports import ArraySource
@@ -1045,6 +1164,9 @@ class BoxRuntime:
         if a.a == "line" and a.b is not None and a.b.startswith("prompt:") and self.line is not None:
             self._line_prompt(a.b.removeprefix("prompt:"))
             return
+        if a.a == "line" and a.b is not None and a.b.startswith("tone:") and self.line is not None:
+            self._line_tone(a.b.removeprefix("tone:"))
+            return
         if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
@@ -1120,6 +1242,22 @@ class BoxRuntime:
 
         self._line_leg = None
         self.line.tx_source = next_frame
+
+    def _line_tone(self, name: str) -> None:
+        """A call-progress tone of the box's country to the far end of the line (the attendant's
+        ringback while the chosen holder's boxes ring), 20 ms per pull."""
+        from roamline.firmware.audio import g711
+        from roamline.firmware.handset.ports import PlanTones
+
+        assert self.line is not None
+        country = self.config.country.lower()
+        tones = self._tones
+        if tones is None:
+            tones = PlanTones({"gb": "uk"}.get(country, country), 8000)
+        source = tones.tone(name)
+        law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
+        self._line_leg = None
+        self.line.tx_source = lambda: bytes(g711.encode(law, source.read(160)))
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged (or a message)."""

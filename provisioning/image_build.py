@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,11 +36,12 @@ from roamline.provisioning.mbr import boot_partition, parse_mbr
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
 # What the root slot needs from Debian: init, the kernel and its initrd, the Pi firmware, Python, the
-# card and GPS daemons the boards use, networking, and the tools first boot and updates use.
+# card and GPS daemons the boards use, networking, and the tools first boot and updates use. Not
+# ca-certificates: the link pins the Roamline CA (wire/quic.py), and its two certificate rehashes
+# cost minutes of a cold build under emulation.
 DEBIAN_PACKAGES = (
     "systemd-sysv", "udev", "kmod", "initramfs-tools", "linux-image-arm64", "raspi-firmware",
-    "python3", "python3-pyscard", "pcscd", "gpsd", "iproute2", "ca-certificates", "netbase",
-    "e2fsprogs", "dosfstools",
+    "python3", "python3-pyscard", "pcscd", "gpsd", "iproute2", "netbase", "e2fsprogs", "dosfstools",
 )
 BASE_NEEDS = ("python3", "python3-pyscard", "pcscd", "gpsd")
 PY_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
@@ -73,9 +75,13 @@ class Reporter:
             self.write(f"image:       {what} {pct}%")
 
 
+HEARTBEAT_S = 30.0
+
+
 def run_tool(argv: list[str], what: str, *, lines: Callable[[str], None] | None = None,
-             env: dict[str, str] | None = None) -> str:
-    """Run a tool; its output lines go to ``lines`` as they come. Raises BuildFailed with its last line."""
+             env: dict[str, str] | None = None, heartbeat: tuple[Reporter, str] | None = None) -> str:
+    """Run a tool; its output lines go to ``lines`` as they come. Raises BuildFailed with its last line.
+    With ``heartbeat`` (reporter, name), a quiet tool gets a "still running" note every 30 s."""
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env={**os.environ, "LC_ALL": "C", **(env or {})})
@@ -83,11 +89,24 @@ def run_tool(argv: list[str], what: str, *, lines: Callable[[str], None] | None 
         raise UsageError(f"{argv[0]} not found: run scripts/bootstrap.sh") from None
     out: list[str] = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        out.append(line.rstrip("\n"))
-        del out[:-200]
-        if lines is not None:
-            lines(line.rstrip("\n"))
+    done = threading.Event()
+    if heartbeat is not None:
+        rep, name = heartbeat
+        t0 = time.monotonic()
+
+        def beat() -> None:
+            while not done.wait(HEARTBEAT_S):
+                rep.note(f"{name}: still running, {time.monotonic() - t0:.0f} s"
+                         + (f" (last: {out[-1].strip()[:90]})" if out else ""))
+        threading.Thread(target=beat, daemon=True).start()
+    try:
+        for line in proc.stdout:
+            out.append(line.rstrip("\n"))
+            del out[:-200]
+            if lines is not None:
+                lines(line.rstrip("\n"))
+    finally:
+        done.set()
     if proc.wait() != 0:
         tail = next((x for x in reversed(out) if x.strip()), "(no message)")
         raise BuildFailed(f"{what}: {argv[0]} exited {proc.returncode}: {tail}")
@@ -104,25 +123,83 @@ def check_foreign_arch() -> None:
                          "(scripts/bootstrap.sh --image does both)")
 
 
+# The initrd holds only what mounts the root: the root's filesystem and the block devices of the
+# boards (virtio for the qemu `virt` machine, the Pi's SD host controllers), not MODULES=most's
+# thousands of modules, each copied by an emulated fork under qemu-user (70+ minutes; this: ~1-2).
+INITRD_MODULES = (
+    "ext4", "crc32c_generic", "virtio_blk", "virtio_mmio", "virtio_pci", "mmc_block", "sdhci_iproc",
+    "bcm2835", "sdhci_pltfm",
+)
+INITRAMFS_CONF = "MODULES=list\nCOMPRESS=gzip\n"
+INITRAMFS_HOOK = f"""#!/bin/sh
+# Roamline (provisioning/image_build.py): the modules that mount the root, nothing else
+[ "$1" = prereqs ] && exit 0
+. /usr/share/initramfs-tools/hook-functions
+for m in {' '.join(INITRD_MODULES)}; do
+  manual_add_modules "$m" || true
+done
+"""
+
+
+def rootfs_hooks() -> list[str]:
+    """mmdebstrap options that set the initrd up before the kernel's package makes it, and dpkg without
+    fsync (the tree is thrown away into a tarball)."""
+    conf, hook = "/etc/initramfs-tools/conf.d/roamline.conf", "/etc/initramfs-tools/hooks/roamline"
+    setup = (f'mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/etc/initramfs-tools/hooks" && '
+             f"printf '%s' '{INITRAMFS_CONF}' > \"$1{conf}\" && "
+             f"cat > \"$1{hook}\" <<'ROAMLINE_EOF'\n{INITRAMFS_HOOK}ROAMLINE_EOF\n"
+             f'chmod 0755 "$1{hook}"')
+    return ["--dpkgopt=force-unsafe-io", f"--essential-hook={setup}"]
+
+
+def _mmdebstrap_line(report: Reporter, started: float) -> Callable[[str], None]:
+    """Progress from mmdebstrap --verbose: its phases, each package configured, the initrd."""
+    count = [0]
+
+    def line(s: str) -> None:
+        s = s.strip()
+        if s.startswith("I: "):
+            report.note(f"mmdebstrap: {s[3:]} ({time.monotonic() - started:.0f} s)")
+        elif s.startswith("Setting up "):
+            count[0] += 1
+            if count[0] % 10 == 1:
+                report.note(f"mmdebstrap: configured {count[0]} packages, now {s[11:].split()[0]} "
+                            f"({time.monotonic() - started:.0f} s)")
+        elif "update-initramfs: Generating" in s or s.startswith(("E: ", "W: Possible missing")):
+            report.note(f"mmdebstrap: {s} ({time.monotonic() - started:.0f} s)")
+    return line
+
+
+def rootfs_key(packages: Iterable[str], suite: str = SUITE, mirror: str = MIRROR) -> str:
+    """The cache key of a root tarball: what goes into it (packages, suite, mirror, hooks)."""
+    return hashlib.sha256(json.dumps([suite, mirror, sorted(set(packages)), rootfs_hooks()]).encode()
+                          ).hexdigest()[:16]
+
+
 def debian_rootfs_tar(cache: Path, report: Reporter, *, packages: Iterable[str] = DEBIAN_PACKAGES,
                       suite: str = SUITE, mirror: str = MIRROR) -> Path:
     """mmdebstrap's arm64 tarball for ``packages`` (reused from ``cache`` when the same list was built)."""
     pkgs = sorted(set(packages))
-    key = hashlib.sha256(json.dumps([suite, mirror, pkgs]).encode()).hexdigest()[:16]
-    tar = cache / f"rootfs-{suite}-arm64-{key}.tar"
+    tar = cache / f"rootfs-{suite}-arm64-{rootfs_key(pkgs, suite, mirror)}.tar"
     if tar.exists():
         report.note(f"reusing {tar} ({tar.stat().st_size >> 20} MiB)")
         return tar
     check_foreign_arch()
     cache.mkdir(parents=True, exist_ok=True)
     part = tar.with_suffix(".tar.part")
-    argv = ["mmdebstrap", "--arch=arm64", "--variant=minbase", "--components=main,non-free-firmware",
-            "--aptopt=APT::Install-Recommends \"false\"", f"--include={','.join(pkgs)}",
-            "--format=tar", suite, str(part), mirror]
-    report.note("mmdebstrap (arm64 under qemu-user: minutes)")
-    run_tool(argv, "Debian root filesystem",
-             lines=lambda s: report.note("mmdebstrap: " + s[3:]) if s.startswith("I: ") else None)
+    argv = ["mmdebstrap", "--verbose", "--arch=arm64", "--variant=minbase",
+            "--components=main,non-free-firmware", "--aptopt=APT::Install-Recommends \"false\"",
+            *rootfs_hooks(), f"--include={','.join(pkgs)}", "--format=tar", suite, str(part), mirror]
+    # the tree lives in memory while it is built when there is room (no disk writes under emulation)
+    shm = Path("/dev/shm")
+    env = {"TMPDIR": str(shm)} if shm.is_dir() and shutil.disk_usage(shm).free > 4 << 30 else {}
+    started = time.monotonic()
+    report.note(f"mmdebstrap: {len(pkgs)} packages and their dependencies, arm64 under qemu-user "
+                f"(minutes; cached as {tar.name})")
+    run_tool(argv, "Debian root filesystem", lines=_mmdebstrap_line(report, started), env=env,
+             heartbeat=(report, "mmdebstrap"))
     part.replace(tar)
+    report.note(f"root tarball {tar.stat().st_size >> 20} MiB in {time.monotonic() - started:.0f} s")
     return tar
 
 
@@ -280,30 +357,60 @@ def build_wheel(out: Path, report: Reporter) -> Path:
     return wheels[-1]
 
 
-def python_site(cache: Path, work: Path, report: Reporter, wheel: Path | None = None) -> Path:
-    """``pip install --target`` of the Roamline wheel and its aarch64 dependencies (no code runs)."""
-    reqs = {n: v for n, v in runtime_requirements().items() if n not in FROM_DEBIAN}
-    wheel = wheel or build_wheel(work / "wheel", report)
+def _site_key(pins: list[str]) -> str:
+    return hashlib.sha256(json.dumps([sorted(pins), PY_PLATFORMS, "cp311", sys.version_info[:2]]
+                                     ).encode()).hexdigest()[:16]
+
+
+def dependency_site(cache: Path, report: Reporter, reqs: dict[str, str]) -> Path:
+    """``pip install --target`` of the pinned aarch64 dependencies (no Roamline), cached by the pins:
+    installing them (numpy, scipy, ...; ~400 MiB, byte-compiled) takes minutes, and they change far less
+    often than Roamline does."""
+    pins = [f"{n}=={v}" for n, v in reqs.items()]
+    site = cache / f"site-aarch64-cp311-{_site_key(pins)}"
+    if (site / ".complete").exists():
+        report.note(f"{len(pins)} dependencies: reusing {site}")
+        return site
     wheels = cache / "wheels-aarch64-cp311"
     wheels.mkdir(parents=True, exist_ok=True)
     plat = [a for p in PY_PLATFORMS for a in ("--platform", p)]
     common = [*plat, "--python-version", "3.11", "--implementation", "cp", "--only-binary=:all:",
               "--no-deps"]
-    pins = [f"{n}=={v}" for n, v in reqs.items()]
     have = {w.name.lower() for w in wheels.glob("*.whl")}
     fetch = [f"{n}=={v}" for n, v in reqs.items()
              if not any(h.startswith(f"{n.replace('-', '_')}-{v}-") for h in have)]
-    report.note(f"{len(pins)} dependencies (pyscard from Debian), {len(pins) - len(fetch)} cached in "
+    report.note(f"{len(pins)} dependencies (pyscard from Debian), {len(pins) - len(fetch)} wheels cached in "
                 f"{wheels}")
     if fetch:
+        report.note(f"downloading {len(fetch)} aarch64 wheels")
         run_tool([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(wheels), *fetch],
-                 "aarch64 wheels")
-    site = work / "site"
+                 "aarch64 wheels", heartbeat=(report, "pip download"))
+    part = site.with_name(site.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
     # the root is read-only: byte-code compiled here (same Python minor version) or never cached there
     compile_opt = [] if sys.version_info[:2] == (3, 11) else ["--no-compile"]
+    report.note(f"pip install --target of {len(pins)} aarch64 wheels (minutes; cached as {site.name})")
     run_tool([sys.executable, "-m", "pip", "install", "-q", *common, "--no-index", "--find-links",
-              str(wheels), "--target", str(site), *compile_opt, str(wheel), *pins], "pip --target")
-    shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts with this machine's Python
+              str(wheels), "--target", str(part), *compile_opt, *pins], "pip --target",
+             heartbeat=(report, "pip install"))
+    shutil.rmtree(part / "bin", ignore_errors=True)  # console scripts with this machine's Python
+    (part / ".complete").write_text("\n".join(pins) + "\n")
+    shutil.rmtree(site, ignore_errors=True)
+    part.replace(site)
+    return site
+
+
+def python_site(cache: Path, work: Path, report: Reporter, wheel: Path | None = None) -> Path:
+    """The cached dependency site plus the Roamline wheel (``pip install --target``, no code runs)."""
+    reqs = {n: v for n, v in runtime_requirements().items() if n not in FROM_DEBIAN}
+    wheel = wheel or build_wheel(work / "wheel", report)
+    deps = dependency_site(cache, report, reqs)
+    site = work / "site"
+    shutil.copytree(deps, site, symlinks=True, ignore=shutil.ignore_patterns(".complete"))
+    compile_opt = [] if sys.version_info[:2] == (3, 11) else ["--no-compile"]
+    run_tool([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target",
+              str(site), *compile_opt, str(wheel)], "pip --target roamline")
+    shutil.rmtree(site / "bin", ignore_errors=True)
     return site
 
 

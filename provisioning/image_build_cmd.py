@@ -11,7 +11,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "roamline-image"
 
 
 def board_choices() -> Any:
-    """``--board``: a board profile name, or a Pi model that has exactly one profile (pi4, pi5, sim)."""
+    """``--board``: a board profile name, or a Pi model that has exactly one profile (pi3, pi4, pi5, sim)."""
     from roamline.wire import validate
 
     def names() -> list[str]:
@@ -26,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
     parser.add_argument("--board", required=True, type=board_choices(),
-                        help="board profile (pi4-ag1171, pi5-ag1171, sim) or its Pi model (pi4, pi5, sim)")
+                        help="board profile (pi3-ag1171, pi4-ag1171, pi5-ag1171, sim) or its Pi model "
+                             "(pi3, pi4, pi5, sim)")
     parser.add_argument("--out", required=True, type=validate.NewFile(overwrite=True), metavar="FILE.img")
     parser.add_argument("--base", type=validate.ExistingFile(), metavar="RPI-OS.img",
                         help="customise this Raspberry Pi OS Lite image instead of building from Debian")

@@ -22,9 +22,15 @@ SOCKETS_WANTS = f"{UNIT_DIR}/sockets.target.wants"
 FIRSTBOOT = "usr/local/sbin/roamline-firstboot"
 LAUNCHER = "usr/local/bin/roamline"
 
+UPDATE_BOOT = "usr/local/sbin/roamline-update-boot"
+UPDATE_HEALTH = "usr/local/sbin/roamline-update-health"
+
 LAUNCHER_TEXT = """#!/bin/sh
-# Roamline's command (docs/image.md): the wheel and its dependencies live in /opt/roamline/site
-export PYTHONPATH=/opt/roamline/site
+# Roamline's command (docs/image.md): the wheel and its dependencies live in /opt/roamline/site (the
+# factory install), or in the update slot roamline-update-boot chose for this boot (/run/roamline/site)
+SITE="${ROAMLINE_RUN:-/run/roamline}/site"
+[ -d "$SITE/roamline" ] || SITE=/opt/roamline/site
+export PYTHONPATH="$SITE"
 exec /usr/bin/python3 -c 'import sys; from roamline.cli.main import entry; sys.argv[0] = "roamline"; \
 entry()' "$@"
 """
@@ -72,6 +78,8 @@ Before=roamline-box.service
 [Service]
 Type=oneshot
 ExecStart=/usr/local/sbin/roamline-firstboot
+StandardOutput=journal+console
+StandardError=journal+console
 RemainAfterExit=yes
 
 [Install]
@@ -79,18 +87,99 @@ WantedBy=multi-user.target
 """
 
 
+# Signed updates (firmware/update, docs/image.md): before the firmware, `box update boot` picks the
+# application slot in /data/update (a newly installed slot once, on trial; a trial that never reported is
+# rolled back) and points /run/roamline/site at it (its site/ folder), or at the factory install. The
+# firmware starts whatever happens here (Wants=, not Requires=: the lifeline is never blocked by an
+# update). After the firmware is up, a slot on trial gets `box update health`: healthy keeps it,
+# unhealthy marks it bad and reboots into the previous slot.
+UPDATE_BOOT_TEXT = """#!/bin/sh
+# Roamline update boot (docs/image.md): which application slot the firmware runs from this boot.
+set -u
+STATE="${ROAMLINE_UPDATE_STATE:-/data/update}"
+RUN="${ROAMLINE_RUN:-/run/roamline}"
+ROAMLINE="${ROAMLINE_CMD:-/usr/local/bin/roamline}"
+FACTORY="${ROAMLINE_FACTORY_SITE:-/opt/roamline/site}"
+mkdir -p "$RUN" "$STATE"
+rm -f "$RUN/site" "$RUN/boot.json"
+# the boot decision runs from the factory install (this root), never from an update under trial
+if ! ROAMLINE_RUN=/nonexistent $ROAMLINE box update boot --state "$STATE" > "$RUN/boot.json.tmp"; then
+  ln -s "$FACTORY" "$RUN/site"
+  echo "roamline-update-boot: box update boot failed: the firmware runs from the factory install" >&2
+  exit 1
+fi
+mv "$RUN/boot.json.tmp" "$RUN/boot.json"
+dir=$(sed -n 's/.*"dir": "\\([^"]*\\)".*/\\1/p' "$RUN/boot.json")
+site="$FACTORY"
+if [ -n "$dir" ] && [ -d "$dir/site/roamline" ]; then
+  site="$dir/site"
+fi
+ln -s "$site" "$RUN/site"
+echo "roamline-update-boot: $(cat "$RUN/boot.json"); the firmware runs from $site"
+"""
+
+UPDATE_HEALTH_TEXT = """#!/bin/sh
+# Roamline update health (docs/image.md): once the firmware is up, a slot on trial is health-checked.
+set -u
+STATE="${ROAMLINE_UPDATE_STATE:-/data/update}"
+RUN="${ROAMLINE_RUN:-/run/roamline}"
+ROAMLINE="${ROAMLINE_CMD:-/usr/local/bin/roamline}"
+if ! grep -q '"slot_state": "trying"' "$RUN/boot.json" 2>/dev/null; then
+  echo "roamline-update-health: no slot on trial: nothing to check"
+  exit 0
+fi
+exec $ROAMLINE box update health --state "$STATE" --timeout "${ROAMLINE_HEALTH_TIMEOUT:-300}"
+"""
+
+UPDATE_BOOT_UNIT = """[Unit]
+Description=Roamline updates: choose the application slot (a new slot once, or roll back)
+RequiresMountsFor=/data
+After=roamline-firstboot.service
+Before=roamline-box.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/roamline-update-boot
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+UPDATE_HEALTH_UNIT = """[Unit]
+Description=Roamline updates: health-check a slot on trial once the firmware runs
+RequiresMountsFor=/data
+Wants=roamline-box.service
+After=roamline-box.service roamline-update-boot.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/roamline-update-health
+StandardOutput=journal+console
+StandardError=journal+console
+FailureAction=reboot
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
 def box_unit(*, wants: tuple[str, ...]) -> str:
-    after = " ".join(("network-online.target", "roamline-firstboot.service", *wants))
+    after = " ".join(("network-online.target", "roamline-firstboot.service", "roamline-update-boot.service",
+                      *wants))
     return f"""[Unit]
 Description=Roamline box firmware (cards, link, line, handset, emergency lifeline)
-Wants=network-online.target {" ".join(wants)}
+Wants=network-online.target roamline-update-boot.service {" ".join(wants)}
 After={after}
 RequiresMountsFor=/data
 ConditionPathExists=/data/box.toml
 
 [Service]
 Type=simple
-Environment=PYTHONPATH=/opt/roamline/site PYTHONUNBUFFERED=1 ROAMLINE_LOG_LEVEL=info
+Environment=PYTHONUNBUFFERED=1 ROAMLINE_LOG_LEVEL=info
 StandardOutput=journal+console
 StandardError=journal+console
 WorkingDirectory=/data
@@ -175,6 +264,12 @@ def customise(root: Path, spec: RootSpec, site: Path | None) -> list[str]:
         wrote.append(_write(root, "etc/default/gpsd",
                             'START_DAEMON="true"\nUSBAUTO="true"\nDEVICES=""\nGPSD_OPTIONS="-n"\n'))
     wrote.append(_write(root, f"{UNIT_DIR}/roamline-box.service", box_unit(wants=tuple(wants))))
+    wrote.append(_write(root, UPDATE_BOOT, UPDATE_BOOT_TEXT, 0o755))
+    wrote.append(_write(root, UPDATE_HEALTH, UPDATE_HEALTH_TEXT, 0o755))
+    wrote.append(_write(root, f"{UNIT_DIR}/roamline-update-boot.service", UPDATE_BOOT_UNIT))
+    wrote.append(_write(root, f"{UNIT_DIR}/roamline-update-health.service", UPDATE_HEALTH_UNIT))
+    wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-update-boot.service"))
+    wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-update-health.service"))
     wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-firstboot.service"))
     wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-box.service"))
     wrote.append(_write(root, "etc/systemd/network/20-wired.network", NETWORK))

@@ -39,7 +39,8 @@ def fail(text: str) -> None:
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+    done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+        argv, capture_output=True, text=True, **kw)
     if done.returncode != 0:
         fail(f"{' '.join(argv[:6])}…: exit {done.returncode}: {done.stderr.strip()[-800:]}")
     return done
@@ -73,20 +74,36 @@ class Watch:
                 self.lines.append(line)
                 self.cond.notify_all()
 
-    def wait_for(self, pattern: str, timeout: float) -> str | None:
+    def wait_for(self, pattern: str, timeout: float, what: str = "", stop: str | None = None) -> str | None:
+        """The first line (kept or to come) matching ``pattern``; every 30 s of waiting says so. A line
+        matching ``stop`` first ends the wait: the test fails with it."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
+        stop_rx = re.compile(stop) if stop else None
+        start = time.monotonic()
+        deadline, beat = start + timeout, start + 30
         seen = 0
         with self.cond:
             while True:
                 for line in self.lines[seen:]:
                     if rx.search(line):
                         return line
+                    if stop_rx is not None and stop_rx.search(line):
+                        fail(f"waiting for {what or pattern}: {line.strip()[-300:]}")
                 seen = len(self.lines)
-                left = deadline - time.monotonic()
-                if left <= 0:
+                now = time.monotonic()
+                if now >= deadline:
                     return None
-                self.cond.wait(min(left, 5))
+                if what and now >= beat:
+                    beat = now + 30
+                    last = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", self.lines[-1] if self.lines else "")
+                    last = last.strip()[:100]
+                    say(f"   waiting for {what}: {now - start:.0f} s (console: {last})")
+                self.cond.wait(min(deadline - now, 5))
+
+
+# console lines that end the boot test at once: nothing good comes after them
+STOP = (r"Kernel panic|roamline-update-boot: box update boot failed|roamline-firstboot: .* missing|"
+        r"Failed to start roamline|Giving up waiting for root|ALERT! .* does not exist")
 
 
 def main() -> int:
@@ -174,7 +191,7 @@ def main() -> int:
         kernel = root / "boot" / result["kernel"]
         initrd = root / "boot" / result["initrd"]
         append = f"console=ttyAMA0 root=PARTUUID={disk_id}-02 rootfstype=ext4 ro rootwait net.ifnames=0 " \
-                 "systemd.show_status=1"
+                 "systemd.show_status=1 systemd.status_unit_format=name"
         qemu = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", args.memory,
                 "-nographic", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
                 "-drive", f"file={card},format=raw,if=none,id=sd", "-device", "virtio-blk-device,drive=sd",
@@ -193,16 +210,26 @@ def main() -> int:
         for name, pattern, limit in (
             ("kernel", r"Linux version", 300),
             ("userspace", r"systemd\[1\]: |Welcome to", args.boot_timeout),
-            ("first boot", r"roamline-firstboot: identity taken|Finished.*first boot", args.boot_timeout),
-            ("firmware started", r"Started.*Roamline box firmware", args.boot_timeout),
+            # status lines name units (systemd.status_unit_format=name): descriptions are cut to the
+            # console's width
+            ("first boot", r"roamline-firstboot: identity taken|Finished roamline-firstboot\.service",
+             args.boot_timeout),
+            ("update slot chosen", r'roamline-update-boot: \{"booted": "a".*runs from /opt/roamline/site',
+             args.boot_timeout),
+            # once a getty holds the console systemd may stop printing status lines: the firmware's
+            # own first state line (journal+console) says it runs
+            ("firmware started",
+             r'Started roamline-box\.service|roamline\[\d+\]: .*"state": "(running|ready)"',
+             args.boot_timeout),
+            ("update health unit", r"roamline-update-health: no slot on trial", args.boot_timeout),
         ):
             left = max(1.0, limit - (time.monotonic() - t_boot))
-            if console.wait_for(pattern, left) is None:
+            if console.wait_for(pattern, left, name, stop=STOP) is None:
                 fail(f"no '{name}' on the console within {limit:.0f} s (see {work / 'console.log'})")
             marks[name] = time.monotonic() - t_boot
             say(f"   {name}: {marks[name]:.0f} s after qemu started")
         left = max(1.0, args.boot_timeout - (time.monotonic() - t_boot))
-        hello = cloud_log.wait_for(rf"box-hello.*{box_id}", left)
+        hello = cloud_log.wait_for(rf"box-hello.*{box_id}", left, "the box's hello at the registry")
         if hello is None:
             fail(f"the registry saw no verified hello from box {box_id} within {args.boot_timeout:.0f} s "
                  f"(see {work / 'console.log'}, {work / 'cloud.log'})")

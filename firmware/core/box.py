@@ -53,6 +53,12 @@ REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back o
 SOS_RETRY_S = 1.0  # no line and the cloud unreachable: call.emergency is sent again (and at link-up)
 MAILBOX_CODE = "98"  # *98: the holder's voicemail
 READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
+ATTENDANT_PROMPT = "attendant-menu"  # a shared line's "press 1 for …" (firmware.prompts.spoken)
+
+
+def attendant_text(menu: tuple[tuple[str, str], ...]) -> str:
+    """The attendant's words: "Press 1 for alice. Press 2 for carol." (labels as the registry sent them)."""
+    return " ".join(f"Press {key} for {label}." for key, label in menu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,9 @@ class CoreConfig:
     callback_window_s: float = 3600.0  # after an emergency call, calls to the line ring here directly
     ring_cadence: str = "us"  # the country's plain ring (the call-back window rings with it)
     cut_grace_s: float = 2.0  # the box cuts a call out over its grant's length this much after the cloud
+    # a shared line's attendant: after the menu starts, the caller has this long (plus 2 s per holder, the
+    # time the menu takes to say) to key a choice; said twice, then the default (every holder rings)
+    attendant_wait_s: float = 6.0
 
 
 @dataclass(slots=True)
@@ -125,6 +134,9 @@ class LineUse:
     attempts: int = 0  # emergency: dial attempts so far
     prompt: str = ""  # announcing: what the line is told before it hangs up
     cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
+    menu: tuple[tuple[str, str], ...] = ()  # host-in, a shared line: the attendant's (key, label)
+    menu_said: int = 0  # times the menu was said on this call
+    menu_until: float | None = None  # the caller's time to key a choice runs out
 
 
 @dataclass(slots=True)
@@ -194,6 +206,7 @@ class BoxCore:
                 self.timers.redial,
                 self.timers.announce_end,
                 self.line.cut_at if self.line is not None else None,
+                self.line.menu_until if self.line is not None else None,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -241,6 +254,8 @@ class BoxCore:
             self._line_command(event, now, out)
         elif isinstance(event, ev.LineOpDone):
             self._line_done(event, now, out)
+        elif isinstance(event, ev.AttendantFallback):
+            self._attendant_fallback(event, now, out)
         elif isinstance(event, ev.TakeVoicemail):
             self._take_voicemail(event, now, out)
         elif isinstance(event, ev.LineRecorded):
@@ -270,6 +285,10 @@ class BoxCore:
             if self.line is not None and self.line.state == "announcing":
                 self._line_hangup(self.line, "filtered", out)
         line = self.line
+        if line is not None and line.menu_until is not None and now >= line.menu_until:
+            line.menu_until = None
+            if line.kind == "host-in" and line.state == "menu":
+                self._menu_again_or_default(line, now, out)
         if line is not None and line.cut_at is not None and now >= line.cut_at:
             line.cut_at = None
             if line.kind == "host-out" and line.state != "hanging-up":
@@ -383,6 +402,8 @@ class BoxCore:
         for slot in self.slots.values():
             if slot.card_id and slot.state in ("read", "deferred", "registered"):
                 self._start_register(slot, out)
+        if self._moved is not None:
+            out.extend(self._moved.resend())
 
     def _slot_by_key(self, key: str) -> Slot | None:
         _head, _, rest = key.partition(":")
@@ -423,6 +444,8 @@ class BoxCore:
                     },
                 )
             )
+        elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.attendant:
+            self._attend(msg, now, out)
         elif kind == "vm":
             self._mailbox_reply(msg, out)
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
@@ -431,6 +454,8 @@ class BoxCore:
             out.append(ev.Emit("deregistered", {"card_id": e.key.split(":")[1]}))
         elif kind == "svc":
             self._local_resolved(e.key, msg if isinstance(msg, ServiceResolved) else "refused", now, out)
+        elif kind == "location" and self._moved is not None:
+            self._moved.acknowledged(e.key)
         elif kind == "refresh" and isinstance(msg, messages.Refreshed):
             for slot in self.slots.values():
                 if slot.card_id in msg.missing and slot.state == "registered":
@@ -459,6 +484,8 @@ class BoxCore:
                 self._pending_deregisters.add(card_id)  # told on the next connect; the lease lapses anyway
         elif kind == "svc":
             self._local_resolved(e.key, "unreachable" if e.unreachable else "refused", now, out)
+        elif kind == "location" and self._moved is not None and not e.unreachable:
+            self._moved.acknowledged(e.key)  # refused: kept would only be refused again
         elif kind == "bind" and not e.unreachable:
             # the cloud no longer knows this call (it restarted, or ended the call while we were away)
             self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
@@ -530,6 +557,78 @@ class BoxCore:
         line.state = "announcing"
         line.prompt = "refused-filtered"
         out.append(ev.LineDo("answer"))
+
+    def _line_outcome(self, line: LineUse, how: str, account: str, now: float, out: list[ev.Action]) -> None:
+        """Nobody takes a call on our line (filters, or the attendant's holder did not answer): a spoken
+        refusal ("block") or the holder's voicemail ("voicemail": today a spoken "noted, goodbye"), then
+        the box hangs up. Answers the line first when it still rings. ``account``: the holder ("" unknown)."""
+        ringing = line.state == "ringing"
+        line.state = "announcing"
+        line.menu_until = None
+        line.prompt = "refused-filtered" if how == "block" else "voicemail-unavailable"
+        if ringing:
+            out.append(ev.LineDo("answer"))
+            return
+        out.append(ev.Connect("line", f"prompt:{line.prompt}", line.call_id))
+        self.timers.announce_end = now + self.cfg.announce_s
+
+    # ---- the attendant on a shared line (docs/protocol.md §10.6) ------------------------------------
+    def _attend(self, msg: wire_calls.LineRouted, now: float, out: list[ev.Action]) -> None:
+        """Several holders share our line's number: answer, say "press 1 for …", read the caller's key."""
+        line = self.line
+        if line is None or line.kind != "host-in" or line.call_id != msg.call_id or line.state != "ringing":
+            return
+        line.menu = tuple((c.key, c.label) for c in msg.attendant)
+        keys = "".join(k for k, _ in line.menu)
+        out.append(ev.Emit("attendant.menu", {"call_id": line.call_id, "keys": keys}))
+        if not self.cfg.line_can_bridge:
+            # this modem cannot hear keys and talk at once: the default at once (every holder rings)
+            self._choose(line, "", now, out, answered=False)
+            return
+        line.state = "attending"
+        out.append(ev.MakePrompt(ATTENDANT_PROMPT, attendant_text(line.menu)))
+        out.append(ev.LineDo("answer"))
+
+    def _say_menu(self, line: LineUse, now: float, out: list[ev.Action]) -> None:
+        line.menu_said += 1
+        line.menu_until = now + self.cfg.attendant_wait_s + 2.0 * len(line.menu)
+        out.append(ev.Connect("line", f"prompt:{ATTENDANT_PROMPT}", line.call_id))
+
+    def _menu_again_or_default(self, line: LineUse, now: float, out: list[ev.Action]) -> None:
+        """No key in time, or a key not in the menu: say it once more, then take the default."""
+        if line.menu_said < 2:
+            self._say_menu(line, now, out)
+        else:
+            self._choose(line, "", now, out)
+
+    def _attendant_key(self, line: LineUse, digit: str, now: float, out: list[ev.Action]) -> None:
+        out.append(ev.Emit("attendant.key", {"call_id": line.call_id, "key": digit}))
+        if any(k == digit for k, _ in line.menu):
+            self._choose(line, digit, now, out)
+        else:
+            self._menu_again_or_default(line, now, out)
+
+    def _choose(self, line: LineUse, key: str, now: float, out: list[ev.Action], *,
+                answered: bool = True) -> None:
+        line.menu_until = None
+        out.append(ev.Emit("attendant.chosen", {"call_id": line.call_id, "key": key or "default"}))
+        out.append(ev.CallSignal("line.choice", line.call_id, fields={"key": key}))
+        if answered:
+            line.state = "offering"  # the caller hears ringback while the chosen holder's boxes ring
+            out.append(ev.Connect("line", "tone:ringback", line.call_id))
+
+    def _attendant_fallback(self, e: ev.AttendantFallback, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        out.append(ev.Emit("attendant.fallback", {"call_id": e.call_id, "outcome": e.outcome,
+                                                  "account": e.account}))
+        if line is None or line.kind != "host-in" or line.call_id != e.call_id:
+            return
+        if line.state not in ("attending", "menu", "offering", "ringing"):
+            return
+        if e.outcome in ("voicemail", "block"):
+            self._line_outcome(line, e.outcome, e.account, now, out)
+        elif line.state != "ringing":
+            self._line_hangup(line, "filtered", out)  # a silent refusal: hang up without a word
 
     def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
         """The holder's profile from the registry: parsed (a bad one is refused and the holder keeps an
@@ -1211,7 +1310,10 @@ class BoxCore:
 
     def _line_event(self, e: line_ev.LineEvent, now: float, out: list[ev.Action]) -> None:
         line = self.line
-        if isinstance(e, line_ev.CallerIdReceived):
+        if isinstance(e, line_ev.DtmfDigit):
+            if line is not None and line.kind == "host-in" and line.state == "menu":
+                self._attendant_key(line, e.digit, now, out)
+        elif isinstance(e, line_ev.CallerIdReceived):
             c = e.caller_id
             reasons = {"P": "private", "O": "unavailable"}
             absent = reasons.get(str(c.number_absent)) if c.number_absent else None
@@ -1293,6 +1395,12 @@ class BoxCore:
             and self.active.call_id == line.call_id
         ):
             self.active.answered, self.active.answer_inferred = now, line.inferred
+            if line.kind == "local":
+                out.append(ev.Emit("call.answered", {"call_id": line.call_id, "number": self.active.number,
+                                                     "route": "own-line", "inferred": line.inferred}))
+            if self.active.cloud_open:  # the cloud's record of the call: answered
+                out.append(ev.CallSignal("line.state", line.call_id,
+                                         fields={"state": "answered", "inferred": line.inferred}))
             if self.phone.state in (Phone.ROUTING, Phone.ALERTING):
                 self.phone.fire(Trig.ANSWERED)
                 out.append(ev.PlayTone(None))
@@ -1404,6 +1512,14 @@ class BoxCore:
             )
             out.append(ev.Emit("line.half-duplex", {"call_id": e.call_id, "op": e.op}))
             return
+        if e.op == "answer" and line is not None and line.kind == "host-in" and line.call_id == e.call_id \
+                and line.state == "offering":
+            # the attendant's line is off hook already: the chosen holder answered, bridge the line
+            line.state, line.flow_id = "connected", e.flow_id
+            out.append(ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "answered"}))
+            out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
+            out.append(ev.Emit("attendant.connected", {"call_id": line.call_id}))
+            return
         if e.op == "answer":
             if line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
                 out.append(
@@ -1460,6 +1576,12 @@ class BoxCore:
             elif not e.ok:
                 self._fail(out, "reorder")
             return
+        if e.op == "answer" and line.state == "attending":
+            if e.ok:
+                line.state, line.answered = "menu", now
+                self._say_menu(line, now, out)
+            else:
+                self._line_hangup(line, "attendant", out)
         if e.op == "answer" and line.state == "vm-answering":
             self._voicemail_answered(line, e, now, out)
             return
@@ -1604,7 +1726,8 @@ class BoxCore:
             why = "no line"
         elif not self.cfg.line_can_bridge:
             why = "this modem cannot record a caller"
-        elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
+        elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state not in (
+                "ringing", "attending", "menu", "offering"):  # (the attendant answered it already)
             why = "the call no longer rings here"
         elif e.message_id in self.deposits:
             why = "message already taken"
@@ -1617,9 +1740,16 @@ class BoxCore:
         caller = line.caller or ev.CallerInfo()
         self.deposits[e.message_id] = Deposit(e.message_id, e.call_id, e.number, caller, e.greeting, e.max_s,
                                               e.silence_s)
-        line.state = "vm-answering"
         out.append(ev.CallSignal("ack", e.call_id, key=e.key))
-        out.append(ev.LineDo("answer"))
+        line.menu_until = None
+        if line.state in ("menu", "offering"):  # off hook already (the attendant): record at once
+            line.state = "vm-answering"
+            self._voicemail_answered(line, ev.LineOpDone("answer", True), now, out)
+            return
+        answering = line.state == "attending"  # the attendant's answer is under way: its result goes on
+        line.state = "vm-answering"
+        if not answering:
+            out.append(ev.LineDo("answer"))
         out.append(ev.Emit("voicemail.answering", {"call_id": e.call_id, "message_id": e.message_id,
                                                    "number": e.number}))
 

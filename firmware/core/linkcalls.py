@@ -38,6 +38,8 @@ def incoming(env: Envelope) -> ev.Input | None:
                               grant=m.grant)
     if isinstance(m, wc.LineHangup):
         return ev.LineCommand(key=key, op="hangup", call_id=m.call_id)
+    if isinstance(m, wc.LineFallback):
+        return ev.AttendantFallback(call_id=m.call_id, outcome=str(m.outcome), account=m.account)
     if isinstance(m, wvm.VoicemailTake):
         return ev.TakeVoicemail(key=key, call_id=m.call_id, message_id=m.message_id, number=m.number,
                                 greeting=m.greeting, max_s=m.max_s, silence_s=m.silence_s)
@@ -77,6 +79,8 @@ def outgoing(a: ev.CallSignal) -> tuple[str, Message]:
     if k == "line.result":
         return "reply", wc.LineResultReply(call_id=cid, result=wc.LineResult(f["result"]),
                                            detail=str(f.get("detail", ""))[:200])
+    if k == "line.choice":
+        return "push", wc.LineChoice(call_id=cid, key=str(f.get("key", "")))
     if k == "call.place":
         return "request", wc.CallPlace(call_id=cid, card_id=f["card_id"], number=f["number"])
     if k == "call.emergency":

@@ -42,6 +42,7 @@ class MovedPrompt:
         self._where = where
         self.active = False  # the prompt plays; the confirm/next keys are ours
         self._n = 0
+        self._unsent: dict[str, Message] = {}  # confirmations the registry has not acknowledged, by key
 
     def lift(self, holder: str) -> list[ev.Action]:
         """The handset was lifted (and the holder known): the prompt and then dial tone, or [] when the
@@ -70,6 +71,7 @@ class MovedPrompt:
         snapshot: dict[str, Any] | None = None
         for msg in messages:
             self._n += 1
+            self._unsent[f"location:{self._n}"] = msg
             out.append(ev.Request(f"location:{self._n}", msg))
             snapshot = self._where.snapshot()
             out.append(ev.Emit("location.confirmed", {"by": getattr(msg, "by", ""),
@@ -80,6 +82,15 @@ class MovedPrompt:
         if not self._where.prompting:
             self.active = False  # confirmed: the keys are the dial plan's again
         return out, snapshot
+
+    def acknowledged(self, key: str) -> None:
+        """The registry answered the request under ``key`` (ok, or refused: sending it again is no use)."""
+        self._unsent.pop(key, None)
+
+    def resend(self) -> list[ev.Action]:
+        """After a reconnect: the confirmations that did not reach the registry, oldest first (a
+        confirmation made while the link was down is not lost)."""
+        return [ev.Request(key, msg) for key, msg in self._unsent.items()]
 
     def hang_up(self) -> None:
         self.active = False

@@ -17,7 +17,9 @@ def sim_data() -> dict[str, Any]:
 
 
 def test_the_built_in_profiles_load() -> None:
-    assert {"pi4-ag1171", "pi5-ag1171", "sim"} <= set(available_profiles())
+    assert {"pi3-ag1171", "pi4-ag1171", "pi5-ag1171", "sim"} <= set(available_profiles())
+    pi3 = load_profile("pi3-ag1171")
+    assert pi3.pi_model == "pi3" and pi3.pin_factory in ("lgpio", "rpigpio")
     pi5 = load_profile("pi5-ag1171")
     assert pi5.pi_model == "pi5" and pi5.pin_factory == "lgpio"
     assert pi5.slic.ring_hz in (20, 25) and pi5.modem.usb == "0baf:0303"

@@ -128,3 +128,29 @@ def test_the_answer_is_the_nearest_covering_service_of_the_category(
     assert r.outcome is Outcome.RESOLVED and r.distance_m is not None
     assert abs(r.distance_m - best) < 0.1
     assert r.number in {s.number for d, s in covering if abs(d - best) < 1e-6}
+
+
+@settings(max_examples=60, deadline=None)
+@given(services=st.lists(st.tuples(st.floats(-80, 80), st.floats(-179, 179), st.floats(1, 200_000)),
+                         max_size=15),
+       lat=st.floats(-80, 80), lon=st.floats(-179, 179))
+def test_the_stores_near_query_never_leaves_out_a_covering_service(
+        services: list[tuple[float, float, float]], lat: float, lon: float) -> None:
+    """The SQL prefilter (latitude difference within the radius) answers exactly what a full scan does."""
+    import tempfile
+    from pathlib import Path
+
+    from roamline.cloud.services import nearest
+    from roamline.cloud.store import SqliteStore
+
+    directory = [Service("pizza", f"s{i}", f"+1217555{i:04d}", a, o, r)
+                 for i, (a, o, r) in enumerate(services)]
+    with tempfile.TemporaryDirectory() as d, SqliteStore(Path(d) / "r.db") as store:
+        store.replace_services(directory)
+        near = store.services_near("pizza", lat, lon)
+        assert {s.number for s in near} <= {s.number for s in directory}
+        full = nearest(store.services("pizza"), "pizza", lat, lon)
+        got = nearest(near, "pizza", lat, lon)
+        assert (full is None) == (got is None)
+        if full is not None and got is not None:
+            assert abs(full[1] - got[1]) < 1e-6

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from roamline.cloud.sqlite_store import SqliteStore
 from roamline.hil.proc import ProcessFailed
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner, last_json, roamline
@@ -132,8 +133,13 @@ def wav_samples(path: Path) -> np.ndarray[Any, Any]:
 
 
 def best_match(heard: np.ndarray[Any, Any], said: np.ndarray[Any, Any]) -> float:
-    """Highest normalised correlation of the prompt's first second against the recording (by FFT)."""
-    probe = said[:8000] - said[:8000].mean()
+    """Highest normalised correlation of any of the prompt's first three seconds against the recording
+    (by FFT): one second lost to a scheduling hiccup on a loaded machine does not hide the rest."""
+    return max(_match(heard, said[k * 8000:(k + 1) * 8000]) for k in range(3))
+
+
+def _match(heard: np.ndarray[Any, Any], said: np.ndarray[Any, Any]) -> float:
+    probe = said - said.mean()
     if len(heard) < len(probe):
         return 0.0
     n = 1 << int(np.ceil(np.log2(len(heard) + len(probe))))
@@ -169,16 +175,16 @@ def test_a_moved_box_asks_at_off_hook_and_the_holders_key_1_confirms(
         phone.record_start()
         phone.lift()
         rig.wait_box_event("box-a", r"location\.prompt", mark, timeout=10)
-        time.sleep(3.0)  # some of the prompt into the earpiece
+        time.sleep(5.0)  # most of the prompt into the earpiece
         phone.record_stop(heard)
         phone.key_dtmf("1")
         line = rig.wait_box_event("box-a", r"location\.confirmed", mark, timeout=10)
         assert rig.cards["alice-card"].card_id in line, line
     finally:
-        down = rig.box_log_mark("box-a")
+        hung = rig.box_log_mark("box-a")
         phone.hang_up()
-    # the next lift must come after the box saw on-hook: a lift within the flash window is a hook flash
-    rig.wait_box_event("box-a", "on-hook", down, timeout=10)
+    # on hook only once the hook stayed down past a flash (a lift before that would be a hook flash)
+    rig.wait_box_event("box-a", "on-hook", hung, timeout=10)
     score = best_match(wav_samples(heard), wav_samples(prompt))
     assert score > 0.5, f"the earpiece did not carry the moved prompt (correlation {score:.2f})"
     wait_until(lambda: state() == "confirmed", 15, "the registry to record the confirmation")
@@ -190,7 +196,43 @@ def test_a_moved_box_asks_at_off_hook_and_the_holders_key_1_confirms(
         with pytest.raises(ProcessFailed):
             rig.wait_box_event("box-a", r"location\.prompt", mark, timeout=1.5)
     finally:
-        phone.hang_up()
         gone = rig.box_log_mark("box-a")
+        phone.hang_up()
         rig.remove("alice-card")
     rig.wait_box_event("box-a", "holder-wiped", gone, timeout=15)
+    rig.wait_box_event("box-a", "on-hook", gone, timeout=10)  # before the next test lifts
+
+
+def test_911_keyed_while_the_moved_prompt_plays_goes_out_the_line_at_once(
+        rig: RigRunner, receiver: tuple[Receiver, int]) -> None:
+    """The box moves again (back home, 2.3 km from where it was confirmed): the prompt plays at the next
+    off-hook, and 911 keyed over it is dialled out box-a's own line with no card in — the prompt holds
+    nothing up; the location stays unconfirmed afterwards."""
+    box_id = rig.boxes["box-a"].box_id
+
+    def unconfirmed() -> bool:
+        with SqliteStore(rig.cloud_dir / "registry.db") as store:
+            box = store.get_box(box_id)
+            return box is not None and (box.location or {}).get("state") == "unconfirmed"
+
+    receiver[0].at = HOME
+    wait_until(unconfirmed, 60, "the registry to mark box-a unconfirmed again")
+    phone = rig.handset("box-a")
+    mark = rig.box_log_mark("box-a")
+    try:
+        phone.lift()
+        rig.wait_box_event("box-a", r"location\.prompt", mark, timeout=10)
+        phone.key_dtmf("911")  # while the prompt plays
+        told = rig.wait_box_event("box-a", r"emergency\.dialled", mark, timeout=10)
+        assert "route=own-line" in told, told
+        deadline = time.monotonic() + 15
+        while not any(c["caller"] == "15550100001" and c["callee"] == "911"
+                      for c in rig.exchange_status()["calls"]):
+            assert time.monotonic() < deadline, rig.exchange_status()["calls"]
+            time.sleep(0.1)
+    finally:
+        hung = rig.box_log_mark("box-a")
+        phone.hang_up()
+        rig.pstn("911").hang_up()
+    rig.wait_box_event("box-a", "on-hook", hung, timeout=10)
+    assert unconfirmed()  # 911 confirmed nothing

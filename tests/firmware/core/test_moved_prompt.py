@@ -169,3 +169,21 @@ def test_no_prompt_state_keeps_911_from_dialling(before: list[str], addresses: i
     r.do(OffHook(r.now))
     out = [a for k in "911" for a in r.key(k)]
     assert ev.LineDo("dial", "911") in out
+
+
+def test_a_confirmation_made_while_the_registry_is_unreachable_is_sent_after_the_reconnect() -> None:
+    r = Rig([HOME])
+    r.register()
+    r.move()
+    r.do(ev.LinkDown("gone"))
+    r.do(OffHook(r.now))
+    [req] = kinds(r.key("1"), ev.Request)
+    out = r.do(ev.RequestFailed(req.key, "link closed", unreachable=True))
+    assert not kinds(out, ev.Request)
+    again = [a for a in r.do(ev.LinkUp(BOX)) if isinstance(a, ev.Request)
+             and isinstance(a.message, LocationConfirmed)]
+    assert [a.message for a in again] == [req.message]
+    r.do(ev.Reply(again[0].key, messages.Ok()))
+    r.do(ev.LinkDown("gone"))
+    assert not [a for a in r.do(ev.LinkUp(BOX)) if isinstance(a, ev.Request)
+                and isinstance(a.message, LocationConfirmed)]  # acknowledged: not sent a third time

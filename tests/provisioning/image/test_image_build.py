@@ -110,7 +110,7 @@ def test_root_slot_a(built: tuple[Path, dict], tmp_path: Path) -> None:
         assert "Type: symlink" in st and f'Fast link dest: "{target}"' in st, (link, st)
     launcher = debugfs(fs, "stat /usr/local/bin/roamline")
     assert "Mode:  0755" in launcher and "User:     0" in launcher
-    assert "PYTHONPATH=/opt/roamline/site" in debugfs(fs, "cat /usr/local/bin/roamline")
+    assert "SITE=/opt/roamline/site" in debugfs(fs, "cat /usr/local/bin/roamline")
     assert "Name: roamline" in debugfs(fs, "cat /opt/roamline/site/roamline-0.1.0.dist-info/METADATA")
     record = json.loads(debugfs(fs, "cat /etc/roamline/image.json"))
     assert record["slots"]["A"]["partuuid"] == f"{info['result']['layout']['disk_id']}-02"
@@ -185,3 +185,116 @@ def test_board_without_a_device_tree_is_refused(tmp_path: Path) -> None:
     assert "no device tree bcm2712-rpi-5-b.dtb" in done.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "box.img").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".roamline-image-")]
+
+
+def _image_script(image: Path, tmp: Path, rel: str) -> Path:
+    out = tmp / Path(rel).name
+    out.write_text(debugfs(_slot(image, tmp, 2), f"cat /{rel}"))
+    return out
+
+
+def test_update_units_run_boot_before_the_firmware_and_health_after(built: tuple[Path, dict],
+                                                                    tmp_path: Path) -> None:
+    image, _ = built
+    fs = _slot(image, tmp_path, 2)
+    boot = debugfs(fs, "cat /etc/systemd/system/roamline-update-boot.service")
+    assert "Before=roamline-box.service" in boot and "After=roamline-firstboot.service" in boot
+    assert "ExecStart=/usr/local/sbin/roamline-update-boot" in boot
+    health = debugfs(fs, "cat /etc/systemd/system/roamline-update-health.service")
+    assert "After=roamline-box.service" in health and "FailureAction=reboot" in health
+    unit = debugfs(fs, "cat /etc/systemd/system/roamline-box.service")
+    wants = next(line for line in unit.splitlines() if line.startswith("Wants="))
+    assert "roamline-update-boot.service" in wants  # Wants, not Requires: an update never blocks the box
+    assert "Requires=" not in unit.replace("RequiresMountsFor", "")
+    for name in ("roamline-update-boot.service", "roamline-update-health.service"):
+        st = debugfs(fs, f"stat /etc/systemd/system/multi-user.target.wants/{name}")
+        assert f'Fast link dest: "/etc/systemd/system/{name}"' in st
+    for rel in ("usr/local/sbin/roamline-update-boot", "usr/local/sbin/roamline-update-health"):
+        assert "Mode:  0755" in debugfs(fs, f"stat /{rel}")
+
+
+def test_update_scripts_pick_the_slot_and_roll_a_bad_one_back(built: tuple[Path, dict],
+                                                              tmp_path: Path) -> None:
+    """The image's own boot and health scripts, driving the real `box update` commands on a state
+    directory: a fresh box runs the factory install; an applied update runs from its slot once, is kept
+    when healthy; an unhealthy one fails the health unit and the next boot is back on the good slot."""
+    image, _ = built
+    boot_sh = _image_script(image, tmp_path, "usr/local/sbin/roamline-update-boot")
+    health_sh = _image_script(image, tmp_path, "usr/local/sbin/roamline-update-health")
+    launcher = _image_script(image, tmp_path, "usr/local/bin/roamline")
+    roamline = [sys.executable, "-P", "-m", "roamline.cli.main"]
+    factory, state, run = tmp_path / "factory", tmp_path / "update", tmp_path / "run"
+    (factory / "roamline").mkdir(parents=True)
+    env = {**os.environ, "ROAMLINE_UPDATE_STATE": str(state), "ROAMLINE_RUN": str(run),
+           "ROAMLINE_FACTORY_SITE": str(factory), "ROAMLINE_CMD": " ".join(roamline)}
+
+    def sh(script: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+    def cmd(*argv: str) -> None:
+        done = subprocess.run([*roamline, *argv], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    def bundle(version: str, health: str) -> Path:
+        app = tmp_path / f"app-{version}"
+        (app / "site" / "roamline").mkdir(parents=True)
+        (app / "site" / "roamline" / "VERSION").write_text(version)
+        (app / "health").write_text(f"#!/bin/sh\n{health}\n")
+        (app / "health").chmod(0o755)
+        out = tmp_path / f"{version}.rlu"
+        cmd("provision", "update", "build", "--payload", str(app), "--version", version, "--key",
+            str(tmp_path / "ops" / "operator.key"), "--health", "./health", "--out", str(out))
+        return out
+
+    (tmp_path / "ops").mkdir()
+    cmd("provision", "update", "keygen", "--out", str(tmp_path / "ops"))
+    # a fresh box (no /data/update yet): slot a, the factory install in the root, nothing on trial
+    done = sh(boot_sh)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "boot.json").read_text())["booted"] == "a"
+    assert (run / "site").resolve() == factory.resolve()
+    (state / "operator.pem").write_bytes((tmp_path / "ops" / "operator.pem").read_bytes())
+    done = sh(health_sh)
+    assert done.returncode == 0 and "nothing to check" in done.stdout
+    # the launcher runs the firmware from the chosen site
+    probe = subprocess.run(["sh", "-c", f"sed 's|^exec .*|echo $PYTHONPATH|' {launcher} | sh"], env=env,
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == str(run / "site")
+    # a healthy update: slot b on trial at the next boot, kept by the health unit
+    cmd("box", "update", "apply", str(bundle("2.0", "exit 0")), "--state", str(state))
+    assert sh(boot_sh).returncode == 0
+    assert json.loads((run / "boot.json").read_text())["slot_state"] == "trying"
+    assert ((run / "site") / "roamline" / "VERSION").read_text() == "2.0"
+    done = sh(health_sh)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["primary"] == "b"
+    # an unhealthy update: its health check fails the unit (FailureAction=reboot), then rolled back
+    cmd("box", "update", "apply", str(bundle("3.0", "echo link down >&2; exit 3")), "--state", str(state))
+    assert sh(boot_sh).returncode == 0
+    assert ((run / "site") / "roamline" / "VERSION").read_text() == "3.0"
+    done = sh(health_sh)
+    assert done.returncode == 1 and "link down" in done.stderr
+    assert sh(boot_sh).returncode == 0
+    assert json.loads((run / "boot.json").read_text())["booted"] == "b"
+    assert ((run / "site") / "roamline" / "VERSION").read_text() == "2.0"
+    # a boot state that cannot be read: the firmware still starts, from the factory install
+    (state / "bootstate.json").write_text("{not json")
+    done = sh(boot_sh)
+    assert done.returncode == 1 and "factory install" in done.stderr
+    assert (run / "site").resolve() == factory.resolve()
+
+
+def test_pi3_image_has_its_firmware_and_device_trees(tmp_path: Path) -> None:
+    """The Pi 3 profile builds: the older firmware (bootcode.bin, start.elf) and bcm2837 device trees."""
+    done = build(tmp_path, "--rootfs-tar", str(tiny_tar(tmp_path)), "--site", str(tiny_site(tmp_path)),
+                 board="pi3")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["board"] == "pi3-ag1171"
+    image = tmp_path / "box.img"
+    boot = boot_partition(parse_mbr(image.read_bytes()[:512]), image.stat().st_size)
+    names = mdir(image, boot.offset)
+    for want in ("bootcode.bin", "start.elf", "fixup.dat", "bcm2837-rpi-3-b.dtb", "config.txt"):
+        assert want in names, names
+    assert "bcm2711-rpi-4-b.dtb" not in names
+    assert "arm_64bit=1" in mtype(image, boot.offset, "config.txt").decode()
