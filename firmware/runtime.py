@@ -76,7 +76,7 @@ class LineBridge:
     def __init__(self, port: backends.LinePort, deliver: Callable[[Any], None]) -> None:
         self.port = port
         self._deliver = deliver
-        self._ops: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._ops: queue.Queue[tuple[str, str, Callable[[bool], None] | None] | None] = queue.Queue()
         self._voice: queue.Queue[bytes] = queue.Queue(maxsize=50)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -102,8 +102,10 @@ class LineBridge:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def do(self, op: str, number: str = "") -> None:
-        self._ops.put((op, number))
+    def do(self, op: str, number: str = "", then: Callable[[bool], None] | None = None) -> None:
+        """Queue ``op`` ("dial" with ``number``, "answer", "hangup", "flash", "transmit", "receive");
+        ``then(ok)`` runs on the pump thread once it is done (before the next pump)."""
+        self._ops.put((op, number, then))
         self._wake()
 
     def _wake(self) -> None:
@@ -163,13 +165,14 @@ class LineBridge:
         except queue.Empty:
             item = None
         if item is not None:
-            op, number = item
+            op, number, then = item
             ok, result = True, "ok"
             try:
                 if op == "dial":
                     port.dial(number)
                 else:
-                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
+                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash,
+                     "transmit": port.transmit, "receive": port.receive}[op]()
             except (CallFailed, ModemError) as exc:
                 ok, result = False, str(exc)
             except Exception as exc:  # a driver bug must not stop the pump (911 needs the line)
@@ -180,6 +183,8 @@ class LineBridge:
                     self._event(e, line_ev)
             finally:
                 self._deliver(ev.LineOpDone(op, ok, result))  # the core always hears how it went
+                if then is not None:
+                    then(ok)
             return
         while True:
             try:
@@ -1003,12 +1008,18 @@ class BoxRuntime:
         silence = np.zeros(160, dtype=np.int16)
         queue = iter(frames)
         clock = self.clock
+        line = self.line
+        # a half-duplex modem (no +VTR) says the greeting in voice transmit, then turns to receive
+        half = not line.port.session.can_bridge
 
         def next_frame() -> bytes:
             frame = next(queue, None)
             if frame is None:
                 if not rec.started:
                     rec.started, rec.started_wall = True, clock.wall()  # after the beep: record
+                    if half:
+                        line.tx_source = None
+                        line.do("receive")
                 frame = silence
             elif len(frame) < 160:
                 frame = np.concatenate([frame, silence[: 160 - len(frame)]])
@@ -1017,9 +1028,20 @@ class BoxRuntime:
         with self._rec_lock:
             self._recording = rec
         self._line_leg = None
-        self.line.tx_source = next_frame
+
+        def transmitting(ok: bool) -> None:
+            if ok:
+                line.tx_source = next_frame
+            else:  # the call went while turning (the core hears the line end and stops the message)
+                log.warning("voicemail-transmit-failed", extra={"fields": {"message_id": a.message_id}})
+
+        if half:
+            line.do("transmit", then=transmitting)
+        else:
+            line.tx_source = next_frame
         log.info("voicemail-greeting", extra={"fields": {"message_id": a.message_id, "number": a.number,
-                                                         "greeting_s": round(len(greeting) / 8000, 2)}})
+                                                         "greeting_s": round(len(greeting) / 8000, 2),
+                                                         "half_duplex": half}})
 
     def _end_recording(self, message_id: str, reason: str) -> None:
         """Any thread: the recording ends (the core's stop, or the recorder's own silence / length)."""

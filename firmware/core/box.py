@@ -77,6 +77,9 @@ class CoreConfig:
     callback_window_s: float = 3600.0  # after an emergency call, calls to the line ring here directly
     ring_cadence: str = "us"  # the country's plain ring (the call-back window rings with it)
     cut_grace_s: float = 2.0  # the box cuts a call out over its grant's length this much after the cloud
+    # the link down while the own line rings: the box answers it and takes a message itself after the line
+    # owner's voicemail timeout (a cached profile's, else this one: the profile's default)
+    offline_voicemail_s: float = 25.0
     # a shared line's attendant: after the menu starts, the caller has this long (plus 2 s per holder, the
     # time the menu takes to say) to key a choice; said twice, then the default (every holder rings)
     attendant_wait_s: float = 6.0
@@ -206,6 +209,7 @@ class BoxCore:
                 self.timers.redial,
                 self.timers.announce_end,
                 self.line.cut_at if self.line is not None else None,
+                self._offline_voicemail_at(),
                 self.line.menu_until if self.line is not None else None,
                 self.collector.deadline() if self.collector else None,
             )
@@ -294,6 +298,9 @@ class BoxCore:
             if line.kind == "host-out" and line.state != "hanging-up":
                 out.append(ev.Emit("line.cut", {"call_id": line.call_id, "why": "longest call reached"}))
                 self._line_hangup(line, "limit", out)
+        at = self._offline_voicemail_at()
+        if at is not None and now >= at:
+            self._take_offline_voicemail(now, out)
         if self.collector is not None:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
@@ -1458,6 +1465,10 @@ class BoxCore:
                         "outcome": "answered" if line.answered is not None else "missed",
                         "reason": reason,
                         **({"voicemail": deposit.message_id} if deposit is not None else {}),
+                        # the registry never saw this call: the record it makes needs who called whom
+                        **({"route": "offline-voicemail", "number": self.cfg.line_number,
+                            "caller": (line.caller.number if line.caller else None) or ""}
+                           if deposit is not None and deposit.offline else {}),
                     },
                     key=f"{CALL_RECORD_KIND}:{line.call_id}:{self.cfg.box_id}:host",
                 )
@@ -1717,15 +1728,49 @@ class BoxCore:
             out.append(ev.StopRecording(d.message_id, reason))
         return d
 
+    def _offline_voicemail_at(self) -> float | None:
+        """When the box takes a message itself: its own line rings (not for a call-back), the link is
+        down, and nobody took the call within the line owner's voicemail timeout."""
+        line = self.line
+        if self.link_up or line is None or line.kind != "host-in" or line.state != "ringing" \
+                or not self.cfg.has_line or not self.cfg.line_number or self._deposit_for(line.call_id):
+            return None
+        timeout = self.cfg.offline_voicemail_s
+        for slot in self.slots.values():  # the owner's card is here: their own timeout (cached profile)
+            if slot.state == "registered" and self.cfg.line_number in slot.numbers:
+                timeout = slot.profile.voicemail.timeout_s
+                break
+        return line.started + timeout
+
+    def _take_offline_voicemail(self, now: float, out: list[ev.Action]) -> None:
+        """No cloud to ask: answer the own line, say the default greeting, record, and queue the message
+        (id ``vo-…``); the registry files it for the line's owner when the outbox is delivered."""
+        from roamline.wire import voicemail as wvm
+
+        line = self.line
+        assert line is not None
+        greeting = "default"
+        for slot in self.slots.values():
+            if slot.state == "registered" and self.cfg.line_number in slot.numbers:
+                greeting = slot.profile.voicemail.greeting  # fetched later if the link comes back, else
+                break                                       # the runtime falls back to the default
+        message_id = f"{wvm.OFFLINE_PREFIX}{self._new_id()}"[:64]
+        self.deposits[message_id] = Deposit(message_id, line.call_id, self.cfg.line_number,
+                                            line.caller or ev.CallerInfo(), greeting, wvm.DEFAULT_MAX_S,
+                                            wvm.DEFAULT_SILENCE_S, offline=True)
+        line.state = "vm-answering"
+        out.append(ev.LineDo("answer"))
+        out.append(ev.Emit("voicemail.answering", {"call_id": line.call_id, "message_id": message_id,
+                                                   "number": self.cfg.line_number, "offline": True}))
+
     def _take_voicemail(self, e: ev.TakeVoicemail, now: float, out: list[ev.Action]) -> None:
         """Answer the ringing call and record a message, if that call still rings here; else say why not
-        (the registry then keeps only the missed call)."""
+        (the registry then keeps only the missed call). A half-duplex modem takes messages too: the
+        runtime says the greeting in voice transmit and then records in voice receive."""
         line = self.line
         why = ""
         if not self.cfg.has_line:
             why = "no line"
-        elif not self.cfg.line_can_bridge:
-            why = "this modem cannot record a caller"
         elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state not in (
                 "ringing", "attending", "menu", "offering"):  # (the attendant answered it already)
             why = "the call no longer rings here"
@@ -1804,6 +1849,7 @@ class Deposit:
     max_s: float
     silence_s: float
     stopped: bool = False  # StopRecording was asked for
+    offline: bool = False  # taken by the box itself, the link down (no registry row yet)
 
 
 def replace_config(core: BoxCore, **changes: Any) -> None:
