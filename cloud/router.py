@@ -15,6 +15,7 @@ thread, off the event loop that carries the relay's datagrams. ``now`` is wall-c
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 from collections import OrderedDict
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from roamline.cloud import filters, psap, voicemail
+from roamline.cloud import filters, psap, sos_callback, voicemail
 from roamline.cloud.errors import PeerError, UsageError
 from roamline.cloud.lookup import WhereEntry, where
 from roamline.cloud.records import CallRecord, LineRight, RegistryStore
@@ -166,6 +167,42 @@ class SosHangup(Action):
 
     call_id: str
 
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackRing(Action):
+    """The answering point's call-back ``sip_id`` rings box ``box_id`` as call ``call_id`` (send 180);
+    its media is the relay flow ``flow_id`` on :func:`sos_conn` (call id)."""
+
+    sip_id: str
+    call_id: str
+    box_id: str
+    flow_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackRefuse(Action):
+    """Answer the call-back INVITE ``sip_id`` with a SIP failure (404 unknown number, 480 window closed)."""
+
+    sip_id: str
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackAnswer(Action):
+    """The box answered call-back ``call_id``: send the 200 OK."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackHangup(Action):
+    """End call-back ``call_id`` on the SIP side (480 before the answer, BYE after)."""
+
+    call_id: str
+
+
+NO_CARD = "0" * 32  # the card id of an emergency call-back's offer: rung for the box, not a holder
 
 SOS_CONN_PREFIX = "sos:"
 
@@ -758,9 +795,12 @@ class Router:
         assert call.origin_flow is not None
         out.append(
             Bridge(
-                call.call_id, call.origin_flow, self._box_conn.get(call.origin_box), offer.flow_id, conn_id
+                call.call_id, call.origin_flow, self._origin_conn(call), offer.flow_id, conn_id
             )
         )
+        if call.route == "sos-callback":
+            call.step("answer")
+            return [*out, SosCallbackAnswer(call.call_id)]
         if call.route == "incoming":
             call.step("answer-line")
             call.deadline = now + self._config.answer_line_s
@@ -1002,7 +1042,8 @@ class Router:
             call = self._calls.get(call_id) if call_id is not None else None
             if call is None or call.state in (CallState.ENDED, CallState.DIALLING, CallState.CONNECTING):
                 continue
-            if call.route == "sos" and flow == call.host_flow:
+            if (call.route == "sos" and flow == call.host_flow) or (
+                    call.route == "sos-callback" and flow == call.origin_flow):
                 continue  # an answering point may listen in silence (TTY, a caller who cannot speak)
             out += self._end(call, EndReason.MEDIA_SILENCE, now)
         return out
@@ -1177,6 +1218,45 @@ class Router:
                 EndReason.NO_ANSWER if status in (0, 408, 480) else EndReason.ERROR)
             return self._end(call, reason, now, tell_host=False, outcome="failed", end_reason=f"sip-{status}")
         return []
+
+    # --- the answering point's call-back to a box with no line (DESIGN §6.4; cloud.sos_callback) -------
+
+    def _origin_conn(self, call: Call) -> str | None:
+        return sos_conn(call.call_id) if call.route == "sos-callback" else self._box_conn.get(call.origin_box)
+
+    def sos_callback(self, sip_id: str, number: str, caller: str, now: float) -> list[Action]:
+        """An answering point's INVITE for ``number``: within the window of the emergency call that
+        presented it, ring that box with no card, filter, right or voicemail in the way; else refuse."""
+        verdict = sos_callback.decide(self._store, number, now, connected=set(self._box_conn))
+        fields = {"sip_call": sip_id, "number": number, "box": verdict.box_id, "status": verdict.status}
+        if verdict.box_id is None:
+            log.info("sos-callback-refused", extra={"fields": fields})
+            return [SosCallbackRefuse(sip_id, verdict.status, verdict.reason)]
+        call_id = "cb-" + hashlib.sha256(sip_id.encode()).hexdigest()[:24]
+        if call_id in self._calls:
+            return []
+        call = Call(call_id=call_id, route="sos-callback", caller=caller, called=number, created=now,
+                    origin_box=sos_conn(call_id), origin_flow=None, line=number)
+        call.origin_flow = self._flow(sos_conn(call_id), call_id)
+        flow = self._flow(verdict.box_id, call_id)
+        offer = Offer(verdict.box_id, NO_CARD, "", CADENCES[0], flow)
+        call.offers[verdict.box_id, NO_CARD] = offer
+        self._calls[call_id] = call
+        self._open_record(call)
+        log.info("sos-callback-ringing", extra={"fields": {**fields, "call": call_id}})
+        msg = CallOffer(call_id=call_id, card_id=NO_CARD, number=number,
+                        caller=CallerId(number=caller or None), cadence=CADENCES[0], flow_id=flow,
+                        emergency_callback=True)
+        call.deadline = now + self._config.no_answer_s
+        return [SosCallbackRing(sip_id, call_id, verdict.box_id, call.origin_flow),
+                Request(self._box_conn[verdict.box_id], msg, PendingRef(call_id, verdict.box_id, "offer"))]
+
+    def sos_callback_event(self, call_id: str, kind: str, now: float) -> list[Action]:
+        """What the answering point did on call-back ``call_id`` (cloud.sos_uas.Event kinds)."""
+        call = self._calls.get(call_id)
+        if call is None or call.route != "sos-callback" or kind not in ("ended", "cancelled"):
+            return []
+        return self._end(call, EndReason.FAR_END, now, tell_origin=False)
 
     def _place_box(self, conn_id: str, env: Envelope, call: Call, now: float) -> list[Action]:
         caller = CallerId(number=call.caller or None)
@@ -1386,6 +1466,8 @@ class Router:
                 out += self._line_hangup(call, call.host_box, reason)
             if call.route == "sos" and tell_host:
                 out.append(SosHangup(call.call_id))
+            if call.route == "sos-callback":
+                out.append(SosCallbackHangup(call.call_id))
         flows = call.flows()
         out.append(Unbridge(call.call_id, flows))
         for flow in flows:

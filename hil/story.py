@@ -31,7 +31,7 @@ from typing import Any
 from roamline.hil.demo_events import DemoEvents
 from roamline.hil.errors import PeerError
 from roamline.hil.rig import AccountSpec, BoxSpec, CardSpec, PstnPhoneSpec, RigSpec, exchange_number, load_rig
-from roamline.hil.rigrun import RigRunner
+from roamline.hil.rigrun import RigRunner, last_json, roamline
 from roamline.hil.story_service import ServiceSteps
 from roamline.hil.story_voicemail import VoicemailSteps
 from roamline.wire.civic import describe
@@ -495,7 +495,6 @@ class Story(ServiceSteps, VoicemailSteps):
     # -- a location speed-dial ------------------------------------------------------------------------
 
     def _local_setup(self, rig: RigRunner, c: Cast, pizza: str) -> str:
-        from roamline.hil.rigrun import last_json, roamline
 
         point = c.box_a.point
         if point is None:
@@ -574,10 +573,30 @@ class Story(ServiceSteps, VoicemailSteps):
         if "bridged=True" not in dialled:
             raise StepFailed(f"{box} dialled {code} but cannot bridge its handset to the line: {dialled}")
         self._emergency_id = _field(told, "call_id")
+        address = self._emergency_address(rig, self._emergency_id)
         self.events.emit("emergency.dialled", box=box, number=code, line=line, route=_field(told, "route"),
-                         exchange={"caller": seen["caller"], "callee": seen["callee"]}, card=None)
+                         exchange={"caller": seen["caller"], "callee": seen["callee"]}, card=None,
+                         address=address)
         return (f"the exchange saw {from_line} → {code} {ms:.0f} ms after the last key (no inter-digit "
-                "wait), and the answering point answered")
+                f"wait), and the answering point answered; the emergency record gives {box}'s address: "
+                f"{address}")
+
+    @staticmethod
+    def _emergency_address(rig: RigRunner, call_id: str, timeout: float = 15.0) -> str:
+        """The civic address in the registry's emergency record of ``call_id`` (the one the contacts'
+        notification carries), once the box's outbox delivered its report."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = roamline("cloud", "emergencies", "--data", str(rig.cloud_dir), "--json")
+            found = [r for r in last_json(out) if r.get("call_id") == call_id]
+            if found:
+                address = describe(found[-1].get("location"))
+                if not address:
+                    raise StepFailed(f"the emergency record of {call_id} has no civic address")
+                return address
+            if time.monotonic() > deadline:
+                raise StepFailed(f"no emergency record of {call_id} after {timeout:.0f} s")
+            time.sleep(0.3)
 
     def _emergency_voice(self, rig: RigRunner, box: str, code: str) -> str:
         from roamline.hil.voicecheck import HandsetEnd, Probe, PstnEnd, verify

@@ -327,6 +327,7 @@ class CallOffer(Message):
     caller: CallerId = CallerId()
     cadence: Cadence = "us-dr1"
     flow_id: FlowId
+    emergency_callback: bool = False  # an answering point calling back: ring with no card (card_id unused)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

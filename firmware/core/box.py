@@ -116,6 +116,7 @@ class Call:
     cadence: str = ""
     caller: ev.CallerInfo | None = None
     cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
+    emergency_callback: bool = False  # the answering point calling back through the cloud (TTY-safe audio)
 
 
 @dataclass(slots=True)
@@ -1015,7 +1016,7 @@ class BoxCore:
                 call.answered = now
                 out.append(ev.PlayTone(None))
                 out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id,
-                                      tty_safe=call.route == "emergency"))
+                                      tty_safe=call.route == "emergency" or call.emergency_callback))
                 out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
             elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
                 self.phone.fire(Trig.ANSWERED)
@@ -1063,7 +1064,7 @@ class BoxCore:
     def _offered(self, e: ev.Offered, now: float, out: list[ev.Action]) -> None:
         slot = self.slot_for(e.card_id)
         st = self.phone.state
-        if slot is None or slot.state != "registered":
+        if (slot is None or slot.state != "registered") and not e.emergency_callback:
             out.append(
                 ev.CallSignal("offer.declined", e.call_id, key=e.key, fields={"reason": "unknown-card"})
             )
@@ -1079,6 +1080,7 @@ class BoxCore:
             offer_key=e.key,
             cadence=e.cadence,
             caller=e.caller,
+            emergency_callback=e.emergency_callback,
         )
         if st in (Phone.IDLE, Phone.RINGING):
             first = st is Phone.IDLE
@@ -1096,7 +1098,8 @@ class BoxCore:
                         "cadence": e.cadence,
                         "caller_number": e.caller.number,
                         "caller_name": e.caller.name,
-                        "holder": slot.holder,
+                        "holder": slot.holder if slot is not None else None,
+                        "emergency_callback": e.emergency_callback,
                     },
                 )
             )

@@ -110,6 +110,7 @@ class Offered(Input):
     caller: CallerInfo
     cadence: str
     flow_id: int
+    emergency_callback: bool = False  # the answering point calls back: rings with no card (DESIGN §6.4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ def incoming(env: Envelope) -> ev.Input | None:
     m, key = env.message, env.id or ""
     if isinstance(m, wc.CallOffer):
         return ev.Offered(key=key, call_id=m.call_id, card_id=m.card_id, number=m.number,
-                          caller=_caller(m.caller), cadence=m.cadence, flow_id=m.flow_id)
+                          caller=_caller(m.caller), cadence=m.cadence, flow_id=m.flow_id,
+                          emergency_callback=m.emergency_callback)
     if isinstance(m, wc.CallCancel):
         return ev.Cancelled(key=key, call_id=m.call_id, reason=str(m.reason))
     if isinstance(m, wc.CallHangup):

@@ -80,6 +80,8 @@ def test_demo_json_tells_the_whole_story_and_exits_0() -> None:
     (sos,) = [e for e in events if e["type"] == "emergency.dialled"]
     assert sos["box"] == "box-b" and sos["number"] == "911"
     assert sos["exchange"] == {"caller": "15550200002", "callee": "911"}  # out box-b's own line
+    # the registry's emergency record (what the contacts are told) carries box-b's address, not box-a's
+    assert sos["address"] == "400 Harbour Road, room B2, Shelbyville IL 62565, US"
     # **1 at box A reached the nearest pizza place (the directory and alice's preference, set by the demo)
     assert any(e["type"] == "call.ringing" and e.get("code") == "**1" and e["number"] == "+15550400004"
                and e.get("placed_at") == "box-a" for e in events)
