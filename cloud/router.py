@@ -645,13 +645,14 @@ class Router:
         call.winner = offer
         call.answered_at = now
         call.deadline = None
+        incoming = call.route == "incoming"  # a placed (box) call stays billed to its caller's holder
         self._store.answer_call(
             call.call_id,
             answered_at=now,
             answer_inferred=False,
             terminal_box=box_id,
-            account_id=offer.account_id,
-            card_id=offer.card_id,
+            account_id=offer.account_id if incoming else None,
+            card_id=offer.card_id if incoming else None,
         )
         out: list[Action] = [
             Send(
@@ -715,10 +716,12 @@ class Router:
 
     def _maybe_all_gone(self, call: Call, now: float) -> list[Action]:
         if call.state is CallState.OFFERING and all(o.state is OfferState.GONE for o in call.offers.values()):
-            reason = EndReason.BUSY if call.route == "box" else EndReason.NO_ANSWER
+            if call.route == "box":  # every callee's box declined: the caller hears busy, not reorder
+                return self._progress(call, ProgressState.BUSY) + self._end(
+                    call, EndReason.BUSY, now, tell_origin=False)
             # every holder declined, was busy or went away while it rang: their voicemail takes it
             taken = self._voicemail(call, call.caller_id, now) if call.route == "incoming" else []
-            return taken + self._end(call, reason, now)
+            return taken + self._end(call, EndReason.NO_ANSWER, now)
         return []
 
     # --- replies to the router's own requests --------------------------------------------------------
@@ -1288,7 +1291,9 @@ class Router:
         self._remember(call.call_id)
         answered = call.answered_at is not None
         winner = call.winner
-        account = winner.account_id if winner else call.origin_account
+        # an incoming call is the answering holder's; a placed one stays billed to its caller (DESIGN §4)
+        holder = winner if winner is not None and call.route == "incoming" else None
+        account = holder.account_id if holder else call.origin_account
         if call.route == "host-line" and call.answered_at is not None and call.rate_per_min > 0 \
                 and call.origin_account and call.line:
             cost = max(0.0, now - call.answered_at) / 60.0 * call.rate_per_min
@@ -1303,7 +1308,7 @@ class Router:
             answered_at=call.answered_at,
             answer_inferred=call.answer_inferred,
             account_id=account,
-            card_id=winner.card_id if winner else call.origin_card,
+            card_id=holder.card_id if holder else call.origin_card,
             terminal_box=winner.box_id if winner else (None if call.route == "incoming" else call.origin_box),
             host_box=call.host_box,
             line=call.line,

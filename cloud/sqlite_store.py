@@ -572,11 +572,21 @@ class SqliteStore:
             started = payload.get("started_at")
             created = float(started) if isinstance(started, int | float) else ended_at
             outcome = str(payload.get("outcome") or ("answered" if answered_at is not None else "missed"))
+            route = str(payload.get("route") or "own-line")
+            card_id = _str_or_none(payload.get("card_id"))
+            account = _str_or_none(payload.get("account"))
+            if account is None and card_id is not None:  # the holder the box's card names
+                card = self.get_card(card_id)
+                account = card.account_id if card is not None else None
+            line = _str_or_none(payload.get("line"))
+            if line is None and route == "own-line":  # the line of the box that made the call
+                box = self.get_box(box_id)
+                line = box.line_number if box is not None else None
             rec = CallRecord(
-                call_id=call_id, route=str(payload.get("route") or "own-line"),
-                caller=str(payload.get("caller") or ""), called=str(payload.get("number") or ""),
-                created=created, state="closed", line=_str_or_none(payload.get("line")),
-                account_id=_str_or_none(payload.get("account")), card_id=_str_or_none(payload.get("card_id")),
+                call_id=call_id, route=route,
+                caller=str(payload.get("caller") or line or ""), called=str(payload.get("number") or ""),
+                created=created, state="closed", line=line,
+                account_id=account, card_id=card_id,
                 terminal_box=box_id, answered_at=answered_at, ended_at=ended_at,
                 duration_s=0.0 if answered_at is None else max(0.0, ended_at - answered_at),
                 answer_inferred=inferred, outcome=outcome,

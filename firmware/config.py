@@ -115,6 +115,12 @@ class LocationConfig(Frozen):
             raise ValueError(str(exc)) from None
 
 
+class StateConfig(Frozen):
+    """The running service's published state (``firmware.service_state``), read by ``box health``."""
+    file: Path | None = None  # default: DATA_DIR/service-state.json; e.g. /run/roamline/state.json
+    heartbeat_s: float = Field(default=5.0, gt=0, le=300)  # rewritten at least this often
+
+
 class BoxConfig(Frozen):
     name: str = "box"
     board: str = "sim"  # a board profile shipped in board/profiles
@@ -127,6 +133,7 @@ class BoxConfig(Frozen):
     handset: HandsetConfig = HandsetConfig()
     link: LinkConfig = LinkConfig()
     location: LocationConfig = LocationConfig()
+    state: StateConfig = StateConfig()
 
     @field_validator("board")
     @classmethod
@@ -147,6 +154,9 @@ class BoxConfig(Frozen):
         return self.model_copy(
             update={
                 "data_dir": r(self.data_dir),
+                "state": self.state.model_copy(
+                    update={"file": r(self.state.file) if self.state.file is not None
+                            else r(self.data_dir) / "service-state.json"}),
                 "registry": self.registry.model_copy(update={"ca": r(self.registry.ca)}),
                 "identity": self.identity.model_copy(
                     update={"cert": r(self.identity.cert), "key": r(self.identity.key)}

@@ -364,6 +364,10 @@ class BoxRuntime:
         self._greeting_rec: _MicRecording | None = None  # *98 *: the holder's new greeting
         self._started = 0.0
         self._ready_told = False
+        self._state: Any = None  # firmware.service_state.ServiceState, built in run()
+        self._publisher: Any = None  # firmware.state_file.StatePublisher
+        self._pcsc_up = False
+        self._readers_seen: set[str] = set()
 
     # -- feeding the core from any thread ----------------------------------------------------------------
     def post(self, event: Any) -> None:
@@ -373,6 +377,73 @@ class BoxRuntime:
 
     async def _store(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db, lambda: fn(*args, **kw))
+
+    # -- the published state (for `box health`) ---------------------------------------------------------
+    def _publish(self, change: Callable[[Any], Any] | None = None) -> None:
+        """Event loop: change the service state (a function of it), stamp the heartbeat, hand it to the
+        publisher's thread (which never blocks this loop)."""
+        state = self._state
+        if state is None or self._publisher is None:
+            return
+        if change is not None:
+            state = change(state)
+        self._state = state = state.beat(time.monotonic(), self.clock.wall())
+        self._publisher.publish(state)
+
+    def _peripheral(self, name: str, ok: bool, detail: str, *, required: bool = True) -> None:
+        wall = self.clock.wall()
+        self._publish(lambda s: s.with_peripheral(name, ok, detail, wall, required=required))
+
+    async def _start_state(self, box_id: str) -> None:
+        import importlib.metadata
+
+        import roamline.firmware
+        from roamline.firmware.service_state import Firmware, ServiceState, slot_of
+        from roamline.firmware.state_file import StatePublisher, boot_id
+
+        cfg = self.config
+        try:
+            package = importlib.metadata.version("roamline")
+        except importlib.metadata.PackageNotFoundError:
+            package = ""
+        assert cfg.state.file is not None  # resolved by load_box_config
+        self._publisher = StatePublisher(cfg.state.file)
+        here = await asyncio.to_thread(lambda: str(Path(roamline.firmware.__file__).resolve()))
+        self._state = ServiceState(
+            pid=os.getpid(), boot_id=await asyncio.to_thread(boot_id), box_id=box_id,
+            started_at=self.clock.wall(), heartbeat_s=cfg.state.heartbeat_s,
+            firmware=Firmware(package=package, slot=os.environ.get("ROAMLINE_SLOT") or slot_of(here),
+                              version=os.environ.get("ROAMLINE_VERSION") or None))
+        self._publish()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.state.heartbeat_s)
+            self._publish()
+
+    def _observe(self, event: Any) -> None:
+        """The card readers' state, from the events the core is given."""
+        if not isinstance(event, (card_ev.PcscAvailable, card_ev.PcscUnavailable, card_ev.ReaderAdded,
+                                  card_ev.ReaderLost)):
+            return
+        if isinstance(event, card_ev.PcscUnavailable):
+            self._pcsc_up, self._readers_seen = False, set()
+        elif isinstance(event, card_ev.PcscAvailable):
+            self._pcsc_up = True
+        elif isinstance(event, card_ev.ReaderAdded):
+            self._readers_seen.add(event.reader)
+        else:
+            self._readers_seen.discard(event.reader)
+        missing = [r for r in self.config.card.readers if r not in self._readers_seen]
+        if not self._pcsc_up:
+            self._peripheral("card", False, "pcscd not answering")
+        elif missing:
+            self._peripheral("card", False, "readers missing: " + ", ".join(missing))
+        else:
+            self._peripheral("card", True, f"{len(self._readers_seen)} reader(s)")
+
+    def _gps_state(self, ok: bool, detail: str) -> None:
+        self._peripheral("gps", ok, detail, required=False)
 
     # -- building ---------------------------------------------------------------------------------------
     def _build(self, board: Any, ctx: backends.BackendContext, box: BoxIdentity) -> None:
@@ -456,6 +527,7 @@ class BoxRuntime:
         except BoardUsageError as exc:
             raise UsageError(f"board: {exc}") from None
         box = load_identity(cfg)
+        await self._start_state(box.box_id)
         from roamline.firmware.location.service import LocationService
 
         plan = load_plan(cfg.country)
@@ -466,10 +538,17 @@ class BoxRuntime:
         ctx = backends.BackendContext(config=cfg, board=board, clock=self.clock)
         self._build(board, ctx, box)
         choice_keys = "".join(k for k in "23456789" if not any(e.startswith(k) for e in plan.emergency))
+        if self.line is not None:
+            self._peripheral("line", False, "opening")
+        if self._handset_ports is not None:
+            self._peripheral("handset", False, "opening")
+        if self.readers is not None:
+            self._peripheral("card", False, "pcscd not answering yet")
         store = BoxStore(cfg.data_dir / "box.db")
         await self._store(store.open)
         self.store = store
         started = self._started = time.monotonic()
+        stopped_cleanly = False
         try:
             if self._handset_ports is not None:
                 folder = cfg.data_dir / "prompts"
@@ -478,6 +557,7 @@ class BoxRuntime:
                 names = list(texts(choice_keys, max(2, board.card_slots)))
                 self._prompts = await asyncio.to_thread(load_prompts, folder, names)
                 await asyncio.to_thread(self._open_handset, board)
+                self._peripheral("handset", True, "open")
             has_line, can_bridge = False, False
             if self.line is not None:
                 self.line.start()
@@ -486,6 +566,10 @@ class BoxRuntime:
                     has_line = True
                     can_bridge = self.line.port.session.can_bridge
                     self._law = self.line.port.session.encoding
+                    self._peripheral("line", True, "modem answering")
+                else:
+                    self._peripheral("line", False, self.line.error if self.line.ready.is_set()
+                                     else "modem did not answer in 30 s")
             line_number = _e164(cfg.line.number, cfg.country)
             self.core = BoxCore(CoreConfig(box_id=box.box_id, has_line=has_line, line_can_bridge=can_bridge,
                                            line_number=line_number, interdigit_s=cfg.handset.interdigit_s,
@@ -519,11 +603,16 @@ class BoxRuntime:
                 gps = board.gps
                 if cfg.location.gpsd is not None:
                     gps = dataclasses.replace(gps, gpsd=cfg.location.gpsd, serial=None)
-                gps_task = tg.create_task(follow_gps(gps, self.where, self._send_location), name="gps")
+                if gps.gpsd is not None or gps.serial is not None:
+                    self._gps_state(False, "opening")
+                gps_task = tg.create_task(follow_gps(gps, self.where, self._send_location,
+                                                     on_state=self._gps_state), name="gps")
+                beat_task = tg.create_task(self._heartbeat(), name="box-heartbeat")
                 watch_task = tg.create_task(self._watch_media(), name="media-watch")
                 self._running = {"box_id": box.box_id, "name": cfg.name, "line": has_line,
                                  "bridge": can_bridge, "handset": self.handset is not None,
                                  "cards": self.readers is not None}
+                self._publish(lambda s: s.with_phase("running"))
                 self._print({**self._running, "state": "running",
                              "ready_s": round(time.monotonic() - started, 3)})
                 if self.link.is_up:
@@ -532,15 +621,17 @@ class BoxRuntime:
                 await stop_task
                 core_task.cancel()
                 gps_task.cancel()
+                beat_task.cancel()
                 watch_task.cancel()
                 for t in list(self._tasks):
                     t.cancel()
                 await self.link.stop()
+            stopped_cleanly = True
         finally:
-            await self._shutdown()
+            await self._shutdown(stopped_cleanly)
         self._print({"box_id": box.box_id, "state": "stopped"})
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, stopped_cleanly: bool = False) -> None:
         if self.readers is not None:
             await asyncio.to_thread(self.readers.stop)
         if self.handset is not None:
@@ -553,6 +644,10 @@ class BoxRuntime:
             await self._store(self.store.close)
         self._db.shutdown(wait=True)
         self._cardx.shutdown(wait=True)
+        if self._publisher is not None:
+            if stopped_cleanly:  # a crash leaves the last state: its pid gone, health says so
+                self._publish(lambda s: s.with_phase("stopped"))
+            await asyncio.to_thread(self._publisher.close)
 
     async def _core_loop(self) -> None:
         core = self.core
@@ -565,6 +660,7 @@ class BoxRuntime:
             except TimeoutError:
                 actions = core.poll(self.clock.monotonic())
             else:
+                self._observe(event)
                 try:
                     actions = core.handle(event, self.clock.monotonic())
                 except UsageError:
@@ -604,6 +700,8 @@ class BoxRuntime:
             await self.link.request(msg)
 
     async def _on_up(self, welcome: Welcome) -> None:
+        wall = self.clock.wall()
+        self._publish(lambda s: s.with_link(True, "registry welcomed the box", wall))
         if self.where is not None:
             from roamline.firmware.location.fingerprint import read_gateway
 
@@ -653,6 +751,8 @@ class BoxRuntime:
 
     async def _on_down(self, reason: str) -> None:
         self.post(ev.LinkDown(reason))
+        wall = self.clock.wall()
+        self._publish(lambda s: s.with_link(False, reason or "link lost", wall))
 
     async def _on_push(self, envelope: Envelope) -> None:
         """Never raises: a bad message is logged, the link goes on."""

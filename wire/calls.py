@@ -475,3 +475,7 @@ CALL_MESSAGES: tuple[type[Message], ...] = (
 
 for _cls in CALL_MESSAGES:
     register_message(_cls)
+
+# voicemail messages build on this module's patterns: imported once they exist (importing wire.calls or
+# wire.messages first then registers them either way)
+from roamline.wire import voicemail as _voicemail  # noqa: E402, F401

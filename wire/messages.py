@@ -508,4 +508,4 @@ def expect(reply: Message, cls: type[M]) -> M:
 # on this module).
 from roamline.wire import calls as _calls  # noqa: E402, F401
 from roamline.wire import local_services as _local_services  # noqa: E402, F401
-from roamline.wire import voicemail as _voicemail  # noqa: E402, F401
+# (wire.voicemail builds on wire.calls too: wire.calls imports it last, so either may be imported first)

@@ -7,8 +7,10 @@ hashed again (the file could change between the passes), each file fsynced; (3) 
 ``slots/X.new`` renamed to ``slots/X`` and the slot marked ``pending``: the next boot tries it once. Power
 lost anywhere before (3) leaves the slot ``installing``, which never boots; the running slot is untouched.
 
-``check_health``: runs the booted slot's health command (from its manifest) with a timeout; exit 0 marks
-the slot good (it becomes the primary), anything else marks it bad, and the next boot rolls back.
+``check_health``: runs the booted slot's health command (from its manifest) with a timeout, with
+``ROAMLINE_SLOT`` and ``ROAMLINE_VERSION`` naming the slot checked (``box health`` refuses a service that
+runs another slot); exit 0 marks the slot good (it becomes the primary), anything else marks it bad, and
+the next boot rolls back.
 """
 
 from __future__ import annotations
@@ -194,8 +196,9 @@ def check_health(store: FileBootState, timeout: float) -> tuple[BootState, bool,
         healthy, reason = False, f"no manifest in slot {slot}: {exc}"
     else:
         try:
+            env = {**os.environ, "ROAMLINE_SLOT": slot, "ROAMLINE_VERSION": manifest.version}
             done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout,
-                                  check=False)
+                                  check=False, env=env)
             healthy = done.returncode == 0
             reason = "healthy" if healthy else (
                 f"health check exited {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}")

@@ -199,6 +199,8 @@ def test_box_to_box_call_by_follow_me_number(kit: Kit) -> None:
     rec = kit.store.get_call(CID)
     assert rec is not None and rec.route == "box" and rec.outcome == "answered"
     assert rec.caller == "+15551110000" and rec.called == "+15552220000" and rec.duration_s == 5
+    # a placed call is billed to the caller's holder (DESIGN §4), also once the callee answered
+    assert (rec.account_id, rec.card_id, rec.terminal_box) == ("acct-ada", ada, "box-b"), rec
 
 
 def test_pstn_routes_own_line_host_line_rights_and_refusals(kit: Kit) -> None:
@@ -446,6 +448,18 @@ def test_restart_closes_open_records_once(kit: Kit) -> None:
     assert len(kit.store.calls()) == 1 and set(kit.store.get_call(CID).reports or {}) == {"box-a"}  # type: ignore[union-attr]
 
 
+def test_a_box_call_every_callee_declines_busy_tells_the_caller_busy(kit: Kit) -> None:
+    a, b = kit.box("a"), kit.box("b")
+    ada = kit.holder("ada", "+15551110000", at=a)
+    kit.holder("bob", "+15552220000", at=b)
+    out = kit.send("box-a", CallPlace(call_id=CID, card_id=ada, number="+15552220000"))
+    (offer,) = requests(out, "conn-b")
+    out = kit.router.reply_received(offer.ref, CallDeclined(call_id=CID, reason=DeclineReason.BUSY), kit.now)
+    assert sends(out, "conn-a") == [CallProgress(call_id=CID, state=ProgressState.BUSY)]  # busy tone, once
+    rec = kit.store.get_call(CID)
+    assert rec is not None and rec.state == "closed" and rec.end_reason == "busy" and rec.outcome == "missed"
+
+
 def test_an_offline_own_line_call_gets_its_record_from_the_box(kit: Kit) -> None:
     payload = {
         "call_id": "c-00000000000000e1",
@@ -462,6 +476,20 @@ def test_an_offline_own_line_call_gets_its_record_from_the_box(kit: Kit) -> None
     assert (
         rec.duration_s == 60 and rec.answer_inferred and rec.outcome == "answered" and rec.state == "closed"
     )
+
+
+def test_an_offline_own_line_record_names_the_cards_holder_and_the_boxs_line(kit: Kit) -> None:
+    """The box's report carries its card id, not the account: the record made from it names the
+    card's holder, and the box's own line as line and caller."""
+    own = kit.box("own", line="+15551230000")
+    card = kit.holder("ada", "+15559990000")
+    payload = {"call_id": "c-00000000000000e3", "route": "own-line", "number": "+15552220000",
+               "card_id": card, "started_at": kit.now, "ended_at": kit.now + 10, "side": "terminal"}
+    assert kit.store.merge_call_report("c-00000000000000e3", own, payload, kit.now + 20) is True
+    rec = kit.store.get_call("c-00000000000000e3")
+    assert rec is not None
+    assert (rec.account_id, rec.card_id, rec.line, rec.caller, rec.terminal_box) == (
+        "acct-ada", card, "+15551230000", "+15551230000", own)
 
 
 def test_a_box_that_is_host_and_terminal_of_a_call_keeps_both_reports(kit: Kit) -> None:
