@@ -15,6 +15,7 @@ thread, off the event loop that carries the relay's datagrams. ``now`` is wall-c
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 from collections import OrderedDict
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from roamline.cloud import filters, psap, voicemail
+from roamline.cloud import filters, psap, sos_callback, voicemail
 from roamline.cloud.errors import PeerError, UsageError
 from roamline.cloud.lookup import WhereEntry, where
 from roamline.cloud.records import CallRecord, LineRight, RegistryStore
@@ -33,6 +34,7 @@ from roamline.wire import pidf as wire_pidf
 from roamline.wire import profile as wire_profile
 from roamline.wire.calls import (
     AnswerResult,
+    AttendantChoice,
     CallAnswer,
     CallAnswered,
     CallCancel,
@@ -50,8 +52,11 @@ from roamline.wire.calls import (
     CallRinging,
     CancelReason,
     EndReason,
+    Fallback,
     LineAnswer,
+    LineChoice,
     LineDial,
+    LineFallback,
     LineHangup,
     LineResult,
     LineResultReply,
@@ -83,6 +88,7 @@ class RouterConfig:
     # once the far end answers (the box itself gives a dial 60 s and starting the voice stream 5 s).
     dial_line_s: float = 75.0
     ended_memory: int = 4096  # recently ended call ids remembered (late messages, duplicate ids)
+    choose_s: float = 60.0  # a shared line's attendant: the host must tell the caller's choice by then
 
 
 # --- actions out -------------------------------------------------------------------------------------
@@ -161,6 +167,42 @@ class SosHangup(Action):
 
     call_id: str
 
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackRing(Action):
+    """The answering point's call-back ``sip_id`` rings box ``box_id`` as call ``call_id`` (send 180);
+    its media is the relay flow ``flow_id`` on :func:`sos_conn` (call id)."""
+
+    sip_id: str
+    call_id: str
+    box_id: str
+    flow_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackRefuse(Action):
+    """Answer the call-back INVITE ``sip_id`` with a SIP failure (404 unknown number, 480 window closed)."""
+
+    sip_id: str
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackAnswer(Action):
+    """The box answered call-back ``call_id``: send the 200 OK."""
+
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SosCallbackHangup(Action):
+    """End call-back ``call_id`` on the SIP side (480 before the answer, BYE after)."""
+
+    call_id: str
+
+
+NO_CARD = "0" * 32  # the card id of an emergency call-back's offer: rung for the box, not a holder
 
 SOS_CONN_PREFIX = "sos:"
 
@@ -245,6 +287,9 @@ class Call:
     limit_at: float | None = None  # host-line rights: the call is cut then (length or budget)
     warn_at: float | None = None
     rate_per_min: float = 0.0  # what a minute through the host line costs the account
+    # a shared line's attendant (§10.6): the menu (key, account, label); ``choosing`` until line.choice
+    attendant: tuple[tuple[str, str, str], ...] = ()
+    choosing: bool = False
     sos_dial: SosDial | None = None  # an emergency call's SIP leg, as last dialled
     sos_next: list[str] = field(default_factory=list)  # answering points to try next if that one fails
     caller_id: CallerId = field(default_factory=CallerId)  # as the host line gave it (voicemail's caller)
@@ -377,6 +422,8 @@ class Router:
         try:
             if isinstance(msg, LineRing):
                 return self._line_ring(conn_id, box_id, env, msg, now)
+            if isinstance(msg, LineChoice):
+                return self._line_choice(box_id, msg, now)
             if isinstance(msg, LineStateReport):
                 out = self._line_state(box_id, msg, now)
                 return [*out, Send(conn_id, Ok(), env.id)] if env.id is not None else out
@@ -431,6 +478,9 @@ class Router:
             caller_id=msg.caller,
         )
         callback = self._is_callback(box_id, now)
+        menu = () if callback else self._attendant_menu(msg.line)
+        if menu:
+            return self._start_attendant(conn_id, env, call, msg.caller, menu, now)
         offers = self._offer_targets(call, msg.line, exclude_box=None, now=now, caller=msg.caller,
                                      callback=callback)
         if not offers:
@@ -451,6 +501,82 @@ class Router:
         out += self._send_offers(call, offers, msg.caller, now)
         return out
 
+    # --- the attendant on a shared line (docs/protocol.md §10.6) ----------------------------------------
+
+    def _attendant_menu(self, line: str) -> tuple[tuple[str, str, str], ...]:
+        """The menu for a call to ``line`` when more than one holder is subscribed to its number and may
+        receive its calls: (key, account, label) in order of the holders' names (then account ids), keys
+        1…9; () for one holder or none (the call is offered as always)."""
+        refused = self._no_receive(line)
+        accounts = [a for a in self._store.accounts_for_number(line) if a not in refused]
+        if len(accounts) < 2:
+            return ()
+        named = []
+        for account_id in accounts:
+            account = self._store.get_account(account_id)
+            named.append(((account.name if account is not None else "") or account_id, account_id))
+        named.sort()
+        return tuple((str(i + 1), account_id, label[:64]) for i, (label, account_id) in enumerate(named[:9]))
+
+    def _start_attendant(self, conn_id: str, env: Envelope, call: Call, caller: CallerId,
+                         menu: tuple[tuple[str, str, str], ...], now: float) -> list[Action]:
+        call.attendant, call.choosing, call.caller_id = menu, True, caller
+        call.deadline = now + self._config.choose_s
+        self._calls[call.call_id] = call
+        self._open_record(call)
+        log.info("attendant-menu", extra={"fields": {"call": call.call_id, "line": call.line,
+                                                     "holders": len(menu)}})
+        choices = tuple(AttendantChoice(key=k, label=label) for k, _, label in menu)
+        return [Send(conn_id, LineRouted(call_id=call.call_id, offered=0, attendant=choices), env.id)]
+
+    def _line_choice(self, box_id: str, msg: LineChoice, now: float) -> list[Action]:
+        """The caller chose (or the host's default, ``""``): ring only the chosen holder's boxes, after
+        that holder's filters; nobody to ring → the holder's fallback on the line."""
+        call = self._calls.get(msg.call_id)
+        if call is None:
+            return []
+        if call.origin_box != box_id or call.route != "incoming":
+            raise _Forbidden(f"call {msg.call_id} is not this box's")
+        if not call.choosing or call.state is not CallState.OFFERING:
+            return []  # told twice: the first choice stands
+        call.choosing = False
+        chosen = [(k, a) for k, a, _ in call.attendant if k == msg.key]
+        accounts = frozenset(a for _, a in chosen) or frozenset(a for _, a, _ in call.attendant)
+        if chosen:
+            call.origin_account = chosen[0][1]  # the record is this holder's missed call or answer
+        self._store.add_event(now, "attendant-choice", {"call": call.call_id, "key": msg.key,
+                                                        "accounts": sorted(accounts)})
+        offers = self._offer_targets(call, call.called, exclude_box=None, now=now, caller=call.caller_id,
+                                     accounts=accounts)
+        if not offers:
+            how = self._filtered_outcome(call)
+            outcome = Fallback(how) if how else Fallback.VOICEMAIL  # no card anywhere: voicemail
+            reason = f"filtered-{how}" if how else "not-reachable"
+            return self._attendant_fallback(call, outcome, now, end_reason=reason,
+                                            filtered=how in ("block", "reject"))
+        out = self._send_offers(call, offers, call.caller_id or CallerId(), now)
+        timeouts = [p.voicemail.timeout_s for a in accounts if (p := self._profile(a)) is not None]
+        if chosen and timeouts:
+            call.deadline = now + timeouts[0]  # the chosen holder's no-answer time
+        return out
+
+    def _attendant_fallback(self, call: Call, outcome: Fallback, now: float, *, end_reason: str,
+                            filtered: bool = False) -> list[Action]:
+        """Nobody takes the attendant's call: the host does ``outcome`` on its line (it answered it
+        already) and the call ends here (the record: the chosen holder's missed call, or filtered)."""
+        out: list[Action] = []
+        if outcome is Fallback.VOICEMAIL:
+            # the holder's voicemail takes it on the line the attendant already answered (voicemail.take)
+            out += self._voicemail(call, call.caller_id, now)
+        conn = self._box_conn.get(call.origin_box)
+        if conn is not None and not out:
+            account = call.origin_account or ""
+            out.append(Send(conn, LineFallback(call_id=call.call_id, outcome=outcome, account=account)))
+        log.info("attendant-fallback", extra={"fields": {"call": call.call_id, "outcome": outcome.value,
+                                                         "why": end_reason}})
+        return out + self._end(call, EndReason.NO_ANSWER, now, tell_origin=False,
+                               outcome="filtered" if filtered else None, end_reason=end_reason)
+
     def _offer_targets(
         self,
         call: Call,
@@ -459,13 +585,14 @@ class Router:
         now: float,
         caller: CallerId | None = None,
         callback: bool = False,
+        accounts: frozenset[str] | None = None,
     ) -> list[Offer]:
         """The boxes to ring for ``number``: every registered card of a subscribed account, after that
         holder's filters (evaluated once per account, before any box rings) and the line's receive
         rights. A forward rings the forward number's holders instead (their filters are not applied
-        again: no forwarding loops)."""
+        again: no forwarding loops). ``accounts``: only these holders (the attendant's choice)."""
         offers: list[Offer] = []
-        entries = where(self._store, number, now)
+        entries = [e for e in where(self._store, number, now) if accounts is None or e.account_id in accounts]
         decided: dict[str, filters.Decision] = {}
         forwards: list[str] = []
         refused = self._no_receive(call.line) if call.route == "incoming" else set()
@@ -606,7 +733,10 @@ class Router:
 
     def _voicemail_account(self, call: Call) -> str | None:
         """Whose voicemail takes an unanswered incoming call: a holder whose filter said voicemail (or
-        forward), else a holder offered the called number, else the first account on the number."""
+        forward), else a holder offered the called number, else the first account on the number. On a
+        shared line the attendant's chosen holder (§10.6)."""
+        if call.attendant and call.origin_account:
+            return call.origin_account
         for account_id, d in call.filtered.items():
             if d.action in (wire_profile.Action.VOICEMAIL, wire_profile.Action.FORWARD):
                 return account_id
@@ -665,9 +795,12 @@ class Router:
         assert call.origin_flow is not None
         out.append(
             Bridge(
-                call.call_id, call.origin_flow, self._box_conn.get(call.origin_box), offer.flow_id, conn_id
+                call.call_id, call.origin_flow, self._origin_conn(call), offer.flow_id, conn_id
             )
         )
+        if call.route == "sos-callback":
+            call.step("answer")
+            return [*out, SosCallbackAnswer(call.call_id)]
         if call.route == "incoming":
             call.step("answer-line")
             call.deadline = now + self._config.answer_line_s
@@ -715,7 +848,11 @@ class Router:
         return self._maybe_all_gone(call, now)
 
     def _maybe_all_gone(self, call: Call, now: float) -> list[Action]:
+        if call.choosing:
+            return []  # the attendant is still asking the caller: nobody was offered the call yet
         if call.state is CallState.OFFERING and all(o.state is OfferState.GONE for o in call.offers.values()):
+            if call.attendant:
+                return self._attendant_fallback(call, Fallback.VOICEMAIL, now, end_reason="no-answer")
             if call.route == "box":  # every callee's box declined: the caller hears busy, not reorder
                 return self._progress(call, ProgressState.BUSY) + self._end(
                     call, EndReason.BUSY, now, tell_origin=False)
@@ -905,7 +1042,8 @@ class Router:
             call = self._calls.get(call_id) if call_id is not None else None
             if call is None or call.state in (CallState.ENDED, CallState.DIALLING, CallState.CONNECTING):
                 continue
-            if call.route == "sos" and flow == call.host_flow:
+            if (call.route == "sos" and flow == call.host_flow) or (
+                    call.route == "sos-callback" and flow == call.origin_flow):
                 continue  # an answering point may listen in silence (TTY, a caller who cannot speak)
             out += self._end(call, EndReason.MEDIA_SILENCE, now)
         return out
@@ -1081,6 +1219,45 @@ class Router:
             return self._end(call, reason, now, tell_host=False, outcome="failed", end_reason=f"sip-{status}")
         return []
 
+    # --- the answering point's call-back to a box with no line (DESIGN §6.4; cloud.sos_callback) -------
+
+    def _origin_conn(self, call: Call) -> str | None:
+        return sos_conn(call.call_id) if call.route == "sos-callback" else self._box_conn.get(call.origin_box)
+
+    def sos_callback(self, sip_id: str, number: str, caller: str, now: float) -> list[Action]:
+        """An answering point's INVITE for ``number``: within the window of the emergency call that
+        presented it, ring that box with no card, filter, right or voicemail in the way; else refuse."""
+        verdict = sos_callback.decide(self._store, number, now, connected=set(self._box_conn))
+        fields = {"sip_call": sip_id, "number": number, "box": verdict.box_id, "status": verdict.status}
+        if verdict.box_id is None:
+            log.info("sos-callback-refused", extra={"fields": fields})
+            return [SosCallbackRefuse(sip_id, verdict.status, verdict.reason)]
+        call_id = "cb-" + hashlib.sha256(sip_id.encode()).hexdigest()[:24]
+        if call_id in self._calls:
+            return []
+        call = Call(call_id=call_id, route="sos-callback", caller=caller, called=number, created=now,
+                    origin_box=sos_conn(call_id), origin_flow=None, line=number)
+        call.origin_flow = self._flow(sos_conn(call_id), call_id)
+        flow = self._flow(verdict.box_id, call_id)
+        offer = Offer(verdict.box_id, NO_CARD, "", CADENCES[0], flow)
+        call.offers[verdict.box_id, NO_CARD] = offer
+        self._calls[call_id] = call
+        self._open_record(call)
+        log.info("sos-callback-ringing", extra={"fields": {**fields, "call": call_id}})
+        msg = CallOffer(call_id=call_id, card_id=NO_CARD, number=number,
+                        caller=CallerId(number=caller or None), cadence=CADENCES[0], flow_id=flow,
+                        emergency_callback=True)
+        call.deadline = now + self._config.no_answer_s
+        return [SosCallbackRing(sip_id, call_id, verdict.box_id, call.origin_flow),
+                Request(self._box_conn[verdict.box_id], msg, PendingRef(call_id, verdict.box_id, "offer"))]
+
+    def sos_callback_event(self, call_id: str, kind: str, now: float) -> list[Action]:
+        """What the answering point did on call-back ``call_id`` (cloud.sos_uas.Event kinds)."""
+        call = self._calls.get(call_id)
+        if call is None or call.route != "sos-callback" or kind not in ("ended", "cancelled"):
+            return []
+        return self._end(call, EndReason.FAR_END, now, tell_origin=False)
+
     def _place_box(self, conn_id: str, env: Envelope, call: Call, now: float) -> list[Action]:
         caller = CallerId(number=call.caller or None)
         offers = self._offer_targets(call, call.called, exclude_box=call.origin_box, now=now, caller=caller)
@@ -1217,7 +1394,14 @@ class Router:
             if call.deadline is None or now < call.deadline:
                 continue
             call.deadline = None
-            if call.state is CallState.OFFERING:
+            if call.state is CallState.OFFERING and call.choosing:
+                log.info("attendant-no-choice", extra={"fields": {"call": call.call_id}})
+                out += self._line_hangup(call, call.origin_box, EndReason.NO_ANSWER)
+                out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            elif call.state is CallState.OFFERING and call.attendant:
+                out += self._cancel_others(call, CancelReason.TIMEOUT)
+                out += self._attendant_fallback(call, Fallback.VOICEMAIL, now, end_reason="no-answer")
+            elif call.state is CallState.OFFERING:
                 out += self._cancel_others(call, CancelReason.TIMEOUT)
                 if call.route == "box":
                     out += self._progress(call, ProgressState.ENDED, reason=EndReason.NO_ANSWER)
@@ -1282,6 +1466,8 @@ class Router:
                 out += self._line_hangup(call, call.host_box, reason)
             if call.route == "sos" and tell_host:
                 out.append(SosHangup(call.call_id))
+            if call.route == "sos-callback":
+                out.append(SosCallbackHangup(call.call_id))
         flows = call.flows()
         out.append(Unbridge(call.call_id, flows))
         for flow in flows:

@@ -40,6 +40,10 @@ from roamline.cloud.router import (
     Router,
     RouterConfig,
     Send,
+    SosCallbackAnswer,
+    SosCallbackHangup,
+    SosCallbackRefuse,
+    SosCallbackRing,
     SosDial,
     SosHangup,
     Unbridge,
@@ -47,6 +51,7 @@ from roamline.cloud.router import (
 )
 from roamline.cloud.sos_gateway import SosGateway
 from roamline.cloud.sos_uac import Event as SosEvent
+from roamline.cloud.sos_uas import Event as CallbackEvent
 from roamline.wire import calls as call_messages
 from roamline.wire import identity, quic
 from roamline.wire.errors import LinkClosed, PeerError
@@ -120,6 +125,8 @@ class RegistryServer:
         """Call ids whose records the router closed at start (calls of a previous process)."""
         self.sos: SosGateway | None = None
         self._sos_flows: dict[str, int] = {}  # emergency call id → the relay flow of its SIP leg
+        self._cb_sip: dict[str, str] = {}  # an answering point's call-back: router call id → SIP Call-ID
+        self._cb_call: dict[str, str] = {}  # and back
 
     @property
     def port(self) -> int:
@@ -166,7 +173,9 @@ class RegistryServer:
 
             self._router, self.recovered = await self._in_router(make_router)
             self.sos = SosGateway(host=setup.sos_host or self._host, sip_port=setup.sos_port,
-                                  on_event=self._sos_event, on_media=self._sos_media)
+                                  on_event=self._sos_event, on_media=self._sos_media,
+                                  on_callback=self._sos_callback_in,
+                                  on_callback_event=self._sos_callback_event)
             await self.sos.open()
             self._ticker = asyncio.get_running_loop().create_task(self._tick_calls())
         self._server = await quic.serve(
@@ -232,7 +241,12 @@ class RegistryServer:
                         peer.send_datagram(out[1])
                     elif out[0].startswith(SOS_CONN_PREFIX) and self.sos is not None:
                         _, rtp_at = decode_varint(out[1])  # the answering point gets the RTP as sent
-                        self.sos.send_media(out[0][len(SOS_CONN_PREFIX):], out[1][rtp_at:])
+                        sos_call = out[0][len(SOS_CONN_PREFIX):]
+                        cb_sip = self._cb_sip.get(sos_call)
+                        if cb_sip is not None:
+                            self.sos.callback_media(cb_sip, out[1][rtp_at:])
+                        else:
+                            self.sos.send_media(sos_call, out[1][rtp_at:])
 
             link.on_datagram = media_in
         routed_box: str | None = None
@@ -306,6 +320,9 @@ class RegistryServer:
             elif relay is not None and isinstance(action, Unbridge):
                 relay.unbridge(action.call_id)
                 self._sos_flows.pop(action.call_id, None)
+                cb_sip = self._cb_sip.pop(action.call_id, None)
+                if cb_sip is not None:
+                    self._cb_call.pop(cb_sip, None)
             elif isinstance(action, SosDial):
                 self._sos_flows[action.call_id] = action.flow_id
                 task = asyncio.get_running_loop().create_task(self._sos_dial(action))
@@ -313,6 +330,23 @@ class RegistryServer:
                 task.add_done_callback(self._call_tasks.discard)
             elif isinstance(action, SosHangup) and self.sos is not None:
                 self.sos.hangup(action.call_id)
+            elif isinstance(action, SosCallbackRing) and self.sos is not None:
+                self._cb_sip[action.call_id] = action.sip_id
+                self._cb_call[action.sip_id] = action.call_id
+                self._sos_flows[action.call_id] = action.flow_id
+                self.sos.callback_ring(action.sip_id)
+            elif isinstance(action, SosCallbackRefuse) and self.sos is not None:
+                self.sos.callback_refuse(action.sip_id, action.status, action.reason)
+            elif isinstance(action, SosCallbackAnswer) and self.sos is not None:
+                cb_sip = self._cb_sip.get(action.call_id)
+                if cb_sip is not None:
+                    task = asyncio.get_running_loop().create_task(self.sos.callback_answer(cb_sip))
+                    self._call_tasks.add(task)
+                    task.add_done_callback(self._call_tasks.discard)
+            elif isinstance(action, SosCallbackHangup) and self.sos is not None:
+                cb_sip = self._cb_sip.get(action.call_id)
+                if cb_sip is not None:
+                    self.sos.callback_hangup(cb_sip)
 
     # --- the emergency route's SIP leg -------------------------------------------------------------
 
@@ -339,7 +373,36 @@ class RegistryServer:
         self._call_tasks.add(task)
         task.add_done_callback(self._call_tasks.discard)
 
+    def _sos_callback_in(self, sip_id: str, number: str, caller: str) -> None:
+        """An answering point's call-back INVITE: the router decides (window, box) in its thread."""
+        router = self._router
+        if router is None:
+            return
+
+        async def feed() -> None:
+            actions = await self._in_router(router.sos_callback, sip_id, number, caller, self._wall())
+            await self._apply(actions)
+
+        task = asyncio.get_running_loop().create_task(feed())
+        self._call_tasks.add(task)
+        task.add_done_callback(self._call_tasks.discard)
+
+    def _sos_callback_event(self, sip_id: str, event: CallbackEvent) -> None:
+        router, call_id = self._router, self._cb_call.get(sip_id)
+        if router is None or call_id is None:
+            return
+
+        async def feed() -> None:
+            actions = await self._in_router(router.sos_callback_event, call_id, event.kind, self._wall())
+            await self._apply(actions)
+
+        task = asyncio.get_running_loop().create_task(feed())
+        self._call_tasks.add(task)
+        task.add_done_callback(self._call_tasks.discard)
+
     def _sos_media(self, call_id: str, rtp: bytes) -> None:
+        if call_id.startswith("cb:"):  # a call-back's media (sos_uas.media_id): by the router's call id
+            call_id = self._cb_call.get(call_id[3:], "")
         relay, flow = self.relay, self._sos_flows.get(call_id)
         if relay is None or flow is None:
             return

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from roamline.cloud import sos_uas
 from roamline.cloud.errors import UsageError
 from roamline.cloud.sos_uac import Event, Outgoing, SosCall, SosRequest
 from roamline.wire.errors import MalformedMedia
@@ -39,6 +40,18 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 @dataclass(slots=True)
+class _CallbackLeg:
+    call: sos_uas.CallbackCall
+    rtp: _Udp | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+CallbackArrived = Callable[[str, str, str], None]
+"""``(sip_call_id, called_number, caller_number)``: a checked call-back INVITE (100 Trying already sent).
+The owner decides and calls :meth:`SosGateway.callback_ring` or :meth:`SosGateway.callback_refuse`."""
+
+
+@dataclass(slots=True)
 class _Leg:
     call: SosCall
     rtp: _Udp
@@ -54,8 +67,13 @@ class SosGateway:
     the answering point did; ``on_media(call_id, rtp)`` hands its RTP to the relay."""
 
     def __init__(self, *, host: str, sip_port: int = 0, on_event: Callable[[str, Event], None],
-                 on_media: Callable[[str, bytes], None]) -> None:
+                 on_media: Callable[[str, bytes], None],
+                 on_callback: CallbackArrived | None = None,
+                 on_callback_event: Callable[[str, sos_uas.Event], None] | None = None) -> None:
         self._host = host
+        self._on_callback = on_callback
+        self._on_callback_event = on_callback_event
+        self._callbacks: dict[str, _CallbackLeg] = {}  # by SIP Call-ID
         self._port = sip_port
         self._on_event = on_event
         self._on_media = on_media
@@ -84,6 +102,9 @@ class SosGateway:
         log.info("sos-sip-listening", extra={"fields": {"address": "{}:{}".format(*self.sip_address)}})
 
     async def close(self) -> None:
+        for sip_id in list(self._callbacks):
+            self.callback_hangup(sip_id)
+            self._cb_drop(sip_id)
         for call_id in list(self._legs):
             self.hangup(call_id)
             self._drop(call_id)
@@ -137,6 +158,8 @@ class SosGateway:
     def _sip_in(self, data: bytes, addr: tuple[str, int]) -> None:
         call_id = self._sip_call_of(data)
         leg = self._legs.get(call_id) if call_id is not None else None
+        if leg is None and self._callback_in(data, addr):
+            return
         if leg is None:
             fields = {"from": f"{addr[0]}:{addr[1]}", "bytes": len(data)}
             log.info("sos-sip-unknown", extra={"fields": fields})
@@ -194,6 +217,143 @@ class SosGateway:
         if leg.rtp.transport is not None:
             leg.rtp.transport.close()
 
+    # --- the answering point's call-back (inbound INVITE; cloud.sos_uas) ------------------------------
+
+    def callbacks(self) -> dict[str, str]:
+        return {sip_id: str(leg.call.state) for sip_id, leg in self._callbacks.items()}
+
+    def _callback_in(self, data: bytes, addr: tuple[str, int]) -> bool:
+        """A datagram of a call-back (or a new call-back INVITE): True when it was one."""
+        from roamline.wire import sip
+        from roamline.wire.errors import PeerError
+
+        try:
+            msg = sip.parse(data)
+            sip_id = msg.need("Call-ID").strip()
+        except PeerError:
+            return False
+        now = asyncio.get_running_loop().time()
+        leg = self._callbacks.get(sip_id)
+        if leg is not None:
+            out, events = leg.call.datagram(data, now)
+            self._send(out)
+            self._cb_events(sip_id, events)
+            self._cb_arm(sip_id)
+            return True
+        if msg.method != "INVITE":
+            return False
+        try:
+            invite = sos_uas.check_invite(msg)
+        except PeerError as exc:
+            log.info("sos-callback-refused", extra={"fields": {"from": f"{addr[0]}:{addr[1]}",
+                                                               "reason": str(exc)}})
+            return True
+        call = sos_uas.CallbackCall(invite, source=addr, local=self.sip_address, tag=secrets.token_hex(6),
+                                    branch_seed=secrets.token_hex(6))
+        self._callbacks[sip_id] = _CallbackLeg(call)
+        self._send(call.start(now))
+        log.info("sos-callback-invite", extra={"fields": {"sip_call": sip_id, "number": invite.number}})
+        if invite.offer is None:
+            self._send(call.refuse(488, "Not Acceptable Here", now))
+        elif self._on_callback is None:
+            self._send(call.refuse(404, "Not Found", now))
+        else:
+            self._on_callback(sip_id, invite.number, _caller_number(msg))
+        self._cb_arm(sip_id)
+        return True
+
+    def callback_ring(self, sip_id: str) -> None:
+        leg = self._callbacks.get(sip_id)
+        if leg is not None:
+            self._send(leg.call.ring(asyncio.get_running_loop().time()))
+            self._cb_arm(sip_id)
+
+    def callback_refuse(self, sip_id: str, status: int, reason: str) -> None:
+        leg = self._callbacks.get(sip_id)
+        if leg is not None:
+            self._send(leg.call.refuse(status, reason, asyncio.get_running_loop().time()))
+            self._cb_arm(sip_id)
+
+    async def callback_answer(self, sip_id: str) -> None:
+        """The box answered the call-back: open its RTP socket and send the 200 OK."""
+        leg = self._callbacks.get(sip_id)
+        if leg is None or leg.rtp is not None:
+            return
+        loop = asyncio.get_running_loop()
+        _, rtp = await loop.create_datagram_endpoint(lambda: _Udp(lambda d, a: self._cb_rtp_in(sip_id, d, a)),
+                                                     local_addr=(self._host, 0))
+        assert rtp.transport is not None
+        leg.rtp = rtp
+        port = int(rtp.transport.get_extra_info("sockname")[1])
+        self._send(leg.call.answer((self._host, port), loop.time()))
+        self._cb_arm(sip_id)
+
+    def callback_hangup(self, sip_id: str) -> None:
+        leg = self._callbacks.get(sip_id)
+        if leg is None:
+            return
+        out, events = leg.call.hangup(asyncio.get_running_loop().time())
+        self._send(out)
+        self._cb_events(sip_id, events)
+        self._cb_arm(sip_id)
+
+    def callback_media(self, sip_id: str, rtp: bytes) -> None:
+        """The box's RTP toward the answering point (unchanged)."""
+        leg = self._callbacks.get(sip_id)
+        offer = leg.call.invite.offer if leg is not None else None
+        if leg is None or offer is None or leg.rtp is None or leg.rtp.transport is None:
+            return
+        leg.rtp.transport.sendto(rtp, (offer.address, offer.port))
+
+    def _cb_rtp_in(self, sip_id: str, data: bytes, addr: tuple[str, int]) -> None:
+        leg = self._callbacks.get(sip_id)
+        offer = leg.call.invite.offer if leg is not None else None
+        if leg is None or offer is None or addr[0] != offer.address:
+            return
+        try:
+            check_rtp(data, 0)
+        except MalformedMedia:
+            return
+        self._on_media(sos_uas.media_id(sip_id), data)
+
+    def _cb_events(self, sip_id: str, events: list[sos_uas.Event]) -> None:
+        for e in events:
+            log.info("sos-callback-" + e.kind, extra={"fields": {"sip_call": sip_id, "reason": e.reason}})
+            if e.kind == "ended":
+                self._cb_drop(sip_id)
+            if self._on_callback_event is not None:
+                self._on_callback_event(sip_id, e)
+
+    def _cb_arm(self, sip_id: str) -> None:
+        leg = self._callbacks.get(sip_id)
+        if leg is None:
+            return
+        if leg.timer is not None:
+            leg.timer.cancel()
+            leg.timer = None
+        at = leg.call.deadline()
+        if at is not None:
+            leg.timer = asyncio.get_running_loop().call_at(at, self._cb_fire, sip_id)
+
+    def _cb_fire(self, sip_id: str) -> None:
+        leg = self._callbacks.get(sip_id)
+        if leg is None:
+            return
+        leg.timer = None
+        out, events = leg.call.poll(asyncio.get_running_loop().time())
+        self._send(out)
+        self._cb_events(sip_id, events)
+        self._cb_arm(sip_id)
+
+    def _cb_drop(self, sip_id: str) -> None:
+        leg = self._callbacks.pop(sip_id, None)
+        if leg is None:
+            return
+        if leg.timer is not None:
+            leg.timer.cancel()
+        if leg.rtp is not None and leg.rtp.transport is not None:
+            leg.rtp.transport.close()
+
     def _rtp_in(self, call_id: str, data: bytes, addr: tuple[str, int]) -> None:
         leg = self._legs.get(call_id)
         if leg is None or leg.call.remote_rtp is None or addr[0] != leg.call.remote_rtp[0]:
@@ -207,3 +367,20 @@ class SosGateway:
             return
         leg.media_in += 1
         self._on_media(call_id, data)
+
+
+def _caller_number(msg: object) -> str:
+    """The answering point's number from P-Asserted-Identity or From, when it is E.164 ("" otherwise)."""
+    from roamline.wire import sip
+    from roamline.wire.errors import PeerError
+
+    assert isinstance(msg, sip.SipMessage)
+    for name in ("P-Asserted-Identity", "From"):
+        value = msg.get(name)
+        if value is None:
+            continue
+        try:
+            return sos_uas.called_number(sip.uri_of(value))
+        except PeerError:
+            continue
+    return ""

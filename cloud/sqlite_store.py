@@ -613,6 +613,13 @@ class SqliteStore:
     def open_calls(self) -> list[CallRecord]:
         return [call_from_row(r) for r in self._all("SELECT * FROM calls WHERE state = 'open'")]
 
+    def last_sos_call_back(self, number: str) -> tuple[str, float] | None:
+        """The box and time of the newest emergency call the cloud's SIP route placed presenting
+        ``number`` as its call-back number (None: never). In the calls table, so it survives a restart."""
+        r = self._one("SELECT terminal_box, created FROM calls WHERE route = 'sos' AND caller = ? "
+                      "AND terminal_box IS NOT NULL ORDER BY created DESC LIMIT 1", (number,))
+        return None if r is None else (str(r["terminal_box"]), float(r["created"]))
+
     # emergency calls
     def add_emergency(self, rec: EmergencyRecord) -> bool:
         """Insert the record of an emergency call; False (nothing changes) if the call id has one."""

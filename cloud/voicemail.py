@@ -71,6 +71,10 @@ def receive_chunk(store: RegistryStore, box_id: str, payload: dict[str, Any], no
     except wire_vm.VoicemailError as exc:
         return _refused(store, box_id, "?", str(exc), now)
     rec = store.get_voicemail(chunk.message_id)
+    if rec is None and chunk.message_id.startswith(wire_vm.OFFLINE_PREFIX):
+        rec, why = _offline_message(store, box_id, chunk, now)
+        if rec is None:
+            return why if why == "stored" else _refused(store, box_id, chunk.message_id, why, now)
     if rec is None or rec.host_box != box_id:
         return _refused(store, box_id, chunk.message_id, "no such message asked of this box", now)
     if rec.state != "recording":
@@ -105,6 +109,34 @@ def receive_chunk(store: RegistryStore, box_id: str, payload: dict[str, Any], no
                                                      "duration_s": last_meta.get("duration_s"),
                                                      "waiting": waiting}})
     return "complete"
+
+
+def _offline_message(store: RegistryStore, box_id: str, chunk: wire_vm.Chunk,
+                     now: float) -> tuple[VoicemailRecord | None, str]:
+    """A message a host box took on its own line while it could not reach the registry (id ``vo-…``):
+    its chunks are kept until the one with the meta names the call and the number; the message is then
+    filed for the number's (first) account, once, if the number is that box's own line. Returns the new
+    row, or ``None`` and ``"stored"`` (kept, waiting for the meta) or why it is refused."""
+    box = store.get_box(box_id)
+    if box is None or not box.line_number:
+        return None, "an offline message from a box without a line"
+    if chunk.meta is None:
+        store.add_voicemail_chunk(chunk.message_id, chunk.seq, chunk.audio, None)
+        return None, "stored"
+    if chunk.meta.number != box.line_number:
+        return None, "an offline message for a number that is not this box's line"
+    accounts = store.accounts_for_number(chunk.meta.number)
+    if not accounts:
+        return None, "nobody holds the number"
+    rec = VoicemailRecord(message_id=chunk.message_id, account_id=accounts[0], number=chunk.meta.number,
+                          call_id=chunk.meta.call_id, host_box=box_id, created=now, state="recording",
+                          caller=chunk.meta.caller, caller_name=chunk.meta.caller_name)
+    store.add_voicemail(rec)
+    store.add_event(now, "voicemail-offline", {"message": rec.message_id, "call": rec.call_id,
+                                               "account": rec.account_id, "box": box_id})
+    log.info("voicemail-offline", extra={"fields": {"message": rec.message_id, "call": rec.call_id,
+                                                    "account": rec.account_id, "box": box_id}})
+    return rec, ""
 
 
 def _refused(store: RegistryStore, box_id: str, message_id: str, why: str, now: float) -> str:

@@ -76,7 +76,7 @@ class LineBridge:
     def __init__(self, port: backends.LinePort, deliver: Callable[[Any], None]) -> None:
         self.port = port
         self._deliver = deliver
-        self._ops: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._ops: queue.Queue[tuple[str, str, Callable[[bool], None] | None] | None] = queue.Queue()
         self._voice: queue.Queue[bytes] = queue.Queue(maxsize=50)
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -85,6 +85,8 @@ class LineBridge:
         self.on_voice: Callable[[bytes], None] | None = None
         self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
         self._next_tx: float | None = None
+        self._held_tx: bytes | None = None  # a frame the modem could not take yet (no transmit stream)
+        self._tx_of: Callable[[], bytes] | None = None  # the source _held_tx came from
         self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
 
     def start(self) -> None:
@@ -100,8 +102,10 @@ class LineBridge:
             self._thread.join(timeout=10)
             self._thread = None
 
-    def do(self, op: str, number: str = "") -> None:
-        self._ops.put((op, number))
+    def do(self, op: str, number: str = "", then: Callable[[bool], None] | None = None) -> None:
+        """Queue ``op`` ("dial" with ``number``, "answer", "hangup", "flash", "transmit", "receive");
+        ``then(ok)`` runs on the pump thread once it is done (before the next pump)."""
+        self._ops.put((op, number, then))
         self._wake()
 
     def _wake(self) -> None:
@@ -161,13 +165,14 @@ class LineBridge:
         except queue.Empty:
             item = None
         if item is not None:
-            op, number = item
+            op, number, then = item
             ok, result = True, "ok"
             try:
                 if op == "dial":
                     port.dial(number)
                 else:
-                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash}[op]()
+                    {"answer": port.answer, "hangup": port.hangup, "flash": port.flash,
+                     "transmit": port.transmit, "receive": port.receive}[op]()
             except (CallFailed, ModemError) as exc:
                 ok, result = False, str(exc)
             except Exception as exc:  # a driver bug must not stop the pump (911 needs the line)
@@ -178,6 +183,8 @@ class LineBridge:
                     self._event(e, line_ev)
             finally:
                 self._deliver(ev.LineOpDone(op, ok, result))  # the core always hears how it went
+                if then is not None:
+                    then(ok)
             return
         while True:
             try:
@@ -190,6 +197,8 @@ class LineBridge:
                 self._voice = queue.Queue(maxsize=50)
                 break
         src = self.tx_source
+        if src is not self._tx_of:
+            self._tx_of, self._held_tx = src, None  # a new source: a frame held for the old one is dropped
         if src is None:
             self._next_tx = None
         else:
@@ -197,11 +206,14 @@ class LineBridge:
             if self._next_tx is None or now - self._next_tx > 0.2:
                 self._next_tx = now
             while self._next_tx <= now:
+                frame = self._held_tx if self._held_tx is not None else src()
                 try:
-                    port.send_voice(src())
-                except LineUsageError:  # no transmit stream (yet, or any more)
+                    port.send_voice(frame)
+                except LineUsageError:  # no transmit stream (yet, or any more): keep the frame for it
+                    self._held_tx = frame  # (a prompt's first words are not lost while the stream starts)
                     self._next_tx = now + 0.02
                     break
+                self._held_tx = None
                 self._next_tx += 0.02
         if src is None and port.session.core.voice is None and not port.session.busy:
             self._idle_wait(port, 0.25)  # nothing streams: sleep until input or an operation
@@ -862,6 +874,8 @@ class BoxRuntime:
         elif isinstance(a, ev.StopRinging):
             if self.handset is not None:
                 self.handset.stop_ring()
+        elif isinstance(a, ev.MakePrompt):
+            await self._make_prompt(a)
         elif isinstance(a, ev.MessageWaiting):
             if self.handset is not None:
                 self.handset.message_waiting(a.active)
@@ -881,6 +895,16 @@ class BoxRuntime:
             self._stop_greeting(a.greeting_id)
         return prompt
 
+    async def _make_prompt(self, a: ev.MakePrompt) -> None:
+        """A prompt whose words come from the registry (the attendant's menu): made with espeak-ng the
+        first time these words are needed, then reused from the data dir until they change."""
+        from roamline.firmware.prompts import spoken
+
+        try:
+            self._prompts[a.name] = await asyncio.to_thread(
+                spoken, self.config.data_dir / "prompts", a.name, a.text)
+        except UsageError as exc:  # no espeak-ng: the line says the general "refused" prompt instead
+            log.warning("prompt-not-made", extra={"fields": {"prompt": a.name, "reason": str(exc)}})
     def _record_greeting(self, greeting_id: str) -> None:
         """*98 *: the prompt and a beep in the earpiece, then the mouthpiece is kept (µ-law)."""
         from roamline.firmware.handset.ports import ArraySource
@@ -984,12 +1008,18 @@ class BoxRuntime:
         silence = np.zeros(160, dtype=np.int16)
         queue = iter(frames)
         clock = self.clock
+        line = self.line
+        # a half-duplex modem (no +VTR) says the greeting in voice transmit, then turns to receive
+        half = not line.port.session.can_bridge
 
         def next_frame() -> bytes:
             frame = next(queue, None)
             if frame is None:
                 if not rec.started:
                     rec.started, rec.started_wall = True, clock.wall()  # after the beep: record
+                    if half:
+                        line.tx_source = None
+                        line.do("receive")
                 frame = silence
             elif len(frame) < 160:
                 frame = np.concatenate([frame, silence[: 160 - len(frame)]])
@@ -998,9 +1028,20 @@ class BoxRuntime:
         with self._rec_lock:
             self._recording = rec
         self._line_leg = None
-        self.line.tx_source = next_frame
+
+        def transmitting(ok: bool) -> None:
+            if ok:
+                line.tx_source = next_frame
+            else:  # the call went while turning (the core hears the line end and stops the message)
+                log.warning("voicemail-transmit-failed", extra={"fields": {"message_id": a.message_id}})
+
+        if half:
+            line.do("transmit", then=transmitting)
+        else:
+            line.tx_source = next_frame
         log.info("voicemail-greeting", extra={"fields": {"message_id": a.message_id, "number": a.number,
-                                                         "greeting_s": round(len(greeting) / 8000, 2)}})
+                                                         "greeting_s": round(len(greeting) / 8000, 2),
+                                                         "half_duplex": half}})
 
     def _end_recording(self, message_id: str, reason: str) -> None:
         """Any thread: the recording ends (the core's stop, or the recorder's own silence / length)."""
@@ -1145,6 +1186,9 @@ class BoxRuntime:
         if a.a == "line" and a.b is not None and a.b.startswith("prompt:") and self.line is not None:
             self._line_prompt(a.b.removeprefix("prompt:"))
             return
+        if a.a == "line" and a.b is not None and a.b.startswith("tone:") and self.line is not None:
+            self._line_tone(a.b.removeprefix("tone:"))
+            return
         if a.b is not None and a.b.startswith("flow:") and a.b != "flow:None":
             if a.a == "handset":
                 from roamline.firmware.media import LegSource
@@ -1220,6 +1264,22 @@ class BoxRuntime:
 
         self._line_leg = None
         self.line.tx_source = next_frame
+
+    def _line_tone(self, name: str) -> None:
+        """A call-progress tone of the box's country to the far end of the line (the attendant's
+        ringback while the chosen holder's boxes ring), 20 ms per pull."""
+        from roamline.firmware.audio import g711
+        from roamline.firmware.handset.ports import PlanTones
+
+        assert self.line is not None
+        country = self.config.country.lower()
+        tones = self._tones
+        if tones is None:
+            tones = PlanTones({"gb": "uk"}.get(country, country), 8000)
+        source = tones.tone(name)
+        law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
+        self._line_leg = None
+        self.line.tx_source = lambda: bytes(g711.encode(law, source.read(160)))
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged (or a message)."""

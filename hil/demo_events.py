@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from roamline.hil.errors import UsageError
 
 TYPES = frozenset({"card.registered", "call.ringing", "call.answered", "media.verified", "call.ended",
-                   "cdr.recorded", "emergency.dialled"})
+                   "cdr.recorded", "emergency.dialled", "call.filtered"})
 
 
 class DemoEvents:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -135,6 +136,7 @@ class RigRunner:
     registry: ManagedProcess | None = None
     exchange: ManagedProcess | None = None
     port: int = 0
+    sos_sip: str | None = None  # the registry's emergency SIP address (host:port), once it is serving
     run_dir: Path | None = None  # short private directory for sockets and pty links
     registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --media-silence 3)
     box_link: dict[str, Any] = field(default_factory=dict)  # [link] settings for every box.toml
@@ -176,6 +178,8 @@ class RigRunner:
         m = self.registry.start()
         assert m is not None
         self.port = int(m.group(1))
+        sip = re.search(r'"sos_sip": "([^"]+)"', m.string)
+        self.sos_sip = sip.group(1) if sip else None  # the emergency route's SIP address (host:port)
 
     def stop_registry(self) -> None:
         if self.registry is not None:

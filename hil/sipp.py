@@ -26,8 +26,13 @@ def free_udp_port(host: str = "127.0.0.1") -> int:
 
 class SippPeer:
     def __init__(self, scenario: Path, workdir: Path, *, host: str = "127.0.0.1", calls: int = 1,
-                 timeout_s: float = 60.0, rtp_echo: bool = True) -> None:
+                 timeout_s: float = 60.0, rtp_echo: bool = True, remote: str | None = None,
+                 service: str | None = None) -> None:
+        """``remote`` (``host:port``): run as a client calling there (``service``: the Request-URI's user);
+        None: an answering point waiting for calls."""
         self.scenario = scenario
+        self.remote = remote
+        self.service = service
         self.workdir = workdir
         self.host = host
         self.calls = calls
@@ -55,7 +60,8 @@ class SippPeer:
                 "-m", str(self.calls), "-nostdin",
                 "-trace_msg", "-message_file", str(self.log), "-trace_err",
                 "-error_file", str(self.workdir / "sipp-errors.log"),
-                "-timeout", f"{int(self.timeout_s)}s", "-timeout_error"]
+                "-timeout", f"{int(self.timeout_s)}s", "-timeout_error",
+                *(["-s", self.service] if self.service else []), *([self.remote] if self.remote else [])]
         out = open(self.workdir / "sipp-stdout.log", "wb")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         cwd=self.workdir)

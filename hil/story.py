@@ -6,7 +6,10 @@ rings with the holder's cadence and shows the caller ID → answered, voice both
 hang-up → the call record; the card moves to box B → the same number rings B (answered there, voice
 relayed from A's line); the holder calls a PSTN number from B and the call leaves by a host line she has
 rights on (A's: B's line is another holder's) → a second holder at B gets a different ring → 911 dialled
-at B with no card goes out B's own line → every call has exactly one record.
+at B with no card goes out B's own line → every call has exactly one record. The holder's service (issue
+10): her speed-dial #3, set while the card is in A, dials the callee from A (A's own line) and, the card
+moved, from B (A's line as a host line); a filter she sets blocks the PSTN caller with a spoken refusal
+at A's line while B's handset stays silent (``call.filtered``).
 
 Each step prints ``[n] title`` and ``ok (ms) detail`` (on stderr with ``--json``, whose stdout is one
 JSON event per line, ``hil.demo_events``). The first step that does not hold ends the story: the rig's
@@ -28,7 +31,8 @@ from typing import Any
 from roamline.hil.demo_events import DemoEvents
 from roamline.hil.errors import PeerError
 from roamline.hil.rig import AccountSpec, BoxSpec, CardSpec, PstnPhoneSpec, RigSpec, exchange_number, load_rig
-from roamline.hil.rigrun import RigRunner
+from roamline.hil.rigrun import RigRunner, last_json, roamline
+from roamline.hil.story_service import ServiceSteps
 from roamline.wire.civic import describe
 
 
@@ -105,7 +109,7 @@ def cast(spec: RigSpec) -> Cast:
                 callers[0], callees[0], psaps[0])
 
 
-class Story:
+class Story(ServiceSteps):
     def __init__(self, rig: str, *, keep: bool = False, verbose: bool = False, json_events: bool = False
                  ) -> None:
         """``json_events``: print the story as JSON events on stdout (``hil.demo_events``), the
@@ -201,6 +205,14 @@ class Story:
         self.step(f"Hang up at {a}; the registry recorded the **1 call once, placed at {a}",
                   lambda: self._local_done(rig, a, callee))
 
+        # the holder's personal speed-dial, set in the registry and pushed to the box her card is in
+        self.step(f"Give {c.holder.name} a speed-dial #3 → {callee} while her card is in {a}",
+                  lambda: self._set_speed_dial(rig, c.holder.name, a, "3", callee))
+        self.step(f"{c.holder.name} keys #3 at {a}: it dials {callee} out {a}'s own line",
+                  lambda: self._speed_dial_own_line(rig, a, "3", callee, line_a))
+        self.step(f"The record: own-line via {line_a}, placed at {a}, billed to {c.holder.name}",
+                  lambda: self._speed_dial_record(rig, a, callee, line_a, c.holder.name))
+
         # the card moves: the same number rings box B
         self.step(f"Move {c.card.name} to {b}", lambda: self._insert(rig, c.card.name, b))
         self.step(f"Where does {number} ring now?", lambda: self._expect_where(rig, number, b))
@@ -226,6 +238,19 @@ class Story:
         self.step(f"The record: host-line via {line_a}, placed at {b}, billed to {c.holder.name}",
                   lambda: self._record(rig, callee, route="host-line", terminal=b, line=line_a,
                                        outcome="answered", account=c.holder.name))
+        self.step(f"{c.holder.name}'s #3 at {b}: her list came with the card, out {a}'s line again",
+                  lambda: self._call_out(rig, b, callee, line_a, keys="#3"))
+        self.step(f"Hang up at {b}", lambda: self._hang_up_out(rig, b, callee, line_a))
+        self.step(f"The record: host-line via {line_a}, placed at {b} by speed-dial",
+                  lambda: self._record(rig, callee, route="host-line", terminal=b, line=line_a,
+                                       outcome="answered", account=c.holder.name))
+
+        # a filter: the holder blocks the PSTN caller before any box rings
+        self.step(f"{c.holder.name} blocks {caller} (`roamline cloud filters`); {caller} calls {number}: "
+                  f"{a}'s line answers to say no, {b}'s handset does not ring",
+                  lambda: self._filter_blocks(rig, c.holder.name, caller, number, a, b))
+        self.step(f"The record: filtered on {a}'s line, rung nowhere",
+                  lambda: self._filtered_record(rig, number, a, line_a))
 
         # a second holder at box B
         self.step(f"Insert {c.card2.name} into {b} as well ({b} has two holders now)",
@@ -407,11 +432,15 @@ class Story:
 
     # -- an outgoing call through a host line -----------------------------------------------------------
 
-    def _call_out(self, rig: RigRunner, box: str, callee: str, via: str) -> str:
+    def _call_out(self, rig: RigRunner, box: str, callee: str, via: str, keys: str = "") -> str:
+        """``keys``: what the holder keys instead of the number (a speed-dial)."""
         phone = rig.handset(box)
         mark = rig.box_log_mark(box)
         phone.lift()
-        phone.dial(callee)
+        if keys:
+            phone.key_dtmf(keys)
+        else:
+            phone.dial(callee)
         placing = rig.wait_box_event(box, "call.placing", mark, timeout=15)
         from_line, to = exchange_number(via), exchange_number(callee)
         self._exchange_call(rig, lambda x: x["caller"] == from_line and x["callee"] == to, "ringing",
@@ -446,13 +475,13 @@ class Story:
         from_line, to = exchange_number(via), exchange_number(callee)
         self._exchange_call(rig, lambda x: x["caller"] == from_line and x["callee"] == to, "ended",
                             timeout=15)
+        rig.pstn(callee).hang_up()  # the called party puts the phone down too (else the next call is busy)
         self.events.emit("call.ended", box=box, number=callee, reason="hangup", via=via)
         return f"{callee} heard {via} drop"
 
     # -- a location speed-dial ------------------------------------------------------------------------
 
     def _local_setup(self, rig: RigRunner, c: Cast, pizza: str) -> str:
-        from roamline.hil.rigrun import last_json, roamline
 
         point = c.box_a.point
         if point is None:
@@ -531,10 +560,30 @@ class Story:
         if "bridged=True" not in dialled:
             raise StepFailed(f"{box} dialled {code} but cannot bridge its handset to the line: {dialled}")
         self._emergency_id = _field(told, "call_id")
+        address = self._emergency_address(rig, self._emergency_id)
         self.events.emit("emergency.dialled", box=box, number=code, line=line, route=_field(told, "route"),
-                         exchange={"caller": seen["caller"], "callee": seen["callee"]}, card=None)
+                         exchange={"caller": seen["caller"], "callee": seen["callee"]}, card=None,
+                         address=address)
         return (f"the exchange saw {from_line} → {code} {ms:.0f} ms after the last key (no inter-digit "
-                "wait), and the answering point answered")
+                f"wait), and the answering point answered; the emergency record gives {box}'s address: "
+                f"{address}")
+
+    @staticmethod
+    def _emergency_address(rig: RigRunner, call_id: str, timeout: float = 15.0) -> str:
+        """The civic address in the registry's emergency record of ``call_id`` (the one the contacts'
+        notification carries), once the box's outbox delivered its report."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = roamline("cloud", "emergencies", "--data", str(rig.cloud_dir), "--json")
+            found = [r for r in last_json(out) if r.get("call_id") == call_id]
+            if found:
+                address = describe(found[-1].get("location"))
+                if not address:
+                    raise StepFailed(f"the emergency record of {call_id} has no civic address")
+                return address
+            if time.monotonic() > deadline:
+                raise StepFailed(f"no emergency record of {call_id} after {timeout:.0f} s")
+            time.sleep(0.3)
 
     def _emergency_voice(self, rig: RigRunner, box: str, code: str) -> str:
         from roamline.hil.voicecheck import HandsetEnd, Probe, PstnEnd, verify

@@ -34,6 +34,7 @@ E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 DIALLED_PATTERN = r"^[0-9*#+]{1,32}$"
 DTMF_PATTERN = r"^[0-9*#A-D]{1,32}$"
 CADENCE_PATTERN = r"^[a-z]{2}(-[a-z0-9]{1,8})?$"
+ATTENDANT_KEY_PATTERN = r"^[1-9]$"
 MAX_FLOW_ID = (1 << 62) - 1
 """Largest QUIC variable-length integer: flow ids are 0 … 2^62−1."""
 
@@ -189,8 +190,20 @@ class LineRing(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AttendantChoice:
+    """One line of a shared line's attendant menu: "press ``key`` for ``label``" (the holder's name)."""
+
+    __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
+    key: Annotated[str, Field(pattern=ATTENDANT_KEY_PATTERN)]
+    label: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LineRouted(Message):
-    """Reply to ``line.ring``: ``offered`` terminals are being rung (0: nobody to ring for this number)."""
+    """Reply to ``line.ring``: ``offered`` terminals are being rung (0: nobody to ring for this number).
+
+    ``attendant`` (the line's number has several holders, docs/protocol.md §10.6): nobody rings yet; the
+    host answers, speaks the menu, and tells the caller's choice with ``line.choice``."""
 
     TYPE: ClassVar[str] = "line.routed"
     KIND: ClassVar[Kind] = "reply"
@@ -198,6 +211,42 @@ class LineRouted(Message):
     call_id: CallId
     offered: Annotated[int, Field(ge=0)]
     filtered: str = ""  # offered 0 because of holders' filters: "block" | "reject" | "voicemail" | ""
+    attendant: Annotated[tuple[AttendantChoice, ...], Field(max_length=9)] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineChoice(Message):
+    """Host → cloud: the caller's choice in the attendant menu of call ``call_id``: ``key`` of one
+    ``AttendantChoice``, or ``""`` (no key, or none that is in the menu, after the menu was said twice:
+    the default, every holder rings)."""
+
+    TYPE: ClassVar[str] = "line.choice"
+    KIND: ClassVar[Kind] = "push"
+    SENDER: ClassVar[Sender] = "box"
+    call_id: CallId
+    key: Annotated[str, Field(pattern=r"^[1-9]?$")] = ""
+
+
+class Fallback(StrEnum):
+    """What the host does on a line it answered for the attendant when nobody will take the call."""
+
+    VOICEMAIL = "voicemail"  # the holder's voicemail outcome (the same as ``line.routed`` filtered)
+    BLOCK = "block"  # the holder's filter refuses the caller: a spoken refusal
+    REJECT = "reject"  # a silent refusal: the host hangs up
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineFallback(Message):
+    """Cloud → host: nobody takes the attendant call ``call_id`` (no answer within the chosen holder's
+    time, declined, no card registered, or the holder's filter): do ``outcome`` for ``account`` (the
+    chosen holder; "" when the caller chose nobody) on the line. The cloud has ended the call."""
+
+    TYPE: ClassVar[str] = "line.fallback"
+    KIND: ClassVar[Kind] = "push"
+    SENDER: ClassVar[Sender] = "cloud"
+    call_id: CallId
+    outcome: Fallback
+    account: Annotated[str, Field(max_length=128)] = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -278,6 +327,7 @@ class CallOffer(Message):
     caller: CallerId = CallerId()
     cadence: Cadence = "us-dr1"
     flow_id: FlowId
+    emergency_callback: bool = False  # an answering point calling back: ring with no card (card_id unused)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -468,7 +518,8 @@ class MediaBind(Message):
 
 
 CALL_MESSAGES: tuple[type[Message], ...] = (
-    LineRing, LineRouted, LineStateReport, LineAnswer, LineDial, LineHangup, LineResultReply,
+    LineRing, LineRouted, LineChoice, LineFallback, LineStateReport, LineAnswer, LineDial, LineHangup,
+    LineResultReply,
     CallOffer, CallRinging, CallDeclined, CallCancel, CallAnswer, CallAnswered, CallReject,
     CallHangup, CallDtmf, CallPlace, CallEmergency, CallPlaced, CallRefused, CallProgress, MediaBind,
 )  # fmt: skip

@@ -37,6 +37,9 @@ MAX_CHUNK_AUDIO = 32_000  # 4 s: 42 668 base64 characters, a deliver frame stays
 MAX_MESSAGE_S = (10.0, 300.0)  # the longest message a take may ask for (bounds of max_s)
 MAX_CHUNKS = int(MAX_MESSAGE_S[1] * RATE) // MAX_CHUNK_AUDIO + 1  # 76
 DEFAULT_MAX_S = 120.0
+OFFLINE_PREFIX = "vo-"
+"""A message id a host box made itself (its link was down when its own line rang; no ``voicemail.take``):
+the registry files it for the line's owner when its chunks arrive (docs/protocol.md §14)."""
 SILENCE_S = (2.0, 60.0)
 DEFAULT_SILENCE_S = 8.0
 END_REASONS = ("hangup", "silence", "max-length", "line-lost", "cancelled")

@@ -53,6 +53,12 @@ REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back o
 SOS_RETRY_S = 1.0  # no line and the cloud unreachable: call.emergency is sent again (and at link-up)
 MAILBOX_CODE = "98"  # *98: the holder's voicemail
 READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
+ATTENDANT_PROMPT = "attendant-menu"  # a shared line's "press 1 for …" (firmware.prompts.spoken)
+
+
+def attendant_text(menu: tuple[tuple[str, str], ...]) -> str:
+    """The attendant's words: "Press 1 for alice. Press 2 for carol." (labels as the registry sent them)."""
+    return " ".join(f"Press {key} for {label}." for key, label in menu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,12 @@ class CoreConfig:
     callback_window_s: float = 3600.0  # after an emergency call, calls to the line ring here directly
     ring_cadence: str = "us"  # the country's plain ring (the call-back window rings with it)
     cut_grace_s: float = 2.0  # the box cuts a call out over its grant's length this much after the cloud
+    # the link down while the own line rings: the box answers it and takes a message itself after the line
+    # owner's voicemail timeout (a cached profile's, else this one: the profile's default)
+    offline_voicemail_s: float = 25.0
+    # a shared line's attendant: after the menu starts, the caller has this long (plus 2 s per holder, the
+    # time the menu takes to say) to key a choice; said twice, then the default (every holder rings)
+    attendant_wait_s: float = 6.0
 
 
 @dataclass(slots=True)
@@ -104,6 +116,7 @@ class Call:
     cadence: str = ""
     caller: ev.CallerInfo | None = None
     cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
+    emergency_callback: bool = False  # the answering point calling back through the cloud (TTY-safe audio)
 
 
 @dataclass(slots=True)
@@ -124,6 +137,9 @@ class LineUse:
     attempts: int = 0  # emergency: dial attempts so far
     prompt: str = ""  # announcing: what the line is told before it hangs up
     cut_at: float | None = None  # host-out: the grant's longest call (the box cuts it itself)
+    menu: tuple[tuple[str, str], ...] = ()  # host-in, a shared line: the attendant's (key, label)
+    menu_said: int = 0  # times the menu was said on this call
+    menu_until: float | None = None  # the caller's time to key a choice runs out
 
 
 @dataclass(slots=True)
@@ -193,6 +209,8 @@ class BoxCore:
                 self.timers.redial,
                 self.timers.announce_end,
                 self.line.cut_at if self.line is not None else None,
+                self._offline_voicemail_at(),
+                self.line.menu_until if self.line is not None else None,
                 self.collector.deadline() if self.collector else None,
             )
             if t is not None
@@ -240,6 +258,8 @@ class BoxCore:
             self._line_command(event, now, out)
         elif isinstance(event, ev.LineOpDone):
             self._line_done(event, now, out)
+        elif isinstance(event, ev.AttendantFallback):
+            self._attendant_fallback(event, now, out)
         elif isinstance(event, ev.TakeVoicemail):
             self._take_voicemail(event, now, out)
         elif isinstance(event, ev.LineRecorded):
@@ -269,11 +289,18 @@ class BoxCore:
             if self.line is not None and self.line.state == "announcing":
                 self._line_hangup(self.line, "filtered", out)
         line = self.line
+        if line is not None and line.menu_until is not None and now >= line.menu_until:
+            line.menu_until = None
+            if line.kind == "host-in" and line.state == "menu":
+                self._menu_again_or_default(line, now, out)
         if line is not None and line.cut_at is not None and now >= line.cut_at:
             line.cut_at = None
             if line.kind == "host-out" and line.state != "hanging-up":
                 out.append(ev.Emit("line.cut", {"call_id": line.call_id, "why": "longest call reached"}))
                 self._line_hangup(line, "limit", out)
+        at = self._offline_voicemail_at()
+        if at is not None and now >= at:
+            self._take_offline_voicemail(now, out)
         if self.collector is not None:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
@@ -424,6 +451,8 @@ class BoxCore:
                     },
                 )
             )
+        elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.attendant:
+            self._attend(msg, now, out)
         elif kind == "vm":
             self._mailbox_reply(msg, out)
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
@@ -535,6 +564,78 @@ class BoxCore:
         line.state = "announcing"
         line.prompt = "refused-filtered"
         out.append(ev.LineDo("answer"))
+
+    def _line_outcome(self, line: LineUse, how: str, account: str, now: float, out: list[ev.Action]) -> None:
+        """Nobody takes a call on our line (filters, or the attendant's holder did not answer): a spoken
+        refusal ("block") or the holder's voicemail ("voicemail": today a spoken "noted, goodbye"), then
+        the box hangs up. Answers the line first when it still rings. ``account``: the holder ("" unknown)."""
+        ringing = line.state == "ringing"
+        line.state = "announcing"
+        line.menu_until = None
+        line.prompt = "refused-filtered" if how == "block" else "voicemail-unavailable"
+        if ringing:
+            out.append(ev.LineDo("answer"))
+            return
+        out.append(ev.Connect("line", f"prompt:{line.prompt}", line.call_id))
+        self.timers.announce_end = now + self.cfg.announce_s
+
+    # ---- the attendant on a shared line (docs/protocol.md §10.6) ------------------------------------
+    def _attend(self, msg: wire_calls.LineRouted, now: float, out: list[ev.Action]) -> None:
+        """Several holders share our line's number: answer, say "press 1 for …", read the caller's key."""
+        line = self.line
+        if line is None or line.kind != "host-in" or line.call_id != msg.call_id or line.state != "ringing":
+            return
+        line.menu = tuple((c.key, c.label) for c in msg.attendant)
+        keys = "".join(k for k, _ in line.menu)
+        out.append(ev.Emit("attendant.menu", {"call_id": line.call_id, "keys": keys}))
+        if not self.cfg.line_can_bridge:
+            # this modem cannot hear keys and talk at once: the default at once (every holder rings)
+            self._choose(line, "", now, out, answered=False)
+            return
+        line.state = "attending"
+        out.append(ev.MakePrompt(ATTENDANT_PROMPT, attendant_text(line.menu)))
+        out.append(ev.LineDo("answer"))
+
+    def _say_menu(self, line: LineUse, now: float, out: list[ev.Action]) -> None:
+        line.menu_said += 1
+        line.menu_until = now + self.cfg.attendant_wait_s + 2.0 * len(line.menu)
+        out.append(ev.Connect("line", f"prompt:{ATTENDANT_PROMPT}", line.call_id))
+
+    def _menu_again_or_default(self, line: LineUse, now: float, out: list[ev.Action]) -> None:
+        """No key in time, or a key not in the menu: say it once more, then take the default."""
+        if line.menu_said < 2:
+            self._say_menu(line, now, out)
+        else:
+            self._choose(line, "", now, out)
+
+    def _attendant_key(self, line: LineUse, digit: str, now: float, out: list[ev.Action]) -> None:
+        out.append(ev.Emit("attendant.key", {"call_id": line.call_id, "key": digit}))
+        if any(k == digit for k, _ in line.menu):
+            self._choose(line, digit, now, out)
+        else:
+            self._menu_again_or_default(line, now, out)
+
+    def _choose(self, line: LineUse, key: str, now: float, out: list[ev.Action], *,
+                answered: bool = True) -> None:
+        line.menu_until = None
+        out.append(ev.Emit("attendant.chosen", {"call_id": line.call_id, "key": key or "default"}))
+        out.append(ev.CallSignal("line.choice", line.call_id, fields={"key": key}))
+        if answered:
+            line.state = "offering"  # the caller hears ringback while the chosen holder's boxes ring
+            out.append(ev.Connect("line", "tone:ringback", line.call_id))
+
+    def _attendant_fallback(self, e: ev.AttendantFallback, now: float, out: list[ev.Action]) -> None:
+        line = self.line
+        out.append(ev.Emit("attendant.fallback", {"call_id": e.call_id, "outcome": e.outcome,
+                                                  "account": e.account}))
+        if line is None or line.kind != "host-in" or line.call_id != e.call_id:
+            return
+        if line.state not in ("attending", "menu", "offering", "ringing"):
+            return
+        if e.outcome in ("voicemail", "block"):
+            self._line_outcome(line, e.outcome, e.account, now, out)
+        elif line.state != "ringing":
+            self._line_hangup(line, "filtered", out)  # a silent refusal: hang up without a word
 
     def _take_profile(self, slot: Slot, raw: dict[str, Any], out: list[ev.Action]) -> None:
         """The holder's profile from the registry: parsed (a bad one is refused and the holder keeps an
@@ -915,7 +1016,7 @@ class BoxCore:
                 call.answered = now
                 out.append(ev.PlayTone(None))
                 out.append(ev.Connect("handset", f"flow:{call.flow_id}", call.call_id,
-                                      tty_safe=call.route == "emergency"))
+                                      tty_safe=call.route == "emergency" or call.emergency_callback))
                 out.append(ev.Emit("call.answered", {"call_id": call.call_id, "number": call.number}))
             elif call is self.active and st is Phone.CONNECTED:  # the waiting call taken by flash
                 self.phone.fire(Trig.ANSWERED)
@@ -963,7 +1064,7 @@ class BoxCore:
     def _offered(self, e: ev.Offered, now: float, out: list[ev.Action]) -> None:
         slot = self.slot_for(e.card_id)
         st = self.phone.state
-        if slot is None or slot.state != "registered":
+        if (slot is None or slot.state != "registered") and not e.emergency_callback:
             out.append(
                 ev.CallSignal("offer.declined", e.call_id, key=e.key, fields={"reason": "unknown-card"})
             )
@@ -979,6 +1080,7 @@ class BoxCore:
             offer_key=e.key,
             cadence=e.cadence,
             caller=e.caller,
+            emergency_callback=e.emergency_callback,
         )
         if st in (Phone.IDLE, Phone.RINGING):
             first = st is Phone.IDLE
@@ -996,7 +1098,8 @@ class BoxCore:
                         "cadence": e.cadence,
                         "caller_number": e.caller.number,
                         "caller_name": e.caller.name,
-                        "holder": slot.holder,
+                        "holder": slot.holder if slot is not None else None,
+                        "emergency_callback": e.emergency_callback,
                     },
                 )
             )
@@ -1214,7 +1317,10 @@ class BoxCore:
 
     def _line_event(self, e: line_ev.LineEvent, now: float, out: list[ev.Action]) -> None:
         line = self.line
-        if isinstance(e, line_ev.CallerIdReceived):
+        if isinstance(e, line_ev.DtmfDigit):
+            if line is not None and line.kind == "host-in" and line.state == "menu":
+                self._attendant_key(line, e.digit, now, out)
+        elif isinstance(e, line_ev.CallerIdReceived):
             c = e.caller_id
             reasons = {"P": "private", "O": "unavailable"}
             absent = reasons.get(str(c.number_absent)) if c.number_absent else None
@@ -1296,6 +1402,12 @@ class BoxCore:
             and self.active.call_id == line.call_id
         ):
             self.active.answered, self.active.answer_inferred = now, line.inferred
+            if line.kind == "local":
+                out.append(ev.Emit("call.answered", {"call_id": line.call_id, "number": self.active.number,
+                                                     "route": "own-line", "inferred": line.inferred}))
+            if self.active.cloud_open:  # the cloud's record of the call: answered
+                out.append(ev.CallSignal("line.state", line.call_id,
+                                         fields={"state": "answered", "inferred": line.inferred}))
             if self.phone.state in (Phone.ROUTING, Phone.ALERTING):
                 self.phone.fire(Trig.ANSWERED)
                 out.append(ev.PlayTone(None))
@@ -1353,6 +1465,10 @@ class BoxCore:
                         "outcome": "answered" if line.answered is not None else "missed",
                         "reason": reason,
                         **({"voicemail": deposit.message_id} if deposit is not None else {}),
+                        # the registry never saw this call: the record it makes needs who called whom
+                        **({"route": "offline-voicemail", "number": self.cfg.line_number,
+                            "caller": (line.caller.number if line.caller else None) or ""}
+                           if deposit is not None and deposit.offline else {}),
                     },
                     key=f"{CALL_RECORD_KIND}:{line.call_id}:{self.cfg.box_id}:host",
                 )
@@ -1406,6 +1522,14 @@ class BoxCore:
                 )
             )
             out.append(ev.Emit("line.half-duplex", {"call_id": e.call_id, "op": e.op}))
+            return
+        if e.op == "answer" and line is not None and line.kind == "host-in" and line.call_id == e.call_id \
+                and line.state == "offering":
+            # the attendant's line is off hook already: the chosen holder answered, bridge the line
+            line.state, line.flow_id = "connected", e.flow_id
+            out.append(ev.CallSignal("line.result", e.call_id, key=e.key, fields={"result": "answered"}))
+            out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
+            out.append(ev.Emit("attendant.connected", {"call_id": line.call_id}))
             return
         if e.op == "answer":
             if line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
@@ -1463,6 +1587,12 @@ class BoxCore:
             elif not e.ok:
                 self._fail(out, "reorder")
             return
+        if e.op == "answer" and line.state == "attending":
+            if e.ok:
+                line.state, line.answered = "menu", now
+                self._say_menu(line, now, out)
+            else:
+                self._line_hangup(line, "attendant", out)
         if e.op == "answer" and line.state == "vm-answering":
             self._voicemail_answered(line, e, now, out)
             return
@@ -1598,16 +1728,51 @@ class BoxCore:
             out.append(ev.StopRecording(d.message_id, reason))
         return d
 
+    def _offline_voicemail_at(self) -> float | None:
+        """When the box takes a message itself: its own line rings (not for a call-back), the link is
+        down, and nobody took the call within the line owner's voicemail timeout."""
+        line = self.line
+        if self.link_up or line is None or line.kind != "host-in" or line.state != "ringing" \
+                or not self.cfg.has_line or not self.cfg.line_number or self._deposit_for(line.call_id):
+            return None
+        timeout = self.cfg.offline_voicemail_s
+        for slot in self.slots.values():  # the owner's card is here: their own timeout (cached profile)
+            if slot.state == "registered" and self.cfg.line_number in slot.numbers:
+                timeout = slot.profile.voicemail.timeout_s
+                break
+        return line.started + timeout
+
+    def _take_offline_voicemail(self, now: float, out: list[ev.Action]) -> None:
+        """No cloud to ask: answer the own line, say the default greeting, record, and queue the message
+        (id ``vo-…``); the registry files it for the line's owner when the outbox is delivered."""
+        from roamline.wire import voicemail as wvm
+
+        line = self.line
+        assert line is not None
+        greeting = "default"
+        for slot in self.slots.values():
+            if slot.state == "registered" and self.cfg.line_number in slot.numbers:
+                greeting = slot.profile.voicemail.greeting  # fetched later if the link comes back, else
+                break                                       # the runtime falls back to the default
+        message_id = f"{wvm.OFFLINE_PREFIX}{self._new_id()}"[:64]
+        self.deposits[message_id] = Deposit(message_id, line.call_id, self.cfg.line_number,
+                                            line.caller or ev.CallerInfo(), greeting, wvm.DEFAULT_MAX_S,
+                                            wvm.DEFAULT_SILENCE_S, offline=True)
+        line.state = "vm-answering"
+        out.append(ev.LineDo("answer"))
+        out.append(ev.Emit("voicemail.answering", {"call_id": line.call_id, "message_id": message_id,
+                                                   "number": self.cfg.line_number, "offline": True}))
+
     def _take_voicemail(self, e: ev.TakeVoicemail, now: float, out: list[ev.Action]) -> None:
         """Answer the ringing call and record a message, if that call still rings here; else say why not
-        (the registry then keeps only the missed call)."""
+        (the registry then keeps only the missed call). A half-duplex modem takes messages too: the
+        runtime says the greeting in voice transmit and then records in voice receive."""
         line = self.line
         why = ""
         if not self.cfg.has_line:
             why = "no line"
-        elif not self.cfg.line_can_bridge:
-            why = "this modem cannot record a caller"
-        elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state != "ringing":
+        elif line is None or line.kind != "host-in" or line.call_id != e.call_id or line.state not in (
+                "ringing", "attending", "menu", "offering"):  # (the attendant answered it already)
             why = "the call no longer rings here"
         elif e.message_id in self.deposits:
             why = "message already taken"
@@ -1620,9 +1785,16 @@ class BoxCore:
         caller = line.caller or ev.CallerInfo()
         self.deposits[e.message_id] = Deposit(e.message_id, e.call_id, e.number, caller, e.greeting, e.max_s,
                                               e.silence_s)
-        line.state = "vm-answering"
         out.append(ev.CallSignal("ack", e.call_id, key=e.key))
-        out.append(ev.LineDo("answer"))
+        line.menu_until = None
+        if line.state in ("menu", "offering"):  # off hook already (the attendant): record at once
+            line.state = "vm-answering"
+            self._voicemail_answered(line, ev.LineOpDone("answer", True), now, out)
+            return
+        answering = line.state == "attending"  # the attendant's answer is under way: its result goes on
+        line.state = "vm-answering"
+        if not answering:
+            out.append(ev.LineDo("answer"))
         out.append(ev.Emit("voicemail.answering", {"call_id": e.call_id, "message_id": e.message_id,
                                                    "number": e.number}))
 
@@ -1677,6 +1849,7 @@ class Deposit:
     max_s: float
     silence_s: float
     stopped: bool = False  # StopRecording was asked for
+    offline: bool = False  # taken by the box itself, the link down (no registry row yet)
 
 
 def replace_config(core: BoxCore, **changes: Any) -> None:

@@ -110,6 +110,7 @@ class Offered(Input):
     caller: CallerInfo
     cadence: str
     flow_id: int
+    emergency_callback: bool = False  # the answering point calls back: rings with no card (DESIGN §6.4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,16 @@ class LineCommand(Input):
     number: str = ""
     flow_id: int | None = None
     grant: str = ""  # dial: the registry's signed rights for this call (wire.grant)
+
+
+@dataclass(frozen=True, slots=True)
+class AttendantFallback(Input):
+    """The cloud: nobody takes the attendant's call ``call_id`` on this box's line; do ``outcome``
+    ("voicemail" | "block" | "reject") there for ``account`` (the chosen holder, "" if none)."""
+
+    call_id: str
+    outcome: str
+    account: str = ""
 
 
 # -- inputs: results of line operations ------------------------------------------------------------------
@@ -223,9 +234,9 @@ class Request(Action):
 @dataclass(frozen=True, slots=True)
 class CallSignal(Action):
     """Call signalling towards the cloud, in the core's vocabulary (the link adapter makes it wire):
-    ``kind`` among "line.ring", "line.state", "line.result", "call.place", "call.answer", "call.reject",
-    "call.hangup", "call.dtmf", "offer.ringing", "offer.declined", "ack"; ``key`` for replies to cloud
-    requests (the request's key) or our own requests (answers come back as Reply/RequestFailed)."""
+    ``kind`` among "line.ring", "line.state", "line.result", "line.choice", "call.place", "call.answer",
+    "call.reject", "call.hangup", "call.dtmf", "offer.ringing", "offer.declined", "ack"; ``key`` for replies
+    to cloud requests (the request's key) or our own requests (answers come back as Reply/RequestFailed)."""
 
     kind: str
     call_id: str
@@ -280,6 +291,15 @@ class PlayPrompt(Action):
 
 
 @dataclass(frozen=True, slots=True)
+class MakePrompt(Action):
+    """Make (or reuse, when its words are unchanged) the spoken prompt ``name`` saying ``text`` before
+    the next action runs (the attendant's menu: words from the registry)."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class MessageWaiting(Action):
     active: bool
 
@@ -296,7 +316,8 @@ class LineDo(Action):
 # media
 @dataclass(frozen=True, slots=True)
 class Connect(Action):
-    """Bridge audio: ``a`` and ``b`` among "handset", "line", "flow:<id>"; ``None`` b: disconnect a."""
+    """Bridge audio: ``a`` and ``b`` among "handset", "line", "flow:<id>"; ``None`` b: disconnect a.
+    To the line also "prompt:<name>" (a spoken prompt, then silence) and "tone:<name>" (ringback)."""
 
     a: str
     b: str | None

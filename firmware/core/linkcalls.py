@@ -25,7 +25,8 @@ def incoming(env: Envelope) -> ev.Input | None:
     m, key = env.message, env.id or ""
     if isinstance(m, wc.CallOffer):
         return ev.Offered(key=key, call_id=m.call_id, card_id=m.card_id, number=m.number,
-                          caller=_caller(m.caller), cadence=m.cadence, flow_id=m.flow_id)
+                          caller=_caller(m.caller), cadence=m.cadence, flow_id=m.flow_id,
+                          emergency_callback=m.emergency_callback)
     if isinstance(m, wc.CallCancel):
         return ev.Cancelled(key=key, call_id=m.call_id, reason=str(m.reason))
     if isinstance(m, wc.CallHangup):
@@ -37,6 +38,8 @@ def incoming(env: Envelope) -> ev.Input | None:
                               grant=m.grant)
     if isinstance(m, wc.LineHangup):
         return ev.LineCommand(key=key, op="hangup", call_id=m.call_id)
+    if isinstance(m, wc.LineFallback):
+        return ev.AttendantFallback(call_id=m.call_id, outcome=str(m.outcome), account=m.account)
     if isinstance(m, wvm.VoicemailTake):
         return ev.TakeVoicemail(key=key, call_id=m.call_id, message_id=m.message_id, number=m.number,
                                 greeting=m.greeting, max_s=m.max_s, silence_s=m.silence_s)
@@ -76,6 +79,8 @@ def outgoing(a: ev.CallSignal) -> tuple[str, Message]:
     if k == "line.result":
         return "reply", wc.LineResultReply(call_id=cid, result=wc.LineResult(f["result"]),
                                            detail=str(f.get("detail", ""))[:200])
+    if k == "line.choice":
+        return "push", wc.LineChoice(call_id=cid, key=str(f.get("key", "")))
     if k == "call.place":
         return "request", wc.CallPlace(call_id=cid, card_id=f["card_id"], number=f["number"])
     if k == "call.emergency":

@@ -18,8 +18,10 @@ CallerIdSource = Literal["formatted", "mdmf", "sdmf"]
 ResultName = Literal["OK", "CONNECT", "ERROR", "NO CARRIER", "NO DIALTONE", "BUSY", "NO ANSWER", "VCON"]
 """A V.253 final result code in verbose spelling (numeric codes and ``NO DIAL TONE`` are mapped to it)."""
 
-OpName = Literal["identify", "init", "answer", "dial", "flash", "hangup", "probe", "stream"]
-"""The session's multi-command operations (``stream`` restarts the voice stream after a refused flash)."""
+OpName = Literal["identify", "init", "answer", "dial", "flash", "hangup", "probe", "stream", "transmit",
+                 "receive"]
+"""The session's multi-command operations (``stream`` restarts the voice stream after a refused flash;
+``transmit`` / ``receive`` turn a half-duplex call's stream to +VTX / +VRX)."""
 
 HangupSignal = Literal["loop-current-loss", "busy-tone", "dial-tone", "no-carrier"]
 """What told us the far end hung up while a call was up (silence alone is not a hang-up)."""

@@ -134,7 +134,8 @@ class SerialLine:
             return out + self._gone(str(exc))
         if self._recovering:
             return out
-        if self.session.core.voice is not None and now - self._last_rx > self.stream_silence_s:
+        if self.session.core.voice in ("rx", "duplex") and now - self._last_rx > self.stream_silence_s:
+            # a receive stream always carries data; a transmit-only one (+VTX, half duplex) sends none
             out += self._silent("no data during a voice stream")
         if any(isinstance(e, ev.OpDone) and e.result == "TIMEOUT" and e.op != "probe" for e in out):
             out += self._silent("a command timed out")
@@ -226,6 +227,18 @@ class SerialLine:
         done = self.run_op(self.session.flash, "flash")
         if not done.ok:
             raise CallFailed(done.result.lower(), "flash")
+
+    def transmit(self) -> None:
+        """Half duplex: the call's stream to +VTX (a greeting to play); no-op on full duplex."""
+        done = self.run_op(self.session.transmit, "transmit", timeout=40)
+        if not done.ok:
+            raise CallFailed(done.result.lower(), "transmit")
+
+    def receive(self) -> None:
+        """Half duplex: the call's stream back to +VRX once what was sent has played out."""
+        done = self.run_op(self.session.receive, "receive", timeout=40)
+        if not done.ok:
+            raise CallFailed(done.result.lower(), "receive")
 
     def hangup(self) -> None:
         self.session.hangup(self.clock.monotonic())

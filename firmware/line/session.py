@@ -134,6 +134,29 @@ class LineSession:
             self.core.stop_voice(now)
         self._run("flash", [("ATD!", self.command_timeout * 2, False), (self._stream_cmd(), 5.0, False)], now)
 
+    def transmit(self, now: float) -> None:
+        """Half duplex: turn the answered call's stream to voice transmit (+VTX) to play to the caller
+        (a greeting); ``OpDone("transmit")`` follows once it runs. A full-duplex stream already sends."""
+        self._direction("transmit", "AT+VTX", now)
+
+    def receive(self, now: float) -> None:
+        """Half duplex: back to voice receive (+VRX); what was sent plays out first (the modem answers
+        the transmit stream's end only then), ``OpDone("receive")`` follows."""
+        self._direction("receive", "AT+VRX", now)
+
+    def _direction(self, name: ev.OpName, command: str, now: float) -> None:
+        if self.calls.state is not CallState.CONNECTED:
+            raise LineUsageError(f"{name} needs a connected call, not {self.calls.state.value}")
+        if self._op is not None:
+            raise LineUsageError(f"cannot start {name}: {self._op.name} is still running")
+        if self.can_bridge:  # +VTR carries both ways: nothing to turn
+            self._op = _Op(name, deque())
+            self._pending_out += self._finish(True, "OK", now)
+            return
+        if self.core.voice is not None:
+            self.core.stop_voice(now, timeout=30.0)  # a transmit stream ends when its buffer played out
+        self._run(name, [(command, 5.0, False)], now)
+
     def hangup(self, now: float, reason: ev.EndReason = "local-hangup") -> None:
         """Go on hook from any call state; ``CallEnded(reason)`` follows when the modem confirms."""
         if self.calls.state in (CallState.IDLE, CallState.HANGING_UP, CallState.OUT_OF_SERVICE):

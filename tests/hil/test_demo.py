@@ -49,17 +49,31 @@ def test_demo_json_tells_the_whole_story_and_exits_0() -> None:
     assert {e["number"] for e in media} == {"+15550100001", "+15550400004", "911"}
     # one record per call: its route and where
     cdrs = [(e["route"], e["box"], e["line"]) for e in events if e["type"] == "cdr.recorded"]
-    assert cdrs == [("incoming", "box-a", "+15550100001"), ("incoming", "box-b", "+15550100001"),
-                    ("host-line", "box-b", "+15550100001"), ("incoming", "box-b", "+15550200002"),
+    assert cdrs == [("incoming", "box-a", "+15550100001"),
+                    ("own-line", "box-a", "+15550100001"),  # alice's speed-dial #3 at box-a
+                    ("incoming", "box-b", "+15550100001"),
+                    ("host-line", "box-b", "+15550100001"), ("host-line", "box-b", "+15550100001"),  # #3 at B
+                    ("incoming", "box-a", "+15550100001"),  # the filtered call: box-a's line said no
+                    ("incoming", "box-b", "+15550200002"),
                     ("emergency", "box-b", None)]
-    assert len({e["call_id"] for e in events if e["type"] == "cdr.recorded"}) == 5
+    assert len({e["call_id"] for e in events if e["type"] == "cdr.recorded"}) == 8
+    assert [e["outcome"] for e in events if e["type"] == "cdr.recorded"][5] == "filtered"
+    # the holder's speed-dial at box A and at box B
+    dials = [(e["box"], e["via"]) for e in events
+             if e["type"] == "call.answered" and e["number"] == "+15550400004"]
+    assert dials == [("box-a", "+15550100001"), ("box-b", "+15550100001"), ("box-b", "+15550100001")]
+    (blocked,) = [e for e in events if e["type"] == "call.filtered"]
+    assert blocked["box"] == "box-a" and blocked["how"] == "block" and blocked["caller"] == "+15550300003"
+    assert 0.5 < blocked["heard_correlation"] <= 1.0
     (sos,) = [e for e in events if e["type"] == "emergency.dialled"]
     assert sos["box"] == "box-b" and sos["number"] == "911"
     assert sos["exchange"] == {"caller": "15550200002", "callee": "911"}  # out box-b's own line
+    # the registry's emergency record (what the contacts are told) carries box-b's address, not box-a's
+    assert sos["address"] == "400 Harbour Road, room B2, Shelbyville IL 62565, US"
     # **1 at box A reached the nearest pizza place (the directory and alice's preference, set by the demo)
     assert any(e["type"] == "call.ringing" and e.get("code") == "**1" and e["number"] == "+15550400004"
                and e.get("placed_at") == "box-a" for e in events)
-    assert "All 35 steps held" in done.stderr
+    assert "All 43 steps held" in done.stderr
 
 
 def test_a_rig_without_the_storys_parts_is_refused_in_one_line(tmp_path: Path) -> None:

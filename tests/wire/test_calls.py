@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from roamline.wire.calls import (
     CALL_MESSAGES,
     AnswerResult,
+    AttendantChoice,
     CallAnswer,
     CallAnswered,
     CallCancel,
@@ -31,8 +32,11 @@ from roamline.wire.calls import (
     CancelReason,
     DeclineReason,
     EndReason,
+    Fallback,
     LineAnswer,
+    LineChoice,
     LineDial,
+    LineFallback,
     LineHangup,
     LineResult,
     LineResultReply,
@@ -83,12 +87,19 @@ SAMPLES: list[Message] = [
     CallProgress(call_id=CID, state=ProgressState.ANSWERED, answer_inferred=True),
     CallProgress(call_id=CID, state=ProgressState.REFUSED, refused=RefuseReason.LINE_BUSY),
     MediaBind(call_id=CID, flow_id=8),
+    # the attendant on a shared line (appended: the indices above are used below)
+    LineRouted(call_id=CID, offered=0, attendant=(AttendantChoice(key="1", label="alice"),
+                                                  AttendantChoice(key="2", label="Carol Ng"))),
+    LineChoice(call_id=CID, key="2"),
+    LineChoice(call_id=CID),
+    LineFallback(call_id=CID, outcome=Fallback.VOICEMAIL, account="acct-carol"),
     CallEmergency(call_id=CID, number="911"),
     CallEmergency(call_id=CID, number="112", card_id=CARD, line="+15550200002",
                   location={"civic": {"country": "US", "A1": "IL", "A3": "Shelbyville", "RD": "Mill Lane",
                                       "HNO": "12"}, "method": "installer"}),
     CallPlaced(call_id=CID, route=Route.SOS, flow_id=11),
 ]
+ATTENDANT = next(i for i, m in enumerate(SAMPLES) if isinstance(m, LineRouted) and m.attendant)
 
 
 def _ids(msg: Message) -> dict[str, str]:
@@ -134,6 +145,13 @@ caller_ids = st.builds(
                   refused=st.none() | st.sampled_from(RefuseReason), answer_inferred=st.booleans()),
         st.builds(LineStateReport, call_id=call_ids, state=st.sampled_from(LineState), inferred=st.booleans(),
                   detail=st.text(max_size=200)),
+        st.builds(LineRouted, call_id=call_ids, offered=st.just(0), attendant=st.lists(
+            st.builds(AttendantChoice, key=st.sampled_from("123456789"),
+                      label=st.text(min_size=1, max_size=64)),
+            max_size=9).map(tuple)),
+        st.builds(LineChoice, call_id=call_ids, key=st.sampled_from(["", *"123456789"])),
+        st.builds(LineFallback, call_id=call_ids, outcome=st.sampled_from(Fallback),
+                  account=st.text(max_size=128)),
     )
 )
 def test_property_round_trip(msg: Message) -> None:
@@ -175,6 +193,14 @@ def _body(msg: Message, **changes: Any) -> Frame:
         (SAMPLES[17], {"digits": "12x"}),
         (SAMPLES[17], {"duration_ms": 5}),
         (SAMPLES[19], {"route": "carrier-pigeon"}),
+        (SAMPLES[ATTENDANT], {"attendant": [{"key": "0", "label": "zero"}]}),  # keys are 1…9
+        (SAMPLES[ATTENDANT], {"attendant": [{"key": "12", "label": "x"}]}),
+        (SAMPLES[ATTENDANT], {"attendant": [{"key": "1", "label": ""}]}),
+        (SAMPLES[ATTENDANT], {"attendant": [{"key": "1", "label": "x" * 65}]}),
+        (SAMPLES[ATTENDANT], {"attendant": [{"key": "1", "label": "a"}] * 10}),  # at most 9 holders
+        (SAMPLES[ATTENDANT + 1], {"key": "0"}),
+        (SAMPLES[ATTENDANT + 1], {"key": "#"}),
+        (SAMPLES[ATTENDANT + 3], {"outcome": "forward"}),
         (SAMPLES[-3], {"number": "9a1"}),
         (SAMPLES[-3], {"number": "+15550200002"}),  # emergency digits, not a number to route
         (SAMPLES[-2], {"card_id": "ABC"}),

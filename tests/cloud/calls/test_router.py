@@ -70,7 +70,8 @@ def test_incoming_call_first_answer_wins_and_everything_is_torn_down(kit: Kit) -
     ada = kit.holder("ada", HOST_LINE, at=a)
     kit.holder("bob", "+15550001111", at=b)
     kit.register(kit.holder("ada", HOST_LINE), "acct-ada", b)  # ada's second card at b
-    kit.holder("cyd", HOST_LINE)  # subscribed, but no card anywhere
+    # (a second holder subscribed to the line's number would bring the attendant's menu first:
+    # tests/cloud/calls/test_router_attendant.py)
     out = _ring(kit)
     assert sends(out, "conn-host") == [LineRouted(call_id=CID, offered=2)]
     offers = {r.conn_id: r.message for r in requests(out)}

@@ -16,6 +16,7 @@ from roamline.wire.calls import (
     CallOffer,
     CallPlace,
     CallRefused,
+    LineChoice,
     LineRing,
     LineRouted,
     RefuseReason,
@@ -147,10 +148,13 @@ def test_the_lines_receive_right_and_the_holders_ring_per_number(kit: Kit) -> No
     kit.holder("ada", HOST_LINE, at=a)
     kit.holder("cyd", HOST_LINE, at=a)
     profile(kit, "acct-cyd", rings=[{"number": HOST_LINE, "cadence": "us-dr4"}])
-    found = offers(ring(kit, BOB))
+    # two holders on the line's number: the attendant asks first; no choice (the default) rings both
+    ring(kit, BOB)
+    found = offers(kit.send("box-host", LineChoice(call_id=CID, key="")))
     assert found["conn-a"].cadence in ("us-dr1", "us-dr4")
-    cadences = sorted(r.message.cadence for r in requests(ring(kit, BOB, "c-00000000000000f7"))
-                      if isinstance(r.message, CallOffer))
+    ring(kit, BOB, "c-00000000000000f7")
+    cadences = sorted(r.message.cadence for r in requests(kit.send(
+        "box-host", LineChoice(call_id="c-00000000000000f7", key=""))) if isinstance(r.message, CallOffer))
     assert cadences == ["us-dr1", "us-dr4"]  # ada by order at the box, cyd by her profile
     kit.store.put_line_right(LineRight(HOST_LINE, "acct-cyd", receive=False))
     out = ring(kit, BOB, call_id="c-00000000000000f8")

@@ -173,3 +173,45 @@ def test_a_greeting_recorded_at_the_handset_becomes_the_holders_and_the_host_fet
     other = h.reply("host", wvm.VoicemailGreeting(card_id=h.card.card_id, greeting_id=gid, seq=0, last=True,
                                                   audio=b"\x01"))  # the card is not at the host
     assert isinstance(other, Error) and other.code is ErrorCode.UNKNOWN_CARD
+
+
+def _offline(h: Any, audio: bytes, message_id: str = "vo-host-00000000000001") -> list[wvm.Chunk]:
+    meta = wvm.Meta(call_id="host-0000-00000000000000c2", number=NUM, caller="15550300003",
+                    caller_name="BOB JONES", started_at=h.now, ended_at=h.now + len(audio) / 8000,
+                    duration_s=len(audio) / 8000, ended="hangup")
+    return wvm.split(message_id, audio, meta)
+
+
+def test_an_offline_message_from_the_lines_host_is_filed_for_its_owner_once_in_any_order(world: Any) -> None:
+    import dataclasses
+
+    h = world
+    box = h.store.get_box(h.host.box_id)
+    h.store.put_box(dataclasses.replace(box, line_number=NUM))  # the host box's own line is Ann's number
+    assert isinstance(h.reply("a", h.register_msg("a", h.box_a, h.card)), Registered)
+    audio = bytes(range(256)) * 300
+    parts = _offline(h, audio)
+    assert len(parts) == 3
+    for c in [parts[1], parts[0], parts[2], parts[0], parts[2]]:  # the meta last, and re-sent pieces
+        ack = h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+        assert ack == Ack(keys=(c.key,))
+    (msg,) = h.store.voicemails(h.acct)
+    assert (msg.message_id, msg.state, msg.call_id, msg.caller) == (
+        parts[0].message_id, "new", "host-0000-00000000000000c2", "15550300003")
+    assert h.store.voicemail_audio(msg.message_id) == audio
+    (push,) = h.registry.sweep(h.now)
+    assert push.conn_id == "a" and wp.parse(push.message.profile).waiting == 1
+
+
+def test_an_offline_message_is_refused_from_a_box_whose_line_is_another_number(world: Any) -> None:
+    h = world
+    (c,) = _offline(h, b"\x10" * 8000, "vo-a-0000000000000002")  # box a has no line at all
+    assert h.reply("a", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json())) == Ack(
+        keys=(c.key,))
+    import dataclasses
+
+    h.store.put_box(dataclasses.replace(h.store.get_box(h.host.box_id), line_number="+15559990000"))
+    (c,) = _offline(h, b"\x10" * 8000, "vo-host-0000000000000003")
+    assert h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json())) == Ack(
+        keys=(c.key,))
+    assert h.store.voicemails(h.acct) == []

@@ -690,6 +690,46 @@ def test_a_pstn_call_goes_to_the_cloud_with_ringback_answer_and_one_record() -> 
     assert rec.payload["ended_at"] - rec.payload["answered_at"] == pytest.approx(30.0, abs=0.01)
 
 
+@pytest.mark.parametrize("end", ["hang-up", "far-end"])
+def test_a_call_the_cloud_sends_out_the_own_line_is_told_back_to_it_answered_and_ended(end: str) -> None:
+    """The cloud has the call open (its record, the line counted busy for host-line calls) until the box
+    says it ended: the inferred answer as ``line.state answered``, then ``call.hangup`` (``hangup``: the
+    holder hung up, ``far-end``: the far end did)."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    out = r.do(ev.Progress(place.call_id, "own-line"))
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["dial"]
+    r.do(ev.LineOpDone("dial", True))
+    out = r.do(line_ev.AnswerInferred(r.now))
+    assert [(a.kind, a.fields) for a in kinds(out, ev.CallSignal)] == [
+        ("line.state", {"state": "answered", "inferred": True})]
+    r.clock.advance(20)
+    if end == "hang-up":
+        out = r.do(OnHook(r.now))
+        assert [a.kind for a in kinds(out, ev.CallSignal)] == ["call.hangup"]
+    else:
+        out = r.do(line_ev.CallEnded("loop-current-loss"))
+        told = [(a.kind, a.fields["reason"]) for a in kinds(out, ev.CallSignal)]
+        assert told == [("call.hangup", "far-end")]
+    (rec,) = kinds(out, ev.Enqueue)
+    assert rec.payload["outcome"] == "answered" and rec.payload["route"] == "own-line"
+
+
+def test_a_call_that_left_by_the_own_line_because_the_cloud_was_away_tells_the_cloud_nothing() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.register("R0", CARDS[0])
+    lift(r)
+    (place,) = [a for a in kinds(r.digits("2175550123"), ev.CallSignal) if a.kind == "call.place"]
+    r.do(ev.RequestFailed(place.key, "link closed", unreachable=True))
+    r.do(ev.LineOpDone("dial", True))
+    assert not kinds(r.do(line_ev.AnswerInferred(r.now)), ev.CallSignal)
+    assert not kinds(r.do(OnHook(r.now)), ev.CallSignal)  # its record goes by the outbox only
+
+
 def test_a_refused_call_plays_reorder_and_speaks_the_reason() -> None:
     r = Rig()
     r.do(ev.LinkUp(BOX))

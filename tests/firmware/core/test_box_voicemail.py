@@ -79,8 +79,14 @@ def test_a_take_for_a_call_that_no_longer_rings_here_is_refused() -> None:
     assert replies(r.do(take("c-0000000000other"))) == [("refuse", "the call no longer rings here")]
     r.do(line_ev.CallEnded("caller-gone"))
     assert replies(r.do(take(call_id))) == [("refuse", "the call no longer rings here")]
+
+
+def test_a_half_duplex_line_takes_a_message_though_it_cannot_bridge_a_conversation() -> None:
     half = Rig(bridge=False)
-    assert replies(half.do(take(ringing(half)))) == [("refuse", "this modem cannot record a caller")]
+    out = half.do(take(ringing(half)))
+    assert replies(out) == [("ack", None)] and [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    (rec,) = kinds(half.do(ev.LineOpDone("answer", True)), ev.RecordLine)
+    assert rec.message_id == "vm-000000000000000a1"
 
 
 def test_a_caller_gone_before_the_answer_leaves_an_empty_message() -> None:
@@ -109,6 +115,72 @@ def test_911_during_a_message_takes_the_line_and_the_message_is_kept() -> None:
     (stop,) = kinds(r.actions, ev.StopRecording)
     out = r.do(ev.LineRecorded(stop.message_id, b"\x10" * 800, "hangup", 1.0, 1.1))
     assert len(chunks(out)) == 1
+    assert [a.number for a in kinds(r.actions, ev.LineDo) if a.op == "dial"] == ["911"]
+
+
+# --- the link down when the own line rings: the box takes the message itself -------------------------
+
+
+def ringing_offline(r: Rig) -> str:
+    r.do(cid("2175550199", "JANE DOE"))
+    r.do(line_ev.Ring(1))
+    (line,) = [a for a in r.actions if isinstance(a, ev.Emit) and a.event == "line.ring"]
+    return str(line.fields["call_id"])
+
+
+def test_with_the_link_down_the_box_answers_its_own_line_after_the_timeout_and_queues_the_message() -> None:
+    r = Rig()
+    call_id = ringing_offline(r)
+    assert not kinds(r.actions, ev.CallSignal)  # nobody to tell: the link is down
+    assert not kinds(r.tick(24.9), ev.LineDo)  # the profile's default timeout: 25 s
+    out = r.tick(0.1)
+    assert [a.op for a in kinds(out, ev.LineDo)] == ["answer"]
+    (rec,) = kinds(r.do(ev.LineOpDone("answer", True)), ev.RecordLine)
+    assert rec.message_id.startswith(wvm.OFFLINE_PREFIX) and rec.number == "+12175551000"
+    assert rec.greeting == "default"
+    out = r.do(line_ev.CallEnded("far-end-hangup"))
+    (host,) = [a for a in kinds(out, ev.Enqueue) if a.kind == "call-record"]
+    assert (host.payload["outcome"], host.payload["voicemail"], host.payload["route"]) == (
+        "missed", rec.message_id, "offline-voicemail")
+    assert (host.payload["number"], host.payload["caller"]) == ("+12175551000", "2175550199")
+    audio = b"\x55" * 40_000
+    got = chunks(r.do(ev.LineRecorded(rec.message_id, audio, "hangup", 1_800_000_000.0, 1_800_000_005.0)))
+    assert wvm.assemble(got) == audio
+    meta = got[-1].meta
+    assert meta is not None and (meta.call_id, meta.number, meta.caller) == (call_id, "+12175551000",
+                                                                             "2175550199")
+    assert not kinds(r.tick(60.0), ev.LineDo)  # once: nothing more to take
+
+
+def test_with_the_link_up_the_box_waits_for_the_registry_to_ask() -> None:
+    r = Rig()
+    ringing(r)
+    assert not kinds(r.tick(60.0), ev.LineDo)
+
+
+def test_the_link_back_while_it_rings_leaves_the_call_to_the_registry() -> None:
+    r = Rig()
+    ringing_offline(r)
+    r.tick(10.0)
+    r.do(ev.LinkUp(BOX))
+    out = r.do(line_ev.Ring(2))
+    assert [a.kind for a in kinds(out, ev.CallSignal)] == ["line.ring"]
+    assert not kinds(r.tick(30.0), ev.LineDo)
+
+
+def test_911_during_an_offline_message_takes_the_line_and_the_message_is_kept() -> None:
+    from roamline.firmware.handset.events import OffHook
+
+    r = Rig()
+    ringing_offline(r)
+    r.tick(25.0)
+    r.do(ev.LineOpDone("answer", True))
+    r.do(OffHook(r.now))
+    r.digits("911")
+    r.do(line_ev.CallEnded("local-hangup"))
+    (stop,) = kinds(r.actions, ev.StopRecording)
+    assert stop.message_id.startswith(wvm.OFFLINE_PREFIX)
+    assert len(chunks(r.do(ev.LineRecorded(stop.message_id, b"\x10" * 800, "hangup", 1.0, 1.1)))) == 1
     assert [a.number for a in kinds(r.actions, ev.LineDo) if a.op == "dial"] == ["911"]
 
 

@@ -211,6 +211,48 @@ def test_half_duplex_modem_cannot_bridge(mk: Any) -> None:
         w.s.send_voice(b"x")
 
 
+def test_half_duplex_turns_to_transmit_for_a_greeting_then_back_to_receive(mk: Any, bytewise: bool) -> None:
+    w = mk("usr5637", bytewise, ident=IDENTS["usr5637"], vtr=False)
+    w.ready()
+    w.m.inject(b"\r\nRING\r\n")
+    w.step()
+    w.s.answer(w.now)
+    assert w.op("answer").ok and w.m.mode == "rx"
+    w.s.transmit(w.now)
+    assert w.op("transmit").ok and w.m.mode == "tx"
+    greeting = bytes(range(256)) * 2  # DLE (0x10) included: shielded on the way out
+    w.s.send_voice(greeting)
+    w.step()
+    assert bytes(w.m.received_voice) == greeting
+    w.s.receive(w.now)
+    assert w.op("receive").ok and w.m.mode == "rx"
+    w.m.voice(b"\x55" * 160)
+    assert b"".join(e.data for e in _of(ev.VoiceData, w.step())) == b"\x55" * 160  # type: ignore[attr-defined]
+    with pytest.raises(LineUsageError):
+        w.s.send_voice(b"x")
+    assert w.s.state is CallState.CONNECTED
+
+
+def test_transmit_on_a_full_duplex_modem_changes_nothing(mk: Any) -> None:
+    w = mk("cx93001", ident=IDENTS["cx93001"])
+    w.ready()
+    w.m.inject(b"\r\nRING\r\n")
+    w.step()
+    w.s.answer(w.now)
+    w.op("answer")
+    w.s.transmit(w.now)
+    assert w.op("transmit").ok and w.m.mode == "duplex"
+    w.s.receive(w.now)
+    assert w.op("receive").ok and w.m.mode == "duplex"
+
+
+def test_transmit_needs_a_connected_call(mk: Any) -> None:
+    w = mk("usr5637", ident=IDENTS["usr5637"], vtr=False)
+    w.ready()
+    with pytest.raises(LineUsageError):
+        w.s.transmit(w.now)
+
+
 def test_modem_lost_mid_call_ends_call_with_reason(mk: Any) -> None:
     w = mk("cx93001", ident=IDENTS["cx93001"])
     w.ready()
