@@ -22,6 +22,9 @@ from roamline.provisioning.errors import PeerError, UsageError
 from roamline.provisioning.mbr import Partition
 
 BUNDLE_FILES = ("box.key", "box.pem", "ca.pem", "box.toml")
+# optional: the operator's update-signing public key (`provision update keygen`); first boot puts it in
+# /data/update/operator.pem, the key `box update apply` trusts
+OPTIONAL_FILES = ("operator.pem",)
 BOOT_DIR = "roamline"
 
 Runner = Callable[[list[str]], "subprocess.CompletedProcess[bytes]"]
@@ -51,6 +54,9 @@ def load_bundle(directory: Path, now: float | None = None) -> Bundle:
         except OSError as exc:
             raise UsageError(f"{directory}: identity bundle lacks {name} ({exc.strerror})") from None
     data = dict(files)
+    for name in OPTIONAL_FILES:
+        if (directory / name).is_file():
+            files.append((name, (directory / name).read_bytes()))
     try:
         load_box_config(directory / "box.toml")
         key = identity.load_private_key_pem(data["box.key"])

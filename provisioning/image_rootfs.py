@@ -24,13 +24,22 @@ LAUNCHER = "usr/local/bin/roamline"
 
 UPDATE_BOOT = "usr/local/sbin/roamline-update-boot"
 UPDATE_HEALTH = "usr/local/sbin/roamline-update-health"
+UPDATE_MEDIA = "usr/local/sbin/roamline-update-media"
+# the device unit of a filesystem labelled ROAMUPD (systemd-escape: "-" in a path word is \x2d)
+MEDIA_LABEL = "ROAMUPD"
+MEDIA_DEVICE_UNIT = "dev-disk-by\\x2dlabel-ROAMUPD.device"
 
 LAUNCHER_TEXT = """#!/bin/sh
 # Roamline's command (docs/image.md): the wheel and its dependencies live in /opt/roamline/site (the
 # factory install), or in the update slot roamline-update-boot chose for this boot (/run/roamline/site)
 SITE="${ROAMLINE_RUN:-/run/roamline}/site"
-[ -d "$SITE/roamline" ] || SITE=/opt/roamline/site
-export PYTHONPATH="$SITE"
+# an update slot may carry only Roamline: the factory dependency tree follows it on the path (what the
+# slot carries comes first)
+if [ -d "$SITE/roamline" ] && [ "$(readlink -f "$SITE")" != /opt/roamline/site ]; then
+  export PYTHONPATH="$SITE:/opt/roamline/site"
+else
+  export PYTHONPATH=/opt/roamline/site
+fi
 exec /usr/bin/python3 -c 'import sys; from roamline.cli.main import entry; sys.argv[0] = "roamline"; \
 entry()' "$@"
 """
@@ -60,6 +69,12 @@ sync
 for f in box.key box.pem ca.pem; do
   mv "$DATA/.firstboot/$f" "$DATA/$f"
 done
+if [ -s "$BOOT/operator.pem" ]; then   # the operator's update key, trusted by `box update apply`
+  mkdir -p "$DATA/update"
+  cp "$BOOT/operator.pem" "$DATA/update/operator.pem.tmp"
+  chmod 0644 "$DATA/update/operator.pem.tmp"
+  mv "$DATA/update/operator.pem.tmp" "$DATA/update/operator.pem"
+fi
 mv "$DATA/.firstboot/box.toml" "$DATA/box.toml"   # last: its presence means the bundle is complete
 rmdir "$DATA/.firstboot"
 sync
@@ -167,6 +182,70 @@ WantedBy=multi-user.target
 """
 
 
+# Update media (a field installer's USB stick, the test's second virtio disk): a filesystem labelled
+# ROAMUPD holding signed bundles (*.rlu). When it appears, the newest bundle not applied before is
+# verified and installed into the inactive slot (`box update apply`, the operator key from
+# /data/update/operator.pem), and the box reboots into it on trial. A bundle is recorded by its SHA-256
+# in /data/update/applied/, so a stick left in does not loop.
+UPDATE_MEDIA_TEXT = """#!/bin/sh
+# Roamline update media (docs/image.md): apply a signed bundle from a ROAMUPD disk, then reboot.
+set -u
+STATE="${ROAMLINE_UPDATE_STATE:-/data/update}"
+DEV="${1:-/dev/disk/by-label/ROAMUPD}"
+MNT="${ROAMLINE_MEDIA_MNT:-/run/roamline/media}"
+ROAMLINE="${ROAMLINE_CMD:-/usr/local/bin/roamline}"
+# tests run it on directories: MOUNT=true UMOUNT=true, SYSTEMCTL=echo
+MOUNT="${ROAMLINE_MOUNT:-mount}"
+UMOUNT="${ROAMLINE_UMOUNT:-umount}"
+SYSTEMCTL="${ROAMLINE_SYSTEMCTL:-systemctl}"
+mkdir -p "$MNT" "$STATE/applied"
+if ! $MOUNT -o ro "$DEV" "$MNT"; then
+  echo "roamline-update-media: cannot mount $DEV" >&2
+  exit 1
+fi
+bundle=$(ls "$MNT"/*.rlu 2>/dev/null | sort | tail -n 1)
+if [ -z "$bundle" ]; then
+  $UMOUNT "$MNT"
+  echo "roamline-update-media: no *.rlu bundle on $DEV"
+  exit 0
+fi
+sum=$(sha256sum "$bundle" | cut -d' ' -f1)
+if [ -e "$STATE/applied/$sum" ]; then
+  $UMOUNT "$MNT"
+  echo "roamline-update-media: $(basename "$bundle") was applied before: nothing to do"
+  exit 0
+fi
+# applied from the factory install (this root), like the boot decision
+if ! out=$(ROAMLINE_RUN=/nonexistent $ROAMLINE box update apply "$bundle" --state "$STATE"); then
+  $UMOUNT "$MNT"
+  echo "roamline-update-media: $(basename "$bundle") refused: nothing installed" >&2
+  exit 1
+fi
+touch "$STATE/applied/$sum"
+$UMOUNT "$MNT"
+sync
+echo "roamline-update-media: applied $(basename "$bundle"): $out; rebooting into it"
+$SYSTEMCTL --no-block reboot
+"""
+
+UPDATE_MEDIA_UNIT = """[Unit]
+Description=Roamline updates: apply a signed bundle from a ROAMUPD disk and reboot into it
+RequiresMountsFor=/data
+BindsTo=dev-disk-by\\x2dlabel-ROAMUPD.device
+After=dev-disk-by\\x2dlabel-ROAMUPD.device roamline-firstboot.service roamline-update-boot.service
+After=roamline-update-health.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/roamline-update-media
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=dev-disk-by\\x2dlabel-ROAMUPD.device
+"""
+
+
 def box_unit(*, wants: tuple[str, ...]) -> str:
     after = " ".join(("network-online.target", "roamline-firstboot.service", "roamline-update-boot.service",
                       *wants))
@@ -270,6 +349,10 @@ def customise(root: Path, spec: RootSpec, site: Path | None) -> list[str]:
     wrote.append(_write(root, f"{UNIT_DIR}/roamline-update-health.service", UPDATE_HEALTH_UNIT))
     wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-update-boot.service"))
     wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-update-health.service"))
+    wrote.append(_write(root, UPDATE_MEDIA, UPDATE_MEDIA_TEXT, 0o755))
+    wrote.append(_write(root, f"{UNIT_DIR}/roamline-update-media.service", UPDATE_MEDIA_UNIT))
+    wrote.append(_enable(root, f"{UNIT_DIR}/{MEDIA_DEVICE_UNIT}.wants",
+                         "/etc/systemd/system/roamline-update-media.service"))
     wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-firstboot.service"))
     wrote.append(_enable(root, WANTS, "/etc/systemd/system/roamline-box.service"))
     wrote.append(_write(root, "etc/systemd/network/20-wired.network", NETWORK))

@@ -3,7 +3,13 @@ wheels are cached in ~/.cache/roamline-image), enroll a box with a registry runn
 flash the image to an image file with that identity (`provision flash`), boot it under
 qemu-system-aarch64 (`virt` machine, TCG, Debian's arm64 kernel and initrd from the image's root), and
 check that first boot took the identity, the firmware service started and its link reached the registry
-(the registry logs the box's verified hello). Prints the image size, build time and boot times.
+(the registry logs the box's verified hello). Then (unless --no-update) a signed update in the guest: a
+bundle built here (`provision update build`, an operator key whose public half went in with the
+identity) on a second virtio disk labelled ROAMUPD; the image's roamline-update-media unit applies it
+(`box update apply`) and reboots; the next boot runs the new slot on trial, its health check keeps it
+and the link reaches the registry again; a second bundle whose health check fails is applied the same
+way and rolled back after its trial boot. qemu runs with -no-reboot: each guest reboot ends qemu and the
+test starts it again on the same disk. Prints the image size, build time and boot times.
 
 Slow: minutes under emulation. Not part of `make test`. Run as root (mmdebstrap, mkfs -d owners).
 """
@@ -59,6 +65,7 @@ class Watch:
         self.lines: list[str] = []
         self.cond = threading.Condition()
         self.echo = echo
+        self.ended = False  # the process's output ended (a guest that rebooted: qemu -no-reboot exits)
         self.log = log.open("w", encoding="utf-8")
         assert proc.stdout is not None
         threading.Thread(target=self._read, args=(proc.stdout,), daemon=True).start()
@@ -73,15 +80,19 @@ class Watch:
             with self.cond:
                 self.lines.append(line)
                 self.cond.notify_all()
+        with self.cond:
+            self.ended = True
+            self.cond.notify_all()
 
-    def wait_for(self, pattern: str, timeout: float, what: str = "", stop: str | None = None) -> str | None:
-        """The first line (kept or to come) matching ``pattern``; every 30 s of waiting says so. A line
-        matching ``stop`` first ends the wait: the test fails with it."""
+    def wait_for(self, pattern: str, timeout: float, what: str = "", stop: str | None = None,
+                 since: int = 0) -> str | None:
+        """The first line (kept from index ``since`` or to come) matching ``pattern``; every 30 s of waiting
+        says so. A line matching ``stop`` first ends the wait: the test fails with it."""
         rx = re.compile(pattern)
         stop_rx = re.compile(stop) if stop else None
         start = time.monotonic()
         deadline, beat = start + timeout, start + 30
-        seen = 0
+        seen = since
         with self.cond:
             while True:
                 for line in self.lines[seen:]:
@@ -91,7 +102,7 @@ class Watch:
                         fail(f"waiting for {what or pattern}: {line.strip()[-300:]}")
                 seen = len(self.lines)
                 now = time.monotonic()
-                if now >= deadline:
+                if now >= deadline or self.ended:
                     return None
                 if what and now >= beat:
                     beat = now + 30
@@ -103,6 +114,7 @@ class Watch:
 
 # console lines that end the boot test at once: nothing good comes after them
 STOP = (r"Kernel panic|roamline-update-boot: box update boot failed|roamline-firstboot: .* missing|"
+        r"roamline-update-media: .*(refused|cannot mount)|internal error \(a bug\)|"
         r"Failed to start roamline|Giving up waiting for root|ALERT! .* does not exist")
 
 
@@ -111,6 +123,8 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=None, help="keep everything here (default: a temp dir)")
     ap.add_argument("--boot-timeout", type=float, default=1500.0, help="seconds for the guest to link up")
     ap.add_argument("--memory", default="1536", help="guest MiB")
+    ap.add_argument("--no-update", action="store_true",
+                    help="only the first boot: no signed update applied in the guest")
     args = ap.parse_args()
     for tool in ("qemu-system-aarch64", "mmdebstrap", "mkfs.ext4", "mcopy", "debugfs"):
         if shutil.which(tool) is None:
@@ -132,7 +146,7 @@ def main() -> int:
 
     try:
         # 1. the image
-        say("1/5 building the sim board's image from Debian (cached rootfs and wheels are reused)")
+        say("1/7 building the sim board's image from Debian (cached rootfs and wheels are reused)")
         image, keep = work / "box.img", work / "build"
         shutil.rmtree(keep, ignore_errors=True)
         t = time.monotonic()
@@ -153,7 +167,7 @@ def main() -> int:
             f"{build_s:.0f} s, sha256 {result['sha256']}")
 
         # 2. a registry on this machine, reachable from the guest at 10.0.2.2 (qemu user networking)
-        say("2/5 registry: ca init, token, cloud serve --host 0.0.0.0")
+        say("2/7 registry: ca init, token, cloud serve --host 0.0.0.0")
         cloud = work / "cloud"
         shutil.rmtree(cloud, ignore_errors=True)
         run([*ROAMLINE, "cloud", "ca", "init", "--data", str(cloud)])
@@ -170,7 +184,7 @@ def main() -> int:
             fail(f"cloud serve exited: {(work / 'cloud.log').read_text()[-500:]}")
 
         # 3. enroll a box (the installer's step), then flash the image with its identity
-        say("3/5 enroll a box and flash the image with its identity (provision flash to an image file)")
+        say("3/7 enroll a box and flash the image with its identity (provision flash to an image file)")
         bundle = work / "bundle"
         shutil.rmtree(bundle, ignore_errors=True)
         run([*ROAMLINE, "provision", "box", "enroll", "--registry", f"127.0.0.1:{port}", "--ca",
@@ -182,6 +196,13 @@ def main() -> int:
         # would type), nothing else in the bundle changes.
         toml = (bundle / "box.toml").read_text()
         (bundle / "box.toml").write_text(re.sub(r'(?m)^host = "127\.0\.0\.1"$', 'host = "10.0.2.2"', toml))
+        # the operator's update key: its public half goes to the box with the identity (first boot puts
+        # it in /data/update/operator.pem, the key `box update apply` trusts)
+        ops = work / "operator"
+        shutil.rmtree(ops, ignore_errors=True)
+        ops.mkdir()
+        run([*ROAMLINE, "provision", "update", "keygen", "--out", str(ops)])
+        shutil.copy(ops / "operator.pem", bundle / "operator.pem")
         card = work / "sd.img"
         run([*ROAMLINE, "provision", "flash", str(image), str(card), "--identity", str(bundle), "--quiet"])
         say(f"box {box_id} enrolled, its identity on {card.name}'s boot partition")
@@ -198,16 +219,108 @@ def main() -> int:
                 "-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0",
                 "-object", "rng-random,filename=/dev/urandom,id=rng0",
                 "-device", "virtio-rng-device,rng=rng0"]
-        say("4/5 booting under qemu-system-aarch64 (virt, TCG): " + " ".join(qemu[:12]) + " …")
-        t_boot = time.monotonic()
-        guest = subprocess.Popen(qemu, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT)
-        procs.append(guest)
-        console = Watch(guest, work / "console.log",
-                        echo=("Linux version", "Run /init", "Mounted", "roamline", "Roamline", "FAILED",
-                              "Reached target", "Kernel panic", "login:"))
         marks: dict[str, float] = {}
-        for name, pattern, limit in (
+        boots: list[tuple[subprocess.Popen[bytes], Watch, float]] = []
+
+        def boot(media: Path | None) -> tuple[subprocess.Popen[bytes], Watch, float]:
+            n = len(boots) + 1
+            argv = list(qemu)
+            if media is not None:  # the update disk: a second virtio disk (a field installer's stick)
+                argv += ["-drive", f"file={media},format=raw,if=none,id=upd,readonly=on",
+                         "-device", "virtio-blk-device,drive=upd"]
+            say(f"   boot {n}{' with ' + media.name if media else ''}: " + " ".join(argv[:12]) + " …")
+            guest = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+            procs.append(guest)
+            console = Watch(guest, work / f"console-{n}.log",
+                            echo=("Linux version", "Run /init", "Mounted", "roamline", "Roamline", "FAILED",
+                                  "Reached target", "Kernel panic", "login:"))
+            boots.append((guest, console, time.monotonic()))
+            return boots[-1]
+
+        def expect(steps: tuple[tuple[str, str, float], ...], stop: str = STOP) -> None:
+            n = len(boots)
+            _, console, t_boot = boots[-1]
+            for name, pattern, limit in steps:
+                left = max(1.0, limit - (time.monotonic() - t_boot))
+                if console.wait_for(pattern, left, name, stop=stop) is None:
+                    fail(f"boot {n}: no '{name}' on the console within {limit:.0f} s "
+                         f"(see {work / f'console-{n}.log'})")
+                key = name if n == 1 else f"{name} (boot {n})"
+                marks[key] = time.monotonic() - t_boot
+                say(f"   boot {n}: {name}: {marks[key]:.0f} s after qemu started")
+
+        def link_up(since: int) -> None:
+            n = len(boots)
+            t_boot = boots[-1][2]
+            left = max(1.0, args.boot_timeout - (time.monotonic() - t_boot))
+            hello = cloud_log.wait_for(rf"box-hello.*{box_id}", left, "the box's hello at the registry",
+                                       since=since)
+            if hello is None:
+                fail(f"boot {n}: the registry saw no verified hello from box {box_id} within "
+                     f"{args.boot_timeout:.0f} s (see {work / f'console-{n}.log'}, {work / 'cloud.log'})")
+            key = "link up" if n == 1 else f"link up (boot {n})"
+            marks[key] = time.monotonic() - t_boot
+            say(f"   boot {n}: link up (the registry's box-hello for {box_id}): {marks[key]:.0f} s after "
+                "qemu started")
+
+        def rebooted(what: str) -> None:
+            n = len(boots)
+            guest, _, t_boot = boots[-1]
+            try:
+                guest.wait(timeout=max(1.0, args.boot_timeout - (time.monotonic() - t_boot)))
+            except subprocess.TimeoutExpired:
+                fail(f"boot {n}: the guest did not reboot ({what}; see {work / f'console-{n}.log'})")
+            key = f"reboot (boot {n})"
+            marks[key] = time.monotonic() - t_boot
+            say(f"   boot {n}: the guest rebooted ({what}): qemu exited {marks[key]:.0f} s after it started")
+
+        def media_disk(bundle_file: Path) -> Path:
+            """A FAT disk labelled ROAMUPD holding the bundle (mkfs.vfat + mcopy: nothing mounted)."""
+            disk = work / f"{bundle_file.stem}.media.img"
+            disk.unlink(missing_ok=True)
+            kib = (bundle_file.stat().st_size >> 10) * 2 + 8192
+            run(["mkfs.vfat", "-C", "-n", "ROAMUPD", str(disk), str(kib)])
+            run(["mcopy", "-i", str(disk), str(bundle_file), f"::/{bundle_file.name}"],
+                env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+            return disk
+
+        def update_bundle(version: str, health: str) -> Path:
+            """A signed bundle carrying this image's own Roamline package (the factory's dependencies
+            follow it on the path) and a health script."""
+            app = work / f"app-{version}"
+            shutil.rmtree(app, ignore_errors=True)
+            shutil.copytree(root / "opt" / "roamline" / "site" / "roamline", app / "site" / "roamline",
+                            symlinks=True)
+            (app / "VERSION").write_text(version + "\n")
+            (app / "health").write_text("#!/bin/sh\n" + health + "\n")
+            (app / "health").chmod(0o755)
+            out = work / f"roamline-{version}.rlu"
+            out.unlink(missing_ok=True)
+            t = time.monotonic()
+            built = json.loads(run([*ROAMLINE, "provision", "update", "build", "--payload", str(app),
+                                    "--version", version, "--key", str(ops / "operator.key"), "--health",
+                                    "./health", "--out", str(out)]).stdout.strip().splitlines()[-1])
+            say(f"   bundle {out.name}: payload {built['payload_size'] >> 10} KiB, file "
+                f"{out.stat().st_size >> 10} KiB, built in {time.monotonic() - t:.1f} s")
+            return out
+
+        # the healthy bundle's check: the firmware service runs and this slot is what it runs from
+        good_health = ('systemctl is-active --quiet roamline-box.service || '
+                       '{ echo "roamline-box.service is not active" >&2; exit 1; }\n'
+                       '[ "$(readlink -f /run/roamline/site)" = "$(pwd -P)/site" ] || '
+                       '{ echo "the firmware does not run from this slot" >&2; exit 1; }\n'
+                       'echo "health: firmware active, running from $(pwd -P)"')
+        bad_health = 'echo "health: registry link down (a deliberately failing bundle)" >&2; exit 3'
+        media1 = None
+        if not args.no_update:
+            say("   signed update bundles (provision update build, the operator key) on ROAMUPD disks")
+            media1 = media_disk(update_bundle("2.0", good_health))
+
+        say("4/7 booting under qemu-system-aarch64 (virt, TCG)" +
+            (f"; the update disk {media1.name} attached" if media1 else ""))
+        boot(media1)
+        expect((
             ("kernel", r"Linux version", 300),
             ("userspace", r"systemd\[1\]: |Welcome to", args.boot_timeout),
             # status lines name units (systemd.status_unit_format=name): descriptions are cut to the
@@ -222,27 +335,66 @@ def main() -> int:
              r'Started roamline-box\.service|roamline\[\d+\]: .*"state": "(running|ready)"',
              args.boot_timeout),
             ("update health unit", r"roamline-update-health: no slot on trial", args.boot_timeout),
-        ):
-            left = max(1.0, limit - (time.monotonic() - t_boot))
-            if console.wait_for(pattern, left, name, stop=STOP) is None:
-                fail(f"no '{name}' on the console within {limit:.0f} s (see {work / 'console.log'})")
-            marks[name] = time.monotonic() - t_boot
-            say(f"   {name}: {marks[name]:.0f} s after qemu started")
-        left = max(1.0, args.boot_timeout - (time.monotonic() - t_boot))
-        hello = cloud_log.wait_for(rf"box-hello.*{box_id}", left, "the box's hello at the registry")
-        if hello is None:
-            fail(f"the registry saw no verified hello from box {box_id} within {args.boot_timeout:.0f} s "
-                 f"(see {work / 'console.log'}, {work / 'cloud.log'})")
-        marks["link up"] = time.monotonic() - t_boot
-        say(f"   link up (the registry's box-hello for {box_id}): {marks['link up']:.0f} s after qemu "
-            "started")
+        ))
+        link_up(0)
 
-        # 5. figures
+        if not args.no_update:
+            say("5/7 update 2.0: applied from the update disk, reboot, trial boot of slot b, health kept it")
+            expect((("update applied",
+                     r'roamline-update-media: applied roamline-2\.0\.rlu: .*"installed": "b"',
+                     args.boot_timeout),))
+            rebooted("into the update")
+            media2 = media_disk(update_bundle("3.0", bad_health))
+            seen = len(cloud_log.lines)
+            boot(media2)
+            expect((
+                ("update slot chosen",
+                 r'roamline-update-boot: \{"booted": "b", "slot_state": "trying", "version": "2\.0".*'
+                 r'runs from /data/update/slots/b/site', args.boot_timeout),
+                ("firmware started",
+                 r'Started roamline-box\.service|roamline\[\d+\]: .*"state": "(running|ready)"',
+                 args.boot_timeout),
+                ("health check kept it", r'"slot": "b", "healthy": true, "primary": "b"', args.boot_timeout),
+            ))
+            link_up(seen)
+
+            say("6/7 update 3.0 (its health check fails): applied, trial boot of slot a, rolled back to b")
+            expect((("update applied",
+                     r'roamline-update-media: applied roamline-3\.0\.rlu: .*"installed": "a"',
+                     args.boot_timeout),))
+            rebooted("into the update")
+            boot(None)
+            # the health unit failing is what this boot is for: not a fatal line here
+            trial_stop = (r"Kernel panic|roamline-update-boot: box update boot failed|"
+                          r"Giving up waiting for root")
+            expect((
+                ("update slot chosen",
+                 r'roamline-update-boot: \{"booted": "a", "slot_state": "trying", "version": "3\.0".*'
+                 r'runs from /data/update/slots/a/site', args.boot_timeout),
+                ("health check failed", r'"slot": "a", "healthy": false', args.boot_timeout),
+            ), stop=trial_stop)
+            rebooted("the health unit's FailureAction=reboot")
+            seen = len(cloud_log.lines)
+            boot(None)
+            expect((
+                ("rolled back",
+                 r'roamline-update-boot: \{"booted": "b", "slot_state": "good", "version": "2\.0".*'
+                 r'runs from /data/update/slots/b/site', args.boot_timeout),
+                ("firmware started",
+                 r'Started roamline-box\.service|roamline\[\d+\]: .*"state": "(running|ready)"',
+                 args.boot_timeout),
+                ("update health unit", r"roamline-update-health: no slot on trial", args.boot_timeout),
+            ))
+            link_up(seen)
+
+        # 7. figures
         report = {"image_bytes": result["size_bytes"], "image_allocated_bytes": on_disk,
-                  "build_s": round(build_s, 1), **{f"boot_{k.replace(' ', '_')}_s": round(v, 1)
-                                                   for k, v in marks.items()}}
-        say("5/5 PASSED: first boot took the identity, the firmware service started, its link reached "
-            "the registry")
+                  "build_s": round(build_s, 1), **{f"boot_{re.sub(r'[^a-z0-9]+', '_', k).strip('_')}_s":
+                                                   round(v, 1) for k, v in marks.items()}}
+        say("7/7 PASSED: first boot took the identity, the firmware service started, its link reached "
+            "the registry" + ("" if args.no_update else
+                              "; update 2.0 applied in the guest, tried and kept (link up again); "
+                              "update 3.0 failed its health check and was rolled back (link up again)"))
         print(json.dumps(report), flush=True)
         return 0
     finally:

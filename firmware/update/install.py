@@ -66,6 +66,34 @@ def _payload(f: IO[bytes], check: update.PayloadCheck) -> Iterator[bytes]:
     check.finish()
 
 
+def _checked_member(member: tarfile.TarInfo, dest: Path) -> tarfile.TarInfo:
+    """What tarfile's ``data`` filter does, for a Python that lacks it (Debian bookworm's 3.11.2, the
+    box's: the filters came in 3.11.4): only files, folders and links that stay inside ``dest``; no
+    set-id bits, no write for group and others, owned by whoever installs."""
+    name = Path(member.name)
+    if name.is_absolute() or ".." in name.parts:
+        raise tarfile.TarError(f"member {member.name!r} would land outside the slot")
+    if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
+        raise tarfile.TarError(f"member {member.name!r} is not a file, folder or link")
+    if member.issym() or member.islnk():
+        base = dest if member.islnk() else (dest / name).parent
+        target = os.path.normpath(base / member.linkname)
+        if Path(member.linkname).is_absolute() or os.path.commonpath([target, dest]) != str(dest):
+            raise tarfile.TarError(f"link {member.name!r} points outside the slot")
+    member.mode = (member.mode or 0o644) & 0o755
+    member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
+    return member
+
+
+def _extract(tar: tarfile.TarFile, dest: Path) -> None:
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    dest = dest.resolve()
+    for member in tar:
+        tar.extract(_checked_member(member, dest), dest)
+
+
 class _HashingReader(io.RawIOBase):
     """A file object over the payload that feeds a PayloadCheck as tarfile reads it."""
 
@@ -134,7 +162,7 @@ def install_bundle(path: Path, store: FileBootState, trusted: ec.EllipticCurvePu
             stream = io.BufferedReader(_HashingReader(f, check), CHUNK)
             try:
                 with tarfile.open(fileobj=stream, mode="r|gz") as tar:
-                    tar.extractall(staging, filter="data")
+                    _extract(tar, staging)
                 rest = stream.read()
                 while rest:
                     rest = stream.read()

@@ -151,3 +151,37 @@ def test_power_lost_during_install_keeps_the_old_slot(box: Path, capsys: Any) ->
     assert cli(capsys, "box", "update", "apply", str(bundle), "--state", str(state))[0] == 0
     assert cli(capsys, "box", "update", "boot", "--state", str(state))[1]["booted"] == "b"
     assert (state / "slots" / "b" / "blob.bin").stat().st_size == 24 << 20 and not staging.exists()
+
+
+def test_install_without_tarfile_filters_keeps_the_payload_inside_the_slot(
+        box: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The box's Python (Debian bookworm's 3.11.2) has no tarfile extraction filters (3.11.4): the
+    installer's own member checks stand in. Found by applying a bundle in the guest (`make image-test`)."""
+    import tarfile
+
+    monkeypatch.delattr(tarfile, "data_filter")
+    state = str(box / "state")
+    good = payload(box, "2.0")
+    (good / "site" / "roamline").mkdir(parents=True)
+    (good / "site" / "roamline" / "VERSION").write_text("2.0")
+    (good / "site" / "current").symlink_to("roamline")
+    (good / "setid").write_text("#!/bin/sh\n")
+    (good / "setid").chmod(0o6777)
+    out = box / "2.0.rlu"
+    assert cli(capsys, "provision", "update", "build", "--payload", str(good), "--version", "2.0", "--key",
+               str(box / "operator" / "operator.key"), "--health", "./health", "--out", str(out))[0] == 0
+    rc, got, err = cli(capsys, "box", "update", "apply", str(out), "--state", state)
+    assert rc == 0 and got["installed"] == "b", err
+    slot = box / "state" / "slots" / "b"
+    assert (slot / "site" / "current" / "VERSION").read_text() == "2.0"
+    assert os.access(slot / "health", os.X_OK)
+    assert (slot / "setid").stat().st_mode & 0o7777 == 0o755  # no set-id bits, no write for others
+    # a link out of the slot: refused, nothing installed
+    bad = payload(box, "3.0")
+    (bad / "etc").symlink_to("../../../../etc")
+    out = box / "3.0.rlu"
+    assert cli(capsys, "provision", "update", "build", "--payload", str(bad), "--version", "3.0", "--key",
+               str(box / "operator" / "operator.key"), "--health", "./health", "--out", str(out))[0] == 0
+    rc, _, err = cli(capsys, "box", "update", "apply", str(out), "--state", state)
+    assert rc != 0 and "outside the slot" in err
+    assert not (box / "state" / "slots" / "a" / "etc").exists()

@@ -110,7 +110,7 @@ def test_root_slot_a(built: tuple[Path, dict], tmp_path: Path) -> None:
         assert "Type: symlink" in st and f'Fast link dest: "{target}"' in st, (link, st)
     launcher = debugfs(fs, "stat /usr/local/bin/roamline")
     assert "Mode:  0755" in launcher and "User:     0" in launcher
-    assert "SITE=/opt/roamline/site" in debugfs(fs, "cat /usr/local/bin/roamline")
+    assert "PYTHONPATH=/opt/roamline/site" in debugfs(fs, "cat /usr/local/bin/roamline")
     assert "Name: roamline" in debugfs(fs, "cat /opt/roamline/site/roamline-0.1.0.dist-info/METADATA")
     record = json.loads(debugfs(fs, "cat /etc/roamline/image.json"))
     assert record["slots"]["A"]["partuuid"] == f"{info['result']['layout']['disk_id']}-02"
@@ -139,14 +139,22 @@ def test_identity_injected_then_taken_by_first_boot(built: tuple[Path, dict], tm
     copy = tmp_path / "copy.img"
     copy.write_bytes(image.read_bytes())
     boot = boot_partition(parse_mbr(copy.read_bytes()[:512]), copy.stat().st_size)
-    bundle = bootinject.load_bundle(make_bundle(tmp_path / "bundle"))
+    directory = make_bundle(tmp_path / "bundle")
+    # the operator's update key goes with the identity (optional): first boot makes it the trusted key
+    from roamline.provisioning.update_bundle import write_operator_key
+
+    (tmp_path / "ops").mkdir()
+    _, public = write_operator_key(tmp_path / "ops")
+    (directory / "operator.pem").write_bytes(public.read_bytes())
+    bundle = bootinject.load_bundle(directory)
     bootinject.inject(str(copy), boot, bundle)
-    assert mdir(copy, boot.offset, image_plan.BOOT_DIR) == sorted(bootinject.BUNDLE_FILES)
+    names = (*bootinject.BUNDLE_FILES, *bootinject.OPTIONAL_FILES)
+    assert mdir(copy, boot.offset, image_plan.BOOT_DIR) == sorted(names)
     script = debugfs(_slot(image, tmp_path, 2), "cat /usr/local/sbin/roamline-firstboot")
     fat, data = tmp_path / "fat", tmp_path / "data"
     (fat / "roamline").mkdir(parents=True)
     data.mkdir()
-    for name in bootinject.BUNDLE_FILES:
+    for name in names:
         (fat / "roamline" / name).write_bytes(mtype(copy, boot.offset, f"roamline/{name}"))
     (tmp_path / "firstboot").write_text(script)
     env = {**os.environ, "ROAMLINE_BOOT": str(fat), "ROAMLINE_DATA": str(data)}
@@ -156,6 +164,7 @@ def test_identity_injected_then_taken_by_first_boot(built: tuple[Path, dict], tm
     for name in bootinject.BUNDLE_FILES:
         assert (data / name).read_bytes() == files[name]
     assert (data / "box.key").stat().st_mode & 0o777 == 0o600
+    assert (data / "update" / "operator.pem").read_bytes() == public.read_bytes()
     assert not (fat / "roamline" / "box.key").exists()
     assert (fat / "roamline" / "box.toml").exists()
     from roamline.firmware.config import load_box_config
@@ -209,8 +218,74 @@ def test_update_units_run_boot_before_the_firmware_and_health_after(built: tuple
     for name in ("roamline-update-boot.service", "roamline-update-health.service"):
         st = debugfs(fs, f"stat /etc/systemd/system/multi-user.target.wants/{name}")
         assert f'Fast link dest: "/etc/systemd/system/{name}"' in st
-    for rel in ("usr/local/sbin/roamline-update-boot", "usr/local/sbin/roamline-update-health"):
+    for rel in ("usr/local/sbin/roamline-update-boot", "usr/local/sbin/roamline-update-health",
+                "usr/local/sbin/roamline-update-media"):
         assert "Mode:  0755" in debugfs(fs, f"stat /{rel}")
+    # the update disk's unit starts when a ROAMUPD filesystem appears, after the boot choice and health
+    media = debugfs(fs, "cat /etc/systemd/system/roamline-update-media.service")
+    assert "BindsTo=dev-disk-by\\x2dlabel-ROAMUPD.device" in media
+    assert "After=roamline-update-health.service" in media
+    def inode(directory: str, name: str) -> str:  # by inode: debugfs does not take a backslash in a path
+        rows = [row.strip("/").split("/") for row in debugfs(fs, f"ls -p {directory}").split()]
+        return next(f"<{row[0]}>" for row in rows if len(row) > 4 and row[4] == name)
+
+    wants = inode("/etc/systemd/system", "dev-disk-by\\x2dlabel-ROAMUPD.device.wants")
+    st = debugfs(fs, f"stat {inode(wants, 'roamline-update-media.service')}")
+    assert 'Fast link dest: "/etc/systemd/system/roamline-update-media.service"' in st
+
+
+def test_update_media_script_applies_a_bundle_once_and_reboots(built: tuple[Path, dict],
+                                                               tmp_path: Path) -> None:
+    """The image's update-disk script on directories (mount/umount/systemctl replaced by the
+    environment): the newest bundle is applied with the operator key and the box reboots; the same
+    bundle again does nothing; a bundle signed by another key is refused and nothing is recorded."""
+    image, _ = built
+    media_sh = _image_script(image, tmp_path, "usr/local/sbin/roamline-update-media")
+    roamline = [sys.executable, "-P", "-m", "roamline.cli.main"]
+    state, mnt = tmp_path / "update", tmp_path / "media"
+    mnt.mkdir()
+    env = {**os.environ, "ROAMLINE_UPDATE_STATE": str(state), "ROAMLINE_MEDIA_MNT": str(mnt),
+           "ROAMLINE_CMD": " ".join(roamline), "ROAMLINE_MOUNT": "true", "ROAMLINE_UMOUNT": "true",
+           "ROAMLINE_SYSTEMCTL": "echo systemctl"}
+
+    def sh() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(media_sh), "/dev/null"], env=env, capture_output=True, text=True,
+                              timeout=60)
+
+    def cmd(*argv: str) -> None:
+        done = subprocess.run([*roamline, *argv], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    for ops in ("ops", "other"):
+        (tmp_path / ops).mkdir()
+        cmd("provision", "update", "keygen", "--out", str(tmp_path / ops))
+    state.mkdir()
+    (state / "operator.pem").write_bytes((tmp_path / "ops" / "operator.pem").read_bytes())
+
+    def bundle(version: str, key: str) -> Path:
+        app = tmp_path / f"app-{version}"
+        (app / "site" / "roamline").mkdir(parents=True)
+        (app / "health").write_text("#!/bin/sh\nexit 0\n")
+        out = mnt / f"roamline-{version}.rlu"
+        cmd("provision", "update", "build", "--payload", str(app), "--version", version, "--key",
+            str(tmp_path / key / "operator.key"), "--health", "./health", "--out", str(out))
+        return out
+
+    done = sh()
+    assert done.returncode == 0 and "no *.rlu bundle" in done.stdout
+    bundle("2.0", "ops")
+    done = sh()
+    assert done.returncode == 0, done.stderr
+    assert '"installed": "b"' in done.stdout and "systemctl --no-block reboot" in done.stdout
+    assert json.loads((state / "bootstate.json").read_text())["versions"]["b"] == "2.0"
+    assert len(list((state / "applied").iterdir())) == 1
+    done = sh()  # the stick left in: nothing applied again, no reboot
+    assert done.returncode == 0 and "applied before" in done.stdout and "reboot" not in done.stdout
+    bundle("3.0", "other")  # newest, signed by a key the box does not trust
+    done = sh()
+    assert done.returncode == 1 and "refused" in done.stderr and "reboot" not in done.stdout
+    assert len(list((state / "applied").iterdir())) == 1
+    assert "3.0" not in json.loads((state / "bootstate.json").read_text())["versions"].values()
 
 
 def test_update_scripts_pick_the_slot_and_roll_a_bad_one_back(built: tuple[Path, dict],
@@ -259,7 +334,8 @@ def test_update_scripts_pick_the_slot_and_roll_a_bad_one_back(built: tuple[Path,
     # the launcher runs the firmware from the chosen site
     probe = subprocess.run(["sh", "-c", f"sed 's|^exec .*|echo $PYTHONPATH|' {launcher} | sh"], env=env,
                            capture_output=True, text=True, check=True)
-    assert probe.stdout.strip() == str(run / "site")
+    # an update slot may carry only Roamline: the factory dependency tree follows it on the path
+    assert probe.stdout.strip() == f"{run / 'site'}:/opt/roamline/site"
     # a healthy update: slot b on trial at the next boot, kept by the health unit
     cmd("box", "update", "apply", str(bundle("2.0", "exit 0")), "--state", str(state))
     assert sh(boot_sh).returncode == 0
