@@ -27,7 +27,7 @@ HARNESSES = ("apdu_response", "callerid_mdmf", "dle_stream", "apdu_tlv", "link_f
              # parsers that landed later (location, updates, PIV admin, media, reports, grants behind the
              # signature)
              "nmea", "gpsd_json", "update_header", "piv_generate", "media_datagram", "emergency_report",
-             "grant_token", "voicemail_chunk")
+             "grant_token", "voicemail_chunk", "sip_message")
 # Longest input per harness: stream parsers are fed in small pieces, so long inputs cost a lot per run and
 # add little beyond a few hundred bytes; configuration files and a PIV session need more.
 MAX_LEN = {"box_config": 1024, "board_profile": 1024, "link_messages": 1024, "piv_card": 2048,

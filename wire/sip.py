@@ -145,7 +145,7 @@ def _parse_head(head: bytes) -> SipMessage:
             if not headers:
                 raise SipSyntaxError("SIP continuation line before any header")
             k, v = headers[-1]
-            headers[-1] = (k, f"{v} {ln.strip()}")
+            headers[-1] = (k, " ".join(p for p in (v, ln.strip()) if p))  # blank folds add nothing
             continue
         name, colon, value = ln.partition(":")
         name = name.rstrip(" \t")

@@ -161,3 +161,13 @@ def test_uris_and_hosts() -> None:
     for bad in ("tel:+1555", "sip:psap@:5060", "sip:a@b:0", "sip:a@b:70000"):
         with pytest.raises(sip.SipSyntaxError):
             sip.host_port(bad)
+
+
+def test_a_blank_folded_line_adds_nothing_to_the_header_value() -> None:
+    # found by the sip_message fuzz harness: a whitespace-only continuation left a trailing space, so the
+    # message did not re-encode to itself
+    from roamline.wire.sip import parse as parse_sip
+
+    msg = parse_sip(b"SIP/2.0 200 OK\r\nCall-ID: x@h\r\n \r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    assert msg.get("call-id") == "x@h"
+    assert parse_sip(msg.encode()).encode() == msg.encode()
