@@ -102,6 +102,9 @@ class Backends:
     line: str = "serial"  # a V.253 modem on a serial port (a modem simulator's pty is one too)
     handset: str = "gpio"  # SLIC on gpiozero pins + the handset audio device
     card: str = "pcsc"  # PC/SC readers through pyscard (a virtual card behind pcscd is one too)
+    # whole-root A/B updates (firmware/update/bootloader.py): the Pi firmware's one-shot tryboot, or the
+    # initrd's flag file on the boot partition (machines without the Pi firmware: qemu's virt)
+    bootloader: Literal["tryboot", "initrd-flag"] = "tryboot"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

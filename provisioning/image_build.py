@@ -129,7 +129,69 @@ def check_foreign_arch() -> None:
 INITRD_MODULES = (
     "ext4", "crc32c_generic", "virtio_blk", "virtio_mmio", "virtio_pci", "mmc_block", "sdhci_iproc",
     "bcm2835", "sdhci_pltfm",
+    # the boot partition, read (and its one-shot trial flag cleared) by INITRD_SLOT_SCRIPT
+    "vfat", "nls_cp437", "nls_ascii", "nls_utf8",
 )
+# The root-slot choice where no Pi firmware makes it (the qemu `virt` machine, board profile
+# `bootloader = "initrd-flag"`; firmware/update/bootloader.py writes the files): two files on the boot
+# partition, ``roamline-slot.txt`` (the committed root slot, A or B) and ``roamline-tryboot.txt`` (a
+# one-shot trial: read, emptied before the root is mounted, so any later boot is back on the committed
+# slot). The choice goes to /conf/param.conf (initramfs-tools sources it after each local-top script)
+# and to /run/roamline-slot (moved into the booted system's /run). No files: root= is left as it is
+# (the Pi's firmware chose it through config.txt / tryboot.txt). klibc tools only: no rm, sed or grep.
+INITRD_SLOT_SCRIPT = """#!/bin/sh
+# Roamline (docs/image.md): the initrd's root-slot choice for boards without the Pi's tryboot
+PREREQ=""
+case "$1" in prereqs) echo "$PREREQ"; exit 0 ;; esac
+MNT="${ROAMLINE_BOOTMNT:-/run/roamline-bootpart}"
+PARAM="${ROAMLINE_PARAM:-/conf/param.conf}"
+RUNFILE="${ROAMLINE_RUNFILE:-/run/roamline-slot}"
+DEVDIR="${ROAMLINE_DEVDIR:-/dev/disk/by-partuuid}"
+MOUNT="${ROAMLINE_MOUNT:-mount}"
+UMOUNT="${ROAMLINE_UMOUNT:-umount}"
+WAIT="${ROAMLINE_WAIT:-30}"
+case "$ROOT" in
+  PARTUUID=*-02) given=A ;;
+  PARTUUID=*-03) given=B ;;
+  *) exit 0 ;;
+esac
+id="${ROOT#PARTUUID=}"
+disk="${id%-*}"
+dev="$DEVDIR/$disk-01"
+n=0
+while [ ! -e "$dev" ] && [ "$n" -lt "$WAIT" ]; do sleep 1; n=$((n + 1)); done
+if [ ! -e "$dev" ]; then
+  echo "roamline-slot: no boot partition $dev: root slot $given as given"
+  exit 0
+fi
+modprobe -q vfat 2>/dev/null
+mkdir -p "$MNT"
+if ! $MOUNT -t vfat -o rw "$dev" "$MNT"; then
+  echo "roamline-slot: cannot mount $dev: root slot $given as given"
+  exit 0
+fi
+committed=""
+trial=""
+[ -f "$MNT/roamline-slot.txt" ] && read -r committed < "$MNT/roamline-slot.txt"
+[ -f "$MNT/roamline-tryboot.txt" ] && read -r trial < "$MNT/roamline-tryboot.txt"
+if [ -n "$trial" ]; then
+  : > "$MNT/roamline-tryboot.txt"
+  sync
+fi
+$UMOUNT "$MNT"
+mode=""
+case "$trial" in A|B) slot="$trial"; mode=trial ;; esac
+if [ -z "$mode" ]; then
+  case "$committed" in
+    A|B) slot="$committed"; mode=committed ;;
+    *) exit 0 ;;
+  esac
+fi
+case "$slot" in A) nr=02 ;; B) nr=03 ;; esac
+echo "ROOT=PARTUUID=$disk-$nr" >> "$PARAM"
+echo "slot=$slot mode=$mode" > "$RUNFILE"
+echo "roamline-slot: root slot $slot ($mode)"
+"""
 INITRAMFS_CONF = "MODULES=list\nCOMPRESS=gzip\n"
 INITRAMFS_HOOK = f"""#!/bin/sh
 # Roamline (provisioning/image_build.py): the modules that mount the root, nothing else
@@ -141,14 +203,20 @@ done
 """
 
 
+INITRD_SLOT_PATH = "/etc/initramfs-tools/scripts/local-top/roamline-slot"
+
+
 def rootfs_hooks() -> list[str]:
     """mmdebstrap options that set the initrd up before the kernel's package makes it, and dpkg without
     fsync (the tree is thrown away into a tarball)."""
     conf, hook = "/etc/initramfs-tools/conf.d/roamline.conf", "/etc/initramfs-tools/hooks/roamline"
-    setup = (f'mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/etc/initramfs-tools/hooks" && '
+    slot = INITRD_SLOT_PATH
+    setup = (f'mkdir -p "$1/etc/initramfs-tools/conf.d" "$1/etc/initramfs-tools/hooks" '
+             f'"$1/etc/initramfs-tools/scripts/local-top" && '
              f"printf '%s' '{INITRAMFS_CONF}' > \"$1{conf}\" && "
              f"cat > \"$1{hook}\" <<'ROAMLINE_EOF'\n{INITRAMFS_HOOK}ROAMLINE_EOF\n"
-             f'chmod 0755 "$1{hook}"')
+             f"cat > \"$1{slot}\" <<'ROAMLINE_EOF'\n{INITRD_SLOT_SCRIPT}ROAMLINE_EOF\n"
+             f'chmod 0755 "$1{hook}" "$1{slot}"')
     return ["--dpkgopt=force-unsafe-io", f"--essential-hook={setup}"]
 
 

@@ -21,6 +21,7 @@ WANTS = f"{UNIT_DIR}/multi-user.target.wants"
 SOCKETS_WANTS = f"{UNIT_DIR}/sockets.target.wants"
 FIRSTBOOT = "usr/local/sbin/roamline-firstboot"
 LAUNCHER = "usr/local/bin/roamline"
+BOX_TOML_LINK = "etc/roamline/box.toml"
 
 UPDATE_BOOT = "usr/local/sbin/roamline-update-boot"
 UPDATE_HEALTH = "usr/local/sbin/roamline-update-health"
@@ -139,7 +140,8 @@ set -u
 STATE="${ROAMLINE_UPDATE_STATE:-/data/update}"
 RUN="${ROAMLINE_RUN:-/run/roamline}"
 ROAMLINE="${ROAMLINE_CMD:-/usr/local/bin/roamline}"
-if ! grep -q '"slot_state": "trying"' "$RUN/boot.json" 2>/dev/null; then
+# an application slot, or a whole root slot (its one-shot trial boot), on trial
+if ! grep -q -e '"slot_state": "trying"' -e '"root_state": "trying"' "$RUN/boot.json" 2>/dev/null; then
   echo "roamline-update-health: no slot on trial: nothing to check"
   exit 0
 fi
@@ -216,7 +218,9 @@ if [ -e "$STATE/applied/$sum" ]; then
   exit 0
 fi
 # applied from the factory install (this root), like the boot decision
-if ! out=$(ROAMLINE_RUN=/nonexistent $ROAMLINE box update apply "$bundle" --state "$STATE"); then
+# (ROAMLINE_APPLY_OPTS: where a test's image record, boot partition and root partitions are)
+if ! out=$(ROAMLINE_RUN=/nonexistent $ROAMLINE box update apply "$bundle" --state "$STATE" \
+    ${ROAMLINE_APPLY_OPTS:-}); then
   $UMOUNT "$MNT"
   echo "roamline-update-media: $(basename "$bundle") refused: nothing installed" >&2
   exit 1
@@ -225,7 +229,13 @@ touch "$STATE/applied/$sum"
 $UMOUNT "$MNT"
 sync
 echo "roamline-update-media: applied $(basename "$bundle"): $out; rebooting into it"
-$SYSTEMCTL --no-block reboot
+# a root bundle's trial may need a reboot argument (the Pi's "0 tryboot": the firmware's one-shot flag)
+arg=$(printf '%s' "$out" | sed -n 's/.*"reboot_argument": "\\([^"]*\\)".*/\1/p')
+if [ -n "$arg" ]; then
+  $SYSTEMCTL --no-block reboot "$arg"
+else
+  $SYSTEMCTL --no-block reboot
+fi
 """
 
 UPDATE_MEDIA_UNIT = """[Unit]
@@ -327,6 +337,13 @@ def customise(root: Path, spec: RootSpec, site: Path | None) -> list[str]:
     wrote.append(_write(root, "etc/hosts", f"127.0.0.1\tlocalhost\n127.0.1.1\t{spec.hostname}\n"))
     # an empty machine-id: systemd makes a transient one on the read-only root at each boot
     wrote.append(_write(root, "etc/machine-id", ""))
+    # the configuration where update bundles' health command looks for it (`box health --config
+    # /etc/roamline/box.toml`): first boot puts it on /data
+    link = root / BOX_TOML_LINK
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to("/data/box.toml")
+    wrote.append(BOX_TOML_LINK)
     wrote.append(_write(root, "etc/roamline/image.json",
                         image_plan.image_json(spec.layout, board=spec.board, pi_model=spec.pi_model,
                                               source=spec.source)))

@@ -72,3 +72,51 @@ def build_bundle(payload_dir: Path, version: str, health: tuple[str, ...], key: 
             os.fsync(f.fileno())
         tmp.replace(out)
     return manifest
+
+
+def _sha256_of(path: Path) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def build_root_bundle(root_image: Path, kernel: Path, initrd: Path, version: str, health: tuple[str, ...],
+                      key: ec.EllipticCurvePrivateKey, out: Path, *,
+                      compresslevel: int = 1) -> update.Manifest:
+    """A whole-root bundle (``kind: root``): ``rootfs.img`` (an ext4 image for the inactive root partition)
+    and the slot's kernel and initrd as ``boot/NAME``, gzip'd (level 1 by default: a root image is mostly
+    zeros and big), the image's own digest and size in the signed manifest. Written atomically."""
+    image_sha, image_size = _sha256_of(root_image)
+    if image_size == 0:
+        raise UsageError(f"{root_image}: empty root image")
+    root = update.RootImage(image_sha, image_size, kernel.name, initrd.name)
+    with tempfile.TemporaryFile(dir=out.parent) as payload:
+        with tarfile.open(fileobj=payload, mode="w:gz", compresslevel=compresslevel) as tar:
+            tar.add(root_image, arcname=update.ROOT_IMAGE, recursive=False)
+            tar.add(kernel, arcname=f"boot/{kernel.name}", recursive=False)
+            tar.add(initrd, arcname=f"boot/{initrd.name}", recursive=False)
+        size = payload.tell()
+        payload.seek(0)
+        digest = hashlib.sha256()
+        while chunk := payload.read(1 << 20):
+            digest.update(chunk)
+        manifest = update.Manifest(version=version, payload_sha256=digest.hexdigest(), payload_size=size,
+                                   health=health, root=root)
+        try:
+            update.Manifest.decode(manifest.encode())
+        except update.BundleError as exc:
+            raise UsageError(str(exc)) from None
+        header = update.encode_header(manifest, update.sign(key, manifest))
+        tmp = out.with_name(out.name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(header)
+            payload.seek(0)
+            while chunk := payload.read(1 << 20):
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(out)
+    return manifest

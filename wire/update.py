@@ -1,11 +1,14 @@
-"""Signed application update bundles: the format the operator's tools write and the box verifies. Sans-I/O.
+"""Signed update bundles (application slots, or whole roots): the format the operator's tools write and
+the box verifies. Sans-I/O.
 
 Layout (all lengths big-endian)::
 
     b"RLUPD1\\n"                      7-byte magic
     u32 manifest length, manifest    JSON object, at most 64 KiB (see Manifest)
     u16 signature length, signature  DER ECDSA P-256 / SHA-256 by the operator key over magic..manifest
-    payload                          gzip'd tar of the application tree, ``payload_size`` bytes
+    payload                          gzip'd tar of the application tree, ``payload_size`` bytes; for
+                                     ``kind: root`` the tar of ``rootfs.img`` (an ext4 image written to
+                                     the inactive root partition) and ``boot/KERNEL``, ``boot/INITRD``
 
 The signature covers the manifest, which carries the payload's SHA-256 and size, so a box checks the
 signature from the header alone and the payload by its digest. ``HeaderDecoder`` may be fed any pieces,
@@ -37,6 +40,21 @@ class BundleError(PeerError):
     """A bundle that is malformed, not signed by the trusted key, or whose payload does not match."""
 
 
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+ROOT_IMAGE = "rootfs.img"  # a root bundle's payload: this ext4 image, and boot/KERNEL, boot/INITRD
+
+
+@dataclass(frozen=True, slots=True)
+class RootImage:
+    """What a whole-root bundle (``kind: root``) carries besides its payload digest: the root
+    filesystem image's own SHA-256 and size (checked again after it is written to the partition), and
+    the names of the slot's kernel and initrd (``boot/NAME`` in the payload)."""
+    image_sha256: str
+    image_size: int
+    kernel: str
+    initrd: str
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     version: str
@@ -44,10 +62,21 @@ class Manifest:
     payload_size: int
     health: tuple[str, ...]  # argv run in the new slot to decide whether it is healthy (exit 0 = good)
     compatible: str = COMPATIBLE
+    root: RootImage | None = None  # a whole-root update (None: an application slot's tree)
+
+    @property
+    def kind(self) -> str:
+        return "app" if self.root is None else "root"
 
     def encode(self) -> bytes:
-        body = {"compatible": self.compatible, "version": self.version, "payload_sha256": self.payload_sha256,
-                "payload_size": self.payload_size, "health": list(self.health)}
+        body: dict[str, object] = {
+            "compatible": self.compatible, "version": self.version, "payload_sha256": self.payload_sha256,
+            "payload_size": self.payload_size, "health": list(self.health)}
+        if self.root is not None:  # application bundles keep the exact bytes they always had
+            r = self.root
+            body["kind"] = "root"
+            body["root"] = {"image_sha256": r.image_sha256, "image_size": r.image_size, "kernel": r.kernel,
+                            "initrd": r.initrd}
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
@@ -71,7 +100,29 @@ class Manifest:
             raise BundleError("bundle manifest: health must be a non-empty list of strings")
         if not isinstance(compatible, str):
             raise BundleError("bundle manifest: bad compatible")
-        return cls(version, digest, size, tuple(health), compatible)
+        kind = body.get("kind", "app")
+        if kind == "app":
+            if "root" in body:
+                raise BundleError("bundle manifest: an application bundle carries no root image")
+            return cls(version, digest, size, tuple(health), compatible)
+        if kind != "root":
+            raise BundleError("bundle manifest: kind must be app or root")
+        return cls(version, digest, size, tuple(health), compatible, _root_image(body.get("root")))
+
+
+def _root_image(raw: object) -> RootImage:
+    if not isinstance(raw, dict):
+        raise BundleError("bundle manifest: a root bundle needs its root object")
+    digest, size, kernel, initrd = (raw.get(k) for k in ("image_sha256", "image_size", "kernel", "initrd"))
+    if not isinstance(digest, str) or re.fullmatch(r"[0-9a-f]{64}", digest) is None:
+        raise BundleError("bundle manifest: bad root image_sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_PAYLOAD:
+        raise BundleError("bundle manifest: bad root image_size")
+    for what, name in (("kernel", kernel), ("initrd", initrd)):
+        if not isinstance(name, str) or _FILE_NAME_RE.fullmatch(name) is None:
+            raise BundleError(f"bundle manifest: bad root {what} (a file name)")
+    assert isinstance(kernel, str) and isinstance(initrd, str)
+    return RootImage(digest, size, kernel, initrd)
 
 
 @dataclass(frozen=True, slots=True)

@@ -184,6 +184,20 @@ def install_bundle(path: Path, store: FileBootState, trusted: ec.EllipticCurvePu
     return slot, manifest.version
 
 
+def run_health(argv: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple[bool, str]:
+    """Run a bundle's health command: (healthy, reason)."""
+    try:
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                              check=False, env=env)
+    except subprocess.TimeoutExpired:
+        return False, f"health check did not finish in {timeout:g} s"
+    except OSError as exc:
+        return False, f"health check did not start: {exc.strerror or exc}"
+    if done.returncode == 0:
+        return True, "healthy"
+    return False, f"health check exited {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}"
+
+
 def check_health(store: FileBootState, timeout: float) -> tuple[BootState, bool, str]:
     """Run the booted slot's health command; mark the slot. Returns (state, healthy, reason)."""
     state = store.load()
@@ -195,17 +209,8 @@ def check_health(store: FileBootState, timeout: float) -> tuple[BootState, bool,
     except (OSError, update.BundleError) as exc:
         healthy, reason = False, f"no manifest in slot {slot}: {exc}"
     else:
-        try:
-            env = {**os.environ, "ROAMLINE_SLOT": slot, "ROAMLINE_VERSION": manifest.version}
-            done = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=timeout,
-                                  check=False, env=env)
-            healthy = done.returncode == 0
-            reason = "healthy" if healthy else (
-                f"health check exited {done.returncode}: {(done.stderr or done.stdout).strip()[-200:]}")
-        except subprocess.TimeoutExpired:
-            healthy, reason = False, f"health check did not finish in {timeout:g} s"
-        except OSError as exc:
-            healthy, reason = False, f"health check did not start: {exc.strerror or exc}"
+        env = {**os.environ, "ROAMLINE_SLOT": slot, "ROAMLINE_VERSION": manifest.version}
+        healthy, reason = run_health(argv, root, env, timeout)
     new = mark(state, healthy)
     store.save(new)
     log.info("update-health", extra={"fields": {"slot": slot, "healthy": healthy, "reason": reason}})

@@ -87,3 +87,31 @@ def test_manifest_decode_any_bytes(data: bytes) -> None:
     except update.BundleError:
         return
     assert update.Manifest.decode(m.encode()) == m
+
+
+ROOT = update.Manifest(version="5.0", payload_sha256="cd" * 32, payload_size=99, health=("roamline", "box"),
+                       root=update.RootImage("ef" * 32, 1 << 30, "vmlinuz-6.1.0-51-arm64",
+                                             "initrd.img-6.1.0-51-arm64"))
+
+
+def test_root_manifest_round_trips_and_app_manifests_keep_their_bytes() -> None:
+    assert ROOT.kind == "root" and MANIFEST.kind == "app"
+    assert update.Manifest.decode(ROOT.encode()) == ROOT
+    assert b"kind" not in MANIFEST.encode() and b"root" not in MANIFEST.encode()
+    header = update.HeaderDecoder().feed(bundle_header(ROOT))
+    assert header is not None and header.manifest == ROOT
+    update.verify(header, KEY.public_key())
+
+
+@pytest.mark.parametrize("change", [
+    {"kind": "firmware"}, {"kind": "root", "root": None}, {"root": {"image_sha256": "x"}},
+    {"kind": "root", "root": {"image_sha256": "ef" * 32, "image_size": 0, "kernel": "k", "initrd": "i"}},
+    {"kind": "root", "root": {"image_sha256": "ef" * 32, "image_size": 5, "kernel": "../k", "initrd": "i"}},
+    {"kind": "root", "root": {"image_sha256": "ef" * 32, "image_size": 5, "kernel": "k", "initrd": "a/i"}},
+])
+def test_bad_root_manifests_are_refused(change: dict[str, object]) -> None:
+    import json
+
+    body = {**json.loads(MANIFEST.encode()), **change}
+    with pytest.raises(update.BundleError):
+        update.Manifest.decode(json.dumps(body).encode())
