@@ -230,7 +230,7 @@ $UMOUNT "$MNT"
 sync
 echo "roamline-update-media: applied $(basename "$bundle"): $out; rebooting into it"
 # a root bundle's trial may need a reboot argument (the Pi's "0 tryboot": the firmware's one-shot flag)
-arg=$(printf '%s' "$out" | sed -n 's/.*"reboot_argument": "\\([^"]*\\)".*/\1/p')
+arg=$(printf '%s' "$out" | sed -n 's/.*"reboot_argument": "\\([^"]*\\)".*/\\1/p')
 if [ -n "$arg" ]; then
   $SYSTEMCTL --no-block reboot "$arg"
 else

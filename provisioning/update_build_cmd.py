@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 SUMMARY = "build a signed update bundle: an application tree, or a whole root (ext4 image, kernel, initrd)"
-ROOT_HEALTH = "roamline box health --config /etc/roamline/box.toml --source service"
+ROOT_HEALTH = "roamline box health --config /etc/roamline/box.toml --source service --timeout 120"
 
 
 def _health(text: str) -> tuple[str, ...]:

@@ -8,8 +8,16 @@ bundle built here (`provision update build`, an operator key whose public half w
 identity) on a second virtio disk labelled ROAMUPD; the image's roamline-update-media unit applies it
 (`box update apply`) and reboots; the next boot runs the new slot on trial, its health check keeps it
 and the link reaches the registry again; a second bundle whose health check fails is applied the same
-way and rolled back after its trial boot. qemu runs with -no-reboot: each guest reboot ends qemu and the
-test starts it again on the same disk. Prints the image size, build time and boot times.
+way and rolled back after its trial boot. Before those (unless --no-root-update), whole-root updates:
+a root bundle made here from the image's own root (`mkfs.ext4 -d`, `provision update build --root-image`,
+health `roamline box health --config /etc/roamline/box.toml --source service`) is applied in the guest to
+the inactive root partition (3) with a one-shot trial armed through the sim board's boot loader (the
+initrd's flag file on the boot partition); the next boot must come up on root slot B on trial, its health
+check commits it; a second root bundle whose /sbin/init is broken is written to partition 2, its trial
+boot panics (`panic=10`: the kernel reboots), and the boot after must be back on the committed B. qemu
+runs with -no-reboot: each guest reboot ends qemu and the test starts it again on the same disk (the
+kernel and initrd are the host's copies from the image's root, as before: the initrd picks the root).
+Prints the image size, build time and boot times.
 
 Slow: minutes under emulation. Not part of `make test`. Run as root (mmdebstrap, mkfs -d owners).
 """
@@ -125,6 +133,8 @@ def main() -> int:
     ap.add_argument("--memory", default="1536", help="guest MiB")
     ap.add_argument("--no-update", action="store_true",
                     help="only the first boot: no signed update applied in the guest")
+    ap.add_argument("--no-root-update", action="store_true", help="no whole-root updates in the guest")
+    ap.add_argument("--no-app-update", action="store_true", help="no application-slot updates in the guest")
     args = ap.parse_args()
     for tool in ("qemu-system-aarch64", "mmdebstrap", "mkfs.ext4", "mcopy", "debugfs"):
         if shutil.which(tool) is None:
@@ -211,8 +221,10 @@ def main() -> int:
         root = keep / "root"
         kernel = root / "boot" / result["kernel"]
         initrd = root / "boot" / result["initrd"]
+        # root= is always slot A's, as a boot loader without A/B would give it: the initrd's slot choice
+        # (the boot partition's flag files) replaces it; panic=10 reboots a root that cannot start
         append = f"console=ttyAMA0 root=PARTUUID={disk_id}-02 rootfstype=ext4 ro rootwait net.ifnames=0 " \
-                 "systemd.show_status=1 systemd.status_unit_format=name"
+                 "panic=10 systemd.show_status=1 systemd.status_unit_format=name"
         qemu = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", args.memory,
                 "-nographic", "-no-reboot", "-kernel", str(kernel), "-initrd", str(initrd), "-append", append,
                 "-drive", f"file={card},format=raw,if=none,id=sd", "-device", "virtio-blk-device,drive=sd",
@@ -285,41 +297,85 @@ def main() -> int:
                 env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
             return disk
 
-        def update_bundle(version: str, health: str) -> Path:
+        def update_bundle(version: str, health: str, script: bool = False) -> Path:
             """A signed bundle carrying this image's own Roamline package (the factory's dependencies
-            follow it on the path) and a health script."""
+            follow it on the path) and its health command (``script``: a shell script ./health with that
+            text)."""
             app = work / f"app-{version}"
             shutil.rmtree(app, ignore_errors=True)
             shutil.copytree(root / "opt" / "roamline" / "site" / "roamline", app / "site" / "roamline",
                             symlinks=True)
             (app / "VERSION").write_text(version + "\n")
-            (app / "health").write_text("#!/bin/sh\n" + health + "\n")
-            (app / "health").chmod(0o755)
+            if script:
+                (app / "health").write_text("#!/bin/sh\n" + health + "\n")
+                (app / "health").chmod(0o755)
             out = work / f"roamline-{version}.rlu"
             out.unlink(missing_ok=True)
             t = time.monotonic()
             built = json.loads(run([*ROAMLINE, "provision", "update", "build", "--payload", str(app),
                                     "--version", version, "--key", str(ops / "operator.key"), "--health",
-                                    "./health", "--out", str(out)]).stdout.strip().splitlines()[-1])
+                                    "./health" if script else health, "--out", str(out)]
+                                   ).stdout.strip().splitlines()[-1])
             say(f"   bundle {out.name}: payload {built['payload_size'] >> 10} KiB, file "
                 f"{out.stat().st_size >> 10} KiB, built in {time.monotonic() - t:.1f} s")
             return out
 
-        # the healthy bundle's check: the firmware service runs and this slot is what it runs from
-        good_health = ('systemctl is-active --quiet roamline-box.service || '
-                       '{ echo "roamline-box.service is not active" >&2; exit 1; }\n'
-                       '[ "$(readlink -f /run/roamline/site)" = "$(pwd -P)/site" ] || '
-                       '{ echo "the firmware does not run from this slot" >&2; exit 1; }\n'
-                       'echo "health: firmware active, running from $(pwd -P)"')
+        def root_bundle(version: str, broken: bool) -> Path:
+            """A signed whole-root bundle: the image's own root as an ext4 image the size of a root slot
+            (its version in /etc/roamline/root-version; ``broken``: its /sbin/init exits at once), and
+            its kernel and initrd. The health command is `box health` (the default of a root bundle)."""
+            marker = root / "etc" / "roamline" / "root-version"
+            init = root / "sbin" / "init"
+            saved = init.readlink() if init.is_symlink() else None
+            img = work / f"root-{version}.ext4"
+            img.unlink(missing_ok=True)
+            t = time.monotonic()
+            try:
+                marker.write_text(version + "\n")
+                if broken:
+                    init.unlink()
+                    init.write_text('#!/bin/sh\necho "roamline-test: root ' + version +
+                                    ' has no working init"\nexit 1\n')
+                    init.chmod(0o755)
+                with open(img, "wb") as f:
+                    f.truncate(int(result["layout"]["slots"]["B"]["size_bytes"]))
+                run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-L", "rootB", "-m", "0", "-d", str(root),
+                     str(img)])
+            finally:
+                marker.unlink(missing_ok=True)
+                if saved is not None:
+                    init.unlink(missing_ok=True)
+                    init.symlink_to(saved)
+            out = work / f"roamline-root-{version}.rlu"
+            out.unlink(missing_ok=True)
+            built = json.loads(run([*ROAMLINE, "provision", "update", "build", "--root-image", str(img),
+                                    "--kernel", str(kernel), "--initrd", str(initrd), "--version", version,
+                                    "--key", str(ops / "operator.key"), "--out", str(out)]
+                                   ).stdout.strip().splitlines()[-1])
+            img.unlink()
+            slot_mib = int(result["layout"]["slots"]["B"]["size_bytes"]) >> 20
+            say(f"   root bundle {out.name}{' (broken init)' if broken else ''}: root image {slot_mib} MiB, "
+                f"bundle {built['payload_size'] >> 20} MiB, built in {time.monotonic() - t:.0f} s")
+            return out
+
+        # the bundles' health check: the running firmware's own state (link up, peripherals), as the
+        # service publishes it; ROAMLINE_SLOT (set by `box update health`) must be the slot it runs from
+        good_health = "roamline box health --config /etc/roamline/box.toml --source service --timeout 120"
         bad_health = 'echo "health: registry link down (a deliberately failing bundle)" >&2; exit 3'
-        media1 = None
-        if not args.no_update:
+        app_updates = not args.no_update and not args.no_app_update
+        root_updates = not args.no_update and not args.no_root_update
+        media1 = media_root1 = None
+        if app_updates:
             say("   signed update bundles (provision update build, the operator key) on ROAMUPD disks")
             media1 = media_disk(update_bundle("2.0", good_health))
+        if root_updates:
+            say("   signed whole-root bundles (provision update build --root-image) on ROAMUPD disks")
+            media_root1 = media_disk(root_bundle("2.0", broken=False))
 
+        first_media = media_root1 or media1
         say("4/7 booting under qemu-system-aarch64 (virt, TCG)" +
-            (f"; the update disk {media1.name} attached" if media1 else ""))
-        boot(media1)
+            (f"; the update disk {first_media.name} attached" if first_media else ""))
+        boot(first_media)
         expect((
             ("kernel", r"Linux version", 300),
             ("userspace", r"systemd\[1\]: |Welcome to", args.boot_timeout),
@@ -338,13 +394,65 @@ def main() -> int:
         ))
         link_up(0)
 
-        if not args.no_update:
+        if root_updates:
+            say("5/7 root update 2.0: written to root slot B in the guest, trial boot of B, health "
+                "committed it")
+            expect((("root update applied",
+                     r'roamline-update-media: applied roamline-root-2\.0\.rlu: .*"installed": "B", '
+                     r'"kind": "root"',
+                     args.boot_timeout),))
+            rebooted("into the root update's trial")
+            media_root2 = media_disk(root_bundle("3.0", broken=True))
+            seen = len(cloud_log.lines)
+            boot(media_root2)
+            expect((
+                ("initrd chose root B on trial", r"roamline-slot: root slot B \(trial\)", args.boot_timeout),
+                ("update boot saw the root trial",
+                 r'roamline-update-boot: .*"root_slot": "B", "root_mode": "trial", "root_state": "trying", '
+                 r'"root_version": "2\.0"', args.boot_timeout),
+                ("firmware started",
+                 r'Started roamline-box\.service|roamline\[\d+\]: .*"state": "(running|ready)"',
+                 args.boot_timeout),
+                ("box health committed root B", r'"root_slot": "B", "healthy": true, "committed": "B"',
+                 args.boot_timeout),
+            ))
+            link_up(seen)
+            say("   root update 3.0 (its init is broken): written to root slot A, its trial boot panics, "
+                "the next boot is B's")
+            expect((("root update applied",
+                     r'roamline-update-media: applied roamline-root-3\.0\.rlu: .*"installed": "A", '
+                     r'"kind": "root"',
+                     args.boot_timeout),))
+            rebooted("into the broken root's trial")
+            boot(None)
+            panic_stop = r"roamline-update-boot: box update boot failed|Giving up waiting for root"
+            expect((
+                ("initrd chose root A on trial", r"roamline-slot: root slot A \(trial\)", args.boot_timeout),
+                ("the broken root failed", r"roamline-test: root 3\.0 has no working init|Kernel panic",
+                 args.boot_timeout),
+            ), stop=panic_stop)
+            rebooted("the kernel's panic=10 (no health check ever ran)")
+            seen = len(cloud_log.lines)
+            boot(media1)
+            expect((
+                ("initrd chose the committed root B", r"roamline-slot: root slot B \(committed\)",
+                 args.boot_timeout),
+                ("fell back to root B",
+                 r'roamline-update-boot: .*"root_slot": "B", "root_mode": "committed", "root_state": "good", '
+                 r'"root_version": "2\.0", "root_committed": "B"', args.boot_timeout),
+                ("firmware started",
+                 r'Started roamline-box\.service|roamline\[\d+\]: .*"state": "(running|ready)"',
+                 args.boot_timeout),
+            ))
+            link_up(seen)
+
+        if app_updates:
             say("5/7 update 2.0: applied from the update disk, reboot, trial boot of slot b, health kept it")
             expect((("update applied",
                      r'roamline-update-media: applied roamline-2\.0\.rlu: .*"installed": "b"',
                      args.boot_timeout),))
             rebooted("into the update")
-            media2 = media_disk(update_bundle("3.0", bad_health))
+            media2 = media_disk(update_bundle("3.0", bad_health, script=True))
             seen = len(cloud_log.lines)
             boot(media2)
             expect((
@@ -392,9 +500,13 @@ def main() -> int:
                   "build_s": round(build_s, 1), **{f"boot_{re.sub(r'[^a-z0-9]+', '_', k).strip('_')}_s":
                                                    round(v, 1) for k, v in marks.items()}}
         say("7/7 PASSED: first boot took the identity, the firmware service started, its link reached "
-            "the registry" + ("" if args.no_update else
-                              "; update 2.0 applied in the guest, tried and kept (link up again); "
-                              "update 3.0 failed its health check and was rolled back (link up again)"))
+            "the registry" + ("" if not root_updates else
+                              "; root update 2.0 written to root slot B in the guest, tried once and "
+                              "committed by box health (link up again); root update 3.0 (broken init) "
+                              "panicked in its trial and the next boot was B's (link up again)")
+            + ("" if not app_updates else
+               "; update 2.0 applied in the guest, tried and kept (link up again); "
+               "update 3.0 failed its health check and was rolled back (link up again)"))
         print(json.dumps(report), flush=True)
         return 0
     finally:

@@ -22,7 +22,12 @@ from roamline.firmware.update.bootloader import (
 )
 from roamline.firmware.update.rootslot import ArmTrial, Booted, Commit, Disarm
 from roamline.provisioning import image_plan
-from roamline.provisioning.image_build import INITRD_SLOT_SCRIPT
+from roamline.provisioning.image_build import (
+    INITRD_MODULES,
+    INITRD_SLOT_PATH,
+    INITRD_SLOT_SCRIPT,
+    rootfs_hooks,
+)
 
 DISK = "5eed0001"
 CONFIG = image_plan.config_txt("vmlinuz-6.1.0-50-arm64", "initrd.img-6.1.0-50-arm64")
@@ -184,3 +189,10 @@ def test_board_profiles_name_their_boot_loader() -> None:
     assert load_profile("sim").backends.bootloader == "initrd-flag"
     for pi in ("pi3-ag1171", "pi4-ag1171", "pi5-ag1171"):
         assert load_profile(pi).backends.bootloader == "tryboot"
+
+
+def test_the_image_build_puts_the_script_and_the_fat_modules_in_the_initrd() -> None:
+    hook = " ".join(rootfs_hooks())
+    assert INITRD_SLOT_SCRIPT in hook and INITRD_SLOT_PATH in hook
+    assert INITRD_SLOT_PATH.startswith("/etc/initramfs-tools/scripts/local-top/")  # before root= is used
+    assert {"vfat", "nls_cp437"} <= set(INITRD_MODULES)

@@ -374,3 +374,68 @@ def test_pi3_image_has_its_firmware_and_device_trees(tmp_path: Path) -> None:
         assert want in names, names
     assert "bcm2711-rpi-4-b.dtb" not in names
     assert "arm_64bit=1" in mtype(image, boot.offset, "config.txt").decode()
+
+
+def test_root_update_through_the_images_own_scripts(built: tuple[Path, dict], tmp_path: Path) -> None:
+    """A whole-root bundle on the update disk, through the image's media script (on directories: the
+    image's own record, its boot partition and root partitions as files): written to partition 3, the
+    Pi's trial armed (tryboot.txt) and the reboot asked with the firmware's "0 tryboot"; the health script
+    runs the check for a root slot on trial; /etc/roamline/box.toml is where bundles' `box health` looks."""
+    image, _ = built
+    fs = _slot(image, tmp_path, 2)
+    st = debugfs(fs, "stat /etc/roamline/box.toml")
+    assert "Type: symlink" in st and 'Fast link dest: "/data/box.toml"' in st
+    record = json.loads(debugfs(fs, "cat /etc/roamline/image.json"))
+    (tmp_path / "image.json").write_text(json.dumps(record))
+    media_sh = _image_script(image, tmp_path, "usr/local/sbin/roamline-update-media")
+    health_sh = _image_script(image, tmp_path, "usr/local/sbin/roamline-update-health")
+    roamline = [sys.executable, "-P", "-m", "roamline.cli.main"]
+    state, mnt, boot, dev, top = (tmp_path / d for d in ("update", "media", "boot", "dev", "sys"))
+    for d in (state, mnt, boot, dev, top / "proc"):
+        d.mkdir(parents=True)
+    disk = record["disk_id"]
+    for s in ("A", "B"):
+        with open(dev / record["slots"][s]["partuuid"], "wb") as f:
+            f.truncate(record["slots"][s]["size_bytes"])
+    (boot / "config.txt").write_text(image_plan.config_txt("vmlinuz-1", "initrd.img-1"))
+    cmdline = f"console=tty1 root=PARTUUID={disk}-02 rootfstype=ext4 ro\n"
+    (boot / "cmdline.txt").write_text(cmdline)
+    (top / "proc" / "cmdline").write_text(cmdline)
+
+    def cmd(*argv: str) -> None:
+        done = subprocess.run([*roamline, *argv], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    cmd("provision", "update", "keygen", "--out", str(tmp_path))
+    (state / "operator.pem").write_bytes((tmp_path / "operator.pem").read_bytes())
+    rootfs = tmp_path / "rootfs.img"
+    rootfs.write_bytes(os.urandom(1 << 20))
+    (tmp_path / "vmlinuz-2").write_bytes(b"k")
+    (tmp_path / "initrd.img-2").write_bytes(b"i")
+    cmd("provision", "update", "build", "--root-image", str(rootfs), "--kernel", str(tmp_path / "vmlinuz-2"),
+        "--initrd", str(tmp_path / "initrd.img-2"), "--version", "2.0", "--key",
+        str(tmp_path / "operator.key"), "--out", str(mnt / "roamline-root-2.0.rlu"))
+    opts = f"--image-json {tmp_path / 'image.json'} --boot-dir {boot} --dev-dir {dev} --sys-root {top}"
+    env = {**os.environ, "ROAMLINE_UPDATE_STATE": str(state), "ROAMLINE_MEDIA_MNT": str(mnt),
+           "ROAMLINE_CMD": " ".join(roamline), "ROAMLINE_MOUNT": "true", "ROAMLINE_UMOUNT": "true",
+           "ROAMLINE_SYSTEMCTL": "echo systemctl", "ROAMLINE_APPLY_OPTS": opts}
+    done = subprocess.run(["sh", str(media_sh), "/dev/null"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert '"installed": "B", "kind": "root"' in done.stdout
+    assert done.stdout.rstrip().endswith("systemctl --no-block reboot 0 tryboot")  # the Pi's one-shot flag
+    with open(dev / record["slots"]["B"]["partuuid"], "rb") as f:
+        assert f.read(1 << 20) == rootfs.read_bytes()
+    assert "cmdline=slot-b/cmdline.txt" in (boot / "tryboot.txt").read_text()
+    # the health script: a root slot on trial is checked, nothing on trial is not
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    henv = {**os.environ, "ROAMLINE_RUN": str(run_dir), "ROAMLINE_UPDATE_STATE": str(state),
+            "ROAMLINE_CMD": "echo roamline"}
+    for body, expect in (('{"booted": "a", "slot_state": "good", "root_slot": "B", "root_state": "trying"}',
+                          "roamline box update health"),
+                         ('{"booted": "a", "slot_state": "good", "root_slot": "B", "root_state": "good"}',
+                          "no slot on trial")):
+        (run_dir / "boot.json").write_text(body)
+        out = subprocess.run(["sh", str(health_sh)], env=henv, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and expect in out.stdout, out
