@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def root_report(args: argparse.Namespace) -> dict[str, object]:
-    from roamline.firmware.errors import PeerError, UsageError
+    from roamline.errors import RoamlineError
     from roamline.firmware.update.apply_cmd import root_loader
     from roamline.firmware.update.rootinstall import FileRootState, observe
 
@@ -34,7 +34,7 @@ def root_report(args: argparse.Namespace) -> dict[str, object]:
         store = FileRootState(args.state)
         state = observe(store, loader)
         booted = loader.booted()
-    except (PeerError, UsageError, OSError) as exc:
+    except (RoamlineError, OSError) as exc:  # the board's errors too (an unknown board profile)
         return {"root_error": str(exc)}
     return {"root_slot": state.running, "root_mode": "trial" if booted.trial else "committed",
             "root_state": str(state.slots[state.running]), "root_version": state.versions.get(state.running),

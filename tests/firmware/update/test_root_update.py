@@ -323,3 +323,14 @@ def test_written_to_a_loop_device(tmp_path: Path, capsys: Any) -> None:
     finally:
         subprocess.run(["losetup", "-d", loop], check=False)
     assert sha(backing, img.stat().st_size) == sha(img, img.stat().st_size)
+
+
+def test_a_broken_root_record_never_stops_the_application_choice(tmp_path: Path, capsys: Any) -> None:
+    """`box update boot` runs before the firmware: whatever is wrong with the root slots, it answers for
+    the application slots (the firmware must start: the lifeline)."""
+    box = Box(tmp_path, "no-such-board")
+    rc, out, _ = cli(capsys, "box", "update", "boot", *box.opts())
+    assert rc == 0 and out["booted"] == "a" and "no-such-board" in out["root_error"]
+    box.image_json.write_text("{not json")
+    rc, out, _ = cli(capsys, "box", "update", "boot", *box.opts())
+    assert rc == 0 and out["booted"] == "a" and "not an image record" in out["root_error"]
