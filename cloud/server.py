@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -49,8 +51,9 @@ from roamline.cloud.router import (
     Unbridge,
     sos_conn,
 )
-from roamline.cloud.sos_gateway import SosGateway
+from roamline.cloud.sos_gateway import PeerTrust, SosGateway, TlsSetup
 from roamline.cloud.sos_uac import Event as SosEvent
+from roamline.cloud.sos_uas import CallbackSource
 from roamline.cloud.sos_uas import Event as CallbackEvent
 from roamline.wire import calls as call_messages
 from roamline.wire import identity, quic
@@ -79,6 +82,7 @@ class CallSetup:
     grant_key: identity.PrivateKey | None = None  # the CA key: signs host-line rights into line.dial
     sos_host: str | None = None  # the emergency route's SIP/RTP address (None: the server's --host)
     sos_port: int = 0  # its SIP UDP port (0: any free port; `sip_address` tells which)
+    sos_tls: TlsSetup | None = None  # SIP over TLS (client_cas: filled from the directory at start)
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +176,14 @@ class RegistryServer:
                 return router, router.recover(self._wall())
 
             self._router, self.recovered = await self._in_router(make_router)
+            tls = setup.sos_tls
+            if tls is not None:  # call-backs' client certificates: verified against the directory's CAs
+                cas = await self._in_router(lambda: "".join(p.tls_ca for p in setup.store.answering_points()))
+                tls = dataclasses.replace(tls, client_cas=tls.client_cas + cas)
             self.sos = SosGateway(host=setup.sos_host or self._host, sip_port=setup.sos_port,
                                   on_event=self._sos_event, on_media=self._sos_media,
                                   on_callback=self._sos_callback_in,
-                                  on_callback_event=self._sos_callback_event)
+                                  on_callback_event=self._sos_callback_event, tls=tls)
             await self.sos.open()
             self._ticker = asyncio.get_running_loop().create_task(self._tick_calls())
         self._server = await quic.serve(
@@ -355,7 +363,8 @@ class RegistryServer:
             if self.sos is None:
                 raise UsageError("the emergency SIP gateway is not open")
             await self.sos.dial(call_id=action.call_id, psap_uri=action.psap_uri, call_back=action.call_back,
-                                box_id=action.box_id, pidf=action.pidf)
+                                box_id=action.box_id, pidf=action.pidf,
+                                trust=PeerTrust(action.tls_ca, action.tls_fingerprint))
         except Exception:  # an unusable URI, no socket: the call fails now (the box is told)
             log.exception("sos-dial-failed", extra={"fields": {"call": action.call_id}})
             self._sos_event(action.call_id, SosEvent("failed", status=0, reason="dial failed"))
@@ -373,14 +382,15 @@ class RegistryServer:
         self._call_tasks.add(task)
         task.add_done_callback(self._call_tasks.discard)
 
-    def _sos_callback_in(self, sip_id: str, number: str, caller: str) -> None:
-        """An answering point's call-back INVITE: the router decides (window, box) in its thread."""
+    def _sos_callback_in(self, sip_id: str, number: str, caller: str, source: CallbackSource) -> None:
+        """An answering point's call-back INVITE: the router decides (source, window, box) in its thread."""
         router = self._router
         if router is None:
             return
 
         async def feed() -> None:
-            actions = await self._in_router(router.sos_callback, sip_id, number, caller, self._wall())
+            actions = await self._in_router(functools.partial(router.sos_callback, source=source),
+                                            sip_id, number, caller, self._wall())
             await self._apply(actions)
 
         task = asyncio.get_running_loop().create_task(feed())
