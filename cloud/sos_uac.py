@@ -123,6 +123,7 @@ class SosCall:
         self._retransmit_at: float | None = None
         self._give_up_at: float | None = None
         self._provisional = False
+        self._rang = False
         self._cancel_wanted = False
         self._ack: bytes | None = None
 
@@ -315,14 +316,14 @@ class SosCall:
             if self._pending is self._invite:
                 self._retransmit_at = None  # a provisional stops INVITE retransmissions (timer A)
                 self._give_up_at = None if self.state is State.CALLING else self._give_up_at
-            first = not self._provisional
             self._provisional = True
             if self.state is State.CALLING:
                 self._go(State.PROCEEDING)
             if self.state is State.CANCELLING and self._cancel_wanted:
                 self._cancel_wanted = False
                 out.append(self._send(self._cancel(), now, retransmit=True))
-            if first and status in (180, 183) and self.state is State.PROCEEDING:
+            if not self._rang and status in (180, 183) and self.state is State.PROCEEDING:
+                self._rang = True  # the first 180/183 rings, also after a 100 Trying (found by the TLS test)
                 events.append(Event("ringing", status=status))
             return out, events
         if 200 <= status < 300:
