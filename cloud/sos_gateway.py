@@ -22,7 +22,7 @@ import asyncio
 import logging
 import secrets
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -360,15 +360,21 @@ class SosGateway:
             elif self._sip is not None and self._sip.transport is not None:
                 self._sip.transport.sendto(o.data, o.to)
 
-    def _step(self, call_id: str, out: list[Outgoing], events: list[Event]) -> None:
-        """What the emergency call's core returned: send it, report its events, re-arm its timer."""
-        leg = self._legs.get(call_id)
+    def _drive(self, legs: Mapping[str, _Leg | _CallbackLeg], key: str, out: list[Outgoing],
+               report: Callable[[], None]) -> None:
+        """What a leg's core returned (either kind of leg): send it on the leg's transport, ``report`` its
+        events (which may end the leg), then re-arm the leg's timer if it is still there."""
+        leg = legs.get(key)
         if leg is not None:
             self._send(leg.conn, out)
-        self._events(call_id, events)
-        leg = self._legs.get(call_id)
+        report()
+        leg = legs.get(key)
         if leg is not None and leg.timer is not None:
             leg.timer.arm()
+
+    def _step(self, call_id: str, out: list[Outgoing], events: list[Event]) -> None:
+        """What an emergency call's core returned."""
+        self._drive(self._legs, call_id, out, lambda: self._events(call_id, events))
 
     def _udp_in(self, data: bytes, addr: tuple[str, int]) -> None:
         self._sip_in(data, addr, None)
@@ -425,14 +431,8 @@ class SosGateway:
         return {sip_id: str(leg.call.state) for sip_id, leg in self._callbacks.items()}
 
     def _cb_step(self, sip_id: str, out: list[Outgoing], events: list[sos_uas.Event]) -> None:
-        """What a call-back's core returned: send it, report its events, re-arm its timer."""
-        leg = self._callbacks.get(sip_id)
-        if leg is not None:
-            self._send(leg.conn, out)
-        self._cb_events(sip_id, events)
-        leg = self._callbacks.get(sip_id)
-        if leg is not None and leg.timer is not None:
-            leg.timer.arm()
+        """What a call-back's core returned."""
+        self._drive(self._callbacks, sip_id, out, lambda: self._cb_events(sip_id, events))
 
     def _callback_in(self, data: bytes, addr: tuple[str, int], conn: _Stream | None) -> bool:
         """A message of a call-back (or a new call-back INVITE): True when it was one."""
