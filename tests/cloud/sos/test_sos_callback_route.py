@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from roamline.hil.rig import load_rig
 from roamline.hil.proc import ProcessFailed
+from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner, last_json, roamline
 from roamline.hil.sipp import SippPeer, free_udp_port
 
