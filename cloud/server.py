@@ -86,6 +86,9 @@ class CallSetup:
 
 log = logging.getLogger(__name__)
 
+CA_REFRESH_S = 5.0
+"""How often the SIP-over-TLS listener re-reads the answering-point directory's CAs (seconds)."""
+
 CLOSE_GRACE_S = 0.2
 """Time for a last error/revoked frame to reach the box before the connection is closed."""
 
@@ -131,6 +134,7 @@ class RegistryServer:
         self._sos_flows: dict[str, int] = {}  # emergency call id → the relay flow of its SIP leg
         self._cb_sip: dict[str, str] = {}  # an answering point's call-back: router call id → SIP Call-ID
         self._cb_call: dict[str, str] = {}  # and back
+        self._sos_cas = ""  # the directory's CAs the SIP-over-TLS listener trusts now
 
     @property
     def port(self) -> int:
@@ -178,8 +182,8 @@ class RegistryServer:
             self._router, self.recovered = await self._in_router(make_router)
             tls = setup.sos_tls
             if tls is not None:  # call-backs' client certificates: verified against the directory's CAs
-                cas = await self._in_router(lambda: "".join(p.tls_ca for p in setup.store.answering_points()))
-                tls = dataclasses.replace(tls, client_cas=tls.client_cas + cas)
+                self._sos_cas = await self._in_router(self._directory_cas)
+                tls = dataclasses.replace(tls, client_cas=tls.client_cas + self._sos_cas)
             self.sos = SosGateway(host=setup.sos_host or self._host, sip_port=setup.sos_port,
                                   on_event=self._sos_event, on_media=self._sos_media,
                                   on_callback=self._sos_callback_in,
@@ -438,6 +442,20 @@ class RegistryServer:
             actions = await self._in_router(router.reply_received, action.ref, reply, self._wall())
         await self._apply(actions)
 
+    def _directory_cas(self) -> str:
+        """The answering-point directory's CAs (PEM text; run on the router's thread)."""
+        assert self._calls is not None
+        return "".join(dict.fromkeys(p.tls_ca for p in self._calls.store.answering_points() if p.tls_ca))
+
+    async def _refresh_sos_cas(self) -> None:
+        """A `cloud psap import` while serving: the TLS listener learns the directory's new CAs (a CA no
+        longer in the directory stays trusted for the handshake until a restart, but the router refuses
+        its call-backs 403: every call-back is checked against the directory as it is now)."""
+        cas = await self._in_router(self._directory_cas)
+        if cas != self._sos_cas and self.sos is not None:
+            self._sos_cas = cas
+            self.sos.trust_client_cas(cas)
+
     async def _tick_calls(self) -> None:
         assert self._calls is not None
         router, relay = self._router, self.relay
@@ -448,11 +466,15 @@ class RegistryServer:
             return router.media_silent(silent, now) + router.poll(now)
 
         told = relay.stats.dropped()
+        cas_checked = loop.time()
         while True:
             await asyncio.sleep(self._calls.tick_s)
             try:
                 actions = await self._in_router(tick, relay.silent(loop.time()), self._wall())
                 await self._apply(actions)
+                if self._calls.sos_tls is not None and loop.time() - cas_checked >= CA_REFRESH_S:
+                    cas_checked = loop.time()
+                    await self._refresh_sos_cas()
             except Exception:  # a failing tick must not stop later ticks
                 log.exception("call-tick-failed")
             dropped = relay.stats.dropped()

@@ -197,6 +197,7 @@ class SosGateway:
         self._tls = tls
         self._sip: _Udp | None = None
         self._listener: asyncio.Server | None = None
+        self._server_ctx: ssl.SSLContext | None = None
         self._accepted: set[_Stream] = set()
         self._legs: dict[str, _Leg] = {}
         self._by_sip_id: dict[str, str] = {}
@@ -230,8 +231,9 @@ class SosGateway:
         self._sip = proto
         fields = {"address": "{}:{}".format(*self.sip_address)}
         if self._tls is not None:
+            self._server_ctx = self._server_context(self._tls)
             self._listener = await loop.create_server(lambda: self._accept(), self._host, self._tls.port,
-                                                      ssl=self._server_context(self._tls))
+                                                      ssl=self._server_ctx)
             tls_at = self.tls_address
             fields["tls"] = f"{tls_at[0]}:{tls_at[1]}" if tls_at else ""
         log.info("sos-sip-listening", extra={"fields": fields})
@@ -269,6 +271,20 @@ class SosGateway:
         except (OSError, ssl.SSLError) as exc:
             raise UsageError(f"SIP over TLS: {exc}") from None
         return ctx
+
+    def trust_client_cas(self, cas: str) -> None:
+        """Add CAs (PEM text) the listener verifies call-backs' client certificates against, from the next
+        handshake on (OpenSSL cannot forget one: the owner's directory check refuses what it no longer
+        names)."""
+        if self._server_ctx is None or not cas:
+            return
+        try:
+            self._server_ctx.load_verify_locations(cadata=cas)
+        except ssl.SSLError as exc:
+            log.warning("sos-tls-cas-unusable", extra={"fields": {"reason": str(exc)}})
+            return
+        self._server_ctx.verify_mode = ssl.CERT_OPTIONAL
+        log.info("sos-tls-cas", extra={"fields": {"certificates": cas.count("BEGIN CERTIFICATE")}})
 
     def _client_context(self, trust: PeerTrust) -> ssl.SSLContext:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -41,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="also listen for SIP over TLS on this TCP port (0: any free port), with the "
                           "registry's certificate; needed for answering points whose URI is sips: or "
                           ";transport=tls (default: no TLS)")
+    sos.add_argument("--sos-tls-cert", type=validate.ExistingFile(), metavar="FILE",
+                     help="PEM certificate for SIP over TLS, both ways (e.g. one your ESInet's credentialing "
+                          "agency issued; it must allow client use for mutual TLS); default: the registry's")
+    sos.add_argument("--sos-tls-key", type=validate.ExistingFile(), metavar="FILE",
+                     help="the private key of --sos-tls-cert (PEM)")
     notify = parser.add_argument_group("emergency notifications (every 911 call tells the box's contacts)")
     notify.add_argument("--smtp-host", type=validate.Host(),
                         help="SMTP relay for e-mail contacts (none: e-mail contacts are recorded not told)")
@@ -100,11 +105,17 @@ def run(args: argparse.Namespace) -> int:
     notify = NotifyConfig(smtp_host=args.smtp_host, smtp_port=args.smtp_port, **sender,
                           smtp_starttls=args.smtp_starttls, timeout_s=args.notify_timeout,
                           attempts=args.notify_attempts, webhook_secret=secret)
+    if (args.sos_tls_cert is None) != (args.sos_tls_key is None):
+        raise UsageError("--sos-tls-cert and --sos-tls-key go together")
+    if args.sos_tls_cert is not None and args.sos_tls_port is None:
+        raise UsageError("--sos-tls-cert needs --sos-tls-port")
+    tls_cert = args.sos_tls_cert or d.server_cert
+    tls_key = args.sos_tls_key or d.server_key
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
                       relay=RelayConfig(silence_s=args.media_silence), grant_key=ca.key,
                       sos_host=args.sos_host, sos_port=args.sos_port,
                       sos_tls=None if args.sos_tls_port is None else TlsSetup(
-                          d.server_cert, d.server_key, args.sos_tls_port))
+                          tls_cert, tls_key, args.sos_tls_port))
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
