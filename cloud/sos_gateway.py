@@ -36,6 +36,8 @@ from roamline.wire.media import check_rtp
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
+MAX_ACCEPTED = 64
+"""SIP-over-TLS connections the listener keeps at once; past that a new one is closed as it opens."""
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -57,9 +59,13 @@ class _Stream(asyncio.Protocol):
     """One SIP-over-TLS connection, either way: the stream cut into messages (wire.sip.Framer)."""
 
     def __init__(self, on_message: Callable[[bytes, _Stream], None],
-                 on_lost: Callable[[_Stream], None] | None = None) -> None:
+                 on_lost: Callable[[_Stream], None] | None = None,
+                 on_made: Callable[[_Stream], bool] | None = None) -> None:
+        """``on_made``: told once the TLS handshake is done (False: close it); ``on_lost``: when it ends.
+        (A failed handshake reaches neither: asyncio never hands such a connection to its protocol.)"""
         self.on_message = on_message
         self.on_lost = on_lost
+        self.on_made = on_made
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("", 0)
         self.cert_der: bytes | None = None
@@ -71,6 +77,8 @@ class _Stream(asyncio.Protocol):
         self.peer = (str(peer[0]), int(peer[1]))
         ssl_object = transport.get_extra_info("ssl_object")
         self.cert_der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if self.on_made is not None and not self.on_made(self):
+            transport.close()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -299,9 +307,15 @@ class SosGateway:
         return ctx
 
     def _accept(self) -> _Stream:
-        conn = _Stream(self._stream_in, self._accepted.discard)
+        return _Stream(self._stream_in, self._accepted.discard, self._admit)
+
+    def _admit(self, conn: _Stream) -> bool:
+        """A TLS connection whose handshake is done: kept unless :data:`MAX_ACCEPTED` already are."""
+        if len(self._accepted) >= MAX_ACCEPTED:
+            log.warning("sos-tls-full", extra={"fields": {"from": "{}:{}".format(*conn.peer)}})
+            return False
         self._accepted.add(conn)
-        return conn
+        return True
 
     async def _connect(self, target: tuple[str, int], trust: PeerTrust) -> _Stream:
         if not (trust.ca or trust.fingerprint):

@@ -209,3 +209,62 @@ def test_a_call_back_over_tls_is_answered_or_refused_403_by_the_directorys_certi
                 await task
 
     asyncio.run(main())
+
+
+def test_the_tls_listener_keeps_a_bounded_number_of_connections_and_failed_handshakes_take_none(
+    registry_tls: tuple[Credential, TlsSetup], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from roamline.cloud import sos_gateway
+
+    monkeypatch.setattr(sos_gateway, "MAX_ACCEPTED", 1)
+    _, tls = registry_tls
+    ca = make_certificate("county CA", ca=True)
+    good = make_certificate("county psap", issuer=ca)
+    stranger = make_certificate("stranger")
+    tls = TlsSetup(tls.cert_file, tls.key_file, client_cas=ca.cert_pem.decode())
+
+    def client(cred: Credential, target: tuple[str, int]) -> ssl.SSLSocket:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        cert, key = cred.files(tmp_path, f"c{id(cred)}")
+        ctx.load_cert_chain(str(cert), str(key))
+        conn = ctx.wrap_socket(socket.create_connection(target, timeout=3))
+        conn.settimeout(3)
+        return conn
+
+    def closed_by_peer(conn: ssl.SSLSocket) -> bool:
+        try:
+            return conn.recv(1) == b""
+        except (OSError, ssl.SSLError):
+            return True
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        gw = SosGateway(host="127.0.0.1", on_event=lambda c, e: None, on_media=lambda c, d: None, tls=tls)
+        await gw.open()
+        try:
+            target = gw.tls_address
+            assert target is not None
+            bad = await loop.run_in_executor(None, client, stranger, target)
+            assert await loop.run_in_executor(None, closed_by_peer, bad)  # its certificate is refused
+            bad.close()
+            first = await loop.run_in_executor(None, client, good, target)  # the failed one took no place
+            await asyncio.sleep(0.2)
+            second = await loop.run_in_executor(None, client, good, target)
+            assert await loop.run_in_executor(None, closed_by_peer, second)  # over the limit: closed
+            first.sendall(b"\r\n\r\n")  # the kept one is still served (keep-alive CRLFs are ignored)
+            await asyncio.sleep(0.2)
+            first.close()
+            second.close()
+            await asyncio.sleep(0.2)
+            third = await loop.run_in_executor(None, client, good, target)  # a place is free again
+            first_byte = loop.run_in_executor(None, closed_by_peer, third)
+            await asyncio.sleep(0.5)
+            assert not first_byte.done()  # still open: it waits for SIP
+            third.close()
+            await first_byte
+        finally:
+            await gw.close()
+
+    asyncio.run(main())
