@@ -27,7 +27,7 @@ import tomli_w
 from roamline.hil.errors import UsageError as HilUsageError
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner, last_json, roamline
-from roamline.hil.sip_tls import Credential, TlsSipPeer, make_certificate
+from roamline.hil.sip_tls import Credential, TlsSipPeer, fingerprint, make_certificate
 from roamline.wire import sip
 
 pytestmark = pytest.mark.skipif(shutil.which("sipp") is None, reason="the SIP test tools are not installed")
@@ -156,3 +156,43 @@ def test_911_and_the_call_back_over_tls_with_the_directorys_ca(
     calls = list(last_json(roamline("cloud", "calls", "--data", str(rig.cloud_dir), "--json")))
     assert [c["outcome"] for c in calls if c["route"] == "sos-callback"] == ["answered"]
     assert [c["line"] for c in calls if c["route"] == "sos"] == [peer.uri]
+
+
+def test_an_answering_point_whose_tls_certificate_is_wrong_passes_the_911_to_the_next(
+    setup: tuple[RigRunner, Credential], tmp_path: Path
+) -> None:
+    """Emergency calls are never blocked: a TLS entry that fails its check is a failed answering point,
+    and the next one of the directory (here SIPp over UDP) takes the call."""
+    from roamline.hil.sipp import SippPeer
+
+    rig, reg = setup
+    impostor = make_certificate("not the county")
+    expected = make_certificate("the county's real certificate")
+    here = Path(__file__).parent
+    with TlsSipPeer(impostor, trust=reg.cert_pem).serve() as peer, \
+            SippPeer(here / "psap_uas.xml", tmp_path / "sipp") as backup:
+        f = tmp_path / "psaps.csv"
+        f.write_text("name,uri,lat,lon,radius_m,country,A1,A3,callback_from,tls_fingerprint,tls_ca\n"
+                     f"county,{peer.uri},,,,US,IL,,,{fingerprint(expected)},\n"
+                     f"backup,{backup.uri},,,,,,,,,\n", encoding="utf-8")
+        roamline("cloud", "psap", "import", str(f), "--data", str(rig.cloud_dir), "--json")
+        mark = rig.box_log_mark("box-c")
+        rig.insert("dana-card", "box-c")  # a call-back number for the INVITE (SIPp's scenario wants one)
+        rig.wait_box_event("box-c", "registered", mark)
+        phone = rig.handset("box-c")
+        try:
+            phone.lift()
+            phone.key_dtmf("911")
+            rig.wait_box_event("box-c", r"call\.answered", mark, timeout=20)
+            time.sleep(0.5)
+        finally:
+            m2 = rig.box_log_mark("box-c")
+            phone.hang_up()
+            rig.wait_box_event("box-c", "on-hook", m2, timeout=10)
+        assert backup.wait(timeout=20) == 0, backup.output()[-3000:]
+        assert peer.invites() == []  # the impostor got a TLS handshake, never the INVITE
+        rig.remove("dana-card")
+    assert rig.registry is not None
+    assert any("sos-failover" in line and "sips:" in line for line in rig.registry.output())
+    calls = list(last_json(roamline("cloud", "calls", "--data", str(rig.cloud_dir), "--json")))
+    assert [c["line"] for c in calls if c["route"] == "sos"][-1] == backup.uri  # recorded where it went
