@@ -188,3 +188,28 @@ def test_psap_import_refuses_bad_cidrs_and_fingerprints_with_one_line_and_keeps_
     assert [(p["name"], p["callback_from"]) for p in listed] == [
         ("county", ["10.0.2.0/24"]), ("state", ["10.0.0.6/32", "10.0.1.0/24"])]  # unchanged
     assert listed[0]["tls_ca"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+cells = st.one_of(st.just(""), st.text(alphabet="0123456789abcdefABCDEF:./ -;", max_size=70),
+                  st.builds(str, networks), st.sampled_from(["sha-256 " + "ab" * 32, "ca.pem"]))
+uris = st.sampled_from(["sip:psap@10.0.0.5", "sips:psap@10.0.0.5:5061", "sip:psap@h;transport=tls",
+                        "sip:psap@h;transport=tcp", "sips:psap@h"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(uris, cells, cells, cells), min_size=1, max_size=4))
+def test_any_directory_file_is_imported_whole_or_refused_naming_its_line(
+    rows: list[tuple[str, str, str, str]]
+) -> None:
+    text = HEAD + "".join(f'p{i},{u},,,,,,,"{a}","{b}","{c}"\n' for i, (u, a, b, c) in enumerate(rows))
+    try:
+        points = parse_csv(text, lambda name: b"not PEM")
+    except UsageError as exc:
+        msg = str(exc)
+        assert "\n" not in msg and msg.startswith("line ")
+        return
+    assert len(points) == len(rows)
+    for p in points:  # what is imported holds together
+        assert (transport_of(p.uri) == "tls") == bool(p.tls_fingerprint or p.tls_ca)
+        assert all(ipaddress.ip_network(n, strict=True) for n in p.callback_from)
+        assert p.tls_ca == ""  # "not PEM" is never accepted as a CA

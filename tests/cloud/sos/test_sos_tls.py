@@ -17,6 +17,8 @@ import ssl
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roamline.cloud import psap, sos_uas
 from roamline.cloud.errors import UsageError
@@ -268,3 +270,45 @@ def test_the_tls_listener_keeps_a_bounded_number_of_connections_and_failed_hands
             await gw.close()
 
     asyncio.run(main())
+
+
+def _two_messages() -> bytes:
+    headers = [("Via", "SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bKs1"), ("From", "<sip:a@b>;tag=1"),
+               ("To", "<sip:+15550400004@x>"), ("Call-ID", "s-1@psap"), ("CSeq", "1 INVITE"),
+               ("Contact", "<sips:psap@127.0.0.1:5061>"), ("Content-Type", "application/sdp")]
+    invite = sip.request("INVITE", "sip:+15550400004@x", headers, sip.sdp_offer("127.0.0.1", 9, 1)).encode()
+    bye = sip.request("BYE", "sip:callback@x", [*headers[:4], ("CSeq", "2 BYE")]).encode()
+    return invite + b"\r\n\r\n" + bye  # with keep-alive CRLFs between them (RFC 5626)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 64), max_size=80))
+def test_a_tls_stream_cut_anywhere_gives_each_message_once_unchanged(cuts: list[int]) -> None:
+    from roamline.cloud.sos_gateway import _Stream
+
+    data = _two_messages()
+    got: list[bytes] = []
+    stream = _Stream(lambda m, conn: got.append(m))
+    pos = 0
+    for n in [*cuts, len(data)]:
+        stream.data_received(data[pos:pos + n])
+        pos += n
+        if pos >= len(data):
+            break
+    msgs = [sip.parse(m) for m in got]
+    assert [m.method for m in msgs] == ["INVITE", "BYE"]
+    assert sip.parse_sdp(msgs[0].body).port == 9 and msgs[1].body == b""
+
+
+def test_a_tls_stream_fed_byte_by_byte_and_a_broken_one_dropped() -> None:
+    from roamline.cloud.sos_gateway import _Stream
+
+    got: list[bytes] = []
+    stream = _Stream(lambda m, conn: got.append(m))
+    for b in _two_messages():
+        stream.data_received(bytes([b]))
+    assert len(got) == 2
+    broken = _Stream(lambda m, conn: got.append(m))
+    broken.data_received(b"INVITE sip:x SIP/2.0\r\nContent-Length: nope\r\n\r\n")
+    broken.data_received(_two_messages())  # a broken stream is not resynchronised: nothing more from it
+    assert len(got) == 2
