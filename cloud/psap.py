@@ -20,6 +20,22 @@ entry needs ``tls_fingerprint`` (the SHA-256 of its DER certificate, 32 hex byte
 optional ``sha-256`` prefix) or ``tls_ca`` (a PEM file, relative to the CSV's folder: the CA that issued
 its certificate, or its own self-signed certificate) or both. A UDP entry takes neither; TCP is refused.
 
+
+A row with ``lat``, ``lon`` and ``radius_m`` is a circle; else one with ``country`` (and optionally the
+state ``A1`` and the city ``A3``, RFC 5139, compared without case) is an administrative area; a row
+with neither is the default. URIs are ``sip:`` or ``sips:`` with a host (IPv4 or name) and optional port,
+printable ASCII with no spaces. A bad row is a UsageError naming its line; nothing is imported then. A file is
+read as ``cloud.csvfile`` says (UTF-8, a byte-order mark allowed, line breaks inside quoted fields).
+
+Security columns (NENA i3 ESInet style; docs/operator.md): ``callback_from`` is the networks the
+answering point's call-backs may come from (IPv4/IPv6 addresses or CIDR blocks without host bits,
+separated by spaces, at most 32); empty means the URI's own host when that is an IP address, else no
+call-back is accepted from it. A URI ``sips:`` or with ``;transport=tls`` makes it a TLS entry (RFC 3261
+§26, RFC 5630): the emergency INVITE goes over TLS and its call-backs are accepted over TLS only; such an
+entry needs ``tls_fingerprint`` (the SHA-256 of its DER certificate, 32 hex bytes, colons optional, an
+optional ``sha-256`` prefix) or ``tls_ca`` (a PEM file, relative to the CSV's folder: the CA that issued
+its certificate, or its own self-signed certificate) or both. A UDP entry takes neither; TCP is refused.
+
 A row with ``lat``, ``lon`` and ``radius_m`` is a circle; else one with ``country`` (and optionally the
 state ``A1`` and the city ``A3``, RFC 5139, compared without case) is an administrative area; a row
 with neither is the default. URIs are ``sip:`` with a host (IPv4 or name) and optional port. A bad row
@@ -34,17 +50,15 @@ is never refused for it: at worst it goes to a default).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import ipaddress
-import math
 import re
 from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from roamline.cloud import csvfile
 from roamline.cloud.errors import UsageError
 from roamline.cloud.records import AnsweringPoint
 from roamline.wire import sip
@@ -62,45 +76,18 @@ MAX_RADIUS_M = 500_000.0
 MAX_ROWS = 10_000
 
 
-def _number(text: str, lo: float, hi: float, what: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise UsageError(f"{what} {text[:20]!r} is not a number") from None
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise UsageError(f"{what} {text[:20]!r} is outside [{lo:g}, {hi:g}]")
-    return v
-
-
 def _no_files(name: str) -> bytes:
     raise UsageError(f"tls_ca {name[:40]!r}: no CA files can be read here")
 
 
 def parse_csv(text: str, read_file: Callable[[str], bytes] = _no_files) -> list[AnsweringPoint]:
     """Every row, checked; UsageError ``line N: …`` on the first bad one. ``read_file(name)``: the bytes
-    of a ``tls_ca`` file named in a row (the import command reads it next to the CSV)."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    names = tuple(h.strip().lower() for h in header) if header is not None else ()
-    if names not in (BASE_COLUMNS, COLUMNS):
-        raise UsageError(f"line 1: the header must be {','.join(COLUMNS[:5])},country,A1,A3,"
-                         f"{','.join(COLUMNS[8:])} (the last three may be left out)")
-    width = len(names)
-    out: list[AnsweringPoint] = []
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(out) >= MAX_ROWS:
-            raise UsageError(f"more than {MAX_ROWS} answering-point rows")
-        if len(row) != width:
-            raise UsageError(f"line {line}: expected {width} columns, got {len(row)}")
-        try:
-            cells = [c.strip() for c in row] + [""] * (len(COLUMNS) - width)
-            out.append(_row(cells, read_file))
-        except UsageError as exc:
-            raise UsageError(f"line {line}: {exc}") from None
-    return out
+    of a ``tls_ca`` file named in a row (the import command reads it next to the CSV). The header may
+    leave out the three security columns (the files of before them)."""
+    return csvfile.parse_rows(text, COLUMNS, f"{','.join(COLUMNS[:5])},country,A1,A3,"
+                              f"{','.join(COLUMNS[8:])} (the last three may be left out)", MAX_ROWS,
+                              f"more than {MAX_ROWS} answering-point rows", lambda c: _row(c, read_file),
+                              optional=3)
 
 
 def transport_of(uri: str) -> str:
@@ -195,6 +182,8 @@ def _row(cells: list[str], read_file: Callable[[str], bytes]) -> AnsweringPoint:
     if NAME.fullmatch(name) is None:
         raise UsageError(f"name {name[:20]!r} must be 1-80 letters, digits, spaces or . _ ' -")
     transport = transport_of(uri)
+    if not (uri.isascii() and uri.isprintable()) or " " in uri:  # it stands in SIP request lines
+        raise UsageError(f"uri {uri[:40]!r} must be printable ASCII with no spaces")
     try:
         sip.host_port(uri)
     except WirePeerError as exc:
@@ -217,9 +206,9 @@ def _area(name: str, uri: str, lat: str, lon: str, radius: str, country: str, a1
             raise UsageError("a circle needs lat, lon and radius_m")
         if country or a1 or a3:
             raise UsageError("a row is a circle or an administrative area, not both")
-        return AnsweringPoint(name, uri, "circle", _number(lat, -90, 90, "lat"),
-                              _number(lon, -180, 180, "lon"),
-                              _number(radius, 1, MAX_RADIUS_M, "radius_m"), **sec)
+        return AnsweringPoint(name, uri, "circle", csvfile.number(lat, -90, 90, "lat"),
+                              csvfile.number(lon, -180, 180, "lon"),
+                              csvfile.number(radius, 1, MAX_RADIUS_M, "radius_m"), **sec)
     if country:
         if re.fullmatch(r"[A-Za-z]{2}", country) is None:
             raise UsageError(f"country {country[:10]!r} must be a two-letter code")
