@@ -31,6 +31,8 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "refused-no-dialtone": "The line is out of service. Please try again later.",
         "refused-line-error": "The line failed. Please try again later.",
         "refused-duplicate-call": "Your call cannot be completed.",
+        "emergency-no-line": "The telephone line is not working. Your emergency call is going through "
+                             "the network. Please stay on the line.",
         "half-duplex": "This line cannot carry a conversation.",
         "no-speed-dial": "There is no number on this speed-dial.",
         "local-no-code": "There is no local service on this code.",
