@@ -926,6 +926,10 @@ class BoxCore:
         assert call is not None
         self.line = None
         self.timers.redial = None
+        if self.phone.state is not Phone.ROUTING:  # it was up on the line: the line's leg is gone
+            self.phone.fire(Trig.REROUTE)
+            out.append(ev.Connect("handset", None))
+            out.append(ev.Connect("line", None))
         call.sip = True
         out.append(self._sos_signal(call))
         out.append(ev.PlayPrompt(NO_LINE_PROMPT))
@@ -1463,9 +1467,11 @@ class BoxCore:
 
     def _line_ended(self, reason: str, now: float, out: list[ev.Action]) -> None:
         line = self.line
-        gone = reason.startswith("modem-lost") or not self.modem_ok
-        if (line is not None and line.state in ("dialling", "dial-failed", "hanging-up")
-                and self._emergency_line_live(line) and gone):
+        lost = reason.startswith("modem-lost")
+        gone = lost or not self.modem_ok
+        if line is not None and self._emergency_line_live(line) and (
+                (line.state in ("dialling", "dial-failed", "hanging-up") and gone)
+                or (line.state in ("alerting", "connected") and lost)):
             self._via_cloud(line, reason, now, out)  # the modem is gone: the call must not wait for it
             return
         if line is not None and line.state in ("dialling", "dial-failed") and self._emergency_line_live(line):

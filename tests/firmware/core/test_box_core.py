@@ -1325,7 +1325,7 @@ def test_no_order_of_modem_and_link_faults_leaves_a_911_without_a_way_out(steps:
             r.do(ev.LinkUp(BOX))
         elif step == "down":
             r.do(ev.LinkDown("cut"))
-        elif step == "fail-unreachable" and call.sip:
+        elif step == "fail-unreachable" and call.sip and _asking(r):  # the request in flight fails
             r.do(ev.RequestFailed(f"place:{call.call_id}", "link closed", unreachable=True))
         elif step == "tick":
             r.tick(3.5)
@@ -1341,8 +1341,43 @@ def test_no_order_of_modem_and_link_faults_leaves_a_911_without_a_way_out(steps:
         assert r.core.phone.state is Phone.ROUTING
         line = r.core.line
         dialling = line is not None and line.kind == "emergency" and line.state in ("dialling", "hanging-up")
-        # a cloud request in flight is the last call.emergency not yet answered by a failure
-        sent = [a for a in r.actions if isinstance(a, ev.CallSignal) and a.kind == "call.emergency"]
-        failed = [a for a in r.actions if isinstance(a, ev.Emit) and a.event == "emergency.retry"]
-        asking = r.core.active is not None and r.core.active.sip and len(sent) > len(failed)
+        asking = r.core.active is not None and r.core.active.sip and _asking(r)
         assert dialling or asking or r.core.timers.redial is not None, (steps, line, r.core.active)
+
+
+def _asking(r: Rig) -> bool:
+    """A cloud request is in flight: more call.emergency sent than failures heard back."""
+    sent = [a for a in r.actions if isinstance(a, ev.CallSignal) and a.kind == "call.emergency"]
+    failed = [a for a in r.actions if isinstance(a, ev.Emit) and a.event == "emergency.retry"]
+    return len(sent) > len(failed)
+
+
+def test_the_modem_lost_mid_emergency_call_places_it_again_by_the_cloud() -> None:
+    """The 911 was up on the line when the modem vanished: the caller is still off hook, so the call is
+    placed again by the cloud's route at once (not left to reorder and a redial the caller may not know
+    to make); one emergency report, one call id."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    assert r.core.phone.state is Phone.CONNECTED
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    out = r.do(line_ev.CallEnded("modem-lost: unplugged: EIO"))
+    (sig,) = _sos_of(out)
+    assert r.core.phone.state is Phone.ROUTING and not kinds(out, ev.PlayTone)  # no reorder
+    assert ev.Connect("handset", None) in out and _prompts(out) == ["emergency-no-line"]
+    (conn,) = kinds(r.do(ev.Progress(sig.call_id, "answered", flow_id=3)), ev.Connect)
+    assert conn.b == "flow:3" and conn.tty_safe and r.core.phone.state is Phone.CONNECTED
+    reports = [a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]
+    assert len(reports) == 1 and reports[0].payload["call_id"] == sig.call_id
+
+
+def test_an_emergency_call_ended_by_the_far_end_is_not_placed_again() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    out = r.do(line_ev.CallEnded("far-end-hangup"))
+    assert not _sos_of(out) and [t.tone for t in kinds(out, ev.PlayTone)] == ["reorder"]
