@@ -1467,11 +1467,11 @@ class BoxCore:
 
     def _line_ended(self, reason: str, now: float, out: list[ev.Action]) -> None:
         line = self.line
-        lost = reason.startswith("modem-lost")
-        gone = lost or not self.modem_ok
+        modem_lost = reason.startswith("modem-lost")
+        gone = modem_lost or not self.modem_ok
         if line is not None and self._emergency_line_live(line) and (
                 (line.state in ("dialling", "dial-failed", "hanging-up") and gone)
-                or (line.state in ("alerting", "connected") and lost)):
+                or (line.state in ("alerting", "connected") and modem_lost)):
             self._via_cloud(line, reason, now, out)  # the modem is gone: the call must not wait for it
             return
         if line is not None and line.state in ("dialling", "dial-failed") and self._emergency_line_live(line):
