@@ -1633,8 +1633,9 @@ class BoxCore:
             raise UsageError(f"no line operation {e.op!r}")
 
     def _line_done(self, e: ev.LineOpDone, now: float, out: list[ev.Action]) -> None:
-        if e.ok:
-            self.modem_ok = self.cfg.has_line  # it answered: back (a reset brings no ModemFound)
+        if e.ok and e.op in ("dial", "answer"):
+            # the modem did it, so it is there (a hang-up "succeeds" with no modem at all: not proof)
+            self.modem_ok = self.cfg.has_line
         line = self.line
         if line is None:
             return

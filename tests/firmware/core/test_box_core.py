@@ -1381,3 +1381,18 @@ def test_an_emergency_call_ended_by_the_far_end_is_not_placed_again() -> None:
     r.do(ev.LineOpDone("dial", True))
     out = r.do(line_ev.CallEnded("far-end-hangup"))
     assert not _sos_of(out) and [t.tone for t in kinds(out, ev.PlayTone)] == ["reorder"]
+
+
+def test_a_hang_up_that_succeeds_with_the_modem_gone_does_not_count_as_the_modem_back() -> None:
+    """The driver's hang-up with no modem open has nothing to do and reports success: the next 911 must
+    still go by the cloud, not dial (and redial) the gone modem."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("2175550123")  # no card: refused, reorder; the line is not used
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    r.do(ev.LineOpDone("hangup", True))
+    r.do(OnHook(r.now))
+    lift(r)
+    out = r.digits("911")
+    assert len(_sos_of(out)) == 1 and not kinds(out, ev.LineDo)
