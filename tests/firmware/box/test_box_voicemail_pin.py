@@ -86,3 +86,36 @@ def test_star_98_asks_for_the_pin_refuses_a_wrong_one_and_plays_after_the_right_
     cloud(rig, "profile", "set", "alice", "--clear-pin")
     rig.remove("alice-card")
     rig.wait_boxes_settled()
+
+
+def test_911_keyed_at_the_pin_prompt_goes_out_the_line_at_once(rig: RigRunner) -> None:
+    cloud(rig, "profile", "set", "alice", "--pin", "2468")
+    mark = rig.box_log_mark("box-b")
+    rig.insert("alice-card", "box-b")
+    rig.wait_box_event("box-b", "registered", mark)
+    phone = rig.handset("box-b")
+    try:
+        phone.lift()
+        time.sleep(0.5)
+        phone.dial("*98")
+        rig.wait_box_event("box-b", "voicemail.mailbox", mark, timeout=15)
+        time.sleep(0.5)  # "Please enter your PIN …" is playing
+        phone.key_dtmf("911")
+        told = rig.wait_box_event("box-b", r"emergency\.dialled", mark, timeout=10)
+        assert "route=own-line" in told, told
+        deadline = time.monotonic() + 15
+        while not any(c["caller"] == "15550200002" and c["callee"] == "911"
+                      for c in rig.exchange_status()["calls"]):
+            assert time.monotonic() < deadline, rig.exchange_status()["calls"]
+            time.sleep(0.1)
+        proc = rig.boxes["box-b"].process
+        since = proc.output()[-(proc.mark() - mark):]
+        assert not any(" voicemail.pin " in line for line in since), since  # no PIN went anywhere
+    finally:
+        hung = rig.box_log_mark("box-b")
+        phone.hang_up()
+        rig.pstn("911").hang_up()
+    rig.wait_box_event("box-b", "on-hook", hung, timeout=10)
+    cloud(rig, "profile", "set", "alice", "--clear-pin")
+    rig.remove("alice-card")
+    rig.wait_boxes_settled()
