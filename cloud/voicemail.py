@@ -184,6 +184,19 @@ def delete(store: RegistryStore, message_id: str, now: float) -> VoicemailRecord
         return rec
 
 
+def pin_hash_of(store: RegistryStore, account_id: str) -> str:
+    """The account's voicemail PIN hash ("" : none set)."""
+    stored = store.get_profile(account_id)
+    if stored is None:
+        return ""
+    try:
+        return wire_profile.parse(stored[0]).voicemail.pin_hash
+    except wire_profile.ProfileError:  # fail closed: a PIN that may be set stays asked for (and never fits)
+        vm = stored[0].get("voicemail") if isinstance(stored[0], dict) else None
+        raw = vm.get("pin_hash") if isinstance(vm, dict) else None
+        return raw if isinstance(raw, str) else ""
+
+
 def listing(store: RegistryStore, account_id: str, card_id: str) -> wire_vm.VoicemailListed:
     """The holder's messages for their box (``*98``): new first, then saved, each oldest first."""
     recs = store.voicemails(account_id)
