@@ -614,29 +614,41 @@ class Router:
         decided: dict[str, filters.Decision] = {}
         forwards: list[str] = []
         refused = self._no_receive(call.line) if call.route == "incoming" else set()
+
+        def decide(account_id: str, box_id: str | None) -> None:
+            assert caller is not None
+            decided[account_id] = d = self._decide(account_id, box_id, caller, now, callback)
+            if d.rings:
+                return
+            call.filtered[account_id] = d
+            self._store.add_event(now, "call-filtered", {
+                "call": call.call_id, "account": account_id, "action": d.action.value,
+                "rule": d.rule, "refusal": d.refusal.value, "forward_to": d.forward_to})
+            log.info("call-filtered", extra={"fields": {
+                "call": call.call_id, "account": account_id, "action": d.action.value, "rule": d.rule}})
+            if d.action is wire_profile.Action.FORWARD and d.forward_to is not None:
+                forwards.append(d.forward_to)
+
         for entry in entries:
             if entry.account_id in refused:
                 call.filtered.setdefault(entry.account_id, filters.Decision(
                     wire_profile.Action.BLOCK, "no-receive-right", wire_profile.Refusal.SILENT))
                 continue
             if caller is not None and entry.account_id not in decided:
-                decided[entry.account_id] = self._decide(entry, caller, now, callback)
-                d = decided[entry.account_id]
-                if not d.rings:
-                    call.filtered[entry.account_id] = d
-                    self._store.add_event(now, "call-filtered", {
-                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
-                        "rule": d.rule, "refusal": d.refusal.value, "forward_to": d.forward_to})
-                    log.info("call-filtered", extra={"fields": {
-                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
-                        "rule": d.rule}})
-                    if d.action is wire_profile.Action.FORWARD and d.forward_to is not None:
-                        forwards.append(d.forward_to)
+                decide(entry.account_id, entry.box_id)
             if caller is not None and not decided[entry.account_id].rings:
                 continue
             if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
                 continue
             offers.append(self._offer(call, entry, number))
+        if caller is not None:
+            # a holder whose card is in no box: their filters still decide (a block is refused, a forward
+            # rings the other number or goes out to the PSTN), in the zone of the line that rang
+            for account_id in self._store.accounts_for_number(number):
+                if account_id in decided or account_id in refused or (
+                        accounts is not None and account_id not in accounts):
+                    continue
+                decide(account_id, call.host_box if call.route == "incoming" else None)
         for target in dict.fromkeys(forwards):
             for entry in where(self._store, target, now):
                 if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
@@ -677,12 +689,14 @@ class Router:
             number="" if number == call.called else number,
         )
 
-    def _decide(self, entry: WhereEntry, caller: CallerId, now: float, callback: bool) -> filters.Decision:
-        """The holder's filters for this caller now (a profile that does not parse filters nothing)."""
-        profile = self._profile(entry.account_id)
+    def _decide(self, account_id: str, box_id: str | None, caller: CallerId, now: float,
+                callback: bool) -> filters.Decision:
+        """The holder's filters for this caller now (a profile that does not parse filters nothing); the
+        zone of ``box_id``'s line unless the profile names one (none: UTC)."""
+        profile = self._profile(account_id)
         if profile is None:
             return filters.RING
-        box = self._store.get_box(entry.box_id)
+        box = self._store.get_box(box_id) if box_id is not None else None
         tz = filters.number_zone(box.line_number if box is not None else None) or filters.UTC
         return filters.evaluate(profile, filters.Caller(caller.number, caller.name), now, tz,
                                 callback=callback)
@@ -766,18 +780,11 @@ class Router:
         return accounts[0] if accounts else None
 
     def _shared_default(self, call: Call) -> str | None:
-        """Whose mailbox takes a shared line's message when the caller chose nobody (docs/protocol.md
-        §10.6): the host box's owner (enrolled as an account id or an account's name) if that account
-        is in the menu, else the holder on key 1."""
+        """Whose mailbox takes a shared line's message when the caller chose nobody: the line owner's if
+        they are in the menu, else the holder on key 1 (``voicemail.shared_mailbox``, docs/protocol.md
+        §10.6)."""
         menu = [account_id for _, account_id, _ in call.attendant]
-        box = self._store.get_box(call.origin_box)
-        owner = box.owner if box is not None else None
-        if owner:
-            for account_id in menu:
-                account = self._store.get_account(account_id)
-                if owner == account_id or (account is not None and owner == account.name):
-                    return account_id
-        return menu[0] if menu else None
+        return voicemail.shared_mailbox(self._store, self._store.get_box(call.origin_box), menu)
 
     def _voicemail(self, call: Call, caller: CallerId, now: float) -> list[Action]:
         """Ask the host line to take a message for the called holder (nobody answered, nobody to ring,

@@ -5,14 +5,17 @@ one call record with both legs."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roamline.cloud.records import Box, LineRight
-from roamline.cloud.router import Bridge, Router, RouterConfig, Unbridge
+from roamline.cloud.router import Bridge, Request, Router, RouterConfig, Unbridge
 from roamline.wire import grant as wg
 from roamline.wire import identity
 from roamline.wire import profile as wp
@@ -291,3 +294,97 @@ def test_a_revoked_boxs_line_is_never_the_forwards_way_out(kit: Kit) -> None:
     out = ring(kit)
     assert dials(out) == []
     voicemail_for_ada(kit, out)
+
+
+def test_a_holders_filters_decide_though_their_card_is_in_no_box(kit: Kit) -> None:
+    """The filters are the holder's, not the card's: with ada's card out of every box her forward is still
+    dialled, her block still refuses (spoken, not voicemail), and a forward to a follow-me number rings
+    that holder's box."""
+    kit.store.put_line_right(LineRight(OUT_LINE, "acct-ada"))
+    kit.now += 7200  # her registration's lease (an hour) has run out: no card of hers is anywhere
+    out = ring(kit)
+    assert len(dials(out)) == 1 and sends(out, "conn-host") == [LineRouted(call_id=CID, offered=1)]
+    kit.send("box-host", LineStateReport(call_id=CID, state=LineState.CALLER_GONE))
+    profile(kit, "acct-ada", filters=[{"name": "bob", "action": "block", "prefixes": [BOB.number]}])
+    out = ring(kit, call_id="c-00000000000000f6")
+    assert sends(out, "conn-host") == [LineRouted(call_id="c-00000000000000f6", offered=0, filtered="block")]
+    assert takes(out) == []
+    kit.holder("bea", "+15550200002", at=kit.box("b"))
+    profile(kit, "acct-ada", filters=[{"name": "all", "action": "forward", "forward_to": "+15550200002"}])
+    out = ring(kit, call_id="c-00000000000000f7")
+    assert {r.conn_id for r in requests(out)} == {"conn-b"}
+
+
+_fwd_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("out"), st.sampled_from(list(LineState))),
+        st.tuples(st.just("host"), st.sampled_from(list(LineState))),
+        st.tuples(st.just("reply"), st.sampled_from(list(LineResult))),
+        st.tuples(st.just("fail"), st.integers(0, 5)),
+        st.tuples(st.just("tick"), st.floats(0, 40)),
+        st.tuples(st.just("silent"), st.integers(1, 4)),
+        st.tuples(st.just("vanish"), st.sampled_from(["out", "host"])),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_fwd_steps)
+def test_any_order_of_forward_events_ends_in_one_record_and_at_most_one_message(
+        plan: list[tuple[str, object]]) -> None:
+    """Whatever the two lines report, in any order with replies, failures, timers and silence: every
+    router step is legal, the call ends with one closed record, a message is asked for at most once and
+    never for an answered call, and the forward's line is never left up by the router."""
+    with tempfile.TemporaryDirectory() as tmp:
+        kit = make_kit(Path(tmp))
+        try:
+            kit.box("host", line=HOST_LINE)
+            kit.box("out", line=OUT_LINE)
+            kit.holder("ada", HOST_LINE, at=kit.box("a"))
+            profile(kit, "acct-ada", voicemail={"timeout_s": 12},
+                    filters=[{"name": "away", "action": "forward", "forward_to": DEST}])
+            kit.store.put_line_right(LineRight(OUT_LINE, "acct-ada"))
+            outs = [ring(kit)]
+            pending = [a for a in outs[0] if isinstance(a, Request)]
+            ended = {LineState.BUSY, LineState.NO_ANSWER, LineState.FAR_END_HANGUP, LineState.LINE_LOST}
+            out_down = False  # the forward's line said it is on hook again
+            for kind, arg in plan:
+                out: list[Any] = []
+                if kind == "out":
+                    out_down = out_down or arg in ended
+                    out = kit.send("box-out", LineStateReport(call_id=CID, state=arg))  # type: ignore[arg-type]
+                elif kind == "host":
+                    out = kit.send("box-host", LineStateReport(call_id=CID, state=arg))  # type: ignore[arg-type]
+                elif kind == "reply" and pending:
+                    req = pending.pop(0)
+                    out_down = out_down or (req.ref.purpose == "fwd-dial" and arg is not LineResult.DIALLED)
+                    out = kit.router.reply_received(req.ref, LineResultReply(call_id=CID, result=arg),  # type: ignore[arg-type]
+                                                    kit.now)
+                elif kind == "fail" and pending:
+                    out = kit.router.request_failed(pending.pop(int(arg) % len(pending)).ref, kit.now)  # type: ignore[call-overload]
+                elif kind == "tick":
+                    kit.now += float(arg)  # type: ignore[arg-type]
+                    out = kit.router.poll(kit.now)
+                elif kind == "silent":
+                    out = kit.router.media_silent([int(arg)], kit.now)  # type: ignore[call-overload]
+                elif kind == "vanish":
+                    out = kit.router.box_disconnected(f"box-{arg}", f"conn-{arg}", kit.now)
+                    kit.router.box_connected(f"box-{arg}", f"conn-{arg}", kit.now)
+                outs.append(out)
+                pending += [a for a in out if isinstance(a, Request)]
+            kit.now += 100
+            outs.append(kit.router.poll(kit.now))
+            outs.append(kit.send("box-host", LineStateReport(call_id=CID, state=LineState.FAR_END_HANGUP)))
+            assert CID not in kit.router.calls()
+            (rec,) = kit.store.calls()
+            assert rec.call_id == CID and rec.state == "closed" and rec.outcome in ("answered", "missed")
+            everything = [a for out in outs for a in out]
+            asked = [a for a in everything if isinstance(a, Request) and isinstance(a.message, VoicemailTake)]
+            assert len(asked) <= 1
+            assert not (asked and rec.outcome == "answered")
+            told_down = any(isinstance(a, Request) and a.conn_id == "conn-out"
+                            and isinstance(a.message, LineHangup) for a in everything)
+            assert told_down or out_down  # the router hung the forward up, or its line had ended
+        finally:
+            kit.store.close()

@@ -215,3 +215,29 @@ def test_an_offline_message_is_refused_from_a_box_whose_line_is_another_number(w
     assert h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json())) == Ack(
         keys=(c.key,))
     assert h.store.voicemails(h.acct) == []
+
+
+def test_an_offline_message_for_a_shared_number_is_filed_for_the_line_owner_else_the_first_by_name(
+        world: Any) -> None:
+    """Zed, Ann and Mia hold the host line's number. With the box enrolled for ``Mia`` (owner), her
+    mailbox takes the message; with no owner among the holders, the first by name (Ann: the attendant's
+    key 1), not the first account id (Zed's)."""
+    import dataclasses
+
+    h = world
+    zed, mia = "acct-000", "acct-zzz"  # Zed's id sorts first, Ann's name does; Mia is neither
+    h.store.create_account(zed, "Zed", h.now)
+    h.store.create_account(mia, "Mia", h.now)
+    h.store.add_number(zed, NUM)
+    h.store.add_number(mia, NUM)
+    box = h.store.get_box(h.host.box_id)
+    h.store.put_box(dataclasses.replace(box, line_number=NUM, owner="Mia"))
+    for c in _offline(h, b"\x10" * 8000, "vo-host-0000000000000011"):
+        h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+    assert [m.message_id for m in h.store.voicemails(mia)] == ["vo-host-0000000000000011"]
+    assert h.store.voicemails(h.acct) == h.store.voicemails(zed) == []
+    h.store.put_box(dataclasses.replace(box, line_number=NUM, owner="someone else"))
+    for c in _offline(h, b"\x10" * 8000, "vo-host-0000000000000012"):
+        h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+    assert [m.message_id for m in h.store.voicemails(h.acct)] == ["vo-host-0000000000000012"]
+    assert voicemail.shared_mailbox(h.store, None, []) is None
