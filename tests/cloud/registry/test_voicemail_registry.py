@@ -241,3 +241,18 @@ def test_an_offline_message_for_a_shared_number_is_filed_for_the_line_owner_else
         h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
     assert [m.message_id for m in h.store.voicemails(h.acct)] == ["vo-host-0000000000000012"]
     assert voicemail.shared_mailbox(h.store, None, []) is None
+
+
+def test_the_box_owner_given_at_enrollment_is_kept_for_the_shared_line_rule(harness: Harness) -> None:
+    """`provision box enroll --owner` sends ``owner`` in the box details; the registry stores it."""
+    from roamline.wire import identity
+    from roamline.wire.messages import Enroll, Enrolled, EnrollKind
+
+    h: Any = harness
+    key = identity.generate_key()
+    r = h.reply("enroll-o", Enroll(token=h.token("box"), csr_pem=identity.make_csr(key, "o").decode(),
+                                   kind=EnrollKind.BOX, box={"name": "o", "board": "sim", "owner": "carol",
+                                                             "line_number": NUM}))
+    assert isinstance(r, Enrolled), r
+    box = h.store.get_box(r.id)
+    assert box is not None and (box.owner, box.line_number) == ("carol", NUM)
