@@ -300,3 +300,42 @@ def test_ten_wrong_pins_in_a_row_lock_the_mailbox_for_a_while_even_for_the_right
     assert key("2468") is wvm.PinResult.LOCKED
     h.clock.advance(2)
     assert key("2468") is wvm.PinResult.OK
+def test_an_offline_message_for_a_shared_number_is_filed_for_the_line_owner_else_the_first_by_name(
+        world: Any) -> None:
+    """Zed, Ann and Mia hold the host line's number. With the box enrolled for ``Mia`` (owner), her
+    mailbox takes the message; with no owner among the holders, the first by name (Ann: the attendant's
+    key 1), not the first account id (Zed's)."""
+    import dataclasses
+
+    h = world
+    zed, mia = "acct-000", "acct-zzz"  # Zed's id sorts first, Ann's name does; Mia is neither
+    h.store.create_account(zed, "Zed", h.now)
+    h.store.create_account(mia, "Mia", h.now)
+    h.store.add_number(zed, NUM)
+    h.store.add_number(mia, NUM)
+    box = h.store.get_box(h.host.box_id)
+    h.store.put_box(dataclasses.replace(box, line_number=NUM, owner="Mia"))
+    for c in _offline(h, b"\x10" * 8000, "vo-host-0000000000000011"):
+        h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+    assert [m.message_id for m in h.store.voicemails(mia)] == ["vo-host-0000000000000011"]
+    assert h.store.voicemails(h.acct) == h.store.voicemails(zed) == []
+    h.store.put_box(dataclasses.replace(box, line_number=NUM, owner="someone else"))
+    for c in _offline(h, b"\x10" * 8000, "vo-host-0000000000000012"):
+        h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+    assert [m.message_id for m in h.store.voicemails(h.acct)] == ["vo-host-0000000000000012"]
+    assert voicemail.shared_mailbox(h.store, None, []) is None
+
+
+def test_the_box_owner_given_at_enrollment_is_kept_for_the_shared_line_rule(harness: Harness) -> None:
+    """`provision box enroll --owner` sends ``owner`` in the box details; the registry stores it."""
+    from roamline.wire import identity
+    from roamline.wire.messages import Enroll, Enrolled, EnrollKind
+
+    h: Any = harness
+    key = identity.generate_key()
+    r = h.reply("enroll-o", Enroll(token=h.token("box"), csr_pem=identity.make_csr(key, "o").decode(),
+                                   kind=EnrollKind.BOX, box={"name": "o", "board": "sim", "owner": "carol",
+                                                             "line_number": NUM}))
+    assert isinstance(r, Enrolled), r
+    box = h.store.get_box(r.id)
+    assert box is not None and (box.owner, box.line_number) == ("carol", NUM)
