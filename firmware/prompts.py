@@ -50,6 +50,11 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "vm-end": "You have no more messages. To record your greeting, press star.",
         "vm-greeting": "After the tone, say your greeting. Then press the pound key.",
         "vm-greeting-saved": "Your greeting is saved.",
+        "vm-pin": "Please enter your PIN, then press the pound key.",
+        "vm-pin-wrong": "That PIN is not right. Please enter your PIN, then press the pound key.",
+        "vm-pin-failed": "That PIN is not right. You have tried three times. Goodbye.",
+        "vm-pin-locked": "Too many wrong PINs were entered. Your messages are locked for a while. Goodbye.",
+        "vm-pin-none": "No PIN was entered. Goodbye.",
     }
     for n in range(2, max_slots + 1):
         keys = range(min(n, len(choice_keys)))

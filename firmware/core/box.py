@@ -31,7 +31,7 @@ from typing import Any
 from roamline.firmware.card import events as card_ev
 from roamline.firmware.core import events as ev
 from roamline.firmware.core.calls import OFF_HOOK, Phone, PhoneTable, Trig
-from roamline.firmware.core.mailbox import Mailbox
+from roamline.firmware.core.mailbox import PIN_STATES, Mailbox
 from roamline.firmware.core.moved_prompt import MovedPrompt, Where
 from roamline.firmware.dialplan import Classified, Classifier, Collecting, DigitCollector, Kind
 from roamline.firmware.errors import UsageError
@@ -218,6 +218,7 @@ class BoxCore:
                 self._offline_voicemail_at(),
                 self.line.menu_until if self.line is not None else None,
                 self.collector.deadline() if self.collector else None,
+                self.mailbox.deadline() if self.mailbox is not None else None,
             )
             if t is not None
         ]
@@ -311,6 +312,9 @@ class BoxCore:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
                 self._decided(d, now, out)
+        if self.mailbox is not None:
+            out += self.mailbox.poll(now)  # the PIN's keys ran out of time
+            self._mailbox_ended_by_itself(out)
         return out
 
     def _key(self, what: str) -> str:
@@ -460,7 +464,7 @@ class BoxCore:
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.attendant:
             self._attend(msg, now, out)
         elif kind == "vm":
-            self._mailbox_reply(msg, out)
+            self._mailbox_reply(msg, now, out)
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
             self._filtered_ring(msg, now, out)
         elif kind == "dereg":
@@ -676,6 +680,8 @@ class BoxCore:
             if st in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
                 self._digit_at = e.at
                 self._digit(e.digit, now, out)
+            elif st is Phone.CONNECTED and self.mailbox is not None and self.mailbox.state in PIN_STATES:
+                self._mailbox_pin_key(e, now, out)
             elif st is Phone.CONNECTED and self.mailbox is not None:
                 out += self.mailbox.pressed(e.digit, self._greeting_id())
             elif st is Phone.CONNECTED and self.active is not None:
@@ -1741,27 +1747,59 @@ class BoxCore:
             self._fail(out, "reorder", prompt="cloud-unreachable")
             return
         self.phone.fire(Trig.ROUTE)
-        self.mailbox = Mailbox(slot.card_id)
+        self.mailbox = Mailbox(slot.card_id, first_digit_s=self.cfg.first_digit_s,
+                               interdigit_s=self.cfg.interdigit_s)
         out += self.mailbox.open()
         out.append(ev.Emit("voicemail.mailbox", {"card_id": slot.card_id}))
 
-    def _mailbox_reply(self, msg: messages.Message, out: list[ev.Action]) -> None:
+    def _mailbox_reply(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
         from roamline.wire import voicemail as wvm
 
         box = self.mailbox
         if box is None:
             return
         if isinstance(msg, wvm.VoicemailListed):
-            out += box.listed(msg)
+            then = box.listed(msg, now)
             if self.phone.can(Trig.ANSWERED):
                 self.phone.fire(Trig.ANSWERED)
                 out.append(ev.PlayTone(None))
+            out += then
             if box.state == "done":  # nothing to hear (a greeting may still be recorded)
                 out.append(ev.PlayPrompt("vm-none"))
+        elif isinstance(msg, wvm.VoicemailPinChecked):
+            out += box.pin_checked(msg, now)
+            self._mailbox_ended_by_itself(out)
         elif isinstance(msg, wvm.VoicemailAudio):
             out += box.piece(msg)
         elif isinstance(msg, messages.Ok):
             out += box.marked()
+
+    def _mailbox_pin_key(self, e: hs.Digit, now: float, out: list[ev.Action]) -> None:
+        """A key while the PIN is asked for: an emergency number keyed (the PIN's keys so far with it)
+        dials at once, whatever the mailbox was doing; anything else is the PIN's."""
+        box = self.mailbox
+        assert box is not None
+        c = self.classifier.classify(box.pin_keys + e.digit)
+        if c.kind is Kind.EMERGENCY:
+            self.mailbox = None
+            self._digit_at = e.at
+            self.phone.fire(Trig.FAR_END)  # the mailbox gives way: connected → failed → a fresh number
+            self.phone.fire(Trig.DIGIT)
+            self._emergency(c, now, out)  # its dial goes first in ``out``
+            out.append(ev.PlayTone(None))
+            out.append(ev.Emit("voicemail.mailbox-ended", {"reason": "emergency"}))
+            return
+        out += box.pin_key(e.digit, now)
+        self._mailbox_ended_by_itself(out)
+
+    def _mailbox_ended_by_itself(self, out: list[ev.Action]) -> None:
+        """The session failed (wrong PIN three times, the registry's lock, no key): say why, reorder."""
+        box = self.mailbox
+        if box is None or box.state != "failed":
+            return
+        self.mailbox = None
+        out.append(ev.Emit("voicemail.mailbox-failed", {"reason": box.failure}))
+        self._mailbox_fail(out, box.failure)
 
     def _greeting_id(self) -> str:
         import hashlib
