@@ -10,8 +10,11 @@ Test helpers next to the tests (``tests/wire/quic_support.py``) are imported rel
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,3 +29,25 @@ def _is_root(entry: str) -> bool:
 sys.path[:] = [p for p in sys.path if not _is_root(p)]
 
 pytest_plugins = ["roamline.hil.pytest_pcsc"]
+
+# --- parallel runs (pytest-xdist; `make test` runs `-n $(PYTEST_JOBS) --dist loadfile`) --------------
+# loadfile keeps the tests of one module in one worker, in their order, so module-scoped rigs (a
+# registry, an exchange and box processes) are built once, as in a serial run. (`--dist loadgroup` and
+# ``xdist_group`` marks do nothing with pytest 9.2: xdist 3.8 writes the group into ``item._nodeid``,
+# which pytest no longer reads.) The workers are handed modules in collection order; modules that drive
+# real box processes are moved first, because they are the longest units and one handed out last would
+# leave the other worker idle at the end.
+REAL_PROCESS_DIRS = ("tests/firmware/box/",)
+
+
+def _heavy(item: pytest.Item) -> bool:
+    try:
+        rel = item.path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return False
+    return rel.startswith(REAL_PROCESS_DIRS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a serial run keeps its order
+        items.sort(key=lambda i: not _heavy(i))  # stable: each module's tests stay in their order
