@@ -25,7 +25,9 @@ STALE_BEATS = 3.0  # a heartbeat older than this many periods (plus a second of 
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No NaN or infinity: a NaN heartbeat is never stale (every comparison with it is false), and JSON has
+    # neither (pydantic would write them back as null, which this model refuses).
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Link(_Model):
@@ -54,7 +56,7 @@ class ServiceState(_Model):
     boot_id: str = ""
     box_id: str = ""
     started_at: float = 0.0
-    heartbeat_s: float = Field(gt=0)
+    heartbeat_s: float = Field(gt=0, le=300)  # box.toml's [state] heartbeat_s (a larger one is never stale)
     beat_monotonic: float = 0.0  # CLOCK_MONOTONIC at the last write
     beat_at: float = 0.0  # Unix seconds at the last write (for people)
     firmware: Firmware = Firmware()
@@ -104,7 +106,13 @@ def decode(data: bytes) -> ServiceState:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        raise PeerError(f"malformed service state ({where}: {first.get('msg', 'invalid')})") from None
+        msg = f"malformed service state ({where}: {first.get('msg', 'invalid')})"
+        raise PeerError(one_line(msg)) from None
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (a newline in a key or a detail) escaped: reasons are one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Verdict(_Model):
@@ -145,7 +153,7 @@ def assess(state: ServiceState, *, boot_id: str, monotonic: float, pid_alive: bo
             failed.append(f"{name} {p.detail}")
     if state.phase == "starting":
         failed.insert(0, "the box service is still starting")
-    return Verdict(healthy=not failed, reason="; ".join(failed) or "healthy", checks=checks)
+    return Verdict(healthy=not failed, reason=one_line("; ".join(failed)) or "healthy", checks=checks)
 
 
 __all__ = ["Firmware", "Link", "Peripheral", "ServiceState", "Verdict", "assess", "decode", "encode",
