@@ -35,9 +35,11 @@ pytest_plugins = ["roamline.hil.pytest_pcsc"]
 # registry, an exchange and box processes) are built once, as in a serial run. (`--dist loadgroup` and
 # ``xdist_group`` marks do nothing with pytest 9.2: xdist 3.8 writes the group into ``item._nodeid``,
 # which pytest no longer reads.) The workers are handed modules in collection order; modules that drive
-# real box processes are moved first, because they are the longest units and one handed out last would
-# leave the other worker idle at the end.
-REAL_PROCESS_DIRS = ("tests/firmware/box/",)
+# real processes (box rigs, the demo, the spine rig, the benchmarks' smoke runs) are moved first,
+# because they are the longest units and one handed out last would leave the other worker idle at the
+# end. A new module in one of these folders (or named so) is picked up with no edit.
+REAL_PROCESS_PATHS = ("tests/firmware/box/", "tests/hil/spine/", "tests/hil/test_demo.py",
+                      "tests/hil/test_bench_")
 
 
 def _heavy(item: pytest.Item) -> bool:
@@ -45,7 +47,7 @@ def _heavy(item: pytest.Item) -> bool:
         rel = item.path.resolve().relative_to(ROOT).as_posix()
     except ValueError:
         return False
-    return rel.startswith(REAL_PROCESS_DIRS)
+    return rel.startswith(REAL_PROCESS_PATHS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
