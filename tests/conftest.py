@@ -50,6 +50,15 @@ def _heavy(item: pytest.Item) -> bool:
     return rel.startswith(REAL_PROCESS_PATHS)
 
 
+# A module-scoped rig (registry, exchange, boxes: ~20 `roamline` commands) takes 20 s on a quiet machine
+# and 55-136 s at load 10-12, and pytest-timeout charges it to the module's first test: tests of these
+# modules get 300 s unless they set their own limit (test_box_flows.py already did).
+REAL_PROCESS_TIMEOUT_S = 300
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _heavy(item) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(REAL_PROCESS_TIMEOUT_S))
     if os.environ.get("PYTEST_XDIST_WORKER"):  # a serial run keeps its order
         items.sort(key=lambda i: not _heavy(i))  # stable: each module's tests stay in their order
