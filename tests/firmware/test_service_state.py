@@ -6,6 +6,7 @@ import json
 import threading
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,7 +22,7 @@ def running(**kw: object) -> ServiceState:
     s = ServiceState(pid=4242, boot_id=BOOT, heartbeat_s=2.0, phase="running",
                      firmware=Firmware(package="0.1", slot="b", version="2.0"))
     s = s.with_link(True, "welcomed", 100.0).with_peripheral("line", True, "modem answering", 100.0)
-    return s.beat(50.0, 1000.0).model_copy(update=kw)
+    return msgspec.structs.replace(s.beat(50.0, 1000.0), **kw)
 
 
 def verdict(s: ServiceState, *, now: float = 51.0, alive: bool = True, slot: str | None = None,
