@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from roamline.wire.errors import UsageError
+
 T = TypeVar("T")
 
 _AT = " - at `"
@@ -24,8 +26,10 @@ _FIELD = re.compile(r"Object (missing required|contains unknown) field `([^`]*)`
 _NAMED = re.compile(r"([a-z_][a-z0-9_]*): (.+)", re.DOTALL)
 
 
-class TypedError(ValueError):
-    """Data that does not convert; ``str()`` is one line naming where (``registry.port: …``)."""
+class TypedError(UsageError):
+    """Data that does not convert; ``str()`` is one line naming where (``registry.port: …``). Callers
+    re-raise it as their own error with what the data was (``ConfigError`` naming the file, ``BadBody``
+    naming the message type: the peer's fault, not a usage error)."""
 
 
 def _dec_hook(tp: Any, obj: Any) -> Any:
