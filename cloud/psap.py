@@ -11,8 +11,9 @@ of one answering point (an answering point may have several rows)::
 
 A row with ``lat``, ``lon`` and ``radius_m`` is a circle; else one with ``country`` (and optionally the
 state ``A1`` and the city ``A3``, RFC 5139, compared without case) is an administrative area; a row
-with neither is the default. URIs are ``sip:`` with a host (IPv4 or name) and optional port. A bad row
-is a UsageError naming its line; nothing is imported then.
+with neither is the default. URIs are ``sip:`` with a host (IPv4 or name) and optional port, printable
+ASCII with no spaces. A bad row is a UsageError naming its line; nothing is imported then. A file is
+read as ``cloud.csvfile`` says (UTF-8, a byte-order mark allowed, line breaks inside quoted fields).
 
 :func:`candidates`: the answering points that cover a location, best first — circles holding a valid GPS
 position (smallest first), then the civic address's administrative matches (city over state over
@@ -23,12 +24,10 @@ is never refused for it: at worst it goes to a default).
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
 from typing import Any
 
+from roamline.cloud import csvfile
 from roamline.cloud.errors import UsageError
 from roamline.cloud.records import AnsweringPoint
 from roamline.wire import sip
@@ -41,36 +40,10 @@ MAX_RADIUS_M = 500_000.0
 MAX_ROWS = 10_000
 
 
-def _number(text: str, lo: float, hi: float, what: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise UsageError(f"{what} {text[:20]!r} is not a number") from None
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise UsageError(f"{what} {text[:20]!r} is outside [{lo:g}, {hi:g}]")
-    return v
-
-
 def parse_csv(text: str) -> list[AnsweringPoint]:
     """Every row, checked; UsageError ``line N: …`` on the first bad one."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or tuple(h.strip().lower() for h in header) != COLUMNS:
-        raise UsageError(f"line 1: the header must be {','.join(COLUMNS[:5])},country,A1,A3")
-    out: list[AnsweringPoint] = []
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(out) >= MAX_ROWS:
-            raise UsageError(f"more than {MAX_ROWS} answering-point rows")
-        if len(row) != len(COLUMNS):
-            raise UsageError(f"line {line}: expected {len(COLUMNS)} columns, got {len(row)}")
-        try:
-            out.append(_row([c.strip() for c in row]))
-        except UsageError as exc:
-            raise UsageError(f"line {line}: {exc}") from None
-    return out
+    return csvfile.parse_rows(text, COLUMNS, f"{','.join(COLUMNS[:5])},country,A1,A3", MAX_ROWS,
+                              f"more than {MAX_ROWS} answering-point rows", _row)
 
 
 def _row(cells: list[str]) -> AnsweringPoint:
@@ -79,6 +52,8 @@ def _row(cells: list[str]) -> AnsweringPoint:
         raise UsageError(f"name {name[:20]!r} must be 1-80 letters, digits, spaces or . _ ' -")
     if not uri.startswith("sip:"):
         raise UsageError(f"uri {uri[:40]!r} must be a sip: URI")
+    if not (uri.isascii() and uri.isprintable()) or " " in uri:  # it stands in SIP request lines
+        raise UsageError(f"uri {uri[:40]!r} must be printable ASCII with no spaces")
     try:
         sip.host_port(uri)
     except WirePeerError as exc:
@@ -88,9 +63,9 @@ def _row(cells: list[str]) -> AnsweringPoint:
             raise UsageError("a circle needs lat, lon and radius_m")
         if country or a1 or a3:
             raise UsageError("a row is a circle or an administrative area, not both")
-        return AnsweringPoint(name, uri, "circle", _number(lat, -90, 90, "lat"),
-                              _number(lon, -180, 180, "lon"),
-                              _number(radius, 1, MAX_RADIUS_M, "radius_m"))
+        return AnsweringPoint(name, uri, "circle", csvfile.number(lat, -90, 90, "lat"),
+                              csvfile.number(lon, -180, 180, "lon"),
+                              csvfile.number(radius, 1, MAX_RADIUS_M, "radius_m"))
     if country:
         if re.fullmatch(r"[A-Za-z]{2}", country) is None:
             raise UsageError(f"country {country[:10]!r} must be a two-letter code")

@@ -32,6 +32,7 @@ from roamline.cloud.records import EmergencyRecord, Registration, RegistryStore
 from roamline.wire import civic, identity, signing
 from roamline.wire import emergency as wire_emergency
 from roamline.wire import location as wire_location
+from roamline.wire import profile as wire_profile
 from roamline.wire import voicemail as wire_vm
 from roamline.wire.calls import CALL_RECORD_KIND
 from roamline.wire.errors import ErrorCode, LinkError
@@ -70,6 +71,9 @@ from roamline.wire.messages import (
 )
 
 log = logging.getLogger(__name__)
+
+PIN_LOCK_AFTER = 10  # wrong voicemail PINs in a row (3 a *98 session at the box) before the lock
+PIN_LOCK_S = 900.0  # how long the account's mailbox is then locked
 
 INSTALLER_REQUESTS = frozenset({"nonce", "ping", "enroll", "box-list"})
 """What a connection proven by an installer's certificate may ask (no registrations: it is no box)."""
@@ -137,6 +141,9 @@ class _Conn:
     installer_id: str | None = None  # an installer's tool proved itself instead of a box
     peer: str = ""  # the box's address as we see it (host:port), told back in welcome
     outstanding: set[bytes] = field(default_factory=set)  # nonces issued here and not yet presented
+    # registrations whose holder gave the PIN here -> their session has listed (the next list is a new
+    # *98 session: the PIN is asked again)
+    mailbox_open: dict[str, bool] = field(default_factory=dict)
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -165,6 +172,9 @@ class Registry:
         self._nonces: dict[bytes, _IssuedNonce] = {}
         self._enrollment = Enrollment(store, ca)
         self._profiles_seen: int | None = None  # the newest profile version pushed (None: not looked yet)
+        # Wrong voicemail PINs in a row per account, and until when it is locked (in memory: a restart
+        # forgets them, as it forgets the links whose mailboxes were open)
+        self._pin_failures: dict[str, tuple[int, float]] = {}
 
     @property
     def config(self) -> RegistryConfig:
@@ -259,7 +269,7 @@ class Registry:
             log.info("profile-from-box", extra={"fields": {"box": conn.box_id, "card": msg.card_id}})
             return None
         if isinstance(msg, (wire_vm.VoicemailList, wire_vm.VoicemailFetch, wire_vm.VoicemailMark,
-                            wire_vm.VoicemailGreeting)):
+                            wire_vm.VoicemailGreeting, wire_vm.VoicemailPin)):
             return self._mailbox(conn, msg, now)
         if isinstance(msg, wire_vm.VoicemailGreetingFetch):
             assert conn.box_id is not None
@@ -271,14 +281,27 @@ class Registry:
 
     def _mailbox(self, conn: _Conn,
                  msg: wire_vm.VoicemailList | wire_vm.VoicemailFetch | wire_vm.VoicemailMark
-                 | wire_vm.VoicemailGreeting, now: float) -> Message:
+                 | wire_vm.VoicemailGreeting | wire_vm.VoicemailPin, now: float) -> Message:
         """The holder at this box reads, saves or deletes their messages (``*98``): only for a card
-        registered here now, only that account's messages."""
+        registered here now, only that account's messages, and when they set a PIN only after it was
+        given on this link for this registration (docs/protocol.md §14.1)."""
         reg = self._store.active_registration(msg.card_id)
         if reg is None or reg.box_id != conn.box_id:
             raise Refused(ErrorCode.UNKNOWN_CARD, f"card {msg.card_id} is not registered at this box")
+        if isinstance(msg, wire_vm.VoicemailPin):
+            return self._check_pin(conn, reg.registration_id, reg.account_id, msg, now)
+        rid = reg.registration_id
+        if isinstance(msg, wire_vm.VoicemailList) and conn.mailbox_open.get(rid):
+            del conn.mailbox_open[rid]  # a session listed already: this list starts the next one
+        locked = rid not in conn.mailbox_open and voicemail.pin_hash_of(self._store, reg.account_id) != ""
         if isinstance(msg, wire_vm.VoicemailList):
+            if locked:
+                return wire_vm.VoicemailListed(card_id=msg.card_id, pin_required=True)
+            if rid in conn.mailbox_open:
+                conn.mailbox_open[rid] = True
             return voicemail.listing(self._store, reg.account_id, msg.card_id)
+        if locked:
+            raise Refused(ErrorCode.FORBIDDEN, "the voicemail PIN was not given")
         if isinstance(msg, wire_vm.VoicemailGreeting):
             voicemail.greeting_piece(self._store, reg.account_id, msg, now)
             return Ok()
@@ -294,6 +317,28 @@ class Registry:
         log.info("voicemail-marked", extra={"fields": {"box": conn.box_id, "message": msg.message_id,
                                                        "action": msg.action.value}})
         return Ok()
+
+    def _check_pin(self, conn: _Conn, registration_id: str, account_id: str, msg: wire_vm.VoicemailPin,
+                   now: float) -> wire_vm.VoicemailPinChecked:
+        """The PIN keyed at ``*98`` against the account's hash; PIN_LOCK_AFTER wrong in a row (on any box)
+        lock the account's mailbox for PIN_LOCK_S, the right PIN included (no hash is computed then)."""
+        wrong, until = self._pin_failures.get(account_id, (0, 0.0))
+        result = wire_vm.PinResult.OK
+        if now < until:
+            result = wire_vm.PinResult.LOCKED
+        else:
+            pin_hash = voicemail.pin_hash_of(self._store, account_id)
+            if pin_hash and not wire_profile.check_pin(msg.pin, pin_hash):
+                wrong += 1
+                locked = wrong >= PIN_LOCK_AFTER
+                self._pin_failures[account_id] = (0 if locked else wrong, now + PIN_LOCK_S if locked else 0.0)
+                result = wire_vm.PinResult.LOCKED if locked else wire_vm.PinResult.WRONG
+            else:
+                self._pin_failures.pop(account_id, None)
+                conn.mailbox_open[registration_id] = False  # open for the session's (next) listing
+        log.info("voicemail-pin", extra={"fields": {"box": conn.box_id, "account": account_id,
+                                                    "result": result.value}})
+        return wire_vm.VoicemailPinChecked(card_id=msg.card_id, result=result)
 
     def _check_box_standing(self, conn: _Conn, now: float, out: list[Action]) -> None:
         assert conn.box_id is not None
@@ -513,7 +558,8 @@ class Registry:
         log.info("registered", extra={"fields": {"card": ident.id, "box": box_id, "seq": reg.seq}})
         return Registered(
             registration_id=reg.registration_id, card_id=ident.id, account=account.account_id,
-            holder=account.name, numbers=tuple(numbers), profile=stored[0] if stored is not None else {},
+            holder=account.name, numbers=tuple(numbers),
+            profile=wire_profile.for_box(stored[0]) if stored is not None else {},
             lease_s=self._config.lease_s,
             seq=reg.seq,
         )
@@ -656,7 +702,8 @@ class Registry:
             if stored is None:
                 continue
             for reg in self._store.active_registrations_for(account_id):
-                push = HolderProfile(card_id=reg.card_id, profile=stored[0], seq=version)
+                push = HolderProfile(card_id=reg.card_id, profile=wire_profile.for_box(stored[0]),
+                                     seq=version)
                 self._push(reg.box_id, push, out)
             log.info("profile-pushed", extra={"fields": {"account": account_id, "version": version}})
         return out

@@ -228,6 +228,7 @@ class CallState(StrEnum):
     OFFERING = "offering"  # terminals ring
     CONNECTING = "connecting"  # a terminal answered an incoming PSTN call; the host answers its line
     DIALLING = "dialling"  # a host line dials out (media already bridged: the caller hears ringback)
+    FORWARDING = "forwarding"  # incoming, forwarded to a PSTN number: another host line dials it
     CONNECTED = "connected"
     ENDED = "ended"
 
@@ -237,6 +238,9 @@ _TRANSITIONS: dict[tuple[CallState, str], CallState] = {
     (CallState.OFFERING, "answer"): CallState.CONNECTED,
     (CallState.CONNECTING, "line-answered"): CallState.CONNECTED,
     (CallState.DIALLING, "answered"): CallState.CONNECTED,
+    (CallState.OFFERING, "forward"): CallState.FORWARDING,
+    (CallState.FORWARDING, "forward-answered"): CallState.CONNECTING,
+    (CallState.FORWARDING, "end"): CallState.ENDED,
     (CallState.OFFERING, "end"): CallState.ENDED,
     (CallState.CONNECTING, "end"): CallState.ENDED,
     (CallState.DIALLING, "end"): CallState.ENDED,
@@ -293,6 +297,12 @@ class Call:
     sos_dial: SosDial | None = None  # an emergency call's SIP leg, as last dialled
     sos_next: list[str] = field(default_factory=list)  # answering points to try next if that one fails
     caller_id: CallerId = field(default_factory=CallerId)  # as the host line gave it (voicemail's caller)
+    # a forward to a plain PSTN number: the leg another host line dials (``fwd_live`` while it is up)
+    fwd_to: str | None = None
+    fwd_box: str | None = None
+    fwd_line: str | None = None
+    fwd_flow: int | None = None
+    fwd_live: bool = False
 
     def step(self, event: str) -> None:
         nxt = _TRANSITIONS.get((self.state, event))
@@ -301,7 +311,7 @@ class Call:
         self.state = nxt
 
     def flows(self) -> tuple[int, ...]:
-        out = [f for f in (self.origin_flow, self.host_flow) if f is not None]
+        out = [f for f in (self.origin_flow, self.host_flow, self.fwd_flow) if f is not None]
         out += [o.flow_id for o in self.offers.values()]
         return tuple(out)
 
@@ -309,6 +319,8 @@ class Call:
         found = {self.origin_box} | {o.box_id for o in self.offers.values()}
         if self.host_box is not None:
             found.add(self.host_box)
+        if self.fwd_box is not None:
+            found.add(self.fwd_box)
         return found
 
 
@@ -484,11 +496,14 @@ class Router:
         offers = self._offer_targets(call, msg.line, exclude_box=None, now=now, caller=msg.caller,
                                      callback=callback)
         if not offers:
+            self._open_record(call)
+            self._calls[call.call_id] = call
+            forward = None if callback else self._pstn_forward(call, now)
+            if forward is not None:  # the forward's leg counts as the one offered: the line rings on
+                return [Send(conn_id, LineRouted(call_id=msg.call_id, offered=1), env.id), *forward]
             how = self._filtered_outcome(call)
             routed = LineRouted(call_id=msg.call_id, offered=0, filtered=how)
             out: list[Action] = [Send(conn_id, routed, env.id)]
-            self._open_record(call)
-            self._calls[call.call_id] = call
             if how in ("voicemail", "") and not callback:
                 out += self._voicemail(call, msg.caller, now)
             out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False,
@@ -549,6 +564,9 @@ class Router:
         offers = self._offer_targets(call, call.called, exclude_box=None, now=now, caller=call.caller_id,
                                      accounts=accounts)
         if not offers:
+            forward = self._pstn_forward(call, now)
+            if forward is not None:  # the caller hears the attendant's ringback while it is dialled
+                return forward
             how = self._filtered_outcome(call)
             outcome = Fallback(how) if how else Fallback.VOICEMAIL  # no card anywhere: voicemail
             reason = f"filtered-{how}" if how else "not-reachable"
@@ -596,29 +614,41 @@ class Router:
         decided: dict[str, filters.Decision] = {}
         forwards: list[str] = []
         refused = self._no_receive(call.line) if call.route == "incoming" else set()
+
+        def decide(account_id: str, box_id: str | None) -> None:
+            assert caller is not None
+            decided[account_id] = d = self._decide(account_id, box_id, caller, now, callback)
+            if d.rings:
+                return
+            call.filtered[account_id] = d
+            self._store.add_event(now, "call-filtered", {
+                "call": call.call_id, "account": account_id, "action": d.action.value,
+                "rule": d.rule, "refusal": d.refusal.value, "forward_to": d.forward_to})
+            log.info("call-filtered", extra={"fields": {
+                "call": call.call_id, "account": account_id, "action": d.action.value, "rule": d.rule}})
+            if d.action is wire_profile.Action.FORWARD and d.forward_to is not None:
+                forwards.append(d.forward_to)
+
         for entry in entries:
             if entry.account_id in refused:
                 call.filtered.setdefault(entry.account_id, filters.Decision(
                     wire_profile.Action.BLOCK, "no-receive-right", wire_profile.Refusal.SILENT))
                 continue
             if caller is not None and entry.account_id not in decided:
-                decided[entry.account_id] = self._decide(entry, caller, now, callback)
-                d = decided[entry.account_id]
-                if not d.rings:
-                    call.filtered[entry.account_id] = d
-                    self._store.add_event(now, "call-filtered", {
-                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
-                        "rule": d.rule, "refusal": d.refusal.value, "forward_to": d.forward_to})
-                    log.info("call-filtered", extra={"fields": {
-                        "call": call.call_id, "account": entry.account_id, "action": d.action.value,
-                        "rule": d.rule}})
-                    if d.action is wire_profile.Action.FORWARD and d.forward_to is not None:
-                        forwards.append(d.forward_to)
+                decide(entry.account_id, entry.box_id)
             if caller is not None and not decided[entry.account_id].rings:
                 continue
             if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
                 continue
             offers.append(self._offer(call, entry, number))
+        if caller is not None:
+            # a holder whose card is in no box: their filters still decide (a block is refused, a forward
+            # rings the other number or goes out to the PSTN), in the zone of the line that rang
+            for account_id in self._store.accounts_for_number(number):
+                if account_id in decided or account_id in refused or (
+                        accounts is not None and account_id not in accounts):
+                    continue
+                decide(account_id, call.host_box if call.route == "incoming" else None)
         for target in dict.fromkeys(forwards):
             for entry in where(self._store, target, now):
                 if entry.box_id == exclude_box or entry.box_id not in self._box_conn:
@@ -659,12 +689,14 @@ class Router:
             number="" if number == call.called else number,
         )
 
-    def _decide(self, entry: WhereEntry, caller: CallerId, now: float, callback: bool) -> filters.Decision:
-        """The holder's filters for this caller now (a profile that does not parse filters nothing)."""
-        profile = self._profile(entry.account_id)
+    def _decide(self, account_id: str, box_id: str | None, caller: CallerId, now: float,
+                callback: bool) -> filters.Decision:
+        """The holder's filters for this caller now (a profile that does not parse filters nothing); the
+        zone of ``box_id``'s line unless the profile names one (none: UTC)."""
+        profile = self._profile(account_id)
         if profile is None:
             return filters.RING
-        box = self._store.get_box(entry.box_id)
+        box = self._store.get_box(box_id) if box_id is not None else None
         tz = filters.number_zone(box.line_number if box is not None else None) or filters.UTC
         return filters.evaluate(profile, filters.Caller(caller.number, caller.name), now, tz,
                                 callback=callback)
@@ -734,9 +766,10 @@ class Router:
     def _voicemail_account(self, call: Call) -> str | None:
         """Whose voicemail takes an unanswered incoming call: a holder whose filter said voicemail (or
         forward), else a holder offered the called number, else the first account on the number. On a
-        shared line the attendant's chosen holder (§10.6)."""
-        if call.attendant and call.origin_account:
-            return call.origin_account
+        shared line the attendant's chosen holder (§10.6); with no choice made, the line's owner when
+        they are one of the number's holders, else the menu's first holder ("press 1")."""
+        if call.attendant:
+            return call.origin_account or self._shared_default(call)
         for account_id, d in call.filtered.items():
             if d.action in (wire_profile.Action.VOICEMAIL, wire_profile.Action.FORWARD):
                 return account_id
@@ -745,6 +778,13 @@ class Router:
                 return o.account_id
         accounts = self._store.accounts_for_number(call.called)
         return accounts[0] if accounts else None
+
+    def _shared_default(self, call: Call) -> str | None:
+        """Whose mailbox takes a shared line's message when the caller chose nobody: the line owner's if
+        they are in the menu, else the holder on key 1 (``voicemail.shared_mailbox``, docs/protocol.md
+        §10.6)."""
+        menu = [account_id for _, account_id, _ in call.attendant]
+        return voicemail.shared_mailbox(self._store, self._store.get_box(call.origin_box), menu)
 
     def _voicemail(self, call: Call, caller: CallerId, now: float) -> list[Action]:
         """Ask the host line to take a message for the called holder (nobody answered, nobody to ring,
@@ -758,6 +798,132 @@ class Router:
                               now=now)
         ref = PendingRef(call.call_id, call.origin_box, f"voicemail-take:{take.message_id}")
         return [Request(conn, take, ref, timeout_s=self._config.answer_line_s)]
+
+    # --- a forward to a plain PSTN number (docs/protocol.md §10.7) ----------------------------------------
+
+    def _pstn_forward(self, call: Call, now: float) -> list[Action] | None:
+        """Nobody rings and a holder's filter forwards the call to a number no account holds: dial it
+        out through a line the holder may call out on and bridge the ringing line to it. None: no such
+        forward, or it cannot be placed (the caller falls to the holder's voicemail)."""
+        for account_id, d in call.filtered.items():
+            target = d.forward_to
+            if d.action is not wire_profile.Action.FORWARD or target is None:
+                continue
+            if self._store.accounts_for_number(target):
+                continue  # a Roamline number: its holders were offered the call (nobody is reachable)
+            try:
+                return self._place_forward(call, account_id, target, now)
+            except _Refuse as exc:
+                self._store.add_event(now, "call-forward-refused", {
+                    "call": call.call_id, "account": account_id, "to": target, "reason": exc.reason.value,
+                    "why": str(exc)})
+                log.info("forward-refused", extra={"fields": {"call": call.call_id, "to": target,
+                                                              "why": str(exc)}})
+                return None
+        return None
+
+    def _forward_line(self, account_id: str, number: str, near: list[str]) -> tuple[str, str, LineRight]:
+        """The line a forward to ``number`` goes out on, with the same rules as a placed call: the line
+        of a box the holder's card is in, else a host line in the destination's area; the holder's
+        call-out right on it (prefixes, blocked numbers, budget) must allow ``number``."""
+        candidates: list[tuple[str, str]] = []
+        for box_id in near:
+            box = self._store.get_box(box_id)
+            if box is not None and box.line_number and not box.revoked:
+                candidates.append((box.line_number, box_id))
+        area = area_of(number)
+        candidates += [(line, b) for line, b in self._store.host_lines() if area_of(line) == area]
+        if not candidates:
+            raise _Refuse(RefuseReason.NO_ROUTE, f"no host line serves {area}")
+        busy = self._busy_lines()
+        reason, why = RefuseReason.NO_RIGHTS, f"no right to call out through a line in {area}"
+        for line, box_id in dict.fromkeys(candidates):
+            right = self._store.line_right(account_id, line)
+            if right is None or not right.call_out:
+                continue
+            refused = _right_refuses(right, number)
+            if refused is not None:
+                reason, why = RefuseReason.NO_RIGHTS, refused
+                continue
+            if box_id not in self._box_conn or line in busy:
+                reason = RefuseReason.LINE_BUSY if line in busy else RefuseReason.NO_ROUTE
+                why = f"{line} is in use" if line in busy else f"{line} is not reachable now"
+                continue
+            return line, box_id, right
+        raise _Refuse(reason, why)
+
+    def _busy_lines(self) -> set[str]:
+        lines = {c.line for c in self._calls.values() if c.line is not None}
+        return lines | {c.fwd_line for c in self._calls.values() if c.fwd_line is not None}
+
+    def _place_forward(self, call: Call, account_id: str, target: str, now: float) -> list[Action]:
+        near = [e.box_id for e in where(self._store, call.called, now) if e.account_id == account_id]
+        line, box_id, right = self._forward_line(account_id, target, near)
+        call.step("forward")
+        call.origin_account = account_id  # the record is the forwarding holder's (and billed to them)
+        call.fwd_to, call.fwd_line, call.fwd_box = target, line, box_id
+        call.fwd_flow = self._flow(box_id, call.call_id)
+        call.fwd_live = True
+        call.rate_per_min = right.rate_per_min
+        max_call_s = _longest_call(right)
+        if max_call_s is not None:
+            call.limit_at = now + max_call_s  # counted from the dial, like a placed host-line call
+        profile = self._profile(account_id)
+        ring_s = profile.voicemail.timeout_s if profile is not None else self._config.no_answer_s
+        call.deadline = now + ring_s  # the forward unanswered by then: the holder's voicemail
+        self._store.merge_call_report(call.call_id, "registry", {
+            "side": "forward", "number": target, "line": line, "box_id": box_id, "account": account_id,
+            "at": now}, now)
+        self._store.add_event(now, "call-forwarded", {"call": call.call_id, "account": account_id,
+                                                      "to": target, "line": line, "box": box_id})
+        log.info("call-forwarded", extra={"fields": {"call": call.call_id, "to": target, "line": line}})
+        token = ""
+        if self._grant_key is not None:
+            token = wire_grant.issue(self._grant_key, call_id=call.call_id, line=line, number=target,
+                                     account=account_id, now=now, max_call_s=max_call_s)
+        conn = self._box_conn[box_id]
+        assert call.origin_flow is not None
+        return [
+            Bridge(call.call_id, call.origin_flow, self._origin_conn(call), call.fwd_flow, conn),
+            Request(conn, LineDial(call_id=call.call_id, number=target, flow_id=call.fwd_flow, grant=token),
+                    PendingRef(call.call_id, box_id, "fwd-dial"), timeout_s=self._config.dial_line_s),
+        ]
+
+    def _forward_state(self, call: Call, state: LineState, inferred: bool, now: float) -> list[Action]:
+        """A report about the forward's leg: answered → the ringing line is answered and bridged; it
+        failing before that → the holder's voicemail; ending after → the call ends."""
+        if state is LineState.ANSWERED and call.state is CallState.FORWARDING:
+            call.step("forward-answered")
+            call.answered_at, call.answer_inferred = now, inferred
+            self._store.answer_call(call.call_id, answered_at=now, answer_inferred=inferred,
+                                    terminal_box=call.fwd_box, account_id=call.origin_account, card_id=None)
+            call.deadline = now + self._config.answer_line_s
+            host_conn = self._box_conn.get(call.origin_box)
+            if host_conn is None:
+                return self._end(call, EndReason.LINK_LOST, now, tell_origin=False)
+            assert call.origin_flow is not None
+            return [Request(host_conn, LineAnswer(call_id=call.call_id, flow_id=call.origin_flow),
+                            PendingRef(call.call_id, call.origin_box, "line-answer"),
+                            timeout_s=self._config.answer_line_s)]
+        if state in (LineState.BUSY, LineState.NO_ANSWER, LineState.FAR_END_HANGUP, LineState.LINE_LOST):
+            call.fwd_live = False  # the forward's line is on hook again
+            if call.state is CallState.FORWARDING:
+                return self._forward_failed(call, state.value, now)
+            return self._end(call, _END_FOR_LINE[state], now)
+        return []
+
+    def _forward_failed(self, call: Call, why: str, now: float) -> list[Action]:
+        """The forward was not answered (or could not be dialled): its leg is hung up and the caller,
+        whose line still rings (or waits in the attendant's ringback), gets the holder's voicemail."""
+        out: list[Action] = []
+        if call.fwd_live and call.fwd_box is not None:
+            out += self._line_hangup(call, call.fwd_box, EndReason.NO_ANSWER)
+            call.fwd_live = False
+        log.info("forward-failed", extra={"fields": {"call": call.call_id, "to": call.fwd_to, "why": why}})
+        if call.attendant:
+            return out + self._attendant_fallback(call, Fallback.VOICEMAIL, now, end_reason=f"forward-{why}")
+        out += self._voicemail(call, call.caller_id, now)
+        return out + self._end(call, EndReason.NO_ANSWER, now, tell_origin=False, end_reason=f"forward-{why}")
 
     def _answer(self, conn_id: str, box_id: str, env: Envelope, msg: CallAnswer, now: float) -> list[Action]:
         call = self._calls.get(msg.call_id)
@@ -898,6 +1064,15 @@ class Router:
                 call.deadline = None
                 return self._rearm(call)
             return []
+        if ref.purpose == "fwd-dial":
+            if isinstance(message, LineResultReply) and message.result is LineResult.DIALLED:
+                return []
+            if call.state is not CallState.FORWARDING:
+                return []
+            if isinstance(message, LineResultReply):
+                call.fwd_live = False  # the host answered: its line is on hook (busy, no dial tone, refused)
+                return self._forward_failed(call, f"{message.result.value}", now)
+            return self._forward_failed(call, "error", now)
         if ref.purpose == "line-dial":
             if isinstance(message, LineResultReply) and message.result is LineResult.DIALLED:
                 return []
@@ -927,6 +1102,8 @@ class Router:
         call = self._calls.get(msg.call_id)
         if call is None:
             return []
+        if call.fwd_box is not None and box_id == call.fwd_box:
+            return self._forward_state(call, msg.state, msg.inferred, now)
         if box_id != call.host_box:
             raise _Forbidden(f"call {msg.call_id} is not on this box's line")
         state = msg.state
@@ -1040,7 +1217,8 @@ class Router:
         for flow in flows:
             call_id = self._by_flow.get(flow)
             call = self._calls.get(call_id) if call_id is not None else None
-            if call is None or call.state in (CallState.ENDED, CallState.DIALLING, CallState.CONNECTING):
+            if call is None or call.state in (CallState.ENDED, CallState.DIALLING, CallState.CONNECTING,
+                                              CallState.FORWARDING):
                 continue
             if (call.route == "sos" and flow == call.host_flow) or (
                     call.route == "sos-callback" and flow == call.origin_flow):
@@ -1052,7 +1230,8 @@ class Router:
         """The call is connected: every bound leg gets a full silence period from now (a ``Bind`` to
         the connection it already has), so a leg that was allowed to be silent must speak now."""
         out: list[Action] = []
-        bridged = (call.origin_flow, call.host_flow, call.winner.flow_id if call.winner else None)
+        bridged = (call.origin_flow, call.host_flow, call.fwd_flow,
+                   call.winner.flow_id if call.winner else None)
         for flow in (f for f in bridged if f is not None):
             if call.route == "sos" and flow == call.host_flow:
                 out.append(Bind(flow, sos_conn(call.call_id)))
@@ -1309,7 +1488,7 @@ class Router:
             allowed.append((line, b))
         if not allowed:
             raise _Refuse(RefuseReason.NO_RIGHTS, why)
-        busy = {c.line for c in self._calls.values() if c.line is not None}
+        busy = self._busy_lines()
         usable = [(line, b) for line, b in allowed if b in self._box_conn and line not in busy]
         if not usable:
             connected = [x for x in allowed if x[1] in self._box_conn]
@@ -1408,6 +1587,8 @@ class Router:
                 if call.route == "incoming":
                     out += self._voicemail(call, call.caller_id, now)
                 out += self._end(call, EndReason.NO_ANSWER, now, tell_origin=False)
+            elif call.state is CallState.FORWARDING:
+                out += self._forward_failed(call, "no-answer", now)
             elif call.state is CallState.CONNECTING:
                 out += self._end(call, EndReason.ERROR, now, tell_origin=False)
         return out
@@ -1448,6 +1629,9 @@ class Router:
         if call.route == "incoming":
             if tell_origin and was in (CallState.CONNECTING, CallState.CONNECTED):
                 out += self._line_hangup(call, call.origin_box, reason)
+            if call.fwd_live and call.fwd_box is not None:
+                out += self._line_hangup(call, call.fwd_box, reason)
+                call.fwd_live = False
         else:
             if tell_origin and call.route != "own-line":
                 conn = self._box_conn.get(call.origin_box)
@@ -1484,6 +1668,9 @@ class Router:
                 and call.origin_account and call.line:
             cost = max(0.0, now - call.answered_at) / 60.0 * call.rate_per_min
             self._store.add_spent(call.origin_account, call.line, cost)
+        if call.fwd_line and call.answered_at is not None and call.rate_per_min > 0 and call.origin_account:
+            cost = max(0.0, now - call.answered_at) / 60.0 * call.rate_per_min
+            self._store.add_spent(call.origin_account, call.fwd_line, cost)
         if account is None and call.offers:
             account = next(iter(call.offers.values())).account_id
         self._store.close_call(
@@ -1495,7 +1682,8 @@ class Router:
             answer_inferred=call.answer_inferred,
             account_id=account,
             card_id=holder.card_id if holder else call.origin_card,
-            terminal_box=winner.box_id if winner else (None if call.route == "incoming" else call.origin_box),
+            terminal_box=winner.box_id if winner else (
+                (call.fwd_box if answered else None) if call.route == "incoming" else call.origin_box),
             host_box=call.host_box,
             line=call.line,
             offered=tuple(sorted({o.box_id for o in call.offers.values()})),

@@ -13,11 +13,9 @@ radius in metres (0 < r ≤ 200 km). A bad row is a UsageError naming its line; 
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import re
 
+from roamline.cloud import csvfile
 from roamline.cloud.errors import UsageError
 from roamline.cloud.records import Service
 from roamline.wire.errors import UsageError as WireUsageError
@@ -30,51 +28,30 @@ MAX_RADIUS_M = 200_000.0
 MAX_ROWS = 100_000
 
 
-def _coord(text: str, lo: float, hi: float, what: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise UsageError(f"{what} {text[:20]!r} is not a number") from None
-    if not (math.isfinite(v) and lo <= v <= hi):
-        raise UsageError(f"{what} {text[:20]!r} is outside [{lo:g}, {hi:g}]")
-    return v
-
-
 def parse_csv(text: str) -> list[Service]:
     """Every row, checked; UsageError ``line N: …`` on the first bad one."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or tuple(h.strip().lower() for h in header) != COLUMNS:
-        raise UsageError(f"line 1: the header must be {','.join(COLUMNS)}")
-    out: list[Service] = []
     seen: set[tuple[str, str]] = set()
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(out) >= MAX_ROWS:
-            raise UsageError(f"more than {MAX_ROWS} services")
-        if len(row) != len(COLUMNS):
-            raise UsageError(f"line {line}: expected {len(COLUMNS)} columns, got {len(row)}")
-        category, name, number, lat, lon, radius = (c.strip() for c in row)
+
+    def row(cells: list[str]) -> Service:
+        category, name, number, lat, lon, radius = cells
+        if not CATEGORY.fullmatch(category):
+            raise UsageError(f"category {category[:20]!r} must be a lowercase word")
+        if not name or len(name) > 80 or not name.isprintable():
+            raise UsageError("name must be 1-80 printable characters")
         try:
-            if not CATEGORY.fullmatch(category):
-                raise UsageError(f"category {category[:20]!r} must be a lowercase word")
-            if not name or len(name) > 80 or not name.isprintable():
-                raise UsageError("name must be 1-80 printable characters")
-            try:
-                e164 = check_e164(number)
-            except WireUsageError as exc:
-                raise UsageError(f"number: {exc}") from None
-            svc = Service(category, name, e164, _coord(lat, -90, 90, "lat"), _coord(lon, -180, 180, "lon"),
-                          _coord(radius, 1, MAX_RADIUS_M, "radius_m"))
-        except UsageError as exc:
-            raise UsageError(f"line {line}: {exc}") from None
+            e164 = check_e164(number)
+        except WireUsageError as exc:
+            raise UsageError(f"number: {exc}") from None
+        svc = Service(category, name, e164, csvfile.number(lat, -90, 90, "lat"),
+                      csvfile.number(lon, -180, 180, "lon"),
+                      csvfile.number(radius, 1, MAX_RADIUS_M, "radius_m"))
         if (category, e164) in seen:
-            raise UsageError(f"line {line}: {category} {e164} is listed twice")
+            raise UsageError(f"{category} {e164} is listed twice")
         seen.add((category, e164))
-        out.append(svc)
-    return out
+        return svc
+
+    return csvfile.parse_rows(text, COLUMNS, ",".join(COLUMNS), MAX_ROWS, f"more than {MAX_ROWS} services",
+                              row)
 
 
 def nearest(services: list[Service], category: str, lat: float, lon: float) -> tuple[Service, float] | None:

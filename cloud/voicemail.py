@@ -21,9 +21,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
-from roamline.cloud.records import RegistryStore, VoicemailRecord
+from roamline.cloud.records import Box, RegistryStore, VoicemailRecord
 from roamline.wire import profile as wire_profile
 from roamline.wire import voicemail as wire_vm
 
@@ -115,7 +116,8 @@ def _offline_message(store: RegistryStore, box_id: str, chunk: wire_vm.Chunk,
                      now: float) -> tuple[VoicemailRecord | None, str]:
     """A message a host box took on its own line while it could not reach the registry (id ``vo-…``):
     its chunks are kept until the one with the meta names the call and the number; the message is then
-    filed for the number's (first) account, once, if the number is that box's own line. Returns the new
+    filed for the number's holder (a shared number: ``shared_mailbox``), once, if the number is that box's
+    own line. Returns the new
     row, or ``None`` and ``"stored"`` (kept, waiting for the meta) or why it is refused."""
     box = store.get_box(box_id)
     if box is None or not box.line_number:
@@ -125,10 +127,10 @@ def _offline_message(store: RegistryStore, box_id: str, chunk: wire_vm.Chunk,
         return None, "stored"
     if chunk.meta.number != box.line_number:
         return None, "an offline message for a number that is not this box's line"
-    accounts = store.accounts_for_number(chunk.meta.number)
-    if not accounts:
+    account_id = shared_mailbox(store, box, store.accounts_for_number(chunk.meta.number))
+    if account_id is None:
         return None, "nobody holds the number"
-    rec = VoicemailRecord(message_id=chunk.message_id, account_id=accounts[0], number=chunk.meta.number,
+    rec = VoicemailRecord(message_id=chunk.message_id, account_id=account_id, number=chunk.meta.number,
                           call_id=chunk.meta.call_id, host_box=box_id, created=now, state="recording",
                           caller=chunk.meta.caller, caller_name=chunk.meta.caller_name)
     store.add_voicemail(rec)
@@ -137,6 +139,20 @@ def _offline_message(store: RegistryStore, box_id: str, chunk: wire_vm.Chunk,
     log.info("voicemail-offline", extra={"fields": {"message": rec.message_id, "call": rec.call_id,
                                                     "account": rec.account_id, "box": box_id}})
     return rec, ""
+
+
+def shared_mailbox(store: RegistryStore, box: Box | None, accounts: Sequence[str]) -> str | None:
+    """Whose mailbox takes a message for a number several ``accounts`` hold when no holder was chosen
+    (docs/protocol.md §10.6): the line's owner (the host box enrolled with an account id or an account's
+    name) when they are one of them, else the first by name (the attendant's key 1). None: no account."""
+    named: list[tuple[str, str]] = []
+    for account_id in accounts:
+        account = store.get_account(account_id)
+        name = (account.name if account is not None else "") or account_id
+        if box is not None and box.owner and box.owner in (account_id, name):
+            return account_id
+        named.append((name, account_id))
+    return min(named)[1] if named else None
 
 
 def _refused(store: RegistryStore, box_id: str, message_id: str, why: str, now: float) -> str:
@@ -182,6 +198,19 @@ def delete(store: RegistryStore, message_id: str, now: float) -> VoicemailRecord
         recount(store, rec.account_id, now)
         store.add_event(now, "voicemail-deleted", {"message": message_id, "account": rec.account_id})
         return rec
+
+
+def pin_hash_of(store: RegistryStore, account_id: str) -> str:
+    """The account's voicemail PIN hash ("" : none set)."""
+    stored = store.get_profile(account_id)
+    if stored is None:
+        return ""
+    try:
+        return wire_profile.parse(stored[0]).voicemail.pin_hash
+    except wire_profile.ProfileError:  # fail closed: a PIN that may be set stays asked for (and never fits)
+        vm = stored[0].get("voicemail") if isinstance(stored[0], dict) else None
+        raw = vm.get("pin_hash") if isinstance(vm, dict) else None
+        return raw if isinstance(raw, str) else ""
 
 
 def listing(store: RegistryStore, account_id: str, card_id: str) -> wire_vm.VoicemailListed:

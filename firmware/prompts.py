@@ -31,6 +31,8 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "refused-no-dialtone": "The line is out of service. Please try again later.",
         "refused-line-error": "The line failed. Please try again later.",
         "refused-duplicate-call": "Your call cannot be completed.",
+        "emergency-no-line": "The telephone line is not working. Your emergency call is going through "
+                             "the network. Please stay on the line.",
         "half-duplex": "This line cannot carry a conversation.",
         "no-speed-dial": "There is no number on this speed-dial.",
         "local-no-code": "There is no local service on this code.",
@@ -48,6 +50,11 @@ def texts(choice_keys: str, max_slots: int) -> dict[str, str]:
         "vm-end": "You have no more messages. To record your greeting, press star.",
         "vm-greeting": "After the tone, say your greeting. Then press the pound key.",
         "vm-greeting-saved": "Your greeting is saved.",
+        "vm-pin": "Please enter your PIN, then press the pound key.",
+        "vm-pin-wrong": "That PIN is not right. Please enter your PIN, then press the pound key.",
+        "vm-pin-failed": "That PIN is not right. You have tried three times. Goodbye.",
+        "vm-pin-locked": "Too many wrong PINs were entered. Your messages are locked for a while. Goodbye.",
+        "vm-pin-none": "No PIN was entered. Goodbye.",
     }
     for n in range(2, max_slots + 1):
         keys = range(min(n, len(choice_keys)))

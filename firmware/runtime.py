@@ -83,11 +83,43 @@ class LineBridge:
         self.ready = threading.Event()
         self.error: str | None = None
         self.on_voice: Callable[[bytes], None] | None = None
-        self.tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
+        self._tx_source: Callable[[], bytes] | None = None  # 20 ms of voice for the modem, on a clock
+        self._pending_play: object | None = None  # a play() waiting for the modem to turn to transmit
         self._next_tx: float | None = None
         self._held_tx: bytes | None = None  # a frame the modem could not take yet (no transmit stream)
         self._tx_of: Callable[[], bytes] | None = None  # the source _held_tx came from
         self._wake_r, self._wake_w = -1, -1  # a pipe: an operation wakes the idle pump at once
+
+    @property
+    def tx_source(self) -> Callable[[], bytes] | None:
+        return self._tx_source
+
+    @tx_source.setter
+    def tx_source(self, source: Callable[[], bytes] | None) -> None:
+        """What the far end hears from now on (a play() still waiting for its turn is dropped)."""
+        self._pending_play = None
+        self._tx_source = source
+
+    def play(self, source: Callable[[], bytes]) -> None:
+        """The far end hears ``source`` (a prompt, a tone) on the answered call. A half-duplex modem (no
+        +VTR) answers in voice receive: it is turned to voice transmit (+VTX) first and ``source`` starts
+        once it is (sent before, the audio would go nowhere); full duplex starts at once."""
+        if self.port.session.can_bridge:
+            self.tx_source = source
+            return
+        self.tx_source = None
+        token = self._pending_play = object()
+
+        def turned(ok: bool) -> None:  # the pump thread, before its next pump
+            if self._pending_play is not token:
+                return  # something else was connected to the line meanwhile
+            self._pending_play = None
+            if ok:
+                self._tx_source = source
+            else:  # the call went while turning (the core hears the line end)
+                log.warning("line-transmit-failed", extra={"fields": {}})
+
+        self.do("transmit", then=turned)
 
     def start(self) -> None:
         if self._thread is None:
@@ -1263,7 +1295,7 @@ class BoxRuntime:
             return bytes(g711.encode(law, frame))
 
         self._line_leg = None
-        self.line.tx_source = next_frame
+        self.line.play(next_frame)  # a half-duplex line turns to voice transmit first
 
     def _line_tone(self, name: str) -> None:
         """A call-progress tone of the box's country to the far end of the line (the attendant's
@@ -1279,7 +1311,7 @@ class BoxRuntime:
         source = tones.tone(name)
         law = self._law if self._law in ("ulaw", "alaw") else "ulaw"
         self._line_leg = None
-        self.line.tx_source = lambda: bytes(g711.encode(law, source.read(160)))
+        self.line.play(lambda: bytes(g711.encode(law, source.read(160))))
 
     def _line_voice(self, data: bytes) -> None:
         """Line pump thread: far-end audio from the modem → the earpiece, when bridged (or a message)."""

@@ -13,6 +13,7 @@ and the kernel's boot id: wall time on a Pi without a real-time clock jumps at b
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 import msgspec
@@ -27,7 +28,14 @@ STALE_BEATS = 3.0  # a heartbeat older than this many periods (plus a second of 
 
 
 class _Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Immutable, unknown keys refused (a document from another format is not read half-way)."""
+    """Immutable, unknown keys refused (a document from another format is not read half-way). No NaN or
+    infinity: a NaN heartbeat is never stale (every comparison with it is false), and JSON has neither."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name}: must be a finite number, not {value}")
 
 
 class Link(_Model, frozen=True, kw_only=True):
@@ -56,7 +64,7 @@ class ServiceState(_Model, frozen=True, kw_only=True):
     boot_id: str = ""
     box_id: str = ""
     started_at: float = 0.0
-    heartbeat_s: Annotated[float, Meta(gt=0)]
+    heartbeat_s: Annotated[float, Meta(gt=0, le=300)]  # box.toml's [state] heartbeat_s (larger: never stale)
     beat_monotonic: float = 0.0  # CLOCK_MONOTONIC at the last write
     beat_at: float = 0.0  # Unix seconds at the last write (for people)
     firmware: Firmware = Firmware()
@@ -104,14 +112,19 @@ def encode(state: ServiceState) -> bytes:
 
 def decode(data: bytes) -> ServiceState:
     """The state in ``data``; a malformed document is a PeerError with a one-line reason."""
-    from roamline.wire.typed import one_line
+    from roamline.wire.typed import one_line as describe
 
     try:
         return msgspec.json.decode(data, type=ServiceState)
     except msgspec.ValidationError as exc:
-        raise PeerError(f"malformed service state ({one_line(exc, top='document')})") from None
+        raise PeerError(one_line(f"malformed service state ({describe(exc, top='document')})")) from None
     except msgspec.DecodeError as exc:
-        raise PeerError(f"malformed service state (document: {' '.join(str(exc).split())})") from None
+        raise PeerError(one_line(f"malformed service state (document: {exc})")) from None
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (a newline in a key or a detail) escaped: reasons are one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Verdict(_Model, frozen=True, kw_only=True):
@@ -152,7 +165,7 @@ def assess(state: ServiceState, *, boot_id: str, monotonic: float, pid_alive: bo
             failed.append(f"{name} {p.detail}")
     if state.phase == "starting":
         failed.insert(0, "the box service is still starting")
-    return Verdict(healthy=not failed, reason="; ".join(failed) or "healthy", checks=checks)
+    return Verdict(healthy=not failed, reason=one_line("; ".join(failed)) or "healthy", checks=checks)
 
 
 __all__ = ["Firmware", "Link", "Peripheral", "ServiceState", "Verdict", "assess", "decode", "encode",

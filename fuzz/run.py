@@ -27,12 +27,15 @@ HARNESSES = ("apdu_response", "callerid_mdmf", "dle_stream", "apdu_tlv", "link_f
              # parsers that landed later (location, updates, PIV admin, media, reports, grants behind the
              # signature)
              "nmea", "gpsd_json", "update_header", "piv_generate", "media_datagram", "emergency_report",
-             "grant_token", "voicemail_chunk", "sip_message")
+             "grant_token", "voicemail_chunk", "sip_message",
+             # files the box and the operator hand over: the service state, the PSAP directory
+             "service_state", "psap_csv")
 # Longest input per harness: stream parsers are fed in small pieces, so long inputs cost a lot per run and
 # add little beyond a few hundred bytes; configuration files and a PIV session need more.
 MAX_LEN = {"box_config": 1024, "board_profile": 1024, "link_messages": 1024, "piv_card": 2048,
            "holder_profile": 4096, "line_grant": 2048, "gpsd_json": 2048, "update_header": 2048,
-           "emergency_report": 1024, "grant_token": 1024, "voicemail_chunk": 1024}
+           "emergency_report": 1024, "grant_token": 1024, "voicemail_chunk": 1024, "service_state": 2048,
+           "psap_csv": 2048}
 DEFAULT_MAX_LEN = 256
 
 

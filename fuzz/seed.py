@@ -139,6 +139,24 @@ def later_seeds() -> dict[str, list[bytes]]:
     }
 
 
+def file_seeds() -> dict[str, list[bytes]]:
+    """Seeds of the files the box and the operator hand over: the service state, the PSAP directory."""
+    from roamline.firmware.service_state import Firmware, ServiceState, encode
+
+    state = ServiceState(pid=4242, boot_id="6a1f0c1e-boot", box_id="box-a", heartbeat_s=5.0, phase="running",
+                         firmware=Firmware(package="0.1", slot="b", version="2.0"))
+    state = (state.with_link(True, "welcomed", 100.0).with_peripheral("line", True, "modem answering", 100.0)
+             .with_peripheral("gps", False, "lost: refused", 101.0, required=False).beat(50.0, 1000.0))
+    psap = (b"name,uri,lat,lon,radius_m,country,A1,A3\n"
+            b"shelbyville,sip:psap@10.0.0.5:5060,39.4064,-88.7901,15000,,,\n"
+            b"illinois,sip:psap@10.0.0.6:5060,,,,US,IL,\n"
+            b"springfield,sip:psap@psap.example;transport=udp,,,,us,il,\"Springfield, City\"\r\n"
+            b"fallback,sip:psap@10.0.0.7:5060,,,,,,\n")
+    return {"service_state": [encode(state), encode(state.with_phase("stopped"))],
+            "psap_csv": [psap, b"\xef\xbb\xbfNAME, URI,lat,lon,radius_m,Country,a1,a3\r\n"
+                         b"x,sip:[::1]:5061,,,,,,\r\n"]}
+
+
 def voicemail_chunks() -> list[bytes]:
     from roamline.wire import voicemail
 
@@ -178,8 +196,11 @@ def grants() -> list[bytes]:
 
 
 def main() -> None:
-    later = sys.argv[1:] == ["--later"]  # only the later harnesses' seeds
-    for name, items in (later_seeds() if later else {**seeds(), **later_seeds()}).items():
+    """``seed.py``: every harness's seeds; ``--later``: only the later harnesses'; ``--files``: only the
+    file harnesses' (service state, PSAP directory)."""
+    chosen = {"--later": later_seeds, "--files": file_seeds}.get(sys.argv[1] if sys.argv[1:] else "")
+    everything = {**seeds(), **later_seeds(), **file_seeds()}
+    for name, items in (chosen() if chosen else everything).items():
         d = CORPUS / name
         d.mkdir(parents=True, exist_ok=True)
         for old in d.glob("seed-*"):

@@ -1,4 +1,5 @@
-"""`roamline provision box enroll --registry HOST:PORT --ca CA.pem --token T --out DIR [--box-name N]`."""
+"""`roamline provision box enroll --registry HOST:PORT --ca CA.pem --token T --out DIR [--box-name N]
+[--line-number E164] [--owner ACCOUNT] …`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", default="sim", type=board_names(), help="board profile name")
     parser.add_argument("--line-number", default=None, type=validate.Phone(), metavar="E164",
                         help="the box's POTS line number")
+    parser.add_argument("--owner", default=None, type=validate.DisplayName(), metavar="ACCOUNT",
+                        help="the account (id or name) that owns the line: a shared number's message "
+                             "goes to its mailbox when the caller chose nobody")
     parser.add_argument("--civic", action="append", default=[], type=civic_element(), metavar="NAME=VALUE",
                         help="the box's dispatchable address, one RFC 5139 element each time: country, "
                              "A1 (state), A3 (city), RD (road) and HNO (house number) are required, "
@@ -80,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     address = parse_registry(args.registry, args.server_name)
     ca_pem = read_ca(args.ca)
     details: dict[str, object] = {"line_number": args.line_number} if args.line_number else {}
+    if args.owner:
+        details["owner"] = args.owner
     try:  # the whole address, before anything is made or sent
         civic = parse_civic(args.civic)
     except errors.UsageError as exc:

@@ -17,7 +17,7 @@ card is in (speed-dials, rings, message waiting) and wipes it when the card leav
   directory (``pizza``): the registry rings the nearest such service whose radius covers the box the
   card is in (a form that shadows no real number: 912 is an area code);
 - ``voicemail``: ``timeout_s`` (no answer → voicemail), ``greeting`` id, ``pin_hash`` (PBKDF2; the PIN
-  itself is never stored or sent);
+  itself is never stored or sent, and boxes get ``""``: :func:`for_box`; the registry checks a PIN);
 - ``waiting``: the number of voicemail messages waiting.
 
 :func:`parse` takes the JSON object (:func:`loads` the text, at most :data:`MAX_BYTES`) and raises only
@@ -506,10 +506,36 @@ def _voicemail(x: object, where: str) -> Voicemail:
 # --- PINs --------------------------------------------------------------------------------------------
 
 
+PIN_LENGTH = (4, 8)
+EMERGENCY_STARTS = ("000", "110", "112", "911", "999")
+"""Every emergency string of the box dial plans (firmware/dialplan/plans): a PIN may not begin with one,
+since those keys dial the emergency services at once even during the PIN prompt (a card roams)."""
+
+
+def check_voicemail_pin(pin: str) -> str:
+    """A voicemail PIN as the holder may set it: 4–8 ASCII digits, not beginning with an emergency string.
+    The refusal never repeats the PIN."""
+    lo, hi = PIN_LENGTH
+    if not (lo <= len(pin) <= hi) or not pin.isascii() or not pin.isdigit():
+        raise ProfileError(f"voicemail PIN: must be {lo}–{hi} digits")
+    if pin.startswith(EMERGENCY_STARTS):
+        raise ProfileError("voicemail PIN: must not begin with an emergency number "
+                           f"({', '.join(EMERGENCY_STARTS)}): those keys call the emergency services")
+    return pin
+
+
+def for_box(obj: dict[str, Any]) -> dict[str, Any]:
+    """The profile JSON as the registry sends it to boxes: without the PIN hash (``pin_hash`` ``""``; the
+    registry checks PINs itself, ``voicemail.pin``), so no box or box store ever holds it."""
+    vm = obj.get("voicemail")
+    if not isinstance(vm, dict) or not vm.get("pin_hash"):
+        return obj
+    return {**obj, "voicemail": {**vm, "pin_hash": ""}}
+
+
 def hash_pin(pin: str, *, salt: bytes | None = None, iterations: int = PIN_ITERATIONS) -> str:
     """The stored form of a voicemail PIN (4–8 digits): PBKDF2-HMAC-SHA256 with a random salt."""
-    if not (4 <= len(pin) <= 8) or not pin.isascii() or not pin.isdigit():
-        raise ProfileError("voicemail PIN: must be 4–8 digits")
+    check_voicemail_pin(pin)
     salt = os.urandom(16) if salt is None else salt
     digest = hashlib.pbkdf2_hmac("sha256", pin.encode("ascii"), salt, iterations)
     return f"pbkdf2-sha256${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"

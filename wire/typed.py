@@ -41,7 +41,8 @@ def _dec_hook(tp: Any, obj: Any) -> Any:
 
 
 def one_line(exc: msgspec.ValidationError, *, top: str = "") -> str:
-    """``WHERE: PROBLEM`` of a msgspec error (``top`` when it is about the whole object); one line."""
+    """``WHERE: PROBLEM`` of a msgspec error (``top`` when it is about the whole object); one printable
+    line (control characters escaped: ``x\\ny``)."""
     text = str(exc)
     problem, sep, path = text.rpartition(_AT)
     if not sep:
@@ -58,7 +59,8 @@ def one_line(exc: msgspec.ValidationError, *, top: str = "") -> str:
             problem = named.group(2)
     where = where or top
     out = f"{where}: {problem}" if where else problem
-    return " ".join(out.split())
+    # control characters (a newline in a key the data had) escaped, so the reason stays one line
+    return out if out.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in out)
 
 
 def convert(data: object, tp: type[T], *, strict: bool = True, top: str = "") -> T:

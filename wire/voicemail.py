@@ -111,6 +111,42 @@ class VoicemailListed(Message):
     SENDER: ClassVar[Sender] = "cloud"
     card_id: CardIdField
     messages: Annotated[tuple[ListedMessage, ...], msgspec.Meta(max_length=MAX_LISTED)] = ()
+    pin_required: bool = False  # the holder set a PIN not yet entered here: nothing listed, ask for it
+
+
+class PinResult(StrEnum):
+    OK = "ok"  # the mailbox is open for this registration at this box
+    WRONG = "wrong"
+    LOCKED = "locked"  # too many wrong PINs in a row for this account: refused, right or wrong, for a while
+
+
+PIN_PATTERN = r"^[0-9]{4,8}\Z"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailPin(Message):
+    """Box → registry: the PIN the holder of ``card_id`` keyed at ``*98`` (the registry keeps only its
+    hash and checks it; boxes never get the hash). Answered ``voicemail.pin-checked``."""
+
+    TYPE: ClassVar[str] = "voicemail.pin"
+    KIND: ClassVar[Kind] = "request"
+    SENDER: ClassVar[Sender] = "box"
+    card_id: CardIdField
+    pin: Annotated[str, msgspec.Meta(pattern=PIN_PATTERN)]
+
+    def __repr__(self) -> str:  # never in a log
+        return f"VoicemailPin(card_id={self.card_id!r}, pin='****')"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailPinChecked(Message):
+    """Reply to ``voicemail.pin``; ``ok``: the mailbox is open to this registration of the card."""
+
+    TYPE: ClassVar[str] = "voicemail.pin-checked"
+    KIND: ClassVar[Kind] = "reply"
+    SENDER: ClassVar[Sender] = "cloud"
+    card_id: CardIdField
+    result: PinResult
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,7 +219,8 @@ class VoicemailGreetingFetch(Message):
 
 VOICEMAIL_MESSAGES: tuple[type[Message], ...] = (VoicemailTake, VoicemailList, VoicemailListed,
                                                  VoicemailFetch, VoicemailAudio, VoicemailMark,
-                                                 VoicemailGreeting, VoicemailGreetingFetch)
+                                                 VoicemailGreeting, VoicemailGreetingFetch, VoicemailPin,
+                                                 VoicemailPinChecked)
 for _cls in VOICEMAIL_MESSAGES:
     register_message(_cls)
 

@@ -1,12 +1,15 @@
-"""What the operator commands share: the data directory layout, opening its store, E.164 checks."""
+"""What the operator commands share: the data directory layout, opening its store, E.164 checks, and
+what the directory imports (`cloud psap import`, `cloud services import`) do around their parsers."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from roamline.cloud.errors import UsageError
 from roamline.cloud.sqlite_store import SqliteStore
@@ -82,3 +85,40 @@ def write_atomic(path: Path, data: bytes, *, private: bool = False) -> None:
 
 def wall_now() -> float:
     return time.time()
+
+
+def add_import_args(parser: argparse.ArgumentParser, columns: str) -> None:
+    """``FILE.csv`` (its header: ``columns``), ``--data DIR`` and ``--json``: a directory import's."""
+    from roamline.wire import validate
+
+    parser.add_argument("file", type=validate.ExistingFile(), metavar="FILE.csv", help=columns)
+    add_data_arg(parser)
+    parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+
+
+def read_csv_file(path: Path) -> str:
+    """The text of a directory's CSV file (``cloud.csvfile``): UsageError if it is not UTF-8."""
+    from roamline.cloud.csvfile import text_of
+
+    return text_of(path.read_bytes(), str(path))
+
+
+def replace_directory(data: Path, replace: Callable[[SqliteStore], None], event: str,
+                      fields: dict[str, Any]) -> None:
+    """One transaction: ``replace`` a directory in the store and record ``event`` with ``fields``."""
+    store = open_store(data)
+    try:
+        with store.transaction():
+            replace(store)
+            store.add_event(wall_now(), event, fields)
+    finally:
+        store.close()
+
+
+def print_result(result: dict[str, Any], summary: str, json_only: bool) -> None:
+    """``summary`` for people (not with --json), then the JSON result line."""
+    import json
+
+    if not json_only:
+        print(summary)
+    print(json.dumps(result))

@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from roamline.cloud.cmd.common import open_store, wall_now
-    from roamline.cloud.cmd.profile_common import change, current, find
+    from roamline.cloud.cmd.profile_common import change, current, find, upsert
 
     store = open_store(args.data)
     try:
@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
                 if args.clear:
                     obj["filters"] = []
                 for spec in args.schedule:
-                    obj["schedules"] = [s for s in obj["schedules"] if s["name"] != spec["name"]] + [spec]
+                    obj["schedules"] = upsert(obj["schedules"], spec, "name")
                 for spec in args.add:
-                    obj["filters"] = [f for f in obj["filters"] if f["name"] != spec["name"]] + [spec]
+                    obj["filters"] = upsert(obj["filters"], spec, "name")
                 obj["filters"] = [f for f in obj["filters"] if f["name"] not in args.remove]
                 obj["schedules"] = [s for s in obj["schedules"] if s["name"] not in args.drop_schedule]
 

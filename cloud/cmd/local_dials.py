@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 SUMMARY = "show or change a holder's location speed-dials **1…**99 (a local-services category each)"
 
@@ -28,25 +27,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from roamline.cloud.cmd.common import open_store, wall_now
-    from roamline.cloud.cmd.profile_common import change, current, find
+    from roamline.cloud.cmd.profile_common import keyed_entries
 
-    store = open_store(args.data)
-    try:
-        account = find(store, args.account)
-        if args.set or args.clear:
-            cleared = {str(k) for k in args.clear}
-
-            def edit(obj: dict[str, Any]) -> None:
-                for spec in args.set:
-                    obj["local_dials"] = [d for d in obj["local_dials"] if d["code"] != spec["code"]] + [spec]
-                obj["local_dials"] = sorted((d for d in obj["local_dials"] if d["code"] not in cleared),
-                                            key=lambda d: (len(d["code"]), d["code"]))
-
-            change(store, account, edit, wall_now(), "local-dials")
-        dials = current(store, account.account_id)["local_dials"]
-    finally:
-        store.close()
+    account, dials = keyed_entries(args, "local_dials", "code", lambda d: (len(d["code"]), d["code"]),
+                                   "local-dials")
     if args.json:
         print(json.dumps({"account_id": account.account_id, "local_dials": dials}))
         return 0

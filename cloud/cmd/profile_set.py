@@ -1,5 +1,5 @@
 """`roamline cloud profile set --data DIR ACCOUNT [--timezone TZ] [--ring E164=CADENCE]...
-[--voicemail-timeout S] [--greeting ID] [--pin PIN] [--json]`."""
+[--voicemail-timeout S] [--greeting ID] [--pin PIN | --clear-pin] [--json]`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from roamline.cloud.cmd.common import add_data_arg
     from roamline.cloud.cmd.profile_common import add_account_arg
     from roamline.wire import validate
-    from roamline.wire.profile import VOICEMAIL_TIMEOUT_S
+    from roamline.wire.profile import VOICEMAIL_TIMEOUT_S, check_voicemail_pin
 
     add_data_arg(parser)
     add_account_arg(parser)
@@ -27,7 +27,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voicemail-timeout", type=validate.Number(*VOICEMAIL_TIMEOUT_S, unit="seconds"),
                         help="no answer this long: voicemail")
     parser.add_argument("--greeting", type=validate.Identifier(), help="the greeting's id")
-    parser.add_argument("--pin", type=validate.Pin(), help="the voicemail PIN (only its hash is kept)")
+    pin = parser.add_mutually_exclusive_group()
+    pin.add_argument("--pin", type=validate.Parsed("voicemail PIN", check_voicemail_pin, "2468", max_len=8),
+                     help="the voicemail PIN asked at *98: 4–8 digits, not beginning with an emergency "
+                          "number (only its salted hash is kept, at the registry)")
+    pin.add_argument("--clear-pin", action="store_true", help="no PIN: the card alone opens the mailbox")
     parser.add_argument("--json", action="store_true", help="print the profile as JSON")
 
 
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
                 obj["voicemail"]["greeting"] = args.greeting
             if pin_hash is not None:
                 obj["voicemail"]["pin_hash"] = pin_hash
+            elif args.clear_pin:
+                obj["voicemail"]["pin_hash"] = ""
 
         profile, version = change(store, account, edit, wall_now(), "profile")
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 SUMMARY = "show or change a holder's personal speed-dials #2…#9 (valid on any box)"
 
@@ -26,25 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from roamline.cloud.cmd.common import open_store, wall_now
-    from roamline.cloud.cmd.profile_common import change, current, find
+    from roamline.cloud.cmd.profile_common import keyed_entries
 
-    store = open_store(args.data)
-    try:
-        account = find(store, args.account)
-        if args.set or args.clear:
-            cleared = {str(k) for k in args.clear}
-
-            def edit(obj: dict[str, Any]) -> None:
-                for spec in args.set:
-                    obj["speed_dials"] = [d for d in obj["speed_dials"] if d["key"] != spec["key"]] + [spec]
-                obj["speed_dials"] = sorted((d for d in obj["speed_dials"] if d["key"] not in cleared),
-                                            key=lambda d: d["key"])
-
-            change(store, account, edit, wall_now(), "speed-dials")
-        dials = current(store, account.account_id)["speed_dials"]
-    finally:
-        store.close()
+    account, dials = keyed_entries(args, "speed_dials", "key", lambda d: d["key"], "speed-dials")
     if args.json:
         print(json.dumps({"account_id": account.account_id, "speed_dials": dials}))
         return 0

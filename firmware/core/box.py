@@ -31,7 +31,7 @@ from typing import Any
 from roamline.firmware.card import events as card_ev
 from roamline.firmware.core import events as ev
 from roamline.firmware.core.calls import OFF_HOOK, Phone, PhoneTable, Trig
-from roamline.firmware.core.mailbox import Mailbox
+from roamline.firmware.core.mailbox import PIN_STATES, Mailbox
 from roamline.firmware.core.moved_prompt import MovedPrompt, Where
 from roamline.firmware.dialplan import Classified, Classifier, Collecting, DigitCollector, Kind
 from roamline.firmware.errors import UsageError
@@ -52,6 +52,7 @@ REDIAL_PAUSE_S = 0.5  # an emergency dial that failed (no dial tone: the line st
 REDIAL_FALLBACK_S = 3.0  # ... also when the modem never reports the line back on hook
 SOS_RETRY_S = 1.0  # no line and the cloud unreachable: call.emergency is sent again (and at link-up)
 MAILBOX_CODE = "98"  # *98: the holder's voicemail
+NO_LINE_PROMPT = "emergency-no-line"  # 911 with the line's modem gone: what the caller is told meanwhile
 READBACK_PROMPT = "readback"  # the spoken address and call-back number (firmware.prompts.readback_text)
 ATTENDANT_PROMPT = "attendant-menu"  # a shared line's "press 1 for …" (firmware.prompts.spoken)
 
@@ -117,6 +118,7 @@ class Call:
     caller: ev.CallerInfo | None = None
     cloud_open: bool = False  # own-line: the cloud chose it and holds the call open until told its end
     emergency_callback: bool = False  # the answering point calling back through the cloud (TTY-safe audio)
+    sip: bool = False  # emergency: goes by the cloud's SIP route (no line, or its modem gone)
 
 
 @dataclass(slots=True)
@@ -184,6 +186,10 @@ class BoxCore:
         self.active: Call | None = None  # the call the handset is in (or placing)
         self.held: Call | None = None  # the other call while switching with hook flash
         self.line: LineUse | None = None
+        # the line's modem answers (False from ModemLost until ModemFound or an operation that worked):
+        # an emergency call while it is gone goes by the cloud's SIP route (DESIGN §4.6(1), §6.4)
+        self.modem_ok = config.has_line
+        self._where = where
         self._line_caller: ev.CallerInfo | None = None
         self._digit_at: float | None = None  # when the last keyed digit happened (its event's own time)
         self.callback_until: float | None = None  # the answering point's call-back window ends then
@@ -212,6 +218,7 @@ class BoxCore:
                 self._offline_voicemail_at(),
                 self.line.menu_until if self.line is not None else None,
                 self.collector.deadline() if self.collector else None,
+                self.mailbox.deadline() if self.mailbox is not None else None,
             )
             if t is not None
         ]
@@ -305,6 +312,9 @@ class BoxCore:
             d = self.collector.poll(now)
             if not isinstance(d, Collecting):
                 self._decided(d, now, out)
+        if self.mailbox is not None:
+            out += self.mailbox.poll(now)  # the PIN's keys ran out of time
+            self._mailbox_ended_by_itself(out)
         return out
 
     def _key(self, what: str) -> str:
@@ -399,7 +409,7 @@ class BoxCore:
     def _link_up(self, e: ev.LinkUp, now: float, out: list[ev.Action]) -> None:
         self.link_up = True
         out.append(ev.Emit("link-up", {"box_id": e.box_id}))
-        if not self.cfg.has_line and self.timers.redial is not None:
+        if self.active is not None and self.active.sip and self.timers.redial is not None:
             self.timers.redial = None  # an emergency call waiting for the cloud goes now
             self._sos_resend(out)
         out.append(ev.FlushOutbox())
@@ -454,7 +464,7 @@ class BoxCore:
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.attendant:
             self._attend(msg, now, out)
         elif kind == "vm":
-            self._mailbox_reply(msg, out)
+            self._mailbox_reply(msg, now, out)
         elif kind == "ring" and isinstance(msg, wire_calls.LineRouted) and msg.filtered:
             self._filtered_ring(msg, now, out)
         elif kind == "dereg":
@@ -498,7 +508,7 @@ class BoxCore:
             self._media_lost(ev.MediaLost(e.key.partition(":")[2], "call-gone"), now, out)
         elif kind == "place":
             call_id = e.key.split(":")[1]
-            if self.active is not None and self.active.route == "emergency" and self.cfg.has_line:
+            if self.active is not None and self.active.route == "emergency" and not self.active.sip:
                 return  # an emergency call on the own line asks the cloud nothing
             active = self.active
             if (active is not None and active.route == "emergency" and active.call_id == call_id
@@ -670,6 +680,8 @@ class BoxCore:
             if st in (Phone.DIAL_TONE, Phone.COLLECTING, Phone.FAILED, Phone.CHOOSING):
                 self._digit_at = e.at
                 self._digit(e.digit, now, out)
+            elif st is Phone.CONNECTED and self.mailbox is not None and self.mailbox.state in PIN_STATES:
+                self._mailbox_pin_key(e, now, out)
             elif st is Phone.CONNECTED and self.mailbox is not None:
                 out += self.mailbox.pressed(e.digit, self._greeting_id())
             elif st is Phone.CONNECTED and self.active is not None:
@@ -852,8 +864,9 @@ class BoxCore:
         self.active = call
         self.timers.redial = None
         self.callback_until = now + self.cfg.callback_window_s
-        route = "own-line" if self.cfg.has_line else "sip"
-        if self.cfg.has_line:
+        by_line = self.cfg.has_line and self.modem_ok
+        route = "own-line" if by_line else "sip"
+        if by_line:
             line = self.line
             if line is not None and (line.kind != "emergency" or line.state == "hanging-up"):
                 # whatever the line was doing gives way (a host call for someone else, a local call, the
@@ -867,9 +880,12 @@ class BoxCore:
                                     attempts=1)
                 out.insert(0, ev.LineDo("dial", d.dialled))
         else:
-            # no own line: the cloud's emergency route, SIP to the answering point (DESIGN §4.6(1), §6.4);
-            # no card, right or filter is asked for (card_id is only recorded)
+            # no own line (or its modem gone): the cloud's emergency route, SIP to the answering point
+            # (DESIGN §4.6(1), §6.4); no card, right or filter is asked for (card_id is only recorded)
+            call.sip = True
             out.insert(0, self._sos_signal(call))
+            if self.cfg.has_line:  # the line is there but its modem is not: say so, honestly
+                out.append(ev.PlayPrompt(NO_LINE_PROMPT))
         out.append(
             ev.Emit(
                 "emergency.dialled",
@@ -888,7 +904,7 @@ class BoxCore:
                     "route": route,
                     "card_id": self.holder_card,
                     "line": self.cfg.line_number,
-                    "location": self.location,
+                    "location": self._location_now(),
                 },
                 key=report_key(call.call_id),
             )
@@ -899,7 +915,46 @@ class BoxCore:
         return (line.kind == "emergency" and self.active is not None and self.active.call_id == line.call_id
                 and self.phone.state in (Phone.ROUTING, Phone.ALERTING, Phone.CONNECTED))
 
+    def _location_now(self) -> dict[str, Any] | None:
+        """The location an emergency call carries: the location service's snapshot as of now (a GPS fix
+        only while valid and fresh, the confirmed/unconfirmed state as it is), else the last one told."""
+        if self._where is not None:
+            snap = self._where.snapshot()
+            if snap is not None:
+                return snap
+        return self.location
+
+    def _via_cloud(self, line: LineUse, why: str, now: float, out: list[ev.Action]) -> None:
+        """The emergency call on the own line cannot go out because the modem is gone: the cloud's SIP
+        route takes it (asked again every second while the cloud is unreachable, and at link-up), and
+        the caller is told what happens (a spoken prompt, then ringback once the answering point rings)."""
+        call = self.active
+        assert call is not None
+        self.line = None
+        self.timers.redial = None
+        if self.phone.state is not Phone.ROUTING:  # it was up on the line: the line's leg is gone
+            self.phone.fire(Trig.REROUTE)
+            out.append(ev.Connect("handset", None))
+            out.append(ev.Connect("line", None))
+        call.sip = True
+        out.append(self._sos_signal(call))
+        out.append(ev.PlayPrompt(NO_LINE_PROMPT))
+        out.append(ev.Emit("emergency.rerouted", {"call_id": call.call_id, "route": "sip", "why": why,
+                                                 "attempts": line.attempts}))
+
     def _redial(self, now: float, out: list[ev.Action]) -> None:
+        call = self.active
+        if call is not None and call.sip:
+            if self.cfg.has_line and self.modem_ok and not self.link_up and self.line is None:
+                # the modem is back and the cloud still unreachable: the own line takes the call again
+                call.sip = False
+                self.line = LineUse("emergency", call.call_id, "dialling", started=now, number=call.number,
+                                    attempts=1)
+                out.append(ev.LineDo("dial", call.number))
+                out.append(ev.Emit("emergency.redial", {"call_id": call.call_id, "route": "own-line"}))
+                return
+            self._sos_resend(out)
+            return
         if not self.cfg.has_line:
             self._sos_resend(out)
             return
@@ -994,7 +1049,7 @@ class BoxCore:
 
     def _progress(self, e: ev.Progress, now: float, out: list[ev.Action]) -> None:
         call = self._call(e.call_id)
-        if call is None or (call.route == "emergency" and self.cfg.has_line):
+        if call is None or (call.route == "emergency" and not call.sip):
             return  # an emergency call on the box's own line is the line's, whatever the cloud says
         st = self.phone.state
         if e.state == "placed":
@@ -1200,7 +1255,7 @@ class BoxCore:
     def _remote_hangup(self, e: ev.RemoteHangup, now: float, out: list[ev.Action]) -> None:
         out.append(ev.CallSignal("ack", e.call_id, key=e.key))
         call = self._call(e.call_id)
-        if call is None or (call.route == "emergency" and self.cfg.has_line):
+        if call is None or (call.route == "emergency" and not call.sip):
             return  # the cloud cannot end an emergency call on the box's own line
         self._far_end_gone(call, e.reason, now, out)
 
@@ -1254,7 +1309,7 @@ class BoxCore:
         out.append(ev.PlayTone(None))
         out.append(ev.Connect("handset", None))
         for call in [c for c in (self.active, self.held) if c is not None]:
-            if call.route == "cloud" or (call.route == "emergency" and not self.cfg.has_line):
+            if call.route == "cloud" or (call.route == "emergency" and call.sip):
                 out.append(ev.CallSignal("call.hangup", call.call_id, fields={"reason": "hangup"}))
             elif self.line is not None and self.line.call_id == call.call_id:
                 self._line_hangup(self.line, "local-hangup", out)
@@ -1375,8 +1430,12 @@ class BoxCore:
         elif isinstance(e, line_ev.CallEnded):
             self._line_ended(e.reason, now, out)
         elif isinstance(e, line_ev.ModemLost):
+            self.modem_ok = False
             out.append(ev.Emit("line.modem-lost", {"reason": e.reason}))
+            if line is not None and line.state == "redial" and self._emergency_line_live(line):
+                self._via_cloud(line, e.reason, now, out)  # waiting to dial again: no modem to dial with
         elif isinstance(e, line_ev.ModemFound):
+            self.modem_ok = self.cfg.has_line
             out.append(ev.Emit("line.modem-found", {"device": e.device}))
 
     def _report_ring(self, line: LineUse, out: list[ev.Action]) -> None:
@@ -1414,6 +1473,13 @@ class BoxCore:
 
     def _line_ended(self, reason: str, now: float, out: list[ev.Action]) -> None:
         line = self.line
+        modem_lost = reason.startswith("modem-lost")
+        gone = modem_lost or not self.modem_ok
+        if line is not None and self._emergency_line_live(line) and (
+                (line.state in ("dialling", "dial-failed", "hanging-up") and gone)
+                or (line.state in ("alerting", "connected") and modem_lost)):
+            self._via_cloud(line, reason, now, out)  # the modem is gone: the call must not wait for it
+            return
         if line is not None and line.state in ("dialling", "dial-failed") and self._emergency_line_live(line):
             # the emergency dial did not get through (no dial tone: the exchange still holds the line for
             # the last caller, or a dead line): the line is back on hook, try again shortly
@@ -1573,6 +1639,9 @@ class BoxCore:
             raise UsageError(f"no line operation {e.op!r}")
 
     def _line_done(self, e: ev.LineOpDone, now: float, out: list[ev.Action]) -> None:
+        if e.ok and e.op in ("dial", "answer"):
+            # the modem did it, so it is there (a hang-up "succeeds" with no modem at all: not proof)
+            self.modem_ok = self.cfg.has_line
         line = self.line
         if line is None:
             return
@@ -1642,6 +1711,8 @@ class BoxCore:
                 if e.ok:
                     line.state = "alerting"
                     out.append(ev.Connect("line", f"flow:{line.flow_id}", line.call_id))
+            elif not e.ok and self._emergency_line_live(line) and not self.modem_ok:
+                self._via_cloud(line, e.result, now, out)  # no modem to dial with: the cloud's route
             elif not e.ok and self._emergency_line_live(line):
                 line.state = "dial-failed"  # redialled when the line is back on hook (or after a while)
                 self.timers.redial = now + REDIAL_FALLBACK_S
@@ -1676,27 +1747,59 @@ class BoxCore:
             self._fail(out, "reorder", prompt="cloud-unreachable")
             return
         self.phone.fire(Trig.ROUTE)
-        self.mailbox = Mailbox(slot.card_id)
+        self.mailbox = Mailbox(slot.card_id, first_digit_s=self.cfg.first_digit_s,
+                               interdigit_s=self.cfg.interdigit_s)
         out += self.mailbox.open()
         out.append(ev.Emit("voicemail.mailbox", {"card_id": slot.card_id}))
 
-    def _mailbox_reply(self, msg: messages.Message, out: list[ev.Action]) -> None:
+    def _mailbox_reply(self, msg: messages.Message, now: float, out: list[ev.Action]) -> None:
         from roamline.wire import voicemail as wvm
 
         box = self.mailbox
         if box is None:
             return
         if isinstance(msg, wvm.VoicemailListed):
-            out += box.listed(msg)
+            then = box.listed(msg, now)
             if self.phone.can(Trig.ANSWERED):
                 self.phone.fire(Trig.ANSWERED)
                 out.append(ev.PlayTone(None))
+            out += then
             if box.state == "done":  # nothing to hear (a greeting may still be recorded)
                 out.append(ev.PlayPrompt("vm-none"))
+        elif isinstance(msg, wvm.VoicemailPinChecked):
+            out += box.pin_checked(msg, now)
+            self._mailbox_ended_by_itself(out)
         elif isinstance(msg, wvm.VoicemailAudio):
             out += box.piece(msg)
         elif isinstance(msg, messages.Ok):
             out += box.marked()
+
+    def _mailbox_pin_key(self, e: hs.Digit, now: float, out: list[ev.Action]) -> None:
+        """A key while the PIN is asked for: an emergency number keyed (the PIN's keys so far with it)
+        dials at once, whatever the mailbox was doing; anything else is the PIN's."""
+        box = self.mailbox
+        assert box is not None
+        c = self.classifier.classify(box.pin_keys + e.digit)
+        if c.kind is Kind.EMERGENCY:
+            self.mailbox = None
+            self._digit_at = e.at
+            self.phone.fire(Trig.FAR_END)  # the mailbox gives way: connected → failed → a fresh number
+            self.phone.fire(Trig.DIGIT)
+            self._emergency(c, now, out)  # its dial goes first in ``out``
+            out.append(ev.PlayTone(None))
+            out.append(ev.Emit("voicemail.mailbox-ended", {"reason": "emergency"}))
+            return
+        out += box.pin_key(e.digit, now)
+        self._mailbox_ended_by_itself(out)
+
+    def _mailbox_ended_by_itself(self, out: list[ev.Action]) -> None:
+        """The session failed (wrong PIN three times, the registry's lock, no key): say why, reorder."""
+        box = self.mailbox
+        if box is None or box.state != "failed":
+            return
+        self.mailbox = None
+        out.append(ev.Emit("voicemail.mailbox-failed", {"reason": box.failure}))
+        self._mailbox_fail(out, box.failure)
 
     def _greeting_id(self) -> str:
         import hashlib

@@ -43,6 +43,7 @@ class Trig(Enum):
     FAIL = "fail"
     FAR_END = "far-end"
     FLASH = "flash"
+    REROUTE = "reroute"  # an emergency call whose line's modem went away: placed again another way
     HANG_UP = "hang-up"
 
 
@@ -84,6 +85,9 @@ TABLE: dict[tuple[Phone, Trig], Phone] = {
     (P.FAILED, T.OFFER): P.FAILED,
     (P.FAILED, T.FAR_END): P.FAILED,
     (P.FAILED, T.FAIL): P.FAILED,
+    (P.ROUTING, T.REROUTE): P.ROUTING,
+    (P.ALERTING, T.REROUTE): P.ROUTING,
+    (P.CONNECTED, T.REROUTE): P.ROUTING,
 }
 for _s in (P.ANSWERING, P.CHOOSING, P.DIAL_TONE, P.COLLECTING, P.ROUTING, P.ALERTING, P.CONNECTED, P.FAILED):
     TABLE[(_s, T.HANG_UP)] = P.IDLE

@@ -205,6 +205,8 @@ class ModemLost(LineEvent):
 
 @dataclass(frozen=True, slots=True)
 class ModemFound(LineEvent):
+    """The modem answers again after a ModemLost: re-found (replugged) or brought back by a reset."""
+
     device: str
 
 

@@ -289,8 +289,8 @@ class SerialLine:
                 assert self.power_cycle is not None
                 self.power_cycle()
                 step = self.recovery.report(Outcome.DONE)
-        if step is Step.HEALTHY:
-            out += self.session.recovered(self.clock.monotonic())
+        if step is Step.HEALTHY:  # answering again after a reset: the owner hears it is back (911 uses it)
+            out += [ev.ModemFound(self.device), *self.session.recovered(self.clock.monotonic())]
         else:
             self.close()
             self._next_refind = 0.0

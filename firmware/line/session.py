@@ -136,7 +136,8 @@ class LineSession:
 
     def transmit(self, now: float) -> None:
         """Half duplex: turn the answered call's stream to voice transmit (+VTX) to play to the caller
-        (a greeting); ``OpDone("transmit")`` follows once it runs. A full-duplex stream already sends."""
+        (a greeting, a refusal); ``OpDone("transmit")`` follows once it runs. A full-duplex stream, or one
+        already transmitting (a second prompt), already sends: done at once, the stream left as it is."""
         self._direction("transmit", "AT+VTX", now)
 
     def receive(self, now: float) -> None:
@@ -149,7 +150,8 @@ class LineSession:
             raise LineUsageError(f"{name} needs a connected call, not {self.calls.state.value}")
         if self._op is not None:
             raise LineUsageError(f"cannot start {name}: {self._op.name} is still running")
-        if self.can_bridge:  # +VTR carries both ways: nothing to turn
+        already = self.core.voice == ("tx" if name == "transmit" else "rx")
+        if self.can_bridge or already:  # +VTR carries both ways, or it already goes this way: nothing to turn
             self._op = _Op(name, deque())
             self._pending_out += self._finish(True, "OK", now)
             return

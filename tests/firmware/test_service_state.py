@@ -1,18 +1,31 @@
-"""The service state's document and verdict (`firmware.service_state`), and its atomic writer."""
+"""The service state's document and verdict (`firmware.service_state`), its atomic writer, and `box health`
+reading a torn, foreign or hostile state file (fuzz/service_state.py fuzzes the same reader)."""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from pathlib import Path
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from roamline.cli.main import main as cli_main
 from roamline.firmware.errors import PeerError
-from roamline.firmware.service_state import Firmware, ServiceState, assess, decode, encode, slot_of
+from roamline.firmware.service_state import (
+    Firmware,
+    Link,
+    Peripheral,
+    ServiceState,
+    assess,
+    decode,
+    encode,
+    slot_of,
+)
 from roamline.firmware.state_file import StatePublisher, write_atomic
 
 BOOT = "6a1f0c1e-boot"
@@ -133,3 +146,83 @@ def test_the_slot_a_package_runs_from() -> None:
     assert slot_of(site) == "b"
     assert slot_of("/opt/roamline/site/roamline/firmware/__init__.py") is None  # the factory install
     assert slot_of("/data/update/slots/c/site/roamline/__init__.py") is None
+
+
+# --- the reader against hostile and torn documents ------------------------------------------------------
+
+finite = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
+texts = st.text(max_size=24)  # any characters: control characters and newlines included
+states = st.builds(
+    ServiceState, phase=st.sampled_from(["starting", "running", "stopped"]), pid=st.integers(1, 2**31),
+    boot_id=texts, box_id=texts, started_at=finite, heartbeat_s=st.floats(0.01, 300), beat_monotonic=finite,
+    beat_at=finite, firmware=st.builds(Firmware, package=texts, slot=st.none() | st.sampled_from("ab"),
+                                       version=st.none() | texts),
+    link=st.builds(Link, up=st.booleans(), since=finite, reason=texts),
+    peripherals=st.dictionaries(texts, st.builds(Peripheral, ok=st.booleans(), detail=texts, since=finite,
+                                                 required=st.booleans()), max_size=4))
+
+
+@settings(max_examples=50, deadline=None)  # each example decodes every prefix of its document
+@given(states, st.floats(0, 2000), st.booleans())
+def test_any_state_round_trips_and_is_judged_in_one_printable_line(s: ServiceState, age: float,
+                                                                  alive: bool) -> None:
+    data = encode(s)
+    assert decode(data) == s
+    for n in range(len(data) - 1):  # torn anywhere before its final newline: refused, never a state
+        with pytest.raises(PeerError):
+            decode(data[:n])
+    v = assess(s, boot_id=s.boot_id, monotonic=s.beat_monotonic + age, pid_alive=alive)
+    assert v.reason and v.reason.isprintable()
+    if v.healthy:
+        assert alive and s.phase == "running" and s.link.up and age <= 3 * s.heartbeat_s + 1
+
+
+@pytest.mark.parametrize("doc", [
+    b'{"pid": 1, "heartbeat_s": 1, "beat_monotonic": NaN}',  # NaN: never stale, since NaN > x is false
+    b'{"pid": 1, "heartbeat_s": Infinity}',  # never stale either
+    b'{"pid": 1, "heartbeat_s": 1e9}',  # box.toml allows at most 300 s
+    b'{"pid": 1, "heartbeat_s": 1, "link": {"since": -Infinity}}',
+])
+def test_numbers_json_cannot_write_back_or_that_would_never_go_stale_are_refused(doc: bytes) -> None:
+    # NaN and Infinity are not JSON: msgspec's decoder refuses them as such, a huge heartbeat by its range
+    with pytest.raises(PeerError, match=r"^malformed service state \((heartbeat_s|beat_monotonic|link"
+                                        r"|document: JSON is malformed)"):
+        decode(doc)
+
+
+def test_control_characters_in_a_document_stay_escaped_on_one_line() -> None:
+    with pytest.raises(PeerError) as exc:
+        decode(b'{"pid": 1, "heartbeat_s": 1, "x\\ny\\u0007": 1}')
+    assert str(exc.value) == "malformed service state (x\\ny\\x07: unknown field)"
+    s = running().with_peripheral("line\nfake", False, "ModemError: no OK\r\nhealthy", 100.0)
+    assert verdict(s) == (False, "line\\nfake ModemError: no OK\\r\\nhealthy")
+
+
+def health_config(tmp_path: Path) -> Path:
+    state = tmp_path / "state.json"
+    (tmp_path / "box.toml").write_text(f'name = "t"\ndata_dir = "data"\n[state]\nfile = "{state}"\n'
+                                       'heartbeat_s = 1.0\n')
+    return tmp_path / "box.toml"
+
+
+def test_box_health_reads_a_torn_or_hostile_state_file_as_a_one_line_failure(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = health_config(tmp_path)
+    good = msgspec.structs.replace(running(pid=os.getpid(), boot_id="", beat_monotonic=time.monotonic()),
+                                   heartbeat_s=300.0)
+    data = encode(good)
+    cases = [data[:n] for n in range(0, len(data) - 1, 7)] + [
+        b"\xff\xfe{", b"[" * 5000, data.replace(b'"line"', b'"li\\nne"').replace(b'"modem answering"',
+                                                                                     b'"gone\\nok"')]
+    cases[-1] = cases[-1].replace(b'"ok":true', b'"ok":false')
+    for doc in cases:
+        (tmp_path / "state.json").write_bytes(doc)
+        capsys.readouterr()
+        rc = cli_main(["box", "health", "--config", str(config), "--source", "service", "--timeout", "0.01"])
+        out, err = capsys.readouterr()
+        assert rc == 1, doc
+        assert len(err.strip().splitlines()) == 1 and "not healthy (box service): " in err
+        assert json.loads(out.strip().splitlines()[-1])["healthy"] is False
+    assert "li\\nne gone\\nok" in err  # the last: decoded, judged, its reason escaped onto one line
+    (tmp_path / "state.json").write_bytes(data)
+    assert cli_main(["box", "health", "--config", str(config), "--source", "service", "--timeout", "1"]) == 0

@@ -127,6 +127,39 @@ def test_pin_is_stored_only_as_a_salted_hash() -> None:
     assert wp.check_pin("2468", vm.pin_hash)
 
 
+def test_a_pin_may_not_begin_with_any_dial_plans_emergency_number() -> None:
+    from roamline.firmware.dialplan.plan import load_plan
+
+    for country in ("US", "GB", "DE", "AU"):
+        for e in load_plan(country).emergency:
+            assert e in wp.EMERGENCY_STARTS, (country, e)
+            with pytest.raises(ProfileError, match="emergency") as exc:
+                wp.check_voicemail_pin(e + "0")
+            assert e + "0" not in str(exc.value)  # the refusal never repeats the PIN
+    assert wp.check_voicemail_pin("1911") == "1911"  # 911 inside a PIN is fine: only the first keys dial
+
+
+@given(st.text(max_size=12))
+@settings(max_examples=300)
+def test_the_pin_validator_takes_exactly_4_to_8_digits_not_starting_an_emergency_call(text: str) -> None:
+    ok = (4 <= len(text) <= 8 and text.isascii() and text.isdigit()
+          and not any(text.startswith(e) for e in wp.EMERGENCY_STARTS))
+    try:
+        assert wp.check_voicemail_pin(text) == text and ok
+    except ProfileError as exc:
+        assert not ok and "\n" not in str(exc)
+
+
+def test_boxes_get_the_profile_without_the_pin_hash() -> None:
+    obj = wp.parse(GOOD).to_json()
+    sent = wp.for_box(obj)
+    assert sent["voicemail"]["pin_hash"] == "" and obj["voicemail"]["pin_hash"]  # the stored one is kept
+    assert wp.parse(sent).voicemail.greeting == "g-1"
+    assert {k: v for k, v in sent.items() if k != "voicemail"} == {k: v for k, v in obj.items()
+                                                                     if k != "voicemail"}
+    assert wp.for_box({}) == {}
+
+
 # --- properties ------------------------------------------------------------------------------------
 
 _numbers = st.sampled_from(["+15550100001", "+15550200002", "+442079460000", "+4930123456", "+61212345678"])

@@ -44,6 +44,9 @@ SAMPLES = [
     vm.VoicemailGreeting(card_id=CARD, greeting_id="g-0123456789abcdef", seq=1, last=True,
                          audio=b"\x7f" * 1000),
     vm.VoicemailGreetingFetch(message_id=MID, seq=2),
+    vm.VoicemailPin(card_id=CARD, pin="24681357"),
+    vm.VoicemailPinChecked(card_id=CARD, result=vm.PinResult.LOCKED),
+    vm.VoicemailListed(card_id=CARD, pin_required=True),
 ]
 
 
@@ -64,6 +67,8 @@ def test_messages_round_trip_fed_byte_by_byte(msg: Message) -> None:
     (SAMPLES[1], "card_id", "AB" * 16), (SAMPLES[3], "seq", vm.MAX_CHUNKS),
     (SAMPLES[4], "audio", base64.b64encode(b"\0" * (vm.MAX_CHUNK_AUDIO + 1)).decode()),
     (SAMPLES[5], "action", "forward"), (SAMPLES[6], "greeting_id", "default"), (SAMPLES[6], "seq", 16),
+    (SAMPLES[8], "pin", "123"), (SAMPLES[8], "pin", "123456789"), (SAMPLES[8], "pin", "12a4"),
+    (SAMPLES[8], "pin", "١٢٣٤"), (SAMPLES[9], "result", "maybe"), (SAMPLES[10], "pin_required", "yes"),
 ])
 def test_mailbox_messages_out_of_bounds_are_bad_body(msg: Message, field: str, value: object) -> None:
     ids = {"request": {"id": "r1"}, "reply": {"re": "r1"}, "push": {}}[msg.KIND]
@@ -71,6 +76,22 @@ def test_mailbox_messages_out_of_bounds_are_bad_body(msg: Message, field: str, v
     body = dict(frame.body, **{field: value})
     with pytest.raises(BadBody, match=field):
         from_frame(Frame(v=frame.v, type=frame.type, body=body, **ids))
+
+
+def test_a_pin_is_never_in_the_messages_repr() -> None:
+    assert "24681357" not in repr(SAMPLES[8]) and "24681357" not in str(SAMPLES[8])
+
+
+@given(st.text(max_size=10))
+@settings(max_examples=200)
+def test_the_pin_body_takes_exactly_4_to_8_ascii_digits(pin: str) -> None:
+    (frame,) = FrameDecoder().feed(encode_message(SAMPLES[8], id="r1"))
+    ok = 4 <= len(pin) <= 8 and pin.isascii() and pin.isdigit()
+    try:
+        got = from_frame(Frame(v=frame.v, type=frame.type, body=dict(frame.body, pin=pin), id="r1")).message
+        assert ok and isinstance(got, vm.VoicemailPin) and got.pin == pin
+    except BadBody:
+        assert not ok
 
 
 @pytest.mark.parametrize(("field", "value"), [

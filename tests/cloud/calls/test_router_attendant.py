@@ -4,6 +4,7 @@ that holder's voicemail outcome."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -213,9 +214,28 @@ def test_no_valid_choice_rings_every_holder_and_no_answer_is_the_first_holders_v
     assert set(offers(out)) == {"conn-a", "conn-a2", "conn-c"}
     kit.now += 31
     out = kit.router.poll(kit.now)
-    (take,) = takes(out)  # nobody chosen: the voicemail of a holder offered the number (main's rule)
-    rec = kit.store.get_voicemail(take.message_id)
-    assert rec is not None and rec.account_id in ("acct-ada", "acct-carol")
+    # nobody chosen and the host box has no owner among the holders: the menu's key 1 (ada, by name)
+    voicemail_for(kit, out, "acct-ada")
+
+
+def test_no_choice_is_the_line_owners_voicemail_when_the_owner_is_a_holder(kit: Kit) -> None:
+    """The host box enrolled with owner ``carol`` (an account's name): her mailbox takes the shared line's
+    message when the caller chose nobody, though ada is first in the menu; a choice still decides."""
+    shared(kit)
+    host = kit.store.get_box("box-host")
+    assert host is not None
+    kit.store.put_box(dataclasses.replace(host, owner="carol"))
+    ring(kit)
+    choose(kit, "")
+    kit.now += 31
+    voicemail_for(kit, kit.router.poll(kit.now), "acct-carol")
+    kit.store.put_box(dataclasses.replace(host, owner="acct-ada"))  # an account id names the owner too
+    second = "c-00000000000000a9"
+    ring(kit, call_id=second)
+    choose(kit, "", call_id=second)
+    kit.now += 31
+    (take,) = takes(kit.router.poll(kit.now))
+    assert kit.store.get_voicemail(take.message_id).account_id == "acct-ada"  # type: ignore[union-attr]
 
 
 def test_a_key_not_in_the_menu_from_a_buggy_host_is_the_default(kit: Kit) -> None:

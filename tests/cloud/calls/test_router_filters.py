@@ -98,8 +98,8 @@ def test_forward_rings_the_forward_numbers_holders_instead(kit: Kit) -> None:
 
 
 def test_a_forward_to_a_plain_pstn_number_rings_nobody_and_is_a_missed_call(kit: Kit) -> None:
-    """No holder has the forward number: the host line cannot carry a second call out, so (until a forward
-    goes out another line) the call is a missed call that says why, not a silent drop."""
+    """No holder has the forward number and ada may call out through no line: the forward cannot be
+    placed (test_router_forward.py has those that can), so the call is her voicemail / a missed call."""
     kit.box("host", line=HOST_LINE)
     kit.holder("ada", HOST_LINE, at=kit.box("a"))
     profile(kit, "acct-ada", filters=[{"name": "all", "action": "forward", "forward_to": "+15559990000"}])

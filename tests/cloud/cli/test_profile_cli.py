@@ -119,6 +119,26 @@ def test_profile_set_keeps_only_a_hash_of_the_pin_and_show_prints_it_all(data: P
     assert rc == 2 and "no account" in err
 
 
+def test_a_voicemail_pin_is_4_to_8_digits_refused_in_one_line_and_can_be_cleared(data: Path,
+                                                                                  capsys: Any) -> None:
+    rc, shown, _ = run(capsys, "cloud", "profile", "set", "--data", str(data), "alice", "--json",
+                       "--pin", "2468")
+    assert rc == 0 and shown["profile"]["voicemail"]["pin_hash"] == "set"
+    assert wp.check_pin("2468", stored(data).voicemail.pin_hash)
+    for bad in ("123", "123456789", "12a4", "9110", "1120", "", "12 4"):
+        rc, _, err = run(capsys, "cloud", "profile", "set", "--data", str(data), "alice", "--pin", bad)
+        assert rc == 2 and "--pin" in err and len(err.strip().splitlines()) == 1, err
+        assert not bad.strip() or bad not in err  # the refusal never repeats the PIN
+    assert wp.check_pin("2468", stored(data).voicemail.pin_hash)  # a refusal changes nothing
+    rc, _, err = run(capsys, "cloud", "profile", "set", "--data", str(data), "alice", "--pin", "2468",
+                     "--clear-pin")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    rc, shown, _ = run(capsys, "cloud", "profile", "set", "--data", str(data), "alice", "--json",
+                       "--clear-pin")
+    assert rc == 0 and shown["profile"]["voicemail"]["pin_hash"] == ""
+    assert stored(data).voicemail.pin_hash == ""
+
+
 def test_rights_on_a_host_line(data: Path, capsys: Any) -> None:
     rc, shown, _ = run(capsys, "cloud", "rights", "--data", str(data), "alice", LINE, "--json",
                        "--call-out", "yes", "--receive", "no", "--max-call-s", "600", "--prefix", "+1555",

@@ -215,3 +215,127 @@ def test_an_offline_message_is_refused_from_a_box_whose_line_is_another_number(w
     assert h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json())) == Ack(
         keys=(c.key,))
     assert h.store.voicemails(h.acct) == []
+
+
+# --- the voicemail PIN (checked here; boxes never get its hash) -----------------------------------------
+
+
+def _set_pin(h: Any, pin: str) -> None:
+    pin_hash = wp.hash_pin(pin, iterations=1000)
+    h.store.put_profile(h.acct, wp.parse({"voicemail": {"pin_hash": pin_hash}}).to_json(), h.now)
+
+
+def test_with_a_pin_the_mailbox_opens_only_after_it_and_boxes_never_get_its_hash(world: Any) -> None:
+    h = world
+    mid = _deposit(h, b"\x21" * 9000)
+    _set_pin(h, "2468")
+    reg = h.reply("a", h.register_msg("a", h.box_a, h.card))
+    assert isinstance(reg, Registered) and reg.profile["voicemail"]["pin_hash"] == ""
+    h.store.put_profile(h.acct, {**h.store.get_profile(h.acct)[0], "waiting": 3}, h.now)
+    (push,) = h.registry.sweep(h.now)
+    assert isinstance(push.message, HolderProfile) and push.message.profile["voicemail"]["pin_hash"] == ""
+    card = h.card.card_id
+    asked = h.reply("a", wvm.VoicemailList(card_id=card))
+    assert asked == wvm.VoicemailListed(card_id=card, pin_required=True)
+    for msg in (wvm.VoicemailFetch(card_id=card, message_id=mid),
+                wvm.VoicemailMark(card_id=card, message_id=mid, action=wvm.MarkAction.DELETE),
+                wvm.VoicemailGreeting(card_id=card, greeting_id="g-0123456789abcdef", seq=0, last=True,
+                                      audio=b"\x7f")):
+        refused = h.reply("a", msg)
+        assert isinstance(refused, Error) and refused.code is ErrorCode.FORBIDDEN, msg.TYPE
+    assert h.store.get_voicemail(mid) is not None  # nothing deleted without the PIN
+    wrong = h.reply("a", wvm.VoicemailPin(card_id=card, pin="1357"))
+    assert wrong == wvm.VoicemailPinChecked(card_id=card, result=wvm.PinResult.WRONG)
+    assert h.reply("a", wvm.VoicemailList(card_id=card)).pin_required
+    ok = h.reply("a", wvm.VoicemailPin(card_id=card, pin="2468"))
+    assert ok == wvm.VoicemailPinChecked(card_id=card, result=wvm.PinResult.OK)
+    listed = h.reply("a", wvm.VoicemailList(card_id=card))
+    assert not listed.pin_required and [m.message_id for m in listed.messages] == [mid]
+    assert isinstance(h.reply("a", wvm.VoicemailFetch(card_id=card, message_id=mid)), wvm.VoicemailAudio)
+    # the next *98 session (its list) asks again, the card still in: the box may be anyone's
+    assert h.reply("a", wvm.VoicemailList(card_id=card)).pin_required
+    refused = h.reply("a", wvm.VoicemailFetch(card_id=card, message_id=mid))
+    assert isinstance(refused, Error) and refused.code is ErrorCode.FORBIDDEN
+    assert h.reply("a", wvm.VoicemailPin(card_id=card, pin="2468")).result is wvm.PinResult.OK
+    assert not h.reply("a", wvm.VoicemailList(card_id=card)).pin_required
+    # a new registration of the card (taken out and put back) asks again
+    assert isinstance(h.reply("a", h.register_msg("a", h.box_a, h.card)), Registered)
+    assert h.reply("a", wvm.VoicemailList(card_id=card)).pin_required
+    # the PIN is only ever checked for a card registered at the asking box
+    other = h.reply("host", wvm.VoicemailPin(card_id=card, pin="2468"))
+    assert isinstance(other, Error) and other.code is ErrorCode.UNKNOWN_CARD
+
+
+def test_without_a_pin_the_card_alone_opens_the_mailbox(world: Any) -> None:
+    h = world
+    mid = _deposit(h, b"\x21" * 9000)
+    assert isinstance(h.reply("a", h.register_msg("a", h.box_a, h.card)), Registered)
+    listed = h.reply("a", wvm.VoicemailList(card_id=h.card.card_id))
+    assert not listed.pin_required and [m.message_id for m in listed.messages] == [mid]
+
+
+def test_ten_wrong_pins_in_a_row_lock_the_mailbox_for_a_while_even_for_the_right_pin(world: Any) -> None:
+    from roamline.cloud.registry import PIN_LOCK_AFTER, PIN_LOCK_S
+
+    h = world
+    _set_pin(h, "2468")
+    assert isinstance(h.reply("a", h.register_msg("a", h.box_a, h.card)), Registered)
+    card = h.card.card_id
+
+    def key(pin: str) -> wvm.PinResult:
+        got = h.reply("a", wvm.VoicemailPin(card_id=card, pin=pin))
+        assert isinstance(got, wvm.VoicemailPinChecked)
+        return got.result
+
+    for _ in range(PIN_LOCK_AFTER - 1):
+        assert key("0001") is wvm.PinResult.WRONG
+    assert key("2468") is wvm.PinResult.OK  # the right one resets the count
+    for _ in range(PIN_LOCK_AFTER - 1):
+        assert key("0001") is wvm.PinResult.WRONG
+    assert key("0001") is wvm.PinResult.LOCKED
+    assert key("2468") is wvm.PinResult.LOCKED  # locked: right or wrong
+    assert isinstance(h.reply("a", h.register_msg("a", h.box_a, h.card)), Registered)
+    assert h.reply("a", wvm.VoicemailList(card_id=card)).pin_required
+    h.clock.advance(PIN_LOCK_S - 1)
+    assert key("2468") is wvm.PinResult.LOCKED
+    h.clock.advance(2)
+    assert key("2468") is wvm.PinResult.OK
+def test_an_offline_message_for_a_shared_number_is_filed_for_the_line_owner_else_the_first_by_name(
+        world: Any) -> None:
+    """Zed, Ann and Mia hold the host line's number. With the box enrolled for ``Mia`` (owner), her
+    mailbox takes the message; with no owner among the holders, the first by name (Ann: the attendant's
+    key 1), not the first account id (Zed's)."""
+    import dataclasses
+
+    h = world
+    zed, mia = "acct-000", "acct-zzz"  # Zed's id sorts first, Ann's name does; Mia is neither
+    h.store.create_account(zed, "Zed", h.now)
+    h.store.create_account(mia, "Mia", h.now)
+    h.store.add_number(zed, NUM)
+    h.store.add_number(mia, NUM)
+    box = h.store.get_box(h.host.box_id)
+    h.store.put_box(dataclasses.replace(box, line_number=NUM, owner="Mia"))
+    for c in _offline(h, b"\x10" * 8000, "vo-host-0000000000000011"):
+        h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+    assert [m.message_id for m in h.store.voicemails(mia)] == ["vo-host-0000000000000011"]
+    assert h.store.voicemails(h.acct) == h.store.voicemails(zed) == []
+    h.store.put_box(dataclasses.replace(box, line_number=NUM, owner="someone else"))
+    for c in _offline(h, b"\x10" * 8000, "vo-host-0000000000000012"):
+        h.reply("host", Deliver(key=c.key, kind=wvm.VOICEMAIL_CHUNK_KIND, payload=c.to_json()))
+    assert [m.message_id for m in h.store.voicemails(h.acct)] == ["vo-host-0000000000000012"]
+    assert voicemail.shared_mailbox(h.store, None, []) is None
+
+
+def test_the_box_owner_given_at_enrollment_is_kept_for_the_shared_line_rule(harness: Harness) -> None:
+    """`provision box enroll --owner` sends ``owner`` in the box details; the registry stores it."""
+    from roamline.wire import identity
+    from roamline.wire.messages import Enroll, Enrolled, EnrollKind
+
+    h: Any = harness
+    key = identity.generate_key()
+    r = h.reply("enroll-o", Enroll(token=h.token("box"), csr_pem=identity.make_csr(key, "o").decode(),
+                                   kind=EnrollKind.BOX, box={"name": "o", "board": "sim", "owner": "carol",
+                                                             "line_number": NUM}))
+    assert isinstance(r, Enrolled), r
+    box = h.store.get_box(r.id)
+    assert box is not None and (box.owner, box.line_number) == ("carol", NUM)

@@ -56,3 +56,31 @@ def test_a_half_duplex_line_takes_a_message_with_the_callers_voice_in_it(
     stored = wav_samples(out)
     assert tone_seconds(stored, 700.0) >= 2.5  # BOB's tone, received after the turn to +VRX
     assert tone_seconds(stored, 1000.0) < 0.1  # not the beep (sent before the turn)
+
+
+def test_a_spoken_refusal_on_a_half_duplex_line_is_heard(rig: RigRunner, tmp_path: Path) -> None:
+    """A block filter on alice's number: box-a's usr5637 answers in voice receive (+VRX) and must turn to
+    voice transmit (+VTX) before the refusal, or BOB hears nothing."""
+    from .test_box_profile import cloud as cloud_json
+
+    cloud_json(rig, "filters", "alice", "--add", f"bob:block:prefixes={BOB}")
+    mark = rig.box_log_mark("box-a")
+    rig.insert("alice-card", "box-a")
+    rig.wait_box_event("box-a", "registered", mark)
+    bob = rig.pstn(BOB)
+    bob.call(ALICE)
+    try:
+        line = rig.wait_box_event("box-a", "call.filtered", mark, timeout=25)
+        assert "how=block" in line, line
+        rig.wait_box_event("box-a", "line.ended", mark, timeout=20)  # said, then hung up
+        heard = tmp_path / "bob-heard.wav"
+        bob.record(heard)
+    finally:
+        bob.hang_up()
+        cloud_json(rig, "filters", "alice", "--clear")
+        gone = rig.box_log_mark("box-a")
+        rig.remove("alice-card")
+        rig.wait_box_event("box-a", "holder-wiped", gone, timeout=15)
+    prompt = rig.boxes["box-a"].dir / "data" / "prompts" / "refused-filtered.wav"
+    score = best_match(wav_samples(heard), wav_samples(prompt))
+    assert score > 0.5, f"bob did not hear the refusal on the half-duplex line (correlation {score:.2f})"

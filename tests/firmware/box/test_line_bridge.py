@@ -78,3 +78,40 @@ def test_a_voice_source_without_a_stream_is_held_and_the_pump_goes_on(runner: Ex
         phone.hang_up()
     finally:
         bridge.stop()
+
+
+def test_a_prompt_played_on_a_half_duplex_line_turns_it_to_transmit_first(runner: ExchangeRunner) -> None:
+    """The usr5637 has no +VTR: answered, it streams voice receive (+VRX). A refusal (``play``) must
+    turn it to voice transmit (+VTX) before the audio, or the caller hears nothing; a second prompt
+    while it transmits is heard too (no second +VTX, no stream restart)."""
+    line = driver_on(runner, LINE, expect="usr5637", modem="usr5637")
+    assert not line.session.can_bridge
+    seen = Seen()
+    bridge = LineBridge(line, seen)
+    tone = bytes(audio.encode(audio.tone((700,), 0.02, level=0.5), line.session.encoding))
+    other = bytes(audio.encode(audio.tone((1200,), 0.02, level=0.5), line.session.encoding))
+    bridge.start()
+    try:
+        assert bridge.ready.wait(20) and bridge.error is None
+        phone = runner.add_phone(PHONE)
+        phone.dial(LINE)
+        seen.wait(lambda e: isinstance(e, ev.Ring))
+        bridge.do("answer")
+        assert seen.wait(lambda e: isinstance(e, core_ev.LineOpDone) and e.op == "answer").ok
+        phone.clear_heard()
+        bridge.play(lambda: tone)
+        assert seen.wait(lambda e: isinstance(e, core_ev.LineOpDone) and e.op == "transmit").ok
+        assert runner.wait_for(lambda: len(phone.heard()) > 2400
+                               and np.abs(phone.heard()[-800:]).mean() > 500)
+        n_done = sum(isinstance(e, core_ev.LineOpDone) for e in seen.items)
+        bridge.play(lambda: other)  # already transmitting: done at once, the stream kept
+        seen.wait(lambda e: sum(isinstance(x, core_ev.LineOpDone) for x in seen.items) > n_done)
+        phone.clear_heard()
+        assert runner.wait_for(lambda: len(phone.heard()) > 2400)
+        heard = phone.heard()[-1600:].astype(np.float64)
+        spectrum = np.abs(np.fft.rfft(heard))
+        assert np.argmax(spectrum) * 8000 / len(heard) == pytest.approx(1200, abs=30)  # the second prompt
+        phone.hang_up()
+        seen.wait(lambda e: isinstance(e, ev.CallEnded))
+    finally:
+        bridge.stop()

@@ -1198,3 +1198,201 @@ def test_the_caller_hears_a_warning_before_the_line_rights_cut_the_call() -> Non
     out = r.do(ev.Progress(place.call_id, "warning"))
     assert [t.tone for t in kinds(out, ev.PlayTone)] == ["call_waiting"]
     assert [t.tone for t in kinds(r.tick(0.7), ev.PlayTone)] == [None]  # a short tone, then the call goes on
+
+
+# -- 911 with the line's modem gone (issue 11: the modem unplugged or silent) -------------------------------
+
+
+def _prompts(out: list[ev.Action]) -> list[str]:
+    return [a.name for a in kinds(out, ev.PlayPrompt)]
+
+
+def _sos_of(out: list[ev.Action]) -> list[ev.CallSignal]:
+    return [a for a in kinds(out, ev.CallSignal) if a.kind == "call.emergency"]
+
+
+def test_911_with_the_modem_unplugged_goes_by_the_clouds_sip_route_at_once_and_says_so() -> None:
+    """Found: the core dialled the absent modem every 3 s for as long as the handset stayed off hook, in
+    silence, and never asked the cloud — the call was lost while the modem was gone."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    lift(r)
+    out = r.digits("911")
+    assert not kinds(out, ev.LineDo)  # no dial onto a modem that is not there
+    (sig,) = _sos_of(out)
+    assert sig.fields["line"] == "+12175551000"  # the line's number to call back
+    assert _prompts(out) == ["emergency-no-line"]  # the caller hears what happens, not silence
+    (report,) = [a for a in kinds(out, ev.Enqueue) if a.kind == EMERGENCY_CALL_KIND]
+    assert report.payload["route"] == "sip" and out.index(sig) < out.index(report)
+    r.do(ev.Progress(sig.call_id, "placed", flow_id=4))
+    assert [t.tone for t in kinds(r.do(ev.Progress(sig.call_id, "ringing")), ev.PlayTone)] == ["ringback"]
+    (conn,) = kinds(r.do(ev.Progress(sig.call_id, "answered")), ev.Connect)
+    assert conn.b == "flow:4" and conn.tty_safe and r.core.phone.state is Phone.CONNECTED
+    out = r.do(OnHook(r.now))
+    assert [a.call_id for a in kinds(out, ev.CallSignal) if a.kind == "call.hangup"] == [sig.call_id]
+    assert not kinds(out, ev.LineDo)
+    (rec,) = [a for a in kinds(out, ev.Enqueue) if a.kind != EMERGENCY_CALL_KIND]
+    assert rec.payload["call_id"] == sig.call_id and rec.payload["route"] == "emergency"
+
+
+def test_the_modem_lost_while_911_dials_hands_the_call_to_the_cloud() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    out = r.digits("911")
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    out = r.do(line_ev.CallEnded("modem-lost: unplugged: EIO"))
+    (sig,) = _sos_of(out)
+    assert _prompts(out) == ["emergency-no-line"] and r.core.line is None
+    assert [a.event for a in kinds(out, ev.Emit)] == ["emergency.rerouted"]
+    assert not kinds(r.do(ev.LineOpDone("dial", False, "modem-lost")), ev.CallSignal)  # its late result
+    assert not kinds(r.tick(5.0), ev.LineDo)  # nothing redials the gone modem
+    (conn,) = kinds(r.do(ev.Progress(sig.call_id, "answered", flow_id=2)), ev.Connect)
+    assert conn.tty_safe
+    assert len([a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]) == 1
+
+
+def test_a_dial_refused_by_a_gone_modem_hands_the_call_to_the_cloud() -> None:
+    """The modem vanished between the last event and the dial: the driver fails the dial at once."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("911")
+    r.do(line_ev.ModemLost("unplugged: EIO"))  # no call on the line yet: no CallEnded follows
+    out = r.do(ev.LineOpDone("dial", False, "modem /dev/x is not available"))
+    assert len(_sos_of(out)) == 1 and _prompts(out) == ["emergency-no-line"]
+
+
+def test_the_modem_lost_while_911_waits_to_redial_hands_the_call_to_the_cloud() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+    r.do(line_ev.CallEnded("no-dialtone"))  # the line held by the last caller: waits to redial
+    out = r.do(line_ev.ModemLost("silent: no answer to AT"))
+    assert len(_sos_of(out)) == 1
+    assert not kinds(r.tick(5.0), ev.LineDo)
+
+
+def test_with_the_modem_gone_and_the_cloud_unreachable_whichever_comes_back_first_takes_the_911() -> None:
+    r = Rig()  # the link is down
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    lift(r)
+    (sig,) = _sos_of(r.digits("911"))
+    r.do(ev.RequestFailed(f"place:{sig.call_id}", "link closed", unreachable=True))
+    assert [a.call_id for a in _sos_of(r.tick(SOS_RETRY_S))] == [sig.call_id]  # asked again
+    r.do(ev.RequestFailed(f"place:{sig.call_id}", "link closed", unreachable=True))
+    r.do(line_ev.ModemFound("/dev/ttyACM0"))  # the modem is back first
+    out = r.tick(SOS_RETRY_S)
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")] and not _sos_of(out)
+    out = r.do(ev.LineOpDone("dial", True))
+    assert any(isinstance(a, ev.Connect) and a.b == "line" for a in out)
+    assert r.core.phone.state is Phone.CONNECTED
+    assert not kinds(r.do(ev.LinkUp(BOX)), ev.CallSignal)  # the cloud, back later, is not asked
+    assert len([a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]) == 1
+
+
+def test_a_modem_found_again_carries_the_next_911_on_the_line() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    r.do(line_ev.ModemFound("/dev/ttyACM0"))
+    lift(r)
+    out = r.digits("911")
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")] and not _sos_of(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.sampled_from(["lost", "found", "up", "down", "fail-unreachable", "tick",
+                                       "ended-modem", "dial-failed", "dial-ok"]), max_size=12))
+def test_no_order_of_modem_and_link_faults_leaves_a_911_without_a_way_out(steps: list[str]) -> None:
+    """Property: while the handset is off hook in a 911 that is not connected, the core always has an
+    attempt in flight or a timer that makes one (line dial or the cloud's route) — never neither."""
+    r = Rig()
+    lift(r)
+    r.digits("911")
+    for step in steps:
+        call = r.core.active
+        assert call is not None
+        if step == "lost":
+            r.do(line_ev.ModemLost("unplugged: EIO"))
+        elif step == "found":
+            r.do(line_ev.ModemFound("/dev/ttyACM0"))
+        elif step == "up":
+            r.do(ev.LinkUp(BOX))
+        elif step == "down":
+            r.do(ev.LinkDown("cut"))
+        elif step == "fail-unreachable" and call.sip and _asking(r):  # the request in flight fails
+            r.do(ev.RequestFailed(f"place:{call.call_id}", "link closed", unreachable=True))
+        elif step == "tick":
+            r.tick(3.5)
+        elif step == "ended-modem" and r.core.line is not None:
+            r.do(line_ev.CallEnded("modem-lost: gone"))
+        elif step == "dial-failed" and r.core.line is not None and r.core.line.state == "dialling":
+            r.do(ev.LineOpDone("dial", False, "no-dialtone"))
+        elif step == "dial-ok" and r.core.line is not None and r.core.line.state == "dialling" \
+                and r.core.modem_ok:
+            r.do(ev.LineOpDone("dial", True))
+        if r.core.phone.state is Phone.CONNECTED:
+            return
+        assert r.core.phone.state is Phone.ROUTING
+        line = r.core.line
+        dialling = line is not None and line.kind == "emergency" and line.state in ("dialling", "hanging-up")
+        asking = r.core.active is not None and r.core.active.sip and _asking(r)
+        assert dialling or asking or r.core.timers.redial is not None, (steps, line, r.core.active)
+
+
+def _asking(r: Rig) -> bool:
+    """A cloud request is in flight: more call.emergency sent than failures heard back."""
+    sent = [a for a in r.actions if isinstance(a, ev.CallSignal) and a.kind == "call.emergency"]
+    failed = [a for a in r.actions if isinstance(a, ev.Emit) and a.event == "emergency.retry"]
+    return len(sent) > len(failed)
+
+
+def test_the_modem_lost_mid_emergency_call_places_it_again_by_the_cloud() -> None:
+    """The 911 was up on the line when the modem vanished: the caller is still off hook, so the call is
+    placed again by the cloud's route at once (not left to reorder and a redial the caller may not know
+    to make); one emergency report, one call id."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    assert r.core.phone.state is Phone.CONNECTED
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    out = r.do(line_ev.CallEnded("modem-lost: unplugged: EIO"))
+    (sig,) = _sos_of(out)
+    assert r.core.phone.state is Phone.ROUTING and not kinds(out, ev.PlayTone)  # no reorder
+    assert ev.Connect("handset", None) in out and _prompts(out) == ["emergency-no-line"]
+    (conn,) = kinds(r.do(ev.Progress(sig.call_id, "answered", flow_id=3)), ev.Connect)
+    assert conn.b == "flow:3" and conn.tty_safe and r.core.phone.state is Phone.CONNECTED
+    reports = [a for a in r.actions if isinstance(a, ev.Enqueue) and a.kind == EMERGENCY_CALL_KIND]
+    assert len(reports) == 1 and reports[0].payload["call_id"] == sig.call_id
+
+
+def test_an_emergency_call_ended_by_the_far_end_is_not_placed_again() -> None:
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("911")
+    r.do(ev.LineOpDone("dial", True))
+    out = r.do(line_ev.CallEnded("far-end-hangup"))
+    assert not _sos_of(out) and [t.tone for t in kinds(out, ev.PlayTone)] == ["reorder"]
+
+
+def test_a_hang_up_that_succeeds_with_the_modem_gone_does_not_count_as_the_modem_back() -> None:
+    """The driver's hang-up with no modem open has nothing to do and reports success: the next 911 must
+    still go by the cloud, not dial (and redial) the gone modem."""
+    r = Rig()
+    r.do(ev.LinkUp(BOX))
+    lift(r)
+    r.digits("2175550123")  # no card: refused, reorder; the line is not used
+    r.do(line_ev.ModemLost("unplugged: EIO"))
+    r.do(ev.LineOpDone("hangup", True))
+    r.do(OnHook(r.now))
+    lift(r)
+    out = r.digits("911")
+    assert len(_sos_of(out)) == 1 and not kinds(out, ev.LineDo)

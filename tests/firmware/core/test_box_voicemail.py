@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from roamline.firmware.core import events as ev
+from roamline.firmware.handset.events import Digit
 from roamline.firmware.line import events as line_ev
 from roamline.wire import messages
 from roamline.wire import voicemail as wvm
@@ -313,3 +314,119 @@ def test_hanging_up_mid_greeting_keeps_nothing() -> None:
     out = r.do(OnHook(r.now))
     assert [s.greeting_id for s in kinds(out, ev.StopGreeting)] == [rec.greeting_id]
     assert not kinds(r.do(ev.GreetingRecorded(rec.greeting_id, b"\x01" * 8000)), ev.Request)
+
+
+# --- *98 with a voicemail PIN (the registry checks it; the box never holds its hash) -----------------------
+
+
+def _pin_asked(r: Rig) -> ev.Request:
+    (listing,) = _requests(dial_mailbox(r), wvm.VoicemailList)
+    out = r.do(ev.Reply(listing.key, wvm.VoicemailListed(card_id=CARD, pin_required=True)))
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-pin"]
+    assert not _requests(out, wvm.VoicemailFetch) and r.core.phone.state.value == "connected"
+    return listing
+
+
+def _checked(r: Rig, req: ev.Request, result: wvm.PinResult) -> list[ev.Action]:
+    return r.do(ev.Reply(req.key, wvm.VoicemailPinChecked(card_id=CARD, result=result)))
+
+
+def test_the_right_pin_opens_the_mailbox_and_lists_again() -> None:
+    r = Rig()
+    _pin_asked(r)
+    out = r.digits("2468#")
+    (pin,) = _requests(out, wvm.VoicemailPin)
+    assert pin.message.pin == "2468" and pin.message.card_id == CARD  # type: ignore[attr-defined]
+    out = _checked(r, pin, wvm.PinResult.OK)
+    (again,) = _requests(out, wvm.VoicemailList)
+    out = r.do(ev.Reply(again.key, _listed(M1)))
+    (fetch,) = _requests(out, wvm.VoicemailFetch)
+    assert fetch.message.message_id == M1  # type: ignore[attr-defined]
+    out = r.do(Digit(r.now, "7", "dtmf"))  # the menu's keys work as without a PIN
+    assert _requests(out, wvm.VoicemailMark)
+
+
+def test_a_pin_without_pound_is_taken_after_the_interdigit_timeout_and_eight_keys_end_it() -> None:
+    r = Rig()
+    _pin_asked(r)
+    assert not _requests(r.digits("2468"), wvm.VoicemailPin)
+    assert not _requests(r.tick(3.9), wvm.VoicemailPin)  # 4 s after the last key, not before
+    (pin,) = _requests(r.tick(0.2), wvm.VoicemailPin)
+    assert pin.message.pin == "2468"  # type: ignore[attr-defined]
+    r3 = Rig()
+    _pin_asked(r3)
+    (pin,) = _requests(r3.digits("24681357"), wvm.VoicemailPin)  # the eighth key sends it at once
+    assert pin.message.pin == "24681357"  # type: ignore[attr-defined]
+
+
+def test_three_wrong_pins_say_so_and_end_with_reorder_and_911_still_dials_at_once() -> None:
+    r = Rig()
+    _pin_asked(r)
+    prompts: list[str] = []
+    for i in range(3):
+        (pin,) = _requests(r.digits("1357#"), wvm.VoicemailPin)
+        out = _checked(r, pin, wvm.PinResult.WRONG)
+        prompts += [p.name for p in kinds(out, ev.PlayPrompt)]
+        assert (r.core.mailbox is None) == (i == 2)
+    assert prompts == ["vm-pin-wrong", "vm-pin-wrong", "vm-pin-failed"]
+    assert [t.tone for t in kinds(out, ev.PlayTone)][-1] == "reorder"
+    assert r.core.phone.state.value == "failed"
+    assert not _requests(r.digits("2468#"), wvm.VoicemailPin)  # no fourth try in this session
+    r.tick(10.0)
+    r.digits("91")
+    out = r.do(Digit(r.now, "1", "dtmf"))
+    assert isinstance(out[0], ev.LineDo) and (out[0].op, out[0].number) == ("dial", "911")
+
+
+def test_a_too_short_pin_is_a_wrong_try_without_asking_the_registry() -> None:
+    r = Rig()
+    _pin_asked(r)
+    out = r.digits("12#")
+    assert not _requests(out, wvm.VoicemailPin)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-pin-wrong"]
+    assert r.core.mailbox is not None and r.core.mailbox.pin_tries == 1
+
+
+def test_no_key_at_all_ends_the_mailbox_after_the_first_digit_time() -> None:
+    r = Rig()
+    _pin_asked(r)
+    assert not kinds(r.tick(14.0), ev.PlayPrompt) and r.core.mailbox is not None
+    out = r.tick(1.1)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-pin-none"]
+    assert [t.tone for t in kinds(out, ev.PlayTone)] == ["reorder"] and r.core.mailbox is None
+
+
+def test_the_registrys_lock_ends_the_session_at_once() -> None:
+    r = Rig()
+    _pin_asked(r)
+    (pin,) = _requests(r.digits("2468#"), wvm.VoicemailPin)
+    out = _checked(r, pin, wvm.PinResult.LOCKED)
+    assert [p.name for p in kinds(out, ev.PlayPrompt)] == ["vm-pin-locked"] and r.core.mailbox is None
+
+
+def test_911_keyed_at_the_pin_prompt_dials_at_once() -> None:
+    r = Rig()
+    _pin_asked(r)
+    r.digits("91")
+    out = r.do(Digit(r.now, "1", "dtmf"))
+    assert isinstance(out[0], ev.LineDo) and (out[0].op, out[0].number) == ("dial", "911")  # first
+    assert not _requests(out, wvm.VoicemailPin) and r.core.mailbox is None
+    assert any(isinstance(a, ev.Emit) and a.event == "emergency.dialled" for a in out)
+    assert r.core.active is not None and r.core.active.route == "emergency"
+    r.tick(20.0)
+    assert not _requests(r.actions, wvm.VoicemailPin)  # the PIN's timeout died with the mailbox
+
+
+def test_911_keyed_after_a_wrong_pin_and_while_one_is_checked_dials_at_once() -> None:
+    r = Rig()
+    _pin_asked(r)
+    (pin,) = _requests(r.digits("1357#"), wvm.VoicemailPin)
+    _checked(r, pin, wvm.PinResult.WRONG)
+    out = r.digits("911")
+    assert [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"] == ["911"]
+    r2 = Rig()
+    _pin_asked(r2)
+    (pin,) = _requests(r2.digits("2468#"), wvm.VoicemailPin)
+    out = r2.digits("911")  # the registry has not answered yet
+    assert [a.number for a in kinds(out, ev.LineDo) if a.op == "dial"] == ["911"]
+    assert not _checked(r2, pin, wvm.PinResult.OK)  # its late answer opens nothing

@@ -187,3 +187,49 @@ def test_a_confirmation_made_while_the_registry_is_unreachable_is_sent_after_the
     r.do(ev.LinkDown("gone"))
     assert not [a for a in r.do(ev.LinkUp(BOX)) if isinstance(a, ev.Request)
                 and isinstance(a.message, LocationConfirmed)]  # acknowledged: not sent a third time
+
+
+def _report(out: list[ev.Action]) -> dict[str, Any]:
+    (rep,) = [a for a in kinds(out, ev.Enqueue) if a.kind == "emergency-call"]
+    return dict(rep.payload)
+
+
+def _dial_911(r: Rig) -> list[ev.Action]:
+    r.do(OffHook(r.now))
+    out: list[ev.Action] = []
+    for k in "911":
+        out += r.key(k)
+    assert [(a.op, a.number) for a in kinds(out, ev.LineDo)] == [("dial", "911")]  # at once, always
+    return out
+
+
+def test_911_after_gps_is_lost_carries_the_recorded_address_and_no_stale_position() -> None:
+    """Found: the report carried the core's last snapshot (told at link-up or a move), so a GPS fix
+    from then went to the registry and the contacts as the box's position after the receiver had gone
+    quiet; it is now the location service's snapshot at the moment of the call."""
+    from roamline.firmware.location.fix import Fix, Quality
+
+    r = Rig([HOME])
+    r.where.on_fix(Fix(at=r.now, mode=3, quality=Quality.GPS, lat=39.799, lon=-89.644, error_m=4.0))
+    r.do(ev.LocationSnapshot(r.where.snapshot()))  # told with a fresh fix (as at a link-up)
+    r.clock.advance(60)  # the receiver says nothing more: the fix is stale
+    loc = _report(_dial_911(r))["location"]
+    assert loc["civic"] == HOME["civic"] and loc["state"] == "confirmed" and loc["geo"] is None
+
+
+def test_911_with_a_fresh_fix_carries_it_even_if_the_core_was_told_none() -> None:
+    from roamline.firmware.location.fix import Fix, Quality
+
+    r = Rig([HOME])  # told at start: no fix yet
+    r.clock.advance(5)
+    r.where.on_fix(Fix(at=r.now, mode=3, quality=Quality.GPS, lat=39.799, lon=-89.644, error_m=4.0))
+    loc = _report(_dial_911(r))["location"]
+    assert loc["geo"]["lat"] == 39.799 and loc["civic"] == HOME["civic"]
+
+
+def test_911_while_unconfirmed_dials_at_once_and_the_report_says_unconfirmed() -> None:
+    r = Rig([HOME, SHOP])
+    r.move()
+    out = _dial_911(r)
+    assert _report(out)["location"]["state"] == "unconfirmed"
+    assert _report(out)["location"]["civic"] == HOME["civic"]  # the recorded address on offer

@@ -102,6 +102,8 @@ def test_silent_modem_is_reset(rig: tuple[PtyPeer, SerialLine, Path]) -> None:
     out = line.check()
     assert any(isinstance(e, ev.ModemReset) for e in out)
     assert not any(isinstance(e, ev.ModemPowerCycled) for e in out)
+    kinds = [type(e).__name__ for e in out]  # lost, reset, then back (the box core's 911 needs to know)
+    assert kinds.index("ModemLost") < kinds.index("ModemReset") < kinds.index("ModemFound")
     assert line.session.state is CallState.IDLE
     assert "ATZ" in peer.modem.commands
 

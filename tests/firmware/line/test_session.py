@@ -233,6 +233,31 @@ def test_half_duplex_turns_to_transmit_for_a_greeting_then_back_to_receive(mk: A
     assert w.s.state is CallState.CONNECTED
 
 
+def test_transmit_while_already_transmitting_keeps_the_stream(mk: Any) -> None:
+    """A second prompt on a half-duplex line (the refusal after a greeting, or said twice): no second
+    +VTX, and nothing said so far is cut off by ending the stream."""
+    w = mk("usr5637", ident=IDENTS["usr5637"], vtr=False)
+    w.ready()
+    w.m.inject(b"\r\nRING\r\n")
+    w.step()
+    w.s.answer(w.now)
+    assert w.op("answer").ok
+    w.s.transmit(w.now)
+    assert w.op("transmit").ok and w.m.mode == "tx"
+    w.s.send_voice(b"\x01" * 160)
+    sent = len(w.m.commands)
+    w.s.transmit(w.now)
+    assert w.op("transmit").ok and w.m.mode == "tx" and w.m.commands[sent:] == []
+    w.s.send_voice(b"\x02" * 160)
+    w.step()
+    assert bytes(w.m.received_voice) == b"\x01" * 160 + b"\x02" * 160
+    w.s.receive(w.now)
+    assert w.op("receive").ok and w.m.mode == "rx" and w.m.commands[-1] == "AT+VRX"
+    sent = len(w.m.commands)
+    w.s.receive(w.now)  # already receiving
+    assert w.op("receive").ok and w.m.mode == "rx" and w.m.commands[sent:] == []
+
+
 def test_transmit_on_a_full_duplex_modem_changes_nothing(mk: Any) -> None:
     w = mk("cx93001", ident=IDENTS["cx93001"])
     w.ready()
