@@ -276,7 +276,7 @@ class SosGateway:
             if tls.client_cas:
                 ctx.load_verify_locations(cadata=tls.client_cas)
                 ctx.verify_mode = ssl.CERT_OPTIONAL  # a call-back without a certificate is refused 403
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError is an OSError
             raise UsageError(f"SIP over TLS: {exc}") from None
         return ctx
 
