@@ -40,17 +40,20 @@ def number(text: str, lo: float, hi: float, what: str) -> float:
 
 
 def parse_rows(text: str, columns: tuple[str, ...], header: str, max_rows: int, too_many: str,
-               row: Callable[[list[str]], T]) -> list[T]:
+               row: Callable[[list[str]], T], *, optional: int = 0) -> list[T]:
     """``row`` of each row's stripped cells, in order, after a header of ``columns`` (compared without
     case or surrounding spaces; ``header`` is how the refusal spells it). UsageError ``line N: …`` on the
     first bad row, N the line it starts on (a UsageError from ``row`` gets its line too); ``too_many``
-    past ``max_rows`` rows."""
+    past ``max_rows`` rows. ``optional``: how many of the last columns a file may leave out (in its
+    header and then in every row); ``row`` still gets every column, the left-out ones empty."""
     reader = csv.reader(io.StringIO(text, newline=""))
     out: list[T] = []
     try:
         first = next(reader, None)
-        if first is None or tuple(h.strip().lower() for h in first) != columns:
+        names = tuple(h.strip().lower() for h in first) if first is not None else None
+        if names is None or names not in {columns[:len(columns) - k] for k in range(optional + 1)}:
             raise UsageError(f"line 1: the header must be {header}")
+        width = len(names)
         start = reader.line_num + 1  # where the next row starts (a quoted line break spans lines)
         for cells in reader:
             line, start = start, reader.line_num + 1
@@ -58,10 +61,10 @@ def parse_rows(text: str, columns: tuple[str, ...], header: str, max_rows: int, 
                 continue
             if len(out) >= max_rows:
                 raise UsageError(too_many)
-            if len(cells) != len(columns):
-                raise UsageError(f"line {line}: expected {len(columns)} columns, got {len(cells)}")
+            if len(cells) != width:
+                raise UsageError(f"line {line}: expected {width} columns, got {len(cells)}")
             try:
-                out.append(row([c.strip() for c in cells]))
+                out.append(row([c.strip() for c in cells] + [""] * (len(columns) - width)))
             except UsageError as exc:
                 raise UsageError(f"line {line}: {exc}") from None
     except csv.Error as exc:  # a field over csv's size limit

@@ -136,7 +136,11 @@ class Event:
 class AnsweringPoint:
     """One entry of the answering-point directory (cloud.psap): the SIP URI of a PSAP and one service
     area: ``kind`` ``circle`` (``lat``, ``lon``, ``radius_m``), ``admin`` (``country``, and optionally
-    ``a1`` state and ``a3`` city, RFC 5139) or ``default`` (anywhere no other entry covers)."""
+    ``a1`` state and ``a3`` city, RFC 5139) or ``default`` (anywhere no other entry covers).
+
+    ``callback_from``: the networks (CIDR, normalised) its call-backs may come from; ``tls_fingerprint``
+    (``AB:CD:…``, SHA-256 of the DER certificate) and ``tls_ca`` (PEM text: a CA or its own self-signed
+    certificate) authenticate it when its URI says TLS (``sips:`` or ``;transport=tls``)."""
 
     name: str
     uri: str
@@ -147,6 +151,9 @@ class AnsweringPoint:
     country: str = ""
     a1: str = ""
     a3: str = ""
+    callback_from: tuple[str, ...] = ()
+    tls_fingerprint: str = ""
+    tls_ca: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +235,8 @@ class EmergencyRecord:
     notifications: tuple[Json, ...] = ()
     notified_at: float | None = None
     problems: tuple[str, ...] = ()
+    # the answering points' call-backs: ``at``, ``psap``, ``uri``, ``from``, ``transport``, ``status``
+    callbacks: tuple[Json, ...] = ()
 
     def to_json(self) -> Json:
         from dataclasses import asdict
@@ -312,6 +321,8 @@ class RegistryStore(Protocol):
     def calls(self, number: str | None = None, limit: int = 100) -> list[CallRecord]: ...
     def open_calls(self) -> list[CallRecord]: ...
     def last_sos_call_back(self, number: str) -> tuple[str, float] | None: ...  # (box, when) presented
+    def last_sos_call(self, number: str) -> tuple[str, str, float] | None: ...  # (call id, box, when)
+    def add_emergency_callback(self, call_id: str, entry: Json) -> None: ...
     def events(self, limit: int = 100) -> list[Event]: ...
 
     # emergency calls: one row per call id (cloud.notify sends the notifications)

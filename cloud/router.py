@@ -26,7 +26,8 @@ from enum import StrEnum
 from roamline.cloud import filters, psap, sos_callback, voicemail
 from roamline.cloud.errors import PeerError, UsageError
 from roamline.cloud.lookup import WhereEntry, where
-from roamline.cloud.records import CallRecord, LineRight, RegistryStore
+from roamline.cloud.records import AnsweringPoint, CallRecord, LineRight, RegistryStore
+from roamline.cloud.sos_uas import CallbackSource
 from roamline.wire import grant as wire_grant
 from roamline.wire import identity
 from roamline.wire import location as wire_location
@@ -159,6 +160,8 @@ class SosDial(Action):
     box_id: str
     pidf: bytes | None
     flow_id: int
+    tls_ca: str = ""  # for a TLS answering point (sips:): its directory entry's CA and/or fingerprint
+    tls_fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +298,7 @@ class Call:
     attendant: tuple[tuple[str, str, str], ...] = ()
     choosing: bool = False
     sos_dial: SosDial | None = None  # an emergency call's SIP leg, as last dialled
-    sos_next: list[str] = field(default_factory=list)  # answering points to try next if that one fails
+    sos_next: list[AnsweringPoint] = field(default_factory=list)  # to try next if that one fails
     caller_id: CallerId = field(default_factory=CallerId)  # as the host line gave it (voicemail's caller)
     # a forward to a plain PSTN number: the leg another host line dials (``fwd_live`` while it is up)
     fwd_to: str | None = None
@@ -1343,7 +1346,7 @@ class Router:
                                   message="no answering point is known for this location")
             return [Send(conn_id, refused, env.id)]
         point, why = chosen
-        call.sos_next = [p.uri for p, _ in found[1:]]
+        call.sos_next = [p for p, _ in found[1:]]
         pidf: bytes | None = None
         if location is not None:
             try:
@@ -1359,7 +1362,8 @@ class Router:
                                                 "uri": point.uri, "by": why, "call_back": call_back,
                                                 "pidf": pidf is not None}})
         placed = CallPlaced(call_id=call.call_id, route=Route.SOS, flow_id=call.origin_flow)
-        call.sos_dial = SosDial(call.call_id, point.uri, call_back, box_id, pidf, call.host_flow)
+        call.sos_dial = SosDial(call.call_id, point.uri, call_back, box_id, pidf, call.host_flow,
+                                point.tls_ca, point.tls_fingerprint)
         return [
             Send(conn_id, placed, env.id),
             Bridge(call.call_id, call.origin_flow, conn_id, call.host_flow, sos_conn(call.call_id)),
@@ -1385,12 +1389,13 @@ class Router:
             return self._end(call, EndReason.FAR_END, now, tell_host=False)
         if kind == "failed" and call.state is CallState.DIALLING and call.sos_next and call.sos_dial:
             # that answering point did not take the call: the next one that covers the location does
-            uri = call.sos_next.pop(0)
+            nxt = call.sos_next.pop(0)
             log.warning("sos-failover", extra={"fields": {"call": call_id, "failed": call.sos_dial.psap_uri,
-                                                          "status": status, "next": uri}})
-            call.sos_dial = SosDial(call_id, uri, call.sos_dial.call_back, call.sos_dial.box_id,
-                                    call.sos_dial.pidf, call.sos_dial.flow_id)
-            call.line = uri
+                                                          "status": status, "next": nxt.uri}})
+            call.sos_dial = SosDial(call_id, nxt.uri, call.sos_dial.call_back, call.sos_dial.box_id,
+                                    call.sos_dial.pidf, call.sos_dial.flow_id, nxt.tls_ca,
+                                    nxt.tls_fingerprint)
+            call.line = nxt.uri
             return [call.sos_dial]
         if kind == "failed":
             reason = EndReason.BUSY if status in (486, 600) else (
@@ -1403,11 +1408,29 @@ class Router:
     def _origin_conn(self, call: Call) -> str | None:
         return sos_conn(call.call_id) if call.route == "sos-callback" else self._box_conn.get(call.origin_box)
 
-    def sos_callback(self, sip_id: str, number: str, caller: str, now: float) -> list[Action]:
-        """An answering point's INVITE for ``number``: within the window of the emergency call that
-        presented it, ring that box with no card, filter, right or voicemail in the way; else refuse."""
+    def sos_callback(self, sip_id: str, number: str, caller: str, now: float, *,
+                     source: CallbackSource) -> list[Action]:
+        """An answering point's INVITE for ``number`` from ``source``: refused 403 unless ``source`` is an
+        answering point of the directory (its networks, transport and certificate); then, within the
+        window of the emergency call that presented it, ring that box with no card, filter, right or
+        voicemail in the way; else refuse (404, 480)."""
+        point = psap.callback_source(self._store.answering_points(), source.address, source.transport,
+                                     source.cert_der)
+        origin = f"{source.address}:{source.port}"
+        if point is None:
+            log.warning("sos-callback-forbidden", extra={"fields": {
+                "sip_call": sip_id, "number": number, "from": origin, "transport": source.transport,
+                "certificate": None if source.cert_der is None else psap.fingerprint_of(source.cert_der)}})
+            return [SosCallbackRefuse(sip_id, 403, "Forbidden")]
         verdict = sos_callback.decide(self._store, number, now, connected=set(self._box_conn))
-        fields = {"sip_call": sip_id, "number": number, "box": verdict.box_id, "status": verdict.status}
+        fields = {"sip_call": sip_id, "number": number, "box": verdict.box_id, "status": verdict.status,
+                  "psap": point.name, "from": origin, "transport": source.transport}
+        last = self._store.last_sos_call(number)
+        if last is not None:  # the emergency record names who called back (and what became of it)
+            self._store.add_emergency_callback(last[0], {
+                "at": now, "psap": point.name, "uri": point.uri, "from": origin,
+                "transport": source.transport,
+                "status": verdict.status or 180})
         if verdict.box_id is None:
             log.info("sos-callback-refused", extra={"fields": fields})
             return [SosCallbackRefuse(sip_id, verdict.status, verdict.reason)]

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -49,8 +51,9 @@ from roamline.cloud.router import (
     Unbridge,
     sos_conn,
 )
-from roamline.cloud.sos_gateway import SosGateway
+from roamline.cloud.sos_gateway import PeerTrust, SosGateway, TlsSetup
 from roamline.cloud.sos_uac import Event as SosEvent
+from roamline.cloud.sos_uas import CallbackSource
 from roamline.cloud.sos_uas import Event as CallbackEvent
 from roamline.wire import calls as call_messages
 from roamline.wire import identity, quic
@@ -79,8 +82,12 @@ class CallSetup:
     grant_key: identity.PrivateKey | None = None  # the CA key: signs host-line rights into line.dial
     sos_host: str | None = None  # the emergency route's SIP/RTP address (None: the server's --host)
     sos_port: int = 0  # its SIP UDP port (0: any free port; `sip_address` tells which)
+    sos_tls: TlsSetup | None = None  # SIP over TLS (client_cas: filled from the directory at start)
 
 log = logging.getLogger(__name__)
+
+CA_REFRESH_S = 5.0
+"""How often the SIP-over-TLS listener re-reads the answering-point directory's CAs (seconds)."""
 
 CLOSE_GRACE_S = 0.2
 """Time for a last error/revoked frame to reach the box before the connection is closed."""
@@ -127,6 +134,7 @@ class RegistryServer:
         self._sos_flows: dict[str, int] = {}  # emergency call id → the relay flow of its SIP leg
         self._cb_sip: dict[str, str] = {}  # an answering point's call-back: router call id → SIP Call-ID
         self._cb_call: dict[str, str] = {}  # and back
+        self._sos_cas = ""  # the directory's CAs the SIP-over-TLS listener trusts now
 
     @property
     def port(self) -> int:
@@ -172,10 +180,14 @@ class RegistryServer:
                 return router, router.recover(self._wall())
 
             self._router, self.recovered = await self._in_router(make_router)
+            tls = setup.sos_tls
+            if tls is not None:  # call-backs' client certificates: verified against the directory's CAs
+                self._sos_cas = await self._in_router(self._directory_cas)
+                tls = dataclasses.replace(tls, client_cas=tls.client_cas + self._sos_cas)
             self.sos = SosGateway(host=setup.sos_host or self._host, sip_port=setup.sos_port,
                                   on_event=self._sos_event, on_media=self._sos_media,
                                   on_callback=self._sos_callback_in,
-                                  on_callback_event=self._sos_callback_event)
+                                  on_callback_event=self._sos_callback_event, tls=tls)
             await self.sos.open()
             self._ticker = asyncio.get_running_loop().create_task(self._tick_calls())
         self._server = await quic.serve(
@@ -355,7 +367,8 @@ class RegistryServer:
             if self.sos is None:
                 raise UsageError("the emergency SIP gateway is not open")
             await self.sos.dial(call_id=action.call_id, psap_uri=action.psap_uri, call_back=action.call_back,
-                                box_id=action.box_id, pidf=action.pidf)
+                                box_id=action.box_id, pidf=action.pidf,
+                                trust=PeerTrust(action.tls_ca, action.tls_fingerprint))
         except Exception:  # an unusable URI, no socket: the call fails now (the box is told)
             log.exception("sos-dial-failed", extra={"fields": {"call": action.call_id}})
             self._sos_event(action.call_id, SosEvent("failed", status=0, reason="dial failed"))
@@ -373,14 +386,15 @@ class RegistryServer:
         self._call_tasks.add(task)
         task.add_done_callback(self._call_tasks.discard)
 
-    def _sos_callback_in(self, sip_id: str, number: str, caller: str) -> None:
-        """An answering point's call-back INVITE: the router decides (window, box) in its thread."""
+    def _sos_callback_in(self, sip_id: str, number: str, caller: str, source: CallbackSource) -> None:
+        """An answering point's call-back INVITE: the router decides (source, window, box) in its thread."""
         router = self._router
         if router is None:
             return
 
         async def feed() -> None:
-            actions = await self._in_router(router.sos_callback, sip_id, number, caller, self._wall())
+            actions = await self._in_router(functools.partial(router.sos_callback, source=source),
+                                            sip_id, number, caller, self._wall())
             await self._apply(actions)
 
         task = asyncio.get_running_loop().create_task(feed())
@@ -428,6 +442,20 @@ class RegistryServer:
             actions = await self._in_router(router.reply_received, action.ref, reply, self._wall())
         await self._apply(actions)
 
+    def _directory_cas(self) -> str:
+        """The answering-point directory's CAs (PEM text; run on the router's thread)."""
+        assert self._calls is not None
+        return "".join(dict.fromkeys(p.tls_ca for p in self._calls.store.answering_points() if p.tls_ca))
+
+    async def _refresh_sos_cas(self) -> None:
+        """A `cloud psap import` while serving: the TLS listener learns the directory's new CAs (a CA no
+        longer in the directory stays trusted for the handshake until a restart, but the router refuses
+        its call-backs 403: every call-back is checked against the directory as it is now)."""
+        cas = await self._in_router(self._directory_cas)
+        if cas != self._sos_cas and self.sos is not None:
+            self._sos_cas = cas
+            self.sos.trust_client_cas(cas)
+
     async def _tick_calls(self) -> None:
         assert self._calls is not None
         router, relay = self._router, self.relay
@@ -438,11 +466,15 @@ class RegistryServer:
             return router.media_silent(silent, now) + router.poll(now)
 
         told = relay.stats.dropped()
+        cas_checked = loop.time()
         while True:
             await asyncio.sleep(self._calls.tick_s)
             try:
                 actions = await self._in_router(tick, relay.silent(loop.time()), self._wall())
                 await self._apply(actions)
+                if self._calls.sos_tls is not None and loop.time() - cas_checked >= CA_REFRESH_S:
+                    cas_checked = loop.time()
+                    await self._refresh_sos_cas()
             except Exception:  # a failing tick must not stop later ticks
                 log.exception("call-tick-failed")
             dropped = relay.stats.dropped()

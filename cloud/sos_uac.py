@@ -1,5 +1,8 @@
-"""One emergency call toward an answering point, as a SIP user-agent client, sans-I/O (RFC 3261 over UDP,
-RFC 6442 location conveyance): datagrams and ``now`` in; datagrams to send, call events and a deadline out.
+"""One emergency call toward an answering point, as a SIP user-agent client, sans-I/O (RFC 3261 over UDP
+or TLS, RFC 6442 location conveyance): messages and ``now`` in; messages to send, call events and a
+deadline out. Over TLS (``SosRequest.transport``: a ``sips:`` answering point, RFC 5630) the Via says
+``SIP/2.0/TLS``, the Contact is a ``sips:`` URI, and requests are not retransmitted (a reliable
+transport: timers A and E off, RFC 3261 §17.1.1.2) though timers B and F still give up.
 
 The INVITE goes to ``urn:service:sos`` (Request-URI and To), routed to the chosen answering point by a
 loose ``Route`` (NENA i3 style: the router has already resolved the service for the location). It
@@ -89,6 +92,7 @@ class SosRequest:
     box_id: str
     pidf: bytes | None
     domain: str = "roamline.invalid"
+    transport: str = "udp"  # or "tls" (then ``local`` is our SIP-over-TLS listener)
 
 
 class SosCall:
@@ -96,11 +100,14 @@ class SosCall:
     and ``poll`` at ``deadline``; ``hangup`` when the box's caller hangs up."""
 
     def __init__(self, req: SosRequest, *, tag: str, branch_seed: str) -> None:
-        if not req.psap_uri.startswith("sip:"):
-            raise UsageError(f"an answering point is a sip: URI, not {req.psap_uri[:40]!r}")
+        if not req.psap_uri.startswith(("sip:", "sips:")):
+            raise UsageError(f"an answering point is a sip: or sips: URI, not {req.psap_uri[:40]!r}")
+        if req.transport not in ("udp", "tls"):
+            raise UsageError(f"an emergency SIP transport is udp or tls, not {req.transport!r}")
         self.req = req
+        self.reliable = req.transport == "tls"
         self.state = State.CALLING
-        self.target = sip.host_port(req.psap_uri)
+        self.target = sip.host_port(req.psap_uri, 5061 if self.reliable else 5060)
         self.remote_rtp: tuple[str, int] | None = None
         self._tag = tag
         self._seed = branch_seed
@@ -116,6 +123,7 @@ class SosCall:
         self._retransmit_at: float | None = None
         self._give_up_at: float | None = None
         self._provisional = False
+        self._rang = False
         self._cancel_wanted = False
         self._ack: bytes | None = None
 
@@ -127,7 +135,7 @@ class SosCall:
 
     def _via(self, branch: str) -> str:
         host, port = self.req.local
-        return f"SIP/2.0/UDP {host}:{port};branch={branch};rport"
+        return f"SIP/2.0/{self.req.transport.upper()} {host}:{port};branch={branch};rport"
 
     def _from(self) -> str:
         r = self.req
@@ -150,7 +158,7 @@ class SosCall:
             ("To", self._to()),
             ("Call-ID", self._sip_call_id),
             ("CSeq", "1 INVITE"),
-            ("Contact", f"<sip:{r.box_id}@{r.local[0]}:{r.local[1]}>"),
+            ("Contact", f"<{'sips' if self.reliable else 'sip'}:{r.box_id}@{r.local[0]}:{r.local[1]}>"),
         ]
         if r.call_back:
             headers.append(("P-Asserted-Identity", f"<tel:{r.call_back}>"))
@@ -202,7 +210,7 @@ class SosCall:
         if retransmit:
             self._pending = data
             self._interval = T1
-            self._retransmit_at = now + T1
+            self._retransmit_at = None if self.reliable else now + T1
             self._give_up_at = now + 64 * T1
         return Outgoing(data, self.target)
 
@@ -308,14 +316,14 @@ class SosCall:
             if self._pending is self._invite:
                 self._retransmit_at = None  # a provisional stops INVITE retransmissions (timer A)
                 self._give_up_at = None if self.state is State.CALLING else self._give_up_at
-            first = not self._provisional
             self._provisional = True
             if self.state is State.CALLING:
                 self._go(State.PROCEEDING)
             if self.state is State.CANCELLING and self._cancel_wanted:
                 self._cancel_wanted = False
                 out.append(self._send(self._cancel(), now, retransmit=True))
-            if first and status in (180, 183) and self.state is State.PROCEEDING:
+            if not self._rang and status in (180, 183) and self.state is State.PROCEEDING:
+                self._rang = True  # the first 180/183 rings, also after a 100 Trying (found by the TLS test)
                 events.append(Event("ringing", status=status))
             return out, events
         if 200 <= status < 300:

@@ -1,5 +1,5 @@
 """The answering point's call-back to a box with no line, as a SIP user-agent server, sans-I/O (RFC 3261
-over UDP): one INVITE's server transaction and the dialog after it. Datagrams and ``now`` in; datagrams
+over UDP or TLS): one INVITE's server transaction and the dialog after it. Datagrams and ``now`` in; datagrams
 to send, call events and a deadline out. Which box the call-back number belongs to, and whether its
 window is still open, is decided outside (:mod:`roamline.cloud.sos_callback`); this core only speaks SIP.
 
@@ -13,7 +13,9 @@ States (explicit table in :data:`TRANSITIONS`):
 Timers: a final response is retransmitted from T1 = 0.5 s doubling, capped at T2 = 4 s (timer G for a
 failure, RFC 6026's 2xx retransmission for an answer) until the ACK, given up after 64·T1 (timer H);
 our BYE is retransmitted the same way (timer E) and given up after 64·T1 (timer F). A retransmitted
-INVITE gets the last response again.
+INVITE gets the last response again. Over TLS (``transport="tls"``, RFC 3261 §26) a failure and our BYE
+are sent once (timers G and E are for unreliable transports; H and F still run), while the 2xx is
+retransmitted as on UDP (§13.3.1.4: end to end, whatever the transport).
 """
 
 from __future__ import annotations
@@ -65,6 +67,18 @@ class Event:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackSource:
+    """Where a call-back INVITE came from: the peer's ``address`` and ``port``, the ``transport``
+    (``udp`` | ``tls``) and, over TLS, the client certificate the handshake verified (DER; None if the
+    peer sent none). Checked against the answering-point directory (cloud.psap.callback_source)."""
+
+    address: str
+    port: int
+    transport: str = "udp"
+    cert_der: bytes | None = None
+
+
 def media_id(sip_call_id: str) -> str:
     """The id a call-back's media is reported under (``on_media``), apart from outgoing calls' ids."""
     return "cb:" + sip_call_id
@@ -91,9 +105,10 @@ class Invite:
     offer: sip.AudioOffer | None
 
 
-def check_invite(msg: sip.SipMessage) -> Invite:
+def check_invite(msg: sip.SipMessage, transport: str = "udp") -> Invite:
     """Strict checks of an INVITE a call-back must pass before any state exists; SipSyntaxError names the
-    first failure (the gateway answers 400 when it can, or drops the datagram)."""
+    first failure (the gateway answers 400 when it can, or drops the datagram). ``transport``: what it
+    came over (``udp`` | ``tls``): the top Via must say the same."""
     if msg.method != "INVITE":
         raise sip.SipSyntaxError(f"expected an INVITE, got {msg.method or msg.status}")
     _, method = msg.cseq()
@@ -101,8 +116,9 @@ def check_invite(msg: sip.SipMessage) -> Invite:
         raise sip.SipSyntaxError("CSeq method must be INVITE")
     via = msg.need("Via")
     m = re.search(r";\s*branch=(z9hG4bK[A-Za-z0-9.!%*_+`'~-]{1,64})", via)
-    if not via.upper().startswith("SIP/2.0/UDP") or m is None:
-        raise sip.SipSyntaxError("the top Via must be SIP/2.0/UDP with an RFC 3261 branch")
+    proto = f"SIP/2.0/{transport.upper()}"
+    if not via.upper().startswith(proto) or m is None:
+        raise sip.SipSyntaxError(f"the top Via must be {proto} with an RFC 3261 branch")
     if sip.tag_of(msg.need("From")) is None:
         raise sip.SipSyntaxError("From has no tag")
     if sip.tag_of(msg.need("To")) is not None:
@@ -129,10 +145,14 @@ class CallbackCall:
     hangs up."""
 
     def __init__(self, invite: Invite, *, source: tuple[str, int], local: tuple[str, int], tag: str,
-                 branch_seed: str) -> None:
+                 branch_seed: str, transport: str = "udp") -> None:
+        if transport not in ("udp", "tls"):
+            raise UsageError(f"a call-back transport is udp or tls, not {transport!r}")
         self.invite = invite
         self.source = source
         self.local = local
+        self.transport = transport
+        self.reliable = transport == "tls"
         self.state = State.PROCEEDING
         self._tag = tag
         self._seed = branch_seed
@@ -155,7 +175,8 @@ class CallbackCall:
         headers += [("From", req.need("From")), ("To", to), ("Call-ID", req.need("Call-ID")),
                     ("CSeq", req.need("CSeq"))]
         if req.method == "INVITE" and 100 < status < 300:
-            headers.append(("Contact", f"<sip:callback@{self.local[0]}:{self.local[1]}>"))
+            scheme = "sips" if self.reliable else "sip"
+            headers.append(("Contact", f"<{scheme}:callback@{self.local[0]}:{self.local[1]}>"))
         if body:
             headers.append(("Content-Type", "application/sdp"))
         return sip.response(status, reason, headers, body).encode()
@@ -164,7 +185,8 @@ class CallbackCall:
         inv = self.invite.msg
         self._branches += 1
         host, port = self.local
-        headers = [("Via", f"SIP/2.0/UDP {host}:{port};branch=z9hG4bK{self._seed}{self._branches};rport"),
+        proto = self.transport.upper()
+        headers = [("Via", f"SIP/2.0/{proto} {host}:{port};branch=z9hG4bK{self._seed}{self._branches};rport"),
                    ("Max-Forwards", "70"), ("From", f"{inv.need('To')};tag={self._tag}"),
                    ("To", inv.need("From")), ("Call-ID", self.invite.call_id), ("CSeq", "1 BYE")]
         return sip.request("BYE", self._remote_target, headers).encode()
@@ -176,10 +198,11 @@ class CallbackCall:
             raise UsageError(f"call-back SIP call: no transition {self.state} → {to}")
         self.state = to
 
-    def _retransmit(self, data: bytes, now: float) -> Outgoing:
+    def _retransmit(self, data: bytes, now: float, *, always: bool = False) -> Outgoing:
+        """Send ``data`` and repeat it until stopped (over TLS only when ``always``: a 2xx)."""
         self._pending = data
         self._interval = T1
-        self._retransmit_at = now + T1
+        self._retransmit_at = now + T1 if always or not self.reliable else None
         self._give_up_at = now + 64 * T1
         return Outgoing(data, self.source)
 
@@ -207,7 +230,7 @@ class CallbackCall:
         self._go(State.ANSWERED)
         sdp = sip.sdp_offer(rtp[0], rtp[1], session_id=abs(hash(self.invite.call_id)) % 10**9)
         self._last = self._response(self.invite.msg, 200, "OK", body=sdp)
-        return [self._retransmit(self._last, now)]
+        return [self._retransmit(self._last, now, always=True)]
 
     def refuse(self, status: int, reason: str, now: float) -> list[Outgoing]:
         """A final failure (404 unknown number, 480 window closed or box unreachable, 486, 488 …)."""

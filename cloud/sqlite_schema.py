@@ -48,7 +48,7 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
     # the answering-point directory behind the emergency route (cloud.psap); rows in file order
     "answering_points": (
         {"seq": int, "name": str, "uri": str, "kind": str, "lat": float, "lon": float, "radius_m": float,
-         "country": str, "a1": str, "a3": str},
+         "country": str, "a1": str, "a3": str, "callback_from": str, "tls_fingerprint": str, "tls_ca": str},
         "seq",
     ),
     "line_rights": (
@@ -68,7 +68,7 @@ TABLES: dict[str, tuple[dict[str, type], str | tuple[str, ...]]] = {
         {"call_id": str, "box_id": str, "at": float, "received": float, "number": str, "route": str,
          "box_name": str, "card_id": str, "account_id": str, "holder": str, "call_back": str,
          "location": str, "contacts": str, "notify_state": str, "notifications": str,
-         "notified_at": float, "problems": str},
+         "notified_at": float, "problems": str, "callbacks": str},
         "call_id",
     ),
     # voicemail (cloud.voicemail): one row per message; its chunks wait in voicemail_chunks until all came
@@ -160,6 +160,7 @@ def emergency_from_row(r: sqlite3.Row | dict[str, Any]) -> EmergencyRecord:
         contacts=tuple(json.loads(r["contacts"] or "[]")), notify_state=r["notify_state"] or "pending",
         notifications=tuple(json.loads(r["notifications"] or "[]")), notified_at=r["notified_at"],
         problems=tuple(json.loads(r["problems"] or "[]")),
+        callbacks=tuple(json.loads(r["callbacks"] or "[]")),
     )
 
 

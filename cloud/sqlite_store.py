@@ -403,15 +403,18 @@ class SqliteStore:
         with self._atomic():
             self._write("DELETE FROM answering_points")
             self.conn.executemany(
-                "INSERT INTO answering_points(seq, name, uri, kind, lat, lon, radius_m, country, a1, a3) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(i, p.name, p.uri, p.kind, p.lat, p.lon, p.radius_m, p.country, p.a1, p.a3)
+                "INSERT INTO answering_points(seq, name, uri, kind, lat, lon, radius_m, country, a1, a3, "
+                "callback_from, tls_fingerprint, tls_ca) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(i, p.name, p.uri, p.kind, p.lat, p.lon, p.radius_m, p.country, p.a1, p.a3,
+                  json.dumps(list(p.callback_from)), p.tls_fingerprint, p.tls_ca)
                  for i, p in enumerate(points)])
 
     def answering_points(self) -> list[AnsweringPoint]:
         rows = self._all("SELECT * FROM answering_points ORDER BY seq", ())
         return [AnsweringPoint(r["name"], r["uri"], r["kind"], r["lat"], r["lon"], r["radius_m"],
-                               r["country"] or "", r["a1"] or "", r["a3"] or "") for r in rows]
+                               r["country"] or "", r["a1"] or "", r["a3"] or "",
+                               tuple(json.loads(r["callback_from"] or "[]")), r["tls_fingerprint"] or "",
+                               r["tls_ca"] or "") for r in rows]
 
     def services(self, category: str | None = None) -> list[Service]:
         where, params = (" WHERE category = ?", (category,)) if category is not None else ("", ())
@@ -619,6 +622,22 @@ class SqliteStore:
         r = self._one("SELECT terminal_box, created FROM calls WHERE route = 'sos' AND caller = ? "
                       "AND terminal_box IS NOT NULL ORDER BY created DESC LIMIT 1", (number,))
         return None if r is None else (str(r["terminal_box"]), float(r["created"]))
+
+    def last_sos_call(self, number: str) -> tuple[str, str, float] | None:
+        """:meth:`last_sos_call_back` with that emergency call's id first."""
+        r = self._one("SELECT call_id, terminal_box, created FROM calls WHERE route = 'sos' AND caller = ? "
+                      "AND terminal_box IS NOT NULL ORDER BY created DESC LIMIT 1", (number,))
+        return None if r is None else (str(r["call_id"]), str(r["terminal_box"]), float(r["created"]))
+
+    def add_emergency_callback(self, call_id: str, entry: Json) -> None:
+        """Append one answering point's call-back to emergency call ``call_id``'s record (if it has one)."""
+        with self._atomic():
+            r = self._one("SELECT callbacks FROM emergencies WHERE call_id = ?", (call_id,))
+            if r is None:
+                return
+            entries = [*json.loads(r["callbacks"] or "[]"), entry][-50:]
+            self._write("UPDATE emergencies SET callbacks = ? WHERE call_id = ?",
+                        (json.dumps(entries), call_id))
 
     # emergency calls
     def add_emergency(self, rec: EmergencyRecord) -> bool:

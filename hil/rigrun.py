@@ -137,6 +137,7 @@ class RigRunner:
     exchange: ManagedProcess | None = None
     port: int = 0
     sos_sip: str | None = None  # the registry's emergency SIP address (host:port), once it is serving
+    sos_sips: str | None = None  # and its SIP-over-TLS address, when it serves TLS
     run_dir: Path | None = None  # short private directory for sockets and pty links
     registry_args: tuple[str, ...] = ()  # more `cloud serve` options (e.g. --smtp-host, --media-silence 3)
     box_link: dict[str, Any] = field(default_factory=dict)  # [link] settings for every box.toml
@@ -180,6 +181,8 @@ class RigRunner:
         self.port = int(m.group(1))
         sip = re.search(r'"sos_sip": "([^"]+)"', m.string)
         self.sos_sip = sip.group(1) if sip else None  # the emergency route's SIP address (host:port)
+        sips = re.search(r'"sos_sips": "([^"]+)"', m.string)
+        self.sos_sips = sips.group(1) if sips else None  # its SIP-over-TLS listener (--sos-tls-port)
 
     def stop_registry(self) -> None:
         if self.registry is not None:

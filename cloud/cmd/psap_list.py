@@ -33,6 +33,11 @@ def run(args: argparse.Namespace) -> int:
                 area = "/".join(x for x in (p.country, p.a1, p.a3) if x)
             else:
                 area = "default"
-            print(f"{p.name}\t{p.uri}\t{area}")
+            sec = " ".join(p.callback_from) or "no call-backs"
+            if p.tls_fingerprint:
+                sec += f" sha-256 {p.tls_fingerprint}"
+            if p.tls_ca:
+                sec += " ca"
+            print(f"{p.name}\t{p.uri}\t{area}\t{sec}")
     print(json.dumps(rows))
     return 0

@@ -1,6 +1,7 @@
 """`roamline cloud serve --data DIR [--host 127.0.0.1] [--port 4433] [--hello-timeout S]
 [--max-unauthenticated N] [--smtp-host HOST] [--smtp-port N] [--smtp-from ADDR] [--smtp-starttls]
-[--webhook-secret-file FILE] [--notify-timeout S] [--notify-attempts N] [--sos-host HOST] [--sos-port N]`."""
+[--webhook-secret-file FILE] [--notify-timeout S] [--notify-attempts N] [--sos-host HOST] [--sos-port N]
+[--sos-tls-port N]`."""
 
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      help="address of the emergency route's SIP and RTP sockets (default: --host)")
     sos.add_argument("--sos-port", type=validate.Port(allow_zero=True), default=0,
                      help="its SIP UDP port (default 0: any free port, printed in the readiness line)")
+    sos.add_argument("--sos-tls-port", type=validate.Port(allow_zero=True),
+                     help="also listen for SIP over TLS on this TCP port (0: any free port), with the "
+                          "registry's certificate; needed for answering points whose URI is sips: or "
+                          ";transport=tls (default: no TLS)")
+    sos.add_argument("--sos-tls-cert", type=validate.ExistingFile(), metavar="FILE",
+                     help="PEM certificate for SIP over TLS, both ways (e.g. one your ESInet's credentialing "
+                          "agency issued; it must allow client use for mutual TLS); default: the registry's")
+    sos.add_argument("--sos-tls-key", type=validate.ExistingFile(), metavar="FILE",
+                     help="the private key of --sos-tls-cert (PEM)")
     notify = parser.add_argument_group("emergency notifications (every 911 call tells the box's contacts)")
     notify.add_argument("--smtp-host", type=validate.Host(),
                         help="SMTP relay for e-mail contacts (none: e-mail contacts are recorded not told)")
@@ -74,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from roamline.cloud.relay import RelayConfig
     from roamline.cloud.router import RouterConfig
     from roamline.cloud.server import CallSetup, RegistryServer
+    from roamline.cloud.sos_gateway import TlsSetup
     from roamline.cloud.sqlite_store import SqliteStore
     from roamline.wire.identity import CertificateAuthority
 
@@ -94,9 +105,17 @@ def run(args: argparse.Namespace) -> int:
     notify = NotifyConfig(smtp_host=args.smtp_host, smtp_port=args.smtp_port, **sender,
                           smtp_starttls=args.smtp_starttls, timeout_s=args.notify_timeout,
                           attempts=args.notify_attempts, webhook_secret=secret)
+    if (args.sos_tls_cert is None) != (args.sos_tls_key is None):
+        raise UsageError("--sos-tls-cert and --sos-tls-key go together")
+    if args.sos_tls_cert is not None and args.sos_tls_port is None:
+        raise UsageError("--sos-tls-cert needs --sos-tls-port")
+    tls_cert = args.sos_tls_cert or d.server_cert
+    tls_key = args.sos_tls_key or d.server_key
     calls = CallSetup(store=SqliteStore(d.db), router=RouterConfig(no_answer_s=args.no_answer),
                       relay=RelayConfig(silence_s=args.media_silence), grant_key=ca.key,
-                      sos_host=args.sos_host, sos_port=args.sos_port)
+                      sos_host=args.sos_host, sos_port=args.sos_port,
+                      sos_tls=None if args.sos_tls_port is None else TlsSetup(
+                          tls_cert, tls_key, args.sos_tls_port))
 
     async def main() -> None:
         store = open_store(d.root, background_checkpoint_s=0.25)  # WAL checkpoints off the request path
@@ -114,8 +133,10 @@ def run(args: argparse.Namespace) -> int:
             await server.start()
             # the readiness line (rigs wait for it): one JSON object
             sos = server.sos.sip_address if server.sos is not None else None
+            sos_tls = server.sos.tls_address if server.sos is not None else None
             print(json.dumps({"listening": args.host, "port": server.port, "data": str(d.root),
-                              "sos_sip": f"{sos[0]}:{sos[1]}" if sos else None}), flush=True)
+                              "sos_sip": f"{sos[0]}:{sos[1]}" if sos else None,
+                              "sos_sips": f"{sos_tls[0]}:{sos_tls[1]}" if sos_tls else None}), flush=True)
             await stop.wait()
         finally:
             await server.close()

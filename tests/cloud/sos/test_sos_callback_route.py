@@ -6,7 +6,10 @@ the number that INVITE presented (a UAC scenario, psap_callback.xml).
 Within the hour the call-back rings the box's handset with no card in; lifting answers it; voice is
 checked by content (a tone from the handset echoed by SIPp and heard back); the box's hang-up is a BYE
 SIPp receives. An unknown number is refused 404; after a registry restart the window still holds (it is
-in the store); once the emergency call is over an hour old the call-back is refused 480.
+in the store); once the emergency call is over an hour old the call-back is refused 480. A call-back
+from an address the directory does not name for the answering point (SIPp bound to 127.0.0.2, the entry
+allowing 127.0.0.1/32) is refused 403 before the box rings, and the emergency record names the answering
+point that did call back.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from roamline.hil.proc import ProcessFailed
 from roamline.hil.rig import load_rig
 from roamline.hil.rigrun import RigRunner, last_json, roamline
 from roamline.hil.sipp import SippPeer, free_udp_port
@@ -68,11 +72,12 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RigRunner]:
         runner.stop()
 
 
-def call_back(rig: RigRunner, tmp: Path, name: str, number: str, *, refused: bool = False) -> SippPeer:
+def call_back(rig: RigRunner, tmp: Path, name: str, number: str, *, refused: bool = False,
+              host: str = "127.0.0.1") -> SippPeer:
     scenario = HERE / ("psap_callback_refused.xml" if refused else "psap_callback.xml")
     assert rig.sos_sip is not None
     # not started here: `with` starts it
-    return SippPeer(scenario, tmp / name, remote=rig.sos_sip, service=number, timeout_s=60)
+    return SippPeer(scenario, tmp / name, remote=rig.sos_sip, service=number, timeout_s=60, host=host)
 
 
 def answer_hear_and_hang_up(rig: RigRunner, peer: SippPeer, tmp: Path, mark: int) -> None:
@@ -102,7 +107,8 @@ def test_the_answering_points_call_back_rings_the_box_with_no_card_within_the_ho
     rig.wait_box_event("box-c", "registered", mark)
     with SippPeer(HERE / "psap_uas.xml", tmp_path / "psap") as psap:
         f = tmp_path / "psaps.csv"
-        f.write_text(f"name,uri,lat,lon,radius_m,country,A1,A3\nany,{psap.uri},,,,,,\n", encoding="utf-8")
+        f.write_text("name,uri,lat,lon,radius_m,country,A1,A3,callback_from,tls_fingerprint,tls_ca\n"
+                     f"any,{psap.uri},,,,,,,127.0.0.1/32,,\n", encoding="utf-8")
         roamline("cloud", "psap", "import", str(f), "--data", str(rig.cloud_dir), "--json")
         phone = rig.handset("box-c")
         try:
@@ -117,6 +123,16 @@ def test_the_answering_points_call_back_rings_the_box_with_no_card_within_the_ho
         assert psap.wait(timeout=20) == 0, psap.output()[-3000:]
     rig.remove("dana-card")  # no card in the box from now on
     time.sleep(0.5)
+
+    # the right number within the hour, from an address the directory does not name: 403, nothing rings
+    mark = rig.box_log_mark("box-c")
+    with call_back(rig, tmp_path, "stranger", NUMBER, refused=True, host="127.0.0.2") as peer:
+        assert peer.wait(timeout=20) == 0, peer.output()[-3000:]
+    assert any(m.startswith("SIP/2.0 403") for m in peer.messages())
+    with pytest.raises(ProcessFailed):
+        rig.wait_box_event("box-c", r"call\.(ringing|offer)", mark, timeout=2)
+    assert rig.registry is not None
+    assert any("sos-callback-forbidden" in line and "127.0.0.2" in line for line in rig.registry.output())
 
     mark = rig.box_log_mark("box-c")
     with call_back(rig, tmp_path, "cb1", NUMBER) as peer:
@@ -146,3 +162,6 @@ def test_the_answering_points_call_back_rings_the_box_with_no_card_within_the_ho
     calls = list(last_json(roamline("cloud", "calls", "--data", str(rig.cloud_dir), "--json")))
     backs = [c for c in calls if c["route"] == "sos-callback"]
     assert len(backs) == 2 and all(c["outcome"] == "answered" for c in backs), backs
+    (record,) = last_json(roamline("cloud", "emergencies", "--data", str(rig.cloud_dir), "--json"))
+    named = [(c["psap"], c["status"]) for c in record["callbacks"]]
+    assert named == [("any", 180), ("any", 180), ("any", 480)], named  # not the stranger's, nor the 404's

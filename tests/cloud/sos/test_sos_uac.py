@@ -202,3 +202,51 @@ def test_only_sip_uris_name_an_answering_point() -> None:
     with pytest.raises(Exception, match="sip:"):
         SosCall(SosRequest(call_id="c", psap_uri="tel:911", local=("h", 1), rtp=("h", 2), call_back="",
                            box_id="b", pidf=None), tag="t", branch_seed="s")
+
+
+def tls_call() -> SosCall:
+    req = SosRequest(call_id="call-tls1234", psap_uri="sips:psap@127.0.0.1", local=("127.0.0.1", 5061),
+                     rtp=("127.0.0.1", 40000), call_back="+15550400004", box_id="box-c", pidf=DOC,
+                     transport="tls")
+    return SosCall(req, tag="ourtag", branch_seed="s")
+
+
+def test_over_tls_the_invite_says_tls_goes_to_5061_is_not_retransmitted_and_timer_b_ends_it() -> None:
+    c = tls_call()
+    (out,) = c.start(0.0)
+    assert out.to == ("127.0.0.1", 5061)  # a sips: URI's default port
+    m = sip.parse(out.data)
+    assert m.need("Via").startswith("SIP/2.0/TLS 127.0.0.1:5061;branch=z9hG4bK")
+    assert sip.uri_of(m.need("Contact")) == "sips:box-c@127.0.0.1:5061"
+    assert c.deadline() == 64 * T1  # no timer A on a reliable transport: only timer B
+    assert c.poll(T1 * 2) == ([], [])
+    out2, events = c.poll(64 * T1)
+    assert out2 == [] and [e.kind for e in events] == ["failed"] and c.state is State.FAILED
+
+
+def test_over_tls_the_bye_is_sent_once_and_timer_f_still_ends_the_call() -> None:
+    c = tls_call()
+    (inv,) = c.start(0.0)
+    c.datagram(reply(inv.data, 200, "OK", sdp=True), 0.1)
+    (bye,) = c.hangup(1.0)
+    assert sip.parse(bye.data).method == "BYE" and sip.parse(bye.data).need("Via").startswith("SIP/2.0/TLS")
+    assert c.deadline() == 1.0 + 64 * T1
+    _, events = c.poll(1.0 + 64 * T1)
+    assert [e.reason for e in events] == ["timeout"]
+
+
+def test_a_180_after_a_100_rings_once() -> None:
+    c = new_call()
+    (inv,) = c.start(0.0)
+    assert c.datagram(reply(inv.data, 100, "Trying"), 0.1)[1] == []
+    assert [e.kind for e in c.datagram(reply(inv.data, 180, "Ringing"), 0.2)[1]] == ["ringing"]
+    assert c.datagram(reply(inv.data, 183, "Session Progress"), 0.3)[1] == []
+
+
+def test_a_transport_other_than_udp_or_tls_is_refused() -> None:
+    from roamline.cloud.errors import UsageError
+
+    req = SosRequest(call_id="c", psap_uri=PSAP, local=("127.0.0.1", 1), rtp=("127.0.0.1", 2), call_back="",
+                     box_id="b", pidf=None, transport="tcp")
+    with pytest.raises(UsageError):
+        SosCall(req, tag="t", branch_seed="s")

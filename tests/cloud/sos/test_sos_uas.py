@@ -216,3 +216,41 @@ def test_any_order_of_events_keeps_the_state_table_and_ends_at_most_once(ops: li
         ended += sum(e.kind == "ended" for e in events)
     assert ended <= 1 and confirmed <= 1
     assert (ended == 1) == (c.state is State.ENDED)
+
+
+def tls_call() -> CallbackCall:
+    inv = check_invite(sip.parse(invite(Via="SIP/2.0/TLS 127.0.0.1:5080;branch=z9hG4bKpsap1")), "tls")
+    return CallbackCall(inv, source=PSAP, local=LOCAL, tag="ours", branch_seed="s", transport="tls")
+
+
+def test_the_top_via_must_name_the_transport_the_invite_came_over() -> None:
+    with pytest.raises(sip.SipSyntaxError, match=r"SIP/2\.0/TLS"):
+        check_invite(sip.parse(invite()), "tls")  # a UDP Via over TLS
+    with pytest.raises(sip.SipSyntaxError, match=r"SIP/2\.0/UDP"):
+        check_invite(sip.parse(invite(Via="SIP/2.0/TLS 127.0.0.1:5080;branch=z9hG4bKpsap1")))
+
+
+def test_over_tls_a_refusal_is_sent_once_and_ends_at_timer_h() -> None:
+    c = tls_call()
+    c.start(0.0)
+    (out,) = c.refuse(403, "Forbidden", 0.1)
+    assert status_of(out.data) == 403
+    assert c.deadline() == pytest.approx(0.1 + 64 * T1)  # no timer G: only H
+    assert c.poll(0.1 + T1) == ([], [])
+    _, events = c.poll(0.1 + 64 * T1)
+    assert [e.reason for e in events] == ["refused"]
+
+
+def test_over_tls_the_200_is_still_retransmitted_until_the_ack_and_says_sips() -> None:
+    c = tls_call()
+    c.start(0.0)
+    (ok,) = c.answer(("127.0.0.1", 7000), 0.1)
+    assert sip.uri_of(sip.parse(ok.data).need("Contact")) == "sips:callback@127.0.0.1:5070"
+    assert c.deadline() == pytest.approx(0.1 + T1)  # RFC 3261 §13.3.1.4: whatever the transport
+    (again,), _ = c.poll(0.1 + T1)
+    assert again.data == ok.data
+    c.datagram(in_dialog("ACK", branch="z9hG4bKack").replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS"), 1.0)
+    assert c.state is State.CONFIRMED
+    (bye,), _ = c.hangup(2.0)
+    assert sip.parse(bye.data).need("Via").startswith("SIP/2.0/TLS ")
+    assert c.deadline() == pytest.approx(2.0 + 64 * T1)  # our BYE is not retransmitted over TLS
