@@ -276,7 +276,7 @@ class SosGateway:
             if tls.client_cas:
                 ctx.load_verify_locations(cadata=tls.client_cas)
                 ctx.verify_mode = ssl.CERT_OPTIONAL  # a call-back without a certificate is refused 403
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError is an OSError
             raise UsageError(f"SIP over TLS: {exc}") from None
         return ctx
 
@@ -326,7 +326,7 @@ class SosGateway:
             _, conn = await asyncio.wait_for(loop.create_connection(
                 lambda: _Stream(self._stream_in), target[0], target[1], ssl=ctx,
                 server_hostname=target[0] if trust.ca else None), CONNECT_TIMEOUT_S)
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
+        except OSError as exc:  # ssl.SSLError and TimeoutError are OSErrors
             raise UsageError(f"TLS to {target[0]}:{target[1]}: {exc}") from None
         got = psap.fingerprint_of(conn.cert_der) if conn.cert_der is not None else None
         if trust.fingerprint and got != trust.fingerprint:

@@ -13,9 +13,12 @@ and the kernel's boot id: wall time on a Pi without a real-time clock jumps at b
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
+from msgspec import Meta
+from msgspec.structs import replace
 
 from roamline.firmware.errors import PeerError
 
@@ -24,53 +27,58 @@ Phase = Literal["starting", "running", "stopped"]
 STALE_BEATS = 3.0  # a heartbeat older than this many periods (plus a second of slack) is stale
 
 
-class _Model(BaseModel):
-    # No NaN or infinity: a NaN heartbeat is never stale (every comparison with it is false), and JSON has
-    # neither (pydantic would write them back as null, which this model refuses).
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+class _Model(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Immutable, unknown keys refused (a document from another format is not read half-way). No NaN or
+    infinity: a NaN heartbeat is never stale (every comparison with it is false), and JSON has neither."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{name}: must be a finite number, not {value}")
 
 
-class Link(_Model):
+class Link(_Model, frozen=True, kw_only=True):
     up: bool = False
     since: float = 0.0  # Unix seconds of the last change
     reason: str = "not connected yet"
 
 
-class Peripheral(_Model):
+class Peripheral(_Model, frozen=True, kw_only=True):
     ok: bool = False
     detail: str = "not open yet"
     since: float = 0.0
     required: bool = True  # counts for health (GPS does not: the recorded address is what 911 needs)
 
 
-class Firmware(_Model):
+class Firmware(_Model, frozen=True, kw_only=True):
     package: str = ""  # the installed roamline version
     slot: str | None = None  # the update slot it runs from (ROAMLINE_SLOT, or its package path), if any
     version: str | None = None  # the bundle version of that slot (ROAMLINE_VERSION), if any
 
 
-class ServiceState(_Model):
+class ServiceState(_Model, frozen=True, kw_only=True):
     format: Literal[1] = FORMAT
     phase: Phase = "starting"
-    pid: int = Field(ge=1)
+    pid: Annotated[int, Meta(ge=1)]
     boot_id: str = ""
     box_id: str = ""
     started_at: float = 0.0
-    heartbeat_s: float = Field(gt=0, le=300)  # box.toml's [state] heartbeat_s (a larger one is never stale)
+    heartbeat_s: Annotated[float, Meta(gt=0, le=300)]  # box.toml's [state] heartbeat_s (larger: never stale)
     beat_monotonic: float = 0.0  # CLOCK_MONOTONIC at the last write
     beat_at: float = 0.0  # Unix seconds at the last write (for people)
     firmware: Firmware = Firmware()
     link: Link = Link()
-    peripherals: dict[str, Peripheral] = Field(default_factory=dict)
+    peripherals: dict[str, Peripheral] = msgspec.field(default_factory=dict)
 
     def beat(self, monotonic: float, wall: float) -> ServiceState:
-        return self.model_copy(update={"beat_monotonic": monotonic, "beat_at": wall})
+        return replace(self, beat_monotonic=monotonic, beat_at=wall)
 
     def with_link(self, up: bool, reason: str, wall: float) -> ServiceState:
         if up == self.link.up and reason == self.link.reason:
             return self
         since = wall if up != self.link.up or not self.link.since else self.link.since
-        return self.model_copy(update={"link": Link(up=up, since=since, reason=reason)})
+        return replace(self, link=Link(up=up, since=since, reason=reason))
 
     def with_peripheral(self, name: str, ok: bool, detail: str, wall: float, *,
                         required: bool = True) -> ServiceState:
@@ -78,11 +86,11 @@ class ServiceState(_Model):
         if old is not None and (old.ok, old.detail, old.required) == (ok, detail, required):
             return self
         since = wall if old is None or old.ok != ok else old.since
-        return self.model_copy(update={"peripherals": {
-            **self.peripherals, name: Peripheral(ok=ok, detail=detail, since=since, required=required)}})
+        return replace(self, peripherals={
+            **self.peripherals, name: Peripheral(ok=ok, detail=detail, since=since, required=required)})
 
     def with_phase(self, phase: Phase) -> ServiceState:
-        return self if phase == self.phase else self.model_copy(update={"phase": phase})
+        return self if phase == self.phase else replace(self, phase=phase)
 
 
 def slot_of(package_path: str) -> str | None:
@@ -95,19 +103,23 @@ def slot_of(package_path: str) -> str | None:
     return None
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def encode(state: ServiceState) -> bytes:
-    return state.model_dump_json().encode("utf-8") + b"\n"
+    return _ENCODER.encode(state) + b"\n"
 
 
 def decode(data: bytes) -> ServiceState:
     """The state in ``data``; a malformed document is a PeerError with a one-line reason."""
+    from roamline.wire.typed import one_line as describe
+
     try:
-        return ServiceState.model_validate_json(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "document"
-        msg = f"malformed service state ({where}: {first.get('msg', 'invalid')})"
-        raise PeerError(one_line(msg)) from None
+        return msgspec.json.decode(data, type=ServiceState)
+    except msgspec.ValidationError as exc:
+        raise PeerError(one_line(f"malformed service state ({describe(exc, top='document')})")) from None
+    except msgspec.DecodeError as exc:
+        raise PeerError(one_line(f"malformed service state (document: {exc})")) from None
 
 
 def one_line(text: str) -> str:
@@ -115,7 +127,7 @@ def one_line(text: str) -> str:
     return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-class Verdict(_Model):
+class Verdict(_Model, frozen=True, kw_only=True):
     healthy: bool
     reason: str  # one line: "healthy" or what is wrong
     checks: dict[str, str]  # name → "ok: detail" / "failed: detail"

@@ -19,7 +19,9 @@ holder's virtual PIV card inserted before the box starts.
   not counted. The simulated phone's pins and paced audio line are objects inside the box process (as a
   real SLIC and sound card are drivers in its kernel): what the box does with them is counted;
 - ``rss_mb``: ``VmRSS`` of the box process at the end of the idle window (``rss_peak_mb``: ``VmHWM``;
-  ``rss_anon_mb`` + ``rss_file_mb``: its anonymous and file-backed parts, ``RssAnon`` and ``RssFile``).
+  ``rss_anon_mb`` + ``rss_file_mb``: its anonymous and file-backed parts, ``RssAnon`` and ``RssFile``);
+  ``mapped``: whether the box process has loaded ``pydantic_core``, ``msgspec`` and ``numpy`` (their
+  extension modules in ``/proc/PID/maps``; issue 9: the box does not import pydantic).
 
 Progress on stderr; the last stdout line is one JSON object.
 """
@@ -88,6 +90,13 @@ def proc_mem_mb(pid: int) -> dict[str, float]:
     return out
 
 
+def mapped_packages(pid: int, names: tuple[str, ...]) -> dict[str, bool]:
+    """Whether the process has mapped a file under a folder of each name (``/proc/PID/maps``): an
+    extension module of the package was imported, whatever imported it."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return {name: f"/{name}/" in maps for name in names}
+
+
 def measure(workdir: Path, *, idle_s: float, settle_s: float, handset: bool = True) -> dict[str, Any]:
     import json
     import os
@@ -137,6 +146,7 @@ def measure(workdir: Path, *, idle_s: float, settle_s: float, handset: bool = Tr
         if not proc.running():
             raise ProcessFailed(f"the box exited during the idle window: {proc.tail()}")
         threads = sum(1 for _ in Path(f"/proc/{pid}/task").iterdir())
+        mapped = mapped_packages(pid, ("pydantic_core", "msgspec", "numpy"))
     finally:
         rig.stop()
     return {
@@ -154,6 +164,7 @@ def measure(workdir: Path, *, idle_s: float, settle_s: float, handset: bool = Tr
         "box_ready_s": ready.get("ready_s"),  # the box's own count, from its runtime's start
         "peripherals": {k: ready.get(k) for k in ("line", "handset", "cards")},
         "threads": threads,
+        "mapped": mapped,  # which of these packages' extension modules the box process has loaded
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 

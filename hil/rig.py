@@ -28,7 +28,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from roamline.wire.config import Frozen, load_toml
+from roamline.wire.config import load_toml
+from roamline.wire.pydantic_config import Frozen
 
 RIGS = Path(__file__).parent / "rigs"
 

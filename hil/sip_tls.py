@@ -154,11 +154,11 @@ class TlsSipPeer:
         while not self._stop.is_set():
             try:
                 raw, _ = self._listener.accept()
-            except (TimeoutError, OSError):
+            except OSError:
                 continue
             try:
                 conn = ctx.wrap_socket(raw, server_side=True)
-            except (ssl.SSLError, OSError):
+            except OSError:
                 raw.close()
                 continue
             self.client_certs.append(conn.getpeercert(binary_form=True))
@@ -169,7 +169,7 @@ class TlsSipPeer:
         while not self._stop.is_set():
             try:
                 data, addr = self._rtp.recvfrom(2048)
-            except (TimeoutError, OSError):
+            except OSError:
                 continue
             self._rtp.sendto(data, addr)
 
@@ -181,7 +181,7 @@ class TlsSipPeer:
                 data = conn.recv(65536)
             except TimeoutError:
                 continue
-            except (OSError, ssl.SSLError):
+            except OSError:
                 return
             if not data:
                 return
@@ -259,7 +259,7 @@ class TlsSipPeer:
         rtp.bind((self.host, 0))
         try:
             conn = ctx.wrap_socket(raw, server_hostname=None)
-        except (ssl.SSLError, OSError) as exc:
+        except OSError as exc:
             raw.close()
             rtp.close()
             raise UsageError(f"TLS handshake with {target[0]}:{target[1]}: {exc}") from None

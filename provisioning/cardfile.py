@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import AfterValidator, Field, model_validator
 
 from roamline.provisioning.errors import UsageError
-from roamline.wire.config import ConfigError, Frozen, load_toml
+from roamline.wire.config import ConfigError, load_toml
+from roamline.wire.pydantic_config import Frozen
 
 # SP 800-73-4 FASC-N is 25 bytes; we also accept any 1..32 bytes so test cards may use short ones.
 _HEX = re.compile(r"^(?:[0-9a-f]{2})+$")

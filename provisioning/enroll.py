@@ -28,6 +28,7 @@ import tomli_w
 from roamline.firmware.config import BoxConfig, IdentityConfig, RegistryConfig, load_box_config
 from roamline.provisioning.errors import PeerError, UsageError
 from roamline.wire import identity, quic
+from roamline.wire.config import dump
 from roamline.wire.errors import BadCertificate, LinkClosed, RemoteError, RequestTimeout
 from roamline.wire.messages import Enroll, Enrolled, EnrollKind
 
@@ -135,7 +136,7 @@ def write_box_bundle(out: Path, *, key: identity.PrivateKey, enrolled: Enrolled,
                                     ca=Path("ca.pem")),
             identity=IdentityConfig(cert=Path("box.pem"), key=Path("box.key")),
         )
-        data: dict[str, Any] = config.model_dump(mode="json", exclude_none=True)  # TOML has no null
+        data: dict[str, Any] = dump(config, exclude_none=True)  # TOML has no null
         # what 911 and 933 need with no cloud: the recorded address, the line's own number and who is told
         recorded = details or {}
         if recorded.get("location"):

@@ -20,33 +20,35 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field
+from msgspec import Meta
 
-from roamline.wire.messages import _BODY_CONFIG, Kind, Message, Sender, register_message
+from roamline.wire.messages import Kind, Message, Sender, register_message
 
 CALL_RECORD_KIND = "call-record"
 """``deliver`` kind of a box's report about one call (docs/protocol.md §10.5).
 
 Key ``call-record:CALL:BOX:SIDE``; ``side`` is ``terminal`` (the handset's view) or ``host`` (the line's)."""
 
-CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}$"
-E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
-DIALLED_PATTERN = r"^[0-9*#+]{1,32}$"
-DTMF_PATTERN = r"^[0-9*#A-D]{1,32}$"
-CADENCE_PATTERN = r"^[a-z]{2}(-[a-z0-9]{1,8})?$"
-ATTENDANT_KEY_PATTERN = r"^[1-9]$"
+# Patterns end in \Z, not $: msgspec searches them with Python's re, where $ also matches before a
+# final newline.
+CALL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{7,63}\Z"
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}\Z"
+DIALLED_PATTERN = r"^[0-9*#+]{1,32}\Z"
+DTMF_PATTERN = r"^[0-9*#A-D]{1,32}\Z"
+CADENCE_PATTERN = r"^[a-z]{2}(-[a-z0-9]{1,8})?\Z"
+ATTENDANT_KEY_PATTERN = r"^[1-9]\Z"
 MAX_FLOW_ID = (1 << 62) - 1
 """Largest QUIC variable-length integer: flow ids are 0 … 2^62−1."""
 
-CallId = Annotated[str, Field(pattern=CALL_ID_PATTERN)]
+CallId = Annotated[str, Meta(pattern=CALL_ID_PATTERN)]
 """8–64 chars of ``[A-Za-z0-9._:-]``, starting alphanumeric; chosen with ≥ 64 random bits."""
-E164 = Annotated[str, Field(pattern=E164_PATTERN)]
+E164 = Annotated[str, Meta(pattern=E164_PATTERN)]
 """An E.164 number: ``+``, country code, national number; 2–15 digits."""
-FlowId = Annotated[int, Field(ge=0, le=MAX_FLOW_ID)]
-CardId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-Cadence = Annotated[str, Field(pattern=CADENCE_PATTERN)]
+FlowId = Annotated[int, Meta(ge=0, le=MAX_FLOW_ID)]
+CardId = Annotated[str, Meta(pattern=r"^[0-9a-f]{32}\Z")]
+Cadence = Annotated[str, Meta(pattern=CADENCE_PATTERN)]
 """A ring cadence name the box knows (``us``, ``us-dr1`` … ``us-dr4``, ``uk``, ``de`` …)."""
-ShortText = Annotated[str, Field(max_length=200)]
+ShortText = Annotated[str, Meta(max_length=200)]
 
 
 # --- enums -----------------------------------------------------------------------------------------
@@ -166,9 +168,8 @@ class CallerId:
     """Caller ID as the host line received it: number (digits as sent, E.164 when the host could
     normalise it), name, or the reason there is none. All absent: the line gave no caller ID at all."""
 
-    __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
-    number: Annotated[str, Field(pattern=DIALLED_PATTERN)] | None = None
-    name: Annotated[str, Field(max_length=64)] | None = None
+    number: Annotated[str, Meta(pattern=DIALLED_PATTERN)] | None = None
+    name: Annotated[str, Meta(max_length=64)] | None = None
     absent: CallerIdAbsence | None = None
 
 
@@ -186,16 +187,15 @@ class LineRing(Message):
     call_id: CallId
     line: E164
     caller: CallerId = CallerId()
-    rings: Annotated[int, Field(ge=1, le=1000)] = 1
+    rings: Annotated[int, Meta(ge=1, le=1000)] = 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttendantChoice:
     """One line of a shared line's attendant menu: "press ``key`` for ``label``" (the holder's name)."""
 
-    __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
-    key: Annotated[str, Field(pattern=ATTENDANT_KEY_PATTERN)]
-    label: Annotated[str, Field(min_length=1, max_length=64)]
+    key: Annotated[str, Meta(pattern=ATTENDANT_KEY_PATTERN)]
+    label: Annotated[str, Meta(min_length=1, max_length=64)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -209,9 +209,9 @@ class LineRouted(Message):
     KIND: ClassVar[Kind] = "reply"
     SENDER: ClassVar[Sender] = "cloud"
     call_id: CallId
-    offered: Annotated[int, Field(ge=0)]
+    offered: Annotated[int, Meta(ge=0)]
     filtered: str = ""  # offered 0 because of holders' filters: "block" | "reject" | "voicemail" | ""
-    attendant: Annotated[tuple[AttendantChoice, ...], Field(max_length=9)] = ()
+    attendant: Annotated[tuple[AttendantChoice, ...], Meta(max_length=9)] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,7 +224,7 @@ class LineChoice(Message):
     KIND: ClassVar[Kind] = "push"
     SENDER: ClassVar[Sender] = "box"
     call_id: CallId
-    key: Annotated[str, Field(pattern=r"^[1-9]?$")] = ""
+    key: Annotated[str, Meta(pattern=r"^[1-9]?\Z")] = ""
 
 
 class Fallback(StrEnum):
@@ -246,7 +246,7 @@ class LineFallback(Message):
     SENDER: ClassVar[Sender] = "cloud"
     call_id: CallId
     outcome: Fallback
-    account: Annotated[str, Field(max_length=128)] = ""
+    account: Annotated[str, Meta(max_length=128)] = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,7 +284,7 @@ class LineDial(Message):
     call_id: CallId
     number: E164
     flow_id: FlowId
-    grant: Annotated[str, Field(max_length=2048)] = ""  # the registry's signed rights (wire.grant)
+    grant: Annotated[str, Meta(max_length=2048)] = ""  # the registry's signed rights (wire.grant)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -420,8 +420,8 @@ class CallDtmf(Message):
     KIND: ClassVar[Kind] = "push"
     SENDER: ClassVar[Sender] = "either"
     call_id: CallId
-    digits: Annotated[str, Field(pattern=DTMF_PATTERN)]
-    duration_ms: Annotated[int, Field(ge=20, le=2000)] = 100
+    digits: Annotated[str, Meta(pattern=DTMF_PATTERN)]
+    duration_ms: Annotated[int, Meta(ge=20, le=2000)] = 100
 
 
 # --- terminal: outgoing calls --------------------------------------------------------------------
@@ -439,7 +439,7 @@ class CallPlace(Message):
     number: E164
 
 
-EMERGENCY_DIGITS_PATTERN = r"^[0-9]{2,6}$"
+EMERGENCY_DIGITS_PATTERN = r"^[0-9]{2,6}\Z"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -455,9 +455,9 @@ class CallEmergency(Message):
     KIND: ClassVar[Kind] = "request"
     SENDER: ClassVar[Sender] = "box"
     call_id: CallId
-    number: Annotated[str, Field(pattern=EMERGENCY_DIGITS_PATTERN)]
-    card_id: Annotated[str, Field(pattern=r"^([0-9a-f]{32})?$")] = ""
-    line: Annotated[str, Field(pattern=r"^(\+[1-9][0-9]{1,14})?$")] = ""
+    number: Annotated[str, Meta(pattern=EMERGENCY_DIGITS_PATTERN)]
+    card_id: Annotated[str, Meta(pattern=r"^([0-9a-f]{32})?\Z")] = ""
+    line: Annotated[str, Meta(pattern=r"^(\+[1-9][0-9]{1,14})?\Z")] = ""
     location: dict[str, Any] | None = None
 
 

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import Field
+from msgspec import Meta
 
 from roamline.wire.messages import Kind, Message, Sender, register_message
 
-LOCAL_CODE_PATTERN = r"^(\*\*[0-9]{1,2}|[2-8]11)$"
+LOCAL_CODE_PATTERN = r"^(\*\*[0-9]{1,2}|[2-8]11)\Z"
 """What a box may ask about: ``**1`` … ``**99`` or an N11 code 211 … 811 (never 911: emergency calls
 resolve nothing and wait for nobody)."""
 
-LocalCode = Annotated[str, Field(pattern=LOCAL_CODE_PATTERN)]
+LocalCode = Annotated[str, Meta(pattern=LOCAL_CODE_PATTERN)]
 
 
 class Outcome(StrEnum):
@@ -39,7 +39,7 @@ class ServiceResolve(Message):
     TYPE: ClassVar[str] = "service.resolve"
     KIND: ClassVar[Kind] = "request"
     SENDER: ClassVar[Sender] = "box"
-    card_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    card_id: Annotated[str, Meta(pattern=r"^[0-9a-f]{32}\Z")]
     code: LocalCode
 
 
@@ -50,10 +50,10 @@ class ServiceResolved(Message):
     SENDER: ClassVar[Sender] = "cloud"
     code: LocalCode
     outcome: Outcome
-    number: Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$")] | None = None
-    name: Annotated[str, Field(max_length=80)] = ""
-    category: Annotated[str, Field(max_length=32)] = ""
-    distance_m: Annotated[float, Field(ge=0)] | None = None
+    number: Annotated[str, Meta(pattern=r"^\+[1-9][0-9]{1,14}\Z")] | None = None
+    name: Annotated[str, Meta(max_length=80)] = ""
+    category: Annotated[str, Meta(max_length=32)] = ""
+    distance_m: Annotated[float, Meta(ge=0)] | None = None
 
 
 for _cls in (ServiceResolve, ServiceResolved):

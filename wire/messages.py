@@ -16,15 +16,9 @@ of this module. Reserved type-name prefixes for later: ``location.``, ``ticket.`
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import threading
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
-
-from pydantic import ConfigDict, PlainSerializer, PlainValidator, TypeAdapter, ValidationError
+from typing import Any, ClassVar, Literal, TypeVar
 
 from roamline.wire.errors import (
     BadBody,
@@ -35,6 +29,7 @@ from roamline.wire.errors import (
     UnsupportedVersion,
 )
 from roamline.wire.framing import Frame, encode
+from roamline.wire.typed import TypedError, convert, to_builtins
 
 PROTOCOL_VERSION = 1
 ALPN = "roamline/1"
@@ -43,34 +38,13 @@ Kind = Literal["request", "reply", "push"]
 Sender = Literal["box", "cloud", "either"]
 
 
-def _b64decode(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError("expected a base64 string")
-    try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ValueError("not standard base64") from None
+B64Bytes = bytes
+"""bytes in Python, standard padded base64 in JSON (msgspec's own conversion of ``bytes`` fields)."""
 
+Code = ErrorCode
+"""An error code; codes added by newer peers read as ``internal`` (docs/protocol.md §9, ``from_frame``)."""
 
-def _b64encode(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")
-
-
-def _error_code(value: object) -> ErrorCode:
-    if not isinstance(value, str):
-        raise ValueError("expected an error code string")
-    try:
-        return ErrorCode(value)
-    except ValueError:
-        return ErrorCode.INTERNAL  # codes added by newer peers read as internal (docs/protocol.md §9)
-
-
-Code = Annotated[ErrorCode, PlainValidator(_error_code), PlainSerializer(str, return_type=str)]
-
-B64Bytes = Annotated[bytes, PlainValidator(_b64decode), PlainSerializer(_b64encode, return_type=str)]
-"""bytes in Python, standard padded base64 in JSON."""
-
-_BODY_CONFIG = ConfigDict(strict=True, extra="ignore")
+_KNOWN_CODES = frozenset(c.value for c in ErrorCode)
 
 
 class NoncePurpose(StrEnum):
@@ -103,7 +77,6 @@ class Message:
     KIND: ClassVar[Kind] = "push"
     SENDER: ClassVar[Sender] = "either"
     """Which end may send it; a link refuses a request or push from the wrong end (``forbidden``)."""
-    __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
 
 
 # --- nonce -----------------------------------------------------------------------------------------
@@ -390,32 +363,24 @@ class LocationConfirmed(Message):
 # --- registry --------------------------------------------------------------------------------------
 
 MESSAGE_TYPES: dict[str, type[Message]] = {}
-_ADAPTERS: dict[type[Message], TypeAdapter[Any]] = {}
-_ADAPTERS_BUILDING = threading.Lock()
 
 
 def register_message(cls: type[Message]) -> type[Message]:
     """Add a message class to the registry (later rooms' call/media/location messages use this too).
 
-    Its validator and serialiser are built on the class's first use (``_adapter``), not here: a box
-    sends and receives a few of the types every end knows, and each built adapter costs memory."""
+    Bodies are checked and written by msgspec from the class's annotations (strict types, the
+    ``msgspec.Meta`` constraints, unknown body fields ignored); msgspec keeps what it learns of a class
+    on its first use, so registering costs nothing."""
     if not cls.TYPE or cls.TYPE in MESSAGE_TYPES:
         raise ValueError(f"message type {cls.TYPE!r} is empty or already registered")
     MESSAGE_TYPES[cls.TYPE] = cls
     return cls
 
 
-def _adapter(cls: type[Message]) -> TypeAdapter[Any]:
-    """The pydantic adapter of a registered message class, built once on first use (from any thread)."""
-    adapter = _ADAPTERS.get(cls)
-    if adapter is None:
-        if MESSAGE_TYPES.get(cls.TYPE) is not cls:
-            raise UnknownType(f"message class {cls.__name__} is not registered")
-        with _ADAPTERS_BUILDING:
-            adapter = _ADAPTERS.get(cls)
-            if adapter is None:
-                adapter = _ADAPTERS[cls] = TypeAdapter(cls)
-    return adapter
+def _registered(cls: type[Message]) -> type[Message]:
+    if MESSAGE_TYPES.get(cls.TYPE) is not cls:
+        raise UnknownType(f"message class {cls.__name__} is not registered")
+    return cls
 
 
 for _cls in (
@@ -441,7 +406,8 @@ class Envelope:
 
 def body_of(message: Message) -> dict[str, Any]:
     """The JSON body of ``message`` (bytes as base64, tuples as lists, enums as strings)."""
-    body: dict[str, Any] = _adapter(type(message)).dump_python(message, mode="json")
+    _registered(type(message))
+    body: dict[str, Any] = to_builtins(message)
     return body
 
 
@@ -459,12 +425,6 @@ def encode_message(message: Message, *, id: str | None = None, re: str | None = 
     return encode(to_frame(message, id=id, re=re))
 
 
-def _one_line(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(body)"
-    return f"{where}: {first['msg']}"
-
-
 def from_frame(frame: Frame) -> Envelope:
     """Validate ``frame`` into an Envelope.
 
@@ -480,10 +440,15 @@ def from_frame(frame: Frame) -> Envelope:
         raise MalformedFrame(f"{frame.type} is a request and needs an id")
     if cls.KIND == "reply" and frame.re is None and cls is not Error:
         raise MalformedFrame(f"{frame.type} is a reply and needs re")
+    body: Any = frame.body
+    if cls is Error and isinstance(body, dict):
+        code = body.get("code")
+        if isinstance(code, str) and code not in _KNOWN_CODES:
+            body = {**body, "code": ErrorCode.INTERNAL.value}  # a newer peer's code reads as internal
     try:
-        message = _adapter(cls).validate_json(json.dumps(frame.body), strict=True)
-    except ValidationError as exc:
-        raise BadBody(f"{frame.type}: {_one_line(exc)}") from None
+        message = convert(body, cls, strict=True, top="(body)")
+    except TypedError as exc:
+        raise BadBody(f"{frame.type}: {exc}") from None
     return Envelope(message=message, id=frame.id, re=frame.re, v=frame.v)
 
 

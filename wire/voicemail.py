@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field
+import msgspec
 
 from roamline.wire.calls import CALL_ID_PATTERN, DIALLED_PATTERN, E164, E164_PATTERN, CallId
 from roamline.wire.errors import BadBody
-from roamline.wire.messages import _BODY_CONFIG, B64Bytes, Kind, Message, Sender, register_message
+from roamline.wire.messages import B64Bytes, Kind, Message, Sender, register_message
 
 VOICEMAIL_CHUNK_KIND = "voicemail.chunk"
 """``deliver`` kind of one piece of a recorded message (key ``voicemail.chunk:MESSAGE:SEQ``)."""
@@ -65,14 +65,14 @@ class VoicemailTake(Message):
     call_id: CallId
     message_id: CallId
     number: E164
-    greeting: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = "default"
-    max_s: Annotated[float, Field(ge=MAX_MESSAGE_S[0], le=MAX_MESSAGE_S[1])] = DEFAULT_MAX_S
-    silence_s: Annotated[float, Field(ge=SILENCE_S[0], le=SILENCE_S[1])] = DEFAULT_SILENCE_S
+    greeting: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")] = "default"
+    max_s: Annotated[float, msgspec.Meta(ge=MAX_MESSAGE_S[0], le=MAX_MESSAGE_S[1])] = DEFAULT_MAX_S
+    silence_s: Annotated[float, msgspec.Meta(ge=SILENCE_S[0], le=SILENCE_S[1])] = DEFAULT_SILENCE_S
 
 
 # --- the holder's mailbox at the box where their card is (``*98``) -------------------------------------
 
-CardIdField = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+CardIdField = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z")]
 MAX_LISTED = 100
 
 
@@ -83,14 +83,13 @@ class MarkAction(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListedMessage:
-    __pydantic_config__: ClassVar[ConfigDict] = _BODY_CONFIG
     message_id: CallId
-    state: Annotated[str, Field(pattern=r"^(new|saved)$")]
-    caller: Annotated[str, Field(pattern=DIALLED_PATTERN)] | None = None
-    caller_name: Annotated[str, Field(max_length=64)] | None = None
-    started_at: Annotated[float, Field(ge=0, le=1e11)] = 0.0
-    duration_s: Annotated[float, Field(ge=0, le=MAX_MESSAGE_S[1] + 1)] = 0.0
-    audio_bytes: Annotated[int, Field(ge=0, le=MAX_CHUNKS * MAX_CHUNK_AUDIO)] = 0
+    state: Annotated[str, msgspec.Meta(pattern=r"^(new|saved)\Z")]
+    caller: Annotated[str, msgspec.Meta(pattern=DIALLED_PATTERN)] | None = None
+    caller_name: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    started_at: Annotated[float, msgspec.Meta(ge=0, le=1e11)] = 0.0
+    duration_s: Annotated[float, msgspec.Meta(ge=0, le=MAX_MESSAGE_S[1] + 1)] = 0.0
+    audio_bytes: Annotated[int, msgspec.Meta(ge=0, le=MAX_CHUNKS * MAX_CHUNK_AUDIO)] = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,7 +110,7 @@ class VoicemailListed(Message):
     KIND: ClassVar[Kind] = "reply"
     SENDER: ClassVar[Sender] = "cloud"
     card_id: CardIdField
-    messages: Annotated[tuple[ListedMessage, ...], Field(max_length=MAX_LISTED)] = ()
+    messages: Annotated[tuple[ListedMessage, ...], msgspec.Meta(max_length=MAX_LISTED)] = ()
     pin_required: bool = False  # the holder set a PIN not yet entered here: nothing listed, ask for it
 
 
@@ -121,7 +120,7 @@ class PinResult(StrEnum):
     LOCKED = "locked"  # too many wrong PINs in a row for this account: refused, right or wrong, for a while
 
 
-PIN_PATTERN = r"^[0-9]{4,8}$"
+PIN_PATTERN = r"^[0-9]{4,8}\Z"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,7 +132,7 @@ class VoicemailPin(Message):
     KIND: ClassVar[Kind] = "request"
     SENDER: ClassVar[Sender] = "box"
     card_id: CardIdField
-    pin: Annotated[str, Field(pattern=PIN_PATTERN)]
+    pin: Annotated[str, msgspec.Meta(pattern=PIN_PATTERN)]
 
     def __repr__(self) -> str:  # never in a log
         return f"VoicemailPin(card_id={self.card_id!r}, pin='****')"
@@ -159,7 +158,7 @@ class VoicemailFetch(Message):
     SENDER: ClassVar[Sender] = "box"
     card_id: CardIdField
     message_id: CallId
-    seq: Annotated[int, Field(ge=0, lt=MAX_CHUNKS)] = 0
+    seq: Annotated[int, msgspec.Meta(ge=0, lt=MAX_CHUNKS)] = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -170,9 +169,9 @@ class VoicemailAudio(Message):
     KIND: ClassVar[Kind] = "reply"
     SENDER: ClassVar[Sender] = "cloud"
     message_id: CallId
-    seq: Annotated[int, Field(ge=0, lt=MAX_CHUNKS)]
+    seq: Annotated[int, msgspec.Meta(ge=0, lt=MAX_CHUNKS)]
     last: bool
-    audio: Annotated[B64Bytes, Field(max_length=MAX_CHUNK_AUDIO)]
+    audio: Annotated[B64Bytes, msgspec.Meta(max_length=MAX_CHUNK_AUDIO)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -187,7 +186,7 @@ class VoicemailMark(Message):
     action: MarkAction
 
 
-GREETING_PATTERN = r"^g-[0-9a-f]{16}$"  # a greeting the holder recorded (``default``: the spoken one)
+GREETING_PATTERN = r"^g-[0-9a-f]{16}\Z"  # a greeting the holder recorded (``default``: the spoken one)
 MAX_GREETING_S = 60.0
 
 
@@ -200,10 +199,10 @@ class VoicemailGreeting(Message):
     KIND: ClassVar[Kind] = "request"
     SENDER: ClassVar[Sender] = "box"
     card_id: CardIdField
-    greeting_id: Annotated[str, Field(pattern=GREETING_PATTERN)]
-    seq: Annotated[int, Field(ge=0, lt=int(MAX_GREETING_S * RATE) // MAX_CHUNK_AUDIO + 1)]
+    greeting_id: Annotated[str, msgspec.Meta(pattern=GREETING_PATTERN)]
+    seq: Annotated[int, msgspec.Meta(ge=0, lt=int(MAX_GREETING_S * RATE) // MAX_CHUNK_AUDIO + 1)]
     last: bool
-    audio: Annotated[B64Bytes, Field(max_length=MAX_CHUNK_AUDIO)]
+    audio: Annotated[B64Bytes, msgspec.Meta(max_length=MAX_CHUNK_AUDIO)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,7 +214,7 @@ class VoicemailGreetingFetch(Message):
     KIND: ClassVar[Kind] = "request"
     SENDER: ClassVar[Sender] = "box"
     message_id: CallId
-    seq: Annotated[int, Field(ge=0, lt=MAX_CHUNKS)] = 0
+    seq: Annotated[int, msgspec.Meta(ge=0, lt=MAX_CHUNKS)] = 0
 
 
 VOICEMAIL_MESSAGES: tuple[type[Message], ...] = (VoicemailTake, VoicemailList, VoicemailListed,

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field
+from msgspec import Meta
 
 from roamline.firmware.audio.errors import AudioUsageError
 from roamline.wire.config import Frozen, load_toml
@@ -33,16 +33,16 @@ if TYPE_CHECKING:
 Int16Array = npt.NDArray[np.int16]
 
 
-class AudioConfig(Frozen):
+class AudioConfig(Frozen, frozen=True, kw_only=True):
     backend: Literal["pyaudio", "file", "loopback"]
-    rate: int = Field(default=8000, ge=8000, le=96000)
-    block: int = Field(default=160, ge=16, le=8192)  # samples per device buffer (pyaudio)
+    rate: Annotated[int, Meta(ge=8000, le=96000)] = 8000
+    block: Annotated[int, Meta(ge=16, le=8192)] = 160  # samples per device buffer (pyaudio)
     input_device: str | int | None = None  # pyaudio: index or part of the device name
     output_device: str | int | None = None
     input_path: Path | None = None  # file: WAV played into the microphone
     output_path: Path | None = None  # file: WAV recorded from the earpiece
     paced: bool = False  # loopback: reads wait for the clock
-    capacity_s: float = Field(default=2.0, gt=0, le=60)  # loopback: per-direction buffer
+    capacity_s: Annotated[float, Meta(gt=0, le=60)] = 2.0  # loopback: per-direction buffer
 
 
 def as_samples(samples: npt.ArrayLike) -> Int16Array:

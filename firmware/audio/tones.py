@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import Field, model_validator
+from msgspec import Meta
 
 from roamline.firmware.audio.errors import AudioUsageError
 from roamline.firmware.audio.g711 import DBM0_RMS
@@ -28,35 +28,31 @@ TONE_NAMES = ("dial", "stutter_dial", "ringback", "busy", "reorder", "call_waiti
 PLAN_DIR = Path(__file__).with_name("toneplans")
 
 
-class ToneSpec(Frozen):
-    freqs: tuple[float, ...] = Field(min_length=1, max_length=4)
-    level_dbm0: float = Field(ge=-60.0, le=0.0)
+class ToneSpec(Frozen, frozen=True, kw_only=True):
+    freqs: Annotated[tuple[float, ...], Meta(min_length=1, max_length=4)]
+    level_dbm0: Annotated[float, Meta(ge=-60.0, le=0.0)]
     cadence_ms: tuple[int, ...] = ()
-    repeat: int = Field(default=0, ge=0)  # cycles of the cadence; 0 = forever
+    repeat: Annotated[int, Meta(ge=0)] = 0  # cycles of the cadence; 0 = forever
     then: Literal["steady", "silence"] = "silence"
 
-    @model_validator(mode="after")
-    def _check(self) -> ToneSpec:
+    def __post_init__(self) -> None:
         if any(not 20.0 <= f <= 3800.0 for f in self.freqs):
             raise ValueError(f"tone frequencies must lie in 20..3800 Hz: {self.freqs}")
         if any(ms <= 0 for ms in self.cadence_ms):
             raise ValueError("cadence durations must be positive milliseconds")
         if not self.cadence_ms and self.repeat:
             raise ValueError("a steady tone (no cadence) cannot have a repeat count")
-        return self
 
 
-class TonePlan(Frozen):
+class TonePlan(Frozen, frozen=True, kw_only=True):
     country: str
     source: str
     tones: dict[str, ToneSpec]
 
-    @model_validator(mode="after")
-    def _complete(self) -> TonePlan:
+    def __post_init__(self) -> None:
         missing = [n for n in TONE_NAMES if n not in self.tones]
         if missing:
             raise ValueError(f"tone plan lacks {', '.join(missing)}")
-        return self
 
     def tone(self, name: str) -> ToneSpec:
         try:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from msgspec import Meta
 
 from roamline.firmware.errors import UsageError
 from roamline.wire.config import ConfigError, Frozen, load_toml
@@ -25,20 +26,20 @@ KEYS = frozenset("0123456789*#")
 _DIGITS = re.compile(r"[0-9]+")
 
 
-class CountryPlan(Frozen):
-    country: str = Field(pattern=r"^[A-Z]{2}$")
-    emergency: tuple[str, ...] = Field(min_length=1)
+class CountryPlan(Frozen, frozen=True, kw_only=True):
+    country: Annotated[str, Meta(pattern=r"^[A-Z]{2}\Z")]
+    emergency: Annotated[tuple[str, ...], Meta(min_length=1)]
     emergency_test: tuple[str, ...] = ()
     local_services: tuple[str, ...] = ()
     location_prefix: str = "**"
     feature_prefix: str = "*"
-    feature_digits: int = Field(default=2, ge=1, le=4)
+    feature_digits: Annotated[int, Meta(ge=1, le=4)] = 2
     personal_prefix: str = "#"
     international_prefix: str
     trunk_prefix: str = ""
-    national_digits: int = Field(default=0, ge=0, le=15)  # 0: open numbering (timeout or '#')
-    local_digits: int = Field(default=0, ge=0, le=15)
-    area_code_digits: int = Field(default=0, ge=0, le=5)
+    national_digits: Annotated[int, Meta(ge=0, le=15)] = 0  # 0: open numbering (timeout or '#')
+    local_digits: Annotated[int, Meta(ge=0, le=15)] = 0
+    area_code_digits: Annotated[int, Meta(ge=0, le=5)] = 0
 
     def checked(self) -> CountryPlan:
         every = (*self.emergency, *self.emergency_test)

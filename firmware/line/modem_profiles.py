@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+import msgspec
 
 from roamline.firmware.line.errors import LineUsageError
 from roamline.wire.config import Frozen, load_toml
@@ -20,17 +20,17 @@ HERE = Path(__file__).parent / "profiles"
 IDENTIFY_COMMANDS = ("ATI0", "ATI3", "AT+FMI?", "AT+FMM?", "AT+GMM", "ATI9")
 
 
-class IdentifyRule(Frozen):
+class IdentifyRule(Frozen, frozen=True, kw_only=True):
     command: str  # one of IDENTIFY_COMMANDS
     pattern: str  # regular expression, case-insensitive, searched in the command's information text
 
 
-class VoiceFormat(Frozen):
+class VoiceFormat(Frozen, frozen=True, kw_only=True):
     code: int  # the +VSM compression method number
     encoding: Literal["ulaw", "alaw", "u8", "s8", "s16le"]
 
 
-class Voice(Frozen):
+class Voice(Frozen, frozen=True, kw_only=True):
     formats: tuple[VoiceFormat, ...]  # preferred first
     rate: int = 8000
     full_duplex: bool  # +VTR exists: can bridge a conversation
@@ -41,14 +41,14 @@ class Voice(Frozen):
     inactivity: str = "AT+VIT=0"  # DTE inactivity timer off: we stream continuously
 
 
-class Quirks(Frozen):
+class Quirks(Frozen, frozen=True, kw_only=True):
     answer_needs_ata: bool = False  # answer with ATA instead of +VLS=1
     dial_returns_immediately: bool = True  # voice ATD answers OK/VCON at once, not on answer
     cid_hex_prefix: str = ""  # text before +VCID=2 hex on a line ("MESG = ")
     dtmf_in_command_mode: bool = True  # DLE DTMF events reported while no stream runs
 
 
-class ModemProfile(Frozen):
+class ModemProfile(Frozen, frozen=True, kw_only=True):
     name: str
     title: str
     aliases: tuple[str, ...] = ()
@@ -59,7 +59,7 @@ class ModemProfile(Frozen):
     caller_id: str = "AT+VCID=1"
     caller_id_unformatted: str = "AT+VCID=2"
     voice: Voice
-    quirks: Quirks = Field(default_factory=Quirks)
+    quirks: Quirks = msgspec.field(default_factory=Quirks)
     priority: int = 0  # higher is tried first when several profiles match
 
     def matches(self, responses: Mapping[str, str]) -> bool:

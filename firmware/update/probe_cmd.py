@@ -136,6 +136,8 @@ def _from_service(cfg: Any, timeout: float, first: tuple[str, Any]) -> tuple[boo
     import os
     import time
 
+    import msgspec
+
     from roamline.firmware.service_state import assess
     from roamline.firmware.state_file import boot_id, pid_alive
 
@@ -147,8 +149,9 @@ def _from_service(cfg: Any, timeout: float, first: tuple[str, Any]) -> tuple[boo
         if kind in ("state", "stopped"):
             v = assess(got, boot_id=me, monotonic=time.monotonic(), pid_alive=pid_alive(got.pid),
                        expected_slot=expected)
-            healthy, reason, checks = v.healthy, v.reason, dict(v.checks)
-            checks["firmware"] = got.firmware.model_dump()
+            healthy, reason = v.healthy, v.reason
+            checks: dict[str, Any] = dict(v.checks)
+            checks["firmware"] = msgspec.structs.asdict(got.firmware)
             checks["pid"] = got.pid
         else:
             healthy, reason, checks = False, str(got), {}

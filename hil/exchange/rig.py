@@ -9,7 +9,8 @@ from pydantic import Field
 
 from roamline.hil.errors import UsageError
 from roamline.hil.exchange.runner import ExchangeRunner
-from roamline.wire.config import Frozen, load_toml, parse
+from roamline.wire.config import load_toml, parse
+from roamline.wire.pydantic_config import Frozen
 
 
 class LineSpec(Frozen):

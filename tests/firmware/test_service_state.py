@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,7 @@ def running(**kw: object) -> ServiceState:
     s = ServiceState(pid=4242, boot_id=BOOT, heartbeat_s=2.0, phase="running",
                      firmware=Firmware(package="0.1", slot="b", version="2.0"))
     s = s.with_link(True, "welcomed", 100.0).with_peripheral("line", True, "modem answering", 100.0)
-    return s.beat(50.0, 1000.0).model_copy(update=kw)
+    return msgspec.structs.replace(s.beat(50.0, 1000.0), **kw)
 
 
 def verdict(s: ServiceState, *, now: float = 51.0, alive: bool = True, slot: str | None = None,
@@ -183,14 +184,16 @@ def test_any_state_round_trips_and_is_judged_in_one_printable_line(s: ServiceSta
     b'{"pid": 1, "heartbeat_s": 1, "link": {"since": -Infinity}}',
 ])
 def test_numbers_json_cannot_write_back_or_that_would_never_go_stale_are_refused(doc: bytes) -> None:
-    with pytest.raises(PeerError, match=r"^malformed service state \((heartbeat_s|beat_monotonic|link)"):
+    # NaN and Infinity are not JSON: msgspec's decoder refuses them as such, a huge heartbeat by its range
+    with pytest.raises(PeerError, match=r"^malformed service state \((heartbeat_s|beat_monotonic|link"
+                                        r"|document: JSON is malformed)"):
         decode(doc)
 
 
 def test_control_characters_in_a_document_stay_escaped_on_one_line() -> None:
     with pytest.raises(PeerError) as exc:
         decode(b'{"pid": 1, "heartbeat_s": 1, "x\\ny\\u0007": 1}')
-    assert str(exc.value) == "malformed service state (x\\ny\\x07: Extra inputs are not permitted)"
+    assert str(exc.value) == "malformed service state (x\\ny\\x07: unknown field)"
     s = running().with_peripheral("line\nfake", False, "ModemError: no OK\r\nhealthy", 100.0)
     assert verdict(s) == (False, "line\\nfake ModemError: no OK\\r\\nhealthy")
 
@@ -205,8 +208,8 @@ def health_config(tmp_path: Path) -> Path:
 def test_box_health_reads_a_torn_or_hostile_state_file_as_a_one_line_failure(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = health_config(tmp_path)
-    good = running(pid=os.getpid(), boot_id="", beat_monotonic=time.monotonic()).model_copy(
-        update={"heartbeat_s": 300.0})
+    good = msgspec.structs.replace(running(pid=os.getpid(), boot_id="", beat_monotonic=time.monotonic()),
+                                   heartbeat_s=300.0)
     data = encode(good)
     cases = [data[:n] for n in range(0, len(data) - 1, 7)] + [
         b"\xff\xfe{", b"[" * 5000, data.replace(b'"line"', b'"li\\nne"').replace(b'"modem answering"',

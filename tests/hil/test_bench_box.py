@@ -27,6 +27,9 @@ def test_bench_box_short(tmp_path: Path) -> None:
     assert result["rss_anon_mb"] + result["rss_file_mb"] <= result["rss_mb"] + 0.2
     assert result["idle_cpu_pct"] >= 0 and result["idle_window_s"] >= 1.0
     assert result["threads"] > 1
+    # the whole running box (line, handset, card, link up) has not loaded pydantic (issue 9); the
+    # check sees real loads (msgspec and numpy are there)
+    assert result["mapped"] == {"pydantic_core": False, "msgspec": True, "numpy": True}
 
 
 def test_bench_box_refuses_nonsense() -> None:

@@ -18,6 +18,7 @@ from roamline.firmware.line.serial_line import SerialLine
 from roamline.hil.exchange import audio
 from roamline.hil.exchange.runner import ExchangeRunner
 from roamline.hil.line_rig import PROFILES, driver_on, has, of, pump_until
+from roamline.wire.config import replace
 
 LINE, PHONE, OTHER = "5550100", "5551234", "5552001"
 
@@ -83,7 +84,7 @@ def test_dial_pause_is_honoured_and_ringback_reported(runner: ExchangeRunner, mo
 @pytest.mark.parametrize("modem", PROFILES)
 def test_silence_then_quiet_do_not_end_the_call(runner: ExchangeRunner, modem: str) -> None:
     base = by_name(modem)
-    profile = base.model_copy(update={"voice": base.voice.model_copy(update={"silence": "AT+VSD=128,10"})})
+    profile = replace(base, voice=replace(base.voice, silence="AT+VSD=128,10"))
     line = driver_on(runner, LINE, modem=modem, session_kw={"profile": profile})
     phone = runner.add_phone(PHONE, answer_after=None)
     _answered(runner, line)
