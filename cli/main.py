@@ -113,8 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(exc, debug)
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions an exception group (a TaskGroup's, nested or not) holds."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return [exc]
+    return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+
+
 def failure(exc: BaseException) -> tuple[int, str]:
-    """The exit status and the one-line reason for an exception that ended a command."""
+    """The exit status and the one-line reason for an exception that ended a command.
+
+    A task group's failure is judged by what it holds: one exception as that exception (an OSError in a
+    box task is a failure, not a bug), several as a bug naming each."""
+    leaves = _leaves(exc)
+    if len(leaves) == 1:
+        exc = leaves[0]
+    elif isinstance(exc, BaseExceptionGroup):
+        named = "; ".join(f"{type(e).__name__}: {e}".splitlines()[0] for e in leaves)
+        return EXIT_BUG, f"internal error (a bug): {len(leaves)} tasks failed: {named}; rerun with --debug"
     what = f"{type(exc).__name__}: {exc}".splitlines()[0]
     if isinstance(exc, RoamlineUsageError):
         return EXIT_USAGE, what

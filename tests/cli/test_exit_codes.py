@@ -23,6 +23,10 @@ RAISES = {
     "system": "raise FileNotFoundError(2, 'No such file or directory', '/nowhere/box.toml')",
     "bug": "raise KeyError('holder')",
     "bug2": "raise RuntimeError('the modem did not answer\\nsecond line')",
+    "group-system": "raise ExceptionGroup('in a TaskGroup', [OSError(30, 'Read-only file system')])",
+    "group-usage": "from roamline.cloud.errors import StoreError\n"
+                   "raise BaseExceptionGroup('g', [ExceptionGroup('h', [StoreError('no store')])])",
+    "group-bugs": "raise ExceptionGroup('g', [KeyError('holder'), RuntimeError('gps')])",
 }
 
 
@@ -59,6 +63,8 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]
     ("peer", 1, "roamline: LinkClosed: cannot connect: refused"),
     ("card", 1, "roamline: PinBlocked: card status 6983"),
     ("system", 1, "roamline: FileNotFoundError: [Errno 2] No such file or directory: '/nowhere/box.toml'"),
+    ("group-system", 1, "roamline: OSError: [Errno 30] Read-only file system"),  # one task's failure
+    ("group-usage", 2, "roamline: StoreError: no store"),
 ])
 def test_usage_and_peer_errors_are_one_line_with_their_status(
         room: None, capsys: pytest.CaptureFixture[str], case: str, status: int, line: str) -> None:
@@ -81,6 +87,13 @@ def test_any_other_exception_is_reported_as_a_bug(
     status, err = _run(capsys, "t", case, "--x", "1")
     assert status == face.EXIT_BUG == 70
     assert err == [f"roamline: internal error (a bug): {what}; rerun with --debug for the traceback"]
+
+
+def test_several_failed_tasks_are_a_bug_naming_each(room: None, capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = _run(capsys, "t", "group-bugs", "--x", "1")
+    assert status == face.EXIT_BUG
+    assert err == ["roamline: internal error (a bug): 2 tasks failed: KeyError: 'holder'; RuntimeError: gps; "
+                   "rerun with --debug"]
 
 
 def test_debug_shows_the_traceback_of_a_bug(room: None, capsys: pytest.CaptureFixture[str]) -> None:
