@@ -20,7 +20,8 @@ SUMMARY = "install a signed update bundle into the inactive slot (switched on th
 def add_root_options(parser: argparse.ArgumentParser) -> None:
     from roamline.wire import validate
 
-    parser.add_argument("--image-json", type=Path, default=Path("/etc/roamline/image.json"),
+    parser.add_argument("--image-json", type=validate.NewFile(overwrite=True),  # absent: no root slots
+                        default=Path("/etc/roamline/image.json"),
                         help="the image's own record of its partitions and board "
                              "(default /etc/roamline/image.json)")
     parser.add_argument("--boot-dir", type=validate.AnyDir(), default=Path("/boot/firmware"),
