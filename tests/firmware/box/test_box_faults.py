@@ -395,7 +395,9 @@ def test_a_flood_and_malformed_rtp_from_a_box_leave_other_calls_intact(
         finally:
             t.join(30)
         counts = flood["counts"]
-        assert counts.valid > 1000 and counts.malformed > 100 and counts.foreign > 1000, counts
+        # more than a call's 50/s on its own flow (the sender's pace depends on the machine: 471 valid in
+        # 7.5 s was seen on a quiet 2-core run); the relay's own rate_limited count below is the check
+        assert counts.valid > 50 * 7.5 and counts.malformed > 100 and counts.foreign > 50 * 7.5, counts
         # malformed RTP of every kind at a pace the rate limit admits (it is checked first: under a flood
         # most datagrams are refused before they are parsed), so each is parsed and counted by its fault
         malformed = rogue.send_malformed(rogue_flow, rounds=6)
