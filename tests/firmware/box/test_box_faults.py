@@ -377,7 +377,7 @@ def test_a_flood_and_malformed_rtp_from_a_box_leave_other_calls_intact(
         carol = rig.handset("box-b")
         rings = len(carol.rings())
         rogue_call, rogue_flow = rogue.place(mallory.card_id, CAROL)
-        carol.wait_ring(after=rings, bursts=1, timeout=15)
+        carol.wait_ring(after=rings, bursts=1, timeout=30)  # 15 s missed once on a quiet machine
         carol.lift()
         rig.wait_box_event("box-b", "call.answered", mark_b, timeout=10)
         rogue.wait_answered(rogue_call)
